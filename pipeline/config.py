@@ -1,0 +1,105 @@
+"""Typed configuration of the pipeline: built once by the caller and passed down.
+
+Every field has a unit in its name where it has a unit, and every value is checked in
+``__post_init__`` with a message that names the field and the bad value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.types import DateOrder
+
+__all__ = ["DecodeLimits", "OcrConfig", "PipelineConfig", "RuntimeConfig"]
+
+PROVIDER_NAMES = ("tensorrt", "cuda", "cpu")
+
+
+def _require(condition: bool, name: str, value: object, rule: str) -> None:
+    if not condition:
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeLimits:
+    """Limits checked before and while decoding an image."""
+
+    max_image_bytes: int = 16 * 1024 * 1024
+    # 40 MP covers any phone camera; a decompression bomb claims far more.
+    max_image_pixels: int = 40_000_000
+    # Smaller images hold no readable date; refusing them gives the caller a clear reason.
+    min_image_side_px: int = 16
+
+    def __post_init__(self) -> None:
+        _require(self.max_image_bytes > 0, "max_image_bytes", self.max_image_bytes, "> 0")
+        _require(self.max_image_pixels > 0, "max_image_pixels", self.max_image_pixels, "> 0")
+        _require(self.min_image_side_px >= 1, "min_image_side_px", self.min_image_side_px, ">= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeConfig:
+    """How ONNX Runtime sessions are built.
+
+    ``providers`` lists the execution providers allowed, best first; the first ones that this
+    host's ONNX Runtime build offers are used, and CPU is always the last resort.
+    ``intra_op_threads`` of 0 means: chosen from the machine's cores.
+    """
+
+    providers: tuple[str, ...] = PROVIDER_NAMES
+    intra_op_threads: int = 0
+    tensorrt_fp16: bool = True
+    # Building a TensorRT engine takes minutes; the cache makes it a one-time cost per host.
+    tensorrt_cache_dir: Path = Path("~/.cache/datalid/trt")
+
+    def __post_init__(self) -> None:
+        for name in self.providers:
+            _require(name in PROVIDER_NAMES, "providers", self.providers, f"a subset of {PROVIDER_NAMES}")
+        _require(self.intra_op_threads >= 0, "intra_op_threads", self.intra_op_threads, ">= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcrConfig:
+    """The three OCR models and their settings; ``None`` paths mean the rapidocr wheel's models."""
+
+    det_model_path: Path | None = None
+    cls_model_path: Path | None = None
+    rec_model_path: Path | None = None
+    use_angle_cls: bool = True
+    # Text detection resizes so that the short side is at least this many pixels (PP-OCR default).
+    det_limit_side_len: int = 736
+    det_box_thresh: float = 0.5
+    det_unclip_ratio: float = 1.6
+    # Lines read with less confidence are dropped.
+    min_text_score: float = 0.5
+
+    def __post_init__(self) -> None:
+        _require(self.det_limit_side_len >= 32, "det_limit_side_len", self.det_limit_side_len, ">= 32")
+        _require(0 <= self.det_box_thresh <= 1, "det_box_thresh", self.det_box_thresh, "in 0..1")
+        _require(self.det_unclip_ratio > 0, "det_unclip_ratio", self.det_unclip_ratio, "> 0")
+        _require(0 <= self.min_text_score <= 1, "min_text_score", self.min_text_score, "in 0..1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    """Everything the pipeline needs, with the defaults a request gets when it sets no option."""
+
+    decode: DecodeLimits = field(default_factory=DecodeLimits)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
+    detector_model_path: Path | None = None
+    detection_confidence: float = 0.25
+    detection_iou: float = 0.45
+    max_detections: int = 10
+    full_image_fallback: bool = True
+    date_order: DateOrder = DateOrder.DMY
+    # Requests processed at once; 0 means one per core.
+    max_concurrency: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            0 <= self.detection_confidence <= 1, "detection_confidence", self.detection_confidence, "in 0..1"
+        )
+        _require(0 <= self.detection_iou <= 1, "detection_iou", self.detection_iou, "in 0..1")
+        _require(self.max_detections >= 1, "max_detections", self.max_detections, ">= 1")
+        _require(self.max_concurrency >= 0, "max_concurrency", self.max_concurrency, ">= 0")

@@ -1,0 +1,173 @@
+"""Values that flow in and out of the pipeline: plain frozen dataclasses, no wire types.
+
+The server converts the API's protobuf messages to and from these in server/convert.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+__all__ = [
+    "BoundingBox",
+    "DateFinding",
+    "DateKind",
+    "DateOrder",
+    "DatePrecision",
+    "Detection",
+    "ModelInfo",
+    "OcrLine",
+    "ProcessOptions",
+    "ProcessResult",
+    "ProcessStatus",
+    "StageTimings",
+    "TensorInfo",
+]
+
+
+class DateOrder(enum.StrEnum):
+    """How ambiguous numeric dates (03/04/26) are read."""
+
+    DMY = "DMY"
+    MDY = "MDY"
+    YMD = "YMD"
+
+
+class DateKind(enum.StrEnum):
+    """What a printed date means on the package."""
+
+    EXPIRY = "expiry"
+    MANUFACTURE = "manufacture"
+    UNKNOWN = "unknown"
+
+
+class DatePrecision(enum.StrEnum):
+    """How much of the date was printed; MONTH dates stand for the month's last day."""
+
+    DAY = "day"
+    MONTH = "month"
+
+
+class ProcessStatus(enum.StrEnum):
+    """What a process call found."""
+
+    FOUND = "found"  # a date was parsed
+    PARTIAL = "partial"  # a region or text, but no date
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessOptions:
+    """Per-request options; ``None`` means the pipeline's configured default."""
+
+    detection_confidence: float | None = None
+    detection_iou: float | None = None
+    max_detections: int | None = None
+    return_visualization: bool = False
+    return_crops: bool = False
+    full_image_fallback: bool | None = None
+    reference_date: dt.date | None = None
+    date_order: DateOrder | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BoundingBox:
+    """An axis-aligned box in pixels of the original (orientation-corrected) image."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A region the detector found."""
+
+    box: BoundingBox
+    confidence: float
+    class_id: int
+    class_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OcrLine:
+    """One line of text read by the OCR.
+
+    ``detection_index`` points into ``ProcessResult.detections``; -1 means the line came
+    from reading the whole image.
+    """
+
+    text: str
+    confidence: float
+    box: BoundingBox
+    detection_index: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class DateFinding:
+    """A date read from the image, judged against the request's reference date."""
+
+    date: dt.date
+    kind: DateKind
+    precision: DatePrecision
+    year_inferred: bool
+    confidence: float
+    text: str
+    is_expired: bool
+    days_until_expiry: int
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimings:
+    """Milliseconds spent per stage of one request."""
+
+    decode_ms: float = 0.0
+    queue_ms: float = 0.0
+    detect_ms: float = 0.0
+    ocr_ms: float = 0.0
+    parse_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    """Everything one process call found in one image."""
+
+    status: ProcessStatus
+    image_width: int
+    image_height: int
+    timings: StageTimings
+    detections: tuple[Detection, ...] = ()
+    ocr_lines: tuple[OcrLine, ...] = ()
+    dates: tuple[DateFinding, ...] = ()
+    best_date: DateFinding | None = None
+    full_image_fallback_used: bool = False
+    visualization_jpeg: bytes = b""
+    crops_jpeg: tuple[bytes, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class TensorInfo:
+    """A model input or output as ONNX declares it; dynamic axes are -1."""
+
+    name: str
+    data_type: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the server reports about one loaded model."""
+
+    name: str
+    kind: str  # yolo_detector, ocr_det, ocr_cls or ocr_rec
+    path: str
+    providers: tuple[str, ...]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    sha256: str
+    max_batch_size: int = 1
+    class_names: tuple[str, ...] = ()
+    ready: bool = False
