@@ -87,7 +87,6 @@ class PipelineConfig:
     decode: DecodeLimits = field(default_factory=DecodeLimits)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
-    detector_model_path: Path | None = None
     detection_confidence: float = 0.25
     detection_iou: float = 0.45
     max_detections: int = 10

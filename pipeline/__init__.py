@@ -1,0 +1,64 @@
+"""Datalid's inference pipeline: image bytes in, expiry dates out. No gRPC, usable in-process.
+
+from pipeline import load_pipeline
+with load_pipeline() as p:
+    result = p.process(image_bytes)
+"""
+
+from pipeline.config import DecodeLimits, OcrConfig, PipelineConfig, RuntimeConfig
+from pipeline.dates import DateParseResult, ParsedDate, parse_dates
+from pipeline.errors import (
+    BatchContractError,
+    InvalidInput,
+    ModelNotReady,
+    Overloaded,
+    PipelineError,
+    ShuttingDown,
+)
+from pipeline.pipeline import Pipeline, load_pipeline
+from pipeline.types import (
+    BoundingBox,
+    DateFinding,
+    DateKind,
+    DateOrder,
+    DatePrecision,
+    Detection,
+    ModelInfo,
+    OcrLine,
+    ProcessOptions,
+    ProcessResult,
+    ProcessStatus,
+    StageTimings,
+    TensorInfo,
+)
+
+__all__ = [
+    "BatchContractError",
+    "BoundingBox",
+    "DateFinding",
+    "DateKind",
+    "DateOrder",
+    "DateParseResult",
+    "DatePrecision",
+    "DecodeLimits",
+    "Detection",
+    "InvalidInput",
+    "ModelInfo",
+    "ModelNotReady",
+    "OcrConfig",
+    "OcrLine",
+    "Overloaded",
+    "ParsedDate",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineError",
+    "ProcessOptions",
+    "ProcessResult",
+    "ProcessStatus",
+    "RuntimeConfig",
+    "ShuttingDown",
+    "StageTimings",
+    "TensorInfo",
+    "load_pipeline",
+    "parse_dates",
+]

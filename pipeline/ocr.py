@@ -1,0 +1,325 @@
+"""Reads text lines in an image with the PP-OCR models: detection, angle classification, recognition.
+
+Each model stage is split into ``preprocess -> run one batch array -> postprocess`` so that a dynamic
+batcher can later gather the batch arrays of several requests. The pre/post-processing helpers of
+the rapidocr-onnxruntime wheel are reused where they fit; its sessions are not: every model runs
+through :class:`pipeline.runtime.OnnxModel`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rapidocr_onnxruntime
+from rapidocr_onnxruntime.ch_ppocr_cls.utils import ClsPostProcess
+from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
+from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
+
+from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.runtime import OnnxModel
+from pipeline.types import BoundingBox, OcrLine
+
+__all__ = [
+    "AngleClassifier",
+    "OcrEngine",
+    "TextDetector",
+    "TextRecognizer",
+    "default_model_paths",
+]
+
+_WHEEL_MODELS = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
+# PP-OCR normalises every input to [-1, 1].
+_MEAN = (0.5, 0.5, 0.5)
+_STD = (0.5, 0.5, 0.5)
+# Larger inputs are shrunk first, as rapidocr does: detection cost grows with the pixel count.
+_DET_MAX_SIDE_PX = 2000
+_CLS_SHAPE = (3, 48, 192)
+_CLS_LABELS = ["0", "180"]
+# A crop is turned upside down only when the classifier is this sure (PP-OCR default).
+_CLS_FLIP_SCORE = 0.9
+_REC_SHAPE = (3, 48, 320)
+# Boxes whose tops differ by less than this many pixels count as one row when sorting.
+_SAME_ROW_PX = 10
+
+
+def default_model_paths() -> dict[str, Path]:
+    """Returns the OCR model files shipped in the rapidocr-onnxruntime wheel, by model name."""
+    return {
+        "ocr_det": _WHEEL_MODELS / "ch_PP-OCRv4_det_infer.onnx",
+        "ocr_cls": _WHEEL_MODELS / "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        "ocr_rec": _WHEEL_MODELS / "ch_PP-OCRv4_rec_infer.onnx",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class DetInput:
+    """One image prepared for text detection, with what is needed to map boxes back."""
+
+    batch: np.ndarray  # (1, 3, H, W) float32
+    shape: tuple[int, int]  # (height, width) of the image the boxes are reported in
+    scale: float  # original pixels per reported pixel
+
+
+class TextDetector:
+    """Finds text regions (as 4-point quadrilaterals) with the DB text detection model."""
+
+    def __init__(self, model: OnnxModel, config: OcrConfig) -> None:
+        self.model = model
+        self._pre = DetPreProcess(config.det_limit_side_len, "min", list(_MEAN), list(_STD))
+        self._post = DBPostProcess(
+            thresh=0.3,
+            box_thresh=config.det_box_thresh,
+            max_candidates=1000,
+            unclip_ratio=config.det_unclip_ratio,
+            score_mode="fast",
+            use_dilation=True,
+        )
+
+    def preprocess(self, image: np.ndarray) -> DetInput:
+        """Resizes and normalises one BGR image into a batch of one."""
+        height, width = image.shape[:2]
+        scale = 1.0
+        if max(height, width) > _DET_MAX_SIDE_PX:
+            scale = max(height, width) / _DET_MAX_SIDE_PX
+            image = cv2.resize(image, (round(width / scale), round(height / scale)))
+        return DetInput(self._pre(image), image.shape[:2], scale)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Runs the model on ``(N, 3, H, W)`` images of one size; returns ``(N, 1, H, W)`` maps."""
+        return self.model.run_single_input(batch)
+
+    def postprocess(self, prob_map: np.ndarray, prepared: DetInput) -> list[np.ndarray]:
+        """Turns one ``(1, 1, H, W)`` probability map into boxes in reading order.
+
+        Returns:
+            ``(4, 2)`` float32 quadrilaterals (top-left, top-right, bottom-right, bottom-left)
+            in original image pixels.
+        """
+        boxes, _ = self._post(prob_map, prepared.shape)
+        height, width = prepared.shape
+        kept = []
+        for box in boxes:
+            quad = _order_clockwise(box.astype(np.float32))
+            quad[:, 0] = np.clip(quad[:, 0], 0, width - 1)
+            quad[:, 1] = np.clip(quad[:, 1], 0, height - 1)
+            if _quad_width(quad) > 3 and _quad_height(quad) > 3:
+                kept.append(quad * prepared.scale)
+        return _reading_order(kept)
+
+    def detect(self, image: np.ndarray) -> list[np.ndarray]:
+        """Finds the text boxes of one image (see :meth:`postprocess`)."""
+        prepared = self.preprocess(image)
+        return self.postprocess(self.run(prepared.batch), prepared)
+
+
+class AngleClassifier:
+    """Decides whether each text crop is upside down, and turns those that are."""
+
+    def __init__(self, model: OnnxModel) -> None:
+        self.model = model
+        self._post = ClsPostProcess(_CLS_LABELS)
+
+    def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Resizes and pads crops into one ``(N, 3, 48, 192)`` batch."""
+        return np.stack([_resize_pad(crop, _CLS_SHAPE, _CLS_SHAPE[2] / _CLS_SHAPE[1]) for crop in crops])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Runs the model; returns ``(N, 2)`` probabilities of 0 and 180 degrees."""
+        return self.model.run_single_input(batch)
+
+    def postprocess(self, probs: np.ndarray, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Returns the crops, with those confidently read as upside down rotated by 180 degrees."""
+        upright = []
+        for crop, (label, score) in zip(crops, self._post(probs), strict=True):
+            flip = label == "180" and score > _CLS_FLIP_SCORE
+            upright.append(cv2.rotate(crop, cv2.ROTATE_180) if flip else crop)
+        return upright
+
+    def classify(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Turns upside-down crops upright (see :meth:`postprocess`)."""
+        if not crops:
+            return []
+        return self.postprocess(self.run(self.preprocess(crops)), crops)
+
+
+class TextRecognizer:
+    """Reads the text of each crop with the CTC recognition model."""
+
+    def __init__(self, model: OnnxModel) -> None:
+        self.model = model
+        characters = model.metadata().get("character")
+        if characters is None:
+            raise ValueError(f"recognition model {model.path} has no 'character' metadata")
+        self._decode = CTCLabelDecode(character=characters.splitlines())
+
+    def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
+        """Resizes crops to height 48 and pads them to the widest one: one ``(N, 3, 48, W)`` batch."""
+        base_ratio = _REC_SHAPE[2] / _REC_SHAPE[1]
+        max_ratio = max([base_ratio, *(crop.shape[1] / crop.shape[0] for crop in crops)])
+        return np.stack([_resize_pad(crop, _REC_SHAPE, max_ratio) for crop in crops])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Runs the model; returns ``(N, T, classes)`` per-step character probabilities."""
+        return self.model.run_single_input(batch)
+
+    def postprocess(self, probs: np.ndarray) -> list[tuple[str, float]]:
+        """Decodes CTC outputs into ``(text, mean character confidence)`` pairs."""
+        return [(text, float(score)) for text, score in self._decode(probs)]
+
+    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """Reads the text of each crop."""
+        if not crops:
+            return []
+        # Similar widths batch together with little padding, as PP-OCR does.
+        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
+        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        batch_size = max(1, self.model.max_batch_size)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            decoded = self.postprocess(self.run(self.preprocess([crops[i] for i in chunk])))
+            for index, result in zip(chunk, decoded, strict=True):
+                results[index] = result
+        return results
+
+
+class OcrEngine:
+    """Text detection, angle classification and recognition, chained.
+
+    Args:
+        detector: finds text boxes.
+        classifier: turns upside-down crops upright; ``None`` skips that stage.
+        recognizer: reads each crop.
+        min_text_score: lines read with a lower confidence are dropped.
+    """
+
+    def __init__(
+        self,
+        detector: TextDetector,
+        classifier: AngleClassifier | None,
+        recognizer: TextRecognizer,
+        min_text_score: float,
+    ) -> None:
+        self.detector = detector
+        self.classifier = classifier
+        self.recognizer = recognizer
+        self.min_text_score = min_text_score
+
+    @classmethod
+    def load(cls, config: OcrConfig, runtime: RuntimeConfig, *, concurrency: int = 1) -> OcrEngine:
+        """Builds the three sessions from the configured paths (``None``: the wheel's models)."""
+        defaults = default_model_paths()
+        paths = {
+            "ocr_det": config.det_model_path or defaults["ocr_det"],
+            "ocr_cls": config.cls_model_path or defaults["ocr_cls"],
+            "ocr_rec": config.rec_model_path or defaults["ocr_rec"],
+        }
+        models = {
+            name: OnnxModel(name, name, path, runtime, concurrency=concurrency, max_batch_size=8)
+            for name, path in paths.items()
+            if name != "ocr_cls" or config.use_angle_cls
+        }
+        detector = TextDetector(models["ocr_det"], config)
+        classifier = AngleClassifier(models["ocr_cls"]) if "ocr_cls" in models else None
+        return cls(detector, classifier, TextRecognizer(models["ocr_rec"]), config.min_text_score)
+
+    def models(self) -> list[OnnxModel]:
+        """Returns the loaded models: detection, classification (if used), recognition."""
+        stages = [self.detector.model, self.recognizer.model]
+        if self.classifier is not None:
+            stages.insert(1, self.classifier.model)
+        return stages
+
+    def read(self, image: np.ndarray, detection_index: int = -1) -> list[OcrLine]:
+        """Reads the text lines of one BGR image.
+
+        Args:
+            image: the image (or a detector's crop of it).
+            detection_index: stored on every line, pointing at the detection the image came from.
+
+        Returns:
+            Lines in reading order (top to bottom, then left to right), boxes in ``image`` pixels,
+            without empty lines or lines below ``min_text_score``.
+        """
+        quads = self.detector.detect(image)
+        crops = [_crop_quad(image, quad) for quad in quads]
+        if self.classifier is not None:
+            crops = self.classifier.classify(crops)
+        lines = []
+        for quad, (text, score) in zip(quads, self.recognizer.recognize(crops), strict=True):
+            if text.strip() and score >= self.min_text_score:
+                lines.append(
+                    OcrLine(
+                        text=text, confidence=score, box=_bounding_box(quad), detection_index=detection_index
+                    )
+                )
+        return lines
+
+
+def _order_clockwise(points: np.ndarray) -> np.ndarray:
+    by_x = points[np.argsort(points[:, 0])]
+    left = by_x[:2][np.argsort(by_x[:2, 1])]
+    right = by_x[2:][np.argsort(by_x[2:, 1])]
+    return np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
+
+
+def _quad_width(quad: np.ndarray) -> float:
+    return float(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
+
+
+def _quad_height(quad: np.ndarray) -> float:
+    return float(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
+
+
+def _reading_order(quads: list[np.ndarray]) -> list[np.ndarray]:
+    """Sorts boxes top to bottom, and left to right within a row (as rapidocr's sorted_boxes)."""
+    ordered = sorted(quads, key=lambda q: (float(q[0][1]), float(q[0][0])))
+    # One insertion pass: a box whose top is within a row's tolerance moves left of boxes to its right.
+    for i in range(1, len(ordered)):
+        j = i
+        while (
+            j > 0
+            and abs(ordered[j][0][1] - ordered[j - 1][0][1]) < _SAME_ROW_PX
+            and ordered[j][0][0] < ordered[j - 1][0][0]
+        ):
+            ordered[j - 1], ordered[j] = ordered[j], ordered[j - 1]
+            j -= 1
+    return ordered
+
+
+def _crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Cuts a (possibly rotated) quadrilateral out of the image as an upright rectangle."""
+    width = max(1, int(_quad_width(quad)))
+    height = max(1, int(_quad_height(quad)))
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    transform = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    crop = cv2.warpPerspective(
+        image, transform, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+    )
+    # Tall narrow crops are vertical text: the recognizer reads rows, so lay them down.
+    if height / width >= 1.5:
+        crop = np.rot90(crop)
+    return crop
+
+
+def _resize_pad(crop: np.ndarray, shape: tuple[int, int, int], wh_ratio: float) -> np.ndarray:
+    """Resizes a crop to the model's height, normalises it and pads it right to ``height * wh_ratio``."""
+    channels, height, _ = shape
+    width = int(height * wh_ratio)
+    resized_w = min(width, math.ceil(height * crop.shape[1] / crop.shape[0]))
+    resized = cv2.resize(crop, (resized_w, height)).astype(np.float32)
+    padded = np.zeros((channels, height, width), dtype=np.float32)
+    padded[:, :, :resized_w] = (resized.transpose(2, 0, 1) / 255.0 - 0.5) / 0.5
+    return padded
+
+
+def _bounding_box(quad: np.ndarray) -> BoundingBox:
+    return BoundingBox(
+        x1=float(quad[:, 0].min()),
+        y1=float(quad[:, 1].min()),
+        x2=float(quad[:, 0].max()),
+        y2=float(quad[:, 1].max()),
+    )

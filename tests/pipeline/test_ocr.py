@@ -1,0 +1,71 @@
+"""OCR with the real PP-OCR models on synthetic labels."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline import Pipeline
+from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.ocr import OcrEngine
+from pipeline.synth import render_label, render_label_image
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine() -> OcrEngine:
+    return OcrEngine.load(OcrConfig(), RuntimeConfig(providers=("cpu",)))
+
+
+def _compact(text: str) -> str:
+    return text.replace(" ", "").upper()
+
+
+def test_reads_synthetic_lines_in_reading_order(engine: OcrEngine) -> None:
+    image = render_label_image(["Use by", "16 NOV"], seed=3)
+    lines = engine.read(image)
+    assert [_compact(line.text) for line in lines] == ["USEBY", "16NOV"]
+    height, width = image.shape[:2]
+    for line in lines:
+        assert line.detection_index == -1
+        assert 0.5 <= line.confidence <= 1
+        assert 0 <= line.box.x1 < line.box.x2 <= width
+        assert 0 <= line.box.y1 < line.box.y2 <= height
+    assert lines[0].box.y2 <= lines[1].box.y1 + 5  # "Use by" is above the date
+
+
+def test_boxes_are_in_original_pixels_for_large_images(engine: OcrEngine) -> None:
+    # Larger than the detector's 2000 px limit: boxes must still land on the text in full-size pixels.
+    image = np.full((1200, 2600, 3), 255, dtype=np.uint8)
+    cv2.putText(image, "16 NOV", (900, 700), cv2.FONT_HERSHEY_SIMPLEX, 6, (0, 0, 0), 12, cv2.LINE_AA)
+    ink_y, ink_x = np.nonzero(image.min(axis=2) < 128)
+    (line,) = engine.read(image)
+    assert _compact(line.text) == "16NOV"
+    assert abs(line.box.x1 - ink_x.min()) < 30 and abs(line.box.x2 - ink_x.max()) < 30
+    assert abs(line.box.y1 - ink_y.min()) < 30 and abs(line.box.y2 - ink_y.max()) < 30
+
+
+def test_min_text_score_drops_lines(engine: OcrEngine) -> None:
+    strict = OcrEngine(engine.detector, engine.classifier, engine.recognizer, min_text_score=1.0)
+    assert strict.read(render_label_image(["Use by", "16 NOV"], seed=3)) == []
+
+
+def test_blank_image_reads_nothing(engine: OcrEngine) -> None:
+    assert engine.read(np.full((480, 640, 3), 200, dtype=np.uint8)) == []
+
+
+def test_upside_down_text_is_turned_upright(real_pipeline: Pipeline) -> None:
+    image = render_label_image(["16 NOV 2027"], seed=5)
+    upside_down = np.ascontiguousarray(image[::-1, ::-1])
+    ok, encoded = cv2.imencode(".png", upside_down)
+    assert ok
+    result = real_pipeline.process(encoded.tobytes())
+    assert len(result.ocr_lines) == 1
+    assert result.best_date is not None and result.best_date.date.isoformat() == "2027-11-16"
+
+
+def test_render_label_is_deterministic() -> None:
+    assert render_label(["Use by", "16 NOV"], seed=9) == render_label(["Use by", "16 NOV"], seed=9)
+    assert render_label(["Use by", "16 NOV"], seed=9) != render_label(["Use by", "16 NOV"], seed=10)

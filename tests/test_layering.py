@@ -1,0 +1,40 @@
+"""Data flows one way: server -> pipeline -> models. The pipeline never imports gRPC or protobuf."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_FORBIDDEN_IN_PIPELINE = (
+    "grpc",
+    "grpc_status",
+    "grpc_health",
+    "grpc_reflection",
+    "google",
+    "datalid",
+    "server",
+)
+
+
+def _imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_pipeline_imports_neither_grpc_nor_protobuf_nor_the_server() -> None:
+    offenders = {
+        str(path.relative_to(REPO_ROOT)): sorted(_imported_roots(path) & set(_FORBIDDEN_IN_PIPELINE))
+        for path in (REPO_ROOT / "pipeline").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_client_does_not_import_the_server_or_pipeline() -> None:
+    for path in (REPO_ROOT / "clients" / "python" / "datalid_client").rglob("*.py"):
+        assert not _imported_roots(path) & {"server", "pipeline"}, path
