@@ -1,0 +1,161 @@
+"""The composition root: builds the gRPC server from the configuration and runs its lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from datalid.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    expiry_date_service_pb2,
+    expiry_date_service_pb2_grpc,
+    job_service_pb2,
+    job_service_pb2_grpc,
+)
+from pipeline import Pipeline, load_pipeline
+from server.config import ServerConfig
+from server.host import PipelineHost
+from server.interceptors.access_log import AccessLogInterceptor
+from server.interceptors.draining import DrainingInterceptor
+from server.services.admin import AdminService
+from server.services.inference import ExpiryDateService
+from server.services.jobs import JobService
+
+__all__ = ["SERVICE_NAMES", "Running", "build_server", "load_models", "serve", "shutdown"]
+
+_LOGGER = logging.getLogger(__name__)
+
+SERVICE_NAMES: tuple[str, ...] = (
+    expiry_date_service_pb2.DESCRIPTOR.services_by_name["ExpiryDateService"].full_name,
+    job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+)
+
+
+@dataclass(frozen=True)
+class Running:
+    """A started server with the parts its lifecycle needs."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    host: PipelineHost
+    draining: DrainingInterceptor
+
+
+def _set_health(servicer: health.aio.HealthServicer, status: int) -> list[asyncio.Future[None]]:
+    # "" is the whole server, as grpc-health-probe and Envoy ask by default.
+    return [servicer.set(name, status) for name in ("", *SERVICE_NAMES)]
+
+
+async def build_server(config: ServerConfig, host: PipelineHost) -> Running:
+    """Builds and starts the server (health NOT_SERVING until ``host`` loads); returns it with its port.
+
+    Raises:
+        RuntimeError: the address could not be bound.
+    """
+    message_limits = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+    ]
+    draining = DrainingInterceptor()
+    # Order matters: the access log sees every call, refused ones included.
+    server = grpc.aio.server(interceptors=[AccessLogInterceptor(), draining], options=message_limits)
+    expiry_date_service_pb2_grpc.add_ExpiryDateServiceServicer_to_server(ExpiryDateService(host), server)
+    job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(), server)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(config, host), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    address = f"{config.host}:{config.port}"
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {address}")
+    await asyncio.gather(*_set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING))
+    await server.start()
+    return Running(server=server, port=port, health=health_servicer, host=host, draining=draining)
+
+
+async def load_models(running: Running) -> None:
+    """Loads and warms the models, then switches health to SERVING."""
+    await running.host.load()
+    await asyncio.gather(*_set_health(running.health, health_pb2.HealthCheckResponse.SERVING))
+    _LOGGER.info("serving on port %d", running.port)
+
+
+async def serve(
+    config: ServerConfig,
+    load: Callable[[], Pipeline] | None = None,
+    on_listening: Callable[[int], None] = lambda port: None,
+) -> None:
+    """Runs the server until SIGTERM or SIGINT, then shuts down in order.
+
+    Shutdown: health goes NOT_SERVING (load balancers stop sending), the server refuses new
+    calls and gives in-flight ones ``grace_s`` to finish, then the models are released.
+
+    Args:
+        config: the server's settings.
+        load: builds the pipeline (default: ``load_pipeline(config.pipeline)``).
+        on_listening: told the bound port as soon as the server listens, before models load.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        # A second signal during shutdown must not kill the process mid-drain: the grace period
+        # is the operator's promise to in-flight callers, so it is only logged.
+        if stop.is_set():
+            _LOGGER.warning("shutdown already in progress; in-flight calls get up to %.1f s", config.grace_s)
+        stop.set()
+
+    # Handlers go in before the port is announced, so a signal right after start-up is graceful too.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal)
+    running = await build_server(config, PipelineHost(load or (lambda: load_pipeline(config.pipeline))))
+    on_listening(running.port)
+    loading = asyncio.create_task(load_models(running))
+    try:
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({loading, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if loading.done():
+            loading.result()
+        await stopped
+    finally:
+        await shutdown(running, config.grace_s, loading)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def shutdown(running: Running, grace_s: float, loading: asyncio.Task[None]) -> None:
+    """Stops serving gracefully: NOT_SERVING, refuse new calls, drain in-flight ones, release models."""
+    running.draining.start_draining()
+    await running.health.enter_graceful_shutdown()
+    # Logged only now: once this line is out, every new call is refused with UNAVAILABLE.
+    _LOGGER.info(
+        "shutting down: health NOT_SERVING, new calls refused, %d in flight get %.1f s",
+        running.draining.in_flight,
+        grace_s,
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
+    if not await running.draining.wait_idle(grace_s):
+        _LOGGER.warning(
+            "grace period over with %d calls in flight; cancelling them", running.draining.in_flight
+        )
+    await running.server.stop(max(0.0, deadline - loop.time()))
+    if not loading.done():
+        loading.cancel()
+    await asyncio.gather(loading, return_exceptions=True)
+    await running.host.close()
+    _LOGGER.info("stopped")

@@ -1,0 +1,217 @@
+"""The server's one typed configuration object, from flags, DATALID_* variables and a YAML file.
+
+Precedence, highest first: command-line flag, environment variable ``DATALID_<NAME>``, the
+``--config`` file (a flat YAML mapping of the same names), the built-in default. Every option
+is declared once in ``OPTIONS``; the argument parser, the environment reader and the file
+reader are all generated from that table, so the three sources can never drift apart.
+Only ``server/__main__.py`` hands real argv and environ in; tests pass their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline import DateOrder, DecodeLimits, OcrConfig, PipelineConfig, RuntimeConfig
+
+__all__ = ["OPTIONS", "ConfigError", "Option", "ServerConfig", "load_config"]
+
+ENV_PREFIX = "DATALID_"
+
+
+class ConfigError(ValueError):
+    """Raised when a configuration value is malformed; the message names the key and value."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """Settings of one server process. Built once at start-up and passed down."""
+
+    host: str = "127.0.0.1"
+    # 0 picks a free port; the server prints the one it bound.
+    port: int = 50051
+    max_message_bytes: int = 16 * 1024 * 1024
+    # In-flight calls get this long to finish after SIGTERM before they are cancelled.
+    grace_s: float = 10.0
+    log_level: str = "INFO"
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be in 0..65535, got {self.port!r}")
+        if self.max_message_bytes < 1024:
+            raise ConfigError(f"max_message_bytes must be >= 1024, got {self.max_message_bytes!r}")
+        if self.grace_s < 0:
+            raise ConfigError(f"grace_s must be >= 0, got {self.grace_s!r}")
+        if logging.getLevelName(self.log_level) == f"Level {self.log_level}":
+            raise ConfigError(f"log_level must be a logging level name, got {self.log_level!r}")
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_providers(text: str) -> tuple[str, ...]:
+    return tuple(p.strip().lower() for p in text.split(",") if p.strip())
+
+
+def _parse_optional_path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its name (flag ``--name-with-dashes``, variable ``DATALID_NAME``, file key
+    ``name``), where it lands (``section`` is "" for ServerConfig, else a PipelineConfig path
+    such as "decode"), its parser and its help text."""
+
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    section: str = ""
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", str, "address to listen on"),
+    Option("port", int, "gRPC port; 0 picks a free one"),
+    Option("max_message_bytes", int, "largest request or response message, bytes"),
+    Option("grace_s", float, "seconds in-flight calls get to finish on shutdown"),
+    Option("log_level", str.upper, "DEBUG, INFO, WARNING or ERROR"),
+    Option("max_image_bytes", int, "largest accepted image, bytes", "decode"),
+    Option("max_image_pixels", int, "largest accepted image, pixels (checked from the header)", "decode"),
+    Option("min_image_side_px", int, "smallest accepted image side, pixels", "decode"),
+    Option("providers", _parse_providers, "providers allowed, best first: tensorrt,cuda,cpu", "runtime"),
+    Option("intra_op_threads", int, "ONNX Runtime threads per session; 0 chooses from the cores", "runtime"),
+    Option("tensorrt_fp16", _parse_bool, "let TensorRT run in fp16", "runtime"),
+    Option("tensorrt_cache_dir", Path, "where TensorRT engines are cached", "runtime"),
+    Option("det_model_path", _parse_optional_path, "OCR text-detection model (default: rapidocr's)", "ocr"),
+    Option("cls_model_path", _parse_optional_path, "OCR angle-classifier model (default: rapidocr's)", "ocr"),
+    Option("rec_model_path", _parse_optional_path, "OCR recognition ONNX model (default: rapidocr's)", "ocr"),
+    Option("use_angle_cls", _parse_bool, "classify text-line angle before recognition", "ocr"),
+    Option("min_text_score", float, "OCR lines read with less confidence are dropped", "ocr"),
+    Option("detection_confidence", float, "default minimum detector confidence", "pipeline"),
+    Option("detection_iou", float, "default NMS IoU threshold", "pipeline"),
+    Option("max_detections", int, "default upper bound on detections", "pipeline"),
+    Option("full_image_fallback", _parse_bool, "read the whole image when nothing is detected", "pipeline"),
+    Option(
+        "date_order",
+        lambda s: DateOrder(s.upper()),
+        "default order of ambiguous dates: DMY|MDY|YMD",
+        "pipeline",
+    ),
+    Option("max_concurrency", int, "images processed at once; 0 means one per core", "pipeline"),
+)
+_BY_NAME = {option.name: option for option in OPTIONS}
+_SECTIONS: dict[str, type] = {"decode": DecodeLimits, "runtime": RuntimeConfig, "ocr": OcrConfig}
+
+
+def _argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="Datalid gRPC server. Every flag is also read from DATALID_<NAME> and the --config file.",
+    )
+    parser.add_argument("--config", type=Path, help="YAML file of settings (flat mapping of the names below)")
+    for option in OPTIONS:
+        # Flags stay strings here so that each source goes through the same parser below.
+        parser.add_argument(option.flag, dest=option.name, metavar=option.name.upper(), help=option.help)
+    return parser
+
+
+def _read_file(path: Path) -> dict[str, str]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of setting names to values")
+    unknown = sorted(set(loaded) - set(_BY_NAME))
+    if unknown:
+        raise ConfigError(f"config file {str(path)!r} has unknown keys {unknown}; known: {sorted(_BY_NAME)}")
+    return {key: "" if value is None else _yaml_scalar(value) for key, value in loaded.items()}
+
+
+def _yaml_scalar(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _merge_sources(
+    flags: argparse.Namespace, environ: Mapping[str, str], file_values: Mapping[str, str]
+) -> dict[str, tuple[str, str]]:
+    """For each option that is set anywhere: (raw text, where it came from), highest precedence wins."""
+    merged: dict[str, tuple[str, str]] = {}
+    for option in OPTIONS:
+        flag_value = getattr(flags, option.name)
+        if flag_value is not None:
+            merged[option.name] = (flag_value, option.flag)
+        elif option.env in environ:
+            merged[option.name] = (environ[option.env], option.env)
+        elif option.name in file_values:
+            merged[option.name] = (file_values[option.name], f"config file key {option.name!r}")
+    return merged
+
+
+def _parse_values(raw: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, (text, source) in raw.items():
+        try:
+            values[name] = _BY_NAME[name].parse(text)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: invalid value {text!r} ({exc})") from exc
+    return values
+
+
+def _build(values: Mapping[str, Any]) -> ServerConfig:
+    by_section: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        by_section.setdefault(_BY_NAME[name].section, {})[name] = value
+    pipeline_fields = dict(by_section.get("pipeline", {}))
+    for section, cls in _SECTIONS.items():
+        pipeline_fields[section] = cls(**by_section.get(section, {}))
+    return ServerConfig(**by_section.get("", {}), pipeline=PipelineConfig(**pipeline_fields))
+
+
+def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> ServerConfig:
+    """Build the configuration from command-line arguments, environment and optional file.
+
+    Raises:
+        ConfigError: a value is malformed or out of range; the message names the key and value.
+        SystemExit: argparse rejected the command line (unknown flag, ``--help``).
+    """
+    flags = _argument_parser().parse_args(list(argv))
+    env_config = environ.get(ENV_PREFIX + "CONFIG")
+    config_path = flags.config or (Path(env_config) if env_config else None)
+    file_values = _read_file(config_path) if config_path else {}
+    values = _parse_values(_merge_sources(flags, environ, file_values))
+    try:
+        return _build(values)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(str(exc)) from exc
+
+
+def describe(config: ServerConfig) -> dict[str, Any]:
+    """The configuration as a flat JSON-friendly mapping, for the start-up log line."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,139 @@
+"""Maps pipeline errors to gRPC status codes, in one table, with google.rpc details.
+
+Every servicer method is wrapped by ``grpc_errors``. A ``PipelineError`` becomes its row's
+status code with an ErrorInfo detail (and a BadRequest detail naming the field for invalid
+input). Anything else is a bug: the client gets INTERNAL with the request id and no stack
+trace, and the log gets the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from pipeline import BatchContractError, InvalidInput, ModelNotReady, Overloaded, PipelineError, ShuttingDown
+from server.request_context import request_id_var
+
+__all__ = ["ERROR_DOMAIN", "STATUS_BY_ERROR", "abort_with", "grpc_errors", "rich_status", "status_of_error"]
+
+_LOGGER = logging.getLogger(__name__)
+ERROR_DOMAIN = "datalid.v1"
+
+STATUS_BY_ERROR: dict[type[PipelineError], grpc.StatusCode] = {
+    InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
+    ModelNotReady: grpc.StatusCode.UNAVAILABLE,
+    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    BatchContractError: grpc.StatusCode.INTERNAL,
+}
+_CODE_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+_REASON_BY_ERROR: dict[type[PipelineError], str] = {
+    InvalidInput: "INVALID_INPUT",
+    ModelNotReady: "MODEL_NOT_READY",
+    Overloaded: "OVERLOADED",
+    ShuttingDown: "SHUTTING_DOWN",
+    BatchContractError: "INTERNAL",
+}
+
+
+def _status_for(error: PipelineError) -> grpc.StatusCode:
+    # Most specific class first, so a subclass of a mapped error keeps its parent's row.
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def rich_status(code: grpc.StatusCode, message: str, details: list[Any] | None = None) -> status_pb2.Status:
+    """A google.rpc.Status with the given details packed in."""
+    return status_pb2.Status(
+        code=getattr(code_pb2, code.name),
+        message=message,
+        details=[_pack(detail) for detail in details or []],
+    )
+
+
+def status_of_error(error: PipelineError) -> status_pb2.Status:
+    """The google.rpc.Status a pipeline error is reported with (also used in-band by streams)."""
+    code = _status_for(error)
+    reason = next((r for cls, r in _REASON_BY_ERROR.items() if isinstance(error, cls)), "INTERNAL")
+    details: list[Any] = [error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)]
+    if isinstance(error, InvalidInput):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.description
+        )
+        details.append(error_details_pb2.BadRequest(field_violations=[violation]))
+    message = str(error) if code != grpc.StatusCode.INTERNAL else _internal_message()
+    return rich_status(code, message, details)
+
+
+def _internal_message() -> str:
+    return f"internal error (request id {request_id_var.get()})"
+
+
+async def abort_with(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> None:
+    """Ends the call with ``status``, its details in the ``grpc-status-details-bin`` trailer."""
+    await context.abort(
+        _CODE_BY_NUMBER[status.code],
+        status.message,
+        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+    )
+
+
+async def _abort_for(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    if isinstance(exc, PipelineError):
+        status = status_of_error(exc)
+        if status.code == code_pb2.INTERNAL:
+            _LOGGER.error("pipeline contract broken", exc_info=exc)
+    else:
+        _LOGGER.error("unhandled error", exc_info=exc)
+        status = rich_status(
+            grpc.StatusCode.INTERNAL,
+            _internal_message(),
+            [error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN)],
+        )
+    await abort_with(context, status)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def grpc_errors(method: F) -> F:
+    """Wraps a servicer method (unary or server-streaming) so errors leave as gRPC statuses."""
+    if inspect.isasyncgenfunction(method):
+
+        @functools.wraps(method)
+        async def stream_wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                async for response in method(self, request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort_for(context, exc)
+
+        return stream_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(method)
+    async def unary_wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort_for(context, exc)
+
+    return unary_wrapper  # type: ignore[return-value]

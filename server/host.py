@@ -1,0 +1,60 @@
+"""Holds the pipeline the services call, and whether it is loaded yet.
+
+The server listens before the models are loaded, so that health checks can say NOT_SERVING
+while they load; until then every call that needs the pipeline gets ModelNotReady.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from pipeline import ModelNotReady, Pipeline
+
+__all__ = ["PipelineHost"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class PipelineHost:
+    """Loads the pipeline off the event loop and hands it to the services once it is ready.
+
+    Args:
+        load: builds, loads and warms a pipeline; runs in a worker thread.
+    """
+
+    def __init__(self, load: Callable[[], Pipeline]) -> None:
+        self._load = load
+        self._pipeline: Pipeline | None = None
+        self.started_at = dt.datetime.now(dt.UTC)
+
+    @property
+    def ready(self) -> bool:
+        """True once the pipeline is loaded and warmed."""
+        return self._pipeline is not None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The loaded pipeline.
+
+        Raises:
+            ModelNotReady: the models are still loading.
+        """
+        if self._pipeline is None:
+            raise ModelNotReady("models are loading; retry shortly")
+        return self._pipeline
+
+    async def load(self) -> None:
+        """Loads and warms the pipeline in a worker thread (ONNX session creation blocks)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self._pipeline = await asyncio.to_thread(self._load)
+        _LOGGER.info("models loaded and warmed in %.0f ms", (loop.time() - started) * 1000)
+
+    async def close(self) -> None:
+        """Releases the pipeline's sessions and worker threads."""
+        if self._pipeline is not None:
+            pipeline, self._pipeline = self._pipeline, None
+            await asyncio.to_thread(pipeline.close)

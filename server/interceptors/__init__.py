@@ -1,0 +1,1 @@
+"""Server interceptors, applied in the order build_server lists them."""

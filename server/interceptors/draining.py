@@ -1,0 +1,75 @@
+"""Graceful draining: counts in-flight calls and refuses new ones once shutdown has begun."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from grpc_interceptor.server import AsyncServerInterceptor
+
+__all__ = ["DrainingInterceptor"]
+
+# Health must keep answering (NOT_SERVING) while the server drains, and its Watch streams live
+# as long as the client wants, so health calls are neither refused nor waited for.
+_HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+
+class DrainingInterceptor(AsyncServerInterceptor):
+    """Answers UNAVAILABLE to new calls after ``start_draining`` and reports when in-flight ones end.
+
+    grpc.aio's ``server.stop(grace)`` cancels calls that reach the transport as it closes; by
+    draining first, while still listening, every new caller gets a clean, retryable UNAVAILABLE
+    and ``stop`` is only called once the in-flight calls are done (or the grace period is over).
+    """
+
+    def __init__(self) -> None:
+        self._draining = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Calls running now, health checks excluded."""
+        return self._in_flight
+
+    def start_draining(self) -> None:
+        """From now on, new calls other than health checks are refused."""
+        self._draining = True
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Waits until no call is in flight; False if ``timeout_s`` passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def _enter(self) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+
+    def _exit(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
+
+    async def intercept(
+        self,
+        method: Callable[..., Any],
+        request_or_iterator: Any,
+        context: grpc.aio.ServicerContext,
+        method_name: str,
+    ) -> Any:
+        if not method_name.startswith(_HEALTH_PREFIX):
+            if self._draining:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry shortly")
+            self._enter()
+            # The call's end, whatever ends it (return, error, cancellation, a stream's last message).
+            context.add_done_callback(lambda _: self._exit())
+        response_or_iterator = method(request_or_iterator, context)
+        if hasattr(response_or_iterator, "__aiter__"):
+            return response_or_iterator
+        return await response_or_iterator

@@ -1,0 +1,84 @@
+"""AdminService: what operators ask the server about itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import onnxruntime
+from google.protobuf import timestamp_pb2
+
+from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
+from pipeline import ModelInfo
+from pipeline.runtime import available_providers
+from server import __version__
+from server.config import ServerConfig
+from server.errors import grpc_errors
+from server.host import PipelineHost
+from server.services.unimplemented import abort_unimplemented
+
+__all__ = ["AdminService"]
+
+API_VERSION = "datalid.v1"
+
+
+def _model_to_pb(model: ModelInfo) -> admin_service_pb2.ModelInfo:
+    def tensors(infos: Any) -> list[admin_service_pb2.TensorInfo]:
+        return [
+            admin_service_pb2.TensorInfo(name=t.name, data_type=t.data_type, shape=t.shape) for t in infos
+        ]
+
+    return admin_service_pb2.ModelInfo(
+        name=model.name,
+        kind=model.kind,
+        path=model.path,
+        state=admin_service_pb2.MODEL_STATE_READY if model.ready else admin_service_pb2.MODEL_STATE_LOADING,
+        providers=model.providers,
+        max_batch_size=model.max_batch_size,
+        inputs=tensors(model.inputs),
+        outputs=tensors(model.outputs),
+        class_names=model.class_names,
+        sha256=model.sha256,
+    )
+
+
+class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
+    """Server and model information; reload and statistics arrive with the batching scheduler."""
+
+    def __init__(self, config: ServerConfig, host: PipelineHost) -> None:
+        self._config = config
+        self._host = host
+
+    @grpc_errors
+    async def GetServerInfo(
+        self, request: admin_service_pb2.GetServerInfoRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ServerInfo:
+        started_at = timestamp_pb2.Timestamp()
+        started_at.FromDatetime(self._host.started_at)
+        limits = self._config.pipeline.decode
+        return admin_service_pb2.ServerInfo(
+            name="datalid",
+            version=__version__,
+            api_version=API_VERSION,
+            available_providers=available_providers(),
+            onnxruntime_version=onnxruntime.__version__,
+            started_at=started_at,
+            ready=self._host.ready,
+            max_message_bytes=self._config.max_message_bytes,
+            max_image_bytes=limits.max_image_bytes,
+            max_image_pixels=limits.max_image_pixels,
+        )
+
+    @grpc_errors
+    async def ListModels(
+        self, request: admin_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ListModelsResponse:
+        return admin_service_pb2.ListModelsResponse(
+            models=[_model_to_pb(m) for m in self._host.pipeline.models()]
+        )
+
+    async def ReloadModels(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        await abort_unimplemented(context, "ReloadModels", "it arrives with the model repository")
+
+    async def GetStats(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        await abort_unimplemented(context, "GetStats", "it arrives with the dynamic batching scheduler")

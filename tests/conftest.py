@@ -1,0 +1,132 @@
+"""Fixtures shared by the whole suite: a real server subprocess and its channel."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_LISTENING = re.compile(r"datalid listening on (\S+):(\d+)")
+# Loading three ONNX models and warming them takes a few seconds here; a cold CI disk more.
+STARTUP_TIMEOUT_S = 120.0
+
+
+@dataclass
+class ServerProcess:
+    """A `python -m server` subprocess on a free port, with its log lines collected."""
+
+    args: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[str] | None = None
+    port: int = 0
+    log: list[str] = field(default_factory=list)
+    terminated: bool = False
+    _log_changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0", *self.args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read_output, daemon=True).start()
+        match = self.wait_for_log(_LISTENING, STARTUP_TIMEOUT_S)
+        self.port = int(match.group(2))
+        return self
+
+    def _read_output(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._log_changed:
+                self.log.append(line.rstrip("\n"))
+                self._log_changed.notify_all()
+        with self._log_changed:
+            self._log_changed.notify_all()
+
+    def wait_for_log(self, pattern: re.Pattern[str], timeout_s: float) -> re.Match[str]:
+        """The first log line matching ``pattern``; fails the test if it does not come in time."""
+        deadline = time.monotonic() + timeout_s
+        with self._log_changed:
+            while True:
+                for line in self.log:
+                    if match := pattern.search(line):
+                        return match
+                remaining = deadline - time.monotonic()
+                assert self.process is not None
+                if remaining <= 0 or self.process.poll() is not None:
+                    pytest.fail(
+                        f"server log never matched {pattern.pattern!r}:\n" + "\n".join(self.log[-50:])
+                    )
+                self._log_changed.wait(min(remaining, 0.5))
+
+    def wait_serving(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        """Blocks until the health service says SERVING for the whole server."""
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            responses = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
+            for response in responses:
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        pytest.fail("server never became SERVING")
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS line")
+
+    def terminate(self) -> None:
+        """Sends SIGTERM once; a second one would only race the server's own exit."""
+        assert self.process is not None
+        if not self.terminated:
+            self.terminated = True
+            self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM (unless already sent), then wait; returns the exit code."""
+        assert self.process is not None
+        self.terminate()
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[ServerProcess]:
+    """One real server, shared by the API tests: started on a free port and SERVING."""
+    process = ServerProcess().start()
+    process.wait_serving()
+    yield process
+    assert process.stop() == 0, "\n".join(process.log[-50:])
+
+
+@pytest.fixture(scope="session")
+def channel(server: ServerProcess) -> Iterator[grpc.Channel]:
+    """A channel to the shared server."""
+    with grpc.insecure_channel(server.target) as ch:
+        yield ch

@@ -1,0 +1,69 @@
+"""The configuration object: flags over environment over file over defaults, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import DateOrder
+from server.config import OPTIONS, ConfigError, ServerConfig, load_config
+
+
+def test_defaults_match_the_architecture() -> None:
+    config = load_config([], {})
+    assert config == ServerConfig()
+    assert (config.host, config.port, config.max_message_bytes) == ("127.0.0.1", 50051, 16 * 1024 * 1024)
+    assert config.pipeline.full_image_fallback is True
+
+
+def test_flag_beats_environment_beats_file(tmp_path: Path) -> None:
+    settings = tmp_path / "datalid.yaml"
+    settings.write_text("port: 7000\ngrace_s: 3\nmax_image_pixels: 1000000\nproviders: [cuda, cpu]\n")
+    config = load_config(
+        ["--config", str(settings), "--port", "9000"],
+        {"DATALID_PORT": "8000", "DATALID_GRACE_S": "4.5", "DATALID_DATE_ORDER": "mdy"},
+    )
+    assert config.port == 9000
+    assert config.grace_s == 4.5
+    assert config.pipeline.decode.max_image_pixels == 1_000_000
+    assert config.pipeline.runtime.providers == ("cuda", "cpu")
+    assert config.pipeline.date_order is DateOrder.MDY
+
+
+def test_config_file_can_come_from_the_environment(tmp_path: Path) -> None:
+    settings = tmp_path / "datalid.yaml"
+    settings.write_text("max_message_bytes: 2048\nfull_image_fallback: false\n")
+    config = load_config([], {"DATALID_CONFIG": str(settings)})
+    assert config.max_message_bytes == 2048
+    assert config.pipeline.full_image_fallback is False
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "named"),
+    [
+        (["--port", "70000"], {}, "port"),
+        ([], {"DATALID_PORT": "fifty"}, "DATALID_PORT"),
+        (["--grace-s", "-1"], {}, "grace_s"),
+        ([], {"DATALID_FULL_IMAGE_FALLBACK": "maybe"}, "DATALID_FULL_IMAGE_FALLBACK"),
+        (["--providers", "tpu"], {}, "providers"),
+        (["--detection-confidence", "2"], {}, "detection_confidence"),
+        (["--log-level", "chatty"], {}, "log_level"),
+    ],
+)
+def test_bad_values_name_the_key_and_value(argv, environ, named) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(argv, environ)
+
+
+def test_unknown_file_keys_are_refused(tmp_path: Path) -> None:
+    settings = tmp_path / "datalid.yaml"
+    settings.write_text("prot: 1\n")
+    with pytest.raises(ConfigError, match="prot"):
+        load_config(["--config", str(settings)], {})
+
+
+def test_every_option_has_a_flag_and_variable() -> None:
+    for option in OPTIONS:
+        assert option.flag == "--" + option.name.replace("_", "-")
+        assert option.env == "DATALID_" + option.name.upper()
