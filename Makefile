@@ -1,0 +1,43 @@
+# Two commands matter: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+HOST ?= 127.0.0.1
+PORT ?= 50051
+
+.PHONY: setup run test lint format stubs bench clean
+
+setup: $(VENV)/.installed $(BUF)
+
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e clients/python -e ".[dev]"
+	touch $@
+
+$(BUF):
+	npm install --silent --no-save --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+run: setup
+	$(BIN)/python -m server --host $(HOST) --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BUF) lint
+
+test: lint
+	$(BIN)/python -m pytest
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Regenerate the committed Python stubs after a change under proto/.
+stubs: setup
+	$(BIN)/python clients/python/generate_stubs.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
