@@ -6,7 +6,7 @@ with load_pipeline() as p:
 """
 
 from pipeline.config import DecodeLimits, OcrConfig, PipelineConfig, RuntimeConfig
-from pipeline.dates import DateParseResult, ParsedDate, parse_dates
+from pipeline.dates import DateParseResult, parse_dates
 from pipeline.errors import (
     BatchContractError,
     InvalidInput,
@@ -25,6 +25,7 @@ from pipeline.types import (
     Detection,
     ModelInfo,
     OcrLine,
+    ParsedDate,
     ProcessOptions,
     ProcessResult,
     ProcessStatus,

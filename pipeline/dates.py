@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pipeline.types import DateKind, DateOrder, DatePrecision
+from pipeline.types import DateKind, DateOrder, DatePrecision, ParsedDate
 
 __all__ = ["DateParseResult", "ParsedDate", "parse_dates"]
 
@@ -94,27 +94,6 @@ _SWAPPED_PENALTY = 0.2
 # Explicit years outside [reference - past, reference + future] are not dates (lot numbers, times).
 _PAST_YEARS = 5
 _FUTURE_YEARS = 10
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedDate:
-    """One date read from the text.
-
-    Attributes:
-        date: the date; a MONTH-precision date is the last day of its month.
-        kind: EXPIRY or MANUFACTURE when a keyword said so, else UNKNOWN.
-        precision: DAY, or MONTH when only month and year were printed.
-        year_inferred: True when no year was printed and it was chosen from the reference date.
-        confidence: 0..1, how sure the parser is that this span is this date.
-        text: the span of the input that was read.
-    """
-
-    date: dt.date
-    kind: DateKind
-    precision: DatePrecision
-    year_inferred: bool
-    confidence: float
-    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 from pipeline.config import PipelineConfig
-from pipeline.dates import ParsedDate, parse_dates
+from pipeline.dates import parse_dates
 from pipeline.decode import decode_image
 from pipeline.errors import InvalidInput, ShuttingDown
 from pipeline.ocr import OcrEngine
@@ -79,20 +79,6 @@ def _resolve(options: ProcessOptions, config: PipelineConfig) -> _Settings:
         full_image_fallback=_or(options.full_image_fallback, config.full_image_fallback),
         return_visualization=options.return_visualization,
         return_crops=options.return_crops,
-    )
-
-
-def _finding(parsed: ParsedDate, reference: dt.date) -> DateFinding:
-    days = (parsed.date - reference).days
-    return DateFinding(
-        date=parsed.date,
-        kind=parsed.kind,
-        precision=parsed.precision,
-        year_inferred=parsed.year_inferred,
-        confidence=parsed.confidence,
-        text=parsed.text,
-        is_expired=days < 0,
-        days_until_expiry=days,
     )
 
 
@@ -204,8 +190,10 @@ class Pipeline:
         parsed = parse_dates(
             "\n".join(line.text for line in lines), settings.reference_date, settings.date_order
         )
-        dates = tuple(_finding(candidate, settings.reference_date) for candidate in parsed.candidates)
-        best = _finding(parsed.best, settings.reference_date) if parsed.best else None
+        dates = tuple(
+            DateFinding.judged(candidate, settings.reference_date) for candidate in parsed.candidates
+        )
+        best = DateFinding.judged(parsed.best, settings.reference_date) if parsed.best else None
         parsed_at = time.perf_counter()
 
         visualization = (

@@ -18,6 +18,7 @@ __all__ = [
     "Detection",
     "ModelInfo",
     "OcrLine",
+    "ParsedDate",
     "ProcessOptions",
     "ProcessResult",
     "ProcessStatus",
@@ -106,8 +107,17 @@ class OcrLine:
 
 
 @dataclass(frozen=True, slots=True)
-class DateFinding:
-    """A date read from the image, judged against the request's reference date."""
+class ParsedDate:
+    """One date read from text by the parser.
+
+    Attributes:
+        date: the date; a MONTH-precision date is the last day of its month.
+        kind: EXPIRY or MANUFACTURE when a keyword said so, else UNKNOWN.
+        precision: DAY, or MONTH when only month and year were printed.
+        year_inferred: True when no year was printed and it was chosen from the reference date.
+        confidence: 0..1, how sure the parser is that this span is this date.
+        text: the span of the input that was read.
+    """
 
     date: dt.date
     kind: DateKind
@@ -115,8 +125,29 @@ class DateFinding:
     year_inferred: bool
     confidence: float
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DateFinding(ParsedDate):
+    """A parsed date judged against the request's reference date."""
+
     is_expired: bool
     days_until_expiry: int
+
+    @classmethod
+    def judged(cls, parsed: ParsedDate, reference_date: dt.date) -> DateFinding:
+        """``parsed`` with is_expired and days_until_expiry counted from ``reference_date``."""
+        days = (parsed.date - reference_date).days
+        return cls(
+            date=parsed.date,
+            kind=parsed.kind,
+            precision=parsed.precision,
+            year_inferred=parsed.year_inferred,
+            confidence=parsed.confidence,
+            text=parsed.text,
+            is_expired=days < 0,
+            days_until_expiry=days,
+        )
 
 
 @dataclass(frozen=True, slots=True)

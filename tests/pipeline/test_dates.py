@@ -2,14 +2,13 @@
 
 Cases in ``datalid_cases.json`` come from the public project dev-rafaelmachado/datalid-stage-version
 (MIT licence): its ``test_parser()`` examples and hand-read OCR transcriptions of its
-``data/ocr_test/ground_truth.json``; see shared/datasets/date-cases/README.md.
+``data/ocr_test/ground_truth.json``; see tests/data/date_cases/README.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -133,9 +132,8 @@ def test_never_raises_and_dates_are_in_the_text(text: str) -> None:
 
 
 _REPO = Path(__file__).resolve().parents[2]
-_CASES_FILE = Path(
-    os.environ.get("DATALID_DATE_CASES", _REPO.parent / "shared/datasets/date-cases/datalid_cases.json")
-)
+# Copied into the repository with its attribution (tests/data/date_cases/README.md).
+_CASES_FILE = _REPO / "tests" / "data" / "date_cases" / "datalid_cases.json"
 _CASES_REF = dt.date(2025, 6, 1)
 # Cases the first parser gets wrong; strict xfail, so a fix is noticed and the entry removed.
 _KNOWN_MISSES = {
@@ -144,8 +142,6 @@ _KNOWN_MISSES = {
 
 
 def _datalid_cases() -> list[object]:
-    if not _CASES_FILE.exists():
-        return [pytest.param(None, None, marks=pytest.mark.skip(reason=f"{_CASES_FILE} not present"))]
     cases = json.loads(_CASES_FILE.read_text(encoding="utf-8"))
     return [
         pytest.param(
