@@ -92,6 +92,11 @@ class PipelineConfig:
     max_detections: int = 10
     full_image_fallback: bool = True
     date_order: DateOrder = DateOrder.DMY
+    # A date printed without a year ("16 NOV") is the next one on or after today minus this grace.
+    date_grace_days: int = 30
+    # Printed years outside [today - back, today + ahead] are not dates: lot codes, phone numbers.
+    date_years_back: int = 15
+    date_years_ahead: int = 15
     # Requests processed at once; 0 means one per core.
     max_concurrency: int = 0
 
@@ -102,3 +107,6 @@ class PipelineConfig:
         _require(0 <= self.detection_iou <= 1, "detection_iou", self.detection_iou, "in 0..1")
         _require(self.max_detections >= 1, "max_detections", self.max_detections, ">= 1")
         _require(self.max_concurrency >= 0, "max_concurrency", self.max_concurrency, ">= 0")
+        _require(self.date_grace_days >= 0, "date_grace_days", self.date_grace_days, ">= 0")
+        _require(self.date_years_back >= 0, "date_years_back", self.date_years_back, ">= 0")
+        _require(self.date_years_ahead >= 0, "date_years_ahead", self.date_years_ahead, ">= 0")

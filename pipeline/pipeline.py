@@ -188,7 +188,12 @@ class Pipeline:
         lines = tuple(self._ocr.read(image, detection_index=-1))
         read = time.perf_counter()
         parsed = parse_dates(
-            "\n".join(line.text for line in lines), settings.reference_date, settings.date_order
+            "\n".join(line.text for line in lines),
+            settings.reference_date,
+            settings.date_order,
+            grace_days=self.config.date_grace_days,
+            years_back=self.config.date_years_back,
+            years_ahead=self.config.date_years_ahead,
         )
         dates = tuple(
             DateFinding.judged(candidate, settings.reference_date) for candidate in parsed.candidates

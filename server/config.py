@@ -119,6 +119,9 @@ OPTIONS: tuple[Option, ...] = (
         "default order of ambiguous dates: DMY|MDY|YMD",
         "pipeline",
     ),
+    Option("date_grace_days", int, "a date without a year may lie this many days in the past", "pipeline"),
+    Option("date_years_back", int, "printed years this far before today are not dates", "pipeline"),
+    Option("date_years_ahead", int, "printed years this far after today are not dates", "pipeline"),
     Option("max_concurrency", int, "images processed at once; 0 means one per core", "pipeline"),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}

@@ -1,0 +1,18 @@
+"""The expiry date parser: OCR text in, the dates on the label and the expiry date out.
+
+Modules, in the order the text flows through them:
+
+- ``normalize``: OCR digit confusions repaired where digits are expected, upper case, no
+  accents, one character for one, so spans map back to the caller's text.
+- ``patterns`` and ``months``: the shapes a date takes (numeric, compact, named months).
+- ``reading`` and ``years``: a match turned into a real date inside the year window, or nothing.
+- ``keywords`` and ``binding``: which keyword labels which date (expiry, manufacture, lot).
+- ``confidence``: how likely a date is the expiry date read right.
+- ``parser``: ``parse_dates``, which ties them together and chooses the expiry date.
+"""
+
+from pipeline.dates.normalize import MAX_TEXT_CHARS
+from pipeline.dates.parser import DateParseResult, parse_dates
+from pipeline.types import ParsedDate
+
+__all__ = ["MAX_TEXT_CHARS", "DateParseResult", "ParsedDate", "parse_dates"]

@@ -1,0 +1,115 @@
+"""Which keyword labels which date.
+
+A keyword labels the first date after it when only a short run of non-digits lies between
+("Validade: 12/2026", "Best before end 09 JAN"). Keywords printed together ("FAB/LOTE:")
+label the date as one: expiry over manufacture over lot. A lot keyword directly before a
+date-shaped code makes it a lot code, which is dropped.
+
+Some printers put the letter after the date ("12/2027 V 01/2025 F"). When a lone V, F or P
+ends the text (or its line) right after a date, the label reads that way throughout, and
+every lone letter labels the date just before it instead.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+
+from pipeline.dates.keywords import Keyword, Role
+
+__all__ = ["bind_roles"]
+
+# A keyword labels a date that starts at most this many characters after it.
+_REACH = 24
+# Between a lone letter and its date, or between keywords printed together: separators only.
+_TIGHT = re.compile(r"[\s:.\-/#]{0,2}")
+_SUFFIX_GAP = re.compile(r" {0,2}")
+_NO_DIGITS = re.compile(r"\D*")
+
+Span = tuple[int, int]
+
+
+def _keyword_before(
+    text: str, start: int, keywords: Sequence[Keyword], floor: int, suffix_letters: bool
+) -> list[Keyword]:
+    """The keyword cluster labelling a date at ``start`` (none after ``floor``, the last date's end)."""
+    cluster: list[Keyword] = []
+    # Keywords never overlap, so their ends are in order too: start at the last one before the date.
+    last = bisect_right(keywords, start, key=lambda keyword: keyword.end)
+    for index in range(last - 1, -1, -1):
+        keyword = keywords[index]
+        if keyword.start < floor:
+            break
+        if not cluster:
+            gap = text[keyword.end : start]
+            if keyword.bare and (suffix_letters or not _TIGHT.fullmatch(gap)):
+                continue
+            if len(gap) > _REACH or not _NO_DIGITS.fullmatch(gap):
+                break
+            cluster.append(keyword)
+        elif _TIGHT.fullmatch(text[keyword.end : cluster[-1].start]) and not (
+            suffix_letters and keyword.bare
+        ):
+            cluster.append(keyword)
+        else:
+            break
+    return cluster
+
+
+def _uses_suffix_letters(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) -> bool:
+    """True when a lone V, F or P follows a date and nothing date-like follows it on its line."""
+    starts = [start for start, _ in spans]
+    for keyword in keywords:
+        if not keyword.bare or keyword.role is Role.LOT or _date_just_before(text, keyword, spans) is None:
+            continue
+        line_end = text.find("\n", keyword.end)
+        line_end = len(text) if line_end < 0 else line_end
+        following = bisect_left(starts, keyword.end)
+        if following == len(starts) or starts[following] >= line_end:
+            return True
+    return False
+
+
+def _date_just_before(text: str, keyword: Keyword, spans: Sequence[Span]) -> int | None:
+    """Index of the date that ends at most two spaces before ``keyword``, if any."""
+    index = bisect_right(spans, keyword.start, key=lambda span: span[1]) - 1
+    if index >= 0 and _SUFFIX_GAP.fullmatch(text[spans[index][1] : keyword.start]):
+        return index
+    return None
+
+
+def _role_of(text: str, cluster: Sequence[Keyword], start: int) -> Role | None:
+    roles = {keyword.role for keyword in cluster}
+    if Role.EXPIRY in roles:
+        return Role.EXPIRY
+    if Role.MANUFACTURE in roles:
+        return Role.MANUFACTURE
+    # Only a lot code printed right after its keyword is one; "L25130D 10:06 10/08/26" is a date.
+    if roles and _TIGHT.fullmatch(text[cluster[0].end : start]):
+        return Role.LOT
+    return None
+
+
+def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) -> list[Role | None]:
+    """The role of each date span (in text order), or None when no keyword labels it.
+
+    Args:
+        text: the normalised text.
+        spans: (start, end) of each date, in text order, not overlapping.
+        keywords: the keywords of ``text``, in text order.
+    """
+    suffix_letters = _uses_suffix_letters(text, spans, keywords)
+    roles: list[Role | None] = []
+    floor = 0
+    for start, end in spans:
+        cluster = _keyword_before(text, start, keywords, floor, suffix_letters)
+        roles.append(_role_of(text, cluster, start))
+        floor = end
+    if suffix_letters:
+        for keyword in keywords:
+            suffix = keyword.bare and keyword.role is not Role.LOT
+            index = _date_just_before(text, keyword, spans) if suffix else None
+            if index is not None:
+                roles[index] = keyword.role
+    return roles

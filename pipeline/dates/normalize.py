@@ -1,0 +1,99 @@
+"""OCR text to a form the patterns can read, one character for one character.
+
+Every step maps one input character to exactly one output character, so a span found in the
+normalised text is the same span of the caller's text (``ParsedDate.text`` is sliced from it).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["MAX_TEXT_CHARS", "normalize"]
+
+# The parser reads at most this much of its input. A region's OCR lines are a few hundred
+# characters; the cap bounds the work on hostile input whatever the patterns do.
+MAX_TEXT_CHARS = 8192
+
+# Letters OCR confuses with digits, and the digit each one stands for. Upper-case L is left out:
+# it starts lot codes ("L250616") far more often than it stands for a one.
+_CONFUSABLE = "OoIl|SBZ"
+_AS_DIGIT = str.maketrans(_CONFUSABLE, "00111582")
+# A whole run of digits and confusable letters that ``_repair_run`` may change: one holding both a
+# digit and a confusable, or one of confusables only with a date separator beside it. Other runs
+# (words, plain numbers) are left alone without a call into Python. The pattern opens with the
+# run's first character and only then looks behind (the run starts there), so the engine skips
+# ahead to candidate characters; every branch is a run of single-character classes, each tried
+# once per run start, so matching is linear.
+_RUN = re.compile(
+    r"[0-9OoIl|SBZ](?<![0-9OoIl|SBZ][0-9OoIl|SBZ])"
+    r"(?:(?<=[0-9])[0-9]*[OoIl|SBZ][0-9OoIl|SBZ]*"  # digits first, then a confusable
+    r"|(?<=[OoIl|SBZ])(?:[OoIl|SBZ]*[0-9][0-9OoIl|SBZ]*"  # confusables first, then a digit
+    r"|[OoIl|SBZ]*(?=[/.\-\\])"  # confusables only, a separator after
+    r"|(?<=[/.\-\\][OoIl|SBZ])[OoIl|SBZ]*))"  # confusables only, a separator before
+)
+_DATE_SEPARATORS = "/.-\\"
+
+
+def _is_letter(char: str) -> bool:
+    return char.isalpha() and char not in _CONFUSABLE
+
+
+class _Folded(dict[int, str]):
+    """str.translate table: upper case without accents, one character each, filled on demand."""
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code))[0]
+        folded = decomposed.upper()[0] if decomposed else chr(code)
+        self[code] = folded
+        return folded
+
+
+_FOLD = _Folded()
+
+
+def _repair_run(text: str, match: re.Match[str]) -> str:
+    """The run with its confusable letters read as digits, where digits are expected.
+
+    Digits are expected inside a run that holds a real digit ("2O26", "1O/05"), and at its edge
+    when a single confusable stands there apart from any word ("O5", but not "LB1960922" or
+    "BB2028"). A run without digits is repaired only when it sits between non-letters next to a
+    date separator ("IO/05/26").
+    """
+    run = match.group()
+    start, end = match.span()
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    if not any(ch.isdigit() for ch in run):
+        if (
+            _is_letter(before)
+            or _is_letter(after)
+            or not (before in _DATE_SEPARATORS or after in _DATE_SEPARATORS)
+        ):
+            return run
+        return run.translate(_AS_DIGIT)
+    first = 0
+    while not run[first].isdigit():
+        first += 1
+    last = len(run)
+    while not run[last - 1].isdigit():
+        last -= 1
+    # One confusable at an edge is a digit ("O5/06"); two or more are a word ("BB20281030").
+    if first == 1 and not _is_letter(before):
+        first = 0
+    if last == len(run) - 1 and not _is_letter(after):
+        last = len(run)
+    return run[:first] + run[first:last].translate(_AS_DIGIT) + run[last:]
+
+
+def normalize(text: str) -> str:
+    """Repairs digit confusions, upper-cases and strips accents, keeping every position.
+
+    Args:
+        text: OCR text, already cut to ``MAX_TEXT_CHARS``.
+
+    Returns:
+        A string of the same length as ``text``.
+    """
+    text = _RUN.sub(lambda match: _repair_run(text, match), text)
+    return text.translate(_FOLD)

@@ -1,0 +1,160 @@
+"""parse_dates: OCR text in, every date and the expiry date out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from pipeline.dates.binding import bind_roles
+from pipeline.dates.confidence import Evidence, confidence
+from pipeline.dates.keywords import Role, find_keywords
+from pipeline.dates.normalize import MAX_TEXT_CHARS, normalize
+from pipeline.dates.patterns import Form, RawMatch, find_matches
+from pipeline.dates.reading import Reading, read
+from pipeline.dates.years import YearWindow
+from pipeline.types import DateKind, DateOrder, DatePrecision, ParsedDate
+
+__all__ = ["DateParseResult", "parse_dates", "parse_with_evidence"]
+
+_KIND_OF_ROLE = {Role.EXPIRY: DateKind.EXPIRY, Role.MANUFACTURE: DateKind.MANUFACTURE, None: DateKind.UNKNOWN}
+_NAMED_FORMS = frozenset((Form.DAY_NAME, Form.NAME_DAY_YEAR, Form.NAME_YEAR))
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True, slots=True)
+class DateParseResult:
+    """Every date found in a text, in text order, and the one judged to be the expiry date."""
+
+    best: ParsedDate | None
+    candidates: tuple[ParsedDate, ...]
+
+
+_NOTHING = DateParseResult(best=None, candidates=())
+
+
+def parse_dates(
+    text: str,
+    reference_date: dt.date,
+    date_order: DateOrder | str = DateOrder.DMY,
+    *,
+    grace_days: int = 30,
+    years_back: int = 15,
+    years_ahead: int = 15,
+) -> DateParseResult:
+    """Finds the dates in OCR text and picks the expiry date.
+
+    A pure function of its arguments: nothing here reads the clock.
+
+    Args:
+        text: OCR output, lines joined with newlines in reading order. Only the first
+            ``MAX_TEXT_CHARS`` characters are read.
+        reference_date: "today" for the caller; years that are not printed are chosen from it,
+            and printed years must lie in its window.
+        date_order: "DMY", "MDY" or "YMD": how an ambiguous numeric date such as 03/04/26 is read.
+        grace_days: a date without a year is the next such date on or after
+            ``reference_date - grace_days``, so a label that expired last week still reads as
+            this year's date.
+        years_back: printed years before ``reference_date.year - years_back`` are not dates.
+        years_ahead: printed years after ``reference_date.year + years_ahead`` are not dates.
+
+    Returns:
+        The candidates in text order, and ``best``: a date after an expiry keyword; else, beside
+        manufacture dates, the latest unlabelled date; else None. Equal choices go to the
+        earlier one in the text.
+
+    Raises:
+        ValueError: ``date_order`` is not one of DMY, MDY, YMD.
+    """
+    order = date_order if date_order.__class__ is DateOrder else DateOrder(date_order)
+    window = YearWindow(reference_date, years_back, years_ahead)
+    candidates, _ = parse_with_evidence(text[:MAX_TEXT_CHARS], order, window, grace_days)
+    if not candidates:
+        return _NOTHING
+    return DateParseResult(best=_pick_best(candidates), candidates=candidates)
+
+
+def parse_with_evidence(
+    text: str, order: DateOrder, window: YearWindow, grace_days: int
+) -> tuple[tuple[ParsedDate, ...], tuple[Evidence, ...]]:
+    """The candidates of ``parse_dates`` and, for each, the facts its confidence weighs.
+
+    The calibration fit (``bench/dates_bench.py fit``) reads the evidence; ``parse_dates``
+    drops it. ``text`` must already be cut to ``MAX_TEXT_CHARS``.
+    """
+    normalized = normalize(text)
+    # Every pattern holds a digit: most text without one (most of a label) stops here.
+    if not _DIGIT.search(normalized):
+        return (), ()
+    keywords = find_keywords(normalized)
+    readings = [
+        (match, reading)
+        for match in find_matches(normalized, {keyword.end for keyword in keywords})
+        if (reading := read(match, order, window, grace_days)) is not None
+    ]
+    if not readings:
+        return (), ()
+    roles = bind_roles(normalized, [(m.start, m.end) for m, _ in readings], keywords)
+    found = [
+        (match, reading, _KIND_OF_ROLE[role])
+        for (match, reading), role in zip(readings, roles, strict=True)
+        if role is not Role.LOT  # lot codes are never dates
+    ]
+    candidates = []
+    evidences = []
+    for match, reading, kind in found:
+        start, end = match.start, match.end
+        original = text[start:end]
+        span = normalized[start:end]
+        # An ASCII span whose normalised form is just its upper case had no letter read as a digit.
+        repaired = 0 if original.isascii() and span == original.upper() else _repaired(original, span)
+        form = match.form
+        year = match.groups.get("y") or ""
+        evidence = Evidence(
+            kind is DateKind.EXPIRY,
+            kind is DateKind.MANUFACTURE,
+            _rivals(kind, reading.date, found),
+            reading.precision is DatePrecision.DAY,
+            len(year) == 4 or (form is Form.COMPACT and len(original) == 8),
+            reading.year_inferred,
+            form in _NAMED_FORMS,
+            form is Form.COMPACT,
+            reading.ambiguous,
+            reading.swapped,
+            repaired,
+        )
+        evidences.append(evidence)
+        candidates.append(
+            ParsedDate(
+                date=reading.date,
+                kind=kind,
+                precision=reading.precision,
+                year_inferred=reading.year_inferred,
+                confidence=confidence(evidence),
+                text=original,
+            )
+        )
+    return tuple(candidates), tuple(evidences)
+
+
+def _rivals(kind: DateKind, date: dt.date, found: list[tuple[RawMatch, Reading, DateKind]]) -> int:
+    """How many other dates of the same standing (expiry, or else unlabelled) disagree with it."""
+    if kind is DateKind.MANUFACTURE:
+        return 0
+    return min(2, sum(1 for _, other, other_kind in found if other_kind is kind and other.date != date))
+
+
+def _repaired(original: str, normalized: str) -> int:
+    """Characters of the span that were letters read as digits, at most two."""
+    repaired = sum(1 for a, b in zip(original, normalized, strict=True) if b.isdigit() and not a.isdigit())
+    return min(2, repaired)
+
+
+def _pick_best(candidates: tuple[ParsedDate, ...]) -> ParsedDate | None:
+    """An expiry-labelled date, else the latest unlabelled one; a manufacture date never."""
+    expiry = [c for c in candidates if c.kind is DateKind.EXPIRY]
+    pool = expiry or [c for c in candidates if c.kind is DateKind.UNKNOWN]
+    if not pool:
+        return None
+    # max keeps the first of equal keys, so the choice is deterministic.
+    return max(pool, key=lambda c: (c.date, c.confidence))

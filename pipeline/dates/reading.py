@@ -1,0 +1,118 @@
+"""A date-shaped match turned into a date: day/month order, years, month precision, validity.
+
+Impossible dates are rejected, never bent: 31/02/2026 gives None, not 2026-03-03 or 2026-02.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import NamedTuple
+
+from pipeline.dates.months import month_number
+from pipeline.dates.patterns import Form, RawMatch
+from pipeline.dates.years import YearWindow, infer_year
+from pipeline.types import DateOrder, DatePrecision
+
+__all__ = ["Reading", "read"]
+
+
+class Reading(NamedTuple):
+    """What a match says, with the facts that make it more or less certain."""
+
+    date: dt.date
+    precision: DatePrecision
+    year_inferred: bool = False
+    # Only two digits of the year were printed (or none, when inferred).
+    short_year: bool = False
+    # The other day/month order would also have been a valid date (03/04/26).
+    ambiguous: bool = False
+    # The requested order was impossible and the other one was read (12/25/2026 in DMY).
+    swapped: bool = False
+
+
+def _day(year: int | None, month: int, day: int) -> dt.date | None:
+    if year is None:
+        return None
+    try:
+        return dt.date(year, month, day)
+    except ValueError:  # 31/02, month 13 and friends
+        return None
+
+
+def _month_end(year: int | None, month: int) -> dt.date | None:
+    if year is None or not 1 <= month <= 12:
+        return None
+    return dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _day_month(a: int, b: int, year: int | None, order: DateOrder, swap: bool) -> Reading | None:
+    """Reads a/b as day and month in ``order`` (YMD falls back to DMY), else, if ``swap``, the other way."""
+    month, day = (a, b) if order is DateOrder.MDY else (b, a)
+    first = _day(year, month, day)
+    second = _day(year, day, month)
+    if first is not None:
+        return Reading(first, DatePrecision.DAY, ambiguous=second is not None and second != first)
+    if second is not None and swap:
+        return Reading(second, DatePrecision.DAY, swapped=True)
+    return None
+
+
+def _triple(
+    a: str, b: str, y: str, order: DateOrder, window: YearWindow, swap: bool = True
+) -> Reading | None:
+    """a/b/y with separators, or the three pairs of a compact DDMMYY (which is never swapped:
+    a compact 062028 is June 2028, not 20 June 2028)."""
+    if order is DateOrder.YMD and len(y) == 2 and len(a) == 2:
+        # A two-digit first field is the year: 26/03/15 is 2026-03-15.
+        date = _day(window.year(a), int(b), int(y))
+        return Reading(date, DatePrecision.DAY, short_year=True) if date else None
+    reading = _day_month(int(a), int(b), window.year(y), order, swap)
+    if reading is None or len(y) == 4:
+        return reading
+    return Reading(
+        reading.date, reading.precision, short_year=True, ambiguous=reading.ambiguous, swapped=reading.swapped
+    )
+
+
+def _compact(digits: str, order: DateOrder, window: YearWindow) -> Reading | None:
+    """DDMMYY, DDMMYYYY, YYYYMMDD or MMYYYY without separators."""
+    if len(digits) == 8:
+        year_first = _day(window.year(digits[:4]), int(digits[4:6]), int(digits[6:]))
+        if year_first is not None:
+            return Reading(year_first, DatePrecision.DAY)
+        return _triple(digits[:2], digits[2:4], digits[4:], order, window, swap=False)
+    reading = _triple(digits[:2], digits[2:4], digits[4:], order, window, swap=False)
+    if reading is not None:
+        return reading
+    # MMYYYY: 062028. Never also a valid DDMMYY, whose month would then be 19 or 20.
+    month_end = _month_end(window.year(digits[2:]), int(digits[:2]))
+    return Reading(month_end, DatePrecision.MONTH) if month_end else None
+
+
+def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int) -> Reading | None:
+    """The date ``match`` prints, or None when it names no real date inside the year window."""
+    g = match.groups
+    form = match.form
+    if form is Form.YEAR_FIRST:
+        date = _day(window.year(g["y"] or ""), int(g["m"] or 0), int(g["d"] or 0))
+        return Reading(date, DatePrecision.DAY) if date else None
+    if form is Form.TRIPLE:
+        return _triple(g["a"] or "", g["b"] or "", g["y"] or "", order, window)
+    if form is Form.COMPACT:
+        return _compact(g["c"] or "", order, window)
+    if form is Form.MONTH_YEAR:
+        y = g["y"] or ""
+        month_end = _month_end(window.year(y), int(g["m"] or 0))
+        return Reading(month_end, DatePrecision.MONTH, short_year=len(y) == 2) if month_end else None
+    month = month_number(g["mon"] or "")
+    y = g.get("y")
+    if form is Form.NAME_YEAR:
+        month_end = _month_end(window.year(y or ""), month)
+        return Reading(month_end, DatePrecision.MONTH, short_year=len(y or "") == 2) if month_end else None
+    day = int(g["d"] or 0)
+    if y is None:
+        inferred = infer_year(month, day, window.reference, grace_days)
+        return Reading(inferred, DatePrecision.DAY, year_inferred=True, short_year=True) if inferred else None
+    date = _day(window.year(y), month, day)
+    return Reading(date, DatePrecision.DAY, short_year=len(y) == 2) if date else None
