@@ -5,17 +5,19 @@ with load_pipeline() as p:
     result = p.process(image_bytes)
 """
 
+from pipeline.batching import BatcherConfig, BatcherStats, DynamicBatcher, Priority
 from pipeline.config import DecodeLimits, OcrConfig, PipelineConfig, RuntimeConfig
 from pipeline.dates import DateParseResult, parse_dates
 from pipeline.errors import (
     BatchContractError,
+    DeadlineExceeded,
     InvalidInput,
     ModelNotReady,
     Overloaded,
     PipelineError,
     ShuttingDown,
 )
-from pipeline.pipeline import Pipeline, load_pipeline
+from pipeline.pipeline import Pipeline, PipelineStats, load_pipeline
 from pipeline.types import (
     BoundingBox,
     DateFinding,
@@ -35,14 +37,18 @@ from pipeline.types import (
 
 __all__ = [
     "BatchContractError",
+    "BatcherConfig",
+    "BatcherStats",
     "BoundingBox",
     "DateFinding",
     "DateKind",
     "DateOrder",
     "DateParseResult",
     "DatePrecision",
+    "DeadlineExceeded",
     "DecodeLimits",
     "Detection",
+    "DynamicBatcher",
     "InvalidInput",
     "ModelInfo",
     "ModelNotReady",
@@ -53,6 +59,8 @@ __all__ = [
     "Pipeline",
     "PipelineConfig",
     "PipelineError",
+    "PipelineStats",
+    "Priority",
     "ProcessOptions",
     "ProcessResult",
     "ProcessStatus",

@@ -97,8 +97,15 @@ class PipelineConfig:
     # Printed years outside [today - back, today + ahead] are not dates: lot codes, phone numbers.
     date_years_back: int = 15
     date_years_ahead: int = 15
-    # Requests processed at once; 0 means one per core.
+    # Worker threads for decoding, pre/post-processing and model runs (at most this many ONNX runs
+    # at once, each with cores / max_concurrency intra-op threads); 0 means one per core.
     max_concurrency: int = 0
+    # Images admitted by aprocess at once (queued or running); more are refused with Overloaded at
+    # once. 0 means 4 per unit of max_concurrency: enough to keep every core busy, few enough that
+    # an admitted image does not wait for seconds.
+    max_pending_images: int = 0
+    # models/<name>/config.yaml: model files and batching settings; None means the repository's models/.
+    model_repository: Path | None = None
 
     def __post_init__(self) -> None:
         _require(
@@ -110,3 +117,4 @@ class PipelineConfig:
         _require(self.date_grace_days >= 0, "date_grace_days", self.date_grace_days, ">= 0")
         _require(self.date_years_back >= 0, "date_years_back", self.date_years_back, ">= 0")
         _require(self.date_years_ahead >= 0, "date_years_ahead", self.date_years_ahead, ">= 0")
+        _require(self.max_pending_images >= 0, "max_pending_images", self.max_pending_images, ">= 0")

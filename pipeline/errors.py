@@ -4,6 +4,7 @@
     ├── InvalidInput        the caller sent something unusable (names the field)
     ├── ModelNotReady       a model is not loaded or not warmed yet
     ├── Overloaded          a bounded queue is full; retry later
+    ├── DeadlineExceeded    the caller's deadline passed before the work could start
     ├── ShuttingDown        the pipeline is closing and takes no new work
     └── BatchContractError  a batch function returned the wrong number of results (a bug)
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchContractError",
+    "DeadlineExceeded",
     "InvalidInput",
     "ModelNotReady",
     "Overloaded",
@@ -45,7 +47,21 @@ class ModelNotReady(PipelineError):
 
 
 class Overloaded(PipelineError):
-    """Raised when a bounded queue is full; the caller should retry after a pause."""
+    """Raised when a bounded queue is full; the caller should retry after a pause.
+
+    Args:
+        message: what is full.
+        retry_after_s: how long the work already queued should take to clear, when known; the
+            server sends it as a RetryInfo detail so that clients back off that long.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceeded(PipelineError):
+    """Raised when a request's deadline passes while its work is still queued; the work never runs."""
 
 
 class ShuttingDown(PipelineError):

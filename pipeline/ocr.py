@@ -8,6 +8,7 @@ through :class:`pipeline.runtime.OnnxModel`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
 from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 
 from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.repository import DEFAULT_REPOSITORY, BatchingConfig, load_model_config
 from pipeline.runtime import OnnxModel
 from pipeline.types import BoundingBox, OcrLine
 
@@ -29,6 +31,7 @@ __all__ = [
     "TextDetector",
     "TextRecognizer",
     "default_model_paths",
+    "lines_from_reads",
 ]
 
 _WHEEL_MODELS = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
@@ -207,24 +210,47 @@ class OcrEngine:
         self.classifier = classifier
         self.recognizer = recognizer
         self.min_text_score = min_text_score
+        # Per model name: how its batcher is configured for the provider it runs on.
+        self.batching: dict[str, BatchingConfig] = {}
 
     @classmethod
-    def load(cls, config: OcrConfig, runtime: RuntimeConfig, *, concurrency: int = 1) -> OcrEngine:
-        """Builds the three sessions from the configured paths (``None``: the wheel's models)."""
+    def load(
+        cls,
+        config: OcrConfig,
+        runtime: RuntimeConfig,
+        *,
+        concurrency: int = 1,
+        repository: Path = DEFAULT_REPOSITORY,
+    ) -> OcrEngine:
+        """Builds the three sessions.
+
+        A model's file is, first found: the path in ``config`` (a flag), the ``path`` in
+        ``repository/<name>/config.yaml``, the rapidocr wheel's file. Its batching settings are
+        the config.yaml block for the provider the session ended up on.
+        """
         defaults = default_model_paths()
-        paths = {
-            "ocr_det": config.det_model_path or defaults["ocr_det"],
-            "ocr_cls": config.cls_model_path or defaults["ocr_cls"],
-            "ocr_rec": config.rec_model_path or defaults["ocr_rec"],
+        overrides = {
+            "ocr_det": config.det_model_path,
+            "ocr_cls": config.cls_model_path,
+            "ocr_rec": config.rec_model_path,
         }
-        models = {
-            name: OnnxModel(name, name, path, runtime, concurrency=concurrency, max_batch_size=8)
-            for name, path in paths.items()
-            if name != "ocr_cls" or config.use_angle_cls
-        }
+        models: dict[str, OnnxModel] = {}
+        batching: dict[str, BatchingConfig] = {}
+        for name in defaults:
+            if name == "ocr_cls" and not config.use_angle_cls:
+                continue
+            entry = load_model_config(name, name, repository)
+            path = overrides[name] or entry.path or defaults[name]
+            model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
+            model = OnnxModel(name, entry.kind, path, model_runtime, concurrency=concurrency)
+            batching[name] = entry.batching_for(model.provider)
+            model.max_batch_size = batching[name].batcher.max_batch_size
+            models[name] = model
         detector = TextDetector(models["ocr_det"], config)
         classifier = AngleClassifier(models["ocr_cls"]) if "ocr_cls" in models else None
-        return cls(detector, classifier, TextRecognizer(models["ocr_rec"]), config.min_text_score)
+        engine = cls(detector, classifier, TextRecognizer(models["ocr_rec"]), config.min_text_score)
+        engine.batching = batching
+        return engine
 
     def models(self) -> list[OnnxModel]:
         """Returns the loaded models: detection, classification (if used), recognition."""
@@ -248,15 +274,18 @@ class OcrEngine:
         crops = [_crop_quad(image, quad) for quad in quads]
         if self.classifier is not None:
             crops = self.classifier.classify(crops)
-        lines = []
-        for quad, (text, score) in zip(quads, self.recognizer.recognize(crops), strict=True):
-            if text.strip() and score >= self.min_text_score:
-                lines.append(
-                    OcrLine(
-                        text=text, confidence=score, box=_bounding_box(quad), detection_index=detection_index
-                    )
-                )
-        return lines
+        return lines_from_reads(quads, self.recognizer.recognize(crops), self.min_text_score, detection_index)
+
+
+def lines_from_reads(
+    quads: list[np.ndarray], reads: list[tuple[str, float]], min_text_score: float, detection_index: int
+) -> list[OcrLine]:
+    """Pairs each box with its text, dropping empty lines and lines read below ``min_text_score``."""
+    return [
+        OcrLine(text=text, confidence=score, box=_bounding_box(quad), detection_index=detection_index)
+        for quad, (text, score) in zip(quads, reads, strict=True)
+        if text.strip() and score >= min_text_score
+    ]
 
 
 def _order_clockwise(points: np.ndarray) -> np.ndarray:

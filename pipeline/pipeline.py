@@ -1,7 +1,10 @@
 """The pipeline: image bytes in, dates out. Decode, (detect), OCR, parse, judge against a reference date.
 
-``Pipeline.process`` runs in the caller's thread; ``Pipeline.aprocess`` runs the same work on the
-pipeline's own thread pool so that no decoding or ONNX call ever blocks an event loop.
+``Pipeline.process`` runs in the caller's thread and calls the models directly (scripts, the in-process
+benchmark). ``Pipeline.aprocess`` is the server's path: decoding and pre/post-processing run on the
+pipeline's thread pool, and every model call goes through that model's DynamicBatcher, so that the
+inputs of concurrent requests share batches, queues are bounded, and deadlines and priorities hold.
+No decoding or ONNX call ever runs on the event loop.
 """
 
 from __future__ import annotations
@@ -10,17 +13,21 @@ import asyncio
 import datetime as dt
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
+from pipeline.admission import Admission
+from pipeline.batched_ocr import BatchedOcr, warm_inputs
+from pipeline.batching import BatcherStats, Priority
 from pipeline.config import PipelineConfig
 from pipeline.dates import parse_dates
 from pipeline.decode import decode_image
-from pipeline.errors import InvalidInput, ShuttingDown
+from pipeline.errors import DeadlineExceeded, InvalidInput, ShuttingDown
+from pipeline.executor import PriorityExecutor
 from pipeline.ocr import OcrEngine
+from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import cpu_count
 from pipeline.synth import render_label_image
 from pipeline.types import (
@@ -36,7 +43,7 @@ from pipeline.types import (
 )
 from pipeline.visualize import encode_crops, render_visualization
 
-__all__ = ["Pipeline", "load_pipeline"]
+__all__ = ["Pipeline", "PipelineStats", "load_pipeline"]
 
 _DEFAULT_OPTIONS = ProcessOptions()
 _T = TypeVar("_T")
@@ -54,6 +61,25 @@ class _Settings:
     full_image_fallback: bool
     return_visualization: bool
     return_crops: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineStats:
+    """What the pipeline has done since it was built.
+
+    Attributes:
+        since: when counting started (UTC).
+        requests_total: ``aprocess`` calls, refused ones included.
+        images_processed_total: images that came back with a result.
+        rejected_total: calls refused because too many images were pending (Overloaded).
+        models: each model batcher's counters, in pipeline order.
+    """
+
+    since: dt.datetime
+    requests_total: int
+    images_processed_total: int
+    rejected_total: int
+    models: tuple[BatcherStats, ...]
 
 
 def _or(value: _T | None, default: _T) -> _T:
@@ -101,12 +127,20 @@ class Pipeline:
         self.config = config
         self._ocr = ocr
         self._concurrency = config.max_concurrency or cpu_count()
-        self._executor = ThreadPoolExecutor(
-            max_workers=self._concurrency, thread_name_prefix="datalid-pipeline"
-        )
+        # Oldest request first (see pipeline/executor.py), for decoding, pre/post-processing and models.
+        self._executor = PriorityExecutor(self._concurrency, thread_name_prefix="datalid-pipeline")
         self._lock = threading.Lock()
         self._warmed = False
         self._closed = False
+        # Images admitted by aprocess and not finished; beyond the limit, callers are refused at once
+        # rather than queued behind work that would outlast their deadlines.
+        self._admission = Admission(config.max_pending_images or 4 * self._concurrency)
+        self._since = dt.datetime.now(dt.UTC)
+        self._requests = 0
+        self._processed = 0
+        # The batchers live on one event loop; they are built on the first aprocess call there.
+        self._batched: BatchedOcr | None = None
+        self._batched_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def ready(self) -> bool:
@@ -115,11 +149,12 @@ class Pipeline:
 
     @property
     def concurrency(self) -> int:
-        """How many requests :meth:`aprocess` runs at once."""
+        """Worker threads: how many model runs and pre/post-processing steps run at once."""
         return self._concurrency
 
     def warmup(self) -> None:
-        """Runs every model once on a synthetic label, so the first real request is not slow."""
+        """Runs every model on a synthetic label, and recognition on every width bucket it batches by,
+        so the first real request of any size is not slow."""
         image = render_label_image(["Use by", "16 NOV"], seed=0)
         self._ocr.detector.detect(image)
         # A fixed crop, so classification and recognition run even if detection found nothing.
@@ -127,6 +162,11 @@ class Pipeline:
         if self._ocr.classifier is not None:
             self._ocr.classifier.classify([crop])
         self._ocr.recognizer.recognize([crop])
+        warm = warm_inputs(self._ocr.batching)
+        for batch in warm.get("ocr_det", []):
+            self._ocr.detector.run(batch)
+        for batch in warm["ocr_rec"]:
+            self._ocr.recognizer.run(batch)
         with self._lock:
             self._warmed = True
 
@@ -151,15 +191,91 @@ class Pipeline:
         self._check_open()
         return self._process(image, options, queued_at=time.perf_counter())
 
-    async def aprocess(self, image: bytes, options: ProcessOptions = _DEFAULT_OPTIONS) -> ProcessResult:
-        """Reads the dates in one image on the pipeline's own threads (see :meth:`process`).
+    async def aprocess(
+        self,
+        image: bytes,
+        options: ProcessOptions = _DEFAULT_OPTIONS,
+        *,
+        deadline: float | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> ProcessResult:
+        """Reads the dates in one image through the model batchers (see :meth:`process`).
 
-        At most ``PipelineConfig.max_concurrency`` images are processed at once; the time an
-        image waits for a worker is reported as ``timings.queue_ms``.
+        Args:
+            image: an encoded image.
+            options: per-request options.
+            deadline: a ``time.monotonic()`` value; work still queued for a model when it passes
+                is dropped and the call raises DeadlineExceeded. ``None``: no deadline.
+            priority: INTERACTIVE work is batched before JOB work.
+
+        Raises:
+            InvalidInput: the image or an option is unusable.
+            Overloaded: refused at once, before any work: too many images are pending
+                (``max_pending_images``), the image would not finish before its deadline at the
+                current rate (see :mod:`pipeline.admission`), or a model's queue is full.
+            DeadlineExceeded: the deadline passed before the work could start.
+            ShuttingDown: the pipeline is closing.
         """
         self._check_open()
+        self._requests += 1
+        if deadline is not None and deadline <= time.monotonic():
+            raise DeadlineExceeded("the deadline passed before processing began")
+        self._admission.admit(deadline, interactive=priority is Priority.INTERACTIVE)
+        served = False
+        try:
+            result = await self._aprocess(image, options, deadline, priority)
+            served = True
+        finally:
+            self._admission.done(served=served)
+        self._processed += 1
+        return result
+
+    async def _aprocess(
+        self, data: bytes, options: ProcessOptions, deadline: float | None, priority: Priority
+    ) -> ProcessResult:
+        queued_at = time.perf_counter()
+        key = (float(priority), time.monotonic())
+        ocr = self._batched_ocr()
+        run = self._executor.run
+        started, settings, image, decoded = await run(key, self._prepare, data, options)
+        detections: tuple[Detection, ...] = ()
+        lines = tuple(
+            await ocr.read(image, key=key, detection_index=-1, priority=priority, deadline=deadline)
+        )
+        read = time.perf_counter()
+        times = (queued_at, started, decoded, read)
+        return await run(key, self._finish, image, settings, detections, lines, times)
+
+    def _batched_ocr(self) -> BatchedOcr:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._process, image, options, time.perf_counter())
+        if self._batched is None or self._batched_loop is not loop:
+            # A new loop (a script's second asyncio.run): the old loop's batchers died with it.
+            self._batched = BatchedOcr(self._ocr, self._ocr.batching, self._executor)
+            self._batched_loop = loop
+        return self._batched
+
+    def stats(self) -> PipelineStats:
+        """The counters of :meth:`aprocess` and of every model batcher."""
+        models = tuple(self._batched.stats()) if self._batched is not None else ()
+        return PipelineStats(
+            since=self._since,
+            requests_total=self._requests,
+            images_processed_total=self._processed,
+            rejected_total=self._admission.rejected,
+            models=models,
+        )
+
+    async def aclose(self, timeout_s: float | None = None) -> None:
+        """Stops taking work, lets the batchers drain in pipeline order, then releases the threads.
+
+        Args:
+            timeout_s: how long queued model work may still wait; then it fails with ShuttingDown.
+        """
+        with self._lock:
+            self._closed = True
+        if self._batched is not None and self._batched_loop is asyncio.get_running_loop():
+            await self._batched.aclose(timeout_s)
+        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         """Stops taking work and waits for running work to finish. Idempotent."""
@@ -178,15 +294,29 @@ class Pipeline:
             raise ShuttingDown("the pipeline is closed")
 
     def _process(self, data: bytes, options: ProcessOptions, queued_at: float) -> ProcessResult:
-        started = time.perf_counter()
-        settings = _resolve(options, self.config)
-        image = decode_image(data, self.config.decode)
-        decoded = time.perf_counter()
+        started, settings, image, decoded = self._prepare(data, options)
         # No detector yet: the whole image is read. full_image_fallback_used stays False because
         # no detector ran and came back empty, and detect_ms stays 0.
         detections: tuple[Detection, ...] = ()
         lines = tuple(self._ocr.read(image, detection_index=-1))
         read = time.perf_counter()
+        return self._finish(image, settings, detections, lines, (queued_at, started, decoded, read))
+
+    def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, np.ndarray, float]:
+        started = time.perf_counter()
+        settings = _resolve(options, self.config)
+        image = decode_image(data, self.config.decode)
+        return started, settings, image, time.perf_counter()
+
+    def _finish(
+        self,
+        image: np.ndarray,
+        settings: _Settings,
+        detections: tuple[Detection, ...],
+        lines: tuple[OcrLine, ...],
+        times: tuple[float, float, float, float],
+    ) -> ProcessResult:
+        queued_at, started, decoded, read = times
         parsed = parse_dates(
             "\n".join(line.text for line in lines),
             settings.reference_date,
@@ -249,7 +379,12 @@ def load_pipeline(config: PipelineConfig | None = None) -> Pipeline:
     """
     config = config or PipelineConfig()
     concurrency = config.max_concurrency or cpu_count()
-    ocr = OcrEngine.load(config.ocr, config.runtime, concurrency=concurrency)
+    ocr = OcrEngine.load(
+        config.ocr,
+        config.runtime,
+        concurrency=concurrency,
+        repository=config.model_repository or DEFAULT_REPOSITORY,
+    )
     pipeline = Pipeline(config, ocr)
     pipeline.warmup()
     return pipeline

@@ -175,6 +175,12 @@ class OnnxModel:
         self._sha256 = _sha256(self.path)
 
     @property
+    def provider(self) -> str:
+        """The short name (tensorrt, cuda, cpu) of the provider the session prefers."""
+        first = self._session.get_providers()[0]
+        return next((short for short, ort_name in _ORT_NAMES.items() if ort_name == first), "cpu")
+
+    @property
     def input_names(self) -> list[str]:
         """The model's input names, in declaration order."""
         return list(self._input_names)

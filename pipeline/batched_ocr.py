@@ -1,0 +1,215 @@
+"""OCR through one DynamicBatcher per model: text detection, angle classification and recognition.
+
+Each request's work is split at the model calls: its own pre/post-processing runs on the pipeline's
+executor, and its model inputs (one detection input per image, one item per text crop) join the
+model's batcher, where they share batches with other requests' inputs of the same size bucket.
+
+Size buckets keep batches possible with variable shapes:
+- detection inputs are padded (bottom and right) to a multiple of ``bucket_px`` per side, and the
+  probability map is cut back before post-processing, so padding never changes the boxes;
+- recognition crops are resized to height 48 and padded to a width that is a multiple of
+  ``bucket_px`` (PP-OCR pads a batch to its widest crop in the same way).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from pipeline.batching import BatcherStats, DynamicBatcher, Priority
+from pipeline.executor import Key, PriorityExecutor
+from pipeline.ocr import (
+    _REC_SHAPE,
+    DetInput,
+    OcrEngine,
+    _crop_quad,
+    _resize_pad,
+    lines_from_reads,
+)
+from pipeline.repository import BatchingConfig
+from pipeline.types import OcrLine
+
+__all__ = ["BatchedOcr", "pad_to_bucket", "rec_bucket_width", "warm_inputs"]
+
+# Recognition widths warmed at load: up to this many pixels (a text line 26 times longer than high).
+_REC_WARM_MAX_PX = 1248
+# The detector's working size for the short side of a photo (OcrConfig.det_limit_side_len).
+_DET_WARM_SIDE_PX = 736
+
+
+def pad_to_bucket(batch: np.ndarray, bucket_px: int) -> np.ndarray:
+    """Pads an ``(N, C, H, W)`` array with zeros at the bottom and right to multiples of ``bucket_px``."""
+    height, width = batch.shape[-2:]
+    padded_h = math.ceil(height / bucket_px) * bucket_px
+    padded_w = math.ceil(width / bucket_px) * bucket_px
+    if (padded_h, padded_w) == (height, width):
+        return batch
+    out = np.zeros((*batch.shape[:-2], padded_h, padded_w), dtype=batch.dtype)
+    out[..., :height, :width] = batch
+    return out
+
+
+def rec_bucket_width(crop_shape: tuple[int, ...], bucket_px: int) -> int:
+    """The padded input width of a recognition crop: its width at height 48, rounded up to the bucket."""
+    height, width = crop_shape[:2]
+    needed = max(_REC_SHAPE[2], math.ceil(_REC_SHAPE[1] * width / max(1, height)))
+    return math.ceil(needed / bucket_px) * bucket_px
+
+
+# A model input with its request's scheduling key.
+_Keyed = tuple[np.ndarray, Key]
+
+
+def _shape_key(item: _Keyed) -> tuple[int, ...]:
+    return tuple(item[0].shape)
+
+
+class BatchedOcr:
+    """The async counterpart of :meth:`OcrEngine.read`, with the three models behind batchers.
+
+    Built by the pipeline on its event loop, and closed with :meth:`aclose`.
+
+    Args:
+        engine: the loaded models and their pre/post-processing.
+        batching: per model name (``ocr_det``...), the batcher and bucket settings.
+        executor: where pre/post-processing and model calls run (never the event loop), oldest
+            request first: every piece of work carries its request's (priority, arrival) key,
+            and a batch the smallest key of its items.
+    """
+
+    def __init__(
+        self, engine: OcrEngine, batching: dict[str, BatchingConfig], executor: PriorityExecutor
+    ) -> None:
+        self._engine = engine
+        self._executor = executor
+        self._det_bucket_px = batching["ocr_det"].bucket_px
+        self._rec_bucket_px = batching["ocr_rec"].bucket_px
+        self.det = self._batcher("ocr_det", batching, engine.detector.run, _split_maps)
+        classifier = engine.classifier
+        self.cls = self._batcher("ocr_cls", batching, classifier.run, _split_rows) if classifier else None
+        # Decoding runs with the batch, on the executor: CTC decoding is not free.
+        self.rec = self._batcher("ocr_rec", batching, engine.recognizer.run, self._decode)
+
+    def _batcher(
+        self,
+        name: str,
+        batching: dict[str, BatchingConfig],
+        run: Callable[[np.ndarray], np.ndarray],
+        split: Callable[[np.ndarray, int], list[Any]],
+    ) -> DynamicBatcher[_Keyed, Any]:
+        def run_stacked(arrays: list[np.ndarray]) -> list[Any]:
+            return split(run(np.stack(arrays)), len(arrays))
+
+        async def run_batch(items: list[_Keyed]) -> list[Any]:
+            key = min(key for _, key in items)
+            return await self._executor.run(key, run_stacked, [array for array, _ in items])
+
+        return DynamicBatcher(run_batch, batching[name].batcher, name=name, group_key=_shape_key)
+
+    def _decode(self, probs: np.ndarray, count: int) -> list[tuple[str, float]]:
+        return self._engine.recognizer.postprocess(probs)
+
+    def batchers(self) -> list[DynamicBatcher[_Keyed, Any]]:
+        """The batchers, in pipeline order."""
+        return [b for b in (self.det, self.cls, self.rec) if b is not None]
+
+    def stats(self) -> list[BatcherStats]:
+        """Each batcher's counters, in pipeline order."""
+        return [b.stats() for b in self.batchers()]
+
+    async def aclose(self, timeout_s: float | None = None) -> None:
+        """Closes the batchers in pipeline order: detection's queue drains before recognition's."""
+        for batcher in self.batchers():
+            await batcher.aclose(timeout_s)
+
+    async def read(
+        self,
+        image: np.ndarray,
+        *,
+        key: Key,
+        detection_index: int = -1,
+        priority: Priority = Priority.INTERACTIVE,
+        deadline: float | None = None,
+    ) -> list[OcrLine]:
+        """Reads the text lines of one BGR image (see :meth:`OcrEngine.read`).
+
+        Args:
+            key: the request's scheduling key, ``(priority, arrival time)``: smaller runs first.
+
+        Raises:
+            Overloaded, DeadlineExceeded, ShuttingDown: from the batchers.
+        """
+        run = self._executor.run
+        prepared: DetInput = await run(key, self._engine.detector.preprocess, image)
+        det_input = pad_to_bucket(prepared.batch, self._det_bucket_px)[0]
+        prob_map = await self.det.submit((det_input, key), priority=priority, deadline=deadline)
+        height, width = prepared.batch.shape[-2:]
+        quads, crops, cls_inputs = await run(
+            key, self._crops, image, prob_map[..., :height, :width], prepared
+        )
+        if not quads:
+            return []
+        if self.cls is not None:
+            probs = await self.cls.submit_many(
+                [(x, key) for x in cls_inputs], priority=priority, deadline=deadline
+            )
+            rec_inputs = await run(key, self._upright_rec_inputs, np.stack(probs), crops)
+        else:
+            rec_inputs = await run(key, self._rec_inputs, crops)
+        reads = await self.rec.submit_many(
+            [(x, key) for x in rec_inputs], priority=priority, deadline=deadline
+        )
+        return lines_from_reads(quads, reads, self._engine.min_text_score, detection_index)
+
+    # -- CPU work, on the executor
+
+    def _crops(
+        self, image: np.ndarray, prob_map: np.ndarray, prepared: DetInput
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        quads = self._engine.detector.postprocess(np.ascontiguousarray(prob_map), prepared)
+        crops = [_crop_quad(image, quad) for quad in quads]
+        classifier = self._engine.classifier
+        cls_inputs = list(classifier.preprocess(crops)) if classifier is not None and crops else []
+        return quads, crops, cls_inputs
+
+    def _upright_rec_inputs(self, probs: np.ndarray, crops: list[np.ndarray]) -> list[np.ndarray]:
+        assert self._engine.classifier is not None
+        return self._rec_inputs(self._engine.classifier.postprocess(probs, crops))
+
+    def _rec_inputs(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [
+            _resize_pad(crop, _REC_SHAPE, rec_bucket_width(crop.shape, self._rec_bucket_px) / _REC_SHAPE[1])
+            for crop in crops
+        ]
+
+
+def warm_inputs(batching: dict[str, BatchingConfig]) -> dict[str, list[np.ndarray]]:
+    """Inputs that warm every bucket the batchers will use, by model name.
+
+    Recognition: one batch per width bucket up to a 26:1 text line. Detection: with buckets coarser
+    than DB's own 32 px rounding (GPU settings), the buckets of landscape, square and portrait
+    photos at the detector's working size; at 32 px the shapes are the photos' own and the warm-up
+    label covers the common one.
+    """
+    rec_bucket_px = batching["ocr_rec"].bucket_px
+    widths = range(_REC_SHAPE[2], _REC_WARM_MAX_PX + 1, rec_bucket_px)
+    inputs = {"ocr_rec": [np.zeros((1, _REC_SHAPE[0], _REC_SHAPE[1], w), np.float32) for w in widths]}
+    det_bucket_px = batching["ocr_det"].bucket_px
+    if det_bucket_px > 32:
+        sides = [(_DET_WARM_SIDE_PX, round(_DET_WARM_SIDE_PX * r)) for r in (4 / 3, 1.0)]
+        shapes = {s for h, w in sides for s in ((h, w), (w, h))}
+        inputs["ocr_det"] = [
+            pad_to_bucket(np.zeros((1, 3, h, w), np.float32), det_bucket_px) for h, w in sorted(shapes)
+        ]
+    return inputs
+
+
+def _split_maps(maps: np.ndarray, count: int) -> list[np.ndarray]:
+    return [maps[i : i + 1] for i in range(count)]
+
+
+def _split_rows(rows: np.ndarray, count: int) -> list[np.ndarray]:
+    return list(rows)
