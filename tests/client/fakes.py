@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
+from google.protobuf import any_pb2, duration_pb2, empty_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health
 from grpc_status import rpc_status
@@ -15,11 +16,19 @@ from grpc_status import rpc_status
 from datalid.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
+    expiry_date_service_pb2,
     expiry_date_service_pb2_grpc,
+    job_service_pb2,
+    job_service_pb2_grpc,
     types_pb2,
 )
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg"
+# Images the fakes answer specially in batches, frame streams and jobs.
+BAD_IMAGE = b"not-an-image"  # INVALID_ARGUMENT with a BadRequest detail
+BUSY_IMAGE = b"busy"  # RESOURCE_EXHAUSTED with a RetryInfo detail of 0.5 s
+SKIP_IMAGE = b"stale"  # skipped under DROP_POLICY_LATEST
+FAILING_URL = "https://example.com/fails.jpg"  # a job on it ends FAILED
 
 
 def canned_response(**overrides: Any) -> types_pb2.ProcessResponse:
@@ -84,6 +93,27 @@ def retry_info(seconds: float) -> error_details_pb2.RetryInfo:
     return error_details_pb2.RetryInfo(retry_delay=delay)
 
 
+def status_pb(code: grpc.StatusCode, message: str, *details: Any) -> status_pb2.Status:
+    """An in-band google.rpc.Status (batch items, frames, jobs) with packed details."""
+    packed = []
+    for detail in details:
+        any_msg = any_pb2.Any()
+        any_msg.Pack(detail)
+        packed.append(any_msg)
+    return status_pb2.Status(code=code.value[0], message=message, details=packed)
+
+
+def item_error(image: bytes) -> status_pb2.Status | None:
+    """The in-band error the fakes answer for one image, or None when it reads fine."""
+    if image == BAD_IMAGE:
+        return status_pb(
+            grpc.StatusCode.INVALID_ARGUMENT, "image: not an image", bad_request(("image", "not an image"))
+        )
+    if image == BUSY_IMAGE:
+        return status_pb(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full", retry_info(0.5))
+    return None
+
+
 @dataclass
 class Failure:
     """One scripted failure: abort with ``code`` and ``message`` (and optional rich details)."""
@@ -113,6 +143,26 @@ class FakeBehaviour:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # When set, calls wait until the gate opens or the client goes away (deadline, cancel).
     gate: threading.Event | None = None
+    # A stream (progress, frames, watch) aborts with ``stream_failure`` after this many messages.
+    stream_fail_after: int | None = None
+    stream_failure: Failure | None = None
+    # JobService state: jobs by id, in creation order.
+    jobs: dict[str, Any] = field(default_factory=dict)
+    # Set when a StreamFrames call ended on the server (completed, failed or cancelled by the client).
+    stream_ended: threading.Event = field(default_factory=threading.Event)
+
+    def fail_stream_after(
+        self, messages: int, code: grpc.StatusCode, message: str = "scripted failure", *details: Any
+    ) -> None:
+        """Abort the next streams with ``code`` once they have sent ``messages`` messages."""
+        self.stream_fail_after = messages
+        self.stream_failure = Failure(code, message, details)
+
+    def check_stream(self, sent: int, context: grpc.ServicerContext) -> None:
+        """Abort the stream with the scripted failure once ``sent`` messages went out."""
+        failure = self.stream_failure
+        if failure is not None and self.stream_fail_after == sent:
+            abort(context, failure)
 
     def fail_next(self, code: grpc.StatusCode, message: str = "scripted failure", *details: Any) -> None:
         self.failures.append(Failure(code, message, details))
@@ -131,11 +181,14 @@ class FakeBehaviour:
         if self.gate is not None:
             while not self.gate.wait(0.05) and context.is_active():
                 pass
-        if failure is None:
-            return
-        if failure.details:
-            context.abort_with_status(rich_status(failure.code, failure.message, *failure.details))
-        context.abort(failure.code, failure.message)
+        if failure is not None:
+            abort(context, failure)
+
+
+def abort(context: grpc.ServicerContext, failure: Failure) -> None:
+    if failure.details:
+        context.abort_with_status(rich_status(failure.code, failure.message, *failure.details))
+    context.abort(failure.code, failure.message)
 
 
 class FakeExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
@@ -149,6 +202,79 @@ class FakeExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServic
     def ProcessUpload(self, request: Any, context: grpc.ServicerContext) -> types_pb2.ProcessResponse:
         self._b.answer("ProcessUpload", request, context)
         return self._b.response
+
+    def ProcessUrl(self, request: Any, context: grpc.ServicerContext) -> types_pb2.ProcessResponse:
+        self._b.answer("ProcessUrl", request, context)
+        if not request.url.startswith("https://"):
+            abort(
+                context,
+                Failure(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "url: must be https",
+                    (bad_request(("url", "must be https")),),
+                ),
+            )
+        return self._b.response
+
+    def ProcessBatch(
+        self, request_iterator: Iterator[Any], context: grpc.ServicerContext
+    ) -> expiry_date_service_pb2.ProcessBatchResponse:
+        requests = list(request_iterator)
+        self._b.answer("ProcessBatch", requests, context)
+        items = []
+        for index, request in enumerate(requests):
+            error = item_error(request.image)
+            if error is not None:
+                items.append(expiry_date_service_pb2.ProcessBatchItem(index=index, error=error))
+            else:
+                result = types_pb2.ProcessResponse()
+                result.CopyFrom(self._b.response)
+                result.request_id = f"req-{index}"
+                items.append(expiry_date_service_pb2.ProcessBatchItem(index=index, result=result))
+        # Answer out of order: clients must sort by index.
+        return expiry_date_service_pb2.ProcessBatchResponse(items=list(reversed(items)))
+
+    def ProcessWithProgress(
+        self, request: Any, context: grpc.ServicerContext
+    ) -> Iterator[expiry_date_service_pb2.ProgressEvent]:
+        self._b.answer("ProcessWithProgress", request, context)
+        stages = ["DECODED", "REGIONS_DETECTED", "TEXT_READ", "DATES_PARSED", "COMPLETED"]
+        for sent, stage in enumerate(stages):
+            self._b.check_stream(sent, context)
+            event = expiry_date_service_pb2.ProgressEvent(
+                stage=expiry_date_service_pb2.ProgressStage.Value(f"PROGRESS_STAGE_{stage}"),
+                elapsed_ms=10.0 * (sent + 1),
+                message=stage.lower(),
+            )
+            if stage == "COMPLETED":
+                event.result.CopyFrom(self._b.response)
+            yield event
+
+    def StreamFrames(
+        self, request_iterator: Iterator[Any], context: grpc.ServicerContext
+    ) -> Iterator[expiry_date_service_pb2.FrameResult]:
+        context.add_callback(self._b.stream_ended.set)
+        self._b.answer("StreamFrames", None, context)
+        agreeing = 0
+        for sent, frame in enumerate(request_iterator):
+            with self._b.lock:
+                self._b.calls.append(Call("Frame", frame, {}, None))
+            self._b.check_stream(sent, context)
+            answer = expiry_date_service_pb2.FrameResult(frame_id=frame.frame_id)
+            error = item_error(frame.image)
+            if error is not None:
+                answer.error.CopyFrom(error)
+            elif (
+                frame.image == SKIP_IMAGE and frame.drop_policy == expiry_date_service_pb2.DROP_POLICY_LATEST
+            ):
+                answer.skipped = True
+            else:
+                agreeing += 1
+                answer.result.CopyFrom(self._b.response)
+            if agreeing:
+                answer.stream_best_date.CopyFrom(self._b.response.best_date)
+                answer.agreeing_frames = agreeing
+            yield answer
 
 
 class FakeAdminService(admin_service_pb2_grpc.AdminServiceServicer):
@@ -192,6 +318,101 @@ class FakeAdminService(admin_service_pb2_grpc.AdminServiceServicer):
                 )
             ]
         )
+
+
+_FINAL = (
+    job_service_pb2.JOB_STATE_SUCCEEDED,
+    job_service_pb2.JOB_STATE_FAILED,
+    job_service_pb2.JOB_STATE_CANCELLED,
+)
+
+
+def _stamp(seconds: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=1_790_000_000 + seconds)
+
+
+class FakeJobService(job_service_pb2_grpc.JobServiceServicer):
+    """Jobs kept in ``behaviour.jobs``; a watch walks a queued job to RUNNING and then to its end."""
+
+    def __init__(self, behaviour: FakeBehaviour) -> None:
+        self._b = behaviour
+
+    def _job(self, job_id: str, context: grpc.ServicerContext) -> job_service_pb2.Job:
+        job = self._b.jobs.get(job_id)
+        if job is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"job {job_id!r} not found")
+        return job
+
+    def CreateJob(self, request: Any, context: grpc.ServicerContext) -> job_service_pb2.Job:
+        self._b.answer("CreateJob", request, context)
+        if request.WhichOneof("source") is None:
+            abort(context, Failure(grpc.StatusCode.INVALID_ARGUMENT, "image or url is required"))
+        with self._b.lock:
+            job_id = f"job-{len(self._b.jobs) + 1}"
+            job = job_service_pb2.Job(
+                job_id=job_id,
+                state=job_service_pb2.JOB_STATE_QUEUED,
+                message=request.url or f"{len(request.image)} bytes",
+                owner=dict(context.invocation_metadata()).get("x-api-key", "anonymous"),
+                created_at=_stamp(len(self._b.jobs)),
+            )
+            self._b.jobs[job_id] = job
+        return job
+
+    def GetJob(self, request: Any, context: grpc.ServicerContext) -> job_service_pb2.Job:
+        self._b.answer("GetJob", request, context)
+        return self._job(request.job_id, context)
+
+    def ListJobs(self, request: Any, context: grpc.ServicerContext) -> job_service_pb2.ListJobsResponse:
+        self._b.answer("ListJobs", request, context)
+        jobs = [j for j in self._b.jobs.values() if request.state in (0, j.state)]
+        start = 0
+        if request.page_token:
+            if not request.page_token.startswith("after:"):
+                abort(context, Failure(grpc.StatusCode.INVALID_ARGUMENT, "page_token: unknown token"))
+            start = int(request.page_token.removeprefix("after:"))
+        end = start + (request.page_size or 50)
+        token = f"after:{end}" if end < len(jobs) else ""
+        return job_service_pb2.ListJobsResponse(jobs=jobs[start:end], next_page_token=token)
+
+    def CancelJob(self, request: Any, context: grpc.ServicerContext) -> job_service_pb2.Job:
+        self._b.answer("CancelJob", request, context)
+        job = self._job(request.job_id, context)
+        if job.state in _FINAL and job.state != job_service_pb2.JOB_STATE_CANCELLED:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"job {request.job_id!r} already ended")
+        job.state = job_service_pb2.JOB_STATE_CANCELLED
+        job.finished_at.CopyFrom(_stamp(100))
+        return job
+
+    def DeleteJob(self, request: Any, context: grpc.ServicerContext) -> empty_pb2.Empty:
+        self._b.answer("DeleteJob", request, context)
+        self._job(request.job_id, context)
+        del self._b.jobs[request.job_id]
+        return empty_pb2.Empty()
+
+    def WatchJob(self, request: Any, context: grpc.ServicerContext) -> Iterator[job_service_pb2.Job]:
+        self._b.answer("WatchJob", request, context)
+        job = self._job(request.job_id, context)
+        sent = 0
+        while True:
+            self._b.check_stream(sent, context)
+            yield job
+            sent += 1
+            if job.state in _FINAL:
+                return
+            if job.state == job_service_pb2.JOB_STATE_QUEUED:
+                job.state = job_service_pb2.JOB_STATE_RUNNING
+                job.progress = 0.5
+                job.started_at.CopyFrom(_stamp(10))
+            elif job.message == FAILING_URL:
+                job.state = job_service_pb2.JOB_STATE_FAILED
+                job.error.CopyFrom(item_error(BAD_IMAGE))
+                job.finished_at.CopyFrom(_stamp(20))
+            else:
+                job.state = job_service_pb2.JOB_STATE_SUCCEEDED
+                job.progress = 1.0
+                job.result.CopyFrom(self._b.response)
+                job.finished_at.CopyFrom(_stamp(20))
 
 
 @dataclass

@@ -8,6 +8,14 @@ Example::
 
     with Client("localhost:50051") as client:
         result = client.process("label.jpg", ProcessOptions(date_order="DMY"), timeout_s=5)
+        for item in client.process_batch(["a.jpg", "b.jpg"]):      # one result or error per image
+            print(item.index, item.result or item.error)
+        job = client.create_job(url="https://example.com/label.jpg")
+        for update in client.watch_job(job.job_id):                  # until the job ends
+            print(update.state, update.progress)
+
+Streaming calls (``process_with_progress``, ``stream_frames``, ``watch_job``) return iterators;
+see ``datalid_client.client`` for their retry and deadline rules.
 """
 
 from ._auth import ApiKeyAuth, Auth, TokenAuth
@@ -27,11 +35,18 @@ from ._errors import (
 )
 from ._retry import RetryPolicy
 from ._types import (
+    BatchItem,
     BoundingBox,
     DateKind,
     DateOrder,
     DatePrecision,
     Detection,
+    DropPolicy,
+    Frame,
+    FrameResult,
+    Job,
+    JobPage,
+    JobState,
     ModelInfo,
     ModelState,
     OcrLine,
@@ -39,6 +54,8 @@ from ._types import (
     ProcessOptions,
     ProcessResult,
     ProcessStatus,
+    ProgressEvent,
+    ProgressStage,
     ServerInfo,
     StageTimings,
     TensorInfo,
@@ -51,6 +68,7 @@ __all__ = [
     "ApiKeyAuth",
     "AsyncClient",
     "Auth",
+    "BatchItem",
     "BoundingBox",
     "Client",
     "DatalidError",
@@ -59,9 +77,15 @@ __all__ = [
     "DatePrecision",
     "DeadlineExceeded",
     "Detection",
+    "DropPolicy",
     "FieldViolation",
+    "Frame",
+    "FrameResult",
     "ImageInput",
     "InvalidInput",
+    "Job",
+    "JobPage",
+    "JobState",
     "ModelInfo",
     "ModelState",
     "NotFound",
@@ -71,6 +95,8 @@ __all__ = [
     "ProcessOptions",
     "ProcessResult",
     "ProcessStatus",
+    "ProgressEvent",
+    "ProgressStage",
     "ResourceExhausted",
     "RetryPolicy",
     "ServerError",

@@ -6,7 +6,7 @@ import enum
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,12 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2
 
-from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, expiry_date_service_pb2_grpc
+from datalid.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    expiry_date_service_pb2_grpc,
+    job_service_pb2_grpc,
+)
 
 from ._auth import Auth
 from ._retry import NO_RETRIES, RetryPolicy, _CallPlan
@@ -52,17 +57,85 @@ class _Stubs:
     server_info: Any
     list_models: Any
     health: Any
+    process_url: Any
+    process_batch: Any
+    process_with_progress: Any
+    stream_frames: Any
+    create_job: Any
+    get_job: Any
+    list_jobs: Any
+    cancel_job: Any
+    delete_job: Any
+    watch_job: Any
 
 
 def _make_stubs(channel: grpc.Channel | grpc.aio.Channel) -> _Stubs:
     expiry = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
     admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+    jobs = job_service_pb2_grpc.JobServiceStub(channel)
     health = channel.unary_unary(
         _HEALTH_CHECK,
         request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
         response_deserializer=health_pb2.HealthCheckResponse.FromString,
     )
-    return _Stubs(expiry.Process, expiry.ProcessUpload, admin.GetServerInfo, admin.ListModels, health)
+    return _Stubs(
+        process=expiry.Process,
+        process_upload=expiry.ProcessUpload,
+        server_info=admin.GetServerInfo,
+        list_models=admin.ListModels,
+        health=health,
+        process_url=expiry.ProcessUrl,
+        process_batch=expiry.ProcessBatch,
+        process_with_progress=expiry.ProcessWithProgress,
+        stream_frames=expiry.StreamFrames,
+        create_job=jobs.CreateJob,
+        get_job=jobs.GetJob,
+        list_jobs=jobs.ListJobs,
+        cancel_job=jobs.CancelJob,
+        delete_job=jobs.DeleteJob,
+        watch_job=jobs.WatchJob,
+    )
+
+
+def check_image_iterable(images: object) -> None:
+    """Reject a single image where an iterable of images is expected (a str would iterate its chars).
+
+    Raises:
+        TypeError: ``images`` is one image (bytes or a path) rather than an iterable of them.
+    """
+    if isinstance(images, bytes | bytearray | memoryview | str | os.PathLike):
+        raise TypeError("process_batch takes an iterable of images (bytes or paths), not one image")
+
+
+class _RequestErrors:
+    """Keeps the exception a caller's request iterator raised: gRPC only reports it as a cancelled call."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def pump(self, items: Iterable[Any], convert: Callable[[Any], Any]) -> Iterator[Any]:
+        """``convert(item)`` for each item; the first exception is kept, then re-raised into gRPC."""
+        try:
+            for item in items:
+                yield convert(item)
+        except Exception as exc:
+            self.error = exc
+            raise
+
+    async def apump(
+        self, items: Iterable[Any] | AsyncIterable[Any], convert: Callable[[Any], Awaitable[Any]]
+    ) -> AsyncIterator[Any]:
+        """The async ``pump``: ``items`` may be a sync or an async iterable, ``convert`` a coroutine."""
+        try:
+            if isinstance(items, AsyncIterable):
+                async for item in items:
+                    yield await convert(item)
+            else:
+                for item in items:
+                    yield await convert(item)
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 def read_image(image: ImageInput) -> bytes:
@@ -174,11 +247,20 @@ class BaseClient:
     def _mark_closed(self) -> None:
         self._state = _ClientState.CLOSED
 
-    def _plan(self, timeout_s: float | None) -> _CallPlan:
+    def _plan(self, timeout_s: float | None, *, retry: bool = True) -> _CallPlan:
+        """The attempts of a call whose deadline defaults to the client's ``timeout_s``."""
         _check_timeout("timeout_s", timeout_s)
         return _CallPlan(
-            self._retries, self._rng, self._clock, self._timeout_s if timeout_s is None else timeout_s
+            self._retries if retry else NO_RETRIES,
+            self._rng,
+            self._clock,
+            self._timeout_s if timeout_s is None else timeout_s,
         )
+
+    def _open_ended_plan(self, timeout_s: float | None, *, retry: bool) -> _CallPlan:
+        """The attempts of a long-lived stream (frames, job watch): no deadline unless ``timeout_s``."""
+        _check_timeout("timeout_s", timeout_s)
+        return _CallPlan(self._retries if retry else NO_RETRIES, self._rng, self._clock, timeout_s)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(target={self._target!r}, state={self._state.value})"

@@ -11,15 +11,25 @@ import enum
 from typing import Any, TypeVar
 
 from google.api import httpbody_pb2
+from google.protobuf import timestamp_pb2
+from google.rpc import status_pb2
 
-from datalid.v1 import admin_service_pb2, types_pb2
+from datalid.v1 import admin_service_pb2, expiry_date_service_pb2, job_service_pb2, types_pb2
 
+from ._errors import DatalidError, error_from_status
 from ._types import (
+    BatchItem,
     BoundingBox,
     DateKind,
     DateOrder,
     DatePrecision,
     Detection,
+    DropPolicy,
+    Frame,
+    FrameResult,
+    Job,
+    JobPage,
+    JobState,
     ModelInfo,
     ModelState,
     OcrLine,
@@ -27,6 +37,8 @@ from ._types import (
     ProcessOptions,
     ProcessResult,
     ProcessStatus,
+    ProgressEvent,
+    ProgressStage,
     ServerInfo,
     StageTimings,
     TensorInfo,
@@ -189,3 +201,150 @@ def server_info_from_pb(pb: admin_service_pb2.ServerInfo) -> ServerInfo:
         max_image_bytes=pb.max_image_bytes,
         max_image_pixels=pb.max_image_pixels,
     )
+
+
+def _time_from_pb(message: Any, name: str) -> dt.datetime | None:
+    """A ``google.protobuf.Timestamp`` field as a UTC datetime; unset -> None."""
+    return getattr(message, name).ToDatetime(tzinfo=dt.UTC) if message.HasField(name) else None
+
+
+def _error_or_none(message: Any, name: str = "error") -> DatalidError | None:
+    """A ``google.rpc.Status`` field as the SDK exception (not raised); unset -> None."""
+    return error_from_status(getattr(message, name)) if message.HasField(name) else None
+
+
+def process_url_to_pb(url: str, options: ProcessOptions | None) -> expiry_date_service_pb2.ProcessUrlRequest:
+    request = expiry_date_service_pb2.ProcessUrlRequest(url=url)
+    if options is not None:
+        request.options.CopyFrom(options_to_pb(options))
+    return request
+
+
+def batch_items_from_pb(pb: expiry_date_service_pb2.ProcessBatchResponse) -> list[BatchItem]:
+    """The items in index order; an item with neither outcome is a ``ServerError``."""
+    items = []
+    for item in sorted(pb.items, key=lambda i: i.index):
+        outcome = item.WhichOneof("outcome")
+        if outcome == "result":
+            items.append(BatchItem(index=item.index, result=result_from_pb(item.result)))
+        elif outcome == "error":
+            items.append(BatchItem(index=item.index, error=error_from_status(item.error)))
+        else:
+            missing = status_pb2.Status(code=13, message=f"batch item {item.index} has no outcome")
+            items.append(BatchItem(index=item.index, error=error_from_status(missing)))
+    return items
+
+
+def progress_event_from_pb(pb: expiry_date_service_pb2.ProgressEvent) -> ProgressEvent:
+    return ProgressEvent(
+        stage=_enum_from_pb(
+            expiry_date_service_pb2.ProgressStage, "PROGRESS_STAGE_", ProgressStage, pb.stage
+        ),
+        elapsed_ms=pb.elapsed_ms,
+        message=pb.message,
+        result=result_from_pb(pb.result) if pb.HasField("result") else None,
+    )
+
+
+def frame_to_pb(frame: Frame) -> expiry_date_service_pb2.Frame:
+    """Raises TypeError when ``frame`` is not a ``datalid_client.Frame``."""
+    if not isinstance(frame, Frame):
+        raise TypeError(f"stream_frames takes datalid_client.Frame items, got {type(frame).__name__}")
+    pb = expiry_date_service_pb2.Frame(
+        stream_id=frame.stream_id,
+        frame_id=frame.frame_id,
+        image=frame.image,
+        drop_policy=expiry_date_service_pb2.DropPolicy.Value(
+            f"DROP_POLICY_{DropPolicy(frame.drop_policy).name}"
+        ),
+    )
+    if frame.captured_at is not None:
+        stamp = timestamp_pb2.Timestamp()
+        stamp.FromDatetime(frame.captured_at.astimezone(dt.UTC))
+        pb.captured_at.CopyFrom(stamp)
+    if frame.options is not None:
+        pb.options.CopyFrom(options_to_pb(frame.options))
+    return pb
+
+
+def frame_result_from_pb(pb: expiry_date_service_pb2.FrameResult) -> FrameResult:
+    return FrameResult(
+        frame_id=pb.frame_id,
+        skipped=pb.skipped,
+        result=result_from_pb(pb.result) if pb.HasField("result") else None,
+        error=_error_or_none(pb),
+        stream_best_date=parsed_date_from_pb(pb.stream_best_date)
+        if pb.HasField("stream_best_date")
+        else None,
+        agreeing_frames=pb.agreeing_frames,
+    )
+
+
+def job_state_to_pb(state: JobState | str) -> int:
+    """Raises ValueError for a state name this SDK does not know."""
+    try:
+        member = JobState(state)
+    except ValueError:
+        names = ", ".join(s.value for s in JobState if s is not JobState.UNSPECIFIED)
+        raise ValueError(f"state must be one of {names}, got {state!r}") from None
+    return job_service_pb2.JobState.Value(f"JOB_STATE_{member.name}")
+
+
+def job_from_pb(pb: job_service_pb2.Job) -> Job:
+    return Job(
+        job_id=pb.job_id,
+        state=_enum_from_pb(job_service_pb2.JobState, "JOB_STATE_", JobState, pb.state),
+        progress=pb.progress,
+        message=pb.message,
+        result=result_from_pb(pb.result) if pb.HasField("result") else None,
+        error=_error_or_none(pb),
+        owner=pb.owner,
+        created_at=_time_from_pb(pb, "created_at"),
+        started_at=_time_from_pb(pb, "started_at"),
+        finished_at=_time_from_pb(pb, "finished_at"),
+    )
+
+
+def create_job_to_pb(
+    image: bytes | None, url: str | None, options: ProcessOptions | None
+) -> job_service_pb2.CreateJobRequest:
+    """Exactly one of ``image`` and ``url``; raises ValueError otherwise."""
+    if (image is None) == (url is None):
+        raise ValueError("create_job takes exactly one of image= and url=")
+    request = job_service_pb2.CreateJobRequest()
+    if image is not None:
+        request.image = image
+    else:
+        request.url = url or ""
+    if options is not None:
+        request.options.CopyFrom(options_to_pb(options))
+    return request
+
+
+def list_jobs_to_pb(
+    state: JobState | str | None, page_size: int | None, page_token: str | None
+) -> job_service_pb2.ListJobsRequest:
+    """Raises ValueError for an unknown state or a page_size < 1."""
+    request = job_service_pb2.ListJobsRequest(page_token=page_token or "")
+    if state is not None:
+        request.state = job_state_to_pb(state)
+    if page_size is not None:
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ValueError(f"page_size must be an int >= 1 or None, got {page_size!r}")
+        request.page_size = page_size
+    return request
+
+
+def job_page_from_pb(pb: job_service_pb2.ListJobsResponse) -> JobPage:
+    return JobPage(jobs=tuple(job_from_pb(j) for j in pb.jobs), next_page_token=pb.next_page_token or None)
+
+
+def job_id_request(kind: str, job_id: str) -> Any:
+    """``GetJobRequest``, ``CancelJobRequest``, ``DeleteJobRequest`` or ``WatchJobRequest``.
+
+    Raises:
+        ValueError: ``job_id`` is empty (the server would answer NOT_FOUND for every call).
+    """
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError(f"job_id must be a non-empty string, got {job_id!r}")
+    return getattr(job_service_pb2, f"{kind}JobRequest")(job_id=job_id)

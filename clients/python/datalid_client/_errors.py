@@ -13,17 +13,21 @@ Exception tree::
     ├── Unimplemented            UNIMPLEMENTED: the server does not offer this RPC
     └── ServerError              every other code (INTERNAL, UNKNOWN, CANCELLED, ...)
 
-``_map_rpc_errors()`` converts ``grpc.RpcError`` (sync and ``grpc.aio``) and raises ``from`` it.
+``_map_rpc_errors()`` converts ``grpc.RpcError`` (sync and ``grpc.aio``) and raises ``from`` it; it
+also wraps the iteration of streaming calls, so an error in the middle of a stream maps the same way.
+``error_from_status()`` applies the same mapping to the in-band ``google.rpc.Status`` of a batch item,
+a frame or a job, which are returned (not raised).
 """
 
 from __future__ import annotations
 
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 __all__ = [
@@ -139,6 +143,29 @@ def _rich_details(exc: grpc.RpcError) -> list[Any]:
     return list(status.details) if status is not None else []
 
 
+_CODE_BY_NUMBER: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _build_error(code: grpc.StatusCode, details: str, rich: Sequence[Any]) -> DatalidError:
+    """The one mapping of a status (code, message, ``google.rpc`` details) to an SDK exception."""
+    cls = _BY_CODE.get(code, ServerError)
+    if cls is InvalidInput:
+        violations: list[FieldViolation] = []
+        for any_pb in rich:
+            bad = error_details_pb2.BadRequest()
+            if any_pb.Unpack(bad):
+                violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+        return InvalidInput(details, code=code, field_violations=tuple(violations))
+    if cls is ResourceExhausted:
+        delay: float | None = None
+        for any_pb in rich:
+            info = error_details_pb2.RetryInfo()
+            if any_pb.Unpack(info):
+                delay = info.retry_delay.ToTimedelta().total_seconds()
+        return ResourceExhausted(details, code=code, retry_delay_s=delay)
+    return cls(details, code=code)
+
+
 def error_from_rpc(exc: grpc.RpcError) -> DatalidError:
     """The SDK exception for a failed call (without raising it)."""
     code_fn = getattr(exc, "code", None)
@@ -147,22 +174,19 @@ def error_from_rpc(exc: grpc.RpcError) -> DatalidError:
         code = grpc.StatusCode.UNKNOWN
     details_fn = getattr(exc, "details", None)
     details = (details_fn() if callable(details_fn) else None) or ""
-    cls = _BY_CODE.get(code, ServerError)
-    if cls is InvalidInput:
-        violations: list[FieldViolation] = []
-        for any_pb in _rich_details(exc):
-            bad = error_details_pb2.BadRequest()
-            if any_pb.Unpack(bad):
-                violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
-        return InvalidInput(details, code=code, field_violations=tuple(violations))
-    if cls is ResourceExhausted:
-        delay: float | None = None
-        for any_pb in _rich_details(exc):
-            info = error_details_pb2.RetryInfo()
-            if any_pb.Unpack(info):
-                delay = info.retry_delay.ToTimedelta().total_seconds()
-        return ResourceExhausted(details, code=code, retry_delay_s=delay)
-    return cls(details, code=code)
+    return _build_error(code, details, _rich_details(exc))
+
+
+def error_from_status(status: status_pb2.Status) -> DatalidError:
+    """The SDK exception for an in-band ``google.rpc.Status`` (a batch item, a frame, a job).
+
+    The same mapping as ``error_from_rpc``: a status that a failed call would have raised as
+    ``InvalidInput`` is ``InvalidInput`` here too. A code of OK or one gRPC does not know is UNKNOWN.
+    """
+    code = _CODE_BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
+    if code is grpc.StatusCode.OK:
+        code = grpc.StatusCode.UNKNOWN
+    return _build_error(code, status.message, list(status.details))
 
 
 class _map_rpc_errors:

@@ -9,12 +9,21 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from ._errors import DatalidError
+
 __all__ = [
+    "BatchItem",
     "BoundingBox",
     "DateKind",
     "DateOrder",
     "DatePrecision",
     "Detection",
+    "DropPolicy",
+    "Frame",
+    "FrameResult",
+    "Job",
+    "JobPage",
+    "JobState",
     "ModelInfo",
     "ModelState",
     "OcrLine",
@@ -22,6 +31,8 @@ __all__ = [
     "ProcessOptions",
     "ProcessResult",
     "ProcessStatus",
+    "ProgressEvent",
+    "ProgressStage",
     "ServerInfo",
     "StageTimings",
     "TensorInfo",
@@ -242,3 +253,152 @@ class ServerInfo:
     max_message_bytes: int
     max_image_bytes: int
     max_image_pixels: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """The outcome of one image of a ``process_batch`` call: ``result`` or ``error``, never both.
+
+    ``error`` is the same ``DatalidError`` subclass a failed ``process`` call of that image would
+    raise (``InvalidInput`` with its ``field_violations``, ``ResourceExhausted``, ...).
+    """
+
+    index: int  # position of the image in the call's input, from 0
+    result: ProcessResult | None = None
+    error: DatalidError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the image was read (``result`` is set)."""
+        return self.error is None and self.result is not None
+
+
+class ProgressStage(enum.StrEnum):
+    """The pipeline stages ``process_with_progress`` reports, in order."""
+
+    UNSPECIFIED = "unspecified"
+    DECODED = "decoded"
+    REGIONS_DETECTED = "regions_detected"
+    TEXT_READ = "text_read"
+    DATES_PARSED = "dates_parsed"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """One stage of a ``process_with_progress`` call; the ``COMPLETED`` event carries the ``result``."""
+
+    stage: ProgressStage
+    elapsed_ms: float  # since the call started, on the server
+    message: str = ""
+    result: ProcessResult | None = None
+
+
+class DropPolicy(enum.StrEnum):
+    """What the server does with frames that arrive faster than it reads them."""
+
+    PROCESS_ALL = "process_all"  # read every frame, in order
+    LATEST = "latest"  # answer stale frames with skipped=True and read only the newest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
+    """One camera frame sent to ``stream_frames``.
+
+    Args:
+        frame_id: The caller's number of the frame (>= 0); the matching ``FrameResult`` carries it.
+        image: The encoded frame (JPEG or any format the server reads).
+        captured_at: When the frame was taken, timezone-aware (None: not sent).
+        options: Per-frame options (None: the server defaults).
+        drop_policy: ``DropPolicy.PROCESS_ALL`` (default) or ``DropPolicy.LATEST``; plain strings work too.
+        stream_id: Names the stream when one caller multiplexes several (optional).
+
+    Raises:
+        ValueError: a value is out of range; the message names the field and the value.
+        TypeError: ``image`` is not bytes.
+    """
+
+    frame_id: int
+    image: bytes
+    captured_at: dt.datetime | None = None
+    options: ProcessOptions | None = None
+    drop_policy: DropPolicy | str = DropPolicy.PROCESS_ALL
+    stream_id: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.frame_id, bool) or not isinstance(self.frame_id, int) or self.frame_id < 0:
+            raise ValueError(f"frame_id must be an int >= 0, got {self.frame_id!r}")
+        if not isinstance(self.image, bytes | bytearray | memoryview):
+            raise TypeError(f"image must be the encoded frame as bytes, got {type(self.image).__name__}")
+        object.__setattr__(self, "image", bytes(self.image))
+        if self.captured_at is not None and (
+            not isinstance(self.captured_at, dt.datetime) or self.captured_at.utcoffset() is None
+        ):
+            raise ValueError(f"captured_at must be a timezone-aware datetime, got {self.captured_at!r}")
+        try:
+            policy = DropPolicy(self.drop_policy)
+        except ValueError:
+            msg = f"drop_policy must be one of process_all, latest, got {self.drop_policy!r}"
+            raise ValueError(msg) from None
+        object.__setattr__(self, "drop_policy", policy)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameResult:
+    """The answer to one ``Frame``, in frame order.
+
+    Exactly one of ``skipped``, ``result`` and ``error`` describes the frame: a frame dropped under
+    ``DropPolicy.LATEST`` is ``skipped``; a frame that failed carries its ``DatalidError`` and the
+    stream goes on. ``stream_best_date`` is the date the stream's recent frames agree on, and
+    ``agreeing_frames`` how many of them do.
+    """
+
+    frame_id: int
+    skipped: bool = False
+    result: ProcessResult | None = None
+    error: DatalidError | None = None
+    stream_best_date: ParsedDate | None = None
+    agreeing_frames: int = 0
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its lifecycle; ``SUCCEEDED``, ``FAILED`` and ``CANCELLED`` are final."""
+
+    UNSPECIFIED = "unspecified"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """True for the states a job never leaves."""
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A persistent asynchronous job. Times are timezone-aware UTC, None until they happen.
+
+    ``result`` is set once the job ``SUCCEEDED``; ``error`` (a ``DatalidError``) once it ``FAILED``.
+    """
+
+    job_id: str
+    state: JobState
+    progress: float = 0.0  # 0..1
+    message: str = ""
+    result: ProcessResult | None = None
+    error: DatalidError | None = None
+    owner: str = ""
+    created_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of ``list_jobs``; pass ``next_page_token`` to get the next (None: this is the last)."""
+
+    jobs: tuple[Job, ...]
+    next_page_token: str | None = None

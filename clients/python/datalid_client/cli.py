@@ -4,28 +4,43 @@
                              [--reference-date YYYY-MM-DD] [--date-order DMY|MDY|YMD] [--api-key KEY]
     datalid info [--json]
     datalid models [--json]
+    datalid stream (--camera N | --video FILE | --frames DIR) [--fps F] [--policy latest|all]
+                   [--max-frames N] [--json]
+    datalid batch DIR [--json | --csv FILE] [--chunk-size N]
+    datalid job submit (IMAGE | --url URL) | job get ID | job list [--state S] | job watch ID
+    datalid job cancel ID | job delete ID
 
 Exit status: 0 when every call succeeded, 1 when any failed (each error on stderr), 2 on usage errors.
-It only uses the public ``datalid_client.Client``.
+``job watch`` exits 1 unless the job succeeded. ``stream`` needs OpenCV (``cv2``) to capture and
+encode frames. It only uses the public ``datalid_client.Client``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TextIO
 
 from datalid_client import (
     ApiKeyAuth,
     Auth,
+    BatchItem,
     Client,
     DatalidError,
+    DropPolicy,
+    Frame,
+    FrameResult,
     InvalidInput,
+    Job,
+    JobState,
     ModelInfo,
     ProcessOptions,
     ProcessResult,
@@ -36,6 +51,11 @@ from datalid_client import (
 __all__ = ["main"]
 
 _PROG = "datalid"
+_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+
+
+class _CliError(Exception):
+    """A failure the CLI reports as one line on stderr, exit status 1."""
 
 
 def _date_arg(text: str) -> dt.date:
@@ -52,6 +72,36 @@ def _positive_float(text: str) -> float:
         value = -1.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
     return value
 
 
@@ -75,14 +125,54 @@ def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog=_PROG, description="Read expiry dates through a Datalid server.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    process = commands.add_parser("process", parents=[common], help="read the dates on image files")
-    process.add_argument("images", nargs="+", metavar="IMAGE", help="image file (JPEG, PNG, WebP, BMP)")
-    process.add_argument(
+    reading = argparse.ArgumentParser(add_help=False)
+    reading.add_argument(
         "--reference-date", type=_date_arg, help="judge expiry against this day, YYYY-MM-DD (default: today)"
     )
-    process.add_argument("--date-order", choices=["DMY", "MDY", "YMD"], help="how to read 03/04/26")
+    reading.add_argument("--date-order", choices=["DMY", "MDY", "YMD"], help="how to read 03/04/26")
+    process = commands.add_parser("process", parents=[common, reading], help="read the dates on image files")
+    process.add_argument("images", nargs="+", metavar="IMAGE", help="image file (JPEG, PNG, WebP, BMP)")
     commands.add_parser("info", parents=[common], help="show what the server reports about itself")
     commands.add_parser("models", parents=[common], help="list the server's models")
+
+    stream = commands.add_parser(
+        "stream", parents=[common, reading], help="stream camera, video or folder frames (needs OpenCV)"
+    )
+    source = stream.add_mutually_exclusive_group(required=True)
+    source.add_argument("--camera", type=_non_negative_int, metavar="N", help="camera index (0: the default)")
+    source.add_argument("--video", metavar="FILE", help="video file")
+    source.add_argument("--frames", metavar="DIR", help="folder of images, sent in file-name order")
+    stream.add_argument("--fps", type=_positive_number, help="send at most F frames per second")
+    stream.add_argument(
+        "--policy", choices=["all", "latest"], default="all", help="read every frame or only the newest"
+    )
+    stream.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
+    stream.set_defaults(parser=stream)
+
+    batch = commands.add_parser("batch", parents=[common, reading], help="read every image of a folder")
+    batch.add_argument("directory", metavar="DIR", help="folder of images (JPEG, PNG, WebP, BMP)")
+    batch.add_argument("--csv", metavar="FILE", help="also write one CSV row per image to FILE")
+    batch.add_argument(
+        "--chunk-size", type=_positive_int, default=16, help="images per ProcessBatch call (default: 16)"
+    )
+    batch.set_defaults(parser=batch)
+
+    job = commands.add_parser("job", help="persistent jobs: submit, get, list, watch, cancel, delete")
+    job_commands = job.add_subparsers(dest="job_command", required=True, metavar="JOB_COMMAND")
+    submit = job_commands.add_parser("submit", parents=[common, reading], help="submit an image or a URL")
+    submit.add_argument("image", nargs="?", metavar="IMAGE", help="image file")
+    submit.add_argument("--url", help="https URL of the image, instead of IMAGE")
+    submit.set_defaults(parser=submit)
+    for name, text in (
+        ("get", "show a job"),
+        ("watch", "follow a job until it ends"),
+        ("cancel", "cancel a job"),
+        ("delete", "delete a job"),
+    ):
+        job_commands.add_parser(name, parents=[common], help=text).add_argument("job_id", metavar="ID")
+    listing = job_commands.add_parser("list", parents=[common], help="list jobs, every page")
+    listing.add_argument("--state", choices=[s.value for s in JobState if s is not JobState.UNSPECIFIED])
+    listing.add_argument("--page-size", type=_positive_int, help="jobs per ListJobs call")
     return parser
 
 
@@ -142,10 +232,14 @@ def _error_text(exc: BaseException) -> str:
     return text
 
 
+def _options(args: argparse.Namespace) -> ProcessOptions | None:
+    if args.reference_date is None and args.date_order is None:
+        return None
+    return ProcessOptions(reference_date=args.reference_date, date_order=args.date_order)
+
+
 def _run_process(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    options = None
-    if args.reference_date is not None or args.date_order is not None:
-        options = ProcessOptions(reference_date=args.reference_date, date_order=args.date_order)
+    options = _options(args)
     failed = 0
     for image in args.images:
         try:
@@ -204,6 +298,316 @@ def _run_models(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _image_files(directory: str) -> list[Path]:
+    """The images of a folder, sorted by name; raises _CliError for a missing or image-less folder."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise _CliError(f"{directory}: not a directory")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+    if not files:
+        raise _CliError(f"{directory}: no images ({', '.join(sorted(_IMAGE_SUFFIXES))})")
+    return files
+
+
+def _cv2() -> Any:
+    try:
+        import cv2  # optional: only `datalid stream` needs OpenCV
+    except ImportError:
+        raise _CliError("stream needs OpenCV: pip install opencv-python-headless") from None
+    return cv2
+
+
+def _jpeg(cv2: Any, image: Any, source: str) -> bytes:
+    ok, buffer = cv2.imencode(".jpg", image)
+    if not ok:
+        raise OSError(f"{source}: cannot encode the frame as JPEG")
+    return bytes(buffer)
+
+
+def _captured_frames(args: argparse.Namespace) -> Iterator[tuple[str, bytes]]:
+    """(source, JPEG bytes) of each frame of the camera, the video or the folder."""
+    cv2 = _cv2()
+    if args.frames is not None:
+        for path in _image_files(args.frames):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise OSError(f"{path}: cannot decode the image")
+            yield path.name, _jpeg(cv2, image, str(path))
+        return
+    device = args.camera if args.camera is not None else args.video
+    capture = cv2.VideoCapture(device)
+    try:
+        if not capture.isOpened():
+            kind = "camera" if args.camera is not None else "video"
+            raise OSError(f"cannot open {kind} {device}")
+        index = 0
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                return
+            yield (
+                f"{'camera' if args.camera is not None else Path(args.video).name}#{index}",
+                _jpeg(cv2, image, str(device)),
+            )
+            index += 1
+    finally:
+        capture.release()
+
+
+def _frames(args: argparse.Namespace, sources: dict[int, str]) -> Iterator[Frame]:
+    """The Frames to send, paced to --fps and cut at --max-frames; records each frame's source."""
+    policy = DropPolicy.LATEST if args.policy == "latest" else DropPolicy.PROCESS_ALL
+    options = _options(args)
+    interval = 1.0 / args.fps if args.fps else 0.0
+    next_at = time.monotonic()
+    for frame_id, (source, jpeg) in enumerate(_captured_frames(args)):
+        if interval:
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            next_at = max(next_at, time.monotonic()) + interval
+        sources[frame_id] = source
+        yield Frame(
+            frame_id=frame_id,
+            image=jpeg,
+            captured_at=dt.datetime.now(dt.UTC),
+            options=options,
+            drop_policy=policy,
+        )
+        if args.max_frames is not None and frame_id + 1 >= args.max_frames:
+            return
+
+
+def _frame_record(result: FrameResult, source: str | None) -> dict[str, Any]:
+    found = result.result.best_date if result.result else None
+    best = result.stream_best_date
+    return {
+        "frame_id": result.frame_id,
+        "source": source,
+        "skipped": result.skipped,
+        "status": result.result.status.value if result.result else None,
+        "date": found.date.isoformat() if found else None,
+        "stream_best_date": best.date.isoformat() if best else None,
+        "agreeing_frames": result.agreeing_frames,
+        "error": _error_text(result.error) if result.error else None,
+    }
+
+
+def _frame_line(record: dict[str, Any]) -> str:
+    source = f" ({record['source']})" if record["source"] else ""
+    if record["skipped"]:
+        found = "skipped"
+    elif record["error"]:
+        found = "error"
+    else:
+        found = f"{record['date'] or 'no date'} [{record['status']}]"
+    best = record["stream_best_date"] or "none"
+    return (
+        f"frame {record['frame_id']}{source}: {found} | stream {best} ({record['agreeing_frames']} agreeing)"
+    )
+
+
+def _run_stream(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _cv2()  # fail now, not on the gRPC thread that reads the frames
+    if args.frames is not None:
+        _image_files(args.frames)
+    sources: dict[int, str] = {}
+    failed = 0
+    try:
+        for result in client.stream_frames(_frames(args, sources)):
+            record = _frame_record(result, sources.get(result.frame_id))
+            if result.error is not None:
+                failed += 1
+                print(f"{_PROG}: frame {result.frame_id}: {record['error']}", file=err)
+            print(json.dumps(record) if args.json else _frame_line(record), file=out, flush=True)
+    except KeyboardInterrupt:
+        print(f"{_PROG}: stream: interrupted", file=err)
+    return 1 if failed else 0
+
+
+class _Progress:
+    """A plain-text progress bar on stderr: redrawn in place on a terminal, one line per update otherwise."""
+
+    def __init__(self, err: TextIO, total: int, width: int = 30) -> None:
+        self._err = err
+        self._total = total
+        self._width = width
+        self._tty = bool(getattr(err, "isatty", lambda: False)())
+
+    def update(self, done: int, failed: int) -> None:
+        filled = self._width * done // self._total if self._total else self._width
+        bar = "#" * filled + "." * (self._width - filled)
+        text = f"[{bar}] {done}/{self._total} images, {failed} failed"
+        if self._tty:
+            end = "\n" if done >= self._total else ""
+            self._err.write(f"\r{text}{end}")
+        else:
+            self._err.write(f"{text}\n")
+        self._err.flush()
+
+
+_BATCH_COLUMNS = (
+    "image",
+    "status",
+    "best_date",
+    "kind",
+    "is_expired",
+    "days_until_expiry",
+    "confidence",
+    "error",
+)
+
+
+def _batch_row(image: str, item: BatchItem | None, error: str | None) -> dict[str, Any]:
+    if item is not None and item.result is not None:
+        record = _result_record(image, item.result)
+        return {key: record.get(key) for key in _BATCH_COLUMNS} | {"error": None}
+    if item is not None and item.error is not None:
+        error = _error_text(item.error)
+    row: dict[str, Any] = dict.fromkeys(_BATCH_COLUMNS)
+    return row | {"image": image, "status": "failed", "error": error}
+
+
+def _batch_table(rows: list[dict[str, Any]]) -> list[str]:
+    headers = ("IMAGE", "STATUS", "DATE", "DAYS", "ERROR")
+    cells = [
+        (
+            str(r["image"]),
+            str(r["status"]),
+            r["best_date"] or "-",
+            "-" if r["days_until_expiry"] is None else str(r["days_until_expiry"]),
+            r["error"] or "",
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers[:-1])]
+    lines = []
+    for row in (headers, *cells):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
+    return [line.rstrip() for line in lines]
+
+
+def _batch_summary(rows: list[dict[str, Any]]) -> str:
+    counts = {
+        status: sum(r["status"] == status for r in rows) for status in ("found", "partial", "not_found")
+    }
+    failed = sum(r["error"] is not None for r in rows)
+    return (
+        f"{len(rows)} images: {counts['found']} found, {counts['partial']} partial, "
+        f"{counts['not_found']} not found, {failed} failed"
+    )
+
+
+def _run_batch(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.json and args.csv:
+        args.parser.error("--json and --csv cannot be combined")
+    files = _image_files(args.directory)
+    options = _options(args)
+    progress = _Progress(err, len(files))
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(files), args.chunk_size):
+        chunk = files[start : start + args.chunk_size]
+        sendable: list[tuple[Path, bytes]] = []
+        chunk_rows: dict[Path, dict[str, Any]] = {}
+        for path in chunk:
+            try:
+                sendable.append((path, path.read_bytes()))
+            except OSError as exc:
+                chunk_rows[path] = _batch_row(str(path), None, f"{type(exc).__name__}: {exc}")
+        try:
+            items = client.process_batch([data for _, data in sendable], options, timeout_s=args.timeout)
+        except DatalidError as exc:
+            for path, _ in sendable:
+                chunk_rows[path] = _batch_row(str(path), None, _error_text(exc))
+        else:
+            by_index = {item.index: item for item in items}
+            for index, (path, _) in enumerate(sendable):
+                item = by_index.get(index)
+                chunk_rows[path] = _batch_row(str(path), item, None if item else "no answer for this image")
+        rows.extend(chunk_rows[path] for path in chunk)
+        progress.update(len(rows), sum(r["error"] is not None for r in rows))
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=_BATCH_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row), file=out)
+        print(_batch_summary(rows), file=err)
+    else:
+        for line in _batch_table(rows):
+            print(line, file=out)
+        print(_batch_summary(rows), file=out)
+    return 1 if any(r["error"] is not None for r in rows) else 0
+
+
+def _when(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _job_record(job: Job) -> dict[str, Any]:
+    best = job.result.best_date if job.result else None
+    return {
+        "job_id": job.job_id,
+        "state": job.state.value,
+        "progress": round(job.progress, 4),
+        "message": job.message,
+        "best_date": best.date.isoformat() if best else None,
+        "status": job.result.status.value if job.result else None,
+        "error": _error_text(job.error) if job.error else None,
+        "owner": job.owner,
+        "created_at": _when(job.created_at),
+        "started_at": _when(job.started_at),
+        "finished_at": _when(job.finished_at),
+    }
+
+
+def _job_line(job: Job) -> str:
+    record = _job_record(job)
+    parts = [job.job_id, job.state.value, f"{job.progress:.0%}"]
+    if record["best_date"] or record["status"]:
+        parts.append(f"{record['best_date'] or 'no date'} [{record['status']}]")
+    if record["error"]:
+        parts.append(record["error"])
+    elif job.message:
+        parts.append(job.message)
+    return "\t".join(parts)
+
+
+def _print_job(job: Job, args: argparse.Namespace, out: TextIO) -> None:
+    print(json.dumps(_job_record(job)) if args.json else _job_line(job), file=out, flush=True)
+
+
+def _run_job(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    command = args.job_command
+    if command == "submit":
+        if (args.image is None) == (args.url is None):
+            args.parser.error("give exactly one of IMAGE and --url")
+        job = client.create_job(args.image, url=args.url, options=_options(args), timeout_s=args.timeout)
+        _print_job(job, args, out)
+    elif command == "get":
+        _print_job(client.get_job(args.job_id, timeout_s=args.timeout), args, out)
+    elif command == "list":
+        for job in client.iter_jobs(args.state, page_size=args.page_size, timeout_s=args.timeout):
+            _print_job(job, args, out)
+    elif command == "cancel":
+        _print_job(client.cancel_job(args.job_id, timeout_s=args.timeout), args, out)
+    elif command == "delete":
+        client.delete_job(args.job_id, timeout_s=args.timeout)
+        if not args.json:
+            print(f"deleted {args.job_id}", file=out)
+    else:  # watch
+        last: Job | None = None
+        for last in client.watch_job(args.job_id):
+            _print_job(last, args, out)
+        if last is None or last.state is not JobState.SUCCEEDED:
+            state = last.state.value if last else "unknown"
+            print(f"{_PROG}: job {args.job_id}: ended {state}", file=err)
+            return 1
+    return 0
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -231,15 +635,23 @@ def main(
     except ValueError as exc:
         print(f"{_PROG}: {exc}", file=err)
         return 2
+    label = f"job {args.job_command}" if args.command == "job" else args.command
     with Client(args.target, auth=auth, timeout_s=args.timeout) as client:
         if args.command == "process":
             return _run_process(client, args, out, err)
         try:
             if args.command == "info":
                 return _run_info(client, args, out)
-            return _run_models(client, args, out)
-        except DatalidError as exc:
-            print(f"{_PROG}: {args.command}: {_error_text(exc)}", file=err)
+            if args.command == "models":
+                return _run_models(client, args, out)
+            if args.command == "stream":
+                return _run_stream(client, args, out, err)
+            if args.command == "batch":
+                return _run_batch(client, args, out, err)
+            return _run_job(client, args, out, err)
+        except (DatalidError, OSError, _CliError) as exc:
+            text = str(exc) if isinstance(exc, _CliError) else _error_text(exc)
+            print(f"{_PROG}: {label}: {text}", file=err)
             return 1
 
 
