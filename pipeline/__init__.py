@@ -31,6 +31,8 @@ from pipeline.types import (
     ProcessOptions,
     ProcessResult,
     ProcessStatus,
+    Stage,
+    StageEvent,
     StageTimings,
     TensorInfo,
 )
@@ -66,6 +68,8 @@ __all__ = [
     "ProcessStatus",
     "RuntimeConfig",
     "ShuttingDown",
+    "Stage",
+    "StageEvent",
     "StageTimings",
     "TensorInfo",
     "load_pipeline",

@@ -133,11 +133,13 @@ class BatchedOcr:
         detection_index: int = -1,
         priority: Priority = Priority.INTERACTIVE,
         deadline: float | None = None,
+        on_regions: Callable[[int], None] | None = None,
     ) -> list[OcrLine]:
         """Reads the text lines of one BGR image (see :meth:`OcrEngine.read`).
 
         Args:
             key: the request's scheduling key, ``(priority, arrival time)``: smaller runs first.
+            on_regions: told how many text regions were found, before they are read.
 
         Raises:
             Overloaded, DeadlineExceeded, ShuttingDown: from the batchers.
@@ -150,6 +152,8 @@ class BatchedOcr:
         quads, crops, cls_inputs = await run(
             key, self._crops, image, prob_map[..., :height, :width], prepared
         )
+        if on_regions is not None:
+            on_regions(len(quads))
         if not quads:
             return []
         if self.cls is not None:

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -39,6 +40,8 @@ from pipeline.types import (
     ProcessOptions,
     ProcessResult,
     ProcessStatus,
+    Stage,
+    StageEvent,
     StageTimings,
 )
 from pipeline.visualize import encode_crops, render_visualization
@@ -106,6 +109,10 @@ def _resolve(options: ProcessOptions, config: PipelineConfig) -> _Settings:
         return_visualization=options.return_visualization,
         return_crops=options.return_crops,
     )
+
+
+def _ignore_stage(event: StageEvent) -> None:
+    """The stage callback of calls that ask for no progress."""
 
 
 def _ms(start: float, end: float) -> float:
@@ -198,6 +205,7 @@ class Pipeline:
         *,
         deadline: float | None = None,
         priority: Priority = Priority.INTERACTIVE,
+        on_stage: Callable[[StageEvent], None] | None = None,
     ) -> ProcessResult:
         """Reads the dates in one image through the model batchers (see :meth:`process`).
 
@@ -207,6 +215,7 @@ class Pipeline:
             deadline: a ``time.monotonic()`` value; work still queued for a model when it passes
                 is dropped and the call raises DeadlineExceeded. ``None``: no deadline.
             priority: INTERACTIVE work is batched before JOB work.
+            on_stage: called on the event loop as each stage ends, for live progress.
 
         Raises:
             InvalidInput: the image or an option is unusable.
@@ -223,7 +232,7 @@ class Pipeline:
         self._admission.admit(deadline, interactive=priority is Priority.INTERACTIVE)
         served = False
         try:
-            result = await self._aprocess(image, options, deadline, priority)
+            result = await self._aprocess(image, options, deadline, priority, on_stage)
             served = True
         finally:
             self._admission.done(served=served)
@@ -231,20 +240,42 @@ class Pipeline:
         return result
 
     async def _aprocess(
-        self, data: bytes, options: ProcessOptions, deadline: float | None, priority: Priority
+        self,
+        data: bytes,
+        options: ProcessOptions,
+        deadline: float | None,
+        priority: Priority,
+        on_stage: Callable[[StageEvent], None] | None,
     ) -> ProcessResult:
         queued_at = time.perf_counter()
         key = (float(priority), time.monotonic())
         ocr = self._batched_ocr()
         run = self._executor.run
         started, settings, image, decoded = await run(key, self._prepare, data, options)
+        report = on_stage or _ignore_stage
+        height, width = image.shape[:2]
+        report(StageEvent(Stage.DECODED, width * height, f"decoded {width}x{height}"))
         detections: tuple[Detection, ...] = ()
+
+        def regions_found(count: int) -> None:
+            report(StageEvent(Stage.REGIONS_DETECTED, count, f"{count} text regions detected"))
+
         lines = tuple(
-            await ocr.read(image, key=key, detection_index=-1, priority=priority, deadline=deadline)
+            await ocr.read(
+                image,
+                key=key,
+                detection_index=-1,
+                priority=priority,
+                deadline=deadline,
+                on_regions=regions_found,
+            )
         )
+        report(StageEvent(Stage.TEXT_READ, len(lines), f"{len(lines)} lines read"))
         read = time.perf_counter()
         times = (queued_at, started, decoded, read)
-        return await run(key, self._finish, image, settings, detections, lines, times)
+        result = await run(key, self._finish, image, settings, detections, lines, times)
+        report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{len(result.dates)} dates parsed"))
+        return result
 
     def _batched_ocr(self) -> BatchedOcr:
         loop = asyncio.get_running_loop()

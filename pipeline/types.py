@@ -22,6 +22,8 @@ __all__ = [
     "ProcessOptions",
     "ProcessResult",
     "ProcessStatus",
+    "Stage",
+    "StageEvent",
     "StageTimings",
     "TensorInfo",
 ]
@@ -48,6 +50,24 @@ class DatePrecision(enum.StrEnum):
 
     DAY = "day"
     MONTH = "month"
+
+
+class Stage(enum.StrEnum):
+    """Stages an ``aprocess`` call reports as each one ends (see ``StageEvent``)."""
+
+    DECODED = "decoded"
+    REGIONS_DETECTED = "regions_detected"
+    TEXT_READ = "text_read"
+    DATES_PARSED = "dates_parsed"
+
+
+@dataclass(frozen=True, slots=True)
+class StageEvent:
+    """One stage of a request has ended; ``count`` is what it produced (pixels, regions, lines, dates)."""
+
+    stage: Stage
+    count: int
+    message: str
 
 
 class ProcessStatus(enum.StrEnum):

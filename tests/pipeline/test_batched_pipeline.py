@@ -17,6 +17,8 @@ from pipeline import (
     PipelineConfig,
     Priority,
     ShuttingDown,
+    Stage,
+    StageEvent,
     load_pipeline,
 )
 from pipeline.batched_ocr import BatchedOcr, pad_to_bucket, rec_bucket_width
@@ -93,6 +95,19 @@ def test_jobs_priority_and_a_future_deadline_are_served(real_pipeline: Pipeline)
         real_pipeline.aprocess(LABELS[0], deadline=time.monotonic() + 60, priority=Priority.JOB)
     )
     assert result.best_date is not None
+
+
+def test_each_stage_is_reported_as_it_ends(real_pipeline: Pipeline) -> None:
+    events: list[StageEvent] = []
+    result = asyncio.run(real_pipeline.aprocess(LABELS[0], on_stage=events.append))
+    assert [e.stage for e in events] == [
+        Stage.DECODED,
+        Stage.REGIONS_DETECTED,
+        Stage.TEXT_READ,
+        Stage.DATES_PARSED,
+    ]
+    assert events[0].count == result.image_width * result.image_height
+    assert events[2].count == len(result.ocr_lines) and events[3].count == len(result.dates)
 
 
 @pytest.mark.slow
