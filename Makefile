@@ -6,6 +6,10 @@ BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 HOST ?= 127.0.0.1
 PORT ?= 50051
+REST_HOST ?= 127.0.0.1
+REST_PORT ?= 8080
+# Envoy reaches the server on loopback when the server listens on every address.
+UPSTREAM_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
 
 .PHONY: setup run test lint format stubs bench clean
 
@@ -20,7 +24,12 @@ $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 $(BUF):
 	npm install --silent --no-save --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
 
+# The server and the Envoy sidecar together. Ctrl-C reaches both (same process group) and
+# each stops gracefully; the trap also stops the sidecar when the server exits on its own.
 run: setup
+	@$(BIN)/python -m server.sidecar --upstream $(UPSTREAM_HOST):$(PORT) --listen $(REST_HOST):$(REST_PORT) & \
+	sidecar=$$!; \
+	trap 'kill -TERM $$sidecar 2>/dev/null; wait $$sidecar' EXIT; \
 	$(BIN)/python -m server --host $(HOST) --port $(PORT)
 
 lint: setup
@@ -38,6 +47,12 @@ format: setup
 # Regenerate the committed Python stubs after a change under proto/.
 stubs: setup
 	$(BIN)/python clients/python/generate_stubs.py
+
+# The CPU benchmark recorded in bench/RESULTS.md (about 10 minutes): in-process ceiling, load
+# sweep, overload, targets. IMAGES is a folder of photos (never committed).
+IMAGES ?= ../shared/datasets/label-recognition/images
+bench: setup
+	bench/run.sh $(IMAGES) bench/out
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

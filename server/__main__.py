@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger(__name__).info("configuration: %s", config)
     try:
         asyncio.run(serve(config, on_listening=lambda port: _announce(config.host, port)))
+    except ConfigError as exc:
+        # Raised while building the edge: an unreadable keys file or JWT key.
+        print(f"datalid: configuration error: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:
         print(f"datalid: {exc}", file=sys.stderr)
         return 1

@@ -22,14 +22,22 @@ from datalid.v1 import (
 )
 from pipeline import Pipeline, load_pipeline
 from server.config import ServerConfig
+from server.edge import Edge
 from server.host import PipelineHost
 from server.interceptors.access_log import AccessLogInterceptor
+from server.interceptors.auth import AuthInterceptor
 from server.interceptors.draining import DrainingInterceptor
+from server.interceptors.metrics import MetricsInterceptor
+from server.interceptors.rate_limit import RateLimitInterceptor
+from server.interceptors.tracing import TracingInterceptor
+from server.jobs_runner import JobRunner
+from server.jobstore import JobStore
+from server.metrics import HistogramSnapshot, MetricsHttpServer, ModelStatsSnapshot
 from server.services.admin import AdminService
-from server.services.inference import ExpiryDateService
+from server.services.inference import ExpiryDateService, url_fetcher
 from server.services.jobs import JobService
 
-__all__ = ["SERVICE_NAMES", "Running", "build_server", "load_models", "serve", "shutdown"]
+__all__ = ["SERVICE_NAMES", "Running", "build_server", "load_models", "model_snapshots", "serve", "shutdown"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +57,9 @@ class Running:
     health: health.aio.HealthServicer
     host: PipelineHost
     draining: DrainingInterceptor
+    edge: Edge
+    job_store: JobStore
+    job_runner: JobRunner
 
 
 def _set_health(servicer: health.aio.HealthServicer, status: int) -> list[asyncio.Future[None]]:
@@ -56,7 +67,24 @@ def _set_health(servicer: health.aio.HealthServicer, status: int) -> list[asynci
     return [servicer.set(name, status) for name in ("", *SERVICE_NAMES)]
 
 
-async def build_server(config: ServerConfig, host: PipelineHost) -> Running:
+def model_snapshots(host: PipelineHost) -> list[ModelStatsSnapshot]:
+    """Each model batcher's counters for the metrics scrape; none while the models load."""
+    if not host.ready:
+        return []
+    return [
+        ModelStatsSnapshot(
+            name=model.name,
+            inference_count=model.inference_count,
+            exec_count=model.execution_count,
+            queue_seconds=HistogramSnapshot(model.queue_seconds_buckets, model.queue_seconds_total),
+            compute_seconds=HistogramSnapshot(model.compute_seconds_buckets, model.compute_seconds_total),
+            batch_size=HistogramSnapshot.from_counts(model.batch_size_counts),
+        )
+        for model in host.pipeline.stats().models
+    ]
+
+
+async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | None = None) -> Running:
     """Builds and starts the server (health NOT_SERVING until ``host`` loads); returns it with its port.
 
     Raises:
@@ -65,12 +93,38 @@ async def build_server(config: ServerConfig, host: PipelineHost) -> Running:
     message_limits = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
+        # Camera clients ping to keep streams open through NATs; accept that, even between calls.
+        ("grpc.keepalive_permit_without_calls", 1),
+        (
+            "grpc.http2.min_recv_ping_interval_without_data_ms",
+            int(config.keepalive_min_ping_interval_s * 1000),
+        ),
+        ("grpc.http2.max_ping_strikes", 0),
     ]
     draining = DrainingInterceptor()
-    # Order matters: the access log sees every call, refused ones included.
-    server = grpc.aio.server(interceptors=[AccessLogInterceptor(), draining], options=message_limits)
-    expiry_date_service_pb2_grpc.add_ExpiryDateServiceServicer_to_server(ExpiryDateService(host), server)
-    job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(), server)
+    edge = edge or Edge.from_config(config, model_stats=lambda: model_snapshots(host))
+    # Outermost first. The observers (log, metrics, tracing) wrap everything, so refused calls
+    # (UNAVAILABLE while draining, UNAUTHENTICATED, RESOURCE_EXHAUSTED) are logged, counted and
+    # traced too. Then the cheap refusals, before any work: draining, auth, and rate limiting,
+    # which needs the principal that auth sets.
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        AccessLogInterceptor(),
+        MetricsInterceptor(edge.metrics),
+        *([TracingInterceptor(edge.tracer_provider.get_tracer("datalid"))] if edge.tracer_provider else []),
+        draining,
+        AuthInterceptor(edge.authenticator),
+        *([RateLimitInterceptor(edge.buckets)] if edge.buckets else []),
+    ]
+    server = grpc.aio.server(interceptors=interceptors, options=message_limits)
+    fetcher = url_fetcher(config)
+    job_store = await JobStore.open(config.job_db_path, max_attempts=config.job_max_attempts)
+    job_runner = JobRunner(
+        job_store, host, fetcher, concurrency=config.job_concurrency, ttl_s=config.job_ttl_s
+    )
+    inference = ExpiryDateService(host, config, fetcher)
+    expiry_date_service_pb2_grpc.add_ExpiryDateServiceServicer_to_server(inference, server)
+    jobs = JobService(job_store, fetcher, max_image_bytes=config.pipeline.decode.max_image_bytes)
+    job_service_pb2_grpc.add_JobServiceServicer_to_server(jobs, server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(config, host), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -84,12 +138,22 @@ async def build_server(config: ServerConfig, host: PipelineHost) -> Running:
         raise RuntimeError(f"cannot listen on {address}")
     await asyncio.gather(*_set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING))
     await server.start()
-    return Running(server=server, port=port, health=health_servicer, host=host, draining=draining)
+    return Running(
+        server=server,
+        port=port,
+        health=health_servicer,
+        host=host,
+        draining=draining,
+        edge=edge,
+        job_store=job_store,
+        job_runner=job_runner,
+    )
 
 
 async def load_models(running: Running) -> None:
     """Loads and warms the models, then switches health to SERVING."""
     await running.host.load()
+    running.job_runner.start()
     await asyncio.gather(*_set_health(running.health, health_pb2.HealthCheckResponse.SERVING))
     _LOGGER.info("serving on port %d", running.port)
 
@@ -125,7 +189,9 @@ async def serve(
     running = await build_server(config, PipelineHost(load or (lambda: load_pipeline(config.pipeline))))
     on_listening(running.port)
     loading = asyncio.create_task(load_models(running))
+    metrics_http: MetricsHttpServer | None = None
     try:
+        metrics_http = _start_metrics_http(config, running)
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({loading, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if loading.done():
@@ -133,8 +199,22 @@ async def serve(
         await stopped
     finally:
         await shutdown(running, config.grace_s, loading)
+        if metrics_http is not None:
+            metrics_http.close()
+        running.edge.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+def _start_metrics_http(config: ServerConfig, running: Running) -> MetricsHttpServer | None:
+    if config.metrics_port < 0:
+        return None
+    try:
+        metrics_http = MetricsHttpServer(running.edge.metrics.registry, config.host, config.metrics_port)
+    except OSError as exc:
+        raise RuntimeError(f"cannot serve metrics on {config.host}:{config.metrics_port}: {exc}") from exc
+    _LOGGER.info("metrics on http://%s:%d/metrics", config.host, metrics_http.port)
+    return metrics_http
 
 
 async def shutdown(running: Running, grace_s: float, loading: asyncio.Task[None]) -> None:
@@ -157,5 +237,8 @@ async def shutdown(running: Running, grace_s: float, loading: asyncio.Task[None]
     if not loading.done():
         loading.cancel()
     await asyncio.gather(loading, return_exceptions=True)
+    # Jobs still running go back to QUEUED for the next start; then the models can go.
+    await running.job_runner.close()
+    await running.job_store.close()
     await running.host.close()
     _LOGGER.info("stopped")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,46 @@ class ServerConfig:
     # In-flight calls get this long to finish after SIGTERM before they are cancelled.
     grace_s: float = 10.0
     log_level: str = "INFO"
+    # Prometheus text on http://host:metrics_port/metrics; 0 picks a free port, -1 turns it off.
+    metrics_port: int = 9464
+    # "required", "disabled", or "" (auto): required when API keys or JWT are configured.
+    auth: str = ""
+    # Allows auth disabled on a non-loopback address.
+    insecure: bool = False
+    api_keys_file: Path | None = None
+    # HS256 shared secret and RS256 public key (PEM); either or both turn JWT on.
+    jwt_secret_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_scopes_claim: str = "scope"
+    # Token bucket per principal (per peer address when anonymous); 0 turns rate limiting off.
+    rate_limit_rps: float = 0.0
+    rate_limit_burst: int = 20
+    # "off", "console" or "otlp" (OTLP over HTTP to otlp_endpoint).
+    tracing: str = "off"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    # Jobs: SQLite file (":memory:" keeps nothing across restarts), concurrency, retention.
+    job_db_path: str = str(Path.home() / ".local" / "state" / "datalid" / "jobs.sqlite3")
+    job_concurrency: int = 1
+    job_ttl_s: float = 7 * 24 * 3600.0
+    job_max_attempts: int = 3
+    # Camera streams (StreamFrames).
+    stream_max_per_principal: int = 4
+    stream_idle_timeout_s: float = 30.0
+    stream_fusion_window: int = 8
+    keepalive_min_ping_interval_s: float = 10.0
+    # ProcessBatch.
+    batch_max_items: int = 64
+    batch_max_bytes: int = 64 * 1024 * 1024
+    batch_concurrency: int = 4
+    # URL fetching (ProcessUrl and URL jobs).
+    url_allow_http: bool = False
+    url_allow_hosts: tuple[str, ...] = ()
+    url_max_bytes: int = 16 * 1024 * 1024
+    url_timeout_s: float = 10.0
+    url_max_redirects: int = 3
+    url_ca_file: Path | None = None
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def __post_init__(self) -> None:
@@ -52,6 +93,87 @@ class ServerConfig:
             raise ConfigError(f"grace_s must be >= 0, got {self.grace_s!r}")
         if logging.getLevelName(self.log_level) == f"Level {self.log_level}":
             raise ConfigError(f"log_level must be a logging level name, got {self.log_level!r}")
+        self._check_edge()
+
+    @property
+    def jwt_enabled(self) -> bool:
+        """True when a JWT verification key is configured."""
+        return self.jwt_secret_file is not None or self.jwt_public_key_file is not None
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether calls need credentials; auto ("") means: when keys or JWT are configured."""
+        if self.auth:
+            return self.auth == "required"
+        return self.api_keys_file is not None or self.jwt_enabled
+
+    def _check_edge(self) -> None:
+        if not -1 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port must be in -1..65535, got {self.metrics_port!r}")
+        if self.auth not in ("", "required", "disabled"):
+            raise ConfigError(f"auth must be required or disabled, got {self.auth!r}")
+        if self.auth == "required" and not (self.api_keys_file or self.jwt_enabled):
+            raise ConfigError("auth=required needs api_keys_file or jwt_secret_file/jwt_public_key_file")
+        if self.jwt_enabled and not (self.jwt_issuer and self.jwt_audience):
+            raise ConfigError("JWT needs jwt_issuer and jwt_audience (both are checked on every token)")
+        if not self.auth_required and not _is_loopback(self.host) and not self.insecure:
+            raise ConfigError(
+                f"auth is disabled and host {self.host!r} is not loopback: configure api_keys_file or "
+                "JWT, or pass --insecure true to serve without authentication"
+            )
+        if self.rate_limit_rps < 0:
+            raise ConfigError(f"rate_limit_rps must be >= 0, got {self.rate_limit_rps!r}")
+        if self.rate_limit_burst < 1:
+            raise ConfigError(f"rate_limit_burst must be >= 1, got {self.rate_limit_burst!r}")
+        if self.tracing not in ("off", "console", "otlp"):
+            raise ConfigError(f"tracing must be off, console or otlp, got {self.tracing!r}")
+        self._check_streams_and_jobs()
+
+    def _check_streams_and_jobs(self) -> None:
+        at_least_one = (
+            "job_concurrency",
+            "job_max_attempts",
+            "stream_max_per_principal",
+            "stream_fusion_window",
+            "batch_max_items",
+            "batch_max_bytes",
+            "batch_concurrency",
+            "url_max_bytes",
+        )
+        for name in at_least_one:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("job_ttl_s", "stream_idle_timeout_s", "keepalive_min_ping_interval_s", "url_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.url_max_redirects < 0:
+            raise ConfigError(f"url_max_redirects must be >= 0, got {self.url_max_redirects!r}")
+        for entry in self.url_allow_hosts:
+            if not entry or ("/" in entry and not _is_network(entry)):
+                raise ConfigError(
+                    f"url_allow_hosts: {entry!r} is neither a host name, an IP nor a CIDR network"
+                )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 def _parse_bool(text: str) -> bool:
@@ -97,6 +219,36 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_message_bytes", int, "largest request or response message, bytes"),
     Option("grace_s", float, "seconds in-flight calls get to finish on shutdown"),
     Option("log_level", str.upper, "DEBUG, INFO, WARNING or ERROR"),
+    Option("metrics_port", int, "Prometheus /metrics port; 0 picks a free one, -1 turns it off"),
+    Option("auth", str.lower, "required or disabled (default: required when keys or JWT are configured)"),
+    Option("insecure", _parse_bool, "allow auth disabled on a non-loopback address"),
+    Option("api_keys_file", _parse_optional_path, "YAML file of API key hashes (python -m server.keys)"),
+    Option("jwt_secret_file", _parse_optional_path, "file holding the HS256 secret for JWTs"),
+    Option("jwt_public_key_file", _parse_optional_path, "PEM public key for RS256 JWTs"),
+    Option("jwt_issuer", str, "required iss claim of JWTs"),
+    Option("jwt_audience", str, "required aud claim of JWTs"),
+    Option("jwt_scopes_claim", str, "JWT claim holding the scopes (space-separated string or list)"),
+    Option("rate_limit_rps", float, "sustained calls per second per principal; 0 turns limiting off"),
+    Option("rate_limit_burst", int, "calls a principal may make at once (token bucket size)"),
+    Option("tracing", str.lower, "off, console or otlp"),
+    Option("otlp_endpoint", str, "OTLP/HTTP traces endpoint when tracing=otlp"),
+    Option("job_db_path", str, "SQLite file of the job store (created); :memory: keeps no jobs"),
+    Option("job_concurrency", int, "jobs run at once (at lower priority than interactive calls)"),
+    Option("job_ttl_s", float, "finished jobs are deleted this many seconds after they end"),
+    Option("job_max_attempts", int, "a job the server died running this many times ends FAILED"),
+    Option("stream_max_per_principal", int, "concurrent StreamFrames calls per caller"),
+    Option("stream_idle_timeout_s", float, "a stream with no frame for this long is ended"),
+    Option("stream_fusion_window", int, "recent frames whose dates vote for a stream's best date"),
+    Option("keepalive_min_ping_interval_s", float, "clients may ping this often, even between calls"),
+    Option("batch_max_items", int, "most items in one ProcessBatch call"),
+    Option("batch_max_bytes", int, "most image bytes in one ProcessBatch call"),
+    Option("batch_concurrency", int, "items of one ProcessBatch call processed at once"),
+    Option("url_allow_http", _parse_bool, "allow http:// image URLs (default: https only)"),
+    Option("url_allow_hosts", _parse_list, "hosts, IPs or CIDRs URLs may reach though private or loopback"),
+    Option("url_max_bytes", int, "largest image fetched from a URL, bytes"),
+    Option("url_timeout_s", float, "time limit of a URL fetch, redirects included"),
+    Option("url_max_redirects", int, "redirects followed by a URL fetch (each re-checked)"),
+    Option("url_ca_file", _parse_optional_path, "extra CA certificates (PEM) trusted for URL fetches"),
     Option("max_image_bytes", int, "largest accepted image, bytes", "decode"),
     Option("max_image_pixels", int, "largest accepted image, pixels (checked from the header)", "decode"),
     Option("min_image_side_px", int, "smallest accepted image side, pixels", "decode"),
@@ -122,7 +274,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("date_grace_days", int, "a date without a year may lie this many days in the past", "pipeline"),
     Option("date_years_back", int, "printed years this far before today are not dates", "pipeline"),
     Option("date_years_ahead", int, "printed years this far after today are not dates", "pipeline"),
-    Option("max_concurrency", int, "images processed at once; 0 means one per core", "pipeline"),
+    Option("max_concurrency", int, "worker threads for decoding and model runs; 0: one per core", "pipeline"),
+    Option(
+        "max_pending_images",
+        int,
+        "images admitted at once (queued or running); more get RESOURCE_EXHAUSTED; 0 = 4 per core",
+        "pipeline",
+    ),
+    Option(
+        "model_repository",
+        _parse_optional_path,
+        "folder of <model>/config.yaml files (default: the repository's models/)",
+        "pipeline",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 _SECTIONS: dict[str, type] = {"decode": DecodeLimits, "runtime": RuntimeConfig, "ocr": OcrConfig}

@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from datalid.v1 import types_pb2
+from google.protobuf import timestamp_pb2
+from google.rpc import status_pb2
+
+from datalid.v1 import job_service_pb2, types_pb2
 from pipeline import (
     BoundingBox,
     DateFinding,
@@ -24,8 +27,15 @@ from pipeline import (
     ProcessStatus,
     StageTimings,
 )
+from server.jobstore import JobRecord, JobState
 
-__all__ = ["options_from_pb", "result_to_pb"]
+__all__ = [
+    "date_to_pb",
+    "job_state_from_pb",
+    "job_to_pb",
+    "options_from_pb",
+    "result_to_pb",
+]
 
 _DATE_ORDER = {
     types_pb2.DATE_ORDER_DMY: DateOrder.DMY,
@@ -95,7 +105,7 @@ def _box_to_pb(box: BoundingBox) -> types_pb2.BoundingBox:
     return types_pb2.BoundingBox(x1=box.x1, y1=box.y1, x2=box.x2, y2=box.y2)
 
 
-def _date_to_pb(found: DateFinding) -> types_pb2.ParsedDate:
+def date_to_pb(found: DateFinding) -> types_pb2.ParsedDate:
     return types_pb2.ParsedDate(
         date=found.date.isoformat(),
         kind=_KIND[found.kind],
@@ -144,7 +154,7 @@ def result_to_pb(result: ProcessResult, request_id: str) -> types_pb2.ProcessRes
         status=_STATUS[result.status],
         detections=[_detection_to_pb(d) for d in result.detections],
         ocr_lines=[_line_to_pb(line) for line in result.ocr_lines],
-        dates=[_date_to_pb(d) for d in result.dates],
+        dates=[date_to_pb(d) for d in result.dates],
         timings=_timings_to_pb(result.timings),
         image_width=result.image_width,
         image_height=result.image_height,
@@ -153,5 +163,55 @@ def result_to_pb(result: ProcessResult, request_id: str) -> types_pb2.ProcessRes
         full_image_fallback_used=result.full_image_fallback_used,
     )
     if result.best_date is not None:
-        response.best_date.CopyFrom(_date_to_pb(result.best_date))
+        response.best_date.CopyFrom(date_to_pb(result.best_date))
     return response
+
+
+_JOB_STATE = {
+    JobState.QUEUED: job_service_pb2.JOB_STATE_QUEUED,
+    JobState.RUNNING: job_service_pb2.JOB_STATE_RUNNING,
+    JobState.SUCCEEDED: job_service_pb2.JOB_STATE_SUCCEEDED,
+    JobState.FAILED: job_service_pb2.JOB_STATE_FAILED,
+    JobState.CANCELLED: job_service_pb2.JOB_STATE_CANCELLED,
+}
+_JOB_STATE_FROM_PB = {number: state for state, number in _JOB_STATE.items()}
+
+
+def job_state_from_pb(state: int) -> JobState | None:
+    """The store's state for a ListJobs filter; None for UNSPECIFIED (every state).
+
+    Raises:
+        InvalidInput: an unknown state number.
+    """
+    if state == job_service_pb2.JOB_STATE_UNSPECIFIED:
+        return None
+    if state not in _JOB_STATE_FROM_PB:
+        raise InvalidInput("state", f"unknown job state {state}")
+    return _JOB_STATE_FROM_PB[state]
+
+
+def _timestamp(unix_s: float | None) -> timestamp_pb2.Timestamp | None:
+    if unix_s is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(unix_s * 1e9))
+    return stamp
+
+
+def job_to_pb(record: JobRecord) -> job_service_pb2.Job:
+    """The wire Job for a stored one; its result and error are stored as serialized messages."""
+    job = job_service_pb2.Job(
+        job_id=record.job_id,
+        state=_JOB_STATE[record.state],
+        progress=record.progress,
+        message=record.message,
+        owner=record.owner,
+        created_at=_timestamp(record.created_at),
+        started_at=_timestamp(record.started_at),
+        finished_at=_timestamp(record.finished_at),
+    )
+    if record.result:
+        job.result.ParseFromString(record.result)
+    if record.error:
+        job.error.CopyFrom(status_pb2.Status.FromString(record.error))
+    return job

@@ -15,10 +15,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from pipeline import BatchContractError, InvalidInput, ModelNotReady, Overloaded, PipelineError, ShuttingDown
+from pipeline import (
+    BatchContractError,
+    DeadlineExceeded,
+    InvalidInput,
+    ModelNotReady,
+    Overloaded,
+    PipelineError,
+    ShuttingDown,
+)
 from server.request_context import request_id_var
 
 __all__ = ["ERROR_DOMAIN", "STATUS_BY_ERROR", "abort_with", "grpc_errors", "rich_status", "status_of_error"]
@@ -30,6 +38,7 @@ STATUS_BY_ERROR: dict[type[PipelineError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
     ModelNotReady: grpc.StatusCode.UNAVAILABLE,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     BatchContractError: grpc.StatusCode.INTERNAL,
 }
@@ -38,6 +47,7 @@ _REASON_BY_ERROR: dict[type[PipelineError], str] = {
     InvalidInput: "INVALID_INPUT",
     ModelNotReady: "MODEL_NOT_READY",
     Overloaded: "OVERLOADED",
+    DeadlineExceeded: "DEADLINE_EXCEEDED",
     ShuttingDown: "SHUTTING_DOWN",
     BatchContractError: "INTERNAL",
 }
@@ -71,6 +81,12 @@ def status_of_error(error: PipelineError) -> status_pb2.Status:
     code = _status_for(error)
     reason = next((r for cls, r in _REASON_BY_ERROR.items() if isinstance(error, cls)), "INTERNAL")
     details: list[Any] = [error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)]
+    if isinstance(error, Overloaded) and error.retry_after_s is not None:
+        # How long the queue needs to clear: clients that wait that long do not spend the
+        # server's CPU on refusals (each one still carries a whole photo).
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(error.retry_after_s * 1e9))
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
     if isinstance(error, InvalidInput):
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=error.field, description=error.description

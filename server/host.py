@@ -53,8 +53,14 @@ class PipelineHost:
         self._pipeline = await asyncio.to_thread(self._load)
         _LOGGER.info("models loaded and warmed in %.0f ms", (loop.time() - started) * 1000)
 
-    async def close(self) -> None:
-        """Releases the pipeline's sessions and worker threads."""
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Closes the model batchers in pipeline order (each drains, then refuses), then releases
+        the sessions and worker threads. Called after the server has stopped taking calls.
+
+        Args:
+            timeout_s: how long work still queued for a model may wait; then it fails with
+                ShuttingDown. ``None`` lets it finish.
+        """
         if self._pipeline is not None:
             pipeline, self._pipeline = self._pipeline, None
-            await asyncio.to_thread(pipeline.close)
+            await pipeline.aclose(timeout_s)

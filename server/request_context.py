@@ -3,8 +3,34 @@
 from __future__ import annotations
 
 import contextvars
+from dataclasses import dataclass
 
-__all__ = ["request_id_var"]
+__all__ = ["ANONYMOUS", "Principal", "principal_var", "request_id_var"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a call: an API key's name or a JWT's subject, with the scopes it holds.
+
+    Attributes:
+        kind: "api_key", "jwt" or "anonymous" (auth disabled).
+        name: the key's name or the token's ``sub``.
+        scopes: what it may call (``process``, ``jobs``, ``admin``).
+    """
+
+    kind: str
+    name: str
+    scopes: frozenset[str]
+
+    @property
+    def id(self) -> str:
+        """Unique across kinds: the owner of jobs, the rate-limit bucket, the log field."""
+        return f"{self.kind}:{self.name}"
+
+
+ANONYMOUS = Principal("anonymous", "-", frozenset({"process", "jobs", "admin"}))
 
 # Set by the logging interceptor for every call; "-" outside a call.
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# Set by the auth interceptor once the caller is known; None before (or for public methods).
+principal_var: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)

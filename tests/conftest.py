@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -40,9 +41,22 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> ServerProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        # Each server gets its own job database unless the test names one (restart tests do).
+        job_db = Path(tempfile.mkdtemp(prefix="datalid-jobs-")) / "jobs.sqlite3"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATALID_JOB_DB_PATH": str(job_db), **self.env}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0", *self.args],
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--metrics-port",
+                "0",
+                *self.args,
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -12,7 +11,8 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from server.request_context import request_id_var
+from server.interceptors._calls import code_name
+from server.request_context import principal_var, request_id_var
 
 __all__ = ["AccessLogInterceptor"]
 
@@ -31,20 +31,6 @@ def _request_id(context: grpc.aio.ServicerContext) -> str:
     return uuid.uuid4().hex
 
 
-def _code_name(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
-    if isinstance(error, asyncio.CancelledError):
-        remaining = context.time_remaining()
-        return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
-    code = context.code()
-    if code is None or isinstance(code, int):
-        # aio keeps the raw integer after abort in some versions; map it back.
-        return _NAME_BY_VALUE.get(code, "OK" if error is None else "UNKNOWN")
-    return code.name
-
-
-_NAME_BY_VALUE: dict[int | None, str] = {c.value[0]: c.name for c in grpc.StatusCode}
-
-
 class AccessLogInterceptor(AsyncServerInterceptor):
     """Sets the request id (the caller's ``x-request-id`` or a new one) and logs every call once."""
 
@@ -57,12 +43,16 @@ class AccessLogInterceptor(AsyncServerInterceptor):
     ) -> Any:
         request_id = _request_id(context)
         request_id_var.set(request_id)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        # Read now: grpc.aio frees the core call when it ends, and peer() on a finished call
+        # reads freed memory (a stream closed by its client crashed the server that way).
+        peer = context.peer()
         _LOGGER.debug("rpc started request_id=%s method=%s", request_id, method_name)
         started = time.perf_counter()
+        # Nothing of the handler runs until the result is awaited or iterated.
         response_or_iterator = method(request_or_iterator, context)
         if hasattr(response_or_iterator, "__aiter__"):
-            return self._logged_stream(response_or_iterator, context, method_name, request_id, started)
+            return self._logged_stream(response_or_iterator, context, method_name, request_id, peer, started)
+        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
         error: BaseException | None = None
         try:
             return await response_or_iterator
@@ -70,7 +60,7 @@ class AccessLogInterceptor(AsyncServerInterceptor):
             error = exc
             raise
         finally:
-            self._log(context, method_name, request_id, started, error)
+            self._log(context, method_name, request_id, peer, started, error)
 
     async def _logged_stream(
         self,
@@ -78,31 +68,45 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         context: grpc.aio.ServicerContext,
         method_name: str,
         request_id: str,
+        peer: str,
         started: float,
     ) -> AsyncIterator[Any]:
         error: BaseException | None = None
+        first = True
         try:
             async for response in responses:
+                if first:
+                    # Headers go out with the first message, not before: a stream that fails
+                    # first stays a trailers-only response, which HTTP gateways (Envoy's
+                    # transcoder) map to the right HTTP status instead of a 200.
+                    first = False
+                    await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
                 yield response
         except BaseException as exc:
             error = exc
             raise
         finally:
-            self._log(context, method_name, request_id, started, error)
+            self._log(context, method_name, request_id, peer, started, error)
 
     @staticmethod
     def _log(
         context: grpc.aio.ServicerContext,
         method_name: str,
         request_id: str,
+        peer: str,
         started: float,
         error: BaseException | None,
     ) -> None:
-        _LOGGER.info(
-            "rpc request_id=%s method=%s code=%s duration_ms=%.1f peer=%s",
+        principal = principal_var.get()
+        # Load balancers and the Envoy sidecar check health every few seconds: not news.
+        level = logging.DEBUG if method_name.startswith("/grpc.health.v1.Health/") else logging.INFO
+        _LOGGER.log(
+            level,
+            "rpc request_id=%s method=%s principal=%s code=%s duration_ms=%.1f peer=%s",
             request_id,
             method_name,
-            _code_name(context, error),
+            principal.id if principal else "-",
+            code_name(context, error),
             (time.perf_counter() - started) * 1000,
-            context.peer(),
+            peer,
         )

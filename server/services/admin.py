@@ -9,7 +9,7 @@ import onnxruntime
 from google.protobuf import timestamp_pb2
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
-from pipeline import ModelInfo
+from pipeline import ModelInfo, PipelineStats
 from pipeline.runtime import available_providers
 from server import __version__
 from server.config import ServerConfig
@@ -42,8 +42,30 @@ def _model_to_pb(model: ModelInfo) -> admin_service_pb2.ModelInfo:
     )
 
 
+def _stats_to_pb(stats: PipelineStats) -> admin_service_pb2.Stats:
+    since = timestamp_pb2.Timestamp()
+    since.FromDatetime(stats.since)
+    return admin_service_pb2.Stats(
+        since=since,
+        requests_total=stats.requests_total,
+        images_processed_total=stats.images_processed_total,
+        models=[
+            admin_service_pb2.ModelStats(
+                name=model.name,
+                inference_count=model.inference_count,
+                execution_count=model.execution_count,
+                queue_seconds_total=model.queue_seconds_total,
+                compute_seconds_total=model.compute_seconds_total,
+                batch_size_counts=model.batch_size_counts,
+            )
+            for model in stats.models
+        ],
+    )
+
+
 class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
-    """Server and model information; reload and statistics arrive with the batching scheduler."""
+    """Server and model information and the batchers' statistics; reload arrives with the model
+    repository."""
 
     def __init__(self, config: ServerConfig, host: PipelineHost) -> None:
         self._config = config
@@ -80,5 +102,8 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
     async def ReloadModels(self, request: Any, context: grpc.aio.ServicerContext) -> None:
         await abort_unimplemented(context, "ReloadModels", "it arrives with the model repository")
 
-    async def GetStats(self, request: Any, context: grpc.aio.ServicerContext) -> None:
-        await abort_unimplemented(context, "GetStats", "it arrives with the dynamic batching scheduler")
+    @grpc_errors
+    async def GetStats(
+        self, request: admin_service_pb2.GetStatsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.Stats:
+        return _stats_to_pb(self._host.pipeline.stats())

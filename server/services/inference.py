@@ -2,48 +2,104 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
+import time
 from collections.abc import AsyncIterator, Callable
 
 import grpc
 from google.api import httpbody_pb2
 
 from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
-from pipeline import InvalidInput
+from pipeline import InvalidInput, Overloaded, PipelineError, Priority, Stage, StageEvent
 from server import convert
-from server.errors import grpc_errors
+from server.config import ServerConfig
+from server.errors import abort_with, grpc_errors, rich_status, status_of_error
 from server.host import PipelineHost
-from server.request_context import request_id_var
-from server.services.unimplemented import abort_unimplemented
+from server.request_context import ANONYMOUS, principal_var, request_id_var
+from server.streams import FrameStream, StreamIdle, StreamSlots
+from server.urlfetch import UrlFetcher, UrlPolicy
 
-__all__ = ["ExpiryDateService"]
+__all__ = ["ExpiryDateService", "url_fetcher"]
+
+_LOGGER = logging.getLogger(__name__)
+_PROGRESS_STAGE = {
+    Stage.DECODED: expiry_date_service_pb2.PROGRESS_STAGE_DECODED,
+    Stage.REGIONS_DETECTED: expiry_date_service_pb2.PROGRESS_STAGE_REGIONS_DETECTED,
+    Stage.TEXT_READ: expiry_date_service_pb2.PROGRESS_STAGE_TEXT_READ,
+    Stage.DATES_PARSED: expiry_date_service_pb2.PROGRESS_STAGE_DATES_PARSED,
+}
 
 # ProcessUpload accepts what a camera or a browser sends for a photo; the decoder checks the bytes.
 _UPLOAD_CONTENT_TYPES = ("image/", "application/octet-stream")
 
 
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    """The call's gRPC deadline as a ``time.monotonic()`` value, the form the pipeline takes."""
+    remaining_s = context.time_remaining()
+    return None if remaining_s is None else time.monotonic() + remaining_s
+
+
+def url_fetcher(config: ServerConfig) -> UrlFetcher:
+    """The URL fetcher ``config`` describes (shared by ProcessUrl and URL jobs)."""
+    return UrlFetcher(
+        UrlPolicy(
+            allow_http=config.url_allow_http,
+            allow_hosts=config.url_allow_hosts,
+            max_bytes=min(config.url_max_bytes, config.pipeline.decode.max_image_bytes),
+            timeout_s=config.url_timeout_s,
+            max_redirects=config.url_max_redirects,
+            ca_file=config.url_ca_file,
+        )
+    )
+
+
 class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
-    """Serves the unary Process calls; streaming and URL calls arrive in later versions.
+    """Serves every ExpiryDateService call: single images, URLs, batches, progress and camera streams.
 
     Args:
         host: gives the loaded pipeline.
+        config: limits of batches, streams and URL fetches.
+        fetcher: fetches ProcessUrl's images (default: built from ``config``).
         today: the server's date, the default reference for is_expired (injected for tests).
     """
 
-    def __init__(self, host: PipelineHost, today: Callable[[], dt.date] = dt.date.today) -> None:
+    def __init__(
+        self,
+        host: PipelineHost,
+        config: ServerConfig | None = None,
+        fetcher: UrlFetcher | None = None,
+        today: Callable[[], dt.date] = dt.date.today,
+    ) -> None:
         self._host = host
+        self._config = config or ServerConfig()
+        self._fetcher = fetcher or url_fetcher(self._config)
         self._today = today
+        self._streams = StreamSlots(self._config.stream_max_per_principal)
 
-    async def _process(self, image: bytes, options: types_pb2.ProcessOptions) -> types_pb2.ProcessResponse:
+    async def _process(
+        self,
+        image: bytes,
+        options: types_pb2.ProcessOptions,
+        context: grpc.aio.ServicerContext,
+        on_stage: Callable[[StageEvent], None] | None = None,
+    ) -> types_pb2.ProcessResponse:
         pipeline_options = convert.options_from_pb(options, self._today())
-        result = await self._host.pipeline.aprocess(image, pipeline_options)
+        result = await self._host.pipeline.aprocess(
+            image,
+            pipeline_options,
+            deadline=_deadline(context),
+            priority=Priority.INTERACTIVE,
+            on_stage=on_stage,
+        )
         return convert.result_to_pb(result, request_id_var.get())
 
     @grpc_errors
     async def Process(
         self, request: types_pb2.ProcessRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ProcessResponse:
-        return await self._process(request.image, request.options)
+        return await self._process(request.image, request.options, context)
 
     @grpc_errors
     async def ProcessUpload(
@@ -52,28 +108,113 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type and not content_type.startswith(_UPLOAD_CONTENT_TYPES):
             raise InvalidInput("content_type", f"must be an image type, got {request.content_type!r}")
-        return await self._process(request.data, types_pb2.ProcessOptions())
+        return await self._process(request.data, types_pb2.ProcessOptions(), context)
 
+    @grpc_errors
     async def ProcessUrl(
         self, request: expiry_date_service_pb2.ProcessUrlRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ProcessResponse:
-        await abort_unimplemented(context, "ProcessUrl", "it arrives with safe URL fetching")
-        raise AssertionError("unreachable: abort raises")
+        # Options first: a malformed option should not cost a fetch.
+        convert.options_from_pb(request.options, self._today())
+        image = await self._fetcher.fetch(request.url)
+        return await self._process(image, request.options, context)
 
+    @grpc_errors
     async def ProcessBatch(
         self, request_iterator: AsyncIterator[types_pb2.ProcessRequest], context: grpc.aio.ServicerContext
     ) -> expiry_date_service_pb2.ProcessBatchResponse:
-        await abort_unimplemented(context, "ProcessBatch", "it arrives with batch uploads")
-        raise AssertionError("unreachable: abort raises")
+        # Items start as they arrive (at most batch_concurrency at once) while the rest still upload.
+        slots = asyncio.Semaphore(self._config.batch_concurrency)
+        deadline = _deadline(context)
+        tasks: list[asyncio.Task[expiry_date_service_pb2.ProcessBatchItem]] = []
+        total_bytes = 0
+        try:
+            async for request in request_iterator:
+                if len(tasks) >= self._config.batch_max_items:
+                    raise InvalidInput(
+                        "requests", f"a batch holds at most {self._config.batch_max_items} items"
+                    )
+                total_bytes += len(request.image)
+                if total_bytes > self._config.batch_max_bytes:
+                    raise InvalidInput(
+                        "requests", f"a batch holds at most {self._config.batch_max_bytes} bytes of images"
+                    )
+                tasks.append(asyncio.create_task(self._batch_item(len(tasks), request, slots, deadline)))
+            items = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        return expiry_date_service_pb2.ProcessBatchResponse(items=items)
 
+    async def _batch_item(
+        self,
+        index: int,
+        request: types_pb2.ProcessRequest,
+        slots: asyncio.Semaphore,
+        deadline: float | None,
+    ) -> expiry_date_service_pb2.ProcessBatchItem:
+        async with slots:
+            try:
+                options = convert.options_from_pb(request.options, self._today())
+                result = await self._host.pipeline.aprocess(
+                    request.image, options, deadline=deadline, priority=Priority.INTERACTIVE
+                )
+            except PipelineError as exc:
+                return expiry_date_service_pb2.ProcessBatchItem(index=index, error=status_of_error(exc))
+            except Exception as exc:  # a bug: this item is INTERNAL, the others still answer
+                _LOGGER.error("batch item %d failed unexpectedly", index, exc_info=exc)
+                error = status_of_error(PipelineError("internal"))
+                return expiry_date_service_pb2.ProcessBatchItem(index=index, error=error)
+        result_pb = convert.result_to_pb(result, request_id_var.get())
+        return expiry_date_service_pb2.ProcessBatchItem(index=index, result=result_pb)
+
+    @grpc_errors
     async def ProcessWithProgress(
         self, request: types_pb2.ProcessRequest, context: grpc.aio.ServicerContext
-    ) -> None:
-        await abort_unimplemented(context, "ProcessWithProgress", "it arrives with progress streams")
+    ) -> AsyncIterator[expiry_date_service_pb2.ProgressEvent]:
+        # Each stage event is sent as the pipeline reports it, while the later stages still run;
+        # None marks the end of the work, whether it succeeded or raised.
+        started = time.perf_counter()
+        events: asyncio.Queue[StageEvent | None] = asyncio.Queue()
+        work = asyncio.ensure_future(
+            self._process(request.image, request.options, context, events.put_nowait)
+        )
+        work.add_done_callback(lambda _: events.put_nowait(None))
+        try:
+            while (event := await events.get()) is not None:
+                yield expiry_date_service_pb2.ProgressEvent(
+                    stage=_PROGRESS_STAGE[event.stage],
+                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                    message=event.message,
+                )
+            response = await work
+        finally:
+            work.cancel()
+        yield expiry_date_service_pb2.ProgressEvent(
+            stage=expiry_date_service_pb2.PROGRESS_STAGE_COMPLETED,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            message="completed",
+            result=response,
+        )
 
+    @grpc_errors
     async def StreamFrames(
         self,
         request_iterator: AsyncIterator[expiry_date_service_pb2.Frame],
         context: grpc.aio.ServicerContext,
-    ) -> None:
-        await abort_unimplemented(context, "StreamFrames", "it arrives with camera streams")
+    ) -> AsyncIterator[expiry_date_service_pb2.FrameResult]:
+        principal = (principal_var.get() or ANONYMOUS).id
+        with self._streams.hold(principal, Overloaded):
+            stream = FrameStream(
+                self._host,
+                request_id=request_id_var.get(),
+                idle_timeout_s=self._config.stream_idle_timeout_s,
+                fusion_window=self._config.stream_fusion_window,
+                deadline=_deadline(context),
+                today=self._today,
+            )
+            try:
+                async for result in stream.run(request_iterator):
+                    yield result
+            except StreamIdle as exc:
+                await abort_with(context, rich_status(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)))

@@ -26,8 +26,6 @@ from datalid.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
     expiry_date_service_pb2_grpc,
-    job_service_pb2,
-    job_service_pb2_grpc,
     types_pb2,
 )
 from pipeline.synth import render_label
@@ -101,7 +99,8 @@ def test_request_id_from_caller_is_echoed_and_logged(server, inference, label_jp
     assert ("x-request-id", "trace-abc-123") in call.initial_metadata()
     server.wait_for_log(
         re.compile(
-            r"request_id=trace-abc-123 method=/datalid.v1.ExpiryDateService/Process code=OK duration_ms="
+            r"request_id=trace-abc-123 method=/datalid.v1.ExpiryDateService/Process principal=\S+ code=OK "
+            r"duration_ms="
         ),
         timeout_s=10,
     )
@@ -185,19 +184,35 @@ def test_message_over_the_limit_is_resource_exhausted(inference) -> None:
 
 
 def test_later_rpcs_are_unimplemented_with_a_plain_message(channel, inference) -> None:
-    jobs = job_service_pb2_grpc.JobServiceStub(channel)
     admin = admin_service_pb2_grpc.AdminServiceStub(channel)
     calls = [
-        lambda: jobs.GetJob(job_service_pb2.GetJobRequest(job_id="x"), timeout=10),
-        lambda: admin.GetStats(admin_service_pb2.GetStatsRequest(), timeout=10),
-        lambda: list(inference.ProcessWithProgress(types_pb2.ProcessRequest(), timeout=10)),
-        lambda: inference.ProcessBatch(iter([types_pb2.ProcessRequest()]), timeout=10),
+        lambda: admin.ReloadModels(admin_service_pb2.ReloadModelsRequest(), timeout=10),
     ]
     for call in calls:
         with pytest.raises(grpc.RpcError) as caught:
             call()
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
         assert "not served by this server version yet" in caught.value.details()
+
+
+def test_stats_count_each_model_batcher(channel, inference, label_jpeg) -> None:
+    admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+    before = admin.GetStats(admin_service_pb2.GetStatsRequest(), timeout=10)
+    inference.Process(types_pb2.ProcessRequest(image=label_jpeg), timeout=60)
+    stats = admin.GetStats(admin_service_pb2.GetStatsRequest(), timeout=10)
+
+    assert stats.since.seconds > 0
+    assert stats.requests_total >= before.requests_total + 1
+    assert stats.images_processed_total >= before.images_processed_total + 1
+    models = {m.name: m for m in stats.models}
+    assert list(models) == ["ocr_det", "ocr_cls", "ocr_rec"]
+    det = models["ocr_det"]
+    assert det.inference_count >= 1 and det.execution_count >= 1
+    assert sum(det.batch_size_counts.values()) == det.execution_count
+    assert sum(size * n for size, n in det.batch_size_counts.items()) == det.inference_count
+    assert det.compute_seconds_total > 0 and det.queue_seconds_total >= 0
+    # The label has two lines: two crops were classified and read.
+    assert models["ocr_rec"].inference_count >= 2
 
 
 def test_server_info_and_models(channel) -> None:
@@ -242,6 +257,20 @@ def test_grpcurl_lists_services_through_reflection(server) -> None:
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     } <= set(listed)
+
+
+def test_grpcurl_describes_a_service_through_reflection(server) -> None:
+    described = subprocess.run(
+        # A service, not a method: grpcio-reflection resolves service and message symbols only.
+        [_grpcurl(), "-plaintext", server.target, "describe", "datalid.v1.ExpiryDateService"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "rpc Process ( .datalid.v1.ProcessRequest ) returns ( .datalid.v1.ProcessResponse )" in described
+    # The google.api.http annotation travels with the descriptor: REST clients can discover it.
+    assert 'post:"/v1/process"' in described
 
 
 def test_grpcurl_calls_process_without_proto_files(server, label_jpeg) -> None:

@@ -10,7 +10,14 @@ from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
-from pipeline import BatchContractError, InvalidInput, ModelNotReady, Overloaded, ShuttingDown
+from pipeline import (
+    BatchContractError,
+    DeadlineExceeded,
+    InvalidInput,
+    ModelNotReady,
+    Overloaded,
+    ShuttingDown,
+)
 from server.errors import ERROR_DOMAIN, STATUS_BY_ERROR, grpc_errors
 
 
@@ -55,6 +62,11 @@ CASES = [
     (InvalidInput("image", "not an image"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT"),
     (ModelNotReady("loading"), grpc.StatusCode.UNAVAILABLE, "MODEL_NOT_READY"),
     (Overloaded("queue full"), grpc.StatusCode.RESOURCE_EXHAUSTED, "OVERLOADED"),
+    (
+        DeadlineExceeded("deadline passed while queued"),
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "DEADLINE_EXCEEDED",
+    ),
     (ShuttingDown("closing"), grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
     (BatchContractError("3 results for 4 items"), grpc.StatusCode.INTERNAL, "INTERNAL"),
 ]
@@ -75,6 +87,16 @@ def test_pipeline_error_maps_to_its_status(error, code, reason) -> None:
         assert "3 results" not in rpc_error.details()
     else:
         assert str(error) in rpc_error.details()
+
+
+def test_overloaded_with_a_retry_hint_sends_retry_info() -> None:
+    rpc_error = asyncio.run(_call(Overloaded("8 images pending", retry_after_s=2.5)))
+    assert rpc_error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    status = rpc_status.from_call(rpc_error)
+    retry = [d for d in status.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+    info = error_details_pb2.RetryInfo()
+    retry[0].Unpack(info)
+    assert info.retry_delay.ToNanoseconds() == 2_500_000_000
 
 
 def test_invalid_input_names_the_field_in_bad_request() -> None:

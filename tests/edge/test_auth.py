@@ -1,0 +1,236 @@
+"""Auth over gRPC against the real edge server: API keys, JWT (HS256, RS256), scopes, public methods."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import jwt
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
+from server.auth import Authenticator, AuthError, hash_key, load_keys, required_scope
+from server.config import ConfigError, load_config
+from tests.conftest import REPO_ROOT
+from tests.edge.conftest import AUDIENCE, ISSUER
+
+_INFO = admin_service_pb2.GetServerInfoRequest()
+
+
+@pytest.fixture(scope="module")
+def admin(edge_server):
+    with grpc.insecure_channel(edge_server.target) as channel:
+        yield admin_service_pb2_grpc.AdminServiceStub(channel), channel
+
+
+def _code(call) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value.code()
+
+
+def _token(secrets, alg: str = "HS256", **overrides) -> str:
+    now = int(time.time())
+    claims = {"sub": "svc-a", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600, "scope": "process jobs"}
+    claims.update(overrides)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    key = secrets.hs256_secret if alg == "HS256" else secrets.rsa_private_pem
+    return jwt.encode(claims, key, algorithm=alg)
+
+
+@pytest.mark.slow
+def test_api_key_in_x_api_key_and_bearer(admin, secrets) -> None:
+    stub, _ = admin
+    assert (
+        stub.GetServerInfo(_INFO, metadata=[("x-api-key", secrets.keys["app"])], timeout=30).name == "datalid"
+    )
+    bearer = [("authorization", f"Bearer {secrets.keys['app']}")]
+    assert stub.GetServerInfo(_INFO, metadata=bearer, timeout=30).name == "datalid"
+
+
+@pytest.mark.slow
+def test_missing_or_bad_credentials_are_unauthenticated_with_details(admin) -> None:
+    stub, _ = admin
+    assert _code(lambda: stub.GetServerInfo(_INFO, timeout=30)) == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetServerInfo(_INFO, metadata=[("authorization", "Basic dXNlcjpwYXNz")], timeout=30)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert rpc_status.from_call(caught.value).details, "no google.rpc details"
+
+
+@pytest.mark.slow
+def test_missing_scope_is_permission_denied(admin, secrets) -> None:
+    stub, _ = admin
+    metadata = [("x-api-key", secrets.keys["app"])]
+    call = lambda: stub.ListModels(admin_service_pb2.ListModelsRequest(), metadata=metadata, timeout=30)  # noqa: E731
+    assert _code(call) == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alg", ["HS256", "RS256"])
+def test_jwt_is_accepted_and_scopes_come_from_the_claim(admin, secrets, alg) -> None:
+    stub, _ = admin
+    metadata = [("authorization", f"Bearer {_token(secrets, alg)}")]
+    assert stub.GetServerInfo(_INFO, metadata=metadata, timeout=30).name == "datalid"
+    # "scope" holds process and jobs, not admin.
+    call = lambda: stub.ListModels(admin_service_pb2.ListModelsRequest(), metadata=metadata, timeout=30)  # noqa: E731
+    assert _code(call) == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": 1_000_000},  # expired
+        {"nbf": 4_000_000_000},  # not yet valid
+        {"iss": "https://other.test"},
+        {"aud": "someone-else"},
+        {"exp": None},  # exp is required
+    ],
+    ids=["expired", "not-before", "issuer", "audience", "no-exp"],
+)
+def test_bad_jwt_is_unauthenticated(admin, secrets, overrides) -> None:
+    stub, _ = admin
+    metadata = [("authorization", f"Bearer {_token(secrets, **overrides)}")]
+    assert (
+        _code(lambda: stub.GetServerInfo(_INFO, metadata=metadata, timeout=30))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+
+
+@pytest.mark.slow
+def test_rs256_public_key_used_as_hs256_secret_is_refused(admin, secrets) -> None:
+    """The algorithm-confusion attack: an HS256 token 'signed' with the RS256 public key."""
+    stub, _ = admin
+    header = jwt.utils.base64url_encode(b'{"alg":"HS256","typ":"JWT"}')
+    payload = jwt.utils.base64url_encode(
+        json.dumps({"sub": "x", "iss": ISSUER, "aud": AUDIENCE, "exp": 4_000_000_000}).encode()
+    )
+    signature = jwt.utils.base64url_encode(
+        hmac.new(secrets.rsa_public_pem, header + b"." + payload, hashlib.sha256).digest()
+    )
+    token = (header + b"." + payload + b"." + signature).decode()
+    metadata = [("authorization", f"Bearer {token}")]
+    assert (
+        _code(lambda: stub.GetServerInfo(_INFO, metadata=metadata, timeout=30))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+
+
+@pytest.mark.slow
+def test_health_and_reflection_are_public(admin, edge_server) -> None:
+    _, channel = admin
+    health = health_pb2_grpc.HealthStub(channel)
+    assert (
+        health.Check(health_pb2.HealthCheckRequest(), timeout=30).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+    grpcurl = str(Path(sys.executable).parent / "grpcurl")
+    listed = subprocess.run(
+        [grpcurl, "-plaintext", edge_server.target, "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "datalid.v1.ExpiryDateService" in listed.stdout
+
+
+@pytest.mark.slow
+def test_principal_is_in_the_access_log(admin, secrets, edge_server) -> None:
+    stub, _ = admin
+    stub.GetServerInfo(
+        _INFO, metadata=[("x-api-key", secrets.keys["ops"]), ("x-request-id", "who-am-i")], timeout=30
+    )
+    edge_server.wait_for_log(re.compile(r"request_id=who-am-i .*principal=api_key:ops code=OK"), 30)
+
+
+# Units: no server needed.
+
+
+def test_keys_cli_stores_only_hashes(tmp_path) -> None:
+    keys_file = tmp_path / "keys.yaml"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "server.keys", "--file", str(keys_file), *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = cli("create", "--name", "cam-1", "--scopes", "process,jobs")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    text = keys_file.read_text()
+    assert key not in text and hash_key(key) in text
+    assert keys_file.stat().st_mode & 0o077 == 0
+    assert [(k.name, k.scopes) for k in load_keys(keys_file)] == [("cam-1", ("process", "jobs"))]
+    assert cli("create", "--name", "cam-2", "--scopes", "root").returncode == 2
+    assert cli("list").stdout.split() == ["cam-1", "process,jobs"]
+    assert cli("revoke", "--name", "cam-1").returncode == 0
+    assert load_keys(keys_file) == []
+
+
+def test_authenticator_units(tmp_path) -> None:
+    keys_file = tmp_path / "k.yaml"
+    keys_file.write_text(
+        yaml.safe_dump({"keys": [{"name": "a", "hash": hash_key("secret-a"), "scopes": ["admin"]}]})
+    )
+    auth = Authenticator(load_keys(keys_file))
+    principal = auth.authenticate([("x-api-key", "secret-a")])
+    assert (principal.id, principal.scopes) == ("api_key:a", frozenset({"admin"}))
+    for metadata in (
+        [],
+        [("x-api-key", "secret-b")],
+        [("authorization", "Bearer ")],
+        [("authorization", "x")],
+    ):
+        with pytest.raises(AuthError):
+            auth.authenticate(metadata)
+
+
+def test_scope_map() -> None:
+    assert required_scope("/grpc.health.v1.Health/Check") == ""
+    assert required_scope("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo") == ""
+    assert required_scope("/datalid.v1.ExpiryDateService/Process") == "process"
+    assert required_scope("/datalid.v1.JobService/CreateJob") == "jobs"
+    assert required_scope("/datalid.v1.AdminService/GetStats") == "admin"
+    assert required_scope("/datalid.v1.AdminService/SomethingNew") is None  # closed until mapped
+
+
+def test_auth_default_and_the_loopback_rule(tmp_path) -> None:
+    assert not load_config([], {}).auth_required  # loopback, nothing configured: make run works
+    keys = tmp_path / "keys.yaml"
+    assert load_config(["--api-keys-file", str(keys)], {}).auth_required
+    with pytest.raises(ConfigError, match="not loopback"):
+        load_config(["--host", "0.0.0.0"], {})
+    assert load_config(["--host", "0.0.0.0", "--insecure", "true"], {}).host == "0.0.0.0"
+    assert load_config(["--host", "0.0.0.0"], {"DATALID_API_KEYS_FILE": str(keys)}).auth_required
+    with pytest.raises(ConfigError, match="auth=required needs"):
+        load_config([], {"DATALID_AUTH": "required"})
+    with pytest.raises(ConfigError, match="jwt_issuer"):
+        load_config(["--jwt-secret-file", str(keys)], {})
+
+
+def test_server_refuses_non_loopback_without_auth() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "server", "--host", "0.0.0.0", "--port", "0"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "--insecure" in completed.stderr

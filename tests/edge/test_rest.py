@@ -1,0 +1,174 @@
+"""REST through a real Envoy sidecar (grpc_json_transcoder) to a real server with auth on.
+
+Every route reaches the server and maps its status; ProcessWithProgress and WatchJob come out
+as NDJSON, one message a line.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from pipeline.synth import render_label
+from tests.edge.conftest import CORS_ORIGIN, Secrets, http
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def label_jpeg() -> bytes:
+    return render_label(["Use by", "16 NOV"], seed=7)
+
+
+def _key(secrets: Secrets, name: str) -> dict[str, str]:
+    return {"x-api-key": secrets.keys[name]}
+
+
+def _detail(body: dict, type_name: str) -> dict:
+    for detail in body.get("details", []):
+        if detail["@type"] == f"type.googleapis.com/{type_name}":
+            return detail
+    raise AssertionError(f"no {type_name} in {body}")
+
+
+def test_process_json_with_base64_image(rest, secrets, label_jpeg) -> None:
+    body = {"image": base64.b64encode(label_jpeg).decode(), "options": {"reference_date": "2026-11-01"}}
+    response = http(
+        "POST",
+        rest + "/v1/process",
+        json_bytes(body),
+        {**_key(secrets, "app"), "content-type": "application/json"},
+    )
+    assert response.status == 200, response.body
+    result = response.json()
+    # Proto field names, as the contract says.
+    assert result["best_date"]["date"] == "2026-11-16"
+    assert result["best_date"]["days_until_expiry"] == 15
+    assert result["status"] == "PROCESS_STATUS_FOUND"
+    assert result["request_id"]
+
+
+def test_process_upload_raw_body(rest, secrets, label_jpeg) -> None:
+    headers = {"authorization": f"Bearer {secrets.keys['app']}", "content-type": "image/jpeg"}
+    response = http("POST", rest + "/v1/process:upload", label_jpeg, headers)
+    assert response.status == 200, response.body
+    assert response.json()["best_date"]["date"].endswith("-11-16")
+
+
+def test_bad_image_is_400_with_bad_request_details(rest, secrets) -> None:
+    body = json_bytes({"image": base64.b64encode(b"not an image").decode()})
+    response = http("POST", rest + "/v1/process", body, _key(secrets, "app"))
+    assert response.status == 400
+    status = response.json()
+    assert status["code"] == 3  # INVALID_ARGUMENT, as a google.rpc.Status JSON body
+    violations = _detail(status, "google.rpc.BadRequest")["field_violations"]
+    assert [v["field"] for v in violations] == ["image"]
+    assert "Traceback" not in response.body.decode()
+
+
+def test_no_credentials_is_401_with_json_status(rest) -> None:
+    response = http("GET", rest + "/v1/info")
+    assert response.status == 401
+    status = response.json()
+    assert status["code"] == 16
+    assert _detail(status, "google.rpc.ErrorInfo")["reason"] == "UNAUTHENTICATED"
+
+
+def test_unknown_key_is_401(rest) -> None:
+    assert http("GET", rest + "/v1/info", headers={"x-api-key": "dlk_not-a-key"}).status == 401
+
+
+def test_key_without_admin_scope_is_403(rest, secrets) -> None:
+    response = http("GET", rest + "/v1/stats", headers=_key(secrets, "app"))
+    assert response.status == 403
+    assert _detail(response.json(), "google.rpc.ErrorInfo")["reason"] == "MISSING_SCOPE"
+
+
+def test_admin_routes_with_admin_key(rest, secrets) -> None:
+    info = http("GET", rest + "/v1/info", headers=_key(secrets, "ops"))
+    assert info.status == 200 and info.json()["api_version"] == "datalid.v1"
+    models = http("GET", rest + "/v1/models", headers=_key(secrets, "ops"))
+    assert models.status == 200 and models.json()["models"]
+
+
+def test_burst_gets_429_with_retry_info(rest, secrets) -> None:
+    # The key's bucket holds 40 calls and refills at 2/s: a tight loop empties it long before
+    # 400 calls, whatever the speed of this machine.
+    for _ in range(400):
+        response = http("GET", rest + "/v1/info", headers=_key(secrets, "burst"))
+        if response.status != 200:
+            break
+    assert response.status == 429, response.body
+    status = response.json()
+    assert status["code"] == 8
+    assert _detail(status, "google.rpc.RetryInfo")["retry_delay"].endswith("s")
+    # Other principals have their own buckets.
+    assert http("GET", rest + "/v1/info", headers=_key(secrets, "app")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/v1/process:progress", 400),
+        ("POST", "/v1/process:url", 400),
+        ("POST", "/v1/jobs", 400),
+        ("GET", "/v1/jobs", 200),
+        ("GET", "/v1/jobs/abc", 404),
+        ("POST", "/v1/jobs/abc:cancel", 404),
+        ("DELETE", "/v1/jobs/abc", 404),
+        ("GET", "/v1/jobs/abc:watch", 404),
+    ],
+)
+def test_stream_and_job_routes_reach_the_server(rest, secrets, method, path, status) -> None:
+    body = b"{}" if method == "POST" else None
+    response = http(method, rest + path, body, _key(secrets, "ops"))
+    assert response.status == status, (path, response.status, response.body)
+
+
+def test_job_over_rest_and_progress_as_ndjson(rest, secrets, label_jpeg) -> None:
+    image = base64.b64encode(label_jpeg).decode()
+    created = http("POST", rest + "/v1/jobs", json_bytes({"image": image}), _key(secrets, "ops"))
+    assert created.status == 200, created.body
+    job = created.json()
+    assert job["state"] in ("JOB_STATE_QUEUED", "JOB_STATE_RUNNING")
+    watched = http("GET", rest + f"/v1/jobs/{job['job_id']}:watch", headers=_key(secrets, "ops"))
+    assert watched.status == 200, watched.body
+    states = [json.loads(line)["state"] for line in watched.body.decode().splitlines() if line.strip()]
+    assert states[-1] == "JOB_STATE_SUCCEEDED"
+    progress = http("POST", rest + "/v1/process:progress", json_bytes({"image": image}), _key(secrets, "ops"))
+    assert progress.status == 200, progress.body
+    events = [json.loads(line) for line in progress.body.decode().splitlines() if line.strip()]
+    assert events[-1]["stage"] == "PROGRESS_STAGE_COMPLETED"
+    assert events[-1]["result"]["best_date"]["date"].endswith("-11-16")
+
+
+def test_unknown_route_is_404(rest, secrets) -> None:
+    assert http("GET", rest + "/v1/nothing-here", headers=_key(secrets, "ops")).status == 404
+
+
+def test_unknown_query_parameter_is_400(rest, secrets) -> None:
+    assert http("GET", rest + "/v1/info?colour=blue", headers=_key(secrets, "ops")).status == 400
+
+
+def test_cors_preflight_allows_only_configured_origins(rest) -> None:
+    def preflight(origin: str):
+        headers = {
+            "origin": origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "x-api-key, content-type",
+        }
+        return http("OPTIONS", rest + "/v1/process", headers=headers)
+
+    allowed = preflight(CORS_ORIGIN)
+    assert allowed.headers.get("access-control-allow-origin") == CORS_ORIGIN
+    assert allowed.headers.get("access-control-allow-credentials") == "true"
+    assert "x-api-key" in allowed.headers.get("access-control-allow-headers", "")
+    assert "access-control-allow-origin" not in preflight("https://evil.example.com").headers
+
+
+def json_bytes(value: dict) -> bytes:
+    import json
+
+    return json.dumps(value).encode()
