@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 
-__all__ = ["code_name", "split_method"]
+__all__ = ["call_next", "code_name", "split_method"]
 
 _NAME_BY_VALUE: dict[int | None, str] = {c.value[0]: c.name for c in grpc.StatusCode}
 
@@ -27,3 +29,13 @@ def split_method(method_name: str) -> tuple[str, str]:
     """``/pkg.Service/Method`` -> (``pkg.Service``, ``Method``)."""
     service, _, method = method_name.lstrip("/").partition("/")
     return service, method
+
+
+async def call_next(
+    method: Callable[..., Any], request_or_iterator: Any, context: grpc.aio.ServicerContext
+) -> Any:
+    """Runs the next handler: a unary result is awaited, a response stream is handed on unread."""
+    response_or_iterator = method(request_or_iterator, context)
+    if hasattr(response_or_iterator, "__aiter__"):
+        return response_or_iterator
+    return await response_or_iterator

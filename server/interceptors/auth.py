@@ -12,6 +12,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 
 from server.auth import Authenticator, AuthError, required_scope
 from server.errors import ERROR_DOMAIN, abort_with, rich_status
+from server.interceptors._calls import call_next
 from server.request_context import ANONYMOUS, principal_var
 
 __all__ = ["AuthInterceptor"]
@@ -56,10 +57,7 @@ class AuthInterceptor(AsyncServerInterceptor):
                     f"{method_name} needs scope {needed!r}",
                     "MISSING_SCOPE",
                 )
-        response_or_iterator = method(request_or_iterator, context)
-        if hasattr(response_or_iterator, "__aiter__"):
-            return response_or_iterator
-        return await response_or_iterator
+        return await call_next(method, request_or_iterator, context)
 
 
 async def _deny(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, reason: str) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
+from server.interceptors._calls import call_next
+
 __all__ = ["DrainingInterceptor"]
 
 # Health must keep answering (NOT_SERVING) while the server drains, and its Watch streams live
@@ -69,7 +71,4 @@ class DrainingInterceptor(AsyncServerInterceptor):
             self._enter()
             # The call's end, whatever ends it (return, error, cancellation, a stream's last message).
             context.add_done_callback(lambda _: self._exit())
-        response_or_iterator = method(request_or_iterator, context)
-        if hasattr(response_or_iterator, "__aiter__"):
-            return response_or_iterator
-        return await response_or_iterator
+        return await call_next(method, request_or_iterator, context)

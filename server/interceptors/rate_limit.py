@@ -12,6 +12,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 
 from server.auth import PUBLIC_PREFIXES
 from server.errors import ERROR_DOMAIN, abort_with, rich_status
+from server.interceptors._calls import call_next
 from server.ratelimit import TokenBuckets
 from server.request_context import principal_var
 
@@ -52,10 +53,7 @@ class RateLimitInterceptor(AsyncServerInterceptor):
             wait_s = self._buckets.take(key)
             if wait_s > 0:
                 await _exhausted(context, wait_s)
-        response_or_iterator = method(request_or_iterator, context)
-        if hasattr(response_or_iterator, "__aiter__"):
-            return response_or_iterator
-        return await response_or_iterator
+        return await call_next(method, request_or_iterator, context)
 
 
 async def _exhausted(context: grpc.aio.ServicerContext, wait_s: float) -> None:
