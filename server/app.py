@@ -102,7 +102,10 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         ("grpc.http2.max_ping_strikes", 0),
     ]
     draining = DrainingInterceptor()
-    edge = edge or Edge.from_config(config, model_stats=lambda: model_snapshots(host))
+    job_store = await JobStore.open(config.job_db_path, max_attempts=config.job_max_attempts)
+    edge = edge or Edge.from_config(
+        config, model_stats=lambda: model_snapshots(host), job_counts=job_store.counts_by_state
+    )
     # Outermost first. The observers (log, metrics, tracing) wrap everything, so refused calls
     # (UNAVAILABLE while draining, UNAUTHENTICATED, RESOURCE_EXHAUSTED) are logged, counted and
     # traced too. Then the cheap refusals, before any work: draining, auth, and rate limiting,
@@ -117,7 +120,6 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
     ]
     server = grpc.aio.server(interceptors=interceptors, options=message_limits)
     fetcher = url_fetcher(config)
-    job_store = await JobStore.open(config.job_db_path, max_attempts=config.job_max_attempts)
     job_runner = JobRunner(
         job_store, host, fetcher, concurrency=config.job_concurrency, ttl_s=config.job_ttl_s
     )

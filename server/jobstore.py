@@ -37,6 +37,10 @@ _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
+# A scrape waits at most this long for the store's thread; a busy store skips one sample.
+_COUNT_TIMEOUT_S = 2.0
+
+
 class JobState(enum.StrEnum):
     """Where a job is in its life; SUCCEEDED, FAILED and CANCELLED are final."""
 
@@ -437,6 +441,24 @@ class JobStore:
 
         await self._run(close)
         self._executor.shutdown(wait=False)
+
+    def counts_by_state(self) -> dict[str, int]:
+        """Jobs per state now (QUEUED, RUNNING...), for the metrics scrape.
+
+        Blocking: meant for the scrape thread, which waits briefly on the store's own thread
+        (the SQLite connection lives there); an empty mapping once the store is closed.
+        """
+
+        def count() -> dict[str, int]:
+            if self._conn is None:
+                return {}
+            rows = self._conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+            return {state: n for state, n in rows}
+
+        try:
+            return self._executor.submit(count).result(timeout=_COUNT_TIMEOUT_S)
+        except (RuntimeError, TimeoutError):  # the store is closed, or too busy for this scrape
+            return {}
 
     def _publish(self, record: JobRecord) -> JobRecord:
         for queue in self._watchers.get(record.job_id, ()):

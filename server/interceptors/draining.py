@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,8 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from server.interceptors._calls import call_next
 
 __all__ = ["DrainingInterceptor"]
+
+_LOGGER = logging.getLogger(__name__)
 
 # Health must keep answering (NOT_SERVING) while the server drains, and its Watch streams live
 # as long as the client wants, so health calls are neither refused nor waited for.
@@ -69,6 +72,7 @@ class DrainingInterceptor(AsyncServerInterceptor):
             if self._draining:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry shortly")
             self._enter()
+            _LOGGER.debug("rpc admitted method=%s in_flight=%d", method_name, self._in_flight)
             # The call's end, whatever ends it (return, error, cancellation, a stream's last message).
             context.add_done_callback(lambda _: self._exit())
         return await call_next(method, request_or_iterator, context)

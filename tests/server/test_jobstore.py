@@ -133,3 +133,18 @@ def test_watch_sees_every_transition_in_order(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(scenario())
+
+
+def test_counts_by_state_for_the_metrics_scrape(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await JobStore.open(tmp_path / "jobs.sqlite3")
+        for _ in range(3):
+            await store.create("alice", _PAYLOAD)
+        await store.claim_next()
+        # The scrape thread blocks on the store's thread, so ask from another thread here too.
+        counts = await asyncio.to_thread(store.counts_by_state)
+        assert counts == {"QUEUED": 2, "RUNNING": 1}
+        await store.close()
+        assert store.counts_by_state() == {}
+
+    asyncio.run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import re
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from datalid.v1 import expiry_date_service_pb2_grpc, types_pb2
+from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
 from pipeline import load_pipeline
 from pipeline.synth import render_label
 from server.app import build_server, load_models, shutdown
@@ -68,14 +69,22 @@ def _dense_label() -> bytes:
     return render_label(lines, size=(2400, 3200), seed=11)
 
 
-def test_sigterm_lets_the_in_flight_call_finish_and_refuses_new_ones() -> None:
+def test_sigterm_lets_in_flight_calls_finish_and_refuses_new_ones() -> None:
     server = ServerProcess(args=["--log-level", "DEBUG", "--grace-s", "60"]).start()
     server.wait_serving()
     image = _dense_label()
-    with grpc.insecure_channel(server.target) as channel, ThreadPoolExecutor(1) as pool:
+    label = render_label(["Use by", "16 NOV"], seed=7)
+    # A camera stream whose end the test decides holds the drain open for as long as the test
+    # needs, so that the refusal of a new call is checked while the server is surely draining.
+    frames: queue.Queue[expiry_date_service_pb2.Frame | None] = queue.Queue()
+    frames.put(expiry_date_service_pb2.Frame(stream_id="cam", frame_id=1, image=label))
+    with grpc.insecure_channel(server.target) as channel, ThreadPoolExecutor(2) as pool:
         stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
+        stream = stub.StreamFrames(iter(frames.get, None), timeout=120)
+        assert next(stream).frame_id == 1
         in_flight: Future = pool.submit(stub.Process, types_pb2.ProcessRequest(image=image), timeout=120)
-        server.wait_for_log(re.compile(r"rpc started .*ExpiryDateService/Process"), timeout_s=60)
+        # Admitted means counted in flight: from then on the drain waits for the call.
+        server.wait_for_log(re.compile(r"rpc admitted method=.*ExpiryDateService/Process"), timeout_s=60)
         server.terminate()
         server.wait_for_log(re.compile(r"shutting down"), timeout_s=30)
 
@@ -88,6 +97,11 @@ def test_sigterm_lets_the_in_flight_call_finish_and_refuses_new_ones() -> None:
 
         response = in_flight.result(timeout=120)
         assert response.status == types_pb2.PROCESS_STATUS_FOUND
+        # The stream is still served while the server drains: one more frame, then its end.
+        frames.put(expiry_date_service_pb2.Frame(stream_id="cam", frame_id=2, image=label))
+        assert next(stream).result.best_date.date.endswith("-11-16")
+        frames.put(None)
+        assert list(stream) == []
     assert server.stop() == 0
     assert any("stopped" in line for line in server.log)
 
