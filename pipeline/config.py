@@ -106,6 +106,12 @@ class PipelineConfig:
     max_pending_images: int = 0
     # models/<name>/config.yaml: model files and batching settings; None means the repository's models/.
     model_repository: Path | None = None
+    # The YOLO date detector's ONNX file; None: models/date_detector/ (config.yaml path, else
+    # model.onnx) if present there, else no detector and OCR reads the whole image.
+    detector_model_path: Path | None = None
+    # Each detection is widened by this fraction of its height on every side before OCR, because
+    # text detection needs some background around the glyphs.
+    detection_crop_padding: float = 0.25
 
     def __post_init__(self) -> None:
         _require(
@@ -117,4 +123,10 @@ class PipelineConfig:
         _require(self.date_grace_days >= 0, "date_grace_days", self.date_grace_days, ">= 0")
         _require(self.date_years_back >= 0, "date_years_back", self.date_years_back, ">= 0")
         _require(self.date_years_ahead >= 0, "date_years_ahead", self.date_years_ahead, ">= 0")
+        _require(
+            0 <= self.detection_crop_padding <= 2,
+            "detection_crop_padding",
+            self.detection_crop_padding,
+            "in 0..2",
+        )
         _require(self.max_pending_images >= 0, "max_pending_images", self.max_pending_images, ">= 0")

@@ -10,6 +10,7 @@ No decoding or ONNX call ever runs on the event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -21,17 +22,19 @@ import numpy as np
 
 from pipeline.admission import Admission
 from pipeline.batched_ocr import BatchedOcr, warm_inputs
-from pipeline.batching import BatcherStats, Priority
+from pipeline.batching import BatcherStats, DynamicBatcher, Priority
 from pipeline.config import PipelineConfig
 from pipeline.dates import parse_dates
 from pipeline.decode import decode_image
+from pipeline.detector import YoloDetector, detector_batcher, load_detector
 from pipeline.errors import DeadlineExceeded, InvalidInput, ShuttingDown
-from pipeline.executor import PriorityExecutor
+from pipeline.executor import Key, PriorityExecutor
 from pipeline.ocr import OcrEngine
 from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import cpu_count
 from pipeline.synth import render_label_image
 from pipeline.types import (
+    BoundingBox,
     DateFinding,
     DateOrder,
     Detection,
@@ -128,11 +131,13 @@ class Pipeline:
     Args:
         config: limits and defaults.
         ocr: the loaded OCR models.
+        detector: the date detector; ``None`` reads the whole image.
     """
 
-    def __init__(self, config: PipelineConfig, ocr: OcrEngine) -> None:
+    def __init__(self, config: PipelineConfig, ocr: OcrEngine, detector: YoloDetector | None = None) -> None:
         self.config = config
         self._ocr = ocr
+        self._detector = detector
         self._concurrency = config.max_concurrency or cpu_count()
         # Oldest request first (see pipeline/executor.py), for decoding, pre/post-processing and models.
         self._executor = PriorityExecutor(self._concurrency, thread_name_prefix="datalid-pipeline")
@@ -147,6 +152,7 @@ class Pipeline:
         self._processed = 0
         # The batchers live on one event loop; they are built on the first aprocess call there.
         self._batched: BatchedOcr | None = None
+        self._detect_batcher: DynamicBatcher[tuple[np.ndarray, Key], np.ndarray] | None = None
         self._batched_loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -163,6 +169,11 @@ class Pipeline:
         """Runs every model on a synthetic label, and recognition on every width bucket it batches by,
         so the first real request of any size is not slow."""
         image = render_label_image(["Use by", "16 NOV"], seed=0)
+        if self._detector is not None:
+            config = self.config
+            self._detector.detect(
+                image, config.detection_confidence, config.detection_iou, config.max_detections
+            )
         self._ocr.detector.detect(image)
         # A fixed crop, so classification and recognition run even if detection found nothing.
         crop = np.ascontiguousarray(image[200:260, 100:400])
@@ -179,7 +190,8 @@ class Pipeline:
 
     def models(self) -> list[ModelInfo]:
         """Describes every loaded model."""
-        return [model.info(ready=self.ready) for model in self._ocr.models()]
+        ocr = [model.info(ready=self.ready) for model in self._ocr.models()]
+        return ([self._detector.info(ready=self.ready)] if self._detector is not None else []) + ocr
 
     def process(self, image: bytes, options: ProcessOptions = _DEFAULT_OPTIONS) -> ProcessResult:
         """Reads the dates in one image, in the calling thread.
@@ -255,39 +267,81 @@ class Pipeline:
         report = on_stage or _ignore_stage
         height, width = image.shape[:2]
         report(StageEvent(Stage.DECODED, width * height, f"decoded {width}x{height}"))
-        detections: tuple[Detection, ...] = ()
 
         def regions_found(count: int) -> None:
             report(StageEvent(Stage.REGIONS_DETECTED, count, f"{count} text regions detected"))
 
-        lines = tuple(
-            await ocr.read(
-                image,
+        async def read(
+            region: np.ndarray, index: int, on_regions: Callable[[int], None] | None
+        ) -> list[OcrLine]:
+            return await ocr.read(
+                region,
                 key=key,
-                detection_index=-1,
+                detection_index=index,
                 priority=priority,
                 deadline=deadline,
-                on_regions=regions_found,
+                on_regions=on_regions,
             )
-        )
+
+        detections: tuple[Detection, ...] = ()
+        fallback = False
+        if self._detector is None:
+            detected = decoded
+            lines = tuple(await read(image, -1, regions_found))
+        else:
+            detections = await self._adetect(image, settings, key, priority, deadline)
+            detected = time.perf_counter()
+            report(
+                StageEvent(
+                    Stage.REGIONS_DETECTED, len(detections), f"{len(detections)} date regions detected"
+                )
+            )
+            crops = await run(key, _crops, image, detections, self.config.detection_crop_padding)
+            # Crops of one image are read concurrently: their model inputs can share batches.
+            reads = await asyncio.gather(*(read(crop, i, None) for i, (crop, _) in enumerate(crops)))
+            lines = _shifted(reads, [origin for _, origin in crops])
+            fallback = not detections and settings.full_image_fallback
+            if fallback:
+                lines = tuple(await read(image, -1, None))
         report(StageEvent(Stage.TEXT_READ, len(lines), f"{len(lines)} lines read"))
-        read = time.perf_counter()
-        times = (queued_at, started, decoded, read)
-        result = await run(key, self._finish, image, settings, detections, lines, times)
+        times = (queued_at, started, decoded, detected, time.perf_counter())
+        result = await run(key, self._finish, image, settings, detections, lines, times, fallback)
         report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{len(result.dates)} dates parsed"))
         return result
+
+    async def _adetect(
+        self, image: np.ndarray, settings: _Settings, key: Key, priority: Priority, deadline: float | None
+    ) -> tuple[Detection, ...]:
+        """Letterboxes on the executor, runs through the detector's batcher, decodes on the executor."""
+        detector, batcher = self._detector, self._detect_batcher
+        assert detector is not None and batcher is not None
+        prepared = await self._executor.run(key, detector.preprocess, image)
+        raw = await batcher.submit((prepared.tensor, key), priority=priority, deadline=deadline)
+        return await self._executor.run(
+            key,
+            detector.postprocess,
+            raw,
+            prepared,
+            settings.detection_confidence,
+            settings.detection_iou,
+            settings.max_detections,
+        )
 
     def _batched_ocr(self) -> BatchedOcr:
         loop = asyncio.get_running_loop()
         if self._batched is None or self._batched_loop is not loop:
             # A new loop (a script's second asyncio.run): the old loop's batchers died with it.
             self._batched = BatchedOcr(self._ocr, self._ocr.batching, self._executor)
+            if self._detector is not None:
+                self._detect_batcher = detector_batcher(self._detector, self._executor)
             self._batched_loop = loop
         return self._batched
 
     def stats(self) -> PipelineStats:
         """The counters of :meth:`aprocess` and of every model batcher."""
         models = tuple(self._batched.stats()) if self._batched is not None else ()
+        if self._detect_batcher is not None:
+            models = (self._detect_batcher.stats(), *models)
         return PipelineStats(
             since=self._since,
             requests_total=self._requests,
@@ -305,6 +359,9 @@ class Pipeline:
         with self._lock:
             self._closed = True
         if self._batched is not None and self._batched_loop is asyncio.get_running_loop():
+            # Pipeline order: the detector's queue drains before OCR's.
+            if self._detect_batcher is not None:
+                await self._detect_batcher.aclose(timeout_s)
             await self._batched.aclose(timeout_s)
         await asyncio.to_thread(self.close)
 
@@ -326,12 +383,24 @@ class Pipeline:
 
     def _process(self, data: bytes, options: ProcessOptions, queued_at: float) -> ProcessResult:
         started, settings, image, decoded = self._prepare(data, options)
-        # No detector yet: the whole image is read. full_image_fallback_used stays False because
-        # no detector ran and came back empty, and detect_ms stays 0.
-        detections: tuple[Detection, ...] = ()
-        lines = tuple(self._ocr.read(image, detection_index=-1))
-        read = time.perf_counter()
-        return self._finish(image, settings, detections, lines, (queued_at, started, decoded, read))
+        if self._detector is None:
+            # The whole image is read. full_image_fallback_used stays False because no detector
+            # ran and came back empty, and detect_ms stays 0.
+            lines = tuple(self._ocr.read(image, detection_index=-1))
+            times = (queued_at, started, decoded, decoded, time.perf_counter())
+            return self._finish(image, settings, (), lines, times, False)
+        detections = self._detector.detect(
+            image, settings.detection_confidence, settings.detection_iou, settings.max_detections
+        )
+        detected = time.perf_counter()
+        crops = _crops(image, detections, self.config.detection_crop_padding)
+        reads = [self._ocr.read(crop, detection_index=i) for i, (crop, _) in enumerate(crops)]
+        lines = _shifted(reads, [origin for _, origin in crops])
+        fallback = not detections and settings.full_image_fallback
+        if fallback:
+            lines = tuple(self._ocr.read(image, detection_index=-1))
+        times = (queued_at, started, decoded, detected, time.perf_counter())
+        return self._finish(image, settings, detections, lines, times, fallback)
 
     def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, np.ndarray, float]:
         started = time.perf_counter()
@@ -345,9 +414,10 @@ class Pipeline:
         settings: _Settings,
         detections: tuple[Detection, ...],
         lines: tuple[OcrLine, ...],
-        times: tuple[float, float, float, float],
+        times: tuple[float, float, float, float, float],
+        fallback_used: bool,
     ) -> ProcessResult:
-        queued_at, started, decoded, read = times
+        queued_at, started, decoded, detected, read = times
         parsed = parse_dates(
             "\n".join(line.text for line in lines),
             settings.reference_date,
@@ -374,7 +444,8 @@ class Pipeline:
             timings=StageTimings(
                 decode_ms=_ms(started, decoded),
                 queue_ms=_ms(queued_at, started),
-                ocr_ms=_ms(decoded, read),
+                detect_ms=_ms(decoded, detected),
+                ocr_ms=_ms(detected, read),
                 parse_ms=_ms(read, parsed_at),
                 total_ms=_ms(queued_at, finished),
             ),
@@ -382,10 +453,40 @@ class Pipeline:
             ocr_lines=lines,
             dates=dates,
             best_date=best,
-            full_image_fallback_used=False,
+            full_image_fallback_used=fallback_used,
             visualization_jpeg=visualization,
             crops_jpeg=crops,
         )
+
+
+def _crops(
+    image: np.ndarray, detections: tuple[Detection, ...], padding: float
+) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Cuts each detection, widened by ``padding`` times its height per side, with its top-left corner.
+
+    A tight box cuts through glyph edges and leaves text detection no background to find lines in.
+    """
+    height, width = image.shape[:2]
+    crops = []
+    for detection in detections:
+        box = detection.box
+        margin = padding * (box.y2 - box.y1)
+        x1, y1 = max(0, int(box.x1 - margin)), max(0, int(box.y1 - margin))
+        x2 = min(width, max(x1 + 1, round(box.x2 + margin)))
+        y2 = min(height, max(y1 + 1, round(box.y2 + margin)))
+        crops.append((np.ascontiguousarray(image[y1:y2, x1:x2]), (x1, y1)))
+    return crops
+
+
+def _shifted(reads: list[list[OcrLine]], origins: list[tuple[int, int]]) -> tuple[OcrLine, ...]:
+    """The lines read in each crop, with boxes moved from crop pixels to image pixels."""
+    lines = []
+    for crop_lines, (x0, y0) in zip(reads, origins, strict=True):
+        for line in crop_lines:
+            b = line.box
+            box = BoundingBox(b.x1 + x0, b.y1 + y0, b.x2 + x0, b.y2 + y0)
+            lines.append(dataclasses.replace(line, box=box))
+    return tuple(lines)
 
 
 def _status(
@@ -403,7 +504,7 @@ def load_pipeline(config: PipelineConfig | None = None) -> Pipeline:
 
     Args:
         config: the pipeline's configuration; ``None`` for the defaults (the rapidocr wheel's
-            OCR models, no detector).
+            OCR models; the date detector only if ``models/date_detector/`` holds one).
 
     Returns:
         A ready pipeline. Call :meth:`Pipeline.close` when done.
@@ -416,6 +517,8 @@ def load_pipeline(config: PipelineConfig | None = None) -> Pipeline:
         concurrency=concurrency,
         repository=config.model_repository or DEFAULT_REPOSITORY,
     )
-    pipeline = Pipeline(config, ocr)
+    repository = config.model_repository or DEFAULT_REPOSITORY
+    detector = load_detector(config, concurrency=concurrency, repository=repository)
+    pipeline = Pipeline(config, ocr, detector)
     pipeline.warmup()
     return pipeline

@@ -3,6 +3,7 @@
     kind: ocr_rec                 # yolo_detector, ocr_det, ocr_cls or ocr_rec
     path: model.onnx              # relative to the model's folder; omitted: the built-in default
     providers: [tensorrt, cuda, cpu]   # optional: narrows the server-wide provider list
+    class_names: [date]           # detectors: used when the ONNX file has no ``names`` metadata
     batching:                     # per execution provider; tensorrt falls back to cuda, cuda to cpu
       cpu:  {max_batch_size: 1, max_queue_delay_us: 0, instances: 2, max_queue_size: 16, bucket_px: 32}
       cuda: {max_batch_size: 16, max_queue_delay_us: 2000, preferred_batch_sizes: [8, 16], bucket_px: 128}
@@ -52,6 +53,8 @@ class ModelConfig:
     path: Path | None = None
     providers: tuple[str, ...] | None = None
     batching: Mapping[str, BatchingConfig] = field(default_factory=dict)
+    # Detectors only: names by class id, used when the ONNX file has no ``names`` metadata.
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -105,4 +108,5 @@ def load_model_config(name: str, kind: str, repository: Path = DEFAULT_REPOSITOR
         path=(path.parent / model_path) if model_path else None,
         providers=tuple(providers) if providers else None,
         batching={str(p): _batching(name, str(p), settings) for p, settings in batching.items()},
+        class_names=tuple(str(n) for n in raw.get("class_names") or ()),
     )

@@ -287,6 +287,18 @@ OPTIONS: tuple[Option, ...] = (
         "folder of <model>/config.yaml files (default: the repository's models/)",
         "pipeline",
     ),
+    Option(
+        "detector_model_path",
+        _parse_optional_path,
+        "YOLO date-detector ONNX model (default: models/date_detector/ if it holds one, else none)",
+        "pipeline",
+    ),
+    Option(
+        "detection_crop_padding",
+        float,
+        "detections are widened by this fraction of their height per side before OCR",
+        "pipeline",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 _SECTIONS: dict[str, type] = {"decode": DecodeLimits, "runtime": RuntimeConfig, "ocr": OcrConfig}

@@ -67,3 +67,12 @@ def test_every_option_has_a_flag_and_variable() -> None:
     for option in OPTIONS:
         assert option.flag == "--" + option.name.replace("_", "-")
         assert option.env == "DATALID_" + option.name.upper()
+
+
+def test_detector_settings_reach_the_pipeline(tmp_path: Path) -> None:
+    model = tmp_path / "detector.onnx"
+    config = load_config(["--detector-model-path", str(model)], {"DATALID_DETECTION_CROP_PADDING": "0.5"})
+    assert config.pipeline.detector_model_path == model
+    assert config.pipeline.detection_crop_padding == 0.5
+    with pytest.raises(ConfigError, match="detection_crop_padding"):
+        load_config(["--detection-crop-padding", "3"], {})
