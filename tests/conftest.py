@@ -64,7 +64,12 @@ class ServerProcess:
             text=True,
         )
         threading.Thread(target=self._read_output, daemon=True).start()
-        match = self.wait_for_log(_LISTENING, STARTUP_TIMEOUT_S)
+        try:
+            match = self.wait_for_log(_LISTENING, STARTUP_TIMEOUT_S)
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            raise
         self.port = int(match.group(2))
         return self
 
@@ -134,9 +139,12 @@ class ServerProcess:
 def server() -> Iterator[ServerProcess]:
     """One real server, shared by the API tests: started on a free port and SERVING."""
     process = ServerProcess().start()
-    process.wait_serving()
-    yield process
-    assert process.stop() == 0, "\n".join(process.log[-50:])
+    try:
+        process.wait_serving()
+        yield process
+    finally:
+        code = process.stop()
+    assert code == 0, "\n".join(process.log[-50:])
 
 
 @pytest.fixture(scope="session")

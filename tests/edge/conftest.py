@@ -123,9 +123,12 @@ def edge_server(secrets: Secrets, tmp_path_factory: pytest.TempPathFactory) -> I
         "DATALID_RATE_LIMIT_BURST": "40",
     }
     process = ServerProcess(env=env).start()
-    process.wait_serving()
-    yield process
-    assert process.stop() == 0, "\n".join(process.log[-50:])
+    try:
+        process.wait_serving()
+        yield process
+    finally:
+        code = process.stop()
+    assert code == 0, "\n".join(process.log[-50:])
 
 
 @pytest.fixture(scope="session")
@@ -170,11 +173,16 @@ def rest(edge_server: ServerProcess) -> Iterator[str]:
     sidecar = SidecarProcess()
     sidecar.upstream = edge_server.target
     sidecar.start()
-    base = f"http://127.0.0.1:{sidecar.port}"
-    # Envoy answers 503 until its first gRPC health check of the upstream passes.
-    deadline = time.monotonic() + 60
-    while http("GET", base + "/v1/info").status == 503:
-        assert time.monotonic() < deadline, "Envoy never saw the server healthy:\n" + "\n".join(sidecar.log)
-        time.sleep(0.2)
-    yield base
-    assert sidecar.stop() == 0, "\n".join(sidecar.log[-50:])
+    try:
+        base = f"http://127.0.0.1:{sidecar.port}"
+        # Envoy answers 503 until its first gRPC health check of the upstream passes.
+        deadline = time.monotonic() + 60
+        while http("GET", base + "/v1/info").status == 503:
+            log = "\n".join(sidecar.log)
+            assert time.monotonic() < deadline, f"Envoy never saw the server healthy:\n{log}"
+            time.sleep(0.2)
+        yield base
+    finally:
+        # Also when start-up failed: a leaked Envoy would outlive the test run.
+        code = sidecar.stop()
+    assert code == 0, "\n".join(sidecar.log[-50:])
