@@ -29,7 +29,15 @@ from pipeline import (
 )
 from server.request_context import request_id_var
 
-__all__ = ["ERROR_DOMAIN", "STATUS_BY_ERROR", "abort_with", "grpc_errors", "rich_status", "status_of_error"]
+__all__ = [
+    "ERROR_DOMAIN",
+    "STATUS_BY_ERROR",
+    "abort_with",
+    "grpc_errors",
+    "rich_status",
+    "status_of_error",
+    "status_of_exception",
+]
 
 _LOGGER = logging.getLogger(__name__)
 ERROR_DOMAIN = "datalid.v1"
@@ -109,19 +117,27 @@ async def abort_with(context: grpc.aio.ServicerContext, status: status_pb2.Statu
     )
 
 
-async def _abort_for(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+def status_of_exception(exc: Exception) -> status_pb2.Status:
+    """The google.rpc.Status any exception is reported with, in a call's status or in-band.
+
+    A ``PipelineError`` gets its row of the table; anything else is a bug: INTERNAL with the
+    request id and no text of the exception, and the traceback goes to the log.
+    """
     if isinstance(exc, PipelineError):
         status = status_of_error(exc)
         if status.code == code_pb2.INTERNAL:
             _LOGGER.error("pipeline contract broken", exc_info=exc)
-    else:
-        _LOGGER.error("unhandled error", exc_info=exc)
-        status = rich_status(
-            grpc.StatusCode.INTERNAL,
-            _internal_message(),
-            [error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN)],
-        )
-    await abort_with(context, status)
+        return status
+    _LOGGER.error("unhandled error", exc_info=exc)
+    return rich_status(
+        grpc.StatusCode.INTERNAL,
+        _internal_message(),
+        [error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN)],
+    )
+
+
+async def _abort_for(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    await abort_with(context, status_of_exception(exc))
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -25,15 +24,13 @@ from dataclasses import dataclass
 from google.rpc import status_pb2
 
 from datalid.v1 import expiry_date_service_pb2
-from pipeline import PipelineError, Priority, ProcessResult
+from pipeline import Priority, ProcessResult
 from server import convert
-from server.errors import status_of_error
+from server.errors import status_of_exception
 from server.fusion import StreamFusion
 from server.host import PipelineHost
 
 __all__ = ["FrameStream", "StreamIdle", "StreamSlots"]
-
-_LOGGER = logging.getLogger(__name__)
 
 
 class StreamIdle(Exception):
@@ -143,11 +140,8 @@ class FrameStream:
                 frame.image, options, deadline=self._deadline, priority=Priority.INTERACTIVE
             )
             return _Outcome(frame.frame_id, result=result)
-        except PipelineError as exc:
-            return _Outcome(frame.frame_id, error=status_of_error(exc))
-        except Exception as exc:  # a bug: in-band INTERNAL, the stream goes on, the log has it
-            _LOGGER.error("frame %d failed unexpectedly", frame.frame_id, exc_info=exc)
-            return _Outcome(frame.frame_id, error=status_of_error(PipelineError("internal")))
+        except Exception as exc:  # in-band: the stream goes on (a bug is INTERNAL, and logged)
+            return _Outcome(frame.frame_id, error=status_of_exception(exc))
 
     def _answer(self, outcome: _Outcome) -> expiry_date_service_pb2.FrameResult:
         answer = expiry_date_service_pb2.FrameResult(frame_id=outcome.frame_id, skipped=outcome.skipped)

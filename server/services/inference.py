@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -12,10 +11,10 @@ import grpc
 from google.api import httpbody_pb2
 
 from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
-from pipeline import InvalidInput, Overloaded, PipelineError, Priority, Stage, StageEvent
+from pipeline import InvalidInput, Overloaded, Priority, Stage, StageEvent
 from server import convert
 from server.config import ServerConfig
-from server.errors import abort_with, grpc_errors, rich_status, status_of_error
+from server.errors import abort_with, grpc_errors, rich_status, status_of_exception
 from server.host import PipelineHost
 from server.request_context import ANONYMOUS, principal_var, request_id_var
 from server.streams import FrameStream, StreamIdle, StreamSlots
@@ -23,7 +22,6 @@ from server.urlfetch import UrlFetcher, UrlPolicy
 
 __all__ = ["ExpiryDateService", "url_fetcher"]
 
-_LOGGER = logging.getLogger(__name__)
 _PROGRESS_STAGE = {
     Stage.DECODED: expiry_date_service_pb2.PROGRESS_STAGE_DECODED,
     Stage.REGIONS_DETECTED: expiry_date_service_pb2.PROGRESS_STAGE_REGIONS_DETECTED,
@@ -82,14 +80,14 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         self,
         image: bytes,
         options: types_pb2.ProcessOptions,
-        context: grpc.aio.ServicerContext,
+        deadline: float | None,
         on_stage: Callable[[StageEvent], None] | None = None,
     ) -> types_pb2.ProcessResponse:
         pipeline_options = convert.options_from_pb(options, self._today())
         result = await self._host.pipeline.aprocess(
             image,
             pipeline_options,
-            deadline=_deadline(context),
+            deadline=deadline,
             priority=Priority.INTERACTIVE,
             on_stage=on_stage,
         )
@@ -99,7 +97,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
     async def Process(
         self, request: types_pb2.ProcessRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ProcessResponse:
-        return await self._process(request.image, request.options, context)
+        return await self._process(request.image, request.options, _deadline(context))
 
     @grpc_errors
     async def ProcessUpload(
@@ -108,7 +106,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type and not content_type.startswith(_UPLOAD_CONTENT_TYPES):
             raise InvalidInput("content_type", f"must be an image type, got {request.content_type!r}")
-        return await self._process(request.data, types_pb2.ProcessOptions(), context)
+        return await self._process(request.data, types_pb2.ProcessOptions(), _deadline(context))
 
     @grpc_errors
     async def ProcessUrl(
@@ -117,7 +115,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         # Options first: a malformed option should not cost a fetch.
         convert.options_from_pb(request.options, self._today())
         image = await self._fetcher.fetch(request.url)
-        return await self._process(image, request.options, context)
+        return await self._process(image, request.options, _deadline(context))
 
     @grpc_errors
     async def ProcessBatch(
@@ -155,18 +153,10 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
     ) -> expiry_date_service_pb2.ProcessBatchItem:
         async with slots:
             try:
-                options = convert.options_from_pb(request.options, self._today())
-                result = await self._host.pipeline.aprocess(
-                    request.image, options, deadline=deadline, priority=Priority.INTERACTIVE
-                )
-            except PipelineError as exc:
-                return expiry_date_service_pb2.ProcessBatchItem(index=index, error=status_of_error(exc))
-            except Exception as exc:  # a bug: this item is INTERNAL, the others still answer
-                _LOGGER.error("batch item %d failed unexpectedly", index, exc_info=exc)
-                error = status_of_error(PipelineError("internal"))
-                return expiry_date_service_pb2.ProcessBatchItem(index=index, error=error)
-        result_pb = convert.result_to_pb(result, request_id_var.get())
-        return expiry_date_service_pb2.ProcessBatchItem(index=index, result=result_pb)
+                result = await self._process(request.image, request.options, deadline)
+            except Exception as exc:  # this item's error; the others still answer
+                return expiry_date_service_pb2.ProcessBatchItem(index=index, error=status_of_exception(exc))
+        return expiry_date_service_pb2.ProcessBatchItem(index=index, result=result)
 
     @grpc_errors
     async def ProcessWithProgress(
@@ -177,7 +167,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         started = time.perf_counter()
         events: asyncio.Queue[StageEvent | None] = asyncio.Queue()
         work = asyncio.ensure_future(
-            self._process(request.image, request.options, context, events.put_nowait)
+            self._process(request.image, request.options, _deadline(context), events.put_nowait)
         )
         work.add_done_callback(lambda _: events.put_nowait(None))
         try:
