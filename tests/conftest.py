@@ -135,16 +135,24 @@ class ServerProcess:
             raise
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[ServerProcess]:
-    """One real server, shared by the API tests: started on a free port and SERVING."""
-    process = ServerProcess().start()
+def serving(process: ServerProcess) -> Iterator[ServerProcess]:
+    """Starts ``process``, yields it once SERVING, and stops it (also when start-up failed).
+
+    The body of a server fixture: the test run fails if the server does not exit cleanly.
+    """
+    process.start()
     try:
         process.wait_serving()
         yield process
     finally:
         code = process.stop()
     assert code == 0, "\n".join(process.log[-50:])
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[ServerProcess]:
+    """One real server, shared by the API tests: started on a free port and SERVING."""
+    yield from serving(ServerProcess())
 
 
 @pytest.fixture(scope="session")

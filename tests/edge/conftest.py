@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import REPO_ROOT, ServerProcess
+from tests.conftest import REPO_ROOT, ServerProcess, serving
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "datalid-tests"
@@ -122,13 +122,7 @@ def edge_server(secrets: Secrets, tmp_path_factory: pytest.TempPathFactory) -> I
         "DATALID_RATE_LIMIT_RPS": "2",
         "DATALID_RATE_LIMIT_BURST": "40",
     }
-    process = ServerProcess(env=env).start()
-    try:
-        process.wait_serving()
-        yield process
-    finally:
-        code = process.stop()
-    assert code == 0, "\n".join(process.log[-50:])
+    yield from serving(ServerProcess(env=env))
 
 
 @pytest.fixture(scope="session")
