@@ -131,6 +131,7 @@ class BatchedOcr:
         *,
         key: Key,
         detection_index: int = -1,
+        scale: float | None = None,
         priority: Priority = Priority.INTERACTIVE,
         deadline: float | None = None,
         on_regions: Callable[[int], None] | None = None,
@@ -139,13 +140,14 @@ class BatchedOcr:
 
         Args:
             key: the request's scheduling key, ``(priority, arrival time)``: smaller runs first.
+            scale: text detection's resize factor (see :meth:`TextDetector.preprocess`).
             on_regions: told how many text regions were found, before they are read.
 
         Raises:
             Overloaded, DeadlineExceeded, ShuttingDown: from the batchers.
         """
         run = self._executor.run
-        prepared: DetInput = await run(key, self._engine.detector.preprocess, image)
+        prepared: DetInput = await run(key, self._engine.detector.preprocess, image, scale)
         det_input = pad_to_bucket(prepared.batch, self._det_bucket_px)[0]
         prob_map = await self.det.submit((det_input, key), priority=priority, deadline=deadline)
         height, width = prepared.batch.shape[-2:]

@@ -106,6 +106,8 @@ class PipelineConfig:
     max_pending_images: int = 0
     # models/<name>/config.yaml: model files and batching settings; None means the repository's models/.
     model_repository: Path | None = None
+    # False reads whole images even where a detector model is present (a baseline, or a fault).
+    use_detector: bool = True
     # The YOLO date detector's ONNX file; None: models/date_detector/ (config.yaml path, else
     # model.onnx) if present there, else no detector and OCR reads the whole image.
     detector_model_path: Path | None = None

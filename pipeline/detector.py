@@ -204,11 +204,14 @@ def load_detector(
     ``repository/date_detector/config.yaml``, ``repository/date_detector/model.onnx``.
 
     Returns:
-        The detector, or ``None`` when no model file is configured or present (OCR reads whole images).
+        The detector, or ``None`` when ``config.use_detector`` is off or no model file is configured
+        or present (OCR then reads whole images).
 
     Raises:
         FileNotFoundError: ``config.detector_model_path`` names a missing file.
     """
+    if not config.use_detector:
+        return None
     entry = load_model_config(DETECTOR_NAME, "yolo_detector", repository)
     if config.detector_model_path is not None and not config.detector_model_path.is_file():
         raise FileNotFoundError(f"detector_model_path {config.detector_model_path} does not exist")

@@ -72,6 +72,7 @@ class TextDetector:
 
     def __init__(self, model: OnnxModel, config: OcrConfig) -> None:
         self.model = model
+        self._limit_side_len = config.det_limit_side_len
         self._pre = DetPreProcess(config.det_limit_side_len, "min", list(_MEAN), list(_STD))
         self._post = DBPostProcess(
             thresh=0.3,
@@ -82,14 +83,37 @@ class TextDetector:
             use_dilation=True,
         )
 
-    def preprocess(self, image: np.ndarray) -> DetInput:
-        """Resizes and normalises one BGR image into a batch of one."""
+    def reading_scale(self, shape: tuple[int, ...]) -> float:
+        """The resize factor :meth:`preprocess` applies to a whole image of this shape.
+
+        Very large images are shrunk to ``_DET_MAX_SIDE_PX``, then the short side is brought up to
+        ``det_limit_side_len``.
+        """
+        height, width = shape[:2]
+        shrink = min(1.0, _DET_MAX_SIDE_PX / max(height, width))
+        return shrink * max(1.0, self._limit_side_len / (min(height, width) * shrink))
+
+    def preprocess(self, image: np.ndarray, scale: float | None = None) -> DetInput:
+        """Resizes and normalises one BGR image into a batch of one.
+
+        Args:
+            image: the image, or a crop of one.
+            scale: resize by this factor (sides rounded to multiples of 32) instead of by the
+                whole-image rule. A detector's crop is read at the scale of the photo it came from
+                (``reading_scale(photo.shape)``): text then looks as it does to a whole-image read,
+                where the rule would blow a 500x150 crop up to 2464x736.
+        """
         height, width = image.shape[:2]
-        scale = 1.0
+        if scale is not None:
+            size = (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
+            resized = cv2.resize(image, size)
+            batch = self._pre.permute(self._pre.normalize(resized))[None].astype(np.float32)
+            return DetInput(batch, (height, width), 1.0)
+        factor = 1.0
         if max(height, width) > _DET_MAX_SIDE_PX:
-            scale = max(height, width) / _DET_MAX_SIDE_PX
-            image = cv2.resize(image, (round(width / scale), round(height / scale)))
-        return DetInput(self._pre(image), image.shape[:2], scale)
+            factor = max(height, width) / _DET_MAX_SIDE_PX
+            image = cv2.resize(image, (round(width / factor), round(height / factor)))
+        return DetInput(self._pre(image), image.shape[:2], factor)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Runs the model on ``(N, 3, H, W)`` images of one size; returns ``(N, 1, H, W)`` maps."""
@@ -113,9 +137,9 @@ class TextDetector:
                 kept.append(quad * prepared.scale)
         return _reading_order(kept)
 
-    def detect(self, image: np.ndarray) -> list[np.ndarray]:
-        """Finds the text boxes of one image (see :meth:`postprocess`)."""
-        prepared = self.preprocess(image)
+    def detect(self, image: np.ndarray, scale: float | None = None) -> list[np.ndarray]:
+        """Finds the text boxes of one image (see :meth:`preprocess` and :meth:`postprocess`)."""
+        prepared = self.preprocess(image, scale)
         return self.postprocess(self.run(prepared.batch), prepared)
 
 
@@ -259,18 +283,20 @@ class OcrEngine:
             stages.insert(1, self.classifier.model)
         return stages
 
-    def read(self, image: np.ndarray, detection_index: int = -1) -> list[OcrLine]:
+    def read(self, image: np.ndarray, detection_index: int = -1, scale: float | None = None) -> list[OcrLine]:
         """Reads the text lines of one BGR image.
 
         Args:
             image: the image (or a detector's crop of it).
             detection_index: stored on every line, pointing at the detection the image came from.
+            scale: text detection's resize factor; ``None`` for the whole-image rule (see
+                :meth:`TextDetector.preprocess`).
 
         Returns:
             Lines in reading order (top to bottom, then left to right), boxes in ``image`` pixels,
             without empty lines or lines below ``min_text_score``.
         """
-        quads = self.detector.detect(image)
+        quads = self.detector.detect(image, scale)
         crops = [_crop_quad(image, quad) for quad in quads]
         if self.classifier is not None:
             crops = self.classifier.classify(crops)

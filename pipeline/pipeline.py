@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -272,12 +272,16 @@ class Pipeline:
             report(StageEvent(Stage.REGIONS_DETECTED, count, f"{count} text regions detected"))
 
         async def read(
-            region: np.ndarray, index: int, on_regions: Callable[[int], None] | None
+            region: np.ndarray,
+            index: int,
+            on_regions: Callable[[int], None] | None,
+            scale: float | None = None,
         ) -> list[OcrLine]:
             return await ocr.read(
                 region,
                 key=key,
                 detection_index=index,
+                scale=scale,
                 priority=priority,
                 deadline=deadline,
                 on_regions=on_regions,
@@ -297,8 +301,9 @@ class Pipeline:
                 )
             )
             crops = await run(key, _crops, image, detections, self.config.detection_crop_padding)
-            # Crops of one image are read concurrently: their model inputs can share batches.
-            reads = await asyncio.gather(*(read(crop, i, None) for i, (crop, _) in enumerate(crops)))
+            scale = self._ocr.detector.reading_scale(image.shape)
+            # Crops of one image are read concurrently, so their model inputs can share batches.
+            reads = await _all_or_cancel([read(crop, i, None, scale) for i, (crop, _) in enumerate(crops)])
             lines = _shifted(reads, [origin for _, origin in crops])
             fallback = not detections and settings.full_image_fallback
             if fallback:
@@ -394,7 +399,8 @@ class Pipeline:
         )
         detected = time.perf_counter()
         crops = _crops(image, detections, self.config.detection_crop_padding)
-        reads = [self._ocr.read(crop, detection_index=i) for i, (crop, _) in enumerate(crops)]
+        scale = self._ocr.detector.reading_scale(image.shape)
+        reads = [self._ocr.read(crop, i, scale) for i, (crop, _) in enumerate(crops)]
         lines = _shifted(reads, [origin for _, origin in crops])
         fallback = not detections and settings.full_image_fallback
         if fallback:
@@ -457,6 +463,22 @@ class Pipeline:
             visualization_jpeg=visualization,
             crops_jpeg=crops,
         )
+
+
+async def _all_or_cancel(awaitables: list[Awaitable[_T]]) -> list[_T]:
+    """Awaits all concurrently; the first failure cancels the others and is raised as it is.
+
+    Unlike a task group, callers see the pipeline's own error (``DeadlineExceeded``...), not an
+    ``ExceptionGroup``; unlike a bare ``gather``, the siblings of a failed read stop using the models.
+    """
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _crops(

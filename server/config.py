@@ -287,6 +287,7 @@ OPTIONS: tuple[Option, ...] = (
         "folder of <model>/config.yaml files (default: the repository's models/)",
         "pipeline",
     ),
+    Option("use_detector", _parse_bool, "find date regions before OCR when a detector is present", "pipeline"),
     Option(
         "detector_model_path",
         _parse_optional_path,

@@ -162,3 +162,37 @@ def test_models_list_the_detector_first(detecting_pipeline: Pipeline) -> None:
     models = detecting_pipeline.models()
     assert [m.name for m in models][:2] == ["date_detector", "ocr_det"]
     assert models[0].kind == "yolo_detector" and models[0].class_names == ("date",)
+
+
+def test_use_detector_off_reads_whole_images_even_with_a_model(tmp_path) -> None:
+    path = build_yolo_model(tmp_path / "model.onnx", [((100.0, 100.0, 50.0, 20.0), 0, 0.9)])
+    with load_pipeline(PipelineConfig(detector_model_path=path, use_detector=False)) as pipeline:
+        assert [model.kind for model in pipeline.models()] == ["ocr_det", "ocr_cls", "ocr_rec"]
+        result = pipeline.process(USE_BY, ProcessOptions(reference_date=REF))
+    assert result.detections == () and not result.full_image_fallback_used
+    assert result.best_date is not None and result.best_date.date == dt.date(2026, 11, 16)
+
+
+def test_a_failing_crop_read_cancels_its_siblings_and_raises_as_itself() -> None:
+    from pipeline.pipeline import _all_or_cancel
+
+    cancelled = []
+
+    async def slow() -> int:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return 1
+
+    async def failing() -> int:
+        await asyncio.sleep(0.01)
+        raise ValueError("crop 1 failed")
+
+    async def main() -> None:
+        with pytest.raises(ValueError, match="crop 1 failed"):
+            await _all_or_cancel([slow(), failing(), slow()])
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+    assert cancelled == [True, True]

@@ -69,3 +69,18 @@ def test_upside_down_text_is_turned_upright(real_pipeline: Pipeline) -> None:
 def test_render_label_is_deterministic() -> None:
     assert render_label(["Use by", "16 NOV"], seed=9) == render_label(["Use by", "16 NOV"], seed=9)
     assert render_label(["Use by", "16 NOV"], seed=9) != render_label(["Use by", "16 NOV"], seed=10)
+
+
+def test_a_crop_is_read_at_its_photo_scale_not_blown_up(engine: OcrEngine) -> None:
+    photo = render_label_image(["Use by", "16 NOV"], seed=3)
+    scale = engine.detector.reading_scale(photo.shape)
+    assert scale == pytest.approx(736 / 640)  # an 840x640 photo's short side goes to 736
+    crop = np.ascontiguousarray(photo[350:470, 230:630])  # 400x120 around "16 NOV"
+    assert engine.detector.preprocess(crop).batch.shape[-2:] == (736, 2464)  # the whole-image rule
+    assert engine.detector.preprocess(crop, scale).batch.shape[-2:] == (128, 448)
+    assert [_compact(line.text) for line in engine.read(crop, 0, scale)] == ["16NOV"]
+
+
+def test_reading_scale_shrinks_very_large_photos(engine: OcrEngine) -> None:
+    assert engine.detector.reading_scale((4000, 3000, 3)) == pytest.approx(0.5)
+    assert engine.detector.reading_scale((800, 1000, 3)) == pytest.approx(1.0)
