@@ -24,7 +24,7 @@ from pipeline.admission import Admission
 from pipeline.batched_ocr import BatchedOcr, warm_inputs
 from pipeline.batching import BatcherStats, DynamicBatcher, Priority
 from pipeline.config import PipelineConfig
-from pipeline.dates import parse_dates
+from pipeline.dates import DateParseResult, parse_dates
 from pipeline.decode import decode_image
 from pipeline.detector import YoloDetector, detector_batcher, load_detector
 from pipeline.errors import DeadlineExceeded, InvalidInput, ShuttingDown
@@ -305,7 +305,7 @@ class Pipeline:
             # Crops of one image are read concurrently, so their model inputs can share batches.
             reads = await _all_or_cancel([read(crop, i, None, scale) for i, (crop, _) in enumerate(crops)])
             lines = _shifted(reads, [origin for _, origin in crops])
-            fallback = not detections and settings.full_image_fallback
+            fallback = settings.full_image_fallback and not self._has_date(lines, settings)
             if fallback:
                 lines = tuple(await read(image, -1, None))
         report(StageEvent(Stage.TEXT_READ, len(lines), f"{len(lines)} lines read"))
@@ -402,7 +402,7 @@ class Pipeline:
         scale = self._ocr.detector.reading_scale(image.shape)
         reads = [self._ocr.read(crop, i, scale) for i, (crop, _) in enumerate(crops)]
         lines = _shifted(reads, [origin for _, origin in crops])
-        fallback = not detections and settings.full_image_fallback
+        fallback = settings.full_image_fallback and not self._has_date(lines, settings)
         if fallback:
             lines = tuple(self._ocr.read(image, detection_index=-1))
         times = (queued_at, started, decoded, detected, time.perf_counter())
@@ -414,6 +414,22 @@ class Pipeline:
         image = decode_image(data, self.config.decode)
         return started, settings, image, time.perf_counter()
 
+    def _parse(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
+        return parse_dates(
+            "\n".join(line.text for line in lines),
+            settings.reference_date,
+            settings.date_order,
+            grace_days=self.config.date_grace_days,
+            years_back=self.config.date_years_back,
+            years_ahead=self.config.date_years_ahead,
+        )
+
+    def _has_date(self, lines: tuple[OcrLine, ...], settings: _Settings) -> bool:
+        """Whether the detected regions' text holds a date. When it does not (nothing detected, or
+        only a lot code or a barcode was), the whole image is read: a detector miss then costs
+        time, not the answer. Parsing a few lines takes microseconds."""
+        return self._parse(lines, settings).best is not None
+
     def _finish(
         self,
         image: np.ndarray,
@@ -424,14 +440,7 @@ class Pipeline:
         fallback_used: bool,
     ) -> ProcessResult:
         queued_at, started, decoded, detected, read = times
-        parsed = parse_dates(
-            "\n".join(line.text for line in lines),
-            settings.reference_date,
-            settings.date_order,
-            grace_days=self.config.date_grace_days,
-            years_back=self.config.date_years_back,
-            years_ahead=self.config.date_years_ahead,
-        )
+        parsed = self._parse(lines, settings)
         dates = tuple(
             DateFinding.judged(candidate, settings.reference_date) for candidate in parsed.candidates
         )

@@ -107,6 +107,21 @@ def test_nothing_detected_falls_back_to_the_whole_image(detecting_pipeline: Pipe
     assert all(line.detection_index == -1 for line in result.ocr_lines)
 
 
+def test_regions_without_a_date_fall_back_to_the_whole_image(tmp_path) -> None:
+    # The only detection is bare background: something was found, but no date in it.
+    _, info = letterbox(np.zeros((HEIGHT, WIDTH, 3), np.uint8), 640)
+    path = build_yolo_model(tmp_path / "model.onnx", [(to_input_box(BACKGROUND_BOX, info), 0, 0.9)])
+    with load_pipeline(PipelineConfig(detector_model_path=path)) as pipeline:
+        result = pipeline.process(USE_BY, ProcessOptions(reference_date=REF))
+        without = pipeline.process(USE_BY, ProcessOptions(reference_date=REF, full_image_fallback=False))
+        streamed = asyncio.run(pipeline.aprocess(USE_BY, ProcessOptions(reference_date=REF)))
+
+    for read in (result, streamed):
+        assert len(read.detections) == 1 and read.full_image_fallback_used
+        assert read.best_date is not None and read.best_date.date == dt.date(2026, 11, 16)
+    assert without.best_date is None and not without.full_image_fallback_used
+
+
 def test_without_fallback_nothing_detected_reads_nothing(detecting_pipeline: Pipeline) -> None:
     options = ProcessOptions(reference_date=REF, detection_confidence=0.95, full_image_fallback=False)
     result = detecting_pipeline.process(USE_BY, options)

@@ -97,7 +97,8 @@ class ProcessOptions:
         max_detections: Upper bound on returned detections, >= 1.
         return_visualization: Ask for an annotated JPEG in ``ProcessResult.visualization_jpeg``.
         return_crops: Ask for each detected region as a JPEG in ``ProcessResult.crops_jpeg``.
-        full_image_fallback: Read the whole image when the detector finds nothing.
+        full_image_fallback: Read the whole image when the detector finds nothing, or no date
+            in what it finds.
         reference_date: The day ``is_expired`` and ``days_until_expiry`` are computed against
             (server default: today on the server).
         date_order: ``"DMY"``, ``"MDY"`` or ``"YMD"`` (server default: DMY).
