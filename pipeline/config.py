@@ -111,9 +111,12 @@ class PipelineConfig:
     # The YOLO date detector's ONNX file; None: models/date_detector/ (config.yaml path, else
     # model.onnx) if present there, else no detector and OCR reads the whole image.
     detector_model_path: Path | None = None
-    # Each detection is widened by this fraction of its height on every side before OCR, because
+    # Each detection is widened by this fraction of its text height on every side before OCR, because
     # text detection needs some background around the glyphs.
     detection_crop_padding: float = 0.25
+    # ...and by this many text heights above and to the left, where labels print the word that
+    # names the date ("Use by", "EXP"): without it an expiry date reads as a date of unknown kind.
+    detection_crop_context: float = 1.0
 
     def __post_init__(self) -> None:
         _require(
@@ -130,5 +133,11 @@ class PipelineConfig:
             "detection_crop_padding",
             self.detection_crop_padding,
             "in 0..2",
+        )
+        _require(
+            0 <= self.detection_crop_context <= 10,
+            "detection_crop_context",
+            self.detection_crop_context,
+            "in 0..10",
         )
         _require(self.max_pending_images >= 0, "max_pending_images", self.max_pending_images, ">= 0")

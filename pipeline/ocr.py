@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -32,6 +34,7 @@ __all__ = [
     "TextRecognizer",
     "default_model_paths",
     "lines_from_reads",
+    "reading_order",
 ]
 
 _WHEEL_MODELS = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
@@ -47,6 +50,8 @@ _CLS_FLIP_SCORE = 0.9
 _REC_SHAPE = (3, 48, 320)
 # Boxes whose tops differ by less than this many pixels count as one row when sorting.
 _SAME_ROW_PX = 10
+
+_Item = TypeVar("_Item")
 
 
 def default_model_paths() -> dict[str, Path]:
@@ -135,7 +140,7 @@ class TextDetector:
             quad[:, 1] = np.clip(quad[:, 1], 0, height - 1)
             if _quad_width(quad) > 3 and _quad_height(quad) > 3:
                 kept.append(quad * prepared.scale)
-        return _reading_order(kept)
+        return reading_order(kept, lambda quad: (float(quad[0][0]), float(quad[0][1])))
 
     def detect(self, image: np.ndarray, scale: float | None = None) -> list[np.ndarray]:
         """Finds the text boxes of one image (see :meth:`preprocess` and :meth:`postprocess`)."""
@@ -329,17 +334,21 @@ def _quad_height(quad: np.ndarray) -> float:
     return float(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
 
 
-def _reading_order(quads: list[np.ndarray]) -> list[np.ndarray]:
-    """Sorts boxes top to bottom, and left to right within a row (as rapidocr's sorted_boxes)."""
-    ordered = sorted(quads, key=lambda q: (float(q[0][1]), float(q[0][0])))
+def reading_order(items: list[_Item], top_left: Callable[[_Item], tuple[float, float]]) -> list[_Item]:
+    """Sorts boxes top to bottom, and left to right within a row (as rapidocr's sorted_boxes).
+
+    Args:
+        items: text boxes of any type.
+        top_left: each item's top-left corner, ``(x, y)``.
+    """
+    ordered = sorted(items, key=lambda item: top_left(item)[::-1])
     # One insertion pass: a box whose top is within a row's tolerance moves left of boxes to its right.
     for i in range(1, len(ordered)):
         j = i
-        while (
-            j > 0
-            and abs(ordered[j][0][1] - ordered[j - 1][0][1]) < _SAME_ROW_PX
-            and ordered[j][0][0] < ordered[j - 1][0][0]
-        ):
+        while j > 0:
+            (x, y), (prev_x, prev_y) = top_left(ordered[j]), top_left(ordered[j - 1])
+            if abs(y - prev_y) >= _SAME_ROW_PX or x >= prev_x:
+                break
             ordered[j - 1], ordered[j] = ordered[j], ordered[j - 1]
             j -= 1
     return ordered

@@ -29,7 +29,8 @@ from pipeline.decode import decode_image
 from pipeline.detector import YoloDetector, detector_batcher, load_detector
 from pipeline.errors import DeadlineExceeded, InvalidInput, ShuttingDown
 from pipeline.executor import Key, PriorityExecutor
-from pipeline.ocr import OcrEngine
+from pipeline.ocr import OcrEngine, reading_order
+from pipeline.regions import Window, cut, reading_windows
 from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import cpu_count
 from pipeline.synth import render_label_image
@@ -300,11 +301,12 @@ class Pipeline:
                     Stage.REGIONS_DETECTED, len(detections), f"{len(detections)} date regions detected"
                 )
             )
-            crops = await run(key, _crops, image, detections, self.config.detection_crop_padding)
+            windows = self._windows(image, detections)
             scale = self._ocr.detector.reading_scale(image.shape)
-            # Crops of one image are read concurrently, so their model inputs can share batches.
-            reads = await _all_or_cancel([read(crop, i, None, scale) for i, (crop, _) in enumerate(crops)])
-            lines = _shifted(reads, [origin for _, origin in crops])
+            # Windows of one image are read concurrently, so their model inputs can share batches.
+            crops = await run(key, lambda: [cut(image, window) for window in windows])
+            reads = await _all_or_cancel([read(crop, -1, None, scale) for crop in crops])
+            lines = _placed(reads, windows)
             fallback = settings.full_image_fallback and not self._has_date(lines, settings)
             if fallback:
                 lines = tuple(await read(image, -1, None))
@@ -398,10 +400,9 @@ class Pipeline:
             image, settings.detection_confidence, settings.detection_iou, settings.max_detections
         )
         detected = time.perf_counter()
-        crops = _crops(image, detections, self.config.detection_crop_padding)
+        windows = self._windows(image, detections)
         scale = self._ocr.detector.reading_scale(image.shape)
-        reads = [self._ocr.read(crop, i, scale) for i, (crop, _) in enumerate(crops)]
-        lines = _shifted(reads, [origin for _, origin in crops])
+        lines = _placed([self._ocr.read(cut(image, window), -1, scale) for window in windows], windows)
         fallback = settings.full_image_fallback and not self._has_date(lines, settings)
         if fallback:
             lines = tuple(self._ocr.read(image, detection_index=-1))
@@ -413,6 +414,12 @@ class Pipeline:
         settings = _resolve(options, self.config)
         image = decode_image(data, self.config.decode)
         return started, settings, image, time.perf_counter()
+
+    def _windows(self, image: np.ndarray, detections: tuple[Detection, ...]) -> list[Window]:
+        config = self.config
+        return reading_windows(
+            image.shape, detections, config.detection_crop_padding, config.detection_crop_context
+        )
 
     def _parse(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
         return parse_dates(
@@ -490,34 +497,16 @@ async def _all_or_cancel(awaitables: list[Awaitable[_T]]) -> list[_T]:
         raise
 
 
-def _crops(
-    image: np.ndarray, detections: tuple[Detection, ...], padding: float
-) -> list[tuple[np.ndarray, tuple[int, int]]]:
-    """Cuts each detection, widened by ``padding`` times its height per side, with its top-left corner.
-
-    A tight box cuts through glyph edges and leaves text detection no background to find lines in.
-    """
-    height, width = image.shape[:2]
-    crops = []
-    for detection in detections:
-        box = detection.box
-        margin = padding * (box.y2 - box.y1)
-        x1, y1 = max(0, int(box.x1 - margin)), max(0, int(box.y1 - margin))
-        x2 = min(width, max(x1 + 1, round(box.x2 + margin)))
-        y2 = min(height, max(y1 + 1, round(box.y2 + margin)))
-        crops.append((np.ascontiguousarray(image[y1:y2, x1:x2]), (x1, y1)))
-    return crops
-
-
-def _shifted(reads: list[list[OcrLine]], origins: list[tuple[int, int]]) -> tuple[OcrLine, ...]:
-    """The lines read in each crop, with boxes moved from crop pixels to image pixels."""
+def _placed(reads: list[list[OcrLine]], windows: list[Window]) -> tuple[OcrLine, ...]:
+    """The lines read in each window, moved to photo pixels, under the window's detection, and in
+    reading order across windows, so a keyword read in one window comes before the date it names."""
     lines = []
-    for crop_lines, (x0, y0) in zip(reads, origins, strict=True):
-        for line in crop_lines:
+    for window_lines, window in zip(reads, windows, strict=True):
+        for line in window_lines:
             b = line.box
-            box = BoundingBox(b.x1 + x0, b.y1 + y0, b.x2 + x0, b.y2 + y0)
-            lines.append(dataclasses.replace(line, box=box))
-    return tuple(lines)
+            box = BoundingBox(b.x1 + window.x1, b.y1 + window.y1, b.x2 + window.x1, b.y2 + window.y1)
+            lines.append(dataclasses.replace(line, box=box, detection_index=window.detection_index))
+    return tuple(reading_order(lines, lambda line: (line.box.x1, line.box.y1)))
 
 
 def _status(

@@ -287,7 +287,9 @@ OPTIONS: tuple[Option, ...] = (
         "folder of <model>/config.yaml files (default: the repository's models/)",
         "pipeline",
     ),
-    Option("use_detector", _parse_bool, "find date regions before OCR when a detector is present", "pipeline"),
+    Option(
+        "use_detector", _parse_bool, "find date regions before OCR when a detector is present", "pipeline"
+    ),
     Option(
         "detector_model_path",
         _parse_optional_path,
@@ -298,6 +300,13 @@ OPTIONS: tuple[Option, ...] = (
         "detection_crop_padding",
         float,
         "detections are widened by this fraction of their height per side before OCR",
+        "pipeline",
+    ),
+    Option(
+        "detection_crop_context",
+        float,
+        "detections are also widened by this many of their heights above and to the left, "
+        "so the word naming the date (Use by, EXP) is read with it",
         "pipeline",
     ),
 )

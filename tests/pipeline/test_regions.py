@@ -1,0 +1,49 @@
+"""Reading windows around detections: padding, keyword context, clipping and merging."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.regions import Window, cut, reading_windows
+from pipeline.types import BoundingBox, Detection
+
+SHAPE = (640, 840, 3)
+
+
+def _detection(x1: float, y1: float, x2: float, y2: float, confidence: float = 0.9) -> Detection:
+    return Detection(box=BoundingBox(x1, y1, x2, y2), confidence=confidence, class_id=0, class_name="date")
+
+
+def test_a_window_pads_every_side_and_reaches_up_and_left_for_the_keyword() -> None:
+    # A 200x50 date: text height 50, so 0.25 -> 12.5 px of padding, 1.0 -> 50 px more up and left.
+    (window,) = reading_windows(SHAPE, [_detection(300, 300, 500, 350)], padding=0.25, context=1.0)
+    assert window == Window(237, 237, 512, 362, detection_index=0)
+
+
+def test_a_two_line_box_scales_by_its_text_not_its_height() -> None:
+    # 180x150: a date with the time under it. Text height is taken as 180 / 3 = 60, not 150.
+    (window,) = reading_windows(SHAPE, [_detection(300, 300, 480, 450)], padding=0.0, context=1.0)
+    assert (window.x1, window.y1) == (240, 240)
+
+
+def test_windows_are_clipped_to_the_photo() -> None:
+    (window,) = reading_windows(SHAPE, [_detection(10, 5, 830, 60)], padding=0.5, context=2.0)
+    assert (window.x1, window.y1) == (0, 0) and window.x2 == 840 and window.y2 <= 640
+
+
+def test_mostly_overlapping_windows_are_read_once_under_the_best_detection() -> None:
+    long_date = _detection(140, 228, 689, 367, 0.77)
+    its_tail = _detection(377, 246, 716, 354, 0.60)
+    elsewhere = _detection(100, 500, 300, 550, 0.50)
+    windows = reading_windows(SHAPE, [long_date, its_tail, elsewhere], padding=0.25, context=0.0)
+    assert len(windows) == 2
+    merged, apart = windows
+    assert merged.detection_index == 0 and apart.detection_index == 2
+    assert merged.x1 <= 140 and merged.x2 >= 716  # the union of both boxes
+
+
+def test_cut_copies_the_window() -> None:
+    image = np.arange(640 * 840 * 3, dtype=np.uint32).reshape(SHAPE).astype(np.uint8)
+    crop = cut(image, Window(10, 20, 110, 70, 0))
+    assert crop.shape == (50, 100, 3) and crop.flags.c_contiguous
+    assert np.array_equal(crop, image[20:70, 10:110])
