@@ -11,7 +11,7 @@ REST_PORT ?= 8080
 # Envoy reaches the server on loopback when the server listens on every address.
 UPSTREAM_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
 
-.PHONY: setup run test lint format stubs bench clean
+.PHONY: setup run test lint format stubs bench detector accuracy clean
 
 setup: $(VENV)/.installed $(BUF)
 
@@ -53,6 +53,18 @@ stubs: setup
 IMAGES ?= ../shared/datasets/label-recognition/images
 bench: setup
 	bench/run.sh $(IMAGES) bench/out
+
+# Retrain the date detector from DATASET (label-recognition layout: manifest.csv + images/) and
+# export models/date_detector/model.onnx: about 30 minutes on 2 cores. Installs the train extra.
+DATASET ?= ../shared/datasets/label-recognition
+detector: setup
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	$(BIN)/python -m models.date_detector.train --dataset $(DATASET)
+
+# Detector accuracy and latency on the held-out photos, against full-image OCR in the same run.
+accuracy: setup
+	$(BIN)/python -m bench.accuracy models/date_detector/validation.csv --images $(DATASET) \
+		--json bench/out/accuracy.json --failures bench/out/failures
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

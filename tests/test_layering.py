@@ -38,3 +38,11 @@ def test_pipeline_imports_neither_grpc_nor_protobuf_nor_the_server() -> None:
 def test_the_client_does_not_import_the_server_or_pipeline() -> None:
     for path in (REPO_ROOT / "clients" / "python" / "datalid_client").rglob("*.py"):
         assert not _imported_roots(path) & {"server", "pipeline"}, path
+
+
+def test_serving_code_never_imports_the_trainer_or_its_dependencies() -> None:
+    # models/date_detector/ holds training tools and their extra (PyTorch); serving reads only the
+    # exported ONNX file.
+    for folder in ("server", "pipeline"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            assert not _imported_roots(path) & {"models", "torch", "onnx"}, path
