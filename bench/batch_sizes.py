@@ -1,5 +1,5 @@
-"""Per-item cost of each OCR model by batch size, on this host's providers: the measurement behind the
-``max_batch_size`` of each ``models/<name>/config.yaml``.
+"""Per-item cost of each model (OCR and the shipped date detector) by batch size, on this host's
+providers: the measurement behind the ``max_batch_size`` of each ``models/<name>/config.yaml``.
 
     .venv/bin/python bench/batch_sizes.py [--providers cpu] [--threads 1] [--repeats 20]
 """
@@ -13,11 +13,23 @@ import time
 import numpy as np
 
 from pipeline.config import RuntimeConfig
+from pipeline.detector import DETECTOR_NAME
 from pipeline.ocr import default_model_paths
+from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import OnnxModel
 
-SHAPES = {"ocr_det": (3, 736, 960), "ocr_cls": (3, 48, 192), "ocr_rec": (3, 48, 320)}
-SIZES = {"ocr_det": (1, 2, 4), "ocr_cls": (1, 4, 8, 16, 32), "ocr_rec": (1, 4, 8, 16, 32)}
+SHAPES = {
+    DETECTOR_NAME: (3, 320, 320),
+    "ocr_det": (3, 736, 960),
+    "ocr_cls": (3, 48, 192),
+    "ocr_rec": (3, 48, 320),
+}
+SIZES = {
+    DETECTOR_NAME: (1, 2, 4, 8),
+    "ocr_det": (1, 2, 4),
+    "ocr_cls": (1, 4, 8, 16, 32),
+    "ocr_rec": (1, 4, 8, 16, 32),
+}
 
 
 def main() -> None:
@@ -28,11 +40,12 @@ def main() -> None:
     args = parser.parse_args()
     config = RuntimeConfig(providers=tuple(args.providers.split(",")), intra_op_threads=args.threads)
     report = {}
-    for name, path in default_model_paths().items():
+    paths = {DETECTOR_NAME: DEFAULT_REPOSITORY / DETECTOR_NAME / "model.onnx", **default_model_paths()}
+    for name, path in paths.items():
         model = OnnxModel(name, name, path, config)
         rows = {}
         for size in SIZES[name]:
-            batch = np.random.default_rng(0).uniform(-1, 1, (size, *SHAPES[name])).astype(np.float32)
+            batch = np.random.default_rng(0).uniform(0, 1, (size, *SHAPES[name])).astype(np.float32)
             model.run_single_input(batch)
             repeats = max(2, args.repeats // size) if name == "ocr_det" else args.repeats
             started = time.perf_counter()

@@ -39,12 +39,13 @@ def test_use_by_label_is_found(real_pipeline: Pipeline) -> None:
     assert result.best_date.kind is DateKind.EXPIRY
     assert result.best_date.year_inferred
     assert (result.image_width, result.image_height) == (840, 640)
-    assert all(line.detection_index == -1 for line in result.ocr_lines)
-    assert result.detections == ()
+    # The shipped detector finds the date; its window is read, not the whole photo.
+    assert result.detections and result.detections[0].class_name == "date"
+    assert all(line.detection_index >= 0 for line in result.ocr_lines)
     assert not result.full_image_fallback_used
     timings = result.timings
-    assert timings.decode_ms > 0 and timings.ocr_ms > 0 and timings.parse_ms > 0
-    assert timings.total_ms >= timings.decode_ms + timings.ocr_ms
+    assert timings.decode_ms > 0 and timings.detect_ms > 0 and timings.ocr_ms > 0 and timings.parse_ms > 0
+    assert timings.total_ms >= timings.decode_ms + timings.detect_ms + timings.ocr_ms
 
 
 def test_default_reference_date_is_today(real_pipeline: Pipeline) -> None:
@@ -91,7 +92,7 @@ def test_visualization_and_crops(real_pipeline: Pipeline) -> None:
     result = real_pipeline.process(USE_BY, ProcessOptions(return_visualization=True, return_crops=True))
     picture = cv2.imdecode(np.frombuffer(result.visualization_jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (640, 840, 3)
-    assert result.crops_jpeg == ()  # no detector, so no detection crops yet
+    assert len(result.crops_jpeg) == len(result.detections) >= 1
 
 
 def test_bad_image_names_the_field(real_pipeline: Pipeline) -> None:
@@ -143,7 +144,7 @@ def test_aprocess_runs_off_the_event_loop(real_pipeline: Pipeline) -> None:
 def test_models_describe_the_loaded_sessions(real_pipeline: Pipeline) -> None:
     assert real_pipeline.ready
     infos = real_pipeline.models()
-    assert [info.kind for info in infos] == ["ocr_det", "ocr_cls", "ocr_rec"]
+    assert [info.kind for info in infos] == ["yolo_detector", "ocr_det", "ocr_cls", "ocr_rec"]
     assert all(info.ready and info.providers and len(info.sha256) == 64 for info in infos)
 
 
