@@ -5,8 +5,8 @@ A date box is tight around the date, but OCR needs more than the box:
 - the word that says what the date is ("Use by", "Best before", "EXP") is printed above or before
   it, so the window reaches further up and to the left: without it the parser cannot tell an
   expiry date from a production date.
-Windows of one photo that overlap mostly (two boxes on one long date, a date and its keyword) are
-merged and read once, so no text is read, or reported, twice.
+Windows of one photo that overlap (two boxes on one long date, a date and its keyword) are merged
+and read once: text in the shared part would otherwise be read, and reported, twice.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from pipeline.types import Detection
 
 __all__ = ["Window", "cut", "reading_windows"]
 
-# Windows sharing more than this fraction of the smaller one's area are read as one.
-_MERGE_OVERLAP = 0.5
 # A printed date is at least this many times wider than its text is high ("1/26", "1 JAN"). A box
 # can hold more than one line (a date with the time printed under it), so its text height is
 # taken as the smaller of its height and its width over this: padding and context then scale with
@@ -38,10 +36,6 @@ class Window:
     x2: int
     y2: int
     detection_index: int  # the best (lowest-index) detection among those merged into it
-
-    @property
-    def area(self) -> int:
-        return (self.x2 - self.x1) * (self.y2 - self.y1)
 
     def overlap(self, other: Window) -> int:
         """Pixels shared with ``other``."""
@@ -81,7 +75,7 @@ def _merge(windows: list[Window]) -> list[Window]:
         for i in range(len(merged)):
             for j in range(i + 1, len(merged)):
                 a, b = merged[i], merged[j]
-                if a.overlap(b) > _MERGE_OVERLAP * min(a.area, b.area):
+                if a.overlap(b) > 0:
                     merged[i] = a.union(b)
                     del merged[j]
                     changed = True

@@ -217,16 +217,27 @@ def render_scene(seed: int, size: tuple[int, int] = (840, 640)) -> Scene:
     )
     date = _date_text(rng)
     prefix = _EXPIRY_PREFIXES[int(rng.integers(len(_EXPIRY_PREFIXES)))]
-    text_h = rng.uniform(0.03, 0.09) * height
+    # The keyword is printed before the date or, as on most UK labels, on its own line above it:
+    # either way it is not part of the box, and the detector must learn to leave it out.
+    prefix_above = bool(prefix) and rng.random() < 0.5
+    text_h = rng.uniform(0.03, 0.12) * height
     scale = cv2.getFontScaleFromHeight(font & ~cv2.FONT_ITALIC, int(text_h), 2)
-    thickness = max(1, int(scale * rng.uniform(1.2, 2.8)))
+    weight = rng.uniform(1.2, 2.8)
+    line = f"{prefix} {date}" if prefix and not prefix_above else date
+    # Large print on a narrow label: shrink until the line fits, as a printer's layout would.
+    scale *= min(1.0, (label_w - 20) / max(1, _text_size(line, font, scale, max(1, int(scale * weight)))[0]))
+    thickness = max(1, int(scale * weight))
     date_w, date_h, _ = _text_size(date, font, scale, thickness)
-    prefix_w = _text_size(prefix + " ", font, scale, thickness)[0] if prefix else 0
-    # The date sits in the label's right half unless the label is too narrow for that.
+    prefix_w = _text_size(prefix + " ", font, scale, thickness)[0] if prefix and not prefix_above else 0
+    # Anywhere on the label that the line fits, with room above it for a keyword line.
     x_room = max(1, label_w - prefix_w - date_w - 20)
     x = lx + 10 + int(rng.integers(0, x_room))
-    y = ly + date_h + 10 + int(rng.integers(0, max(1, label_h - 3 * date_h - 20)))
-    if prefix:
+    top = 2 * date_h + 10 if prefix_above else date_h + 10
+    y = ly + top + int(rng.integers(0, max(1, label_h - top - 2 * date_h - 10)))
+    if prefix_above:
+        above = scale * rng.uniform(0.5, 1.0)
+        _draw_text(image, prefix, (x, y - int(date_h * 1.4)), font, above, ink, thickness, dot_matrix)
+    elif prefix:
         _draw_text(image, prefix, (x, y), font, scale, ink, thickness, dot_matrix)
     box = _draw_text(image, date, (x + prefix_w, y), font, scale, ink, thickness, dot_matrix)
 

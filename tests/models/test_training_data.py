@@ -31,8 +31,9 @@ def test_the_date_box_lies_in_the_photo_and_holds_ink(seed: int) -> None:
     assert x2 - x1 > y2 - y1, "a printed date is wider than it is high"
     grey = cv2.cvtColor(scene.image, cv2.COLOR_BGR2GRAY).astype(np.float32)
     inside = grey[int(y1) : int(np.ceil(y2)), int(x1) : int(np.ceil(x2))]
-    # Glyph strokes make the box far from uniform; a box on bare label or background would not be.
-    assert inside.std() > 12
+    # Ink is darker than the paper around it, even at the lowest contrast and with dot-matrix
+    # print: a box on bare label or background would have no such dark tail.
+    assert np.percentile(inside, 50) - np.percentile(inside, 5) > 10
 
 
 def test_scenes_cover_many_date_formats() -> None:

@@ -31,7 +31,7 @@ def test_windows_are_clipped_to_the_photo() -> None:
     assert (window.x1, window.y1) == (0, 0) and window.x2 == 840 and window.y2 <= 640
 
 
-def test_mostly_overlapping_windows_are_read_once_under_the_best_detection() -> None:
+def test_overlapping_windows_are_read_once_under_the_best_detection() -> None:
     long_date = _detection(140, 228, 689, 367, 0.77)
     its_tail = _detection(377, 246, 716, 354, 0.60)
     elsewhere = _detection(100, 500, 300, 550, 0.50)
@@ -47,3 +47,19 @@ def test_cut_copies_the_window() -> None:
     crop = cut(image, Window(10, 20, 110, 70, 0))
     assert crop.shape == (50, 100, 3) and crop.flags.c_contiguous
     assert np.array_equal(crop, image[20:70, 10:110])
+
+
+def test_a_keyword_detected_above_the_date_shares_the_date_window() -> None:
+    # A weak detection on "Use by" whose window only touches the date's: still read once.
+    date = _detection(300, 364, 580, 463, 0.48)
+    keyword = _detection(296, 216, 573, 323, 0.47)
+    (window,) = reading_windows(SHAPE, [date, keyword], padding=0.25, context=0.0)
+    assert window.detection_index == 0
+    assert (window.y1, window.y2) == (192, 486)  # from the keyword's top to the date's bottom
+
+
+def test_windows_apart_stay_apart() -> None:
+    windows = reading_windows(
+        SHAPE, [_detection(50, 50, 250, 100), _detection(500, 500, 700, 550)], 0.25, 1.0
+    )
+    assert [w.detection_index for w in windows] == [0, 1]
