@@ -203,7 +203,6 @@ async def serve(
         await shutdown(running, config.grace_s, loading)
         if metrics_http is not None:
             metrics_http.close()
-        running.edge.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 
@@ -220,7 +219,8 @@ def _start_metrics_http(config: ServerConfig, running: Running) -> MetricsHttpSe
 
 
 async def shutdown(running: Running, grace_s: float, loading: asyncio.Task[None]) -> None:
-    """Stops serving gracefully: NOT_SERVING, refuse new calls, drain in-flight ones, release models."""
+    """Stops serving gracefully: NOT_SERVING, refuse new calls, drain in-flight ones, release models,
+    flush traces. The metrics endpoint, started by :func:`serve`, is closed there."""
     running.draining.start_draining()
     await running.health.enter_graceful_shutdown()
     # Logged only now: once this line is out, every new call is refused with UNAVAILABLE.
@@ -243,4 +243,6 @@ async def shutdown(running: Running, grace_s: float, loading: asyncio.Task[None]
     await running.job_runner.close()
     await running.job_store.close()
     await running.host.close()
+    # Last: spans of the calls drained above are flushed before the exporter stops.
+    running.edge.close()
     _LOGGER.info("stopped")

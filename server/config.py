@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from pipeline import DateOrder, DecodeLimits, OcrConfig, PipelineConfig, RuntimeConfig
+from server.urlfetch import UrlPolicy
 
 __all__ = ["OPTIONS", "ConfigError", "Option", "ServerConfig", "load_config"]
 
@@ -75,13 +76,13 @@ class ServerConfig:
     batch_max_items: int = 64
     batch_max_bytes: int = 64 * 1024 * 1024
     batch_concurrency: int = 4
-    # URL fetching (ProcessUrl and URL jobs).
-    url_allow_http: bool = False
-    url_allow_hosts: tuple[str, ...] = ()
-    url_max_bytes: int = 16 * 1024 * 1024
-    url_timeout_s: float = 10.0
-    url_max_redirects: int = 3
-    url_ca_file: Path | None = None
+    # URL fetching (ProcessUrl and URL jobs): the fetcher's own defaults, stated once there.
+    url_allow_http: bool = UrlPolicy.allow_http
+    url_allow_hosts: tuple[str, ...] = UrlPolicy.allow_hosts
+    url_max_bytes: int = UrlPolicy.max_bytes
+    url_timeout_s: float = UrlPolicy.timeout_s
+    url_max_redirects: int = UrlPolicy.max_redirects
+    url_ca_file: Path | None = UrlPolicy.ca_file
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def __post_init__(self) -> None:
