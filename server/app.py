@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -21,6 +22,7 @@ from datalid.v1 import (
     job_service_pb2_grpc,
 )
 from pipeline import Pipeline, load_pipeline
+from server.auth import Authenticator, load_keys
 from server.config import ServerConfig
 from server.edge import Edge
 from server.host import PipelineHost
@@ -189,6 +191,10 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal)
     running = await build_server(config, PipelineHost(load or (lambda: load_pipeline(config.pipeline))))
+    authenticator = running.edge.authenticator
+    if authenticator is not None and config.api_keys_file is not None:
+        keys_file = config.api_keys_file
+        loop.add_signal_handler(signal.SIGHUP, lambda: reload_keys(keys_file, authenticator))
     on_listening(running.port)
     loading = asyncio.create_task(load_models(running))
     metrics_http: MetricsHttpServer | None = None
@@ -203,8 +209,25 @@ async def serve(
         await shutdown(running, config.grace_s, loading)
         if metrics_http is not None:
             metrics_http.close()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+
+
+def reload_keys(path: Path, authenticator: Authenticator) -> None:
+    """Re-reads the API keys file (on SIGHUP): keys added or revoked with ``python -m server.keys``
+    take effect without a restart. A file that cannot be read or parsed changes nothing: the keys in
+    force stay, so a half-written edit never locks every caller out."""
+    try:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing")
+        keys = load_keys(path)
+    except (OSError, ValueError) as exc:
+        # One log line: YAML errors span several.
+        reason = " ".join(str(exc).split())
+        _LOGGER.error("API keys not reloaded, the %d keys in force stay: %s", authenticator.key_count, reason)
+        return
+    authenticator.replace_keys(keys)
+    _LOGGER.info("reloaded %d API keys from %s", len(keys), path)
 
 
 def _start_metrics_http(config: ServerConfig, running: Running) -> MetricsHttpServer | None:

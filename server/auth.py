@@ -114,7 +114,10 @@ def load_keys(path: Path) -> list[ApiKey]:
     """
     if not path.exists():
         return []
-    loaded = yaml.safe_load(path.read_text()) or {}
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML: {exc}") from exc
     entries = loaded.get("keys", []) if isinstance(loaded, dict) else None
     if not isinstance(entries, list):
         raise ValueError(f"{path}: expected a mapping with a 'keys' list")
@@ -172,6 +175,19 @@ class Authenticator:
     def __init__(self, keys: Sequence[ApiKey], jwt_settings: JwtSettings | None = None) -> None:
         self._keys = list(keys)
         self._jwt = jwt_settings
+
+    @property
+    def key_count(self) -> int:
+        """How many API keys are accepted."""
+        return len(self._keys)
+
+    def replace_keys(self, keys: Sequence[ApiKey]) -> None:
+        """Accepts ``keys`` from now on instead of the current ones (a keys file reloaded).
+
+        One assignment of a new list: a call being authenticated sees the old list or the new one,
+        never a mix.
+        """
+        self._keys = list(keys)
 
     def authenticate(self, metadata: Iterable[tuple[str, Any]]) -> Principal:
         """The principal the credentials in ``metadata`` prove.

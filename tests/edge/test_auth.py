@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -21,8 +23,8 @@ from grpc_status import rpc_status
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
 from server.auth import Authenticator, AuthError, hash_key, load_keys, required_scope
 from server.config import ConfigError, load_config
-from tests.conftest import REPO_ROOT
-from tests.edge.conftest import AUDIENCE, ISSUER
+from tests.conftest import REPO_ROOT, ServerProcess, serving
+from tests.edge.conftest import AUDIENCE, ISSUER, _create_key
 
 _INFO = admin_service_pb2.GetServerInfoRequest()
 
@@ -234,3 +236,34 @@ def test_server_refuses_non_loopback_without_auth() -> None:
     )
     assert completed.returncode == 2
     assert "--insecure" in completed.stderr
+
+
+def _info_status(stub: admin_service_pb2_grpc.AdminServiceStub, key: str) -> grpc.StatusCode:
+    try:
+        stub.GetServerInfo(_INFO, metadata=[("x-api-key", key)], timeout=30)
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_keys_file_and_a_broken_file_changes_nothing(tmp_path) -> None:
+    keys_file = tmp_path / "keys.yaml"
+    first = _create_key(keys_file, "first", "process,jobs,admin")
+    env = {"DATALID_AUTH": "required", "DATALID_API_KEYS_FILE": str(keys_file), "DATALID_METRICS_PORT": "-1"}
+    with (
+        contextlib.contextmanager(serving)(ServerProcess(env=env)) as process,
+        grpc.insecure_channel(process.target) as channel,
+    ):
+        stub = admin_service_pb2_grpc.AdminServiceStub(channel)
+        second = _create_key(keys_file, "second", "process,jobs,admin")
+        assert _info_status(stub, second) == grpc.StatusCode.UNAUTHENTICATED  # not read yet
+        assert process.process is not None
+        process.process.send_signal(signal.SIGHUP)
+        process.wait_for_log(re.compile(r"reloaded 2 API keys"), 30)
+        assert _info_status(stub, second) == _info_status(stub, first) == grpc.StatusCode.OK
+
+        keys_file.write_text("keys: [unterminated")
+        process.process.send_signal(signal.SIGHUP)
+        process.wait_for_log(re.compile(r"API keys not reloaded, the 2 keys in force stay: .*not YAML"), 30)
+        assert _info_status(stub, second) == grpc.StatusCode.OK
