@@ -273,15 +273,11 @@ class Pipeline:
             report(StageEvent(Stage.REGIONS_DETECTED, count, f"{count} text regions detected"))
 
         async def read(
-            region: np.ndarray,
-            index: int,
-            on_regions: Callable[[int], None] | None,
-            scale: float | None = None,
+            region: np.ndarray, on_regions: Callable[[int], None] | None, scale: float | None = None
         ) -> list[OcrLine]:
             return await ocr.read(
                 region,
                 key=key,
-                detection_index=index,
                 scale=scale,
                 priority=priority,
                 deadline=deadline,
@@ -292,7 +288,7 @@ class Pipeline:
         fallback = False
         if self._detector is None:
             detected = decoded
-            lines = tuple(await read(image, -1, regions_found))
+            lines = tuple(await read(image, regions_found))
         else:
             detections = await self._adetect(image, settings, key, priority, deadline)
             detected = time.perf_counter()
@@ -301,15 +297,14 @@ class Pipeline:
                     Stage.REGIONS_DETECTED, len(detections), f"{len(detections)} date regions detected"
                 )
             )
-            windows = self._windows(image, detections)
-            scale = self._ocr.detector.reading_scale(image.shape)
+            windows, scale = self._windows(image, detections)
             # Windows of one image are read concurrently, so their model inputs can share batches.
             crops = await run(key, lambda: [cut(image, window) for window in windows])
-            reads = await _all_or_cancel([read(crop, -1, None, scale) for crop in crops])
+            reads = await _all_or_cancel([read(crop, None, scale) for crop in crops])
             lines = _placed(reads, windows)
             fallback = settings.full_image_fallback and not self._has_date(lines, settings)
             if fallback:
-                lines = tuple(await read(image, -1, None))
+                lines = tuple(await read(image, None))
         report(StageEvent(Stage.TEXT_READ, len(lines), f"{len(lines)} lines read"))
         times = (queued_at, started, decoded, detected, time.perf_counter())
         result = await run(key, self._finish, image, settings, detections, lines, times, fallback)
@@ -400,12 +395,11 @@ class Pipeline:
             image, settings.detection_confidence, settings.detection_iou, settings.max_detections
         )
         detected = time.perf_counter()
-        windows = self._windows(image, detections)
-        scale = self._ocr.detector.reading_scale(image.shape)
-        lines = _placed([self._ocr.read(cut(image, window), -1, scale) for window in windows], windows)
+        windows, scale = self._windows(image, detections)
+        lines = _placed([self._ocr.read(cut(image, window), scale=scale) for window in windows], windows)
         fallback = settings.full_image_fallback and not self._has_date(lines, settings)
         if fallback:
-            lines = tuple(self._ocr.read(image, detection_index=-1))
+            lines = tuple(self._ocr.read(image))
         times = (queued_at, started, decoded, detected, time.perf_counter())
         return self._finish(image, settings, detections, lines, times, fallback)
 
@@ -415,11 +409,14 @@ class Pipeline:
         image = decode_image(data, self.config.decode)
         return started, settings, image, time.perf_counter()
 
-    def _windows(self, image: np.ndarray, detections: tuple[Detection, ...]) -> list[Window]:
+    def _windows(self, image: np.ndarray, detections: tuple[Detection, ...]) -> tuple[list[Window], float]:
+        """The windows to read around ``detections``, and the text-detection scale to read them at:
+        the photo's own (see :meth:`TextDetector.preprocess`)."""
         config = self.config
-        return reading_windows(
+        windows = reading_windows(
             image.shape, detections, config.detection_crop_padding, config.detection_crop_context
         )
+        return windows, self._ocr.detector.reading_scale(image.shape)
 
     def _parse(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
         return parse_dates(

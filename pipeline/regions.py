@@ -68,20 +68,16 @@ def _window(
 
 
 def _merge(windows: list[Window]) -> list[Window]:
-    merged = list(windows)
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(merged)):
-            for j in range(i + 1, len(merged)):
-                a, b = merged[i], merged[j]
-                if a.overlap(b) > 0:
-                    merged[i] = a.union(b)
-                    del merged[j]
-                    changed = True
-                    break
-            if changed:
-                break
+    merged: list[Window] = []
+    for window in windows:
+        # A union can reach windows that neither part touched: absorb until nothing overlaps.
+        touching = [other for other in merged if other.overlap(window) > 0]
+        while touching:
+            for other in touching:
+                merged.remove(other)
+                window = window.union(other)
+            touching = [other for other in merged if other.overlap(window) > 0]
+        merged.append(window)
     return merged
 
 

@@ -63,3 +63,10 @@ def test_windows_apart_stay_apart() -> None:
         SHAPE, [_detection(50, 50, 250, 100), _detection(500, 500, 700, 550)], 0.25, 1.0
     )
     assert [w.detection_index for w in windows] == [0, 1]
+
+
+def test_a_union_that_reaches_a_third_window_takes_it_in() -> None:
+    # c touches neither a nor b, only the box around both; it comes first, so it is merged last.
+    c, a, b = _detection(400, 100, 480, 130), _detection(100, 100, 300, 150), _detection(280, 140, 500, 190)
+    (window,) = reading_windows(SHAPE, [c, a, b], padding=0.0, context=0.0)
+    assert window == Window(100, 100, 500, 190, detection_index=0)
