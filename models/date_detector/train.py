@@ -22,6 +22,7 @@ all random parts are zero.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import time
@@ -112,6 +113,12 @@ def side_distances(raw: torch.Tensor) -> torch.Tensor:
     return F.softplus(raw) * STRIDE
 
 
+def predicted_corners(raw: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
+    """Raw box channels ``(N, 4, cells)`` -> ``(N, cells, 4)`` x1, y1, x2, y2 in input pixels."""
+    ltrb = side_distances(raw)
+    return torch.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], dim=-1)
+
+
 class Exported(nn.Module):
     """The network plus decoding: ``(N, 3, S, S)`` -> ``(N, 5, cells)`` as cx, cy, w, h, score."""
 
@@ -125,9 +132,7 @@ class Exported(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x).flatten(2)  # (N, 5, cells)
-        ltrb = side_distances(out[:, :4])
-        x1, y1 = self.cx - ltrb[:, 0], self.cy - ltrb[:, 1]
-        x2, y2 = self.cx + ltrb[:, 2], self.cy + ltrb[:, 3]
+        x1, y1, x2, y2 = predicted_corners(out[:, :4], self.cx, self.cy).unbind(dim=-1)
         boxes = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=1)
         return torch.cat([boxes, torch.sigmoid(out[:, 4:])], dim=1)
 
@@ -172,20 +177,20 @@ def assign(boxes: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor) -> torch.Ten
     positive[torch.arange(len(boxes)), centre_cell] = True
     area = (bw * bh)[:, None].expand_as(positive)
     cost = torch.where(positive, area, torch.full_like(area, float("inf")))
-    best = cost.argmin(dim=0)
-    owner[torch.isfinite(cost.min(dim=0).values)] = best[torch.isfinite(cost.min(dim=0).values)]
+    best_cost, best = cost.min(dim=0)
+    assigned = torch.isfinite(best_cost)
+    owner[assigned] = best[assigned]
     return owner
 
 
 def detection_loss(
     out: torch.Tensor, targets: list[torch.Tensor], cx: torch.Tensor, cy: torch.Tensor
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> torch.Tensor:
     """Quality focal loss on the score plus GIoU loss on positive cells' boxes."""
     batch = out.shape[0]
     flat = out.flatten(2)  # (N, 5, cells)
-    ltrb = side_distances(flat[:, :4]).permute(0, 2, 1)  # (N, cells, 4)
     logits = flat[:, 4]  # (N, cells)
-    pred_boxes = torch.stack([cx - ltrb[..., 0], cy - ltrb[..., 1], cx + ltrb[..., 2], cy + ltrb[..., 3]], -1)
+    pred_boxes = predicted_corners(flat[:, :4], cx, cy)  # (N, cells, 4)
     score_target = torch.zeros_like(logits)
     box_losses = []
     positives = 0
@@ -202,17 +207,14 @@ def detection_loss(
     bce = F.binary_cross_entropy_with_logits(logits, score_target, reduction="none")
     quality = (bce * (prob - score_target).abs().pow(2)).sum() / max(1, positives)
     box = torch.stack(box_losses).sum() / max(1, positives) if box_losses else logits.sum() * 0
-    loss = quality + 2.0 * box
-    return loss, {"quality": quality.item(), "box": box.item()}
+    return quality + 2.0 * box
 
 
 class ModelEma:
     """Exponential moving average of the weights; the average is what gets exported."""
 
     def __init__(self, model: nn.Module, decay: float = 0.998) -> None:
-        self.model = DateNet(model.stem[1][0].out_channels)
-        self.model.load_state_dict(model.state_dict())
-        self.model.eval()
+        self.model = copy.deepcopy(model).eval()
         self.decay = decay
         self.updates = 0
 
@@ -341,7 +343,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         for step in range(steps_per_epoch):
             chosen = [pool[i] for i in order[step * args.batch : (step + 1) * args.batch]]
             images, targets = make_batch(rng, chosen, augment=True)
-            loss, _ = detection_loss(model(images), targets, cx, cy)
+            loss = detection_loss(model(images), targets, cx, cy)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
