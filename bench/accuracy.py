@@ -60,12 +60,12 @@ def date_read(result: ProcessResult, expected: str) -> str | None:
     return result.best_date.date.strftime("%Y-%m-%d" if expected.count("-") == 2 else "%m-%d")
 
 
+def _mean_p95(values: list[float]) -> dict[str, float]:
+    return {"mean": round(statistics.fmean(values), 1), "p95": round(percentile(values, 95), 1)}
+
+
 def _stage_summary(results: list[ProcessResult]) -> dict[str, dict[str, float]]:
-    summary = {}
-    for stage in _STAGES:
-        values = [getattr(r.timings, stage) for r in results]
-        summary[stage] = {"mean": round(statistics.fmean(values), 1), "p95": round(percentile(values, 95), 1)}
-    return summary
+    return {stage: _mean_p95([getattr(r.timings, stage) for r in results]) for stage in _STAGES}
 
 
 def _annotate(image: np.ndarray, row: ManifestRow, result: ProcessResult, path: Path) -> None:
@@ -172,10 +172,7 @@ def measure(
         },
         "fallback_used": sum(r.full_image_fallback_used for r in results["detector"]),
         "stages_ms": {name: _stage_summary(results[name]) for name in results},
-        "wall_ms": {
-            name: {"mean": round(statistics.fmean(v), 1), "p95": round(percentile(v, 95), 1)}
-            for name, v in walls.items()
-        },
+        "wall_ms": {name: _mean_p95(v) for name, v in walls.items()},
         "latency_ratio_detector_to_full": round(mean_total["detector"] / mean_total["full_image"], 3),
         "failures": misses,
     }

@@ -109,9 +109,10 @@ def _draw_text(
     """Draws ``text`` with its baseline at ``origin``; returns the ink's box x1, y1, x2, y2."""
     width, height, baseline = _text_size(text, font, scale, thickness)
     x, y = origin
+    box = (x, y - height, x + width, y + baseline // 2)
     if not dot_matrix:
         cv2.putText(canvas, text, (x, y), font, scale, ink, thickness, cv2.LINE_AA)
-        return x, y - height, x + width, y + baseline // 2
+        return box
     # Inkjet coders print each glyph as a grid of dots: sample the glyph's mask on a coarse grid.
     pitch = max(2, height // 7)
     mask = np.zeros((height + baseline + 2 * pitch, width + 2 * pitch), dtype=np.uint8)
@@ -121,7 +122,7 @@ def _draw_text(
         for col in range(0, mask.shape[1], pitch):
             if mask[row, col]:
                 cv2.circle(canvas, (x - pitch + col, y - height - pitch + row), radius, ink, -1, cv2.LINE_AA)
-    return x, y - height, x + width, y + baseline // 2
+    return box
 
 
 def _barcode(rng: np.random.Generator, canvas: np.ndarray, x: int, y: int, width: int, height: int) -> None:
