@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -30,6 +31,9 @@ class ServerProcess:
 
     args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # An address-space cap (RLIMIT_AS) for the server: a request that would blow memory up then
+    # fails the test (MemoryError, or the server dies) instead of taking the machine down.
+    memory_limit_bytes: int | None = None
     process: subprocess.Popen[str] | None = None
     port: int = 0
     log: list[str] = field(default_factory=list)
@@ -62,6 +66,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=self._limit_memory if self.memory_limit_bytes else None,
         )
         threading.Thread(target=self._read_output, daemon=True).start()
         try:
@@ -72,6 +77,11 @@ class ServerProcess:
             raise
         self.port = int(match.group(2))
         return self
+
+    def _limit_memory(self) -> None:
+        # Runs in the child between fork and exec.
+        assert self.memory_limit_bytes is not None
+        resource.setrlimit(resource.RLIMIT_AS, (self.memory_limit_bytes, self.memory_limit_bytes))
 
     def _read_output(self) -> None:
         assert self.process is not None and self.process.stdout is not None
