@@ -8,7 +8,11 @@ Size buckets keep batches possible with variable shapes:
 - detection inputs are padded (bottom and right) to a multiple of ``bucket_px`` per side, and the
   probability map is cut back before post-processing, so padding never changes the boxes;
 - recognition crops are resized to height 48 and padded to a width that is a multiple of
-  ``bucket_px`` (PP-OCR pads a batch to its widest crop in the same way).
+  ``bucket_px`` (PP-OCR pads a batch to its widest crop in the same way), at most
+  ``REC_MAX_WIDTH_PX``.
+
+A read's text boxes are cropped, classified and recognised ``TEXT_BOXES_AT_ONCE`` at a time, so its
+memory stays within the bound stated in :mod:`pipeline.ocr`.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from pipeline.batching import BatcherStats, DynamicBatcher, Priority
 from pipeline.executor import Key, PriorityExecutor
 from pipeline.ocr import (
     _REC_SHAPE,
+    REC_MAX_WIDTH_PX,
     DetInput,
     OcrEngine,
     _crop_quad,
     _resize_pad,
+    chunks,
     lines_from_reads,
 )
 from pipeline.repository import BatchingConfig
@@ -53,10 +59,11 @@ def pad_to_bucket(batch: np.ndarray, bucket_px: int) -> np.ndarray:
 
 
 def rec_bucket_width(crop_shape: tuple[int, ...], bucket_px: int) -> int:
-    """The padded input width of a recognition crop: its width at height 48, rounded up to the bucket."""
+    """The padded input width of a recognition crop: its width at height 48, rounded up to the bucket,
+    at most ``REC_MAX_WIDTH_PX`` (a longer line is squeezed to it)."""
     height, width = crop_shape[:2]
     needed = max(_REC_SHAPE[2], math.ceil(_REC_SHAPE[1] * width / max(1, height)))
-    return math.ceil(needed / bucket_px) * bucket_px
+    return min(REC_MAX_WIDTH_PX, math.ceil(needed / bucket_px) * bucket_px)
 
 
 # A model input with its request's scheduling key.
@@ -151,35 +158,38 @@ class BatchedOcr:
         det_input = pad_to_bucket(prepared.batch, self._det_bucket_px)[0]
         prob_map = await self.det.submit((det_input, key), priority=priority, deadline=deadline)
         height, width = prepared.batch.shape[-2:]
-        quads, crops, cls_inputs = await run(
-            key, self._crops, image, prob_map[..., :height, :width], prepared
+        quads = await run(
+            key,
+            self._engine.detector.postprocess,
+            np.ascontiguousarray(prob_map[..., :height, :width]),
+            prepared,
         )
         if on_regions is not None:
             on_regions(len(quads))
-        if not quads:
-            return []
-        if self.cls is not None:
-            probs = await self.cls.submit_many(
-                [(x, key) for x in cls_inputs], priority=priority, deadline=deadline
+        reads: list[tuple[str, float]] = []
+        for chunk in chunks(quads):
+            crops, cls_inputs = await run(key, self._crops, image, chunk)
+            if self.cls is not None:
+                probs = await self.cls.submit_many(
+                    [(x, key) for x in cls_inputs], priority=priority, deadline=deadline
+                )
+                rec_inputs = await run(key, self._upright_rec_inputs, np.stack(probs), crops)
+            else:
+                rec_inputs = await run(key, self._rec_inputs, crops)
+            reads.extend(
+                await self.rec.submit_many(
+                    [(x, key) for x in rec_inputs], priority=priority, deadline=deadline
+                )
             )
-            rec_inputs = await run(key, self._upright_rec_inputs, np.stack(probs), crops)
-        else:
-            rec_inputs = await run(key, self._rec_inputs, crops)
-        reads = await self.rec.submit_many(
-            [(x, key) for x in rec_inputs], priority=priority, deadline=deadline
-        )
         return lines_from_reads(quads, reads, self._engine.min_text_score, detection_index)
 
     # -- CPU work, on the executor
 
-    def _crops(
-        self, image: np.ndarray, prob_map: np.ndarray, prepared: DetInput
-    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        quads = self._engine.detector.postprocess(np.ascontiguousarray(prob_map), prepared)
+    def _crops(self, image: np.ndarray, quads: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         crops = [_crop_quad(image, quad) for quad in quads]
         classifier = self._engine.classifier
         cls_inputs = list(classifier.preprocess(crops)) if classifier is not None and crops else []
-        return quads, crops, cls_inputs
+        return crops, cls_inputs
 
     def _upright_rec_inputs(self, probs: np.ndarray, crops: list[np.ndarray]) -> list[np.ndarray]:
         assert self._engine.classifier is not None

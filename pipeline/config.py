@@ -30,11 +30,18 @@ class DecodeLimits:
     max_image_pixels: int = 40_000_000
     # Smaller images hold no readable date; refusing them gives the caller a clear reason.
     min_image_side_px: int = 16
+    # Long side over short side. The text detector's input is capped at 4096 px a side
+    # (pipeline/ocr.py), so a 1:50 strip still reaches it 82 px thick, room for a line of text; a
+    # thinner one holds nothing readable and is refused before decoding rather than read in tiles.
+    max_image_aspect_ratio: float = 50.0
 
     def __post_init__(self) -> None:
         _require(self.max_image_bytes > 0, "max_image_bytes", self.max_image_bytes, "> 0")
         _require(self.max_image_pixels > 0, "max_image_pixels", self.max_image_pixels, "> 0")
         _require(self.min_image_side_px >= 1, "min_image_side_px", self.min_image_side_px, ">= 1")
+        _require(
+            self.max_image_aspect_ratio >= 1, "max_image_aspect_ratio", self.max_image_aspect_ratio, ">= 1"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,11 +1,18 @@
 """Turn untrusted image bytes into a BGR pixel array, refusing anything unsafe or unusable.
 
 The size of the image is read from the file header before any pixel is decoded, so a
-decompression bomb (a small file that claims a huge canvas) costs nothing but the header read.
+decompression bomb (a small file that claims a huge canvas) costs nothing but the header read, and
+a strip too thin to hold a readable line is refused before it costs anything either.
+
+Memory: decoding holds the file (at most ``max_image_bytes``) and the decoded image, at most
+``max_image_pixels`` x 3 bytes (120 MB at the 40 MP default). An image with alpha is decoded with
+its alpha and possibly 16 bits per channel first: up to 8 bytes per pixel (320 MB at 40 MP) until it
+is flattened, band by band, onto the 3-byte image.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -13,15 +20,15 @@ import cv2
 import numpy as np
 
 from pipeline.config import DecodeLimits
+from pipeline.container import Layout, Truncated, read_layout
 from pipeline.errors import InvalidInput
 
-__all__ = ["ImageHeader", "decode_image", "read_header"]
+__all__ = ["ImageHeader", "apply_orientation", "decode_image", "flatten_alpha", "read_header"]
 
 # OpenCV prints libjpeg/libpng warnings for damaged files to stderr; we report them ourselves.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 # JPEG start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not.
 _JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Markers with no length field after them.
@@ -126,18 +133,6 @@ def read_header(data: bytes) -> ImageHeader:
     raise _refuse("not a supported image format (expected JPEG, PNG, WebP or BMP)")
 
 
-def _is_truncated(data: bytes, image_format: str) -> bool:
-    if image_format == "jpeg":
-        # Trailing bytes after EOI are common (camera padding), so look near the end, not at it.
-        return b"\xff\xd9" not in data[-4096:]
-    if image_format == "png":
-        return _PNG_IEND not in data[-64:]
-    if image_format == "webp":
-        (riff_len,) = struct.unpack("<I", data[4:8])
-        return len(data) < riff_len + 8
-    return False
-
-
 def _check_size(header: ImageHeader, limits: DecodeLimits) -> None:
     pixels = header.width * header.height
     if pixels > limits.max_image_pixels:
@@ -149,21 +144,31 @@ def _check_size(header: ImageHeader, limits: DecodeLimits) -> None:
         raise _refuse(
             f"image is {header.width}x{header.height}, a side is shorter than {limits.min_image_side_px} px"
         )
+    aspect = max(header.width, header.height) / min(header.width, header.height)
+    if aspect > limits.max_image_aspect_ratio:
+        raise _refuse(
+            f"image is {header.width}x{header.height}, its long side is {aspect:.0f} times its short side, "
+            f"more than the limit of {limits.max_image_aspect_ratio:g}"
+        )
 
 
 def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
     """Decodes a JPEG, PNG, WebP or BMP file into a BGR image with EXIF orientation applied.
 
+    Bytes after the image's end marker (a motion photo's video, appended metadata) are ignored,
+    as the decoders do. Transparent pixels are flattened onto white when the visible content is
+    dark and onto black when it is light, so ink stays readable either way.
+
     Args:
         data: the encoded image file, untrusted.
-        limits: the byte, pixel and side limits to enforce.
+        limits: the byte, pixel, side and aspect limits to enforce.
 
     Returns:
         A ``(height, width, 3)`` uint8 BGR array, upright as the EXIF orientation says.
 
     Raises:
         InvalidInput: with field ``image``, when the bytes are empty, too large, not a supported
-            format, damaged or truncated, or the image is too small or has too many pixels.
+            format, damaged or truncated, or the image is too small, too thin or has too many pixels.
     """
     if not data:
         raise _refuse("image is empty")
@@ -171,10 +176,88 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
         raise _refuse(f"image is {len(data)} bytes, more than the limit of {limits.max_image_bytes}")
     header = read_header(data)
     _check_size(header, limits)
-    if _is_truncated(data, header.format):
-        raise _refuse(f"{header.format.upper()} file is truncated")
-    # IMREAD_COLOR applies the EXIF orientation tag (IMREAD_IGNORE_ORIENTATION is not set).
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    try:
+        layout = read_layout(data, header.format)
+    except Truncated as exc:
+        raise _refuse(f"{header.format.upper()} file is truncated ({exc})") from None
+    image = _decode_pixels(np.frombuffer(data, dtype=np.uint8, count=layout.end), layout)
     if image is None:
         raise _refuse(f"{header.format.upper()} file could not be decoded (damaged data)")
+    return image
+
+
+def _decode_pixels(buffer: np.ndarray, layout: Layout) -> np.ndarray | None:
+    if not layout.has_alpha:
+        # IMREAD_COLOR applies the EXIF orientation tag (IMREAD_IGNORE_ORIENTATION is not set).
+        return cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    # IMREAD_COLOR would drop the alpha channel and show what lies under transparent pixels (most
+    # often black, so dark ink vanishes). IMREAD_UNCHANGED keeps it, but skips EXIF orientation.
+    raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        return None
+    if raw.dtype == np.uint16:
+        raw = (raw >> 8).astype(np.uint8)
+    if raw.ndim == 2:
+        raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
+    image = flatten_alpha(raw) if raw.shape[2] == 4 else raw
+    return apply_orientation(image, layout.orientation)
+
+
+# Alpha is blended this many pixels at a time, so the 16-bit intermediates stay a few MB whatever
+# the image size; the background is chosen from at most this many sampled pixels.
+_FLATTEN_BAND_PX = 1 << 20
+_BACKGROUND_SAMPLE_PX = 1 << 18
+# Pixels at least this opaque count as the visible content when choosing the background.
+_OPAQUE_ALPHA = 128
+_MID_GREY = 128
+
+
+def _background(bgra: np.ndarray) -> int:
+    """White (255) behind dark visible content, black (0) behind light content."""
+    height, width = bgra.shape[:2]
+    step = max(1, math.ceil(math.sqrt(height * width / _BACKGROUND_SAMPLE_PX)))
+    sample = bgra[::step, ::step]
+    opaque = sample[..., 3] >= _OPAQUE_ALPHA
+    if not opaque.any():
+        return 255
+    grey = cv2.cvtColor(np.ascontiguousarray(sample[..., :3]), cv2.COLOR_BGR2GRAY)
+    return 255 if float(grey[opaque].mean()) < _MID_GREY else 0
+
+
+def flatten_alpha(bgra: np.ndarray) -> np.ndarray:
+    """Composites a ``(H, W, 4)`` uint8 BGRA image onto a plain background that keeps its ink visible.
+
+    Returns:
+        ``(H, W, 3)`` uint8 BGR: ``colour * alpha + background * (1 - alpha)``, with the background
+        white when the opaque pixels are dark on average and black when they are light.
+    """
+    height, width = bgra.shape[:2]
+    background = _background(bgra)
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    rows = max(1, _FLATTEN_BAND_PX // width)
+    for top in range(0, height, rows):
+        band = bgra[top : top + rows]
+        alpha = band[..., 3:4].astype(np.uint16)
+        # At most 255 * 255 + 127 = 65152: uint16 holds it; + 127 rounds the division.
+        mixed = band[..., :3] * alpha + background * (255 - alpha) + 127
+        out[top : top + rows] = mixed // 255
+    return out
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turns an image stored with EXIF ``orientation`` (1..8) upright, as OpenCV's IMREAD_COLOR does."""
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    if orientation == 5:
+        return cv2.transpose(image)
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.rotate(cv2.transpose(image), cv2.ROTATE_180)
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
     return image

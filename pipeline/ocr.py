@@ -4,13 +4,21 @@ Each model stage is split into ``preprocess -> run one batch array -> postproces
 batcher can later gather the batch arrays of several requests. The pre/post-processing helpers of
 the rapidocr-onnxruntime wheel are reused where they fit; its sessions are not: every model runs
 through :class:`pipeline.runtime.OnnxModel`.
+
+Every resize here has a cap on its output, whatever the image's size or shape (the caps below, each
+with where its number comes from). Memory of one read, at the caps: the detector input, at most
+``DET_MAX_INPUT_PIXELS`` x 12 bytes as floats (48 MB) plus its 8-bit copy and probability map
+(28 MB); then ``TEXT_BOXES_AT_ONCE`` text boxes at a time (of at most ``DET_MAX_BOXES``), each a
+crop of at most ``CROP_MAX_PIXELS`` x 3 bytes (3 MB), a classifier input (110 KB) and a
+recognizer input of at most 48 x ``REC_MAX_WIDTH_PX`` x 12 bytes (1.1 MB): 135 MB. Model
+activations come on top, and are largest for the detector at its 4 MP cap.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -28,11 +36,20 @@ from pipeline.runtime import OnnxModel
 from pipeline.types import BoundingBox, OcrLine
 
 __all__ = [
+    "CROP_MAX_PIXELS",
+    "CROP_MAX_SIDE_PX",
+    "DET_MAX_BOXES",
+    "DET_MAX_INPUT_PIXELS",
+    "DET_MAX_INPUT_SIDE_PX",
+    "REC_MAX_WIDTH_PX",
+    "TEXT_BOXES_AT_ONCE",
     "AngleClassifier",
     "OcrEngine",
     "TextDetector",
     "TextRecognizer",
+    "chunks",
     "default_model_paths",
+    "det_input_size",
     "lines_from_reads",
     "reading_order",
 ]
@@ -43,11 +60,34 @@ _MEAN = (0.5, 0.5, 0.5)
 _STD = (0.5, 0.5, 0.5)
 # Larger inputs are shrunk first, as rapidocr does: detection cost grows with the pixel count.
 _DET_MAX_SIDE_PX = 2000
+# Caps on the text detector's input, whatever the image or window. 4 MP is what the rule above
+# already gives a square photo (2000 x 2000), so photos of usual shapes never reach it; the side
+# cap bounds strips, whose short side the 736 px rule would blow up along with their long side
+# (a 16 x 40000 strip: 736 x 1.8 M px, 16 GB as floats).
+DET_MAX_INPUT_PIXELS = 2000 * 2000
+DET_MAX_INPUT_SIDE_PX = 4096
+# DB's stride: input sides are multiples of it, and at least one.
+_DET_STRIDE_PX = 32
+# Text regions kept per read: DB's candidate cap (rapidocr's default).
+DET_MAX_BOXES = 1000
+# Text boxes cropped, classified and recognised at once in one read; more are read in turns, so a
+# read's crops and model inputs stay within the bound in the module docstring. A label photo has a
+# few dozen lines at most: one turn.
+TEXT_BOXES_AT_ONCE = 32
+# Crops are resized to height 48 for the classifier and recogniser, so resolution beyond these caps
+# only costs memory: a larger crop is cut at a reduced scale, in the same warp. No text line of a
+# 40 MP photo reaches 1 MP unless it is a headline across the whole photo.
+CROP_MAX_PIXELS = 1_000_000
+CROP_MAX_SIDE_PX = DET_MAX_INPUT_SIDE_PX
 _CLS_SHAPE = (3, 48, 192)
 _CLS_LABELS = ["0", "180"]
 # A crop is turned upside down only when the classifier is this sure (PP-OCR default).
 _CLS_FLIP_SCORE = 0.9
 _REC_SHAPE = (3, 48, 320)
+# The recogniser's input width cap (40:1 at height 48, about 70 characters): a longer line is
+# squeezed to it instead of widening every input of its batch, and the model's output with it
+# (width / 8 steps x 6625 classes of floats).
+REC_MAX_WIDTH_PX = 1920
 # Boxes whose tops differ by less than this many pixels count as one row when sorting.
 _SAME_ROW_PX = 10
 
@@ -82,7 +122,7 @@ class TextDetector:
         self._post = DBPostProcess(
             thresh=0.3,
             box_thresh=config.det_box_thresh,
-            max_candidates=1000,
+            max_candidates=DET_MAX_BOXES,
             unclip_ratio=config.det_unclip_ratio,
             score_mode="fast",
             use_dilation=True,
@@ -92,11 +132,20 @@ class TextDetector:
         """The resize factor :meth:`preprocess` applies to a whole image of this shape.
 
         Very large images are shrunk to ``_DET_MAX_SIDE_PX``, then the short side is brought up to
-        ``det_limit_side_len``.
+        ``det_limit_side_len``, within ``DET_MAX_INPUT_SIDE_PX`` and ``DET_MAX_INPUT_PIXELS``.
         """
         height, width = shape[:2]
         shrink = min(1.0, _DET_MAX_SIDE_PX / max(height, width))
-        return shrink * max(1.0, self._limit_side_len / (min(height, width) * shrink))
+        scale = shrink * max(1.0, self._limit_side_len / (min(height, width) * shrink))
+        return scale * _det_scale_cap(height * scale, width * scale)
+
+    def _rule_fits(self, height: int, width: int) -> bool:
+        """Whether rapidocr's whole-image resize of this (already shrunk) size stays within the caps."""
+        side = max(1, min(height, width))
+        ratio = self._limit_side_len / side if side < self._limit_side_len else 1.0
+        out_h = round(int(height * ratio) / _DET_STRIDE_PX) * _DET_STRIDE_PX
+        out_w = round(int(width * ratio) / _DET_STRIDE_PX) * _DET_STRIDE_PX
+        return 0 < out_h * out_w <= DET_MAX_INPUT_PIXELS and max(out_h, out_w) <= DET_MAX_INPUT_SIDE_PX
 
     def preprocess(self, image: np.ndarray, scale: float | None = None) -> DetInput:
         """Resizes and normalises one BGR image into a batch of one.
@@ -109,16 +158,16 @@ class TextDetector:
                 where the rule would blow a 500x150 crop up to 2464x736.
         """
         height, width = image.shape[:2]
-        if scale is not None:
-            size = (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
-            resized = cv2.resize(image, size)
-            batch = self._pre.permute(self._pre.normalize(resized))[None].astype(np.float32)
-            return DetInput(batch, (height, width), 1.0)
-        factor = 1.0
-        if max(height, width) > _DET_MAX_SIDE_PX:
-            factor = max(height, width) / _DET_MAX_SIDE_PX
-            image = cv2.resize(image, (round(width / factor), round(height / factor)))
-        return DetInput(self._pre(image), image.shape[:2], factor)
+        if scale is None:
+            factor = max(1.0, max(height, width) / _DET_MAX_SIDE_PX)
+            if self._rule_fits(round(height / factor), round(width / factor)):
+                # rapidocr's own resize, so photos of usual shapes are read exactly as before.
+                if factor > 1.0:
+                    image = cv2.resize(image, (round(width / factor), round(height / factor)))
+                return DetInput(_normalize(self._pre.resize(image)), image.shape[:2], factor)
+            scale = self.reading_scale(image.shape)
+        resized = cv2.resize(image, det_input_size(height, width, scale))
+        return DetInput(_normalize(resized), (height, width), 1.0)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Runs the model on ``(N, 3, H, W)`` images of one size; returns ``(N, 1, H, W)`` maps."""
@@ -192,6 +241,7 @@ class TextRecognizer:
         """Resizes crops to height 48 and pads them to the widest one: one ``(N, 3, 48, W)`` batch."""
         base_ratio = _REC_SHAPE[2] / _REC_SHAPE[1]
         max_ratio = max([base_ratio, *(crop.shape[1] / crop.shape[0] for crop in crops)])
+        max_ratio = min(max_ratio, REC_MAX_WIDTH_PX / _REC_SHAPE[1])
         return np.stack([_resize_pad(crop, _REC_SHAPE, max_ratio) for crop in crops])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -302,10 +352,56 @@ class OcrEngine:
             without empty lines or lines below ``min_text_score``.
         """
         quads = self.detector.detect(image, scale)
-        crops = [_crop_quad(image, quad) for quad in quads]
-        if self.classifier is not None:
-            crops = self.classifier.classify(crops)
-        return lines_from_reads(quads, self.recognizer.recognize(crops), self.min_text_score, detection_index)
+        reads: list[tuple[str, float]] = []
+        for chunk in chunks(quads):
+            crops = [_crop_quad(image, quad) for quad in chunk]
+            if self.classifier is not None:
+                crops = self.classifier.classify(crops)
+            reads.extend(self.recognizer.recognize(crops))
+        return lines_from_reads(quads, reads, self.min_text_score, detection_index)
+
+
+def chunks(quads: list[np.ndarray]) -> Iterator[list[np.ndarray]]:
+    """The text boxes of one read, ``TEXT_BOXES_AT_ONCE`` at a time, in order."""
+    for start in range(0, len(quads), TEXT_BOXES_AT_ONCE):
+        yield quads[start : start + TEXT_BOXES_AT_ONCE]
+
+
+def _normalize(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 to a ``(1, 3, H, W)`` float32 batch in [-1, 1] (PP-OCR's mean and std of
+    0.5), in float32 throughout: rapidocr's own goes through float64, twice the memory."""
+    batch = image.astype(np.float32)
+    batch *= 1.0 / (255.0 * _STD[0])
+    batch -= _MEAN[0] / _STD[0]
+    return np.ascontiguousarray(batch.transpose(2, 0, 1))[None]
+
+
+def _det_scale_cap(height: float, width: float) -> float:
+    """The factor (at most 1) that brings a ``height x width`` detector input within both caps."""
+    height, width = max(1.0, height), max(1.0, width)
+    return min(
+        1.0,
+        DET_MAX_INPUT_SIDE_PX / max(height, width),
+        math.sqrt(DET_MAX_INPUT_PIXELS / (height * width)),
+    )
+
+
+def det_input_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """The text detector's input size, ``(width, height)``, for an image resized by ``scale``.
+
+    Sides are multiples of 32 (DB's stride), at least 32, at most ``DET_MAX_INPUT_SIDE_PX``, with
+    at most ``DET_MAX_INPUT_PIXELS`` pixels: a scale that would exceed a cap is lowered to meet it.
+    """
+    want_h, want_w = max(1.0, height * scale), max(1.0, width * scale)
+    shrink = _det_scale_cap(want_h, want_w)
+    want_h, want_w = want_h * shrink, want_w * shrink
+    out_h, out_w = (max(_DET_STRIDE_PX, round(v / _DET_STRIDE_PX) * _DET_STRIDE_PX) for v in (want_h, want_w))
+    if out_h * out_w > DET_MAX_INPUT_PIXELS or max(out_h, out_w) > DET_MAX_INPUT_SIDE_PX:
+        # Rounding up took a side past a cap: round both down instead.
+        out_h, out_w = (
+            max(_DET_STRIDE_PX, math.floor(v / _DET_STRIDE_PX) * _DET_STRIDE_PX) for v in (want_h, want_w)
+        )
+    return out_w, out_h
 
 
 def lines_from_reads(
@@ -355,13 +451,18 @@ def reading_order(items: list[_Item], top_left: Callable[[_Item], tuple[float, f
 
 
 def _crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """Cuts a (possibly rotated) quadrilateral out of the image as an upright rectangle."""
+    """Cuts a (possibly rotated) quadrilateral out of the image as an upright rectangle, within
+    ``CROP_MAX_SIDE_PX`` and ``CROP_MAX_PIXELS`` (a larger one is cut at a reduced scale)."""
     width = max(1, int(_quad_width(quad)))
     height = max(1, int(_quad_height(quad)))
-    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    shrink = min(1.0, CROP_MAX_SIDE_PX / max(width, height), math.sqrt(CROP_MAX_PIXELS / (width * height)))
+    out_w, out_h = (
+        (width, height) if shrink >= 1.0 else (max(1, int(width * shrink)), max(1, int(height * shrink)))
+    )
+    target = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], dtype=np.float32)
     transform = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
     crop = cv2.warpPerspective(
-        image, transform, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+        image, transform, (out_w, out_h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
     )
     # Tall narrow crops are vertical text: the recognizer reads rows, so lay them down.
     if height / width >= 1.5:

@@ -54,6 +54,10 @@ __all__ = ["Pipeline", "PipelineStats", "load_pipeline"]
 
 _DEFAULT_OPTIONS = ProcessOptions()
 _T = TypeVar("_T")
+# Windows of one image read at once by aprocess. Each read holds up to ~135 MB of crops and model
+# inputs at the caps of pipeline/ocr.py, so this bounds a request's memory (see Pipeline); a label
+# photo has one to three windows, all read at once.
+WINDOWS_AT_ONCE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,15 @@ class Pipeline:
 
     Safe to use from several threads at once. Build it with :func:`load_pipeline`, which also
     warms the models.
+
+    Memory per image, worst case at the default limits: the file (16 MiB) and the decoded image
+    (40 MP x 3 bytes = 120 MB; an image with alpha passes through up to 320 MB while decoding, see
+    :mod:`pipeline.decode`); the detection windows cut from it (disjoint: at most the image again,
+    120 MB); the text detector's inputs (the windows are read at the photo's scale, capped at 4 MP
+    together: 76 MB with the probability maps); and ``WINDOWS_AT_ONCE`` reads' text boxes (135 MB
+    each, see :mod:`pipeline.ocr`); the full-image fallback read comes after them. About 1 GB in
+    all, plus the models' activations (largest for the text detector at its 4 MP cap); a 12 MP
+    label photo uses far less. No resize depends on the image's aspect ratio without a cap.
 
     Args:
         config: limits and defaults.
@@ -300,7 +313,13 @@ class Pipeline:
             windows, scale = self._windows(image, detections)
             # Windows of one image are read concurrently, so their model inputs can share batches.
             crops = await run(key, lambda: [cut(image, window) for window in windows])
-            reads = await _all_or_cancel([read(crop, None, scale) for crop in crops])
+            gate = asyncio.Semaphore(WINDOWS_AT_ONCE)
+
+            async def read_window(crop: np.ndarray) -> list[OcrLine]:
+                async with gate:
+                    return await read(crop, None, scale)
+
+            reads = await _all_or_cancel([read_window(crop) for crop in crops])
             lines = _placed(reads, windows)
             fallback = settings.full_image_fallback and not self._has_date(lines, settings)
             if fallback:
