@@ -9,6 +9,7 @@ import sys
 
 from server.app import serve
 from server.config import ConfigError, load_config
+from server.redaction import install_log_redaction
 
 
 def _announce(host: str, port: int) -> None:
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Before anything logs: no record, ours or a library's, may carry a caller's credentials.
+    install_log_redaction()
     logging.getLogger(__name__).info("configuration: %s", config)
     try:
         asyncio.run(serve(config, on_listening=lambda port: _announce(config.host, port)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +30,29 @@ from server.host import PipelineHost
 from server.interceptors.access_log import AccessLogInterceptor
 from server.interceptors.auth import AuthInterceptor
 from server.interceptors.draining import DrainingInterceptor
+from server.interceptors.malformed import MalformedRequestInterceptor
 from server.interceptors.metrics import MetricsInterceptor
 from server.interceptors.rate_limit import RateLimitInterceptor
 from server.interceptors.tracing import TracingInterceptor
 from server.jobs_runner import JobRunner
-from server.jobstore import JobStore
+from server.jobstore import JobQuota, JobStore
 from server.metrics import HistogramSnapshot, MetricsHttpServer, ModelStatsSnapshot
 from server.services.admin import AdminService
 from server.services.inference import ExpiryDateService, url_fetcher
 from server.services.jobs import JobService
+from server.urlfetch import UrlFetcher
 
-__all__ = ["SERVICE_NAMES", "Running", "build_server", "load_models", "model_snapshots", "serve", "shutdown"]
+__all__ = [
+    "SERVICE_NAMES",
+    "Running",
+    "build_server",
+    "load_models",
+    "model_snapshots",
+    "on_hangup",
+    "reload_keys",
+    "serve",
+    "shutdown",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,6 +75,8 @@ class Running:
     edge: Edge
     job_store: JobStore
     job_runner: JobRunner
+    # Shared by ProcessUrl and URL jobs; shutdown abandons its fetches once the grace period is over.
+    fetcher: UrlFetcher
 
 
 def _set_health(servicer: health.aio.HealthServicer, status: int) -> list[asyncio.Future[None]]:
@@ -102,16 +117,27 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
             int(config.keepalive_min_ping_interval_s * 1000),
         ),
         ("grpc.http2.max_ping_strikes", 0),
+        # gRPC sets SO_REUSEPORT by default: a second server on a taken port would start silently
+        # and the kernel would split the calls between the two. Off unless asked for.
+        ("grpc.so_reuseport", 1 if config.reuse_port else 0),
     ]
     draining = DrainingInterceptor()
-    job_store = await JobStore.open(config.job_db_path, max_attempts=config.job_max_attempts)
+    job_store = await JobStore.open(
+        config.job_db_path,
+        max_attempts=config.job_max_attempts,
+        quota=JobQuota(
+            max_jobs=config.job_max_queued_per_principal,
+            max_bytes=config.job_max_queued_bytes_per_principal,
+        ),
+    )
     edge = edge or Edge.from_config(
         config, model_stats=lambda: model_snapshots(host), job_counts=job_store.counts_by_state
     )
     # Outermost first. The observers (log, metrics, tracing) wrap everything, so refused calls
     # (UNAVAILABLE while draining, UNAUTHENTICATED, RESOURCE_EXHAUSTED) are logged, counted and
     # traced too. Then the cheap refusals, before any work: draining, auth, and rate limiting,
-    # which needs the principal that auth sets.
+    # which needs the principal that auth sets. Innermost, the check that the request bytes parse:
+    # an unauthenticated caller's garbage is UNAUTHENTICATED, an authenticated one's INVALID_ARGUMENT.
     interceptors: list[grpc.aio.ServerInterceptor] = [
         AccessLogInterceptor(),
         MetricsInterceptor(edge.metrics),
@@ -119,15 +145,27 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         draining,
         AuthInterceptor(edge.authenticator),
         *([RateLimitInterceptor(edge.buckets)] if edge.buckets else []),
+        MalformedRequestInterceptor(),
     ]
     server = grpc.aio.server(interceptors=interceptors, options=message_limits)
     fetcher = url_fetcher(config)
     job_runner = JobRunner(
-        job_store, host, fetcher, concurrency=config.job_concurrency, ttl_s=config.job_ttl_s
+        job_store,
+        host,
+        fetcher,
+        concurrency=config.job_concurrency,
+        ttl_s=config.job_ttl_s,
+        queued_ttl_s=config.job_queued_ttl_s,
     )
     inference = ExpiryDateService(host, config, fetcher)
     expiry_date_service_pb2_grpc.add_ExpiryDateServiceServicer_to_server(inference, server)
-    jobs = JobService(job_store, fetcher, max_image_bytes=config.pipeline.decode.max_image_bytes)
+    # A list page's bytes stay a quarter of the message limit: the jobs' other fields fit beside.
+    jobs = JobService(
+        job_store,
+        fetcher,
+        max_image_bytes=config.pipeline.decode.max_image_bytes,
+        max_page_bytes=config.max_message_bytes // 4,
+    )
     job_service_pb2_grpc.add_JobServiceServicer_to_server(jobs, server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(config, host), server)
     health_servicer = health.aio.HealthServicer()
@@ -136,10 +174,11 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    address = f"{config.host}:{config.port}"
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise RuntimeError(f"cannot listen on {address}")
+    try:
+        port = _bind(server, config)
+    except RuntimeError:
+        await job_store.close()
+        raise
     await asyncio.gather(*_set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING))
     await server.start()
     return Running(
@@ -151,7 +190,41 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         edge=edge,
         job_store=job_store,
         job_runner=job_runner,
+        fetcher=fetcher,
     )
+
+
+def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
+    """Adds the listening port; returns the bound one.
+
+    Raises:
+        RuntimeError: the address cannot be bound (taken, or not this machine's), with the reason.
+    """
+    address = f"{config.host}:{config.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        hint = "" if config.reuse_port else " (another server on this port? --reuse-port true shares it)"
+        raise RuntimeError(f"cannot listen on {address}: {_bind_problem(config.host, config.port)}{hint}")
+    return port
+
+
+def _bind_problem(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be bound, in the system's words: gRPC's own error only says that
+    it failed. Binds a throwaway socket, so it is only asked once gRPC has failed."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return str(exc)
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                return exc.strerror or str(exc)
+    return "gRPC could not bind it"
 
 
 async def load_models(running: Running) -> None:
@@ -190,11 +263,11 @@ async def serve(
     # Handlers go in before the port is announced, so a signal right after start-up is graceful too.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal)
+    # SIGHUP too, whatever the configuration: its default action kills the process, and an
+    # operator's or supervisor's "reload" must never take the server down.
+    loop.add_signal_handler(signal.SIGHUP, _LOGGER.info, "SIGHUP while starting: nothing to reload yet")
     running = await build_server(config, PipelineHost(load or (lambda: load_pipeline(config.pipeline))))
-    authenticator = running.edge.authenticator
-    if authenticator is not None and config.api_keys_file is not None:
-        keys_file = config.api_keys_file
-        loop.add_signal_handler(signal.SIGHUP, lambda: reload_keys(keys_file, authenticator))
+    loop.add_signal_handler(signal.SIGHUP, on_hangup(config, running.edge.authenticator))
     on_listening(running.port)
     loading = asyncio.create_task(load_models(running))
     metrics_http: MetricsHttpServer | None = None
@@ -211,6 +284,15 @@ async def serve(
             metrics_http.close()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+
+
+def on_hangup(config: ServerConfig, authenticator: Authenticator | None) -> Callable[[], None]:
+    """What SIGHUP does: re-read the API keys file when keys are in use, else log that there is
+    nothing to reload (JWT keys and every other setting are read only at start)."""
+    keys_file = config.api_keys_file
+    if authenticator is not None and keys_file is not None:
+        return lambda: reload_keys(keys_file, authenticator)
+    return lambda: _LOGGER.info("SIGHUP: no API keys file in use, nothing to reload")
 
 
 def reload_keys(path: Path, authenticator: Authenticator) -> None:
@@ -234,10 +316,12 @@ def _start_metrics_http(config: ServerConfig, running: Running) -> MetricsHttpSe
     if config.metrics_port < 0:
         return None
     try:
-        metrics_http = MetricsHttpServer(running.edge.metrics.registry, config.host, config.metrics_port)
+        registry = running.edge.metrics.registry
+        metrics_http = MetricsHttpServer(registry, config.metrics_host, config.metrics_port)
     except OSError as exc:
-        raise RuntimeError(f"cannot serve metrics on {config.host}:{config.metrics_port}: {exc}") from exc
-    _LOGGER.info("metrics on http://%s:%d/metrics", config.host, metrics_http.port)
+        where = f"{config.metrics_host}:{config.metrics_port}"
+        raise RuntimeError(f"cannot serve metrics on {where}: {exc}") from exc
+    _LOGGER.info("metrics on http://%s:%d/metrics", config.metrics_host, metrics_http.port)
     return metrics_http
 
 
@@ -259,6 +343,9 @@ async def shutdown(running: Running, grace_s: float, loading: asyncio.Task[None]
             "grace period over with %d calls in flight; cancelling them", running.draining.in_flight
         )
     await running.server.stop(max(0.0, deadline - loop.time()))
+    # The grace period is over: URL fetches still in flight (jobs' included) close their sockets
+    # now instead of running on to url_timeout_s.
+    await running.fetcher.aclose()
     if not loading.done():
         loading.cancel()
     await asyncio.gather(loading, return_exceptions=True)

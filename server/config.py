@@ -43,8 +43,14 @@ class ServerConfig:
     # In-flight calls get this long to finish after SIGTERM before they are cancelled.
     grace_s: float = 10.0
     log_level: str = "INFO"
-    # Prometheus text on http://host:metrics_port/metrics; 0 picks a free port, -1 turns it off.
+    # Prometheus text on http://metrics_host:metrics_port/metrics; 0 picks a free port, -1 turns it
+    # off. Loopback whatever ``host`` is: the metrics name every method and caller-visible count,
+    # so serving gRPC on 0.0.0.0 must not publish them too.
     metrics_port: int = 9464
+    metrics_host: str = "127.0.0.1"
+    # Share the gRPC port with other processes that also ask for it (SO_REUSEPORT); off, a taken
+    # port is a start-up error instead of a silent split of the calls.
+    reuse_port: bool = False
     # "required", "disabled", or "" (auto): required when API keys or JWT are configured.
     auth: str = ""
     # Allows auth disabled on a non-loopback address.
@@ -67,10 +73,18 @@ class ServerConfig:
     job_concurrency: int = 1
     job_ttl_s: float = 7 * 24 * 3600.0
     job_max_attempts: int = 3
+    # Per principal, unfinished (queued or running) jobs and their payload bytes; more are refused
+    # RESOURCE_EXHAUSTED. A job still queued job_queued_ttl_s after its creation ends FAILED.
+    job_max_queued_per_principal: int = 100
+    job_max_queued_bytes_per_principal: int = 256 * 1024 * 1024
+    job_queued_ttl_s: float = 24 * 3600.0
     # Camera streams (StreamFrames).
     stream_max_per_principal: int = 4
     stream_idle_timeout_s: float = 30.0
     stream_fusion_window: int = 8
+    # Frames of one stream read but not yet answered (waiting, being read, or answered and not yet
+    # sent); while that many wait, the server stops reading the stream (gRPC flow control).
+    stream_max_buffered_frames: int = 8
     keepalive_min_ping_interval_s: float = 10.0
     # ProcessBatch.
     batch_max_items: int = 64
@@ -83,6 +97,7 @@ class ServerConfig:
     url_timeout_s: float = UrlPolicy.timeout_s
     url_max_redirects: int = UrlPolicy.max_redirects
     url_ca_file: Path | None = UrlPolicy.ca_file
+    url_max_concurrent: int = UrlPolicy.max_concurrent
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def __post_init__(self) -> None:
@@ -111,6 +126,8 @@ class ServerConfig:
     def _check_edge(self) -> None:
         if not -1 <= self.metrics_port <= 65535:
             raise ConfigError(f"metrics_port must be in -1..65535, got {self.metrics_port!r}")
+        if not self.metrics_host:
+            raise ConfigError("metrics_host must not be empty")
         if self.auth not in ("", "required", "disabled"):
             raise ConfigError(f"auth must be required or disabled, got {self.auth!r}")
         if self.auth == "required" and not (self.api_keys_file or self.jwt_enabled):
@@ -134,17 +151,27 @@ class ServerConfig:
         at_least_one = (
             "job_concurrency",
             "job_max_attempts",
+            "job_max_queued_per_principal",
+            "job_max_queued_bytes_per_principal",
             "stream_max_per_principal",
             "stream_fusion_window",
+            "stream_max_buffered_frames",
             "batch_max_items",
             "batch_max_bytes",
             "batch_concurrency",
             "url_max_bytes",
+            "url_max_concurrent",
         )
         for name in at_least_one:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("job_ttl_s", "stream_idle_timeout_s", "keepalive_min_ping_interval_s", "url_timeout_s"):
+        for name in (
+            "job_ttl_s",
+            "job_queued_ttl_s",
+            "stream_idle_timeout_s",
+            "keepalive_min_ping_interval_s",
+            "url_timeout_s",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.url_max_redirects < 0:
@@ -221,6 +248,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("grace_s", float, "seconds in-flight calls get to finish on shutdown"),
     Option("log_level", str.upper, "DEBUG, INFO, WARNING or ERROR"),
     Option("metrics_port", int, "Prometheus /metrics port; 0 picks a free one, -1 turns it off"),
+    Option("metrics_host", str, "address /metrics listens on (default loopback, whatever --host is)"),
+    Option("reuse_port", _parse_bool, "share the gRPC port with other servers (SO_REUSEPORT)"),
     Option("auth", str.lower, "required or disabled (default: required when keys or JWT are configured)"),
     Option("insecure", _parse_bool, "allow auth disabled on a non-loopback address"),
     Option("api_keys_file", _parse_optional_path, "YAML file of API key hashes (python -m server.keys)"),
@@ -237,9 +266,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("job_concurrency", int, "jobs run at once (at lower priority than interactive calls)"),
     Option("job_ttl_s", float, "finished jobs are deleted this many seconds after they end"),
     Option("job_max_attempts", int, "a job the server died running this many times ends FAILED"),
+    Option("job_max_queued_per_principal", int, "unfinished (queued or running) jobs one caller may have"),
+    Option("job_max_queued_bytes_per_principal", int, "payload bytes of one caller's unfinished jobs"),
+    Option("job_queued_ttl_s", float, "a job still queued this many seconds after creation ends FAILED"),
     Option("stream_max_per_principal", int, "concurrent StreamFrames calls per caller"),
     Option("stream_idle_timeout_s", float, "a stream with no frame for this long is ended"),
     Option("stream_fusion_window", int, "recent frames whose dates vote for a stream's best date"),
+    Option(
+        "stream_max_buffered_frames",
+        int,
+        "frames of a stream read but not yet answered; when full the server stops reading it",
+    ),
     Option("keepalive_min_ping_interval_s", float, "clients may ping this often, even between calls"),
     Option("batch_max_items", int, "most items in one ProcessBatch call"),
     Option("batch_max_bytes", int, "most image bytes in one ProcessBatch call"),
@@ -250,9 +287,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("url_timeout_s", float, "time limit of a URL fetch, redirects included"),
     Option("url_max_redirects", int, "redirects followed by a URL fetch (each re-checked)"),
     Option("url_ca_file", _parse_optional_path, "extra CA certificates (PEM) trusted for URL fetches"),
+    Option("url_max_concurrent", int, "URL fetches in flight at once (calls and jobs); more are refused"),
     Option("max_image_bytes", int, "largest accepted image, bytes", "decode"),
     Option("max_image_pixels", int, "largest accepted image, pixels (checked from the header)", "decode"),
     Option("min_image_side_px", int, "smallest accepted image side, pixels", "decode"),
+    Option("max_image_aspect_ratio", float, "thinnest accepted image, long side over short side", "decode"),
     Option("providers", _parse_providers, "providers allowed, best first: tensorrt,cuda,cpu", "runtime"),
     Option("intra_op_threads", int, "ONNX Runtime threads per session; 0 chooses from the cores", "runtime"),
     Option("tensorrt_fp16", _parse_bool, "let TensorRT run in fp16", "runtime"),

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
 from google.rpc import status_pb2
 
-from datalid.v1 import job_service_pb2, types_pb2
+from datalid.v1 import expiry_date_service_pb2, job_service_pb2, types_pb2
 from pipeline import (
     BoundingBox,
     DateFinding,
@@ -30,7 +33,12 @@ from pipeline import (
 from server.jobstore import JobRecord, JobState
 
 __all__ = [
+    "REFERENCE_DATE_RANGE",
+    "check_enum",
     "date_to_pb",
+    "drop_policy_from_pb",
+    "fit_pictures",
+    "job_result_summary",
     "job_state_from_pb",
     "job_to_pb",
     "options_from_pb",
@@ -67,13 +75,41 @@ def _unit_interval(options: types_pb2.ProcessOptions, name: str) -> float | None
     return value
 
 
+# The reference dates a request may name. The parser counts back ``date_grace_days`` and
+# ``date_years_back`` years from it and forward ``date_years_ahead`` years (and up to eight more
+# for 29 February), so a date near datetime's 0001 or 9999 ends would overflow there; these bounds
+# keep every such step inside datetime's range for the configured defaults (30 days, 15 years)
+# with centuries to spare, and cover any product a camera will see.
+REFERENCE_DATE_RANGE = (dt.date(1970, 1, 1), dt.date(9000, 12, 31))
+
+
+def check_enum(value: int, enum_type: EnumTypeWrapper, field: str) -> int:
+    """``value`` if it is a number of ``enum_type`` (UNSPECIFIED included).
+
+    proto3 enums are open: a caller can send any int32 in an enum field, and the message parses.
+
+    Raises:
+        InvalidInput: naming ``field`` (e.g. ``options.date_order``), listing the known names.
+    """
+    if value not in enum_type.DESCRIPTOR.values_by_number:
+        known = ", ".join(enum_type.keys())
+        raise InvalidInput(field, f"unknown value {value}; one of {known}")
+    return value
+
+
 def _reference_date(text: str, today: dt.date) -> dt.date:
     if not text:
         return today
+    first, last = REFERENCE_DATE_RANGE
     try:
-        return dt.date.fromisoformat(text)
+        date = dt.date.fromisoformat(text)
     except ValueError:
         raise InvalidInput("options.reference_date", f"must be a date as YYYY-MM-DD, got {text!r}") from None
+    if not first <= date <= last:
+        raise InvalidInput(
+            "options.reference_date", f"must be from {first} to {last}, got {date.isoformat()}"
+        )
+    return date
 
 
 def options_from_pb(options: types_pb2.ProcessOptions, today: dt.date) -> ProcessOptions:
@@ -87,8 +123,7 @@ def options_from_pb(options: types_pb2.ProcessOptions, today: dt.date) -> Proces
         max_detections = options.max_detections
         if max_detections < 1:
             raise InvalidInput("options.max_detections", f"must be >= 1, got {max_detections}")
-    if options.date_order not in _DATE_ORDER and options.date_order != types_pb2.DATE_ORDER_UNSPECIFIED:
-        raise InvalidInput("options.date_order", f"unknown value {options.date_order}")
+    check_enum(options.date_order, types_pb2.DateOrder, "options.date_order")
     return ProcessOptions(
         detection_confidence=_unit_interval(options, "detection_confidence"),
         detection_iou=_unit_interval(options, "detection_iou"),
@@ -167,6 +202,37 @@ def result_to_pb(result: ProcessResult, request_id: str) -> types_pb2.ProcessRes
     return response
 
 
+def _omit_pictures(response: types_pb2.ProcessResponse) -> None:
+    if response.visualization_jpeg or response.crops_jpeg:
+        response.ClearField("visualization_jpeg")
+        response.ClearField("crops_jpeg")
+        response.pictures_omitted = True
+
+
+def fit_pictures(message: Message, responses: Sequence[types_pb2.ProcessResponse], limit_bytes: int) -> None:
+    """Leaves pictures out of ``responses`` until ``message``, which holds them, fits ``limit_bytes``.
+
+    The pictures (visualization and crops) are the only parts of a response without a bound of
+    their own: a full-size annotated JPEG per photo. A message over the server's
+    ``max_message_bytes`` would fail RESOURCE_EXHAUSTED after all its work, so the pictures of the
+    earliest responses are kept while the message fits, and every response whose pictures were
+    left out says so (``pictures_omitted``). The dates, boxes and text always stay.
+    """
+    if message.ByteSize() <= limit_bytes:
+        return
+    pictures = [(r.visualization_jpeg, tuple(r.crops_jpeg)) for r in responses]
+    for response in responses:
+        _omit_pictures(response)
+    for response, (visualization, crops) in zip(responses, pictures, strict=True):
+        if not (visualization or crops):
+            continue
+        response.visualization_jpeg = visualization
+        response.crops_jpeg.extend(crops)
+        response.pictures_omitted = False
+        if message.ByteSize() > limit_bytes:
+            _omit_pictures(response)
+
+
 _JOB_STATE = {
     JobState.QUEUED: job_service_pb2.JOB_STATE_QUEUED,
     JobState.RUNNING: job_service_pb2.JOB_STATE_RUNNING,
@@ -183,11 +249,21 @@ def job_state_from_pb(state: int) -> JobState | None:
     Raises:
         InvalidInput: an unknown state number.
     """
-    if state == job_service_pb2.JOB_STATE_UNSPECIFIED:
+    if check_enum(state, job_service_pb2.JobState, "state") == job_service_pb2.JOB_STATE_UNSPECIFIED:
         return None
-    if state not in _JOB_STATE_FROM_PB:
-        raise InvalidInput("state", f"unknown job state {state}")
     return _JOB_STATE_FROM_PB[state]
+
+
+def drop_policy_from_pb(frame: expiry_date_service_pb2.Frame) -> int:
+    """The frame's drop policy; UNSPECIFIED reads as PROCESS_ALL.
+
+    Raises:
+        InvalidInput: an unknown policy number, naming ``drop_policy``.
+    """
+    policy = check_enum(frame.drop_policy, expiry_date_service_pb2.DropPolicy, "drop_policy")
+    if policy == expiry_date_service_pb2.DROP_POLICY_UNSPECIFIED:
+        return expiry_date_service_pb2.DROP_POLICY_PROCESS_ALL
+    return policy
 
 
 def _timestamp(unix_s: float | None) -> timestamp_pb2.Timestamp | None:
@@ -198,8 +274,21 @@ def _timestamp(unix_s: float | None) -> timestamp_pb2.Timestamp | None:
     return stamp
 
 
-def job_to_pb(record: JobRecord) -> job_service_pb2.Job:
-    """The wire Job for a stored one; its result and error are stored as serialized messages."""
+def job_result_summary(response: types_pb2.ProcessResponse) -> types_pb2.ProcessResponse:
+    """What ListJobs shows of a job's result: all of it but the pictures (``visualization_jpeg``,
+    ``crops_jpeg``), which can be megabytes each; GetJob and WatchJob give them."""
+    summary = types_pb2.ProcessResponse()
+    summary.CopyFrom(response)
+    summary.ClearField("visualization_jpeg")
+    summary.ClearField("crops_jpeg")
+    return summary
+
+
+def job_to_pb(record: JobRecord, *, pictures: bool = True) -> job_service_pb2.Job:
+    """The wire Job for a stored one; its result and error are stored as serialized messages.
+
+    ``pictures=False`` leaves the result's pictures out (see :func:`job_result_summary`).
+    """
     job = job_service_pb2.Job(
         job_id=record.job_id,
         state=_JOB_STATE[record.state],
@@ -212,6 +301,9 @@ def job_to_pb(record: JobRecord) -> job_service_pb2.Job:
     )
     if record.result:
         job.result.ParseFromString(record.result)
+        if not pictures:
+            job.result.ClearField("visualization_jpeg")
+            job.result.ClearField("crops_jpeg")
     if record.error:
         job.error.CopyFrom(status_pb2.Status.FromString(record.error))
     return job

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from pipeline import (
@@ -27,12 +28,15 @@ from pipeline import (
     PipelineError,
     ShuttingDown,
 )
+from server.jobstore import StoreBusy
 from server.request_context import request_id_var
 
 __all__ = [
     "ERROR_DOMAIN",
+    "MAX_ECHO_CHARS",
     "STATUS_BY_ERROR",
     "abort_with",
+    "bounded",
     "grpc_errors",
     "rich_status",
     "status_of_error",
@@ -41,6 +45,9 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 ERROR_DOMAIN = "datalid.v1"
+# Messages and details echo what the caller sent (a job id, a date, a URL); every string of a
+# status is cut to this many characters, so no answer or log line carries a caller's megabyte.
+MAX_ECHO_CHARS = 200
 
 STATUS_BY_ERROR: dict[type[PipelineError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -49,6 +56,7 @@ STATUS_BY_ERROR: dict[type[PipelineError], grpc.StatusCode] = {
     DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     BatchContractError: grpc.StatusCode.INTERNAL,
+    StoreBusy: grpc.StatusCode.UNAVAILABLE,
 }
 _CODE_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 _REASON_BY_ERROR: dict[type[PipelineError], str] = {
@@ -58,6 +66,7 @@ _REASON_BY_ERROR: dict[type[PipelineError], str] = {
     DeadlineExceeded: "DEADLINE_EXCEEDED",
     ShuttingDown: "SHUTTING_DOWN",
     BatchContractError: "INTERNAL",
+    StoreBusy: "JOB_STORE_BUSY",
 }
 
 
@@ -75,12 +84,47 @@ def _pack(message: Any) -> any_pb2.Any:
     return packed
 
 
+def bounded(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` if it has at most ``limit`` characters, else its first ``limit`` followed by an
+    ellipsis and the total length, e.g. ``"abc… (1048576 characters)"``."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def _bounded_copy(detail: Message) -> Message:
+    copy = type(detail)()
+    copy.CopyFrom(detail)
+    _bound_strings(copy)
+    return copy
+
+
+def _bound_strings(message: Message) -> None:
+    """Applies ``bounded`` to every string in ``message``, nested messages and map values included."""
+    for field, value in message.ListFields():
+        if field.type == field.TYPE_STRING:
+            if field.is_repeated:
+                value[:] = [bounded(item) for item in value]
+            else:
+                setattr(message, field.name, bounded(value))
+        elif field.type == field.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+            for key in list(value):
+                if isinstance(value[key], str):
+                    value[key] = bounded(value[key])
+                elif isinstance(value[key], Message):
+                    _bound_strings(value[key])
+        elif field.type == field.TYPE_MESSAGE:
+            for item in value if field.is_repeated else [value]:
+                _bound_strings(item)
+
+
 def rich_status(code: grpc.StatusCode, message: str, details: list[Any] | None = None) -> status_pb2.Status:
-    """A google.rpc.Status with the given details packed in."""
+    """A google.rpc.Status with the given details packed in; the message and every string in the
+    details are cut to ``MAX_ECHO_CHARS`` characters (see ``bounded``)."""
     return status_pb2.Status(
         code=getattr(code_pb2, code.name),
-        message=message,
-        details=[_pack(detail) for detail in details or []],
+        message=bounded(message),
+        details=[_pack(_bounded_copy(detail)) for detail in details or []],
     )
 
 
@@ -89,9 +133,9 @@ def status_of_error(error: PipelineError) -> status_pb2.Status:
     code = _status_for(error)
     reason = next((r for cls, r in _REASON_BY_ERROR.items() if isinstance(error, cls)), "INTERNAL")
     details: list[Any] = [error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)]
-    if isinstance(error, Overloaded) and error.retry_after_s is not None:
-        # How long the queue needs to clear: clients that wait that long do not spend the
-        # server's CPU on refusals (each one still carries a whole photo).
+    if isinstance(error, Overloaded | StoreBusy) and error.retry_after_s is not None:
+        # How long the queue (or the job database's lock) needs to clear: clients that wait that
+        # long do not spend the server's CPU on refusals (each one still carries a whole photo).
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after_s * 1e9))
         details.append(error_details_pb2.RetryInfo(retry_delay=delay))

@@ -6,7 +6,12 @@ pipeline drops work whose caller went away). Either way the stored state stays C
 store's ``finish`` only moves a RUNNING job, so a result that arrives late changes nothing.
 
 Refusals that say "not now" (Overloaded, ModelNotReady, ShuttingDown) put the job back in the
-queue after a pause instead of failing it: jobs are the work that waits.
+queue after a pause instead of failing it: jobs are the work that waits. A job that waits in the
+queue longer than ``queued_ttl_s`` ends FAILED with DEADLINE_EXCEEDED instead of running late.
+
+A locked database (``StoreBusy``: a backup or a shell holds SQLite's write lock) never stops the
+runner: claiming pauses and tries again, and a finished run's result is written as soon as the
+lock is released (with growing pauses), so it is not lost.
 """
 
 from __future__ import annotations
@@ -15,22 +20,27 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+import grpc
 from google.rpc import status_pb2
 
 from datalid.v1 import types_pb2
 from pipeline import ModelNotReady, Overloaded, PipelineError, Priority, ShuttingDown
 from server import convert
-from server.errors import status_of_error
+from server.errors import rich_status, status_of_error
 from server.host import PipelineHost
-from server.jobstore import JobPayload, JobRecord, JobState, JobStore
+from server.jobstore import JobPayload, JobRecord, JobState, JobStore, StoreBusy
 from server.urlfetch import UrlFetcher
 
 __all__ = ["JobRunner"]
 
 _LOGGER = logging.getLogger(__name__)
 _RETRY_LATER = (Overloaded, ModelNotReady, ShuttingDown)
+_T = TypeVar("_T")
+# Pauses between writes to a locked database double from the retry pause up to this.
+_MAX_BUSY_PAUSE_S = 30.0
 
 
 class JobRunner:
@@ -42,6 +52,7 @@ class JobRunner:
         fetcher: fetches URL jobs' images.
         concurrency: jobs running at once.
         ttl_s: finished jobs are deleted this long after they end.
+        queued_ttl_s: a job still QUEUED this long after it was created ends FAILED.
         retry_pause_s: how long a job refused for load waits before it is claimed again.
         today: the server's date, the default reference date.
     """
@@ -54,6 +65,7 @@ class JobRunner:
         *,
         concurrency: int,
         ttl_s: float,
+        queued_ttl_s: float,
         retry_pause_s: float = 1.0,
         today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
@@ -62,6 +74,7 @@ class JobRunner:
         self._fetcher = fetcher
         self._slots = asyncio.Semaphore(concurrency)
         self._ttl_s = ttl_s
+        self._queued_ttl_s = queued_ttl_s
         self._retry_pause_s = retry_pause_s
         self._today = today
         self._wake = asyncio.Event()
@@ -88,12 +101,19 @@ class JobRunner:
         while not self._closing:
             await self._slots.acquire()
             claimed = None
+            busy = False
             try:
                 self._wake.clear()
-                claimed = await self._store.claim_next()
+                claimed = await self._store.claim_next(queued_ttl_s=self._queued_ttl_s)
+            except StoreBusy as exc:
+                _LOGGER.warning("claiming a job: %s; trying again", exc)
+                busy = True
             finally:
                 if claimed is None:
                     self._slots.release()
+            if busy:
+                await asyncio.sleep(self._retry_pause_s)
+                continue
             if claimed is None:
                 # Woken by a new job; the timeout also picks up jobs requeued after a pause.
                 with contextlib.suppress(TimeoutError):
@@ -116,22 +136,34 @@ class JobRunner:
             image = payload.image
             if payload.url:
                 image = await self._fetcher.fetch(payload.url)
-                if await self._store.progress(job_id, 0.3, "image fetched") is None:
+                fetched = await self._until_written(
+                    lambda: self._store.progress(job_id, 0.3, "image fetched")
+                )
+                if fetched is None:
                     return  # cancelled or deleted while fetching
             result = await self._host.pipeline.aprocess(image, pipeline_options, priority=Priority.JOB)
             response = convert.result_to_pb(result, job_id)
-            await self._store.finish(
-                job_id, JobState.SUCCEEDED, result=response.SerializeToString(), message="done"
+            full = response.SerializeToString()
+            summary = convert.job_result_summary(response).SerializeToString()
+            await self._until_written(
+                lambda: self._store.finish(
+                    job_id, JobState.SUCCEEDED, result=full, summary=summary, message="done"
+                )
             )
         except asyncio.CancelledError:
             if self._closing:
                 # Shielded: the server is stopping, and the job must be QUEUED again when it starts.
-                await asyncio.shield(self._store.requeue(job_id, "requeued: the server stopped while it ran"))
+                # A locked database leaves it RUNNING, which the next start requeues just the same.
+                with contextlib.suppress(StoreBusy):
+                    await asyncio.shield(
+                        self._store.requeue(job_id, "requeued: the server stopped while it ran")
+                    )
             raise
         except _RETRY_LATER as exc:
             _LOGGER.info("job %s refused for now (%s); requeued", job_id, type(exc).__name__)
             await asyncio.sleep(self._retry_pause_s)
-            await self._store.requeue(job_id, f"waiting: {exc}")
+            waiting = f"waiting: {exc}"
+            await self._until_written(lambda: self._store.requeue(job_id, waiting))
         except PipelineError as exc:
             await self._fail(job_id, status_of_error(exc))
         except Exception as exc:
@@ -139,17 +171,43 @@ class JobRunner:
             await self._fail(job_id, status_of_error(_Internal()))
 
     async def _fail(self, job_id: str, status: status_pb2.Status) -> None:
-        await self._store.finish(
-            job_id, JobState.FAILED, error=status.SerializeToString(), message=status.message
+        await self._until_written(
+            lambda: self._store.finish(
+                job_id, JobState.FAILED, error=status.SerializeToString(), message=status.message
+            )
         )
 
+    async def _until_written(self, write: Callable[[], Awaitable[_T]]) -> _T:
+        """``write()``, tried again after growing pauses while the database is locked: a run's
+        outcome is kept until it can be stored (a server stop cancels the wait; the job, still
+        RUNNING in the file, is requeued at the next start)."""
+        pause_s = self._retry_pause_s
+        while True:
+            try:
+                return await write()
+            except StoreBusy as exc:
+                _LOGGER.warning("writing a job: %s; trying again in %.0f s", exc, pause_s)
+                await asyncio.sleep(pause_s)
+                pause_s = min(_MAX_BUSY_PAUSE_S, pause_s * 2)
+
     async def _expire_loop(self) -> None:
-        pause_s = min(60.0, max(0.5, self._ttl_s / 10))
+        # Often enough that neither kind of job outlives its TTL by more than a tenth of it.
+        pause_s = min(60.0, max(0.5, min(self._ttl_s, self._queued_ttl_s) / 10))
+        expired_status = rich_status(
+            grpc.StatusCode.DEADLINE_EXCEEDED, f"expired in queue after {self._queued_ttl_s:g} s"
+        )
         while True:
             try:
                 expired = await self._store.expire(self._ttl_s)
                 if expired:
                     _LOGGER.info("deleted %d finished jobs older than %.0f s", expired, self._ttl_s)
+                failed = await self._store.expire_queued(
+                    self._queued_ttl_s,
+                    error=expired_status.SerializeToString(),
+                    message=expired_status.message,
+                )
+                if failed:
+                    _LOGGER.info("failed %d jobs queued longer than %g s", failed, self._queued_ttl_s)
             except Exception as exc:  # the store may be briefly unwritable; expiry tries again
                 _LOGGER.warning("job expiry failed: %s", exc)
             await asyncio.sleep(pause_s)

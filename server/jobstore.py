@@ -5,33 +5,66 @@ The state machine (every transition is one conditional UPDATE, so two writers ca
     QUEUED ──claim──> RUNNING ──finish──> SUCCEEDED | FAILED
       │  ^              │  │
       │  └──requeue─────┘  └──cancel──> CANCELLED   (the runner's later finish finds state != RUNNING
-      └──cancel──> CANCELLED                          and changes nothing: never overwritten)
+      ├──cancel──> CANCELLED                          and changes nothing: never overwritten)
+      └──expire_queued──> FAILED   (waited longer than the queued TTL)
 
 After a crash, ``open`` puts every RUNNING job back to QUEUED (it runs again from the start), unless it
 has already been claimed ``max_attempts`` times: then it ends FAILED, so a job that kills the
-server cannot do so forever. Finished jobs are deleted ``ttl_s`` after they finish.
+server cannot do so forever. Finished jobs are deleted ``ttl_s`` after they finish; a final job
+keeps no image (the payload is only needed to run it).
 
-sqlite3 runs on the store's own single thread (one connection, created there), never on the
-event loop. The store holds opaque blobs for the options, result and error: the service decides
-their encoding (serialized protobuf messages), so this module knows nothing of the wire.
+Bounds: each owner may have ``JobQuota`` unfinished jobs and payload bytes (``create`` raises
+:class:`QuotaExceeded` beyond); a list page stops at ``page_size`` jobs or ``max_bytes`` of
+results, whichever comes first, and reads rows one at a time, so a page never holds more.
+
+Another writer on the file (a backup, an admin's sqlite3 shell) holds SQLite's write lock: each
+write waits for it at most until shortly before its caller's deadline (``_MAX_LOCK_WAIT_S`` without
+one, ``_BACKGROUND_LOCK_WAIT_S`` for the runner's) and then raises :class:`StoreBusy`, which the
+server answers UNAVAILABLE with a retry hint. Reads are not held up (WAL).
+
+sqlite3 runs on the store's own two threads, never on the event loop: one writes, one reads, each
+with its own connection, so a write waiting for the lock never holds a read up. The store holds
+opaque blobs for the options, result and error: the service decides their encoding (serialized
+protobuf messages), so this module knows nothing of the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
 import enum
 import functools
+import hashlib
+import hmac
 import logging
+import secrets
 import sqlite3
+import struct
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["JobPayload", "JobRecord", "JobState", "JobStore"]
+from pipeline import PipelineError
+
+__all__ = [
+    "QUEUED_BYTES_LIMIT",
+    "QUEUED_JOBS_LIMIT",
+    "InvalidCursor",
+    "JobPayload",
+    "JobQuota",
+    "JobRecord",
+    "JobState",
+    "JobStore",
+    "QuotaExceeded",
+    "StoreBusy",
+]
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -39,6 +72,32 @@ _T = TypeVar("_T")
 
 # A scrape waits at most this long for the store's thread; a busy store skips one sample.
 _COUNT_TIMEOUT_S = 2.0
+# How long an operation without a deadline (the runner, a watch, start-up) waits for another
+# writer's lock: SQLite's own default. The wait blocks the store's one thread, so it stays short.
+_MAX_LOCK_WAIT_S = 5.0
+# The runner's operations wait this long: they are tried again later anyway, and a longer wait
+# would hold the writer thread, where callers' writes queue.
+_BACKGROUND_LOCK_WAIT_S = 0.5
+# Kept back from a call's remaining time (at most a quarter of it), so its UNAVAILABLE answer
+# reaches the caller before the deadline does.
+_ANSWER_MARGIN_S = 0.2
+# What StoreBusy tells callers to wait before retrying: backups and shell sessions hold the lock
+# for about that long or more; retrying sooner only queues behind it.
+_BUSY_RETRY_AFTER_S = 1.0
+# sqlite3 primary result codes (extended codes carry them in the low byte).
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+# Queued jobs failed by one expiry pass; the rest wait for the next pass.
+_EXPIRE_BATCH = 500
+# A page cursor: version, the last listed job's created_at and job id (uuid4 hex, as 16 bytes),
+# then a MAC over the owner, the state filter and those fields (see _Cursors).
+_CURSOR = struct.Struct(">Bd16s")
+_CURSOR_MAC_BYTES = 16
+_CURSOR_VERSION = 1
+_MAX_TOKEN_CHARS = 128
+
+# The limits QuotaExceeded names, spelled as the configuration options that set them.
+QUEUED_JOBS_LIMIT = "job_max_queued_per_principal"
+QUEUED_BYTES_LIMIT = "job_max_queued_bytes_per_principal"
 
 
 class JobState(enum.StrEnum):
@@ -55,11 +114,53 @@ class JobState(enum.StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
+class StoreBusy(PipelineError):
+    """The database stayed locked by another writer (a backup, a shell) for as long as the caller
+    could wait; nothing was changed. Retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, retry_after_s: float = _BUSY_RETRY_AFTER_S) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class QuotaExceeded(Exception):
+    """The owner's unfinished jobs would exceed a :class:`JobQuota` limit; nothing was stored.
+
+    Args:
+        limit: which one: ``QUEUED_JOBS_LIMIT`` or ``QUEUED_BYTES_LIMIT``.
+        value: the limit's value (jobs, or payload bytes).
+        description: for the caller: what is in use and what the new job would add.
+    """
+
+    def __init__(self, limit: str, value: int, description: str) -> None:
+        super().__init__(description)
+        self.limit = limit
+        self.value = value
+        self.description = description
+
+
+class InvalidCursor(ValueError):
+    """A page token that this store did not issue for this owner and state filter (or was altered)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobQuota:
+    """Per-owner bounds on unfinished (QUEUED or RUNNING) jobs, checked when a job is created.
+
+    ``max_bytes`` counts payloads: image bytes, URL and encoded options.
+    """
+
+    max_jobs: int = 100
+    max_bytes: int = 256 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobRecord:
     """One job as stored, without its payload. Times are Unix seconds; None when not reached yet.
 
     ``version`` grows by one with every change, so a watcher can tell a new state from one it sent.
+    ``result`` is the full result, except in :meth:`JobStore.list` records, where it is the
+    summary the runner stored with it (the result without its pictures).
     """
 
     job_id: str
@@ -84,6 +185,11 @@ class JobPayload:
     url: str
     options: bytes
 
+    @property
+    def size(self) -> int:
+        """Bytes it takes in the store, as the quota counts them."""
+        return len(self.image) + len(self.url.encode()) + len(self.options)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -102,16 +208,29 @@ CREATE TABLE IF NOT EXISTS jobs (
     result      BLOB NOT NULL DEFAULT x'',
     error       BLOB NOT NULL DEFAULT x'',
     attempts    INTEGER NOT NULL DEFAULT 0,
-    version     INTEGER NOT NULL DEFAULT 1
+    version     INTEGER NOT NULL DEFAULT 1,
+    summary     BLOB NOT NULL DEFAULT x''
 );
 CREATE INDEX IF NOT EXISTS jobs_owner_seq ON jobs (owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_state_seq ON jobs (state, seq);
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"""
+# Created after the migration in _connect: older files lack the summary column.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created_at, job_id);
+CREATE INDEX IF NOT EXISTS jobs_owner_state ON jobs (owner, state);
 """
 _COLUMNS = (
     "job_id, owner, state, progress, message, created_at, started_at, finished_at, result, error, "
     "attempts, version"
 )
+# What a list shows: the summary; files written before summaries existed only have the result.
+_LIST_COLUMNS = _COLUMNS.replace("result,", "CASE WHEN length(summary) > 0 THEN summary ELSE result END,")
 _FINAL = tuple(state.value for state in JobState if state.final)
+_UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
@@ -131,21 +250,99 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
     )
 
 
+def _listed_bytes(record: JobRecord) -> int:
+    # What the record adds to a page: its blobs and texts; the fixed-size fields are noise.
+    return len(record.result) + len(record.error) + len(record.message) + len(record.owner) + 64
+
+
+def _lock_wait_s(deadline: float | None) -> float:
+    """How long an operation may wait for another writer's lock; <= 0 when it is already late."""
+    if deadline is None:
+        return _MAX_LOCK_WAIT_S
+    remaining = deadline - time.monotonic()
+    return min(_MAX_LOCK_WAIT_S, remaining - min(_ANSWER_MARGIN_S, remaining / 4))
+
+
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    return exc.sqlite_errorcode & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+
+
+class _Cursors:
+    """Opaque ListJobs page tokens: the last listed job's (created_at, job_id), HMAC-signed with a
+    key kept in the database, over the owner and the state filter too.
+
+    A token positions a listing within its owner's own jobs only, so it says nothing about other
+    owners (no global row number); another owner's, another filter's or an altered token fails the
+    MAC. Tokens stay valid across restarts (the key is persisted).
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _mac(self, owner: str, state: JobState | None, body: bytes) -> bytes:
+        scope = f"{owner}\0{state.value if state else ''}\0".encode()
+        return hmac.new(self._key, scope + body, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+
+    def encode(self, owner: str, state: JobState | None, record: JobRecord) -> str:
+        body = _CURSOR.pack(_CURSOR_VERSION, record.created_at, bytes.fromhex(record.job_id))
+        token = body + self._mac(owner, state, body)
+        return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+    def decode(self, owner: str, state: JobState | None, token: str) -> tuple[float, str]:
+        """The (created_at, job_id) the token was made from.
+
+        Raises:
+            InvalidCursor: not a token issued for this owner and state filter.
+        """
+        if len(token) > _MAX_TOKEN_CHARS:
+            raise InvalidCursor("too long")
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError):
+            raise InvalidCursor("not base64url") from None
+        if len(raw) != _CURSOR.size + _CURSOR_MAC_BYTES:
+            raise InvalidCursor("wrong length")
+        body, mac = raw[: _CURSOR.size], raw[_CURSOR.size :]
+        if not hmac.compare_digest(mac, self._mac(owner, state, body)):
+            raise InvalidCursor("not issued for this listing")
+        version, created_at, job_id = _CURSOR.unpack(body)
+        if version != _CURSOR_VERSION:
+            raise InvalidCursor("unknown version")
+        return created_at, job_id.hex()
+
+
 class JobStore:
     """Jobs in one SQLite file, owned by one server process. Build it with :meth:`open`.
 
     Every read and write takes the owner: a job of another owner looks exactly like a missing one.
+    Callers' operations take ``deadline`` (a ``time.monotonic()`` value, or None): the longest they
+    wait for another writer's lock before raising :class:`StoreBusy`.
 
     Args:
         path: the database file (created with its folder); ":memory:" for a throwaway store.
         clock: Unix time (tests pass a fake to test expiry).
+        quota: per-owner bounds on unfinished jobs.
     """
 
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path | str, clock: Callable[[], float] = time.time, quota: JobQuota | None = None
+    ) -> None:
         self._path = str(path)
         self._clock = clock
+        self._quota = quota or JobQuota()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datalid-jobstore")
-        self._conn: sqlite3.Connection | None = None
+        # Reads have a thread and connection of their own: WAL lets them through while another
+        # writer holds the lock, so a write waiting for that lock never holds a read up. A
+        # ":memory:" database exists only in its one connection.
+        self._read_executor = (
+            self._executor
+            if self._path == ":memory:"
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="datalid-jobstore-read")
+        )
+        # Each thread's own connection (sqlite3 objects stay on the thread that made them).
+        self._local = threading.local()
+        self._closed = False
+        self._cursors = _Cursors(b"")
         self._watchers: dict[str, set[asyncio.Queue[JobRecord]]] = {}
         self._listeners: list[Callable[[JobRecord], None]] = []
 
@@ -156,9 +353,16 @@ class JobStore:
         Args:
             path: the database file.
             max_attempts: a job claimed this many times without finishing ends FAILED on recovery.
+            kwargs: ``clock`` and ``quota``, as the constructor takes them.
+
+        Raises:
+            StoreBusy: another writer held the file for ``_MAX_LOCK_WAIT_S`` during recovery.
         """
         store = cls(path, **kwargs)
-        await store._run(store._connect)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(store._executor, store._connect)
+        if store._read_executor is not store._executor:
+            await loop.run_in_executor(store._read_executor, store._connect_reader)
         requeued, failed = await store._run(store._recover, max_attempts)
         if requeued or failed:
             _LOGGER.info(
@@ -169,22 +373,78 @@ class JobStore:
     def _connect(self) -> None:
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn = sqlite3.connect(self._path, isolation_level=None, timeout=_MAX_LOCK_WAIT_S)
         # WAL: a reader never waits for the writer; a committed transaction survives kill -9.
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
-        self._conn = conn
+        if "summary" not in {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}:
+            conn.execute("ALTER TABLE jobs ADD COLUMN summary BLOB NOT NULL DEFAULT x''")
+        conn.executescript(_INDEXES)
+        # Written once per file; read first so that opening a file another writer holds works.
+        if conn.execute("SELECT 1 FROM meta WHERE name = 'cursor_key'").fetchone() is None:
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('cursor_key', ?)",
+                (secrets.token_bytes(32),),
+            )
+        key = conn.execute("SELECT value FROM meta WHERE name = 'cursor_key'").fetchone()[0]
+        self._cursors = _Cursors(bytes(key))
+        self._local.conn = conn
 
-    async def _run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        call = functools.partial(fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+    def _connect_reader(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, timeout=_MAX_LOCK_WAIT_S)
+        conn.execute("PRAGMA query_only = ON")
+        self._local.conn = conn
+
+    async def _run(
+        self, fn: Callable[..., _T], *args: Any, deadline: float | None = None, read: bool = False
+    ) -> _T:
+        """``fn(*args)`` on the writer's thread (the reader's with ``read``), see ``_guarded``."""
+        call = functools.partial(self._guarded, functools.partial(fn, *args), deadline)
+        executor = self._read_executor if read else self._executor
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    async def _background(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """A runner's write: it waits ``_BACKGROUND_LOCK_WAIT_S`` at most for a locked database."""
+        return await self._run(fn, *args, deadline=time.monotonic() + _BACKGROUND_LOCK_WAIT_S)
+
+    def _guarded(self, call: Callable[[], _T], deadline: float | None) -> _T:
+        """Runs ``call`` on the store's thread, waiting for a locked database until ``deadline``."""
+        wait_s = _lock_wait_s(deadline)
+        if wait_s <= 0:
+            # The deadline passed while the call waited behind others for the store's thread.
+            raise StoreBusy("the job store was busy until the call's deadline")
+        db = self._db
+        db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction:
+                db.rollback()
+            if _is_lock_error(exc):
+                raise StoreBusy(
+                    f"the job database is locked by another writer; waited {wait_s:.1f} s"
+                ) from exc
+            raise
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the lock first, so a lock wait happens before any change."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.execute("COMMIT")
 
     @property
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
             raise RuntimeError("the job store is closed")
-        return self._conn
+        return conn
 
     def _select(self, job_id: str) -> JobRecord | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -194,18 +454,26 @@ class JobStore:
         """Sets ``values`` if the job is in one of ``where_states``; the new record, or None if not."""
         assignments = ", ".join(f"{name} = ?" for name in values)
         marks = ", ".join("?" for _ in where_states)
-        cursor = self._db.execute(
-            f"UPDATE jobs SET {assignments}, version = version + 1 WHERE job_id = ? AND state IN ({marks})",
-            (*values.values(), job_id, *where_states),
-        )
-        return self._select(job_id) if cursor.rowcount else None
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE jobs SET {assignments}, version = version + 1 "
+                f"WHERE job_id = ? AND state IN ({marks})",
+                (*values.values(), job_id, *where_states),
+            )
+            return self._select(job_id) if cursor.rowcount else None
 
     def _recover(self, max_attempts: int) -> tuple[int, int]:
+        # Read first: a clean start needs no write, so it works while another writer holds the file.
+        if (
+            self._db.execute("SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (JobState.RUNNING,)).fetchone()
+            is None
+        ):
+            return 0, 0
         now = self._clock()
-        with self._db:
-            failed = self._db.execute(
-                "UPDATE jobs SET state = ?, finished_at = ?, message = ?, version = version + 1 "
-                "WHERE state = ? AND attempts >= ?",
+        with self._transaction() as db:
+            failed = db.execute(
+                "UPDATE jobs SET state = ?, finished_at = ?, message = ?, image = x'', "
+                "version = version + 1 WHERE state = ? AND attempts >= ?",
                 (
                     JobState.FAILED,
                     now,
@@ -214,7 +482,7 @@ class JobStore:
                     max_attempts,
                 ),
             ).rowcount
-            requeued = self._db.execute(
+            requeued = db.execute(
                 "UPDATE jobs SET state = ?, started_at = NULL, progress = 0, "
                 "message = 'requeued: the server restarted while it ran', version = version + 1 "
                 "WHERE state = ?",
@@ -224,56 +492,111 @@ class JobStore:
 
     # --- callers' operations -------------------------------------------------------------------
 
-    async def create(self, owner: str, payload: JobPayload) -> JobRecord:
-        """Stores a new QUEUED job (committed before this returns) and returns it."""
+    async def create(self, owner: str, payload: JobPayload, *, deadline: float | None = None) -> JobRecord:
+        """Stores a new QUEUED job (committed before this returns) and returns it.
+
+        Raises:
+            QuotaExceeded: the owner's unfinished jobs would exceed the store's :class:`JobQuota`.
+            StoreBusy: the database stayed locked until ``deadline``.
+        """
 
         def insert() -> JobRecord:
-            job_id = uuid.uuid4().hex
-            self._db.execute(
-                "INSERT INTO jobs (job_id, owner, state, created_at, image, url, options, message) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
-                (job_id, owner, JobState.QUEUED, self._clock(), payload.image, payload.url, payload.options),
-            )
-            record = self._select(job_id)
+            with self._transaction() as db:
+                jobs, used = db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(length(image) + length(CAST(url AS BLOB)) "
+                    "+ length(options)), 0) FROM jobs WHERE owner = ? AND state IN (?, ?)",
+                    (owner, *_UNFINISHED),
+                ).fetchone()
+                self._check_quota(jobs, used, payload.size)
+                job_id = uuid.uuid4().hex
+                payload_columns = (payload.image, payload.url, payload.options)
+                db.execute(
+                    "INSERT INTO jobs (job_id, owner, state, created_at, image, url, options, message) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+                    (job_id, owner, JobState.QUEUED, self._clock(), *payload_columns),
+                )
+                record = self._select(job_id)
             assert record is not None
             return record
 
-        return self._publish(await self._run(insert))
+        return self._publish(await self._run(insert, deadline=deadline))
 
-    async def get(self, owner: str, job_id: str) -> JobRecord | None:
+    def _check_quota(self, jobs: int, used: int, size: int) -> None:
+        quota = self._quota
+        if jobs + 1 > quota.max_jobs:
+            raise QuotaExceeded(
+                QUEUED_JOBS_LIMIT,
+                quota.max_jobs,
+                f"{jobs} unfinished jobs already, at most {quota.max_jobs} per principal",
+            )
+        if used + size > quota.max_bytes:
+            raise QuotaExceeded(
+                QUEUED_BYTES_LIMIT,
+                quota.max_bytes,
+                f"unfinished jobs hold {used} bytes and this one {size}, "
+                f"at most {quota.max_bytes} per principal",
+            )
+
+    async def get(self, owner: str, job_id: str, *, deadline: float | None = None) -> JobRecord | None:
         """The job, or None if it does not exist or belongs to another owner."""
-        record = await self._run(self._select, job_id)
+        record = await self._run(self._select, job_id, deadline=deadline, read=True)
         return record if record is not None and record.owner == owner else None
 
     async def list(
-        self, owner: str, *, state: JobState | None, page_size: int, after_seq: int | None
-    ) -> tuple[list[JobRecord], int | None]:
-        """The owner's jobs, newest first, and the cursor of the next page (None on the last page).
+        self,
+        owner: str,
+        *,
+        state: JobState | None,
+        page_size: int,
+        max_bytes: int,
+        page_token: str = "",
+        deadline: float | None = None,
+    ) -> tuple[list[JobRecord], str]:
+        """The owner's jobs, newest first, and the token of the next page ("" on the last page).
+
+        Records carry the result's summary, not the full result (see :class:`JobRecord`).
 
         Args:
             state: only jobs in this state; None for all.
             page_size: at most this many jobs.
-            after_seq: the cursor a previous call returned; None for the first page.
-        """
+            max_bytes: the page ends once its results, errors and messages reach this many bytes
+                (it holds at least one job).
+            page_token: the token a previous call returned for the same owner and state; "" for
+                the first page.
 
-        def select() -> tuple[list[JobRecord], int | None]:
+        Raises:
+            InvalidCursor: ``page_token`` is not one this store issued for this owner and state.
+        """
+        after = self._cursors.decode(owner, state, page_token) if page_token else None
+
+        def select() -> tuple[list[JobRecord], str]:
             clauses, args = ["owner = ?"], [owner]
             if state is not None:
                 clauses.append("state = ?")
                 args.append(state.value)
-            if after_seq is not None:
-                clauses.append("seq < ?")
-                args.append(after_seq)
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS}, seq FROM jobs WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?",
-                (*args, page_size + 1),
-            ).fetchall()
-            records = [_record(row) for row in rows[:page_size]]
-            return records, (rows[page_size - 1][-1] if len(rows) > page_size else None)
+            if after is not None:
+                clauses.append("(created_at, job_id) < (?, ?)")
+                args.extend(after)
+            query = (
+                f"SELECT {_LIST_COLUMNS} FROM jobs WHERE {' AND '.join(clauses)} "
+                "ORDER BY created_at DESC, job_id DESC LIMIT ?"
+            )
+            records: list[JobRecord] = []
+            size = 0
+            # Row by row: a page never reads more than its byte bound plus one job. Closed at the
+            # end so the statement's read snapshot does not outlive the call.
+            with contextlib.closing(self._db.execute(query, (*args, page_size + 1))) as rows:
+                for row in rows:
+                    record = _record(row)
+                    size += _listed_bytes(record)
+                    if len(records) == page_size or (records and size > max_bytes):
+                        return records, self._cursors.encode(owner, state, records[-1])
+                    records.append(record)
+            return records, ""
 
-        return await self._run(select)
+        return await self._run(select, deadline=deadline, read=True)
 
-    async def cancel(self, owner: str, job_id: str) -> JobRecord | None:
+    async def cancel(self, owner: str, job_id: str, *, deadline: float | None = None) -> JobRecord | None:
         """Cancels a QUEUED or RUNNING job; a final job stays as it is. None if not the owner's."""
 
         def cancel() -> JobRecord | None:
@@ -282,47 +605,49 @@ class JobStore:
                 return None
             updated = self._update(
                 job_id,
-                (JobState.QUEUED, JobState.RUNNING),
+                _UNFINISHED,
                 state=JobState.CANCELLED,
                 finished_at=self._clock(),
                 message="cancelled by the caller",
+                image=b"",
             )
             return updated or self._select(job_id)
 
-        record = await self._run(cancel)
+        record = await self._run(cancel, deadline=deadline)
         return None if record is None else self._publish(record)
 
-    async def delete(self, owner: str, job_id: str) -> bool:
+    async def delete(self, owner: str, job_id: str, *, deadline: float | None = None) -> bool:
         """Deletes the job (a running one is cancelled first). False if not the owner's."""
 
         def delete() -> JobRecord | None:
-            record = self._select(job_id)
-            if record is None or record.owner != owner:
-                return None
-            self._update(
-                job_id,
-                (JobState.QUEUED, JobState.RUNNING),
-                state=JobState.CANCELLED,
-                finished_at=self._clock(),
-                message="deleted by the caller",
-            )
-            cancelled = self._select(job_id)
-            self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            with self._transaction() as db:
+                record = self._select(job_id)
+                if record is None or record.owner != owner:
+                    return None
+                db.execute(
+                    "UPDATE jobs SET state = ?, finished_at = ?, message = 'deleted by the caller', "
+                    "version = version + 1 WHERE job_id = ? AND state IN (?, ?)",
+                    (JobState.CANCELLED, self._clock(), job_id, *_UNFINISHED),
+                )
+                cancelled = self._select(job_id)
+                db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             return cancelled
 
-        record = await self._run(delete)
+        record = await self._run(delete, deadline=deadline)
         if record is None:
             return False
         self._publish(record)
         return True
 
-    async def watch(self, owner: str, job_id: str) -> AsyncIterator[JobRecord] | None:
+    async def watch(
+        self, owner: str, job_id: str, *, deadline: float | None = None
+    ) -> AsyncIterator[JobRecord] | None:
         """Every state of the job from now until it is final (the current one first), or None if it is
         not the owner's. Subscribes before reading, so no change between the two is missed."""
         queue: asyncio.Queue[JobRecord] = asyncio.Queue()
         self._watchers.setdefault(job_id, set()).add(queue)
         try:
-            current = await self.get(owner, job_id)
+            current = await self.get(owner, job_id, deadline=deadline)
         except BaseException:
             self._unwatch(job_id, queue)
             raise
@@ -354,67 +679,95 @@ class JobStore:
                 del self._watchers[job_id]
 
     # --- the runner's operations ---------------------------------------------------------------
+    # They wait at most _BACKGROUND_LOCK_WAIT_S for a locked database and raise StoreBusy beyond:
+    # the runner tries again later. Those that usually find nothing to do look before they lock.
 
     def add_listener(self, listener: Callable[[JobRecord], None]) -> None:
         """Calls ``listener`` on the event loop with every new state of every job."""
         self._listeners.append(listener)
 
-    async def claim_next(self) -> tuple[JobRecord, JobPayload] | None:
-        """Moves the oldest QUEUED job to RUNNING and returns it with its payload; None if none waits."""
+    async def claim_next(self, *, queued_ttl_s: float | None = None) -> tuple[JobRecord, JobPayload] | None:
+        """Moves the oldest QUEUED job to RUNNING and returns it with its payload; None if none waits.
+
+        Args:
+            queued_ttl_s: jobs created longer ago than this are left for :meth:`expire_queued`.
+        """
+        oldest = -float("inf") if queued_ttl_s is None else self._clock() - queued_ttl_s
+
+        def next_queued(db: sqlite3.Connection) -> tuple[Any, ...] | None:
+            return db.execute(
+                "SELECT job_id, image, url, options FROM jobs WHERE state = ? AND created_at >= ? "
+                "ORDER BY seq LIMIT 1",
+                (JobState.QUEUED, oldest),
+            ).fetchone()
 
         def claim() -> tuple[JobRecord, JobPayload] | None:
-            while True:
-                row = self._db.execute(
-                    "SELECT job_id, image, url, options FROM jobs WHERE state = ? ORDER BY seq LIMIT 1",
-                    (JobState.QUEUED,),
-                ).fetchone()
+            # Looked for before the lock is taken: an idle runner never takes it.
+            if next_queued(self._db) is None:
+                return None
+            with self._transaction() as db:
+                row = next_queued(db)
                 if row is None:
                     return None
-                # The row was read and is updated on this one thread: nothing can claim it between.
-                record = self._db.execute(
+                db.execute(
                     "UPDATE jobs SET state = ?, started_at = ?, attempts = attempts + 1, progress = 0, "
-                    "message = 'running', version = version + 1 WHERE job_id = ? AND state = ?",
-                    (JobState.RUNNING, self._clock(), row[0], JobState.QUEUED),
-                ).rowcount and self._select(row[0])
-                if record:
-                    return record, JobPayload(bytes(row[1]), row[2], bytes(row[3]))
+                    "message = 'running', version = version + 1 WHERE job_id = ?",
+                    (JobState.RUNNING, self._clock(), row[0]),
+                )
+                record = self._select(row[0])
+            assert record is not None
+            return record, JobPayload(bytes(row[1]), row[2], bytes(row[3]))
 
-        claimed = await self._run(claim)
+        claimed = await self._background(claim)
         if claimed is not None:
             self._publish(claimed[0])
         return claimed
 
     async def progress(self, job_id: str, progress: float, message: str) -> JobRecord | None:
         """Records progress of a RUNNING job; None if it is no longer running (cancelled, deleted)."""
-        record = await self._run(
-            self._update, job_id, (JobState.RUNNING,), progress=progress, message=message
+        record = await self._background(
+            functools.partial(self._update, progress=progress, message=message),
+            job_id,
+            (JobState.RUNNING,),
         )
         return None if record is None else self._publish(record)
 
     async def finish(
-        self, job_id: str, state: JobState, *, result: bytes = b"", error: bytes = b"", message: str = ""
+        self,
+        job_id: str,
+        state: JobState,
+        *,
+        result: bytes = b"",
+        summary: bytes = b"",
+        error: bytes = b"",
+        message: str = "",
     ) -> JobRecord | None:
         """Ends a RUNNING job in ``state``. None, changing nothing, if it is no longer RUNNING:
-        a cancelled job stays CANCELLED whatever its run produced."""
+        a cancelled job stays CANCELLED whatever its run produced.
+
+        Args:
+            result: the full result, for GetJob and WatchJob.
+            summary: what ListJobs shows of it (the result without its pictures).
+        """
         assert state.final
-        record = await self._run(
+        update = functools.partial(
             self._update,
-            job_id,
-            (JobState.RUNNING,),
             state=state,
             result=result,
+            summary=summary,
             error=error,
             message=message,
             finished_at=self._clock(),
             progress=1.0 if state == JobState.SUCCEEDED else 0.0,
+            image=b"",
         )
+        record = await self._background(update, job_id, (JobState.RUNNING,))
         return None if record is None else self._publish(record)
 
     async def requeue(self, job_id: str, message: str) -> JobRecord | None:
         """Puts a RUNNING job back to QUEUED (the server is stopping, or it was refused for load)."""
-        record = await self._run(
-            self._update, job_id, (JobState.RUNNING,), state=JobState.QUEUED, started_at=None, message=message
-        )
+        update = functools.partial(self._update, state=JobState.QUEUED, started_at=None, message=message)
+        record = await self._background(update, job_id, (JobState.RUNNING,))
         return None if record is None else self._publish(record)
 
     async def expire(self, ttl_s: float) -> int:
@@ -422,42 +775,80 @@ class JobStore:
 
         def delete() -> int:
             marks = ", ".join("?" for _ in _FINAL)
-            return self._db.execute(
-                f"DELETE FROM jobs WHERE state IN ({marks}) AND finished_at < ?",
-                (*_FINAL, self._clock() - ttl_s),
-            ).rowcount
+            where = (f"state IN ({marks}) AND finished_at < ?", (*_FINAL, self._clock() - ttl_s))
+            # Looked for before the lock is taken: most passes find nothing to delete.
+            if self._db.execute(f"SELECT 1 FROM jobs WHERE {where[0]} LIMIT 1", where[1]).fetchone() is None:
+                return 0
+            with self._transaction() as db:
+                return db.execute(f"DELETE FROM jobs WHERE {where[0]}", where[1]).rowcount
 
-        return await self._run(delete)
+        return await self._background(delete)
+
+    async def expire_queued(self, ttl_s: float, *, error: bytes, message: str) -> int:
+        """Fails the jobs that have waited QUEUED for more than ``ttl_s`` since they were created
+        (at most ``_EXPIRE_BATCH`` per call), with ``error`` and ``message``; returns how many."""
+
+        def fail() -> list[JobRecord]:
+            now = self._clock()
+            # Looked for before the lock is taken: most passes find nothing to fail.
+            ids = [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT job_id FROM jobs WHERE state = ? AND created_at < ? ORDER BY seq LIMIT ?",
+                    (JobState.QUEUED, now - ttl_s, _EXPIRE_BATCH),
+                )
+            ]
+            if not ids:
+                return []
+            with self._transaction() as db:
+                db.executemany(
+                    "UPDATE jobs SET state = ?, finished_at = ?, error = ?, message = ?, image = x'', "
+                    "progress = 0, version = version + 1 WHERE job_id = ? AND state = ?",
+                    [(JobState.FAILED, now, error, message, job_id, JobState.QUEUED) for job_id in ids],
+                )
+                records = [self._select(job_id) for job_id in ids]
+            return [r for r in records if r is not None]
+
+        expired = await self._background(fail)
+        for record in expired:
+            self._publish(record)
+        return len(expired)
 
     async def close(self) -> None:
         """Closes the database; idempotent."""
-        if self._conn is None:
+        if self._closed:
             return
+        self._closed = True
 
         def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            conn = getattr(self._local, "conn", None)
+            if conn is not None:
+                conn.close()
+                self._local.conn = None
 
-        await self._run(close)
-        self._executor.shutdown(wait=False)
+        loop = asyncio.get_running_loop()
+        for executor in {self._executor, self._read_executor}:
+            await loop.run_in_executor(executor, close)
+            executor.shutdown(wait=False)
 
     def counts_by_state(self) -> dict[str, int]:
         """Jobs per state now (QUEUED, RUNNING...), for the metrics scrape.
 
-        Blocking: meant for the scrape thread, which waits briefly on the store's own thread
-        (the SQLite connection lives there); an empty mapping once the store is closed.
+        Blocking: meant for the scrape thread, which waits briefly on the store's reading thread
+        (its SQLite connection lives there); an empty mapping once the store is closed.
         """
 
         def count() -> dict[str, int]:
-            if self._conn is None:
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
                 return {}
-            rows = self._conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+            rows = conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
             return {state: n for state, n in rows}
 
         try:
-            return self._executor.submit(count).result(timeout=_COUNT_TIMEOUT_S)
-        except (RuntimeError, TimeoutError):  # the store is closed, or too busy for this scrape
+            return self._read_executor.submit(count).result(timeout=_COUNT_TIMEOUT_S)
+        # Closed, too busy for this scrape, or the file is unreadable for now: skip one sample.
+        except (RuntimeError, TimeoutError, sqlite3.Error):
             return {}
 
     def _publish(self, record: JobRecord) -> JobRecord:

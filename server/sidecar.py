@@ -32,6 +32,7 @@ __all__ = ["SidecarConfig", "build_descriptor_set", "main", "parse_args", "rende
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
+EDGE_LUA = REPO_ROOT / "deploy" / "envoy" / "edge.lua"
 SERVICES = ("datalid.v1.ExpiryDateService", "datalid.v1.JobService", "datalid.v1.AdminService")
 # The API files, and the google/rpc detail types that error bodies carry (packed in Any).
 _PROTO_FILES = (
@@ -64,6 +65,9 @@ class SidecarConfig:
     # Browser origins allowed by CORS, exact matches; "*" allows any origin, without credentials.
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 16 * 1024 * 1024
+    # Longest request path (query string included), bytes; longer ones get 414. 8 KiB: what
+    # common servers allow in a request line, well past any route of the API.
+    max_path_bytes: int = 8 * 1024
     envoy: str = ""
     log_level: str = "warning"
 
@@ -147,6 +151,11 @@ def _cors_per_filter_config(origins: Sequence[str]) -> dict[str, Any]:
     return {"envoy.filters.http.cors": policy}
 
 
+def _edge_lua(config: SidecarConfig) -> str:
+    """``deploy/envoy/edge.lua`` for Envoy's lua filter: the path limit and the request-id check."""
+    return Template(EDGE_LUA.read_text()).substitute(MAX_PATH_BYTES=config.max_path_bytes)
+
+
 def render_config(config: SidecarConfig, descriptor_set: Path) -> str:
     """The Envoy bootstrap YAML for ``config``; checked to parse before it is returned."""
     values = {
@@ -158,6 +167,7 @@ def render_config(config: SidecarConfig, descriptor_set: Path) -> str:
         "DESCRIPTOR_SET": str(descriptor_set),
         "SERVICES": list(SERVICES),
         "MAX_BODY_BYTES": config.max_body_bytes,
+        "EDGE_LUA": _edge_lua(config),
         "CORS_PER_FILTER_CONFIG": _cors_per_filter_config(config.cors_origins),
     }
     rendered = Template(TEMPLATE.read_text()).substitute({k: json.dumps(v) for k, v in values.items()})

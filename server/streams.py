@@ -2,12 +2,18 @@
 
 Three parts share a queue of per-frame futures ("slots"), one slot per frame in arrival order:
 
-- the reader takes frames off the wire as fast as they come and appends a slot for each; under
-  DROP_POLICY_LATEST a new frame resolves every frame still waiting to start as skipped, so only
-  the newest waiting frame is ever read and latency stays bounded when the camera is faster;
+- the reader takes frames off the wire and appends a slot for each; under DROP_POLICY_LATEST a
+  new frame resolves every frame still waiting to start as skipped, so only the newest waiting
+  frame is ever read and latency stays bounded when the camera is faster;
 - ``max_in_flight`` workers process the waiting frames, oldest first, and resolve their slots;
-- the writer (the call's response stream) awaits the slots in order, so results leave in frame
+- the writer sends the slots' answers in order through the call, so results leave in frame
   order, and feeds each processed frame's date to the stream's fusion.
+
+At most ``max_buffered`` slots exist at once (frames waiting, being read, or answered and not yet
+sent). The reader takes a place before it reads the next frame off the wire, so a full stream
+reads nothing more: gRPC flow control then holds the client's sends, and a camera faster than the
+pipeline (or a client that stops reading its results) costs the server at most ``max_buffered``
+frames, never a queue that grows with the camera's rate.
 
 A frame that fails is answered in-band with a google.rpc.Status, and the stream goes on.
 """
@@ -18,13 +24,13 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from google.rpc import status_pb2
 
 from datalid.v1 import expiry_date_service_pb2
-from pipeline import Priority, ProcessResult
+from pipeline import InvalidInput, Priority, ProcessResult
 from server import convert
 from server.errors import status_of_exception
 from server.fusion import StreamFusion
@@ -54,10 +60,14 @@ class FrameStream:
     Args:
         host: gives the pipeline.
         request_id: stamped on each result.
-        idle_timeout_s: the stream ends (StreamIdle) when no frame arrives for this long.
+        idle_timeout_s: the stream ends (StreamIdle) when no frame arrives for this long while
+            it has room for one.
         fusion_window: frames that vote for the stream's best date.
         deadline: the call's deadline (``time.monotonic()``), or None.
         today: the server's date, the default reference date.
+        max_buffered: frames read and not yet answered on the wire, at most (>= 1).
+        max_message_bytes: a result whose pictures would take it past this many bytes is sent
+            without them (``pictures_omitted``).
         max_in_flight: frames of this stream processed at once.
     """
 
@@ -70,6 +80,8 @@ class FrameStream:
         fusion_window: int,
         deadline: float | None,
         today: Callable[[], dt.date],
+        max_buffered: int,
+        max_message_bytes: int,
         max_in_flight: int = 1,
     ) -> None:
         self._host = host
@@ -78,21 +90,35 @@ class FrameStream:
         self._fusion = StreamFusion(fusion_window)
         self._deadline = deadline
         self._today = today
+        self._max_message_bytes = max_message_bytes
         self._max_in_flight = max_in_flight
+        # Bounded by _room: the reader takes a place before each frame, the writer frees it once
+        # the frame's answer is sent. The end marker (None) needs no place.
+        self._room = asyncio.Semaphore(max_buffered)
         self._slots: asyncio.Queue[_Slot | None] = asyncio.Queue()
         self._waiting: deque[tuple[expiry_date_service_pb2.Frame, _Slot]] = deque()
         self._has_work = asyncio.Condition()
         self._idle = False
 
     async def run(
-        self, frames: AsyncIterator[expiry_date_service_pb2.Frame]
-    ) -> AsyncIterator[expiry_date_service_pb2.FrameResult]:
-        """The results, in frame order; raises StreamIdle after the last one if the stream idled."""
+        self,
+        frames: AsyncIterator[expiry_date_service_pb2.Frame],
+        send: Callable[[expiry_date_service_pb2.FrameResult], Awaitable[None]],
+    ) -> None:
+        """Sends one result per frame through ``send``, in frame order, until the frames end.
+
+        Everything the stream started (reader, workers, frames being read) is cancelled when
+        this returns or raises, cancellation of the call included.
+
+        Raises:
+            StreamIdle: after the last result, if the stream ended because no frame came.
+        """
         tasks = [asyncio.create_task(self._read(frames))]
         tasks += [asyncio.create_task(self._work()) for _ in range(self._max_in_flight)]
         try:
             while (slot := await self._slots.get()) is not None:
-                yield self._answer(await slot)
+                await send(self._answer(await slot))
+                self._room.release()
             tasks[0].result()  # the reader's own failure, if any, ends the call
         finally:
             for task in tasks:
@@ -106,6 +132,8 @@ class FrameStream:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                # A place first, then the wire: a full stream leaves the next frame to flow control.
+                await self._room.acquire()
                 try:
                     frame = await asyncio.wait_for(anext(iterator), self._idle_timeout_s)
                 except StopAsyncIteration:
@@ -114,13 +142,18 @@ class FrameStream:
                     self._idle = True
                     return
                 slot: _Slot = loop.create_future()
+                self._slots.put_nowait(slot)
+                try:
+                    policy = convert.drop_policy_from_pb(frame)
+                except InvalidInput as exc:
+                    slot.set_result(_Outcome(frame.frame_id, error=status_of_exception(exc)))
+                    continue
                 async with self._has_work:
-                    if frame.drop_policy == expiry_date_service_pb2.DROP_POLICY_LATEST:
+                    if policy == expiry_date_service_pb2.DROP_POLICY_LATEST:
                         while self._waiting:
                             stale, stale_slot = self._waiting.popleft()
                             stale_slot.set_result(_Outcome(stale.frame_id, skipped=True))
                     self._waiting.append((frame, slot))
-                    self._slots.put_nowait(slot)
                     self._has_work.notify()
         finally:
             # Frames read but never started are answered (their slots are in the queue), then the end.
@@ -147,6 +180,7 @@ class FrameStream:
         answer = expiry_date_service_pb2.FrameResult(frame_id=outcome.frame_id, skipped=outcome.skipped)
         if outcome.result is not None:
             answer.result.CopyFrom(convert.result_to_pb(outcome.result, self._request_id))
+            convert.fit_pictures(answer, [answer.result], self._max_message_bytes)
             fused = self._fusion.add(outcome.result.best_date)
         else:
             if outcome.error is not None:

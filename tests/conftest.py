@@ -14,15 +14,38 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import pytest
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
+M = TypeVar("M", bound=Message)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"datalid listening on (\S+):(\d+)")
 # Loading three ONNX models and warming them takes a few seconds here; a cold CI disk more.
 STARTUP_TIMEOUT_S = 120.0
+
+
+def status_detail(error: grpc.RpcError, detail_type: type[M]) -> M:
+    """The ``detail_type`` detail of an error's google.rpc.Status; fails the test if there is none."""
+    status = rpc_status.from_call(error)
+    assert status is not None, "no google.rpc.Status details on the error"
+    for detail in status.details:
+        if detail.Is(detail_type.DESCRIPTOR):
+            message = detail_type()
+            detail.Unpack(message)
+            return message
+    raise AssertionError(f"no {detail_type.__name__} in {status}")
+
+
+def bad_request_fields(error: grpc.RpcError) -> list[str]:
+    """The fields an error's BadRequest detail names."""
+    bad_request = status_detail(error, error_details_pb2.BadRequest)
+    return [violation.field for violation in bad_request.field_violations]
 
 
 @dataclass

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -14,20 +15,24 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from server.interceptors._calls import code_name
 from server.request_context import principal_var, request_id_var
 
-__all__ = ["AccessLogInterceptor"]
+__all__ = ["AccessLogInterceptor", "request_id_of"]
 
 _LOGGER = logging.getLogger("datalid.access")
 REQUEST_ID_HEADER = "x-request-id"
-# A caller's id is echoed back and logged, so it is bounded and kept to printable ASCII.
-_MAX_REQUEST_ID_LEN = 128
+# A caller's id is echoed back and written into log lines of space-separated key=value fields:
+# a space, quote or '=' would let it forge fields, so only these characters, at most 128 of them
+# (a UUID, a W3C trace id, "trace-abc-123"). Anything else is replaced by a server-made id.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-def _request_id(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_HEADER and isinstance(value, str):
-            cleaned = "".join(ch for ch in value if ch.isascii() and ch.isprintable())[:_MAX_REQUEST_ID_LEN]
-            if cleaned:
-                return cleaned
+def request_id_of(metadata: Iterable[tuple[str, Any]] | None) -> str:
+    """The caller's ``x-request-id`` if it is safe to echo and log (``_SAFE_REQUEST_ID``), else a
+    new random one (32 hex digits)."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_HEADER:
+            if isinstance(value, str) and _SAFE_REQUEST_ID.fullmatch(value):
+                return value
+            break
     return uuid.uuid4().hex
 
 
@@ -41,7 +46,7 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         context: grpc.aio.ServicerContext,
         method_name: str,
     ) -> Any:
-        request_id = _request_id(context)
+        request_id = request_id_of(context.invocation_metadata())
         request_id_var.set(request_id)
         # Read now: grpc.aio frees the core call when it ends, and peer() on a finished call
         # reads freed memory (a stream closed by its client crashed the server that way).

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_interceptor.server import AsyncServerInterceptor
 
 from datalid.v1 import expiry_date_service_pb2, types_pb2
@@ -25,6 +26,38 @@ def _grpc_type(request_streams: bool, response_streams: bool) -> str:
     if request_streams:
         return "bidi_stream" if response_streams else "client_stream"
     return "server_stream" if response_streams else "unary"
+
+
+def _declared_streaming(service: str, name: str) -> tuple[bool, bool] | None:
+    """Whether the method's request and response stream, as its proto declares; None if unknown.
+
+    From the descriptor, not from what the handler returns: a handler that writes its stream with
+    ``context.write`` returns no iterator, and is still a server stream.
+    """
+    try:
+        method = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
+    except KeyError:
+        return None
+    return method.client_streaming, method.server_streaming
+
+
+class _CountingContext:
+    """The call's context, with every message the handler sends with ``write`` counted first.
+
+    Handlers that write their stream themselves (server/services/inference.py: their call's end
+    must reach them at once) send results the interceptor would otherwise never see.
+    """
+
+    def __init__(self, context: grpc.aio.ServicerContext, count: Callable[[Any], None]) -> None:
+        self._context = context
+        self._count = count
+
+    async def write(self, message: Any) -> None:
+        self._count(message)
+        await self._context.write(message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 class MetricsInterceptor(AsyncServerInterceptor):
@@ -46,7 +79,7 @@ class MetricsInterceptor(AsyncServerInterceptor):
         in_flight.inc()
         request_streams = hasattr(request_or_iterator, "__aiter__")
         try:
-            response_or_iterator = method(request_or_iterator, context)
+            response_or_iterator = method(request_or_iterator, _CountingContext(context, self._count_results))
         except BaseException:
             in_flight.dec()
             raise
@@ -54,9 +87,12 @@ class MetricsInterceptor(AsyncServerInterceptor):
             labels = (_grpc_type(request_streams, True), service, name)
             self._metrics.started.labels(*labels).inc()
             return self._stream(response_or_iterator, context, labels, started)
-        labels = (_grpc_type(request_streams, False), service, name)
+        declared = _declared_streaming(service, name)
+        response_streams = declared[1] if declared is not None else False
+        labels = (_grpc_type(request_streams, response_streams), service, name)
         self._metrics.started.labels(*labels).inc()
-        if request_streams:
+        streaming = request_streams or response_streams
+        if streaming:
             self._metrics.streams_open.labels(service, name).inc()
         error: BaseException | None = None
         try:
@@ -67,7 +103,7 @@ class MetricsInterceptor(AsyncServerInterceptor):
             error = exc
             raise
         finally:
-            if request_streams:
+            if streaming:
                 self._metrics.streams_open.labels(service, name).dec()
             self._finish(context, labels, started, error)
 

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
@@ -16,6 +17,8 @@ from server import convert
 from server.config import ServerConfig
 from server.errors import abort_with, grpc_errors, rich_status, status_of_exception
 from server.host import PipelineHost
+from server.interceptors.access_log import REQUEST_ID_HEADER
+from server.interceptors.rate_limit import peer_host
 from server.request_context import ANONYMOUS, principal_var, request_id_var
 from server.streams import FrameStream, StreamIdle, StreamSlots
 from server.urlfetch import UrlFetcher, UrlPolicy
@@ -39,6 +42,52 @@ def _deadline(context: grpc.aio.ServicerContext) -> float | None:
     return None if remaining_s is None else time.monotonic() + remaining_s
 
 
+class _StreamWriter:
+    """Sends a server stream's messages from inside its handler (grpc.aio's read/write API).
+
+    Why not ``yield``: grpc.aio writes a yielded message outside the handler, while the handler
+    and every interceptor's generator around it wait at their ``yield``. A call that ends during
+    that write (the client stopped reading, then cancelled) never reaches them again: their
+    ``finally`` blocks (the stream's slot, the open-streams gauge, the frames being read) wait for
+    the garbage collector, 30-70 s, and grpc logs the failed write as an ERROR. Written here, the
+    write is awaited inside the handler, so the call's end arrives as CancelledError through the
+    handler and every interceptor at once.
+    """
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self._context = context
+        self._started = False
+
+    async def __call__(self, message: Any) -> None:
+        if not self._started:
+            # As the access log does for a stream's first message: the request id goes out with the
+            # headers, and those go with the first message, so a stream that fails before any
+            # message stays a trailers-only response (which HTTP gateways map to a status).
+            await self._context.send_initial_metadata(((REQUEST_ID_HEADER, request_id_var.get()),))
+            self._started = True
+        try:
+            await self._context.write(message)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            # A write fails only once the call is over: the client cancelled or went away, and
+            # grpc.aio reports that as a failed batch, racing its own cancellation of the handler.
+            # End as the cancellation it is: logged CANCELLED, without a traceback.
+            raise asyncio.CancelledError("the call ended while a message was being sent") from exc
+
+
+def _stream_key(context: grpc.aio.ServicerContext) -> str:
+    """Whose stream slots a call uses: the principal, or for anonymous callers their address.
+
+    Anonymous callers all share one principal; counted together, a few cameras would lock every
+    other anonymous caller out of streaming (rate limits key them by address the same way).
+    """
+    principal = principal_var.get() or ANONYMOUS
+    if principal.kind == "anonymous":
+        return f"{principal.id}@{peer_host(context.peer())}"
+    return principal.id
+
+
 def url_fetcher(config: ServerConfig) -> UrlFetcher:
     """The URL fetcher ``config`` describes (shared by ProcessUrl and URL jobs)."""
     return UrlFetcher(
@@ -49,6 +98,7 @@ def url_fetcher(config: ServerConfig) -> UrlFetcher:
             timeout_s=config.url_timeout_s,
             max_redirects=config.url_max_redirects,
             ca_file=config.url_ca_file,
+            max_concurrent=config.url_max_concurrent,
         )
     )
 
@@ -91,7 +141,9 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
             priority=Priority.INTERACTIVE,
             on_stage=on_stage,
         )
-        return convert.result_to_pb(result, request_id_var.get())
+        response = convert.result_to_pb(result, request_id_var.get())
+        convert.fit_pictures(response, [response], self._config.max_message_bytes)
+        return response
 
     @grpc_errors
     async def Process(
@@ -142,7 +194,11 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         finally:
             for task in tasks:
                 task.cancel()
-        return expiry_date_service_pb2.ProcessBatchResponse(items=items)
+        response = expiry_date_service_pb2.ProcessBatchResponse(items=items)
+        # The one part of the answer without a bound of its own: each item's pictures.
+        results = [item.result for item in response.items if item.HasField("result")]
+        convert.fit_pictures(response, results, self._config.max_message_bytes)
+        return response
 
     async def _batch_item(
         self,
@@ -161,40 +217,47 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
     @grpc_errors
     async def ProcessWithProgress(
         self, request: types_pb2.ProcessRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[expiry_date_service_pb2.ProgressEvent]:
+    ) -> None:
         # Each stage event is sent as the pipeline reports it, while the later stages still run;
-        # None marks the end of the work, whether it succeeded or raised.
+        # None marks the end of the work, whether it succeeded or raised. Sent with
+        # _StreamWriter: the work stops the moment the call ends.
+        send = _StreamWriter(context)
         started = time.perf_counter()
-        events: asyncio.Queue[StageEvent | None] = asyncio.Queue()
+        events: asyncio.Queue[StageEvent | None] = asyncio.Queue()  # at most one per Stage, and None
         work = asyncio.ensure_future(
             self._process(request.image, request.options, _deadline(context), events.put_nowait)
         )
         work.add_done_callback(lambda _: events.put_nowait(None))
         try:
             while (event := await events.get()) is not None:
-                yield expiry_date_service_pb2.ProgressEvent(
-                    stage=_PROGRESS_STAGE[event.stage],
-                    elapsed_ms=(time.perf_counter() - started) * 1000,
-                    message=event.message,
+                await send(
+                    expiry_date_service_pb2.ProgressEvent(
+                        stage=_PROGRESS_STAGE[event.stage],
+                        elapsed_ms=(time.perf_counter() - started) * 1000,
+                        message=event.message,
+                    )
                 )
             response = await work
         finally:
             work.cancel()
-        yield expiry_date_service_pb2.ProgressEvent(
+        completed = expiry_date_service_pb2.ProgressEvent(
             stage=expiry_date_service_pb2.PROGRESS_STAGE_COMPLETED,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             message="completed",
             result=response,
         )
+        convert.fit_pictures(completed, [completed.result], self._config.max_message_bytes)
+        await send(completed)
 
     @grpc_errors
     async def StreamFrames(
         self,
         request_iterator: AsyncIterator[expiry_date_service_pb2.Frame],
         context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[expiry_date_service_pb2.FrameResult]:
-        principal = (principal_var.get() or ANONYMOUS).id
-        with self._streams.hold(principal, Overloaded):
+    ) -> None:
+        # Results are sent with _StreamWriter, so a call that ends while a result waits to be sent
+        # gives its slot back and stops its work at once.
+        with self._streams.hold(_stream_key(context), Overloaded):
             stream = FrameStream(
                 self._host,
                 request_id=request_id_var.get(),
@@ -202,9 +265,10 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
                 fusion_window=self._config.stream_fusion_window,
                 deadline=_deadline(context),
                 today=self._today,
+                max_buffered=self._config.stream_max_buffered_frames,
+                max_message_bytes=self._config.max_message_bytes,
             )
             try:
-                async for result in stream.run(request_iterator):
-                    yield result
+                await stream.run(request_iterator, _StreamWriter(context))
             except StreamIdle as exc:
                 await abort_with(context, rich_status(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)))

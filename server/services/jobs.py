@@ -1,20 +1,25 @@
-"""JobService: persistent asynchronous jobs, each visible only to the principal that created it."""
+"""JobService: persistent asynchronous jobs, each visible only to the principal that created it.
+
+What a caller sends is bounded before it reaches the store: job ids longer than any issued id are
+not looked up, and are echoed cut short; page tokens are opaque and checked by the store; a list
+page stops at ``_MAX_PAGE_SIZE`` jobs or ``max_page_bytes``, and leaves the results' pictures out.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable
 
 import grpc
 from google.protobuf import empty_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from datalid.v1 import job_service_pb2, job_service_pb2_grpc
 from pipeline import InvalidInput
 from server import convert
-from server.errors import abort_with, grpc_errors, rich_status
-from server.jobstore import JobPayload, JobStore
+from server.errors import ERROR_DOMAIN, abort_with, grpc_errors, rich_status
+from server.jobstore import InvalidCursor, JobPayload, JobStore, QuotaExceeded
 from server.request_context import ANONYMOUS, principal_var
 from server.urlfetch import UrlFetcher
 
@@ -22,6 +27,13 @@ __all__ = ["JobService"]
 
 _DEFAULT_PAGE_SIZE = 50
 _MAX_PAGE_SIZE = 500
+# A list page's results, errors and messages stop at this many bytes: a quarter of the default
+# 16 MiB message limit, so a page always fits with room to spare.
+_DEFAULT_MAX_PAGE_BYTES = 4 * 1024 * 1024
+# Issued ids are 32 hex digits; anything longer cannot exist and is echoed cut to this length.
+_MAX_JOB_ID_CHARS = 64
+# A principal (a key name, a JWT subject) is quoted in a QuotaFailure at most this long.
+_MAX_SUBJECT_CHARS = 128
 
 
 def _owner() -> str:
@@ -30,21 +42,35 @@ def _owner() -> str:
     return (principal_var.get() or ANONYMOUS).id
 
 
-def _encode_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    """The call's deadline as a ``time.monotonic()`` value: how long the store may wait for a lock."""
+    remaining_s = context.time_remaining()
+    return None if remaining_s is None else time.monotonic() + remaining_s
 
 
-def _decode_token(token: str) -> int | None:
-    if not token:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        kind, _, number = text.partition(":")
-        if kind == "seq" and number.isdigit():
-            return int(number)
-    except (binascii.Error, UnicodeDecodeError):
-        pass
-    raise InvalidInput("page_token", "is not a token a previous ListJobs call returned")
+def _shown(job_id: str) -> str:
+    """The id as an error message may quote it: at most ``_MAX_JOB_ID_CHARS`` characters."""
+    if len(job_id) <= _MAX_JOB_ID_CHARS:
+        return repr(job_id)
+    return repr(job_id[:_MAX_JOB_ID_CHARS]) + "…"
+
+
+def _quota_status(exc: QuotaExceeded) -> status_pb2.Status:
+    """RESOURCE_EXHAUSTED with a QuotaFailure naming the limit (its configuration option)."""
+    violation = error_details_pb2.QuotaFailure.Violation(
+        subject=f"principal:{_owner()}"[:_MAX_SUBJECT_CHARS],
+        description=exc.description,
+        quota_id=exc.limit,
+        quota_value=exc.value,
+    )
+    return rich_status(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"job quota exceeded ({exc.limit}): {exc.description}",
+        [
+            error_details_pb2.ErrorInfo(reason="JOB_QUOTA_EXCEEDED", domain=ERROR_DOMAIN),
+            error_details_pb2.QuotaFailure(violations=[violation]),
+        ],
+    )
 
 
 class JobService(job_service_pb2_grpc.JobServiceServicer):
@@ -54,6 +80,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         store: the job store; the runner (server/jobs_runner.py) works through it.
         fetcher: checks URL jobs' URLs when they are created, so a refused URL fails at once.
         max_image_bytes: largest image a job may carry.
+        max_page_bytes: a ListJobs page stops adding jobs at this many bytes (at least one job).
         today: the server's date (options are checked at creation against it).
     """
 
@@ -63,16 +90,18 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         fetcher: UrlFetcher,
         *,
         max_image_bytes: int,
+        max_page_bytes: int = _DEFAULT_MAX_PAGE_BYTES,
         today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self._store = store
         self._fetcher = fetcher
         self._max_image_bytes = max_image_bytes
+        self._max_page_bytes = max_page_bytes
         self._today = today
 
     async def _not_found(self, context: grpc.aio.ServicerContext, job_id: str) -> None:
         # Another owner's job gets the same answer as a missing one: ids reveal nothing.
-        await abort_with(context, rich_status(grpc.StatusCode.NOT_FOUND, f"job {job_id!r} not found"))
+        await abort_with(context, rich_status(grpc.StatusCode.NOT_FOUND, f"job {_shown(job_id)} not found"))
 
     @grpc_errors
     async def CreateJob(
@@ -93,13 +122,19 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         # Options are checked now, so a malformed one is an error of this call, not a failed job.
         convert.options_from_pb(request.options, self._today())
         payload = JobPayload(request.image, request.url, request.options.SerializeToString())
-        return convert.job_to_pb(await self._store.create(_owner(), payload))
+        try:
+            record = await self._store.create(_owner(), payload, deadline=_deadline(context))
+        except QuotaExceeded as exc:
+            await abort_with(context, _quota_status(exc))
+        return convert.job_to_pb(record)
 
     @grpc_errors
     async def GetJob(
         self, request: job_service_pb2.GetJobRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.Job:
-        record = await self._store.get(_owner(), request.job_id)
+        record = None
+        if len(request.job_id) <= _MAX_JOB_ID_CHARS:
+            record = await self._store.get(_owner(), request.job_id, deadline=_deadline(context))
         if record is None:
             await self._not_found(context, request.job_id)
         return convert.job_to_pb(record)
@@ -111,22 +146,30 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         if request.page_size < 0:
             raise InvalidInput("page_size", f"must be >= 0, got {request.page_size}")
         page_size = min(request.page_size or _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE)
-        records, next_seq = await self._store.list(
-            _owner(),
-            state=convert.job_state_from_pb(request.state),
-            page_size=page_size,
-            after_seq=_decode_token(request.page_token),
-        )
+        try:
+            records, next_token = await self._store.list(
+                _owner(),
+                state=convert.job_state_from_pb(request.state),
+                page_size=page_size,
+                max_bytes=self._max_page_bytes,
+                page_token=request.page_token,
+                deadline=_deadline(context),
+            )
+        except InvalidCursor:
+            raise InvalidInput(
+                "page_token", "is not a token a previous ListJobs call returned for this state filter"
+            ) from None
         return job_service_pb2.ListJobsResponse(
-            jobs=[convert.job_to_pb(r) for r in records],
-            next_page_token=_encode_token(next_seq) if next_seq is not None else "",
+            jobs=[convert.job_to_pb(r, pictures=False) for r in records], next_page_token=next_token
         )
 
     @grpc_errors
     async def CancelJob(
         self, request: job_service_pb2.CancelJobRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.Job:
-        record = await self._store.cancel(_owner(), request.job_id)
+        record = None
+        if len(request.job_id) <= _MAX_JOB_ID_CHARS:
+            record = await self._store.cancel(_owner(), request.job_id, deadline=_deadline(context))
         if record is None:
             await self._not_found(context, request.job_id)
         return convert.job_to_pb(record)
@@ -135,7 +178,10 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     async def DeleteJob(
         self, request: job_service_pb2.DeleteJobRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
-        if not await self._store.delete(_owner(), request.job_id):
+        deleted = len(request.job_id) <= _MAX_JOB_ID_CHARS and await self._store.delete(
+            _owner(), request.job_id, deadline=_deadline(context)
+        )
+        if not deleted:
             await self._not_found(context, request.job_id)
         return empty_pb2.Empty()
 
@@ -143,7 +189,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     async def WatchJob(
         self, request: job_service_pb2.WatchJobRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[job_service_pb2.Job]:
-        states = await self._store.watch(_owner(), request.job_id)
+        states = None
+        if len(request.job_id) <= _MAX_JOB_ID_CHARS:
+            states = await self._store.watch(_owner(), request.job_id, deadline=_deadline(context))
         if states is None:
             await self._not_found(context, request.job_id)
             return

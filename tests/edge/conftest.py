@@ -162,8 +162,9 @@ class SidecarProcess(ServerProcess):
 
 
 @pytest.fixture(scope="session")
-def rest(edge_server: ServerProcess) -> Iterator[str]:
-    """Base URL of a real Envoy transcoding REST to the edge server; waits until Envoy sees it healthy."""
+def sidecar(edge_server: ServerProcess) -> Iterator[SidecarProcess]:
+    """A real Envoy transcoding REST to the edge server (its log: Envoy's access log); waits until
+    Envoy sees the server healthy."""
     sidecar = SidecarProcess()
     sidecar.upstream = edge_server.target
     sidecar.start()
@@ -175,8 +176,14 @@ def rest(edge_server: ServerProcess) -> Iterator[str]:
             log = "\n".join(sidecar.log)
             assert time.monotonic() < deadline, f"Envoy never saw the server healthy:\n{log}"
             time.sleep(0.2)
-        yield base
+        yield sidecar
     finally:
         # Also when start-up failed: a leaked Envoy would outlive the test run.
         code = sidecar.stop()
     assert code == 0, "\n".join(sidecar.log[-50:])
+
+
+@pytest.fixture(scope="session")
+def rest(sidecar: SidecarProcess) -> str:
+    """Base URL of the REST sidecar."""
+    return f"http://127.0.0.1:{sidecar.port}"

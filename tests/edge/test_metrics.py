@@ -11,7 +11,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from datalid.v1 import expiry_date_service_pb2_grpc, types_pb2
+from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
 from pipeline.synth import render_label
 from server.metrics import HistogramSnapshot, ModelStatsSnapshot, ServerMetrics
 from tests.edge.conftest import http
@@ -76,6 +76,52 @@ def test_counters_and_histograms_move_after_calls(edge_server, metrics_url, secr
         assert delta("datalid_model_exec_count_total", model=model) >= 1
         assert delta("datalid_model_batch_size_count", model=model) >= 1
         assert delta("datalid_model_compute_seconds_sum", model=model) > 0
+
+
+def test_streams_written_by_their_handler_are_counted(edge_server, metrics_url, secrets) -> None:
+    """ProcessWithProgress and StreamFrames send with ``context.write``, not by yielding: their
+    results count as images, and the calls are labelled as the streams they are."""
+    progress = {
+        "grpc_type": "server_stream",
+        "grpc_service": "datalid.v1.ExpiryDateService",
+        "grpc_method": "ProcessWithProgress",
+    }
+    frames = {**progress, "grpc_type": "bidi_stream", "grpc_method": "StreamFrames"}
+    image = render_label(["Use by", "16 NOV"], seed=7)
+    metadata = [("x-api-key", secrets.keys["metrics"])]
+    before = _scrape(metrics_url)
+    with grpc.insecure_channel(edge_server.target) as channel:
+        stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
+        events = list(
+            stub.ProcessWithProgress(types_pb2.ProcessRequest(image=image), metadata=metadata, timeout=60)
+        )
+        camera = iter([expiry_date_service_pb2.Frame(frame_id=n, image=image) for n in (1, 2)])
+        results = list(stub.StreamFrames(camera, metadata=metadata, timeout=60))
+    assert events[-1].HasField("result") and len(results) == 2
+    deadline = time.monotonic() + 30
+    while True:
+        after = _scrape(metrics_url)
+        done = _get(after, "grpc_server_handled_total", **frames, grpc_code="OK") > _get(
+            before, "grpc_server_handled_total", **frames, grpc_code="OK"
+        )
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert _get(after, "datalid_images_processed_total") - _get(before, "datalid_images_processed_total") == 3
+    for labels in (progress, frames):
+        delta = _get(after, "grpc_server_handled_total", **labels, grpc_code="OK") - _get(
+            before, "grpc_server_handled_total", **labels, grpc_code="OK"
+        )
+        assert delta == 1, labels
+        assert (
+            _get(
+                after,
+                "datalid_streams_open",
+                grpc_service=labels["grpc_service"],
+                grpc_method=labels["grpc_method"],
+            )
+            == 0
+        )
 
 
 def test_rest_calls_are_counted_too(rest, metrics_url, secrets) -> None:

@@ -35,5 +35,7 @@ def hostile_channel(hostile_server: ServerProcess) -> Iterator[grpc.Channel]:
 
 def assert_still_serving(channel: grpc.Channel) -> None:
     """The server answers health checks: it survived whatever the test sent."""
-    response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+    response = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=""), timeout=10
+    )
     assert response.status == health_pb2.HealthCheckResponse.SERVING

@@ -18,9 +18,7 @@ import grpc
 import numpy as np
 import pytest
 from google.api import httpbody_pb2
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from datalid.v1 import (
     admin_service_pb2,
@@ -29,6 +27,7 @@ from datalid.v1 import (
     types_pb2,
 )
 from pipeline.synth import render_label
+from tests.conftest import bad_request_fields
 
 pytestmark = pytest.mark.slow
 
@@ -41,18 +40,6 @@ def label_jpeg() -> bytes:
 @pytest.fixture(scope="module")
 def inference(channel: grpc.Channel) -> expiry_date_service_pb2_grpc.ExpiryDateServiceStub:
     return expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
-
-
-def _bad_request_fields(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None, "no google.rpc.Status details on the error"
-    fields = []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            fields += [v.field for v in bad_request.field_violations]
-    return fields
 
 
 def test_process_reads_use_by_label(inference, label_jpeg) -> None:
@@ -88,7 +75,7 @@ def test_process_upload_refuses_non_image_content_type(inference, label_jpeg) ->
     with pytest.raises(grpc.RpcError) as caught:
         inference.ProcessUpload(httpbody_pb2.HttpBody(content_type="text/plain", data=label_jpeg), timeout=60)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert _bad_request_fields(caught.value) == ["content_type"]
+    assert bad_request_fields(caught.value) == ["content_type"]
 
 
 def test_request_id_from_caller_is_echoed_and_logged(server, inference, label_jpeg) -> None:
@@ -142,7 +129,7 @@ def test_bad_image_is_invalid_argument_naming_image(inference, name) -> None:
     error = caught.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     assert "image" in error.details()
-    assert _bad_request_fields(error) == ["image"]
+    assert bad_request_fields(error) == ["image"]
     assert "Traceback" not in error.details()
 
 
@@ -173,7 +160,7 @@ def test_bad_option_is_invalid_argument_naming_the_field(inference, label_jpeg, 
         inference.Process(types_pb2.ProcessRequest(image=label_jpeg, options=options), timeout=60)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in caught.value.details()
-    assert _bad_request_fields(caught.value) == [field]
+    assert bad_request_fields(caught.value) == [field]
 
 
 def test_message_over_the_limit_is_resource_exhausted(inference) -> None:

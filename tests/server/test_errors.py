@@ -19,6 +19,7 @@ from pipeline import (
     ShuttingDown,
 )
 from server.errors import ERROR_DOMAIN, STATUS_BY_ERROR, grpc_errors
+from server.jobstore import StoreBusy
 
 
 class _Raising(admin_service_pb2_grpc.AdminServiceServicer):
@@ -69,6 +70,7 @@ CASES = [
     ),
     (ShuttingDown("closing"), grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
     (BatchContractError("3 results for 4 items"), grpc.StatusCode.INTERNAL, "INTERNAL"),
+    (StoreBusy("the job database is locked"), grpc.StatusCode.UNAVAILABLE, "JOB_STORE_BUSY"),
 ]
 
 
@@ -97,6 +99,16 @@ def test_overloaded_with_a_retry_hint_sends_retry_info() -> None:
     info = error_details_pb2.RetryInfo()
     retry[0].Unpack(info)
     assert info.retry_delay.ToNanoseconds() == 2_500_000_000
+
+
+def test_a_busy_job_store_sends_retry_info() -> None:
+    rpc_error = asyncio.run(_call(StoreBusy("the job database is locked", retry_after_s=1.5)))
+    assert rpc_error.code() == grpc.StatusCode.UNAVAILABLE
+    status = rpc_status.from_call(rpc_error)
+    retry = [d for d in status.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+    info = error_details_pb2.RetryInfo()
+    retry[0].Unpack(info)
+    assert info.retry_delay.ToNanoseconds() == 1_500_000_000
 
 
 def test_invalid_input_names_the_field_in_bad_request() -> None:

@@ -1,13 +1,36 @@
-"""The SQLite job store directly: transitions, owners, recovery, paging, expiry, watching."""
+"""The SQLite job store directly: transitions, owners, recovery, paging, expiry, watching, and its
+bounds: opaque per-owner page tokens, pages by bytes, quotas, queued TTL, a locked database."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
+import sqlite3
+import time
 from pathlib import Path
 
-from server.jobstore import JobPayload, JobState, JobStore
+import pytest
+
+from pipeline import ProcessResult, ProcessStatus, StageTimings
+from server import jobstore
+from server.host import PipelineHost
+from server.jobs_runner import JobRunner
+from server.jobstore import (
+    QUEUED_BYTES_LIMIT,
+    QUEUED_JOBS_LIMIT,
+    InvalidCursor,
+    JobPayload,
+    JobQuota,
+    JobState,
+    JobStore,
+    QuotaExceeded,
+    StoreBusy,
+)
+from server.urlfetch import UrlFetcher, UrlPolicy
 
 _PAYLOAD = JobPayload(b"image", "", b"")
+_PAGE_BYTES = 4 * 1024 * 1024
 
 
 def test_cancel_is_final_and_a_late_finish_changes_nothing(tmp_path: Path) -> None:
@@ -34,7 +57,7 @@ def test_another_owner_sees_nothing(tmp_path: Path) -> None:
         assert await store.cancel("bob", job.job_id) is None
         assert not await store.delete("bob", job.job_id)
         assert await store.watch("bob", job.job_id) is None
-        assert (await store.list("bob", state=None, page_size=10, after_seq=None))[0] == []
+        assert (await store.list("bob", state=None, page_size=10, max_bytes=_PAGE_BYTES))[0] == []
         assert (await store.get("alice", job.job_id)) is not None
         await store.close()
 
@@ -72,14 +95,18 @@ def test_list_pages_newest_first_and_filters_by_state(tmp_path: Path) -> None:
         store = await JobStore.open(tmp_path / "jobs.sqlite3")
         ids = [(await store.create("alice", _PAYLOAD)).job_id for _ in range(5)]
         await store.cancel("alice", ids[0])
-        seen, cursor = [], None
+        seen, token = [], ""
         while True:
-            page, cursor = await store.list("alice", state=None, page_size=2, after_seq=cursor)
+            page, token = await store.list(
+                "alice", state=None, page_size=2, max_bytes=_PAGE_BYTES, page_token=token
+            )
             seen += [r.job_id for r in page]
-            if cursor is None:
+            if not token:
                 break
         assert seen == ids[::-1]
-        cancelled, _ = await store.list("alice", state=JobState.CANCELLED, page_size=10, after_seq=None)
+        cancelled, _ = await store.list(
+            "alice", state=JobState.CANCELLED, page_size=10, max_bytes=_PAGE_BYTES
+        )
         assert [r.job_id for r in cancelled] == [ids[0]]
         await store.close()
 
@@ -148,3 +175,247 @@ def test_counts_by_state_for_the_metrics_scrape(tmp_path: Path) -> None:
         assert store.counts_by_state() == {}
 
     asyncio.run(scenario())
+
+
+# --- bounds: page tokens, page bytes, quotas, queued TTL, a locked database ----------------------
+
+
+def test_page_tokens_are_per_owner_reveal_no_global_position_and_refuse_forgeries(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+
+    async def first_token(store: JobStore, owner: str, state: JobState | None = None) -> str:
+        _, token = await store.list(owner, state=state, page_size=2, max_bytes=_PAGE_BYTES)
+        assert token
+        return token
+
+    async def scenario() -> str:
+        store = await JobStore.open(path)
+        for _ in range(3):
+            await store.create("alice", _PAYLOAD)
+            await store.create("bob", _PAYLOAD)
+        token = await first_token(store, "alice")
+        # Other owners' jobs do not move alice's token: it holds nothing but her own listing.
+        for _ in range(5):
+            await store.create("bob", _PAYLOAD)
+        assert await first_token(store, "alice") == token
+        forged = [
+            token[:-2] + ("AA" if token[-2:] != "AA" else "BB"),  # altered MAC
+            "9" * 40,  # the probe's 40-digit number
+            base64.urlsafe_b64encode(b"seq:" + b"9" * 40).decode(),  # the old format
+            "%%%",  # not base64url
+            "A" * 10_000,  # far too long
+        ]
+        for bad in forged:
+            with pytest.raises(InvalidCursor):
+                await store.list("alice", state=None, page_size=2, max_bytes=_PAGE_BYTES, page_token=bad)
+        for owner, state in (("bob", None), ("alice", JobState.QUEUED)):  # another owner, another filter
+            with pytest.raises(InvalidCursor):
+                await store.list(owner, state=state, page_size=2, max_bytes=_PAGE_BYTES, page_token=token)
+        await store.close()
+        return token
+
+    async def after_restart(token: str) -> int:
+        store = await JobStore.open(path)
+        page, rest = await store.list(
+            "alice", state=None, page_size=2, max_bytes=_PAGE_BYTES, page_token=token
+        )
+        await store.close()
+        assert not rest
+        return len(page)
+
+    token = asyncio.run(scenario())
+    assert asyncio.run(after_restart(token)) == 1  # the key is kept in the file: tokens outlive restarts
+
+
+def test_list_shows_summaries_and_pages_by_bytes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await JobStore.open(tmp_path / "jobs.sqlite3")
+        ids = []
+        for n in range(5):
+            job = await store.create("alice", _PAYLOAD)
+            await store.claim_next()
+            await store.finish(
+                job.job_id, JobState.SUCCEEDED, result=b"p" * 1_000_000, summary=b"s%d" % n + b"s" * 998
+            )
+            ids.append(job.job_id)
+        page, token = await store.list("alice", state=None, page_size=50, max_bytes=_PAGE_BYTES)
+        assert [r.result[:2] for r in page] == [b"s4", b"s3", b"s2", b"s1", b"s0"] and not token
+        full = await store.get("alice", ids[0])
+        assert full is not None and len(full.result) == 1_000_000  # GetJob keeps the pictures
+        # 1 kB summaries under a 2.5 kB bound: two a page, then the last one alone.
+        seen, token, sizes = [], "", []
+        while True:
+            page, token = await store.list(
+                "alice", state=None, page_size=50, max_bytes=2_500, page_token=token
+            )
+            seen += [r.job_id for r in page]
+            sizes.append(len(page))
+            if not token:
+                break
+        assert seen == ids[::-1] and sizes == [2, 2, 1]
+        # A single job larger than the bound still gets a page of its own.
+        page, token = await store.list("alice", state=None, page_size=50, max_bytes=10)
+        assert len(page) == 1 and token
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_quota_bounds_each_owners_unfinished_jobs_and_bytes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        quota = JobQuota(max_jobs=3, max_bytes=1_000)
+        store = await JobStore.open(tmp_path / "jobs.sqlite3", quota=quota)
+        jobs = [await store.create("alice", _PAYLOAD) for _ in range(3)]
+        await store.claim_next()  # running jobs count too: they hold their payload
+        with pytest.raises(QuotaExceeded) as caught:
+            await store.create("alice", _PAYLOAD)
+        assert caught.value.limit == QUEUED_JOBS_LIMIT and caught.value.value == 3
+        await store.create("bob", _PAYLOAD)  # another owner has a quota of its own
+        await store.cancel("alice", jobs[1].job_id)  # a final job frees its place
+        await store.create("alice", _PAYLOAD)
+        big = JobPayload(b"x" * 600, "", b"")
+        await store.create("bob", big)
+        with pytest.raises(QuotaExceeded) as caught:
+            await store.create("bob", big)
+        assert caught.value.limit == QUEUED_BYTES_LIMIT and caught.value.value == 1_000
+        listed, _ = await store.list("bob", state=None, page_size=10, max_bytes=_PAGE_BYTES)
+        assert len(listed) == 2  # the refused job was not stored
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_queued_jobs_expire_after_the_queued_ttl_and_are_never_claimed(tmp_path: Path) -> None:
+    now = [1000.0]
+
+    async def scenario() -> None:
+        store = await JobStore.open(tmp_path / "jobs.sqlite3", clock=lambda: now[0])
+        old = await store.create("alice", _PAYLOAD)
+        now[0] += 50
+        fresh = await store.create("alice", _PAYLOAD)
+        states = await store.watch("alice", old.job_id)
+        assert states is not None
+        now[0] += 20  # old waited 70 s, fresh 20 s
+        claimed = await store.claim_next(queued_ttl_s=60)
+        assert claimed is not None and claimed[0].job_id == fresh.job_id  # the late one is skipped
+        assert await store.expire_queued(60, error=b"status", message="expired in queue after 60 s") == 1
+        seen = [record async for record in states]
+        assert [r.state for r in seen] == [JobState.QUEUED, JobState.FAILED]
+        assert seen[-1].error == b"status" and seen[-1].message == "expired in queue after 60 s"
+        running = await store.get("alice", fresh.job_id)
+        assert running is not None and running.state == JobState.RUNNING  # only QUEUED jobs expire
+        assert await store.expire_queued(60, error=b"status", message="m") == 0
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def _lock(path: Path) -> sqlite3.Connection:
+    """Another writer (a backup, a shell) holding the database's write lock."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    return other
+
+
+def test_a_locked_database_raises_store_busy_within_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+
+    async def scenario() -> None:
+        store = await JobStore.open(path)
+        job = await store.create("alice", _PAYLOAD)
+        other = _lock(path)
+        started = time.monotonic()
+        waiting = asyncio.create_task(store.create("alice", _PAYLOAD, deadline=time.monotonic() + 1.0))
+        await asyncio.sleep(0.05)
+        # A read is not queued behind the write that waits for the lock.
+        assert await store.get("alice", job.job_id, deadline=time.monotonic() + 0.5) is not None
+        assert time.monotonic() - started < 0.4
+        with pytest.raises(StoreBusy) as caught:
+            await waiting
+        elapsed = time.monotonic() - started
+        assert 0.5 < elapsed < 1.0, elapsed  # waited for the lock, answered before the deadline
+        assert caught.value.retry_after_s > 0
+        writes = [
+            lambda: store.cancel("alice", job.job_id, deadline=time.monotonic() + 0.5),
+            lambda: store.delete("alice", job.job_id, deadline=time.monotonic() + 0.5),
+            lambda: store.claim_next(),  # the runner's writes wait less, without a deadline
+            lambda: store.expire_queued(0, error=b"", message=""),
+        ]
+        for write in writes:
+            with pytest.raises(StoreBusy):
+                await write()
+        # A pass with nothing to do takes no lock, so it is not held up; nor are readers (WAL).
+        started = time.monotonic()
+        assert await store.expire(60) == 0
+        record = await store.get("alice", job.job_id, deadline=time.monotonic() + 0.5)
+        assert time.monotonic() - started < 0.3
+        assert record is not None and record.state == JobState.QUEUED  # nothing above changed it
+        other.rollback()
+        other.close()
+        assert (
+            await store.create("alice", _PAYLOAD, deadline=time.monotonic() + 1.0)
+        ).state == JobState.QUEUED
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_runner_outlasts_a_locked_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    caplog.set_level(logging.WARNING, logger="server.jobs_runner")
+    monkeypatch.setattr(jobstore, "_BACKGROUND_LOCK_WAIT_S", 0.1)
+
+    class HeldPipeline:
+        def __init__(self) -> None:
+            self.started = asyncio.Event()
+            self.gate = asyncio.Event()
+
+        async def aprocess(self, image: bytes, options: object, **kwargs: object) -> ProcessResult:
+            self.started.set()
+            await self.gate.wait()
+            return ProcessResult(
+                status=ProcessStatus.NOT_FOUND, image_width=32, image_height=32, timings=StageTimings()
+            )
+
+    async def scenario() -> None:
+        store = await JobStore.open(path)
+        pipeline = HeldPipeline()
+        host = PipelineHost(lambda: pipeline)  # type: ignore[arg-type, return-value]
+        await host.load()
+        runner = JobRunner(
+            store,
+            host,
+            UrlFetcher(UrlPolicy()),
+            concurrency=1,
+            ttl_s=3600,
+            queued_ttl_s=3600,
+            retry_pause_s=0.05,
+        )
+        job = await store.create("alice", _PAYLOAD)
+        states = await store.watch("alice", job.job_id)
+        assert states is not None
+        other = _lock(path)
+        runner.start()  # claiming fails while the lock is held; the runner keeps trying
+        await asyncio.sleep(0.3)
+        assert (await store.get("alice", job.job_id)).state == JobState.QUEUED  # type: ignore[union-attr]
+        other.rollback()
+        await asyncio.wait_for(pipeline.started.wait(), 10)
+        other.execute("BEGIN EXCLUSIVE")  # locked again while the job runs: its result must wait
+        pipeline.gate.set()
+        await asyncio.sleep(0.3)
+        other.rollback()
+        other.close()
+        seen = [record.state async for record in states]
+        assert seen[-1] == JobState.SUCCEEDED, seen
+        # Both the claim and the result's write met the lock, and were tried again.
+        warnings = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith("claiming a job") for m in warnings), warnings
+        assert any(m.startswith("writing a job") for m in warnings), warnings
+        await runner.close()
+        await store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

@@ -84,7 +84,7 @@ class FakePipeline:
                 precision=DatePrecision.DAY,
                 year_inferred=False,
                 confidence=0.9,
-                text=image.decode(),
+                text=image[:10].decode(),
                 is_expired=False,
                 days_until_expiry=1,
             )
@@ -96,6 +96,8 @@ class FakePipeline:
             timings=StageTimings(decode_ms=1, ocr_ms=2, parse_ms=1, total_ms=4),
             dates=(best,) if best else (),
             best_date=best,
+            # The image comes back as its own "visualization": pictures as large as the caller makes them.
+            visualization_jpeg=image if options.return_visualization else b"",
         )
 
     async def aclose(self, timeout_s: float | None = None) -> None:
@@ -214,7 +216,110 @@ def test_streams_per_caller_are_limited_and_an_idle_stream_ends(tmp_path: Path) 
     _run(tmp_path, scenario, stream_max_per_principal=1, stream_idle_timeout_s=1.0)
 
 
+def test_a_full_stream_stops_reading_frames_off_the_wire(tmp_path: Path) -> None:
+    big = b"2026-11-16" + b"x" * 1_000_000
+
+    async def scenario(channel: grpc.aio.Channel, fake: FakePipeline) -> None:
+        stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
+        fake.gate = asyncio.Event()  # the first frame is held in the pipeline; the rest must wait
+        call = stub.StreamFrames(metadata=_meta("alice"))
+        written = 0
+
+        async def camera() -> None:
+            nonlocal written
+            for frame in _frames([big] * 60, expiry_date_service_pb2.DROP_POLICY_PROCESS_ALL):
+                await call.write(frame)
+                written += 1
+
+        sending = asyncio.create_task(camera())
+        await fake.started_event.wait()
+        # Unbounded, the server would take all 60 MB at once. Bounded, it holds 4 frames and the
+        # camera's writes wait on flow control (gRPC's HTTP/2 window, ~16 MB here, on top).
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(sending), 2.0)
+        assert written < 45, written
+        fake.gate.set()
+
+        async def read_all() -> list[Any]:
+            return [r async for r in call]
+
+        reading = asyncio.create_task(read_all())
+        await sending  # released: the stream reads on as its results are read
+        await call.done_writing()
+        assert [r.frame_id for r in await reading] == list(range(1, 61))
+
+    _run(tmp_path, scenario, stream_max_buffered_frames=4)
+
+
+def test_a_cancelled_stream_frees_its_slot_at_once_and_logs_cancelled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each result carries a 1 MB picture, so a client that does not read blocks the server's write.
+    options = types_pb2.ProcessOptions(return_visualization=True)
+    frames = [
+        expiry_date_service_pb2.Frame(frame_id=i, image=b"2026-11-16" + b"x" * 1_000_000, options=options)
+        for i in range(40)
+    ]
+
+    async def scenario(channel: grpc.aio.Channel, fake: FakePipeline) -> None:
+        stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
+        stuck = stub.StreamFrames(metadata=_meta("alice"))
+        sending = asyncio.create_task(_write_all(stuck, frames))
+        while len(fake.started) < 8:  # 1 MB results past the client's window: the server's write waits
+            await asyncio.sleep(0.05)
+        stuck.cancel()
+        sending.cancel()
+        deadline = asyncio.get_running_loop().time() + 5
+        while not any(
+            "StreamFrames" in r.getMessage() and "code=CANCELLED" in r.getMessage() for r in caplog.records
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "the cancelled stream was never logged"
+            await asyncio.sleep(0.01)
+        # The slot (one per caller here) is free the moment the call is logged as ended.
+        again = stub.StreamFrames(metadata=_meta("alice"))
+        await again.write(_frames([b"2026-11-17"], expiry_date_service_pb2.DROP_POLICY_PROCESS_ALL)[0])
+        assert (await again.read()).result.best_date.date == "2026-11-17"
+        await again.done_writing()
+
+    with caplog.at_level("INFO"):
+        _run(tmp_path, scenario, stream_max_per_principal=1)
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info], caplog.text
+
+
+async def _write_all(call: Any, frames: list[expiry_date_service_pb2.Frame]) -> None:
+    for frame in frames:
+        await call.write(frame)
+
+
+def test_an_unknown_drop_policy_is_answered_invalid_argument_in_band(tmp_path: Path) -> None:
+    async def scenario(channel: grpc.aio.Channel, fake: FakePipeline) -> None:
+        frames = _frames([b"2026-11-16", b"2026-11-17"], 99)
+        frames[1].drop_policy = expiry_date_service_pb2.DROP_POLICY_LATEST
+        results = await _stream(channel, frames)
+        assert results[0].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert "drop_policy" in results[0].error.message
+        assert results[1].result.best_date.date == "2026-11-17"
+        assert fake.started == [b"2026-11-17"]
+
+    _run(tmp_path, scenario)
+
+
 # --- ProcessBatch and ProcessWithProgress -------------------------------------------------------
+
+
+def test_batch_pictures_past_the_message_limit_are_left_out_and_said_so(tmp_path: Path) -> None:
+    async def scenario(channel: grpc.aio.Channel, fake: FakePipeline) -> None:
+        stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
+        options = types_pb2.ProcessOptions(return_visualization=True)
+        image = b"2026-11-16" + b"x" * 20_000
+        requests = [types_pb2.ProcessRequest(image=image, options=options) for _ in range(20)]
+        response = await stub.ProcessBatch(iter(requests), metadata=_meta("alice"))
+        assert response.ByteSize() <= 128 * 1024
+        omitted = [item.result.pictures_omitted for item in sorted(response.items, key=lambda i: i.index)]
+        assert omitted == [False] * 6 + [True] * 14  # 20 KB pictures: six fit in 128 KiB
+        assert all(item.result.best_date.date == "2026-11-16" for item in response.items)
+
+    _run(tmp_path, scenario, max_message_bytes=128 * 1024)
 
 
 def test_batch_answers_each_item_by_index_and_refuses_too_many(tmp_path: Path) -> None:

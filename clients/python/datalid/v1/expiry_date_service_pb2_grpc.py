@@ -95,7 +95,8 @@ class ExpiryDateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ProcessBatch(self, request_iterator, context):
-        """Reads many images; one result or error per item, by index.
+        """Reads many images; one result or error per item, by index. Pictures that would take the
+        response past max_message_bytes are left out (ProcessResponse.pictures_omitted).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -73,7 +73,13 @@ class JobServiceServicer:
     """
 
     def CreateJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Queues a job for the caller. A caller may have job_max_queued_per_principal unfinished
+        (queued or running) jobs holding job_max_queued_bytes_per_principal payload bytes (server
+        settings); beyond either: RESOURCE_EXHAUSTED with a QuotaFailure naming the setting. A job
+        still queued job_queued_ttl_s after its creation ends FAILED (DEADLINE_EXCEEDED, "expired in
+        queue after N s"). While another writer holds the job database past the call's deadline:
+        UNAVAILABLE with a RetryInfo.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -85,7 +91,10 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The caller's jobs, newest first, without their results' pictures (visualization_jpeg and
+        crops_jpeg are left out; GetJob and WatchJob give them). A page ends at page_size jobs or at a
+        quarter of the server's message limit (4 MiB by default), whichever comes first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -150,7 +150,7 @@ class StageTimings(_message.Message):
     def __init__(self, decode_ms: _Optional[float] = ..., queue_ms: _Optional[float] = ..., detect_ms: _Optional[float] = ..., ocr_ms: _Optional[float] = ..., parse_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
 class ProcessResponse(_message.Message):
-    __slots__ = ("request_id", "status", "detections", "ocr_lines", "dates", "best_date", "timings", "image_width", "image_height", "visualization_jpeg", "crops_jpeg", "full_image_fallback_used")
+    __slots__ = ("request_id", "status", "detections", "ocr_lines", "dates", "best_date", "timings", "image_width", "image_height", "visualization_jpeg", "crops_jpeg", "full_image_fallback_used", "pictures_omitted")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     DETECTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +163,7 @@ class ProcessResponse(_message.Message):
     VISUALIZATION_JPEG_FIELD_NUMBER: _ClassVar[int]
     CROPS_JPEG_FIELD_NUMBER: _ClassVar[int]
     FULL_IMAGE_FALLBACK_USED_FIELD_NUMBER: _ClassVar[int]
+    PICTURES_OMITTED_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     status: ProcessStatus
     detections: _containers.RepeatedCompositeFieldContainer[Detection]
@@ -175,4 +176,5 @@ class ProcessResponse(_message.Message):
     visualization_jpeg: bytes
     crops_jpeg: _containers.RepeatedScalarFieldContainer[bytes]
     full_image_fallback_used: bool
-    def __init__(self, request_id: _Optional[str] = ..., status: _Optional[_Union[ProcessStatus, str]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., ocr_lines: _Optional[_Iterable[_Union[OcrLine, _Mapping]]] = ..., dates: _Optional[_Iterable[_Union[ParsedDate, _Mapping]]] = ..., best_date: _Optional[_Union[ParsedDate, _Mapping]] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., visualization_jpeg: _Optional[bytes] = ..., crops_jpeg: _Optional[_Iterable[bytes]] = ..., full_image_fallback_used: _Optional[bool] = ...) -> None: ...
+    pictures_omitted: bool
+    def __init__(self, request_id: _Optional[str] = ..., status: _Optional[_Union[ProcessStatus, str]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., ocr_lines: _Optional[_Iterable[_Union[OcrLine, _Mapping]]] = ..., dates: _Optional[_Iterable[_Union[ParsedDate, _Mapping]]] = ..., best_date: _Optional[_Union[ParsedDate, _Mapping]] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., visualization_jpeg: _Optional[bytes] = ..., crops_jpeg: _Optional[_Iterable[bytes]] = ..., full_image_fallback_used: _Optional[bool] = ..., pictures_omitted: _Optional[bool] = ...) -> None: ...
