@@ -11,7 +11,7 @@ REST_PORT ?= 8080
 # Envoy reaches the server on loopback when the server listens on every address.
 UPSTREAM_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
 
-.PHONY: setup run test lint format stubs bench detector accuracy clean
+.PHONY: setup run test lint format stubs bench detector accuracy fuzz clean
 
 setup: $(VENV)/.installed $(BUF)
 
@@ -65,6 +65,15 @@ detector: setup
 accuracy: setup
 	$(BIN)/python -m bench.accuracy models/date_detector/validation.csv --images $(DATASET) \
 		--json bench/out/accuracy.json --failures bench/out/failures
+
+# Coverage-guided fuzzing (atheris) of image decoding, the date parser and the request conversion:
+# FUZZ_SECONDS per target, crashes kept under bench/out/fuzz/<target>/. CI runs a short smoke of
+# each (tests/fuzz/test_fuzz.py).
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	for target in decode dates request; do \
+		$(BIN)/python -m tests.fuzz $$target --seconds $(FUZZ_SECONDS) --work bench/out/fuzz || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
