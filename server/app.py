@@ -101,6 +101,47 @@ def model_snapshots(host: PipelineHost) -> list[ModelStatsSnapshot]:
     ]
 
 
+# The HTTP/2 window of a stream whose message no call reads yet (gRPC's own default is 64 KiB, but
+# its BDP probe raises it to 4 MiB or more, up to twice the measured bandwidth-delay product).
+_STREAM_WINDOW_BYTES = 64 * 1024
+# Frames as large as the BDP probe would allow: fewer frames for a photo, and no memory either way,
+# since the windows bound what a caller may send.
+_MAX_FRAME_BYTES = 4 * 1024 * 1024
+
+
+def _transport_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """gRPC core settings that bound the request bytes held for calls no handler has finished.
+
+    gRPC reads a unary call's whole request message, and grows the stream's window to the size its
+    5-byte header declares, before any interceptor or handler runs; a stream no call reads yet
+    holds at most its window. So, whoever sends them (with or without credentials), the server holds
+    at most, in request bytes:
+
+        max_concurrent_rpcs x max_message_bytes                                 (calls reading)
+        + max_connections x max_streams_per_connection x _STREAM_WINDOW_BYTES   (streams waiting)
+
+    1 GiB + 512 MiB with the defaults (64 x 16 MiB + 256 x 32 x 64 KiB). Streams waiting are
+    short-lived: grpc.aio answers each new call beyond ``max_concurrent_rpcs`` RESOURCE_EXHAUSTED
+    at once. A call whose message never ends is closed with its connection at most
+    ``max_connection_age_s`` (+10% jitter) + ``max_connection_age_grace_s`` after the connection
+    opened. Without these, a caller without credentials ran a 6 GiB server out of memory with
+    unfinished 16 MiB messages (issue 11). Our BDP-probe-free windows cost no
+    measurable time: a 2 MB request over loopback, and a Process call, take as long as before.
+    """
+    return [
+        ("grpc.max_concurrent_streams", config.max_streams_per_connection),
+        ("grpc.max_allowed_incoming_connections", config.max_connections),
+        # The BDP probe would raise every stream's window to 4 MiB and more; a window that fits a
+        # message still opens as soon as a call reads it (gRPC sizes it from the message header).
+        ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", _STREAM_WINDOW_BYTES),
+        ("grpc.http2.max_frame_size", _MAX_FRAME_BYTES),
+        ("grpc.max_connection_age_ms", int(config.max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(config.max_connection_age_grace_s * 1000)),
+        ("grpc.max_connection_idle_ms", int(config.max_connection_idle_s * 1000)),
+    ]
+
+
 async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | None = None) -> Running:
     """Builds and starts the server (health NOT_SERVING until ``host`` loads); returns it with its port.
 
@@ -120,14 +161,15 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         # gRPC sets SO_REUSEPORT by default: a second server on a taken port would start silently
         # and the kernel would split the calls between the two. Off unless asked for.
         ("grpc.so_reuseport", 1 if config.reuse_port else 0),
+        *_transport_options(config),
     ]
     draining = DrainingInterceptor()
     job_store = await JobStore.open(
         config.job_db_path,
         max_attempts=config.job_max_attempts,
         quota=JobQuota(
-            max_jobs=config.job_max_queued_per_principal,
-            max_bytes=config.job_max_queued_bytes_per_principal,
+            max_jobs=config.job_max_unfinished_per_principal,
+            max_bytes=config.job_max_unfinished_bytes_per_principal,
         ),
     )
     edge = edge or Edge.from_config(
@@ -147,7 +189,11 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         *([RateLimitInterceptor(edge.buckets)] if edge.buckets else []),
         MalformedRequestInterceptor(),
     ]
-    server = grpc.aio.server(interceptors=interceptors, options=message_limits)
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=message_limits,
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+    )
     fetcher = url_fetcher(config)
     job_runner = JobRunner(
         job_store,
@@ -156,6 +202,8 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         concurrency=config.job_concurrency,
         ttl_s=config.job_ttl_s,
         queued_ttl_s=config.job_queued_ttl_s,
+        max_message_bytes=config.max_message_bytes,
+        max_detections_limit=config.max_detections_limit,
     )
     inference = ExpiryDateService(host, config, fetcher)
     expiry_date_service_pb2_grpc.add_ExpiryDateServiceServicer_to_server(inference, server)
@@ -165,6 +213,8 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         fetcher,
         max_image_bytes=config.pipeline.decode.max_image_bytes,
         max_page_bytes=config.max_message_bytes // 4,
+        max_watches_per_principal=config.job_max_watches_per_principal,
+        max_detections_limit=config.max_detections_limit,
     )
     job_service_pb2_grpc.add_JobServiceServicer_to_server(jobs, server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(config, host), server)
@@ -343,14 +393,15 @@ async def shutdown(running: Running, grace_s: float, loading: asyncio.Task[None]
             "grace period over with %d calls in flight; cancelling them", running.draining.in_flight
         )
     await running.server.stop(max(0.0, deadline - loop.time()))
-    # The grace period is over: URL fetches still in flight (jobs' included) close their sockets
-    # now instead of running on to url_timeout_s.
-    await running.fetcher.aclose()
     if not loading.done():
         loading.cancel()
     await asyncio.gather(loading, return_exceptions=True)
-    # Jobs still running go back to QUEUED for the next start; then the models can go.
+    # Jobs still running go back to QUEUED for the next start (their claim given back). Before the
+    # fetcher closes: a URL job whose fetch the fetcher ended would see ShuttingDown, not the stop.
     await running.job_runner.close()
+    # The grace period is over: URL fetches still in flight close their sockets now instead of
+    # running on to url_timeout_s.
+    await running.fetcher.aclose()
     await running.job_store.close()
     await running.host.close()
     # Last: spans of the calls drained above are flushed before the exporter stops.

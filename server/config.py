@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 from pipeline import DateOrder, DecodeLimits, OcrConfig, PipelineConfig, RuntimeConfig
+from server.convert import MAX_DETECTIONS_LIMIT
+from server.netpolicy import is_network
 from server.urlfetch import UrlPolicy
 
 __all__ = ["OPTIONS", "ConfigError", "Option", "ServerConfig", "load_config"]
@@ -40,6 +42,8 @@ class ServerConfig:
     # 0 picks a free port; the server prints the one it bound.
     port: int = 50051
     max_message_bytes: int = 16 * 1024 * 1024
+    # The largest options.max_detections a request may ask for; its origin is stated in convert.py.
+    max_detections_limit: int = MAX_DETECTIONS_LIMIT
     # In-flight calls get this long to finish after SIGTERM before they are cancelled.
     grace_s: float = 10.0
     log_level: str = "INFO"
@@ -75,9 +79,12 @@ class ServerConfig:
     job_max_attempts: int = 3
     # Per principal, unfinished (queued or running) jobs and their payload bytes; more are refused
     # RESOURCE_EXHAUSTED. A job still queued job_queued_ttl_s after its creation ends FAILED.
-    job_max_queued_per_principal: int = 100
-    job_max_queued_bytes_per_principal: int = 256 * 1024 * 1024
+    job_max_unfinished_per_principal: int = 100
+    job_max_unfinished_bytes_per_principal: int = 256 * 1024 * 1024
     job_queued_ttl_s: float = 24 * 3600.0
+    # Per principal (per address when anonymous), WatchJob calls open at once; more are refused
+    # RESOURCE_EXHAUSTED. Each holds one job state at most, so this bounds a caller's watchers.
+    job_max_watches_per_principal: int = 16
     # Camera streams (StreamFrames).
     stream_max_per_principal: int = 4
     stream_idle_timeout_s: float = 30.0
@@ -86,6 +93,21 @@ class ServerConfig:
     # sent); while that many wait, the server stops reading the stream (gRPC flow control).
     stream_max_buffered_frames: int = 8
     keepalive_min_ping_interval_s: float = 10.0
+    # Transport bounds (server/app.py _transport_options states the memory they bound). gRPC reads a
+    # call's whole request message into memory before any of our code runs, so these are what bound
+    # the request bytes the server holds, callers with and without credentials alike.
+    # RPCs handled at once, streams included; more get RESOURCE_EXHAUSTED at once (grpc.aio sheds).
+    max_concurrent_rpcs: int = 64
+    # HTTP/2 streams one connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
+    max_streams_per_connection: int = 32
+    # Client connections at once; more are closed as they are accepted.
+    max_connections: int = 256
+    # A connection gets GOAWAY after this long (gRPC adds +-10% jitter), its calls then get
+    # max_connection_age_grace_s before it is closed: a call can hold a slot for at most the sum.
+    max_connection_age_s: float = 1800.0
+    max_connection_age_grace_s: float = 60.0
+    # A connection with no call for this long is closed.
+    max_connection_idle_s: float = 300.0
     # ProcessBatch.
     batch_max_items: int = 64
     batch_max_bytes: int = 64 * 1024 * 1024
@@ -105,6 +127,11 @@ class ServerConfig:
             raise ConfigError(f"port must be in 0..65535, got {self.port!r}")
         if self.max_message_bytes < 1024:
             raise ConfigError(f"max_message_bytes must be >= 1024, got {self.max_message_bytes!r}")
+        if not self.pipeline.max_detections <= self.max_detections_limit:
+            raise ConfigError(
+                f"max_detections_limit must be >= max_detections ({self.pipeline.max_detections}), "
+                f"got {self.max_detections_limit!r}"
+            )
         if self.grace_s < 0:
             raise ConfigError(f"grace_s must be >= 0, got {self.grace_s!r}")
         if logging.getLevelName(self.log_level) == f"Level {self.log_level}":
@@ -146,13 +173,25 @@ class ServerConfig:
         if self.tracing not in ("off", "console", "otlp"):
             raise ConfigError(f"tracing must be off, console or otlp, got {self.tracing!r}")
         self._check_streams_and_jobs()
+        self._check_transport()
+
+    def _check_transport(self) -> None:
+        for name in ("max_concurrent_rpcs", "max_streams_per_connection", "max_connections"):
+            if not 1 <= getattr(self, name) <= _MAX_GRPC_INT:
+                raise ConfigError(f"{name} must be in 1..{_MAX_GRPC_INT}, got {getattr(self, name)!r}")
+        # gRPC takes these in milliseconds, as a 32-bit int: at most about 24.8 days.
+        for name in ("max_connection_age_s", "max_connection_age_grace_s", "max_connection_idle_s"):
+            if not 0 < getattr(self, name) * 1000 <= _MAX_GRPC_INT:
+                limit = _MAX_GRPC_INT // 1000
+                raise ConfigError(f"{name} must be > 0 and at most {limit} s, got {getattr(self, name)!r}")
 
     def _check_streams_and_jobs(self) -> None:
         at_least_one = (
             "job_concurrency",
             "job_max_attempts",
-            "job_max_queued_per_principal",
-            "job_max_queued_bytes_per_principal",
+            "job_max_unfinished_per_principal",
+            "job_max_unfinished_bytes_per_principal",
+            "job_max_watches_per_principal",
             "stream_max_per_principal",
             "stream_fusion_window",
             "stream_max_buffered_frames",
@@ -177,10 +216,14 @@ class ServerConfig:
         if self.url_max_redirects < 0:
             raise ConfigError(f"url_max_redirects must be >= 0, got {self.url_max_redirects!r}")
         for entry in self.url_allow_hosts:
-            if not entry or ("/" in entry and not _is_network(entry)):
+            if not entry or ("/" in entry and not is_network(entry)):
                 raise ConfigError(
                     f"url_allow_hosts: {entry!r} is neither a host name, an IP nor a CIDR network"
                 )
+
+
+# gRPC channel arguments are C ints.
+_MAX_GRPC_INT = 2**31 - 1
 
 
 def _is_loopback(host: str) -> bool:
@@ -190,14 +233,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _is_network(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def _parse_list(text: str) -> tuple[str, ...]:
@@ -245,6 +280,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("host", str, "address to listen on"),
     Option("port", int, "gRPC port; 0 picks a free one"),
     Option("max_message_bytes", int, "largest request or response message, bytes"),
+    Option(
+        "max_detections_limit",
+        int,
+        "largest options.max_detections a request may ask for; more is INVALID_ARGUMENT",
+    ),
     Option("grace_s", float, "seconds in-flight calls get to finish on shutdown"),
     Option("log_level", str.upper, "DEBUG, INFO, WARNING or ERROR"),
     Option("metrics_port", int, "Prometheus /metrics port; 0 picks a free one, -1 turns it off"),
@@ -266,9 +306,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("job_concurrency", int, "jobs run at once (at lower priority than interactive calls)"),
     Option("job_ttl_s", float, "finished jobs are deleted this many seconds after they end"),
     Option("job_max_attempts", int, "a job the server died running this many times ends FAILED"),
-    Option("job_max_queued_per_principal", int, "unfinished (queued or running) jobs one caller may have"),
-    Option("job_max_queued_bytes_per_principal", int, "payload bytes of one caller's unfinished jobs"),
+    Option(
+        "job_max_unfinished_per_principal", int, "unfinished (queued or running) jobs one caller may have"
+    ),
+    Option("job_max_unfinished_bytes_per_principal", int, "payload bytes of one caller's unfinished jobs"),
     Option("job_queued_ttl_s", float, "a job still queued this many seconds after creation ends FAILED"),
+    Option("job_max_watches_per_principal", int, "concurrent WatchJob calls per caller"),
     Option("stream_max_per_principal", int, "concurrent StreamFrames calls per caller"),
     Option("stream_idle_timeout_s", float, "a stream with no frame for this long is ended"),
     Option("stream_fusion_window", int, "recent frames whose dates vote for a stream's best date"),
@@ -278,6 +321,16 @@ OPTIONS: tuple[Option, ...] = (
         "frames of a stream read but not yet answered; when full the server stops reading it",
     ),
     Option("keepalive_min_ping_interval_s", float, "clients may ping this often, even between calls"),
+    Option(
+        "max_concurrent_rpcs",
+        int,
+        "calls handled at once, streams included; more get RESOURCE_EXHAUSTED at once",
+    ),
+    Option("max_streams_per_connection", int, "HTTP/2 streams one connection may have open"),
+    Option("max_connections", int, "client connections at once; more are closed when accepted"),
+    Option("max_connection_age_s", float, "a connection gets GOAWAY after this long (+-10%)"),
+    Option("max_connection_age_grace_s", float, "calls get this long after GOAWAY before the close"),
+    Option("max_connection_idle_s", float, "a connection with no call for this long is closed"),
     Option("batch_max_items", int, "most items in one ProcessBatch call"),
     Option("batch_max_bytes", int, "most image bytes in one ProcessBatch call"),
     Option("batch_concurrency", int, "items of one ProcessBatch call processed at once"),

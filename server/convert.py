@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from google.protobuf import timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.rpc import status_pb2
@@ -33,6 +36,7 @@ from pipeline import (
 from server.jobstore import JobRecord, JobState
 
 __all__ = [
+    "MAX_DETECTIONS_LIMIT",
     "REFERENCE_DATE_RANGE",
     "check_enum",
     "date_to_pb",
@@ -97,11 +101,17 @@ def check_enum(value: int, enum_type: EnumTypeWrapper, field: str) -> int:
     return value
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _reference_date(text: str, today: dt.date) -> dt.date:
     if not text:
         return today
     first, last = REFERENCE_DATE_RANGE
     try:
+        # fromisoformat alone also takes 20261101 and 2026-W01-1: the API promises YYYY-MM-DD only.
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(text)
         date = dt.date.fromisoformat(text)
     except ValueError:
         raise InvalidInput("options.reference_date", f"must be a date as YYYY-MM-DD, got {text!r}") from None
@@ -112,8 +122,21 @@ def _reference_date(text: str, today: dt.date) -> dt.date:
     return date
 
 
-def options_from_pb(options: types_pb2.ProcessOptions, today: dt.date) -> ProcessOptions:
+# The most detections a request may ask for (options.max_detections) unless the operator sets
+# max_detections_limit: ten times the pipeline's default of 10, and more date regions than any
+# label carries. Each detection costs an OCR read and, with return_crops, a JPEG in the response:
+# unbounded, a 12 MP noise image with the thresholds opened up gave 1,227 detections and 10 MB of
+# crops.
+MAX_DETECTIONS_LIMIT = 100
+
+
+def options_from_pb(
+    options: types_pb2.ProcessOptions, today: dt.date, *, max_detections_limit: int = MAX_DETECTIONS_LIMIT
+) -> ProcessOptions:
     """The pipeline's options for a request; ``today`` is the server's date for the default reference.
+
+    ``max_detections_limit`` is the largest ``options.max_detections`` accepted (the server's
+    ``max_detections_limit`` option).
 
     Raises:
         InvalidInput: a field is out of range or malformed; the error names it.
@@ -121,8 +144,10 @@ def options_from_pb(options: types_pb2.ProcessOptions, today: dt.date) -> Proces
     max_detections = None
     if options.HasField("max_detections"):
         max_detections = options.max_detections
-        if max_detections < 1:
-            raise InvalidInput("options.max_detections", f"must be >= 1, got {max_detections}")
+        if not 1 <= max_detections <= max_detections_limit:
+            raise InvalidInput(
+                "options.max_detections", f"must be from 1 to {max_detections_limit}, got {max_detections}"
+            )
     check_enum(options.date_order, types_pb2.DateOrder, "options.date_order")
     return ProcessOptions(
         detection_confidence=_unit_interval(options, "detection_confidence"),
@@ -202,35 +227,160 @@ def result_to_pb(result: ProcessResult, request_id: str) -> types_pb2.ProcessRes
     return response
 
 
-def _omit_pictures(response: types_pb2.ProcessResponse) -> None:
-    if response.visualization_jpeg or response.crops_jpeg:
-        response.ClearField("visualization_jpeg")
-        response.ClearField("crops_jpeg")
-        response.pictures_omitted = True
+# fit_pictures sizes messages by the protobuf wire format
+# (https://protobuf.dev/programming-guides/encoding/) instead of calling ByteSize() per response:
+# upb's ByteSize() serializes the whole message, so sizing a 64-item batch with a megabyte of
+# pictures per item after each item blocked the event loop for seconds.
+_RESPONSE_FIELDS = types_pb2.ProcessResponse.DESCRIPTOR.fields_by_name
+_VISUALIZATION_FIELD = _RESPONSE_FIELDS["visualization_jpeg"].number
+_CROPS_FIELD = _RESPONSE_FIELDS["crops_jpeg"].number
+_OMITTED_FIELD = _RESPONSE_FIELDS["pictures_omitted"].number
 
 
-def fit_pictures(message: Message, responses: Sequence[types_pb2.ProcessResponse], limit_bytes: int) -> None:
-    """Leaves pictures out of ``responses`` until ``message``, which holds them, fits ``limit_bytes``.
+def _varint_bytes(value: int) -> int:
+    """Bytes of a non-negative ``value`` as a varint: 7 bits a byte."""
+    return max(1, (value.bit_length() + 6) // 7)
+
+
+def _tag_bytes(field_number: int) -> int:
+    # A tag is the varint of (field_number << 3 | wire_type); the wire type never changes its length.
+    return _varint_bytes(field_number << 3)
+
+
+def _delimited_bytes(field_number: int, payload_bytes: int) -> int:
+    """Bytes of one length-delimited field (a message, bytes or string): tag, length, payload."""
+    return _tag_bytes(field_number) + _varint_bytes(payload_bytes) + payload_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Level:
+    """One message around a response: the field holding the inner part and this message's other bytes."""
+
+    field_number: int
+    other_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """A response with pictures, where it sits in the message, and what it weighs.
+
+    ``levels`` run innermost first; empty when the response is the message itself. The outermost
+    level's ``other_bytes`` is 0: the message's other bytes are counted once, for all responses.
+    """
+
+    response: types_pb2.ProcessResponse
+    levels: tuple[_Level, ...]
+    visualization: bytes
+    crops: tuple[bytes, ...]
+    bare_bytes: int
+
+    def outer_bytes(self, response_bytes: int) -> int:
+        """Bytes this response adds to the message, with the lengths around it, at ``response_bytes``."""
+        size = response_bytes
+        for level in self.levels:
+            size = level.other_bytes + _delimited_bytes(level.field_number, size)
+        return size
+
+    @property
+    def with_pictures(self) -> int:
+        """Bytes the message grows by when this response keeps its pictures."""
+        pictures = sum(_delimited_bytes(_CROPS_FIELD, len(crop)) for crop in self.crops)
+        if self.visualization:  # an empty proto3 bytes field is not sent
+            pictures += _delimited_bytes(_VISUALIZATION_FIELD, len(self.visualization))
+        return self._growth(pictures)
+
+    @property
+    def without_pictures(self) -> int:
+        """Bytes the message grows by when this response says its pictures were left out."""
+        return self._growth(_tag_bytes(_OMITTED_FIELD) + 1)  # pictures_omitted = true: a 1-byte varint
+
+    def _growth(self, added_bytes: int) -> int:
+        return self.outer_bytes(self.bare_bytes + added_bytes) - self.outer_bytes(self.bare_bytes)
+
+    def keep(self) -> None:
+        self.response.visualization_jpeg = self.visualization
+        self.response.crops_jpeg.extend(self.crops)
+        self.response.pictures_omitted = False
+
+    def omit(self) -> None:
+        self.response.pictures_omitted = True
+
+
+# The (enclosing message, field number) pairs that lead to a response, outermost first.
+_Path = tuple[tuple[Message, int], ...]
+
+
+def _responses_in(message: Message, path: _Path = ()) -> Iterator[tuple[types_pb2.ProcessResponse, _Path]]:
+    """Every ProcessResponse in ``message`` (itself included), in field order, with the
+    (enclosing message, field number) pairs that lead to it, outermost first. Map fields are not
+    searched: no message of the API holds a response in one."""
+    if isinstance(message, types_pb2.ProcessResponse):
+        yield message, path
+        return
+    for field, value in message.ListFields():
+        if field.type != FieldDescriptor.TYPE_MESSAGE or field.message_type.GetOptions().map_entry:
+            continue
+        for child in value if field.is_repeated else (value,):
+            yield from _responses_in(child, (*path, (message, field.number)))
+
+
+def _take_pictures(response: types_pb2.ProcessResponse) -> tuple[bytes, tuple[bytes, ...]] | None:
+    """Takes the pictures (and the omitted flag) out of ``response``, to come back with ``keep``;
+    None, and ``response`` left alone, when it has none."""
+    visualization, crops = response.visualization_jpeg, tuple(response.crops_jpeg)
+    if not (visualization or crops):
+        return None
+    response.ClearField("visualization_jpeg")
+    response.ClearField("crops_jpeg")
+    response.ClearField("pictures_omitted")
+    return visualization, crops
+
+
+def _measured(
+    response: types_pb2.ProcessResponse, path: _Path, visualization: bytes, crops: tuple[bytes, ...]
+) -> _Placed:
+    """``response``, without its pictures, placed and sized."""
+    bare = response.ByteSize()
+    levels: list[_Level] = []
+    inner = bare
+    for depth in range(len(path) - 1, 0, -1):
+        enclosing, field_number = path[depth]
+        size = enclosing.ByteSize()
+        levels.append(_Level(field_number, size - _delimited_bytes(field_number, inner)))
+        inner = size
+    if path:
+        levels.append(_Level(path[0][1], 0))
+    return _Placed(response, tuple(levels), visualization, crops, bare)
+
+
+def fit_pictures(message: Message, limit_bytes: int) -> None:
+    """Leaves pictures out of the ProcessResponses in ``message`` until it fits ``limit_bytes``.
 
     The pictures (visualization and crops) are the only parts of a response without a bound of
     their own: a full-size annotated JPEG per photo. A message over the server's
     ``max_message_bytes`` would fail RESOURCE_EXHAUSTED after all its work, so the pictures of the
-    earliest responses are kept while the message fits, and every response whose pictures were
-    left out says so (``pictures_omitted``). The dates, boxes and text always stay.
+    earliest responses (in field order: a batch's first items) are kept while the message fits,
+    and every response whose pictures were left out says so (``pictures_omitted``). The dates,
+    boxes and text always stay.
+
+    Costs one serialization of the message without its pictures, whatever the number of
+    responses: the sizes with pictures are computed from the wire format, exactly.
     """
-    if message.ByteSize() <= limit_bytes:
+    taken = [(r, path, _take_pictures(r)) for r, path in list(_responses_in(message))]
+    # Sized only once every response is without pictures: each ByteSize() then serializes little.
+    placed = [_measured(r, path, *pictures) for r, path, pictures in taken if pictures is not None]
+    total = message.ByteSize()
+    if total + sum(p.with_pictures for p in placed) <= limit_bytes:
+        for p in placed:
+            p.keep()
         return
-    pictures = [(r.visualization_jpeg, tuple(r.crops_jpeg)) for r in responses]
-    for response in responses:
-        _omit_pictures(response)
-    for response, (visualization, crops) in zip(responses, pictures, strict=True):
-        if not (visualization or crops):
-            continue
-        response.visualization_jpeg = visualization
-        response.crops_jpeg.extend(crops)
-        response.pictures_omitted = False
-        if message.ByteSize() > limit_bytes:
-            _omit_pictures(response)
+    total += sum(p.without_pictures for p in placed)
+    for p in placed:
+        if total - p.without_pictures + p.with_pictures <= limit_bytes:
+            total += p.with_pictures - p.without_pictures
+            p.keep()
+        else:
+            p.omit()
 
 
 _JOB_STATE = {

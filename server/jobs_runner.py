@@ -5,13 +5,21 @@ runner checks the stored state, and a CancelJob also cancels the running task at
 pipeline drops work whose caller went away). Either way the stored state stays CANCELLED: the
 store's ``finish`` only moves a RUNNING job, so a result that arrives late changes nothing.
 
-Refusals that say "not now" (Overloaded, ModelNotReady, ShuttingDown) put the job back in the
-queue after a pause instead of failing it: jobs are the work that waits. A job that waits in the
+Refusals that say "not now" (Overloaded, ModelNotReady) put the job back in the queue after a
+pause instead of failing it: jobs are the work that waits. ShuttingDown (the server is stopping)
+puts it back at once, before the stop can cancel the pause. A stop that cancels a running job
+puts it back too. Either way the claim is given back (see ``JobStore.requeue``): a job
+interrupted by a stop does not spend one of its ``job_max_attempts``. A job that waits in the
 queue longer than ``queued_ttl_s`` ends FAILED with DEADLINE_EXCEEDED instead of running late.
 
 A locked database (``StoreBusy``: a backup or a shell holds SQLite's write lock) never stops the
 runner: claiming pauses and tries again, and a finished run's result is written as soon as the
-lock is released (with growing pauses), so it is not lost.
+lock is released (with growing pauses), so it is not lost. Nor does any other error of the store
+(a full disk, an I/O error): the claim loop logs it (once per distinct error) and tries again after
+growing pauses.
+
+A result is stored as the Job message GetJob and WatchJob send, so it is fitted to
+``max_message_bytes``: pictures are left out (``pictures_omitted``) until the whole Job fits.
 """
 
 from __future__ import annotations
@@ -39,8 +47,13 @@ __all__ = ["JobRunner"]
 _LOGGER = logging.getLogger(__name__)
 _RETRY_LATER = (Overloaded, ModelNotReady, ShuttingDown)
 _T = TypeVar("_T")
-# Pauses between writes to a locked database double from the retry pause up to this.
+# Pauses between writes to a locked database, and between claims that failed, double from the
+# retry pause up to this.
 _MAX_BUSY_PAUSE_S = 30.0
+# Kept free in a Job message beside its result and the fields the claimed record already has: the
+# finished_at timestamp and the final message ("done") take under 100 bytes; the rest is room for
+# protobuf's varint sizes to grow.
+_JOB_FIELDS_MARGIN_BYTES = 1024
 
 
 class JobRunner:
@@ -54,6 +67,8 @@ class JobRunner:
         ttl_s: finished jobs are deleted this long after they end.
         queued_ttl_s: a job still QUEUED this long after it was created ends FAILED.
         retry_pause_s: how long a job refused for load waits before it is claimed again.
+        max_message_bytes: the largest Job message GetJob and WatchJob may send (the server's
+            ``max_message_bytes``); a result's pictures are left out beyond it.
         today: the server's date, the default reference date.
     """
 
@@ -67,6 +82,8 @@ class JobRunner:
         ttl_s: float,
         queued_ttl_s: float,
         retry_pause_s: float = 1.0,
+        max_message_bytes: int = 16 * 1024 * 1024,
+        max_detections_limit: int = convert.MAX_DETECTIONS_LIMIT,
         today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self._store = store
@@ -76,6 +93,8 @@ class JobRunner:
         self._ttl_s = ttl_s
         self._queued_ttl_s = queued_ttl_s
         self._retry_pause_s = retry_pause_s
+        self._max_detections_limit = max_detections_limit
+        self._max_message_bytes = max_message_bytes
         self._today = today
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -84,7 +103,10 @@ class JobRunner:
         store.add_listener(self._on_change)
 
     def start(self) -> None:
-        """Starts claiming jobs (call once the models are loaded) and expiring finished ones."""
+        """Starts claiming jobs (call once the models are loaded) and expiring finished ones; does
+        nothing once :meth:`close` has begun (models that finish loading during a stop)."""
+        if self._closing:
+            return
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="datalid-jobs"),
             asyncio.create_task(self._expire_loop(), name="datalid-jobs-expiry"),
@@ -98,22 +120,29 @@ class JobRunner:
             self._running[record.job_id].cancel()
 
     async def _claim_loop(self) -> None:
+        # Pauses after a failed claim double up to _MAX_BUSY_PAUSE_S; each distinct error is logged
+        # once, so a full disk does not write a log line a second.
+        failure = _ClaimFailures(self._retry_pause_s)
         while not self._closing:
             await self._slots.acquire()
             claimed = None
-            busy = False
+            failed = False
             try:
                 self._wake.clear()
                 claimed = await self._store.claim_next(queued_ttl_s=self._queued_ttl_s)
             except StoreBusy as exc:
                 _LOGGER.warning("claiming a job: %s; trying again", exc)
-                busy = True
+                failed = True
+            except Exception as exc:  # a full disk, an I/O error, a bug: no job would run again
+                failure.log(exc)
+                failed = True
             finally:
                 if claimed is None:
                     self._slots.release()
-            if busy:
-                await asyncio.sleep(self._retry_pause_s)
+            if failed:
+                await asyncio.sleep(failure.next_pause_s())
                 continue
+            failure.reset()
             if claimed is None:
                 # Woken by a new job; the timeout also picks up jobs requeued after a pause.
                 with contextlib.suppress(TimeoutError):
@@ -129,10 +158,30 @@ class JobRunner:
         self._slots.release()
 
     async def _run(self, record: JobRecord, payload: JobPayload) -> None:
+        # Cancelled anywhere (the run, a pause, a retried write) by a stop: the job goes back to the
+        # queue. Caught here, around the whole run, and not beside the handlers of _attempt: a
+        # cancellation inside one of those (its pause) would skip a sibling clause.
+        try:
+            await self._attempt(record, payload)
+        except asyncio.CancelledError:
+            if self._closing:
+                await self._requeue_now(record.job_id, "requeued: the server stopped while it ran")
+            raise
+
+    async def _requeue_now(self, job_id: str, message: str) -> None:
+        # Shielded: the server is stopping, and the job must be QUEUED again when it starts. A
+        # locked database leaves it RUNNING, which the next start requeues just the same (counting
+        # the attempt: it cannot tell a stop from a crash).
+        with contextlib.suppress(StoreBusy):
+            await asyncio.shield(self._store.requeue(job_id, message))
+
+    async def _attempt(self, record: JobRecord, payload: JobPayload) -> None:
         job_id = record.job_id
         try:
             options = types_pb2.ProcessOptions.FromString(payload.options)
-            pipeline_options = convert.options_from_pb(options, self._today())
+            pipeline_options = convert.options_from_pb(
+                options, self._today(), max_detections_limit=self._max_detections_limit
+            )
             image = payload.image
             if payload.url:
                 image = await self._fetcher.fetch(payload.url)
@@ -142,7 +191,7 @@ class JobRunner:
                 if fetched is None:
                     return  # cancelled or deleted while fetching
             result = await self._host.pipeline.aprocess(image, pipeline_options, priority=Priority.JOB)
-            response = convert.result_to_pb(result, job_id)
+            response = self._fitted(record, convert.result_to_pb(result, job_id))
             full = response.SerializeToString()
             summary = convert.job_result_summary(response).SerializeToString()
             await self._until_written(
@@ -150,15 +199,12 @@ class JobRunner:
                     job_id, JobState.SUCCEEDED, result=full, summary=summary, message="done"
                 )
             )
-        except asyncio.CancelledError:
-            if self._closing:
-                # Shielded: the server is stopping, and the job must be QUEUED again when it starts.
-                # A locked database leaves it RUNNING, which the next start requeues just the same.
-                with contextlib.suppress(StoreBusy):
-                    await asyncio.shield(
-                        self._store.requeue(job_id, "requeued: the server stopped while it ran")
-                    )
-            raise
+        except ShuttingDown as exc:
+            # At once: the stop that follows would cancel a pause. The slot stays held for the
+            # pause, so a runner that is not stopping (yet) does not claim the job again in a loop.
+            _LOGGER.info("job %s stopped by the shutdown; requeued", job_id)
+            await self._requeue_now(job_id, f"requeued: {exc}")
+            await asyncio.sleep(self._retry_pause_s)
         except _RETRY_LATER as exc:
             _LOGGER.info("job %s refused for now (%s); requeued", job_id, type(exc).__name__)
             await asyncio.sleep(self._retry_pause_s)
@@ -169,6 +215,18 @@ class JobRunner:
         except Exception as exc:
             _LOGGER.error("job %s failed unexpectedly", job_id, exc_info=exc)
             await self._fail(job_id, status_of_error(_Internal()))
+
+    def _fitted(self, record: JobRecord, response: types_pb2.ProcessResponse) -> types_pb2.ProcessResponse:
+        """``response`` with pictures left out until the Job that carries it fits ``max_message_bytes``.
+
+        Sized as the Job GetJob will send: the claimed ``record``'s fields (id, owner, times,
+        message) around the result, less ``_JOB_FIELDS_MARGIN_BYTES`` for those that change when
+        it is finished.
+        """
+        job = convert.job_to_pb(record)
+        job.result.CopyFrom(response)
+        convert.fit_pictures(job, self._max_message_bytes - _JOB_FIELDS_MARGIN_BYTES)
+        return job.result
 
     async def _fail(self, job_id: str, status: status_pb2.Status) -> None:
         await self._until_written(
@@ -219,6 +277,38 @@ class JobRunner:
         for task in [*self._tasks, *running]:
             task.cancel()
         await asyncio.gather(*self._tasks, *running, return_exceptions=True)
+
+
+class _ClaimFailures:
+    """The claim loop's failures other than a locked database: a pause that doubles with each one
+    in a row (from ``first_pause_s`` up to ``_MAX_BUSY_PAUSE_S``), and each distinct error logged
+    once until a claim succeeds."""
+
+    def __init__(self, first_pause_s: float) -> None:
+        self._first_pause_s = first_pause_s
+        self._pause_s = first_pause_s
+        # Errors logged since the last successful claim, by type and text (at most a few kinds).
+        self._logged: set[tuple[str, str]] = set()
+
+    def log(self, exc: Exception) -> None:
+        key = (type(exc).__name__, str(exc)[:200])
+        if key in self._logged:
+            return
+        # A bound on the set: a store failing with ever new texts is logged, but not remembered.
+        if len(self._logged) < 16:
+            self._logged.add(key)
+        _LOGGER.error("claiming a job failed; trying again with growing pauses", exc_info=exc)
+
+    def next_pause_s(self) -> float:
+        pause_s = self._pause_s
+        self._pause_s = min(_MAX_BUSY_PAUSE_S, pause_s * 2)
+        return pause_s
+
+    def reset(self) -> None:
+        if self._logged:
+            _LOGGER.info("claiming jobs works again")
+        self._pause_s = self._first_pause_s
+        self._logged.clear()
 
 
 class _Internal(PipelineError):

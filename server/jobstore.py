@@ -15,12 +15,22 @@ keeps no image (the payload is only needed to run it).
 
 Bounds: each owner may have ``JobQuota`` unfinished jobs and payload bytes (``create`` raises
 :class:`QuotaExceeded` beyond); a list page stops at ``page_size`` jobs or ``max_bytes`` of
-results, whichever comes first, and reads rows one at a time, so a page never holds more.
+results, whichever comes first, and reads rows one at a time, so a page never holds more. A
+watcher holds one record at most (the newest: see :class:`_Latest`). At most
+``_MAX_WAITING_CALLS`` operations wait for each of the store's threads; more raise StoreBusy.
+
+Results are not counted in the byte quota: it bounds the work a caller has waiting (unfinished
+jobs), and a result exists only once its job is finished. A stored result is bounded on its own
+(the runner fits it in one Job message, ``max_message_bytes``), a finished job drops its image,
+and finished jobs are deleted ``ttl_s`` after they end; so a caller's stored results are bounded
+by how many jobs the rate limit lets it create within ``ttl_s``.
 
 Another writer on the file (a backup, an admin's sqlite3 shell) holds SQLite's write lock: each
-write waits for it at most until shortly before its caller's deadline (``_MAX_LOCK_WAIT_S`` without
-one, ``_BACKGROUND_LOCK_WAIT_S`` for the runner's) and then raises :class:`StoreBusy`, which the
-server answers UNAVAILABLE with a retry hint. Reads are not held up (WAL).
+write waits for it at most until shortly before its caller's deadline (``_DEFAULT_LOCK_WAIT_S``
+without one, ``_BACKGROUND_LOCK_WAIT_S`` for the runner's) and then raises :class:`StoreBusy`,
+which the server answers UNAVAILABLE with a retry hint. Once one write has waited in vain, the
+writes queued behind it try the lock once without waiting, until a write gets it: N queued writes
+cost one lock wait, not N. Reads are not held up (WAL).
 
 sqlite3 runs on the store's own two threads, never on the event loop: one writes, one reads, each
 with its own connection, so a write waiting for the lock never holds a read up. The store holds
@@ -31,31 +41,27 @@ protobuf messages), so this module knows nothing of the wire.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import enum
 import functools
-import hashlib
-import hmac
 import logging
 import secrets
 import sqlite3
-import struct
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline import PipelineError
+from server.page_tokens import InvalidCursor, PageTokens
 
 __all__ = [
-    "QUEUED_BYTES_LIMIT",
-    "QUEUED_JOBS_LIMIT",
+    "UNFINISHED_BYTES_LIMIT",
+    "UNFINISHED_JOBS_LIMIT",
     "InvalidCursor",
     "JobPayload",
     "JobQuota",
@@ -72,9 +78,13 @@ _T = TypeVar("_T")
 
 # A scrape waits at most this long for the store's thread; a busy store skips one sample.
 _COUNT_TIMEOUT_S = 2.0
-# How long an operation without a deadline (the runner, a watch, start-up) waits for another
-# writer's lock: SQLite's own default. The wait blocks the store's one thread, so it stays short.
+# The longest any operation waits for another writer's lock: SQLite's own default. The wait
+# blocks the store's one writing thread, so it stays short.
 _MAX_LOCK_WAIT_S = 5.0
+# How long an operation without a deadline (a REST call through Envoy, start-up) waits for it:
+# long enough for a short shell transaction to end, short enough that a caller gets its
+# UNAVAILABLE (and retry hint) before a typical 5 s HTTP client timeout.
+_DEFAULT_LOCK_WAIT_S = 2.0
 # The runner's operations wait this long: they are tried again later anyway, and a longer wait
 # would hold the writer thread, where callers' writes queue.
 _BACKGROUND_LOCK_WAIT_S = 0.5
@@ -88,16 +98,15 @@ _BUSY_RETRY_AFTER_S = 1.0
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 # Queued jobs failed by one expiry pass; the rest wait for the next pass.
 _EXPIRE_BATCH = 500
-# A page cursor: version, the last listed job's created_at and job id (uuid4 hex, as 16 bytes),
-# then a MAC over the owner, the state filter and those fields (see _Cursors).
-_CURSOR = struct.Struct(">Bd16s")
-_CURSOR_MAC_BYTES = 16
-_CURSOR_VERSION = 1
-_MAX_TOKEN_CHARS = 128
+# Operations waiting for one of the store's threads (each thread separately); more are refused
+# StoreBusy at once. With the lock free an operation takes about a millisecond, and queued writes
+# fail fast once one has waited in vain, so a full queue means a stuck disk, not a busy server:
+# 64 is several times the concurrent job calls a server sees, and bounds the memory they hold.
+_MAX_WAITING_CALLS = 64
 
 # The limits QuotaExceeded names, spelled as the configuration options that set them.
-QUEUED_JOBS_LIMIT = "job_max_queued_per_principal"
-QUEUED_BYTES_LIMIT = "job_max_queued_bytes_per_principal"
+UNFINISHED_JOBS_LIMIT = "job_max_unfinished_per_principal"
+UNFINISHED_BYTES_LIMIT = "job_max_unfinished_bytes_per_principal"
 
 
 class JobState(enum.StrEnum):
@@ -127,7 +136,7 @@ class QuotaExceeded(Exception):
     """The owner's unfinished jobs would exceed a :class:`JobQuota` limit; nothing was stored.
 
     Args:
-        limit: which one: ``QUEUED_JOBS_LIMIT`` or ``QUEUED_BYTES_LIMIT``.
+        limit: which one: ``UNFINISHED_JOBS_LIMIT`` or ``UNFINISHED_BYTES_LIMIT``.
         value: the limit's value (jobs, or payload bytes).
         description: for the caller: what is in use and what the new job would add.
     """
@@ -137,10 +146,6 @@ class QuotaExceeded(Exception):
         self.limit = limit
         self.value = value
         self.description = description
-
-
-class InvalidCursor(ValueError):
-    """A page token that this store did not issue for this owner and state filter (or was altered)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,8 +232,12 @@ _COLUMNS = (
     "job_id, owner, state, progress, message, created_at, started_at, finished_at, result, error, "
     "attempts, version"
 )
-# What a list shows: the summary; files written before summaries existed only have the result.
-_LIST_COLUMNS = _COLUMNS.replace("result,", "CASE WHEN length(summary) > 0 THEN summary ELSE result END,")
+# What a list shows: _COLUMNS with the summary for the result (files written before summaries
+# existed only have the result).
+_LIST_COLUMNS = (
+    "job_id, owner, state, progress, message, created_at, started_at, finished_at, "
+    "CASE WHEN length(summary) > 0 THEN summary ELSE result END, error, attempts, version"
+)
 _FINAL = tuple(state.value for state in JobState if state.final)
 _UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
 
@@ -258,7 +267,7 @@ def _listed_bytes(record: JobRecord) -> int:
 def _lock_wait_s(deadline: float | None) -> float:
     """How long an operation may wait for another writer's lock; <= 0 when it is already late."""
     if deadline is None:
-        return _MAX_LOCK_WAIT_S
+        return _DEFAULT_LOCK_WAIT_S
     remaining = deadline - time.monotonic()
     return min(_MAX_LOCK_WAIT_S, remaining - min(_ANSWER_MARGIN_S, remaining / 4))
 
@@ -267,48 +276,31 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     return exc.sqlite_errorcode & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
 
 
-class _Cursors:
-    """Opaque ListJobs page tokens: the last listed job's (created_at, job_id), HMAC-signed with a
-    key kept in the database, over the owner and the state filter too.
+class _Latest:
+    """A watcher's one-slot mailbox: the newest record not yet taken.
 
-    A token positions a listing within its owner's own jobs only, so it says nothing about other
-    owners (no global row number); another owner's, another filter's or an altered token fails the
-    MAC. Tokens stay valid across restarts (the key is persisted).
+    A newer version replaces an older one, so a watcher that reads slowly skips states instead of
+    piling them up; a final record is never replaced, so the end of a job is never lost.
     """
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self) -> None:
+        self._record: JobRecord | None = None
+        self._ready = asyncio.Event()
 
-    def _mac(self, owner: str, state: JobState | None, body: bytes) -> bytes:
-        scope = f"{owner}\0{state.value if state else ''}\0".encode()
-        return hmac.new(self._key, scope + body, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+    def put(self, record: JobRecord) -> None:
+        held = self._record
+        if held is not None and (held.state.final or held.version >= record.version):
+            return
+        self._record = record
+        self._ready.set()
 
-    def encode(self, owner: str, state: JobState | None, record: JobRecord) -> str:
-        body = _CURSOR.pack(_CURSOR_VERSION, record.created_at, bytes.fromhex(record.job_id))
-        token = body + self._mac(owner, state, body)
-        return base64.urlsafe_b64encode(token).decode().rstrip("=")
-
-    def decode(self, owner: str, state: JobState | None, token: str) -> tuple[float, str]:
-        """The (created_at, job_id) the token was made from.
-
-        Raises:
-            InvalidCursor: not a token issued for this owner and state filter.
-        """
-        if len(token) > _MAX_TOKEN_CHARS:
-            raise InvalidCursor("too long")
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        except (binascii.Error, ValueError):
-            raise InvalidCursor("not base64url") from None
-        if len(raw) != _CURSOR.size + _CURSOR_MAC_BYTES:
-            raise InvalidCursor("wrong length")
-        body, mac = raw[: _CURSOR.size], raw[_CURSOR.size :]
-        if not hmac.compare_digest(mac, self._mac(owner, state, body)):
-            raise InvalidCursor("not issued for this listing")
-        version, created_at, job_id = _CURSOR.unpack(body)
-        if version != _CURSOR_VERSION:
-            raise InvalidCursor("unknown version")
-        return created_at, job_id.hex()
+    async def take(self) -> JobRecord:
+        """The newest record put since the last take; waits for one."""
+        await self._ready.wait()
+        self._ready.clear()
+        record, self._record = self._record, None
+        assert record is not None
+        return record
 
 
 class JobStore:
@@ -342,8 +334,13 @@ class JobStore:
         # Each thread's own connection (sqlite3 objects stay on the thread that made them).
         self._local = threading.local()
         self._closed = False
-        self._cursors = _Cursors(b"")
-        self._watchers: dict[str, set[asyncio.Queue[JobRecord]]] = {}
+        self._tokens = PageTokens(b"")
+        self._watchers: dict[str, set[_Latest]] = {}
+        # Operations submitted to each thread (True: the reader's) and not yet done; event loop only.
+        self._waiting = {False: 0, True: 0}
+        # Set on the writer's thread when a write waited in vain for another writer's lock, cleared
+        # when a write transaction commits: while set, writes try the lock without waiting.
+        self._contended = False
         self._listeners: list[Callable[[JobRecord], None]] = []
 
     @classmethod
@@ -363,7 +360,9 @@ class JobStore:
         await loop.run_in_executor(store._executor, store._connect)
         if store._read_executor is not store._executor:
             await loop.run_in_executor(store._read_executor, store._connect_reader)
-        requeued, failed = await store._run(store._recover, max_attempts)
+        requeued, failed = await store._run(
+            store._recover, max_attempts, deadline=time.monotonic() + _MAX_LOCK_WAIT_S + _ANSWER_MARGIN_S
+        )
         if requeued or failed:
             _LOGGER.info(
                 "job recovery: %d requeued, %d failed after %d attempts", requeued, failed, max_attempts
@@ -388,7 +387,7 @@ class JobStore:
                 (secrets.token_bytes(32),),
             )
         key = conn.execute("SELECT value FROM meta WHERE name = 'cursor_key'").fetchone()[0]
-        self._cursors = _Cursors(bytes(key))
+        self._tokens = PageTokens(bytes(key))
         self._local.conn = conn
 
     def _connect_reader(self) -> None:
@@ -399,21 +398,35 @@ class JobStore:
     async def _run(
         self, fn: Callable[..., _T], *args: Any, deadline: float | None = None, read: bool = False
     ) -> _T:
-        """``fn(*args)`` on the writer's thread (the reader's with ``read``), see ``_guarded``."""
-        call = functools.partial(self._guarded, functools.partial(fn, *args), deadline)
+        """``fn(*args)`` on the writer's thread (the reader's with ``read``), see ``_guarded``.
+
+        Raises:
+            StoreBusy: ``_MAX_WAITING_CALLS`` operations already wait for that thread.
+        """
+        if self._waiting[read] >= _MAX_WAITING_CALLS:
+            raise StoreBusy(f"the job store has {_MAX_WAITING_CALLS} operations waiting already")
+        call = functools.partial(self._guarded, functools.partial(fn, *args), deadline, write=not read)
         executor = self._read_executor if read else self._executor
-        return await asyncio.get_running_loop().run_in_executor(executor, call)
+        self._waiting[read] += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, call)
+        finally:
+            self._waiting[read] -= 1
 
     async def _background(self, fn: Callable[..., _T], *args: Any) -> _T:
         """A runner's write: it waits ``_BACKGROUND_LOCK_WAIT_S`` at most for a locked database."""
         return await self._run(fn, *args, deadline=time.monotonic() + _BACKGROUND_LOCK_WAIT_S)
 
-    def _guarded(self, call: Callable[[], _T], deadline: float | None) -> _T:
-        """Runs ``call`` on the store's thread, waiting for a locked database until ``deadline``."""
+    def _guarded(self, call: Callable[[], _T], deadline: float | None, *, write: bool) -> _T:
+        """Runs ``call`` on the store's thread, waiting for a locked database until ``deadline``; a
+        write queued behind one that waited in vain does not wait at all (see ``_contended``)."""
         wait_s = _lock_wait_s(deadline)
         if wait_s <= 0:
             # The deadline passed while the call waited behind others for the store's thread.
             raise StoreBusy("the job store was busy until the call's deadline")
+        fail_fast = write and self._contended
+        if fail_fast:
+            wait_s = 0.0
         db = self._db
         db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
         try:
@@ -421,11 +434,15 @@ class JobStore:
         except sqlite3.OperationalError as exc:
             if db.in_transaction:
                 db.rollback()
-            if _is_lock_error(exc):
+            if not _is_lock_error(exc):
+                raise
+            if write:
+                self._contended = True
+            if fail_fast:
                 raise StoreBusy(
-                    f"the job database is locked by another writer; waited {wait_s:.1f} s"
+                    "the job database is locked by another writer; an earlier write waited for it in vain"
                 ) from exc
-            raise
+            raise StoreBusy(f"the job database is locked by another writer; waited {wait_s:.1f} s") from exc
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -438,6 +455,8 @@ class JobStore:
             db.rollback()
             raise
         db.execute("COMMIT")
+        # The lock was had: queued writes may wait for it again.
+        self._contended = False
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -525,13 +544,13 @@ class JobStore:
         quota = self._quota
         if jobs + 1 > quota.max_jobs:
             raise QuotaExceeded(
-                QUEUED_JOBS_LIMIT,
+                UNFINISHED_JOBS_LIMIT,
                 quota.max_jobs,
                 f"{jobs} unfinished jobs already, at most {quota.max_jobs} per principal",
             )
         if used + size > quota.max_bytes:
             raise QuotaExceeded(
-                QUEUED_BYTES_LIMIT,
+                UNFINISHED_BYTES_LIMIT,
                 quota.max_bytes,
                 f"unfinished jobs hold {used} bytes and this one {size}, "
                 f"at most {quota.max_bytes} per principal",
@@ -567,7 +586,8 @@ class JobStore:
         Raises:
             InvalidCursor: ``page_token`` is not one this store issued for this owner and state.
         """
-        after = self._cursors.decode(owner, state, page_token) if page_token else None
+        scope = state.value if state is not None else ""
+        after = self._tokens.decode(owner, scope, page_token) if page_token else None
 
         def select() -> tuple[list[JobRecord], str]:
             clauses, args = ["owner = ?"], [owner]
@@ -590,7 +610,8 @@ class JobStore:
                     record = _record(row)
                     size += _listed_bytes(record)
                     if len(records) == page_size or (records and size > max_bytes):
-                        return records, self._cursors.encode(owner, state, records[-1])
+                        last = records[-1]
+                        return records, self._tokens.encode(owner, scope, last.created_at, last.job_id)
                     records.append(record)
             return records, ""
 
@@ -641,41 +662,43 @@ class JobStore:
 
     async def watch(
         self, owner: str, job_id: str, *, deadline: float | None = None
-    ) -> AsyncIterator[JobRecord] | None:
-        """Every state of the job from now until it is final (the current one first), or None if it is
-        not the owner's. Subscribes before reading, so no change between the two is missed."""
-        queue: asyncio.Queue[JobRecord] = asyncio.Queue()
-        self._watchers.setdefault(job_id, set()).add(queue)
+    ) -> AsyncGenerator[JobRecord, None] | None:
+        """The job's states from now until it is final (the current one first), or None if it is
+        not the owner's. Subscribes before reading, so no change between the two is missed.
+
+        A watcher that reads slower than the job changes gets the newest state, skipping those in
+        between; the final state always comes, and is the last.
+        """
+        box = _Latest()
+        self._watchers.setdefault(job_id, set()).add(box)
         try:
             current = await self.get(owner, job_id, deadline=deadline)
         except BaseException:
-            self._unwatch(job_id, queue)
+            self._unwatch(job_id, box)
             raise
         if current is None:
-            self._unwatch(job_id, queue)
+            self._unwatch(job_id, box)
             return None
-        return self._follow(job_id, queue, current)
+        return self._follow(job_id, box, current)
 
-    async def _follow(
-        self, job_id: str, queue: asyncio.Queue[JobRecord], current: JobRecord
-    ) -> AsyncIterator[JobRecord]:
+    async def _follow(self, job_id: str, box: _Latest, current: JobRecord) -> AsyncGenerator[JobRecord, None]:
         try:
             last_version = current.version
             yield current
             record = current
             while not record.state.final:
-                record = await queue.get()
+                record = await box.take()
                 if record.version > last_version:
                     last_version = record.version
                     yield record
         finally:
-            self._unwatch(job_id, queue)
+            self._unwatch(job_id, box)
 
-    def _unwatch(self, job_id: str, queue: asyncio.Queue[JobRecord]) -> None:
-        queues = self._watchers.get(job_id)
-        if queues is not None:
-            queues.discard(queue)
-            if not queues:
+    def _unwatch(self, job_id: str, box: _Latest) -> None:
+        boxes = self._watchers.get(job_id)
+        if boxes is not None:
+            boxes.discard(box)
+            if not boxes:
                 del self._watchers[job_id]
 
     # --- the runner's operations ---------------------------------------------------------------
@@ -765,9 +788,23 @@ class JobStore:
         return None if record is None else self._publish(record)
 
     async def requeue(self, job_id: str, message: str) -> JobRecord | None:
-        """Puts a RUNNING job back to QUEUED (the server is stopping, or it was refused for load)."""
-        update = functools.partial(self._update, state=JobState.QUEUED, started_at=None, message=message)
-        record = await self._background(update, job_id, (JobState.RUNNING,))
+        """Puts a RUNNING job back to QUEUED (the server is stopping, or it was refused for load);
+        None if it is no longer RUNNING.
+
+        The claim is given back (``attempts`` goes down by one): the job did not get to run, so it
+        must not come nearer to ``max_attempts``, which is for jobs that take the server down.
+        """
+
+        def requeue() -> JobRecord | None:
+            with self._transaction() as db:
+                cursor = db.execute(
+                    "UPDATE jobs SET state = ?, started_at = NULL, progress = 0, message = ?, "
+                    "attempts = MAX(attempts - 1, 0), version = version + 1 WHERE job_id = ? AND state = ?",
+                    (JobState.QUEUED, message, job_id, JobState.RUNNING),
+                )
+                return self._select(job_id) if cursor.rowcount else None
+
+        record = await self._background(requeue)
         return None if record is None else self._publish(record)
 
     async def expire(self, ttl_s: float) -> int:
@@ -852,8 +889,8 @@ class JobStore:
             return {}
 
     def _publish(self, record: JobRecord) -> JobRecord:
-        for queue in self._watchers.get(record.job_id, ()):
-            queue.put_nowait(record)
+        for box in self._watchers.get(record.job_id, ()):
+            box.put(record)
         for listener in self._listeners:
             listener(record)
         return record

@@ -13,6 +13,7 @@ import logging
 import re
 
 from server.auth import KEY_PREFIX
+from server.errors import bounded
 
 __all__ = ["MAX_LOG_MESSAGE_CHARS", "RedactingFilter", "install_log_redaction", "redact"]
 
@@ -70,9 +71,7 @@ class RedactingFilter(logging.Filter):
         except (TypeError, ValueError):  # arguments that do not fit the format: log them as given
             message = f"{record.msg} {record.args}"
         message = redact(message)
-        if len(message) > MAX_LOG_MESSAGE_CHARS:
-            message = f"{message[:MAX_LOG_MESSAGE_CHARS]}… ({len(message)} characters)"
-        record.msg, record.args = message, None
+        record.msg, record.args = bounded(message, MAX_LOG_MESSAGE_CHARS), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

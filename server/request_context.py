@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 
-__all__ = ["ANONYMOUS", "Principal", "principal_var", "request_id_var"]
+__all__ = ["ANONYMOUS", "Principal", "peer_var", "principal_var", "request_id_var"]
 
 
 @dataclass(frozen=True)
@@ -32,5 +32,9 @@ ANONYMOUS = Principal("anonymous", "-", frozenset({"process", "jobs", "admin"}))
 
 # Set by the logging interceptor for every call; "-" outside a call.
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# The caller's address as gRPC names it (``ipv4:1.2.3.4:5678``), set by the logging interceptor at
+# the call's start: reading ``context.peer()`` later, on a call that has ended, reads freed memory
+# (see interceptors/access_log.py). "" outside a call.
+peer_var: contextvars.ContextVar[str] = contextvars.ContextVar("peer", default="")
 # Set by the auth interceptor once the caller is known; None before (or for public methods).
 principal_var: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)

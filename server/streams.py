@@ -69,6 +69,8 @@ class FrameStream:
         max_message_bytes: a result whose pictures would take it past this many bytes is sent
             without them (``pictures_omitted``).
         max_in_flight: frames of this stream processed at once.
+        max_detections_limit: the largest ``options.max_detections`` a frame may ask for; more
+            is answered INVALID_ARGUMENT in-band.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class FrameStream:
         max_buffered: int,
         max_message_bytes: int,
         max_in_flight: int = 1,
+        max_detections_limit: int = convert.MAX_DETECTIONS_LIMIT,
     ) -> None:
         self._host = host
         self._request_id = request_id
@@ -92,6 +95,7 @@ class FrameStream:
         self._today = today
         self._max_message_bytes = max_message_bytes
         self._max_in_flight = max_in_flight
+        self._max_detections_limit = max_detections_limit
         # Bounded by _room: the reader takes a place before each frame, the writer frees it once
         # the frame's answer is sent. The end marker (None) needs no place.
         self._room = asyncio.Semaphore(max_buffered)
@@ -168,7 +172,9 @@ class FrameStream:
 
     async def _process(self, frame: expiry_date_service_pb2.Frame) -> _Outcome:
         try:
-            options = convert.options_from_pb(frame.options, self._today())
+            options = convert.options_from_pb(
+                frame.options, self._today(), max_detections_limit=self._max_detections_limit
+            )
             result = await self._host.pipeline.aprocess(
                 frame.image, options, deadline=self._deadline, priority=Priority.INTERACTIVE
             )
@@ -180,7 +186,7 @@ class FrameStream:
         answer = expiry_date_service_pb2.FrameResult(frame_id=outcome.frame_id, skipped=outcome.skipped)
         if outcome.result is not None:
             answer.result.CopyFrom(convert.result_to_pb(outcome.result, self._request_id))
-            convert.fit_pictures(answer, [answer.result], self._max_message_bytes)
+            convert.fit_pictures(answer, self._max_message_bytes)
             fused = self._fusion.add(outcome.result.best_date)
         else:
             if outcome.error is not None:

@@ -13,7 +13,7 @@ import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
 from server.interceptors._calls import code_name
-from server.request_context import principal_var, request_id_var
+from server.request_context import peer_var, principal_var, request_id_var
 
 __all__ = ["AccessLogInterceptor", "request_id_of"]
 
@@ -37,7 +37,8 @@ def request_id_of(metadata: Iterable[tuple[str, Any]] | None) -> str:
 
 
 class AccessLogInterceptor(AsyncServerInterceptor):
-    """Sets the request id (the caller's ``x-request-id`` or a new one) and logs every call once."""
+    """Sets the request id (the caller's ``x-request-id`` or a new one) and the peer
+    (``request_context.peer_var``), and logs every call once."""
 
     async def intercept(
         self,
@@ -51,6 +52,7 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         # Read now: grpc.aio frees the core call when it ends, and peer() on a finished call
         # reads freed memory (a stream closed by its client crashed the server that way).
         peer = context.peer()
+        peer_var.set(peer)
         _LOGGER.debug("rpc started request_id=%s method=%s", request_id, method_name)
         started = time.perf_counter()
         # Nothing of the handler runs until the result is awaited or iterated.

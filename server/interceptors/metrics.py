@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import descriptor_pool
@@ -28,11 +29,19 @@ def _grpc_type(request_streams: bool, response_streams: bool) -> str:
     return "server_stream" if response_streams else "unary"
 
 
+# Bound of the cache below. Only served methods reach an interceptor (an unknown one has no handler,
+# so grpc_interceptor never calls intercept and gRPC answers UNIMPLEMENTED): a few dozen at most,
+# so the bound is never reached, but it holds whatever is served.
+_DECLARED_CACHE_SIZE = 256
+
+
+@functools.lru_cache(maxsize=_DECLARED_CACHE_SIZE)
 def _declared_streaming(service: str, name: str) -> tuple[bool, bool] | None:
     """Whether the method's request and response stream, as its proto declares; None if unknown.
 
     From the descriptor, not from what the handler returns: a handler that writes its stream with
-    ``context.write`` returns no iterator, and is still a server stream.
+    ``context.write`` returns no iterator, and is still a server stream. Cached: a pure function of
+    the method (its descriptor is registered before it is served), and every call asks.
     """
     try:
         method = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")
@@ -41,14 +50,21 @@ def _declared_streaming(service: str, name: str) -> tuple[bool, bool] | None:
     return method.client_streaming, method.server_streaming
 
 
-class _CountingContext:
+# grpc.aio's MetadataType and DoneCallbackType are private (grpc.aio._typing); these are their shapes.
+_Metadata = grpc.aio.Metadata | Sequence[tuple[str, str | bytes]]
+_DoneCallback = Callable[[Any], None]
+
+
+class _CountingContext(grpc.aio.ServicerContext[Any, Any]):
     """The call's context, with every message the handler sends with ``write`` counted first.
 
     Handlers that write their stream themselves (server/services/inference.py: their call's end
-    must reach them at once) send results the interceptor would otherwise never see.
+    must reach them at once) send results the interceptor would otherwise never see. It stands in
+    for the call's context for the handler and the interceptors inside this one, so it is a
+    ``ServicerContext``: every other method is the call's own, delegated one by one.
     """
 
-    def __init__(self, context: grpc.aio.ServicerContext, count: Callable[[Any], None]) -> None:
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any], count: Callable[[Any], None]) -> None:
         self._context = context
         self._count = count
 
@@ -56,8 +72,70 @@ class _CountingContext:
         self._count(message)
         await self._context.write(message)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._context, name)
+    async def read(self) -> Any:
+        return await self._context.read()
+
+    async def send_initial_metadata(self, initial_metadata: _Metadata) -> None:
+        await self._context.send_initial_metadata(initial_metadata)
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: _Metadata = ()
+    ) -> NoReturn:
+        await self._context.abort(code, details, trailing_metadata)
+
+    async def abort_with_status(self, status: grpc.Status) -> NoReturn:
+        await self._context.abort_with_status(status)
+
+    def set_trailing_metadata(self, trailing_metadata: _Metadata) -> None:
+        self._context.set_trailing_metadata(trailing_metadata)
+
+    def invocation_metadata(self) -> _Metadata | None:
+        return self._context.invocation_metadata()
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._context.set_code(code)
+
+    def set_details(self, details: str) -> None:
+        self._context.set_details(details)
+
+    def set_compression(self, compression: grpc.Compression) -> None:
+        self._context.set_compression(compression)
+
+    def disable_next_message_compression(self) -> None:
+        self._context.disable_next_message_compression()
+
+    def peer(self) -> str:
+        return self._context.peer()
+
+    def peer_identities(self) -> Iterable[bytes] | None:
+        return self._context.peer_identities()
+
+    def peer_identity_key(self) -> str | None:
+        return self._context.peer_identity_key()
+
+    def auth_context(self) -> Mapping[str, Iterable[bytes]]:
+        return self._context.auth_context()
+
+    def time_remaining(self) -> float:
+        return self._context.time_remaining()
+
+    def trailing_metadata(self) -> _Metadata:
+        return self._context.trailing_metadata()
+
+    def code(self) -> grpc.StatusCode:
+        return self._context.code()
+
+    def details(self) -> str:
+        return self._context.details()
+
+    def add_done_callback(self, callback: _DoneCallback) -> None:
+        self._context.add_done_callback(callback)
+
+    def cancelled(self) -> bool:
+        return self._context.cancelled()
+
+    def done(self) -> bool:
+        return self._context.done()
 
 
 class MetricsInterceptor(AsyncServerInterceptor):

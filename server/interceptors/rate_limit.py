@@ -14,7 +14,7 @@ from server.auth import PUBLIC_PREFIXES
 from server.errors import ERROR_DOMAIN, abort_with, rich_status
 from server.interceptors._calls import call_next
 from server.ratelimit import TokenBuckets
-from server.request_context import principal_var
+from server.request_context import peer_var, principal_var
 
 __all__ = ["RateLimitInterceptor", "peer_host"]
 
@@ -47,7 +47,9 @@ class RateLimitInterceptor(AsyncServerInterceptor):
         if not method_name.startswith(PUBLIC_PREFIXES):
             principal = principal_var.get()
             if principal is None or principal.kind == "anonymous":
-                key = "peer:" + peer_host(context.peer())
+                # The address the access log read at the call's start: peer() on a call that has
+                # ended reads freed memory (see access_log.py).
+                key = "peer:" + peer_host(peer_var.get() or context.peer())
             else:
                 key = principal.id
             wait_s = self._buckets.take(key)

@@ -3,24 +3,29 @@
 What a caller sends is bounded before it reaches the store: job ids longer than any issued id are
 not looked up, and are echoed cut short; page tokens are opaque and checked by the store; a list
 page stops at ``_MAX_PAGE_SIZE`` jobs or ``max_page_bytes``, and leaves the results' pictures out.
+A caller has at most ``max_watches_per_principal`` WatchJob calls open (RESOURCE_EXHAUSTED
+beyond), each holding one unsent state at most (the store's watcher keeps only the newest).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import empty_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from datalid.v1 import job_service_pb2, job_service_pb2_grpc
-from pipeline import InvalidInput
+from pipeline import InvalidInput, Overloaded
 from server import convert
-from server.errors import ERROR_DOMAIN, abort_with, grpc_errors, rich_status
+from server.errors import ERROR_DOMAIN, abort_with, bounded, grpc_errors, rich_status
 from server.jobstore import InvalidCursor, JobPayload, JobStore, QuotaExceeded
 from server.request_context import ANONYMOUS, principal_var
+from server.services.calls import deadline_of as _deadline
+from server.services.calls import slot_key
+from server.services.stream_writer import StreamWriter
+from server.streams import StreamSlots
 from server.urlfetch import UrlFetcher
 
 __all__ = ["JobService"]
@@ -34,25 +39,14 @@ _DEFAULT_MAX_PAGE_BYTES = 4 * 1024 * 1024
 _MAX_JOB_ID_CHARS = 64
 # A principal (a key name, a JWT subject) is quoted in a QuotaFailure at most this long.
 _MAX_SUBJECT_CHARS = 128
+# The default of max_watches_per_principal (the server passes job_max_watches_per_principal).
+_DEFAULT_MAX_WATCHES = 16
 
 
 def _owner() -> str:
     # The auth interceptor sets the principal on every JobService call (ANONYMOUS when auth is
     # disabled); None only happens in-process without interceptors.
     return (principal_var.get() or ANONYMOUS).id
-
-
-def _deadline(context: grpc.aio.ServicerContext) -> float | None:
-    """The call's deadline as a ``time.monotonic()`` value: how long the store may wait for a lock."""
-    remaining_s = context.time_remaining()
-    return None if remaining_s is None else time.monotonic() + remaining_s
-
-
-def _shown(job_id: str) -> str:
-    """The id as an error message may quote it: at most ``_MAX_JOB_ID_CHARS`` characters."""
-    if len(job_id) <= _MAX_JOB_ID_CHARS:
-        return repr(job_id)
-    return repr(job_id[:_MAX_JOB_ID_CHARS]) + "…"
 
 
 def _quota_status(exc: QuotaExceeded) -> status_pb2.Status:
@@ -81,6 +75,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         fetcher: checks URL jobs' URLs when they are created, so a refused URL fails at once.
         max_image_bytes: largest image a job may carry.
         max_page_bytes: a ListJobs page stops adding jobs at this many bytes (at least one job).
+        max_watches_per_principal: WatchJob calls a caller may have open at once; one more is
+            refused RESOURCE_EXHAUSTED.
+        max_detections_limit: the largest ``options.max_detections`` a job may ask for.
         today: the server's date (options are checked at creation against it).
     """
 
@@ -91,17 +88,33 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         *,
         max_image_bytes: int,
         max_page_bytes: int = _DEFAULT_MAX_PAGE_BYTES,
+        max_watches_per_principal: int = _DEFAULT_MAX_WATCHES,
+        max_detections_limit: int = convert.MAX_DETECTIONS_LIMIT,
         today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self._store = store
         self._fetcher = fetcher
         self._max_image_bytes = max_image_bytes
         self._max_page_bytes = max_page_bytes
+        self._watches = StreamSlots(max_watches_per_principal)
+        self._max_detections_limit = max_detections_limit
         self._today = today
+
+    @staticmethod
+    def _lookup_id(job_id: str) -> str | None:
+        """The id to look up; None for one longer than any issued id (it cannot exist).
+
+        Raises:
+            InvalidInput: naming ``job_id``, when it is empty (the field is required).
+        """
+        if not job_id:
+            raise InvalidInput("job_id", "is required")
+        return job_id if len(job_id) <= _MAX_JOB_ID_CHARS else None
 
     async def _not_found(self, context: grpc.aio.ServicerContext, job_id: str) -> None:
         # Another owner's job gets the same answer as a missing one: ids reveal nothing.
-        await abort_with(context, rich_status(grpc.StatusCode.NOT_FOUND, f"job {_shown(job_id)} not found"))
+        shown = bounded(job_id, _MAX_JOB_ID_CHARS)
+        await abort_with(context, rich_status(grpc.StatusCode.NOT_FOUND, f"job {shown!r} not found"))
 
     @grpc_errors
     async def CreateJob(
@@ -120,7 +133,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         else:
             self._fetcher.check(request.url)
         # Options are checked now, so a malformed one is an error of this call, not a failed job.
-        convert.options_from_pb(request.options, self._today())
+        convert.options_from_pb(
+            request.options, self._today(), max_detections_limit=self._max_detections_limit
+        )
         payload = JobPayload(request.image, request.url, request.options.SerializeToString())
         try:
             record = await self._store.create(_owner(), payload, deadline=_deadline(context))
@@ -133,8 +148,8 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.GetJobRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.Job:
         record = None
-        if len(request.job_id) <= _MAX_JOB_ID_CHARS:
-            record = await self._store.get(_owner(), request.job_id, deadline=_deadline(context))
+        if (job_id := self._lookup_id(request.job_id)) is not None:
+            record = await self._store.get(_owner(), job_id, deadline=_deadline(context))
         if record is None:
             await self._not_found(context, request.job_id)
         return convert.job_to_pb(record)
@@ -168,8 +183,8 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.CancelJobRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.Job:
         record = None
-        if len(request.job_id) <= _MAX_JOB_ID_CHARS:
-            record = await self._store.cancel(_owner(), request.job_id, deadline=_deadline(context))
+        if (job_id := self._lookup_id(request.job_id)) is not None:
+            record = await self._store.cancel(_owner(), job_id, deadline=_deadline(context))
         if record is None:
             await self._not_found(context, request.job_id)
         return convert.job_to_pb(record)
@@ -178,8 +193,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     async def DeleteJob(
         self, request: job_service_pb2.DeleteJobRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
-        deleted = len(request.job_id) <= _MAX_JOB_ID_CHARS and await self._store.delete(
-            _owner(), request.job_id, deadline=_deadline(context)
+        job_id = self._lookup_id(request.job_id)
+        deleted = job_id is not None and await self._store.delete(
+            _owner(), job_id, deadline=_deadline(context)
         )
         if not deleted:
             await self._not_found(context, request.job_id)
@@ -188,12 +204,19 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     @grpc_errors
     async def WatchJob(
         self, request: job_service_pb2.WatchJobRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[job_service_pb2.Job]:
-        states = None
-        if len(request.job_id) <= _MAX_JOB_ID_CHARS:
-            states = await self._store.watch(_owner(), request.job_id, deadline=_deadline(context))
-        if states is None:
-            await self._not_found(context, request.job_id)
-            return
-        async for record in states:
-            yield convert.job_to_pb(record)
+    ) -> None:
+        # Sent with StreamWriter, not yield: a call that ends while a state waits to be sent (the
+        # client stopped reading) gives its slot and its watcher back at once.
+        with self._watches.hold(slot_key(), Overloaded):
+            states = None
+            if (job_id := self._lookup_id(request.job_id)) is not None:
+                states = await self._store.watch(_owner(), job_id, deadline=_deadline(context))
+            if states is None:
+                await self._not_found(context, request.job_id)
+                return
+            send = StreamWriter(context)
+            try:
+                async for record in states:
+                    await send(convert.job_to_pb(record))
+            finally:
+                await states.aclose()

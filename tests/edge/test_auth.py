@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -20,9 +22,11 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
+from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, types_pb2
 from server.auth import Authenticator, AuthError, hash_key, load_keys, required_scope
 from server.config import ConfigError, load_config
+from server.interceptors.auth import AuthInterceptor, DrainLimits
+from server.interceptors.malformed import MalformedRequest
 from tests.conftest import REPO_ROOT, ServerProcess, serving
 from tests.edge.conftest import AUDIENCE, ISSUER, _create_key
 
@@ -267,3 +271,99 @@ def test_sighup_reloads_the_keys_file_and_a_broken_file_changes_nothing(tmp_path
         process.process.send_signal(signal.SIGHUP)
         process.wait_for_log(re.compile(r"API keys not reloaded, the 2 keys in force stay: .*not YAML"), 30)
         assert _info_status(stub, second) == grpc.StatusCode.OK
+
+
+# Refused client streams are read before the refusal (server/interceptors/auth.py DrainLimits).
+_STREAM_METHOD = "/datalid.v1.ExpiryDateService/ProcessBatch"
+
+
+class _Signal(logging.Handler):
+    """Sets ``event`` when the auth interceptor logs an unauthenticated call (it then reads the stream)."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("unauthenticated call"):
+            self.event.set()
+
+
+async def _never_served(requests, context) -> bytes:
+    raise AssertionError("an unauthenticated call reached the handler")
+
+
+async def _second_refused_while_the_first_is_read() -> tuple[grpc.StatusCode, bool, grpc.StatusCode]:
+    interceptor = AuthInterceptor(Authenticator([]), DrainLimits(max_s=120, max_concurrent=1))
+    server = grpc.aio.server(interceptors=[interceptor])
+    handler = grpc.stream_unary_rpc_method_handler(_never_served)
+    service = grpc.method_handlers_generic_handler("datalid.v1.ExpiryDateService", {"ProcessBatch": handler})
+    server.add_generic_rpc_handlers((service,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    draining = asyncio.Event()
+    signal_handler = _Signal(draining)
+    auth_logger = logging.getLogger("server.interceptors.auth")
+    auth_logger.addHandler(signal_handler)
+    level = auth_logger.level
+    auth_logger.setLevel(logging.INFO)
+    release = asyncio.Event()
+
+    async def held_open():
+        yield b"request"
+        await release.wait()
+
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            batch = channel.stream_unary(_STREAM_METHOD)
+            first = asyncio.ensure_future(batch(held_open(), timeout=120))
+            await asyncio.wait_for(draining.wait(), 30)  # the first refusal is reading its stream
+            # Hang guard only: without the cap the second call waits to be read like the first.
+            second_code = await _code_of(asyncio.wait_for(batch(held_open(), timeout=120), 30))
+            first_still_read = not first.done()
+            release.set()
+            return second_code, first_still_read, await _code_of(first)
+    finally:
+        auth_logger.removeHandler(signal_handler)
+        auth_logger.setLevel(level)
+        release.set()
+        await server.stop(None)
+
+
+async def _code_of(call) -> grpc.StatusCode:
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    except TimeoutError:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.OK
+
+
+def test_refused_streams_beyond_the_drain_cap_are_refused_at_once() -> None:
+    second, first_still_read, first = asyncio.run(_second_refused_while_the_first_is_read())
+    assert second == grpc.StatusCode.UNAUTHENTICATED
+    assert first_still_read, "the second refusal waited for the first stream to be read"
+    assert first == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def _consumed(requests: list, limits: DrainLimits) -> int:
+    taken = 0
+
+    async def stream():
+        nonlocal taken
+        for request in requests:
+            taken += 1
+            yield request
+
+    await AuthInterceptor(None, limits)._drain(stream())
+    return taken
+
+
+def test_draining_counts_undecodable_requests_by_their_size() -> None:
+    limits = DrainLimits(max_s=60, max_bytes=1000)
+    garbage = [MalformedRequest("datalid.v1.ProcessRequest", 400)] * 10
+    assert asyncio.run(_consumed(garbage, limits)) == 3  # 1200 bytes read: past the bound
+    requests = [types_pb2.ProcessRequest(image=b"x" * 397)] * 10  # 400 bytes each on the wire
+    assert asyncio.run(_consumed(requests, limits)) == 3
+    assert DrainLimits().max_bytes == 1024 * 1024

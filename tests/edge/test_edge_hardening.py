@@ -116,7 +116,9 @@ def test_our_records_are_redacted_in_message_args_and_traceback() -> None:
 def test_log_messages_are_bounded() -> None:
     record = logging.LogRecord("server.x", logging.INFO, __file__, 1, "%s", ("y" * 100_000,), None)
     RedactingFilter().filter(record)
-    assert len(record.getMessage()) < MAX_LOG_MESSAGE_CHARS + 50
+    # The one truncation of the server (server.errors.bounded): the head, then the total length.
+    assert record.getMessage() == "y" * MAX_LOG_MESSAGE_CHARS + "… (100000 characters)"
+    assert record.getMessage() == bounded("y" * 100_000, MAX_LOG_MESSAGE_CHARS)
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import inspect
 import json
 import time
+import typing
 import urllib.request
+from unittest import mock
 
 import grpc
 import pytest
@@ -13,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
 from pipeline.synth import render_label
+from server.interceptors.metrics import _CountingContext, _declared_streaming
 from server.metrics import HistogramSnapshot, ModelStatsSnapshot, ServerMetrics
 from tests.edge.conftest import http
 
@@ -157,3 +162,36 @@ def test_model_stats_are_read_through_the_source() -> None:
     assert _get(samples, "datalid_model_batch_size_sum", model="ocr_rec") == 1 * 2 + 4 * 2 + 8
     assert _get(samples, "datalid_model_batch_size_count", model="ocr_rec") == 5
     assert _get(samples, "datalid_jobs", state="QUEUED") == 2
+
+
+def test_declared_streaming_is_looked_up_once_per_method() -> None:
+    _declared_streaming.cache_clear()
+    for _ in range(3):
+        assert _declared_streaming("datalid.v1.ExpiryDateService", "ProcessWithProgress") == (False, True)
+    assert _declared_streaming("datalid.v1.ExpiryDateService", "StreamFrames") == (True, True)
+    assert _declared_streaming("datalid.v1.ExpiryDateService", "NoSuchMethod") is None
+    info = _declared_streaming.cache_info()
+    assert (info.misses, info.hits) == (3, 2)
+    assert info.maxsize is not None  # bounded, whatever is served
+
+
+def test_the_counting_context_is_a_servicer_context_delegating_every_method() -> None:
+    """It stands in for the call's context: every method of grpc.aio.ServicerContext reaches the
+    call's own with the same arguments and answers what it answers; ``write`` counts first."""
+    counted: list[object] = []
+    inner = mock.create_autospec(grpc.aio.ServicerContext, instance=True)
+    proxy = _CountingContext(inner, counted.append)
+    assert isinstance(proxy, grpc.aio.ServicerContext)
+    names = sorted(name for name in dir(grpc.aio.ServicerContext) if not name.startswith("_"))
+    assert len(names) >= 22
+    for name in names:
+        signature = inspect.signature(getattr(grpc.aio.ServicerContext, name))
+        args = [getattr(mock.sentinel, f"{name}_{param}") for param in list(signature.parameters)[1:]]
+        answer = getattr(proxy, name)(*args)
+        if inspect.isawaitable(answer):
+            answer = asyncio.run(answer)
+        delegate = getattr(inner, name)
+        delegate.assert_called_once_with(*args)
+        if signature.return_annotation not in (None, typing.NoReturn):
+            assert answer is delegate.return_value, name
+    assert counted == [mock.sentinel.write_message]

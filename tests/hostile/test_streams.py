@@ -122,7 +122,9 @@ def test_a_cancelled_stream_frees_its_slot_and_is_logged_cancelled(hostile_serve
     log_start = len(hostile_server.log)
     frames = (expiry_date_service_pb2.Frame(frame_id=i, image=label, options=options) for i in range(200))
     stuck = stub.StreamFrames(frames, timeout=120)
-    time.sleep(3)  # the client reads nothing while the server answers with pictures
+    # The first answer says the server is answering with pictures; the client reads no more, so the
+    # next answers wait on its flow-control window while frames keep arriving.
+    assert next(stuck).frame_id == 0
     stuck.cancel()
     done = threading.Event()
 
@@ -143,4 +145,22 @@ def test_a_cancelled_stream_frees_its_slot_and_is_logged_cancelled(hostile_serve
     assert all(next(s).frame_id == 1 for s in streams)
     logged = "\n".join(hostile_server.log[log_start:])
     assert "ERROR" not in logged and "Traceback" not in logged, logged
+    assert_still_serving(hostile_channel)
+
+
+def test_max_detections_over_the_server_limit_is_invalid_argument(hostile_channel) -> None:
+    # With the thresholds opened up, an unbounded max_detections read 1,227 regions of a noise image.
+    stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(hostile_channel)
+    label = render_label(["Use by", "16 NOV"], seed=7)
+    options = types_pb2.ProcessOptions(
+        detection_confidence=0, detection_iou=1, max_detections=1_000_000, return_crops=True
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Process(types_pb2.ProcessRequest(image=label, options=options), timeout=60)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(refused.value) == ["options.max_detections"]
+    frames = [expiry_date_service_pb2.Frame(frame_id=1, image=label, options=options)]
+    (result,) = list(stub.StreamFrames(iter(frames), timeout=60))
+    assert result.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "max_detections" in result.error.message
     assert_still_serving(hostile_channel)

@@ -10,10 +10,12 @@ because it runs with ``--url-allow-http true --url-allow-hosts 127.0.0.1``.
 from __future__ import annotations
 
 import socketserver
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import grpc
@@ -278,16 +280,39 @@ def test_special_purpose_and_malformed_urls_are_refused_before_any_connection(
     assert_still_serving(url_channel)
 
 
-def test_sigterm_during_drips_exits_within_the_grace_period(image_host) -> None:
-    args = [*_URL_ARGS, "--url-timeout-s", "60", "--grace-s", str(GRACE_S)]
-    server = ServerProcess(args=args, memory_limit_bytes=MEMORY_LIMIT_BYTES).start()
+def _stored_job(db_path: Path, job_id: str) -> tuple[str, int]:
+    """The job's state and attempts as the stopped server left them in its file."""
+    with sqlite3.connect(db_path) as db:
+        row = db.execute("SELECT state, attempts FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def _running_job(channel: grpc.Channel, job_id: str) -> None:
+    """Waits (on WatchJob) until the job runs, i.e. its fetch has started."""
+    states = job_service_pb2_grpc.JobServiceStub(channel).WatchJob(
+        job_service_pb2.WatchJobRequest(job_id=job_id), timeout=60
+    )
+    try:
+        assert any(job.state == job_service_pb2.JOB_STATE_RUNNING for job in states)
+    finally:
+        states.cancel()
+
+
+def test_sigterm_during_drips_exits_within_the_grace_period(image_host, tmp_path: Path) -> None:
+    db_path = tmp_path / "jobs.sqlite3"
+    # One attempt: a stop that spent the URL job's attempt would end it FAILED ("abandoned") at
+    # the next start instead of running it again.
+    args = [*_URL_ARGS, "--url-timeout-s", "60", "--grace-s", str(GRACE_S), "--job-max-attempts", "1"]
+    env = {"DATALID_JOB_DB_PATH": str(db_path)}
+    server = ServerProcess(args=args, env=env, memory_limit_bytes=MEMORY_LIMIT_BYTES).start()
     try:
         server.wait_serving()
         drip = image_host.url("/drip.png")
         with grpc.insecure_channel(server.target) as channel:
             calls = [_stub(channel).ProcessUrl.future(_url_request(drip), timeout=120) for _ in range(4)]
             # And a URL job, whose fetch runs in the job runner, not in a call.
-            job_service_pb2_grpc.JobServiceStub(channel).CreateJob(
+            job = job_service_pb2_grpc.JobServiceStub(channel).CreateJob(
                 job_service_pb2.CreateJobRequest(url=drip), timeout=10
             )
             image_host.wait_until(_drips_open(5), 30)
@@ -303,3 +328,16 @@ def test_sigterm_during_drips_exits_within_the_grace_period(image_host) -> None:
     assert code == 0, "\n".join(server.log[-30:])
     assert exited - signalled < GRACE_S + 3, "\n".join(server.log[-30:])
     image_host.wait_until(lambda conns: not _drips_open(1)(conns), 2.0)
+    # The stop put the job back in the queue, and gave its claim back.
+    assert _stored_job(db_path, job.job_id) == ("QUEUED", 0), "\n".join(server.log[-30:])
+
+    # The next start runs it again (its fetch drips again), and its stop requeues it again.
+    again = ServerProcess(args=args, env=env, memory_limit_bytes=MEMORY_LIMIT_BYTES).start()
+    try:
+        again.wait_serving()
+        with grpc.insecure_channel(again.target) as channel:
+            _running_job(channel, job.job_id)
+        image_host.wait_until(_drips_open(1), 30)
+    finally:
+        assert again.stop() == 0, "\n".join(again.log[-30:])
+    assert _stored_job(db_path, job.job_id) == ("QUEUED", 0), "\n".join(again.log[-30:])

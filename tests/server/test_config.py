@@ -76,3 +76,12 @@ def test_detector_settings_reach_the_pipeline(tmp_path: Path) -> None:
     assert config.pipeline.detection_crop_padding == 0.5
     with pytest.raises(ConfigError, match="detection_crop_padding"):
         load_config(["--detection-crop-padding", "3"], {})
+
+
+def test_max_detections_limit_is_an_option_and_covers_the_default() -> None:
+    assert load_config([], {}).max_detections_limit == 100
+    config = load_config(["--max-detections-limit", "20"], {"DATALID_MAX_DETECTIONS": "15"})
+    assert (config.max_detections_limit, config.pipeline.max_detections) == (20, 15)
+    # A default no request could ask for explicitly is a configuration mistake.
+    with pytest.raises(ConfigError, match="max_detections_limit"):
+        load_config([], {"DATALID_MAX_DETECTIONS_LIMIT": "5", "DATALID_MAX_DETECTIONS": "10"})

@@ -1,10 +1,13 @@
 """The SQLite job store directly: transitions, owners, recovery, paging, expiry, watching, and its
-bounds: opaque per-owner page tokens, pages by bytes, quotas, queued TTL, a locked database."""
+bounds: opaque per-owner page tokens, pages by bytes, quotas, queued TTL, a locked database, the
+writer's queue, a watcher's one-slot mailbox; and the runner against it: a locked or failing
+store, a stop, results fitted to a message."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -12,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ProcessResult, ProcessStatus, StageTimings
-from server import jobstore
+from datalid.v1 import types_pb2
+from pipeline import Overloaded, ProcessResult, ProcessStatus, ShuttingDown, StageTimings
+from server import convert, jobstore
 from server.host import PipelineHost
 from server.jobs_runner import JobRunner
 from server.jobstore import (
-    QUEUED_BYTES_LIMIT,
-    QUEUED_JOBS_LIMIT,
+    UNFINISHED_BYTES_LIMIT,
+    UNFINISHED_JOBS_LIMIT,
     InvalidCursor,
     JobPayload,
     JobQuota,
@@ -269,7 +273,7 @@ def test_quota_bounds_each_owners_unfinished_jobs_and_bytes(tmp_path: Path) -> N
         await store.claim_next()  # running jobs count too: they hold their payload
         with pytest.raises(QuotaExceeded) as caught:
             await store.create("alice", _PAYLOAD)
-        assert caught.value.limit == QUEUED_JOBS_LIMIT and caught.value.value == 3
+        assert caught.value.limit == UNFINISHED_JOBS_LIMIT and caught.value.value == 3
         await store.create("bob", _PAYLOAD)  # another owner has a quota of its own
         await store.cancel("alice", jobs[1].job_id)  # a final job frees its place
         await store.create("alice", _PAYLOAD)
@@ -277,7 +281,7 @@ def test_quota_bounds_each_owners_unfinished_jobs_and_bytes(tmp_path: Path) -> N
         await store.create("bob", big)
         with pytest.raises(QuotaExceeded) as caught:
             await store.create("bob", big)
-        assert caught.value.limit == QUEUED_BYTES_LIMIT and caught.value.value == 1_000
+        assert caught.value.limit == UNFINISHED_BYTES_LIMIT and caught.value.value == 1_000
         listed, _ = await store.list("bob", state=None, page_size=10, max_bytes=_PAGE_BYTES)
         assert len(listed) == 2  # the refused job was not stored
         await store.close()
@@ -321,21 +325,27 @@ def test_a_locked_database_raises_store_busy_within_the_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "jobs.sqlite3"
+    # Long enough never to run out in this test (a hang guard): the write below waits for the lock.
+    monkeypatch.setattr(jobstore, "_MAX_LOCK_WAIT_S", 60.0)
 
     async def scenario() -> None:
         store = await JobStore.open(path)
         job = await store.create("alice", _PAYLOAD)
         other = _lock(path)
-        started = time.monotonic()
-        waiting = asyncio.create_task(store.create("alice", _PAYLOAD, deadline=time.monotonic() + 1.0))
-        await asyncio.sleep(0.05)
-        # A read is not queued behind the write that waits for the lock.
-        assert await store.get("alice", job.job_id, deadline=time.monotonic() + 0.5) is not None
-        assert time.monotonic() - started < 0.4
-        with pytest.raises(StoreBusy) as caught:
-            await waiting
-        elapsed = time.monotonic() - started
-        assert 0.5 < elapsed < 1.0, elapsed  # waited for the lock, answered before the deadline
+        waiting = asyncio.create_task(store.create("alice", _PAYLOAD, deadline=time.monotonic() + 60))
+        await asyncio.sleep(0)  # the write is on the writer's thread first
+        # A read is not queued behind the write that waits for the lock: it answers while the
+        # write still waits (on one thread it would come only after the write's wait).
+        assert await store.get("alice", job.job_id) is not None
+        assert not waiting.done()
+        other.rollback()
+        assert (await waiting).state == JobState.QUEUED  # it waited for the lock, and got it
+        # A call's wait ends before its deadline, so its answer reaches the caller in time.
+        assert jobstore._lock_wait_s(time.monotonic() + 1.0) <= 1.0 - jobstore._ANSWER_MARGIN_S
+        assert jobstore._lock_wait_s(time.monotonic() - 1.0) <= 0
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreBusy, match="waited") as caught:
+            await store.create("alice", _PAYLOAD, deadline=time.monotonic() + 1.0)
         assert caught.value.retry_after_s > 0
         writes = [
             lambda: store.cancel("alice", job.job_id, deadline=time.monotonic() + 0.5),
@@ -347,10 +357,8 @@ def test_a_locked_database_raises_store_busy_within_the_deadline(
             with pytest.raises(StoreBusy):
                 await write()
         # A pass with nothing to do takes no lock, so it is not held up; nor are readers (WAL).
-        started = time.monotonic()
         assert await store.expire(60) == 0
-        record = await store.get("alice", job.job_id, deadline=time.monotonic() + 0.5)
-        assert time.monotonic() - started < 0.3
+        record = await store.get("alice", job.job_id)
         assert record is not None and record.state == JobState.QUEUED  # nothing above changed it
         other.rollback()
         other.close()
@@ -415,6 +423,267 @@ def test_the_runner_outlasts_a_locked_database(
         warnings = [r.getMessage() for r in caplog.records]
         assert any(m.startswith("claiming a job") for m in warnings), warnings
         assert any(m.startswith("writing a job") for m in warnings), warnings
+        await runner.close()
+        await store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_writes_queued_behind_one_that_waited_in_vain_fail_fast_until_a_write_gets_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    # Calls without a deadline (REST through Envoy) wait this long; short, so the test is quick.
+    monkeypatch.setattr(jobstore, "_DEFAULT_LOCK_WAIT_S", 0.3)
+
+    async def scenario() -> None:
+        store = await JobStore.open(path)
+        job = await store.create("alice", _PAYLOAD)
+        other = _lock(path)
+        # Five deadline-less writes queue on the writer's thread: only the first waits for the lock.
+        results = await asyncio.gather(
+            *(store.create("alice", _PAYLOAD) for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(r, StoreBusy) for r in results), results
+        messages = [str(r) for r in results]
+        assert "waited 0.3 s" in messages[0]
+        assert all("waited for it in vain" in m for m in messages[1:]), messages
+        assert all(r.retry_after_s > 0 for r in results)  # type: ignore[union-attr]
+        # Still locked: a later write does not wait either, the runner's included.
+        with pytest.raises(StoreBusy, match="in vain"):
+            await store.cancel("alice", job.job_id)
+        with pytest.raises(StoreBusy, match="in vain"):
+            await store.claim_next()
+        other.rollback()
+        # The lock is free: the next write gets it, and writes wait for the lock again after that.
+        assert (await store.create("alice", _PAYLOAD)).state == JobState.QUEUED
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreBusy, match=r"waited 0\.3 s"):
+            await store.create("alice", _PAYLOAD)
+        other.rollback()
+        other.close()
+        await store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_the_writers_queue_is_bounded_and_refuses_beyond_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    monkeypatch.setattr(jobstore, "_MAX_WAITING_CALLS", 2)
+    monkeypatch.setattr(jobstore, "_MAX_LOCK_WAIT_S", 60.0)  # a hang guard: the lock is released below
+
+    async def scenario() -> None:
+        store = await JobStore.open(path)
+        job = await store.create("alice", _PAYLOAD)
+        other = _lock(path)
+        held = [
+            asyncio.create_task(store.create("alice", _PAYLOAD, deadline=time.monotonic() + 60))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0)  # both are submitted to the writer's thread
+        with pytest.raises(StoreBusy, match="2 operations waiting already"):
+            await store.create("alice", _PAYLOAD, deadline=time.monotonic() + 60)
+        assert not any(task.done() for task in held)  # refused without waiting behind them
+        assert await store.get("alice", job.job_id) is not None  # the reader has a queue of its own
+        other.rollback()
+        other.close()
+        assert [(await task).state for task in held] == [JobState.QUEUED, JobState.QUEUED]
+        assert (await store.create("alice", _PAYLOAD)).state == JobState.QUEUED  # room again
+        await store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_slow_watcher_holds_only_the_newest_state_and_always_gets_the_final_one(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await JobStore.open(tmp_path / "jobs.sqlite3")
+        job = await store.create("alice", _PAYLOAD)
+        states = await store.watch("alice", job.job_id)
+        assert states is not None
+        assert (await anext(states)).state == JobState.QUEUED
+        await store.claim_next()
+        for step in range(50):  # the watcher reads none of these as they happen
+            await store.progress(job.job_id, step / 50, f"step {step}")
+        newest = await anext(states)
+        assert (newest.state, newest.message) == (JobState.RUNNING, "step 49")
+        await store.progress(job.job_id, 0.99, "almost")
+        await store.finish(job.job_id, JobState.SUCCEEDED, result=b"r", message="done")
+        assert [(r.state, r.message) async for r in states] == [(JobState.SUCCEEDED, "done")]
+        assert job.job_id not in store._watchers  # the watcher is gone with its iterator
+        # A final record stays in the mailbox whatever comes after it.
+        box = jobstore._Latest()
+        final = await store.get("alice", job.job_id)
+        assert final is not None
+        box.put(final)
+        box.put(dataclasses.replace(final, state=JobState.RUNNING, version=final.version + 1))
+        assert await box.take() is final
+        await store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+class _ScriptedPipeline:
+    """Answers each aprocess with the next of ``outcomes`` (an exception is raised), the last forever;
+    ``called`` is set on each call."""
+
+    def __init__(self, *outcomes: ProcessResult | Exception) -> None:
+        self._outcomes = list(outcomes)
+        self.called = asyncio.Event()
+
+    async def aprocess(self, image: bytes, options: object, **kwargs: object) -> ProcessResult:
+        self.called.set()
+        outcome = self._outcomes.pop(0) if len(self._outcomes) > 1 else self._outcomes[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def _result(visualization: bytes = b"") -> ProcessResult:
+    return ProcessResult(
+        status=ProcessStatus.NOT_FOUND,
+        image_width=32,
+        image_height=32,
+        timings=StageTimings(),
+        visualization_jpeg=visualization,
+    )
+
+
+async def _runner(store: JobStore, pipeline: _ScriptedPipeline, **kwargs: object) -> JobRunner:
+    host = PipelineHost(lambda: pipeline)  # type: ignore[arg-type, return-value]
+    await host.load()
+    settings: dict = {"concurrency": 1, "ttl_s": 3600, "queued_ttl_s": 3600, "retry_pause_s": 0.01}
+    return JobRunner(store, host, UrlFetcher(UrlPolicy()), **{**settings, **kwargs})  # type: ignore[arg-type]
+
+
+async def _until(states, wanted) -> list[jobstore.JobRecord]:  # type: ignore[no-untyped-def]
+    """The states read until the first for which ``wanted(record)`` holds (that one included)."""
+    seen = []
+    async for record in states:
+        seen.append(record)
+        if wanted(record):
+            return seen
+    raise AssertionError(f"ended without the wanted state: {seen}")
+
+
+def test_the_claim_loop_outlives_store_errors_and_logs_each_distinct_one_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="server.jobs_runner")
+    failures: list[Exception] = [
+        sqlite3.OperationalError("disk I/O error"),
+        sqlite3.OperationalError("disk I/O error"),
+        sqlite3.OperationalError("database or disk is full"),
+        RuntimeError("the job store is closed"),
+        sqlite3.OperationalError("disk I/O error"),
+    ]
+
+    async def scenario() -> None:
+        store = await JobStore.open(tmp_path / "jobs.sqlite3")
+        claim_next = store.claim_next
+
+        async def failing_claim(**kwargs: object) -> object:
+            if failures:
+                raise failures.pop(0)
+            return await claim_next(**kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store, "claim_next", failing_claim)
+        runner = await _runner(store, _ScriptedPipeline(_result()))
+        job = await store.create("alice", _PAYLOAD)
+        states = await store.watch("alice", job.job_id)
+        assert states is not None
+        runner.start()
+        seen = await _until(states, lambda r: r.state.final)
+        assert seen[-1].state == JobState.SUCCEEDED
+        await runner.close()
+        await store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+    logged = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [str(r.exc_info[1]) for r in logged if r.exc_info] == [
+        "disk I/O error",
+        "database or disk is full",
+        "the job store is closed",
+    ]
+    assert any(r.getMessage() == "claiming jobs works again" for r in caplog.records)
+
+
+def test_a_job_stopped_by_shutdown_is_requeued_at_once_and_keeps_its_attempts(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = await JobStore.open(tmp_path / "jobs.sqlite3")
+        # An hour's pause after a refusal: a requeue that waited for it would never come.
+        runner = await _runner(
+            store, _ScriptedPipeline(ShuttingDown("the pipeline is stopping")), retry_pause_s=3600
+        )
+        job = await store.create("alice", _PAYLOAD)
+        states = await store.watch("alice", job.job_id)
+        assert states is not None
+        runner.start()
+        seen = await _until(states, lambda r: r.state == JobState.QUEUED and r.version > job.version)
+        assert [r.state for r in seen] == [JobState.QUEUED, JobState.RUNNING, JobState.QUEUED]
+        assert seen[-1].attempts == 0 and seen[-1].message.startswith("requeued")
+        await runner.close()
+        await store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_stop_during_the_pause_after_a_refusal_requeues_the_job_and_keeps_its_attempts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+
+    async def scenario() -> str:
+        store = await JobStore.open(path, max_attempts=1)
+        pipeline = _ScriptedPipeline(Overloaded("busy"))
+        runner = await _runner(store, pipeline, retry_pause_s=3600)
+        job = await store.create("alice", _PAYLOAD)
+        runner.start()
+        # Overloaded is raised inside aprocess; the run goes straight on into its pause, without
+        # awaiting anything else first, so by the time this task resumes the run is pausing.
+        await pipeline.called.wait()
+        await runner.close()
+        record = await store.get("alice", job.job_id)
+        assert record is not None
+        assert (record.state, record.attempts) == (JobState.QUEUED, 0), record
+        await store.close()
+        return job.job_id
+
+    job_id = asyncio.run(asyncio.wait_for(scenario(), 30))
+
+    async def reopened() -> JobState:
+        store = await JobStore.open(path, max_attempts=1)
+        record = await store.get("alice", job_id)
+        await store.close()
+        assert record is not None
+        return record.state
+
+    assert asyncio.run(reopened()) == JobState.QUEUED  # not "abandoned" after max_attempts stops
+
+
+def test_a_result_is_fitted_to_one_job_message(tmp_path: Path) -> None:
+    limit = 64 * 1024
+
+    async def scenario() -> None:
+        store = await JobStore.open(tmp_path / "jobs.sqlite3")
+        pipeline = _ScriptedPipeline(_result(b"\xff" * (limit * 2)), _result(b"\xff" * 1000))
+        runner = await _runner(store, pipeline, max_message_bytes=limit)
+        runner.start()
+        for expect_pictures in (False, True):
+            job = await store.create("alice", _PAYLOAD)
+            states = await store.watch("alice", job.job_id)
+            assert states is not None
+            done = (await _until(states, lambda r: r.state.final))[-1]
+            assert done.state == JobState.SUCCEEDED
+            message = convert.job_to_pb(done)
+            assert message.ByteSize() <= limit
+            assert bool(message.result.visualization_jpeg) == expect_pictures
+            assert message.result.pictures_omitted != expect_pictures
+            summary = types_pb2.ProcessResponse.FromString(
+                (await store.list("alice", state=None, page_size=1, max_bytes=_PAGE_BYTES))[0][0].result
+            )
+            assert summary.pictures_omitted != expect_pictures and not summary.visualization_jpeg
         await runner.close()
         await store.close()
 

@@ -9,7 +9,6 @@ import ipaddress
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import InvalidInput, Overloaded, ShuttingDown
-from server.urlfetch import SHOWN_CHARS, UrlFetcher, UrlPolicy, embedded_ipv4, is_public_address
+from server.errors import bounded
+from server.netpolicy import AllowList, embedded_ipv4, is_public_address
+from server.urlfetch import UrlFetcher, UrlPolicy
+from server.urls import SHOWN_CHARS, parse_url, quoted
 
 IMAGE = b"\xff\xd8\xff" + b"x" * 1000
 
@@ -235,6 +237,17 @@ def test_special_purpose_addresses_are_refused_in_every_form(address: str) -> No
     assert caught.value.field == "url"
 
 
+@pytest.mark.parametrize("address", ["127.0.0.2", "::1", "::ffff:10.0.0.1", "169.254.169.254"])
+def test_check_refuses_a_special_purpose_ip_literal_without_resolving(address: str) -> None:
+    """CreateJob checks a URL job's URL with ``check`` alone: an IP literal it would never fetch
+    is refused there, so the job is not queued to fail later."""
+    fetcher = UrlFetcher(UrlPolicy(allow_http=True, allow_hosts=("127.0.0.1",)))
+    with pytest.raises(InvalidInput, match="special-purpose") as caught:
+        fetcher.check(f"http://{_literal(address)}/a.jpg")
+    assert caught.value.field == "url"
+    assert fetcher.check("http://127.0.0.1/a.jpg").host == "127.0.0.1"
+
+
 @pytest.mark.parametrize("address", _PUBLIC_ADDRESSES)
 def test_public_addresses_are_allowed(address: str) -> None:
     # resolve() only: an IP literal needs no DNS, and nothing is connected to.
@@ -326,6 +339,32 @@ def test_malformed_urls_are_refused_naming_url_with_a_bounded_message(url: str, 
     assert _LONG_LABEL[: SHOWN_CHARS + 1] not in caught.value.description
 
 
+def test_an_echoed_host_is_cut_after_quoting_so_escapes_cannot_lengthen_it() -> None:
+    # A zero-width joiner is quoted as six characters (\u200d): cut before quoting, 100 of them
+    # would be 600 characters of message.
+    host = "a\u200d" * 300 + ".com"
+    with pytest.raises(InvalidInput, match="not a valid host name") as caught:
+        parse_url(f"https://{host}/", ("https",))
+    assert quoted(host) == bounded(repr(host), SHOWN_CHARS)
+    assert quoted(host) in caught.value.description
+    assert len(caught.value.description) < 2 * SHOWN_CHARS + 100  # the host and the IDNA reason
+    assert quoted("short.example") == "'short.example'"
+
+
+def test_the_allow_list_matches_names_and_networks_as_written() -> None:
+    allow = AllowList.of(("Photos.Example.", "10.0.0.0/8", "192.168.1.7"))
+    loopback = ipaddress.ip_address("127.0.0.1")
+    assert allow.names == frozenset({"photos.example"})
+    assert allow.admits("photos.example", loopback)  # a listed name may resolve anywhere
+    assert allow.admits("other.example", ipaddress.ip_address("10.200.0.1"))
+    assert allow.admits("other.example", ipaddress.ip_address("192.168.1.7"))
+    assert not allow.admits("other.example", ipaddress.ip_address("192.168.1.8"))
+    assert not allow.admits("other.example", ipaddress.ip_address("::ffff:10.0.0.1"))  # another spelling
+    assert not allow.admits("other.example", loopback)
+    assert allow.admits("other.example", ipaddress.ip_address("8.8.8.8"))  # public needs no listing
+    assert AllowList.of(()).admits("photos.example", ipaddress.ip_address("8.8.8.8"))
+
+
 @pytest.mark.parametrize(
     ("url", "normalised"),
     [
@@ -338,7 +377,8 @@ def test_malformed_urls_are_refused_naming_url_with_a_bounded_message(url: str, 
     ],
 )
 def test_well_formed_urls_are_normalised(url: str, normalised: str) -> None:
-    assert UrlFetcher(UrlPolicy()).check(url).url == normalised
+    # 127.0.0.1 allowed: check() judges IP literals against the policy too.
+    assert UrlFetcher(UrlPolicy(allow_hosts=("127.0.0.1",))).check(url).url == normalised
 
 
 # --- Deadlines, cancellation, the concurrency bound and shutdown -------------------------------
@@ -395,6 +435,12 @@ class _DripServer:
                 await self._changed.wait()
 
 
+# How long a test waits for an event before it counts as hung: 20 times the 0.5 s deadlines, so a
+# slow machine never fails a test that would pass, and under the 30 s ones, so a socket that only
+# that deadline would close fails the cancellation and shutdown tests.
+_HANG_GUARD_S = 10.0
+
+
 def _http_fetcher(**policy: object) -> UrlFetcher:
     return UrlFetcher(UrlPolicy(allow_http=True, allow_hosts=("127.0.0.1",), **policy))  # type: ignore[arg-type]
 
@@ -403,15 +449,15 @@ def test_a_dripping_server_is_cut_off_at_the_deadline_and_its_socket_closed() ->
     async def scenario() -> None:
         async with _DripServer() as drip:
             fetcher = _http_fetcher(timeout_s=0.5)
-            loop = asyncio.get_running_loop()
-            started = loop.time()
+            # The server never stops sending, so only the fetch's deadline can end it; the message
+            # says which limit fired, and the server then sees its one connection closed. Only
+            # codes and events are judged, no clock reading (the wait is a hang guard).
             with pytest.raises(InvalidInput, match=r"longer than 0\.5 s") as caught:
                 await fetcher.fetch(drip.url)
-            ended = loop.time()
             assert caught.value.field == "url"
-            assert 0.45 <= ended - started < 1.5
-            await drip.wait(closed=1, timeout_s=1.0)
-            assert drip.closed[0] - ended < 1.0
+            assert len(drip.opened) == 1
+            await drip.wait(closed=1, timeout_s=_HANG_GUARD_S)
+            assert len(drip.closed) == 1
 
     asyncio.run(scenario())
 
@@ -425,7 +471,7 @@ def test_a_cancelled_caller_closes_the_fetch_socket() -> None:
             call.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await call
-            await drip.wait(closed=1, timeout_s=1.0)
+            await drip.wait(closed=1, timeout_s=_HANG_GUARD_S)
 
     asyncio.run(scenario())
 
@@ -440,14 +486,11 @@ def test_fetches_over_the_bound_are_refused_and_aclose_abandons_those_in_flight(
                 await fetcher.fetch(drip.url)
             assert caught.value.retry_after_s is not None and 25 < caught.value.retry_after_s <= 30
             assert len(drip.opened) == 2  # the refused one never connected
-            loop = asyncio.get_running_loop()
-            closing = loop.time()
             await fetcher.aclose()
             for call in calls:
                 with pytest.raises(ShuttingDown):
                     await call
-            await drip.wait(closed=2, timeout_s=1.0)
-            assert loop.time() - closing < 1.5
+            await drip.wait(closed=2, timeout_s=_HANG_GUARD_S)
             with pytest.raises(ShuttingDown):
                 await fetcher.fetch(drip.url)
 
@@ -461,10 +504,11 @@ def test_dns_that_never_answers_is_cut_off_at_the_deadline() -> None:
         fetcher = UrlFetcher(UrlPolicy(timeout_s=0.5), nameservers=(address,))
 
         async def scenario() -> None:
-            started = time.monotonic()
-            with pytest.raises(InvalidInput, match=r"longer than 0\.5 s"):
-                await fetcher.fetch("https://photo.example/label.jpg")
-            assert time.monotonic() - started < 1.5
+            # The fetch's 0.5 s deadline ends it, not c-ares giving up (2 x 2 s): that would say
+            # "does not resolve". The timeout is a hang guard only.
+            async with asyncio.timeout(_HANG_GUARD_S):
+                with pytest.raises(InvalidInput, match=r"longer than 0\.5 s"):
+                    await fetcher.fetch("https://photo.example/label.jpg")
             await fetcher.aclose()  # the resolver's pending query ends with its event loop
 
         asyncio.run(scenario())

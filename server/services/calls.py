@@ -1,0 +1,37 @@
+"""What the services read off a grpc.aio call, in the form the layers below take."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from server.interceptors.rate_limit import peer_host
+from server.request_context import ANONYMOUS, peer_var, principal_var
+
+__all__ = ["deadline_of", "slot_key"]
+
+
+def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
+    """The call's gRPC deadline as a ``time.monotonic()`` value (seconds), the form the pipeline
+    and the job store take; None when the caller set no deadline."""
+    remaining_s = context.time_remaining()
+    return None if remaining_s is None else time.monotonic() + remaining_s
+
+
+def slot_key() -> str:
+    """Whose per-caller slots (camera streams, job watches) a call uses: the principal, or for
+    anonymous callers their address.
+
+    Anonymous callers all share one principal; counted together, a few cameras would lock every
+    other anonymous caller out (rate limits key them by address the same way). The address is the
+    one the logging interceptor read at the call's start (``peer_var``). Behind the Envoy sidecar
+    every REST caller has Envoy's address, so anonymous REST callers share one count:
+    x-forwarded-for is not used because the sidecar passes the caller's own header through
+    unchanged (no ``use_remote_address`` in deploy/envoy/envoy.yaml.tmpl), so any caller could name
+    any address. Use keys there.
+    """
+    principal = principal_var.get() or ANONYMOUS
+    if principal.kind == "anonymous":
+        return f"{principal.id}@{peer_host(peer_var.get())}"
+    return principal.id
