@@ -30,7 +30,6 @@ from pipeline.dates import MAX_TEXT_CHARS, parse_dates
 from pipeline.dates.confidence import BIAS, HAND_SET, WEIGHTS, Evidence
 from pipeline.dates.parser import parse_with_evidence
 from pipeline.dates.years import YearWindow
-from pipeline.types import DateOrder
 
 _SHARED_CASES = Path(__file__).resolve().parents[1] / "tests" / "data" / "date_cases" / "datalid_cases.json"
 # The reference date the shared cases' expectations were written against.
@@ -95,7 +94,7 @@ def _best_evidence(cases: list[LabelCase]) -> tuple[np.ndarray, np.ndarray]:
         if best is None:
             continue
         window = YearWindow(case.reference_date)
-        candidates, evidence = parse_with_evidence(case.text[:MAX_TEXT_CHARS], DateOrder.DMY, window, 30)
+        candidates, evidence = parse_with_evidence(case.text[:MAX_TEXT_CHARS], None, window, 30)
         # The first equal candidate is the one parse_dates picks.
         rows.append(evidence[candidates.index(best)])
         right.append(best.date == case.expected)

@@ -65,7 +65,9 @@ class _Settings:
     """A request's options with every default filled in."""
 
     reference_date: dt.date
-    date_order: DateOrder
+    # The caller's hint, or None: then the label's own evidence (legend, script, impossible values)
+    # decides before the configured default (pipeline/dates/order.py).
+    date_order: DateOrder | None
     detection_confidence: float
     detection_iou: float
     max_detections: int
@@ -109,7 +111,7 @@ def _resolve(options: ProcessOptions, config: PipelineConfig) -> _Settings:
     return _Settings(
         # "Today" is read here, at the pipeline's edge, never inside the parser.
         reference_date=_or(options.reference_date, dt.date.today()),
-        date_order=_or(options.date_order, config.date_order),
+        date_order=options.date_order,
         detection_confidence=_or(options.detection_confidence, config.detection_confidence),
         detection_iou=_or(options.detection_iou, config.detection_iou),
         max_detections=_or(options.max_detections, config.max_detections),
@@ -442,6 +444,7 @@ class Pipeline:
             "\n".join(line.text for line in lines),
             settings.reference_date,
             settings.date_order,
+            default_order=self.config.date_order,
             grace_days=self.config.date_grace_days,
             years_back=self.config.date_years_back,
             years_ahead=self.config.date_years_ahead,

@@ -7,7 +7,16 @@ date-shaped code makes it a lot code, which is dropped.
 
 Some printers put the letter after the date ("12/2027 V 01/2025 F"). When a lone V, F or P
 ends the text (or its line) right after a date, the label reads that way throughout, and
-every lone letter labels the date just before it instead.
+every lone letter labels the date just before it instead. A letter glued to what follows it
+("F135", a line code) is no such suffix.
+
+Words that follow their date (Korean 까지, "until"; 부터, "from") label the date just before them,
+over any keyword before it: in "유통기한 26.03.02 부터 27.03.01 까지" the first date is the start.
+
+Labels printed as a table put the keywords in a header and the dates under it, in the same order
+("ผลิต / หมดอายุ : 220925 / 220327", "Prod. Date/ Exp. Date / 28032025 / 28032026", bilingual
+headers naming each role twice). When two or more dates follow one another with no keyword between
+them, and the keywords before them name as many roles, each date takes its column's role.
 """
 
 from __future__ import annotations
@@ -26,6 +35,10 @@ _REACH = 24
 _TIGHT = re.compile(r"[\s:.\-/#]{0,2}")
 _SUFFIX_GAP = re.compile(r" {0,2}")
 _NO_DIGITS = re.compile(r"\D*")
+# Between a date and the word after it that labels it (까지): a few spaces or marks.
+_AFTER_GAP = re.compile(r"[\s:.,)\-]{0,3}")
+# A suffix letter ends its token: a space, punctuation or the end follows, not a code ("F135").
+_LETTER_ENDS = re.compile(r"(?![^\W_])")
 
 Span = tuple[int, int]
 
@@ -41,6 +54,8 @@ def _keyword_before(
         keyword = keywords[index]
         if keyword.start < floor:
             break
+        if keyword.after:  # labels the date before it, not this one
+            continue
         if not cluster:
             gap = text[keyword.end : start]
             if keyword.bare and (suffix_letters or not _TIGHT.fullmatch(gap)):
@@ -61,7 +76,12 @@ def _uses_suffix_letters(text: str, spans: Sequence[Span], keywords: Sequence[Ke
     """True when a lone V, F or P follows a date and nothing date-like follows it on its line."""
     starts = [start for start, _ in spans]
     for keyword in keywords:
-        if not keyword.bare or keyword.role is Role.LOT or _date_just_before(text, keyword, spans) is None:
+        if (
+            not keyword.bare
+            or keyword.role is Role.LOT
+            or not _LETTER_ENDS.match(text, keyword.end)
+            or _date_just_before(text, keyword, spans) is None
+        ):
             continue
         line_end = text.find("\n", keyword.end)
         line_end = len(text) if line_end < 0 else line_end
@@ -80,10 +100,11 @@ def _date_just_before(text: str, keyword: Keyword, spans: Sequence[Span]) -> int
 
 
 def _role_of(text: str, cluster: Sequence[Keyword], start: int) -> Role | None:
-    roles = {keyword.role for keyword in cluster}
-    if Role.EXPIRY in roles:
+    # Compared with "is", not put in a set: an Enum's hash runs Python code, on every date.
+    roles = [keyword.role for keyword in cluster]
+    if any(role is Role.EXPIRY for role in roles):
         return Role.EXPIRY
-    if Role.MANUFACTURE in roles:
+    if any(role is Role.MANUFACTURE for role in roles):
         return Role.MANUFACTURE
     # Only a lot code printed right after its keyword is one; "L25130D 10:06 10/08/26" is a date.
     if roles and _TIGHT.fullmatch(text[cluster[0].end : start]):
@@ -108,8 +129,47 @@ def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) ->
         floor = end
     if suffix_letters:
         for keyword in keywords:
-            suffix = keyword.bare and keyword.role is not Role.LOT
+            suffix = keyword.bare and keyword.role is not Role.LOT and _LETTER_ENDS.match(text, keyword.end)
             index = _date_just_before(text, keyword, spans) if suffix else None
             if index is not None:
                 roles[index] = keyword.role
+    _bind_columns(text, spans, keywords, roles)
+    for keyword in keywords:
+        if keyword.after:
+            index = bisect_right(spans, keyword.start, key=lambda span: span[1]) - 1
+            if index >= 0 and _AFTER_GAP.fullmatch(text[spans[index][1] : keyword.start]):
+                roles[index] = keyword.role
     return roles
+
+
+def _bind_columns(
+    text: str, spans: Sequence[Span], keywords: Sequence[Keyword], roles: list[Role | None]
+) -> None:
+    """Gives each date of a run under a header of keywords its column's role (see the docstring)."""
+    if len(spans) < 2 or len(keywords) < 2:
+        return
+    ends = [keyword.end for keyword in keywords]
+    index = 0
+    while index < len(spans):
+        # The run: dates after spans[index] with no keyword between one date and the next.
+        run_end = index + 1
+        while run_end < len(spans):
+            between = bisect_right(ends, spans[run_end][0]) - bisect_right(ends, spans[run_end - 1][1])
+            if between:
+                break
+            run_end += 1
+        if run_end - index >= 2:
+            floor = spans[index - 1][1] if index else 0
+            header = [
+                keyword.role
+                for keyword in keywords
+                if floor <= keyword.start
+                and keyword.end <= spans[index][0]
+                and not keyword.after
+                and not keyword.bare
+                and keyword.role is not Role.LOT
+            ]
+            columns = list(dict.fromkeys(header))  # each role once, in the order first named
+            if len(columns) == run_end - index:
+                roles[index:run_end] = columns
+        index = run_end

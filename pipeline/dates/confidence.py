@@ -53,7 +53,7 @@ class Evidence(NamedTuple):
 # Printed by `python -m bench.dates_bench fit --seed 123`; HAND_SET ones: priors (see above).
 BIAS = 1.81
 WEIGHTS: dict[str, float] = {
-    "expiry_keyword": 1.07,
+    "expiry_keyword": 1.06,
     "manufacture_keyword": -2.0,
     "competing_dates": -0.3,
     "day_precision": 0.92,

@@ -1,7 +1,22 @@
+# ruff: noqa: RUF001  (words and digits of other scripts are meant, not look-alikes)
 """Keywords that say what a date is: expiry, manufacture, or a lot code (never a date).
 
-Keywords are matched as words: never inside another word ("VAL" in "INTERVAL"), but glued to
-digits or punctuation as OCR prints them ("25VAL:18/06/2026LOTE:2506").
+Where the words come from: the date-marking terms of each market's labelling rules and their usual
+abbreviations (EU Regulation 1169/2011 in each language: "best before", "use by" and their
+translations; Codex GSFL for "date of manufacture", "packing date"; the Korean, Japanese, Chinese,
+Thai, Turkish, Russian and Vietnamese labelling terms), plus what industrial coders print (EXP,
+MFG, BBF, FV, S.K.T, HSD/NSX). Written as labels print them; the parser folds them like the text
+(upper case, no accents). A space in a word stands for any short gap OCR leaves ("USE BY",
+"USEBY", "USE-BY", "MIND. HALTBAR BIS").
+
+Words of spaced scripts (Latin, Cyrillic) are matched as words: never inside another word ("VAL"
+in "INTERVAL"), but glued to digits or punctuation as OCR prints them ("25VAL:18/06/2026"), and
+glued to a month name ("VALABR/27", "EXPFEV27"). Thai, Chinese, Japanese, Korean and Arabic write
+words without spaces between them, so their words are matched anywhere; the longer words that only
+contain a keyword ("ผลิตภัณฑ์", product, holds "ผลิต", produced) are listed as not keywords.
+
+A few words follow the date they label: Korean 까지 ("until") and 부터 ("from"), Japanese まで,
+Chinese 前 ("before"): ``26.03.02 부터 27.03.01 까지`` is a range whose end is the expiry.
 """
 
 from __future__ import annotations
@@ -9,6 +24,10 @@ from __future__ import annotations
 import enum
 import re
 from typing import NamedTuple
+
+from pipeline.dates.months import MONTH_PATTERN
+from pipeline.dates.normalize import fold
+from pipeline.dates.wordtree import word_tree
 
 __all__ = ["Keyword", "Role", "find_keywords"]
 
@@ -21,37 +40,159 @@ class Role(enum.Enum):
     LOT = "lot"
 
 
-_EXPIRY = (
-    r"USE[ \-]?BY|BEST[ \-]?BEFORE(?: END)?|BBE|BB|EXPIRY|EXPIRES|EXPIRATION|EXP|VALIDADE|VALIDO ATE|VAL"
-    r"|VENCIMENTO|VENCE|VENC|VTO|CONSUMIR (?:PREFERENCIALMENTE |PREFERENTEMENTE )?(?:ANTES DEL?|ATE)"
-    r"|CADUCIDAD|CAD|MHD"
-)
-_MANUFACTURE = r"FABRICACAO|FABRICADO|FAB|MFG|MFD|PRODUCAO|PRODUCED|PROD|ENVASADO|ENV|EMBALADO|EMB|ELAB"
-_LETTER_ROLES = {"V": Role.EXPIRY, "F": Role.MANUFACTURE, "P": Role.MANUFACTURE, "L": Role.LOT}
-_KEYWORDS = re.compile(
-    rf"(?<![A-Z])(?:(?P<expiry>{_EXPIRY})|(?P<manufacture>{_MANUFACTURE})|(?P<lot>LOTE|LOT)"
-    r"|(?P<letter>[VFPL])(?P<mark>[:.])?)(?![A-Z])"
-)
+# Words that label the date after them, by role and language.
+_EXPIRY_WORDS = {
+    "en": "USE BY|USE BEFORE|BEST BEFORE|BEST BEFORE END|BEST BY|BEST IF USED BY|BBE|BBF|BBD|BB"
+    "|EXPIRY|EXPIRES|EXPIRE|EXPIRATION|EXP|EXPY|SELL BY|DISPLAY UNTIL|CONSUME BEFORE",
+    "pt": "VALIDADE|VALIDO ATE|VAL|VENCIMENTO|VENCE|VENC|CONSUMIR ATE|CONSUMIR PREFERENCIALMENTE ATE"
+    "|CONSUMIR ANTES DE|CONSUMIR PREFERENCIALMENTE ANTES DE",
+    "es": "VTO|CAD|CADUCIDAD|FV|FECHA DE VENCIMIENTO|FECHA DE CADUCIDAD|FECHA CAD|CONSUMIR ANTES DEL"
+    "|CONSUMIR PREFERENTEMENTE ANTES DEL|CONSUMIR PREFERENTEMENTE ANTES DE|CONSUMO PREFERENTE",
+    "fr": "DDM|DLC|DLUO|A CONSOMMER JUSQU AU|A CONSOMMER AVANT|A CONSOMMER DE PREFERENCE AVANT"
+    "|A CONSOMMER DE PREFERENCE AVANT FIN|A CONSOMMER DE PREFERENCE AVANT LE|DE PREFERENCE AVANT"
+    "|DE PREFERENCE AVANT FIN|DE PREFERENCE AVANT LE|DATE LIMITE|PEREMPTION",
+    "de": "MHD|MINDESTENS HALTBAR BIS|MINDESTENS HALTBAR BIS ENDE|MIND HALTBAR BIS|MIND HALTBAR BIS ENDE"
+    "|HALTBAR BIS|ZU VERBRAUCHEN BIS|VERBRAUCHEN BIS|VERBRAUCHSDATUM|VERFALLSDATUM",
+    "it": "SCAD|SCADENZA|DA CONSUMARSI ENTRO|DA CONSUMARSI ENTRO IL|DA CONSUMARSI PREFERIBILMENTE ENTRO"
+    "|DA CONSUMARSI PREFERIBILMENTE ENTRO IL|DA CONSUMARSI PREF ENTRO|PREFERIBILMENTE ENTRO",
+    "nl": "THT|TGT|TE GEBRUIKEN TOT|TEN MINSTE HOUDBAAR TOT|TENMINSTE HOUDBAAR TOT"
+    "|TEN MINSTE HOUDBAAR TOT EINDE|HOUDBAAR TOT",
+    "tr": "S K T|SON KULLANMA TARIHI|SON TUKETIM TARIHI|TETT|TAVSIYE EDILEN TUKETIM TARIHI",
+    "pl": "NALEZY SPOZYC DO|NAJLEPIEJ SPOZYC PRZED|NAJLEPIEJ SPOZYC PRZED KONCEM|SPOZYC DO"
+    "|DATA WAZNOSCI|WAZNE DO|TERMIN PRZYDATNOSCI",
+    "id": "BAIK DIGUNAKAN SEBELUM|BAIK DIKONSUMSI SEBELUM|KEDALUWARSA|KADALUARSA|KADALUWARSA",
+    "vi": "HSD|HAN SU DUNG|HAN DUNG|NGAY HET HAN",
+    "ru": "ГОДЕН ДО|ГОДНО ДО|ГОДЕН ДО КОНЦА|СРОК ГОДНОСТИ ДО|УПОТРЕБИТЬ ДО|ИСПОЛЬЗОВАТЬ ДО"
+    "|ДАТА ОКОНЧАНИЯ СРОКА ГОДНОСТИ",
+    "th": "หมดอายุ|วันหมดอายุ|วันที่หมดอายุ|ควรบริโภคก่อน|บริโภคก่อน|สิ้นอายุ|ใช้ก่อน",
+    "ar": "تاريخ الانتهاء|الانتهاء|انتهاء|انتهاء الصلاحية|تاريخ الصلاحية|صالح حتى|صالح لغاية|ينتهي في"
+    "|يستهلك قبل|يفضل استهلاكه قبل",
+    "zh": "保质期至|保質期至|有效期至|有效期限|有效日期|到期日|到期日期|失效日期|限用日期|最佳食用日期",
+    "ja": "賞味期限|消費期限|有効期限|使用期限|品質保持期限",
+    "ko": "유통기한|소비기한|품질유지기한|사용기한|유효기간",
+}
+_MANUFACTURE_WORDS = {
+    "en": "MFG|MFD|MFG DATE|MANUFACTURED|MANUFACTURE DATE|MANUFACTURING DATE|PKD|PACKED|PACKED ON"
+    "|PACKING DATE|PKG DATE|PRODUCED|PRODUCTION DATE|PROD|PRO DATE|PROD DATE",
+    "pt": "FABRICACAO|FABRICADO|FAB|PRODUCAO|ENVASADO|ENV|EMBALADO|EMB|DATA DE FABRICACAO",
+    "es": "ELAB|ELABORACION|ELABORADO|FP|FE|F ELAB|FECHA DE ELABORACION|FECHA DE PRODUCCION"
+    "|FECHA DE FABRICACION",
+    "fr": "FABRIQUE LE|DATE DE FABRICATION|FAB LE|EMBALLE LE|CONDITIONNE LE",
+    "de": "HERGESTELLT|HERSTELLDATUM|HERGESTELLT AM|PRODUKTIONSDATUM|ABGEPACKT AM|ABFULLDATUM",
+    "it": "DATA DI PRODUZIONE|PRODOTTO IL|CONFEZIONATO IL",
+    "nl": "GEPRODUCEERD OP|PRODUCTIEDATUM|VERPAKT OP",
+    "tr": "U T|URT|URETIM TARIHI|IMALAT TARIHI",
+    "pl": "DATA PRODUKCJI|WYPRODUKOWANO",
+    "id": "TGL PRODUKSI|TANGGAL PRODUKSI|DIPRODUKSI|TGL PROD",
+    "vi": "NSX|NGAY SAN XUAT|NGAY SX",
+    "ru": "ИЗГОТОВЛЕНО|ДАТА ИЗГОТОВЛЕНИЯ|ДАТА ПРОИЗВОДСТВА|ПРОИЗВЕДЕНО|ДАТА ВЫРАБОТКИ|ВЫРАБОТАНО"
+    "|УПАКОВАНО|ДАТА УПАКОВКИ",
+    "th": "ผลิต|วันผลิต|วันที่ผลิต|ผลิตวันที่|ผลิตเมื่อ",
+    "ar": "تاريخ الإنتاج|الإنتاج|إنتاج|تاريخ الانتاج|الانتاج|انتاج|تاريخ الصنع|الصنع",
+    "zh": "生产日期|生產日期|制造日期|製造日期|包装日期|出厂日期|加工日期|分装日期",
+    "ja": "製造年月日|製造日|製造|生産日|加工日",
+    "ko": "제조일자|제조일|제조년월일|생산일자|포장일자|제조",
+}
+_LOT_WORDS = {
+    "en": "LOT|LOT NO|BATCH|BATCH NO",
+    "pt": "LOTE",
+    "it": "LOTTO",
+    "de": "CHARGE|CH B",
+    "nl": "PARTIJ",
+    "tr": "PARTI|PARTI NO",
+    "pl": "PARTIA",
+    "vi": "SO LO",
+    "ru": "ПАРТИЯ",
+    # "production number" and "production round": lot codes, though they hold ผลิต (produced).
+    "th": "เลขที่ผลิต|ครั้งที่ผลิต|รหัสการผลิต",
+    "zh": "批号|批號|生产批号",
+    "ja": "ロット|製造番号|製造所固有記号",
+}
+# Words that contain a keyword but are not one: product, manufacturer, made by, made in.
+_NOT_KEYWORDS = "ผลิตภัณฑ์|ผู้ผลิต|ผลิตโดย|ผลิตและจำหน่ายโดย|제조원|제조사|製造者|製造所|生产商|生产厂家|生產商"
+# Words that label the date before them (see the module docstring).
+_EXPIRY_AFTER = "까지|까지임|まで|迄|前|之前|以前"
+_MANUFACTURE_AFTER = "부터"
+
+_LETTER_ROLES = {
+    "V": Role.EXPIRY,
+    "E": Role.EXPIRY,
+    "F": Role.MANUFACTURE,
+    "P": Role.MANUFACTURE,
+    "L": Role.LOT,
+}
+# What a space in a word stands for, removed from both the table's words and the text's matches.
+_GAPS = str.maketrans("", "", " .'-")
+
+
+class _Entry(NamedTuple):
+    role: Role | None
+    after: bool = False
+    letter: bool = False
+
+
+def _entries() -> dict[str, _Entry]:
+    table: dict[str, _Entry] = {letter: _Entry(role, letter=True) for letter, role in _LETTER_ROLES.items()}
+    groups = (
+        (_NOT_KEYWORDS, _Entry(None)),
+        (_EXPIRY_AFTER, _Entry(Role.EXPIRY, after=True)),
+        (_MANUFACTURE_AFTER, _Entry(Role.MANUFACTURE, after=True)),
+        *((words, _Entry(Role.EXPIRY)) for words in _EXPIRY_WORDS.values()),
+        *((words, _Entry(Role.MANUFACTURE)) for words in _MANUFACTURE_WORDS.values()),
+        *((words, _Entry(Role.LOT)) for words in _LOT_WORDS.values()),
+    )
+    for words, entry in groups:
+        for word in words.split("|"):
+            table.setdefault(fold(word).translate(_GAPS), entry)
+    return table
+
+
+def _words() -> list[str]:
+    groups = (*_EXPIRY_WORDS.values(), *_MANUFACTURE_WORDS.values(), *_LOT_WORDS.values())
+    groups += (_NOT_KEYWORDS, _EXPIRY_AFTER, _MANUFACTURE_AFTER)
+    return [fold(word) for words in groups for word in words.split("|")] + list(_LETTER_ROLES)
+
+
+def _spaced_script(first: str) -> bool:
+    """Latin and Cyrillic words are delimited by spaces; the other scripts here are not."""
+    return first.isascii() or "\u0400" <= first <= "\u04ff"
+
+
+_TABLE = _entries()
+# A lone letter (V 08/27, E:02 08 2026) stands apart from letters (the tree's guard). After a
+# digit it is a tag only with a colon or dot ("08:05F: 02 01 19") or a digit ("LOT0207V021125")
+# after it: "1L 12/08/2026" and "V4L" are volumes. A letter may not follow it.
+_LETTER_END = r"(?:(?<!\d[VFPLE])|(?=[:.\d]))[:.]?(?![^\W\d_])"
+_KEYWORDS = re.compile(word_tree(_words(), _spaced_script, ends=dict.fromkeys(_LETTER_ROLES, _LETTER_END)))
+# After a word of a spaced script: no letter, unless a month name starts there ("EXPFEV27").
+_LETTER = re.compile(r"[^\W\d_]")
+_MONTH_NEXT = re.compile(rf"(?:{MONTH_PATTERN})(?![^\W\d_])")
 
 
 class Keyword(NamedTuple):
-    """A keyword's span and role. ``bare`` is a lone letter without a colon or dot ("V 08/27")."""
+    """A keyword's span and role. ``bare`` is a lone letter without a colon or dot ("V 08/27");
+    ``after`` a word that labels the date before it (까지)."""
 
     start: int
     end: int
     role: Role
     bare: bool
+    after: bool = False
 
 
 def find_keywords(text: str) -> list[Keyword]:
     """Every keyword in ``text`` (normalised), in text order."""
     found = []
     for match in _KEYWORDS.finditer(text):
-        letter = match.group("letter")
-        if letter:
-            role = _LETTER_ROLES[letter]
-            found.append(Keyword(match.start(), match.end(), role, bare=match.group("mark") is None))
+        start, end = match.span()
+        word = match.group()
+        entry = _TABLE.get(word[0] if end - start == 2 and word[1] in ":." else word.translate(_GAPS))
+        if entry is None or entry.role is None:
             continue
-        kind = match.lastgroup or ""
-        found.append(Keyword(match.start(), match.end(), Role(kind), bare=False))
+        if entry.letter:
+            found.append(Keyword(start, end, entry.role, bare=end - start == 1))
+            continue
+        if _spaced_script(word[0]) and _LETTER.match(text, end) and not _MONTH_NEXT.match(text, end):
+            continue  # a longer word ("EXPRESS", "VALOR")
+        found.append(Keyword(start, end, entry.role, bare=False, after=entry.after))
     return found

@@ -1,52 +1,58 @@
-"""Month names in Portuguese, English and Spanish, full and abbreviated, accents stripped."""
+# ruff: noqa: RUF001, RUF002  (words and digits of other scripts are meant, not look-alikes)
+"""Month names, full and abbreviated, as labels print them, accents stripped and upper case.
+
+Where they come from: the month names of each language's standard calendar (CLDR "wide" and
+"abbreviated" forms, in both the nominative and, for Polish and Russian, the genitive a date uses:
+"14 MARCA 2027", "14 МАРТА 2027"), plus the abbreviations seen on packaging that CLDR does not
+give (FEVR, JUIL, MRZ, SBT, AGT, NOP, СЕНТ). Vietnamese months are numbers ("tháng 12"), so
+Vietnamese labels print numeric dates, read by the numeric patterns.
+"""
 
 from __future__ import annotations
 
+from pipeline.dates.wordtree import word_tree
+
 __all__ = ["MONTH_AT_WORD_START", "MONTH_PATTERN", "month_number"]
 
+# One row per month; one group of words per language, separated by " | ".
 _MONTH_WORDS = (
-    "JAN JANUARY JANEIRO ENE ENERO",
-    "FEB FEBRUARY FEV FEVEREIRO FEBRERO",
-    "MAR MARCH MARCO MARZO",
-    "APR APRIL ABR ABRIL",
-    "MAY MAI MAIO MAYO",
-    "JUN JUNE JUNHO JUNIO",
-    "JUL JULY JULHO JULIO",
-    "AUG AUGUST AGO AGOSTO",
-    "SEP SEPT SEPTEMBER SET SETEMBRO SEPTIEMBRE SETIEMBRE",
-    "OCT OCTOBER OUT OUTUBRO OCTUBRE",
-    "NOV NOVEMBER NOVEMBRO NOVIEMBRE",
-    "DEC DECEMBER DEZ DEZEMBRO DIC DICIEMBRE",
+    "JAN JANUARY | JANEIRO | ENE ENERO | JANV JANVIER | JANUAR JAN | GEN GENNAIO | JANUARI"
+    " | OCA OCAK | STY STYCZEN STYCZNIA | ЯНВ ЯНВАРЬ ЯНВАРЯ",
+    "FEB FEBRUARY | FEV FEVEREIRO | FEBRERO | FEVR FEVRIER | FEBRUAR | FEBBRAIO | FEBRUARI"
+    " | SUB SBT SUBAT | LUT LUTY LUTEGO | ФЕВ ФЕВР ФЕВРАЛЬ ФЕВРАЛЯ",
+    "MAR MARCH | MARCO | MARZO | MARS | MARZ MRZ | MAART MRT | MARET | MART | MARZEC MARCA | МАР МАРТ МАРТА",
+    "APR APRIL | ABR ABRIL | AVR AVRIL | APRILE | NIS NISAN | KWI KWIECIEN KWIETNIA | АПР АПРЕЛЬ АПРЕЛЯ",
+    "MAY | MAI MAIO | MAYO | MAG MAGGIO | MEI | MAYIS | MAJ MAJA | МАИ МАЯ",
+    "JUN JUNE | JUNHO | JUNIO | JUIN | JUNI | GIU GIUGNO | HAZ HAZIRAN | CZE CZERWIEC CZERWCA"
+    " | ИЮН ИЮНЬ ИЮНЯ",
+    "JUL JULY | JULHO | JULIO | JUIL JUILLET | JULI | LUG LUGLIO | TEM TEMMUZ | LIP LIPIEC LIPCA"
+    " | ИЮЛ ИЮЛЬ ИЮЛЯ",
+    "AUG AUGUST | AGO AGOSTO | AOUT | AUGUSTUS | AGU AGT AGUSTUS | AGUSTOS | SIE SIERPIEN SIERPNIA"
+    " | АВГ АВГУСТ АВГУСТА",
+    "SEP SEPT SEPTEMBER | SET SETEMBRO | SEPTIEMBRE SETIEMBRE | SEPTEMBRE | SETTEMBRE | EYL EYLUL"
+    " | WRZ WRZESIEN WRZESNIA | СЕН СЕНТ СЕНТЯБРЬ СЕНТЯБРЯ",
+    "OCT OCTOBER | OUT OUTUBRO | OCTUBRE | OCTOBRE | OKT OKTOBER | OTT OTTOBRE | EKI EKIM"
+    " | PAZ PAZDZIERNIK PAZDZIERNIKA | ОКТ ОКТЯБРЬ ОКТЯБРЯ",
+    "NOV NOVEMBER | NOVEMBRO | NOVIEMBRE | NOVEMBRE | NOP | KAS KASIM | LIS LISTOPAD LISTOPADA"
+    " | НОЯ НОЯБ НОЯБРЬ НОЯБРЯ",
+    "DEC DECEMBER | DEZ DEZEMBRO | DIC DICIEMBRE | DECEMBRE | DEZEMBER | DICEMBRE | DES DESEMBER"
+    " | ARA ARALIK | GRU GRUDZIEN GRUDNIA | ДЕК ДЕКАБРЬ ДЕКАБРЯ",
 )
-_NUMBERS = {word: month for month, words in enumerate(_MONTH_WORDS, start=1) for word in words.split()}
+_NUMBERS = {
+    word: month
+    for month, words in enumerate(_MONTH_WORDS, start=1)
+    for word in words.replace("|", " ").split()
+}
 
 
-def _alternation(words: list[str], word_start: bool, top: bool = True) -> str:
-    """A regex matching exactly ``words``, as a tree of shared prefixes ("J(?:AN(?:UARY|EIRO)?|...)").
-
-    A longer word is tried before its prefix (SEPTEMBER before SEP), as in a longest-first list.
-    The first characters are plain literals, so the engine can skip ahead to them; with
-    ``word_start`` each is followed by a look-behind that keeps it from continuing a word.
-    """
-    rests_by_first: dict[str, list[str]] = {}
-    for word in words:
-        rests_by_first.setdefault(word[0], []).append(word[1:])
-    branches = []
-    for first, rests in sorted(rests_by_first.items()):
-        longer = [rest for rest in rests if rest]
-        tail = f"(?:{_alternation(longer, False, top=False)})" if longer else ""
-        if tail and len(longer) < len(rests):  # the word may also end here: try the longer ones first
-            tail += "?"
-        # OCR reads the letter O as a zero (N0V, 0CT): both are accepted, as two literals up front.
-        for char in ("O", "0") if first == "O" and top else ("[O0]",) if first == "O" else (first,):
-            guard = f"(?<![A-Z]{char})" if word_start else ""
-            branches.append(f"{char}{guard}{tail}")
-    return "|".join(branches)
+def _is_letter(char: str) -> bool:
+    return char.isalpha()
 
 
 # Every month word, as a regex. MONTH_AT_WORD_START also requires that no letter comes before it.
-MONTH_PATTERN = _alternation(sorted(_NUMBERS), word_start=False)
-MONTH_AT_WORD_START = _alternation(sorted(_NUMBERS), word_start=True)
+# OCR reads the letter O as a zero (N0V, 0CT): both are accepted.
+MONTH_PATTERN = word_tree(_NUMBERS, zero_for_o=True)
+MONTH_AT_WORD_START = word_tree(_NUMBERS, _is_letter, zero_for_o=True)
 
 
 def month_number(name: str) -> int:

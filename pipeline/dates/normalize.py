@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["MAX_TEXT_CHARS", "normalize"]
+__all__ = ["MAX_TEXT_CHARS", "fold", "normalize"]
 
 # The parser reads at most this much of its input. A region's OCR lines are a few hundred
 # characters; the cap bounds the work on hostile input whatever the patterns do.
@@ -39,14 +39,33 @@ def _is_letter(char: str) -> bool:
     return char.isalpha() and char not in _CONFUSABLE
 
 
+def fold_char(char: str) -> str:
+    """One character upper-cased, its accents stripped, a digit of any script as an ASCII digit.
+
+    Only marks are stripped: a character whose compatibility decomposition holds more than a base
+    and combining marks keeps its own letter (a Hangul syllable would lose its vowel, Thai SARA AM
+    its vowel sign), so keywords of those scripts still match as written.
+    """
+    digit = unicodedata.decimal(char, None)
+    if digit is not None:  # Arabic-Indic, Eastern Arabic-Indic, fullwidth, Devanagari ...
+        return str(digit)
+    decomposed = unicodedata.normalize("NFKD", char)
+    if decomposed and all(unicodedata.combining(mark) for mark in decomposed[1:]):
+        char = decomposed[0]
+    return char.upper()[0]
+
+
 class _Folded(dict[int, str]):
-    """str.translate table: upper case without accents, one character each, filled on demand."""
+    """str.translate table: ``fold_char`` of each character, filled on demand."""
 
     def __missing__(self, code: int) -> str:
-        decomposed = unicodedata.normalize("NFKD", chr(code))[0]
-        folded = decomposed.upper()[0] if decomposed else chr(code)
-        self[code] = folded
+        folded = self[code] = fold_char(chr(code))
         return folded
+
+
+def fold(text: str) -> str:
+    """``fold_char`` of every character (for tables of words written as labels print them)."""
+    return text.translate(_FOLD)
 
 
 _FOLD = _Folded()

@@ -10,14 +10,25 @@ from pipeline.dates.binding import bind_roles
 from pipeline.dates.confidence import Evidence, confidence
 from pipeline.dates.keywords import Role, find_keywords
 from pipeline.dates.normalize import MAX_TEXT_CHARS, normalize
+from pipeline.dates.order import label_order
 from pipeline.dates.patterns import Form, RawMatch, find_matches
+from pipeline.dates.prices import is_price
 from pipeline.dates.reading import Reading, read
 from pipeline.dates.years import YearWindow
 from pipeline.types import DateKind, DateOrder, DatePrecision, ParsedDate
 
 __all__ = ["DateParseResult", "parse_dates", "parse_with_evidence"]
 
-_KIND_OF_ROLE = {Role.EXPIRY: DateKind.EXPIRY, Role.MANUFACTURE: DateKind.MANUFACTURE, None: DateKind.UNKNOWN}
+
+def _kind_of(role: Role | None) -> DateKind:
+    # Compared with "is", not looked up in a dict: an Enum's hash runs Python code.
+    if role is Role.EXPIRY:
+        return DateKind.EXPIRY
+    if role is Role.MANUFACTURE:
+        return DateKind.MANUFACTURE
+    return DateKind.UNKNOWN
+
+
 _NAMED_FORMS = frozenset((Form.DAY_NAME, Form.NAME_DAY_YEAR, Form.NAME_YEAR))
 _DIGIT = re.compile(r"\d")
 
@@ -36,8 +47,9 @@ _NOTHING = DateParseResult(best=None, candidates=())
 def parse_dates(
     text: str,
     reference_date: dt.date,
-    date_order: DateOrder | str = DateOrder.DMY,
+    date_order: DateOrder | str | None = None,
     *,
+    default_order: DateOrder | str = DateOrder.DMY,
     grace_days: int = 30,
     years_back: int = 15,
     years_ahead: int = 15,
@@ -51,7 +63,12 @@ def parse_dates(
             ``MAX_TEXT_CHARS`` characters are read.
         reference_date: "today" for the caller; years that are not printed are chosen from it,
             and printed years must lie in its window.
-        date_order: "DMY", "MDY" or "YMD": how an ambiguous numeric date such as 03/04/26 is read.
+        date_order: "DMY", "MDY" or "YMD": how an ambiguous numeric date such as 03/04/26 is
+            read, when the caller knows. None: the label's own evidence decides (a printed legend
+            such as "DD/MM/YY", a year-first script: Korean, Japanese, Chinese; see ``order.py``),
+            else ``default_order``.
+        default_order: the order when neither the caller nor the label gives one (the server's
+            configured default).
         grace_days: a date without a year is the next such date on or after
             ``reference_date - grace_days``, so a label that expired last week still reads as
             this year's date.
@@ -64,18 +81,24 @@ def parse_dates(
         earlier one in the text.
 
     Raises:
-        ValueError: ``date_order`` is not one of DMY, MDY, YMD.
+        ValueError: ``date_order`` or ``default_order`` is not one of DMY, MDY, YMD.
     """
-    order = date_order if date_order.__class__ is DateOrder else DateOrder(date_order)
+    # The enum's own call costs a microsecond a parse; most callers pass a member or nothing.
+    order = date_order if date_order is None or date_order.__class__ is DateOrder else DateOrder(date_order)
+    default = default_order if default_order.__class__ is DateOrder else DateOrder(default_order)
     window = YearWindow(reference_date, years_back, years_ahead)
-    candidates, _ = parse_with_evidence(text[:MAX_TEXT_CHARS], order, window, grace_days)
+    candidates, _ = parse_with_evidence(text[:MAX_TEXT_CHARS], order, window, grace_days, default)
     if not candidates:
         return _NOTHING
     return DateParseResult(best=_pick_best(candidates), candidates=candidates)
 
 
 def parse_with_evidence(
-    text: str, order: DateOrder, window: YearWindow, grace_days: int
+    text: str,
+    order: DateOrder | None,
+    window: YearWindow,
+    grace_days: int,
+    default_order: DateOrder = DateOrder.DMY,
 ) -> tuple[tuple[ParsedDate, ...], tuple[Evidence, ...]]:
     """The candidates of ``parse_dates`` and, for each, the facts its confidence weighs.
 
@@ -87,16 +110,25 @@ def parse_with_evidence(
     if not _DIGIT.search(normalized):
         return (), ()
     keywords = find_keywords(normalized)
-    readings = [
-        (match, reading)
-        for match in find_matches(normalized, {keyword.end for keyword in keywords})
-        if (reading := read(match, order, window, grace_days)) is not None
-    ]
+    matches = find_matches(normalized, {keyword.end for keyword in keywords})
+    by_default = False
+    if order is None:
+        order = label_order(normalized)
+        if order is None:
+            order, by_default = default_order, True
+    readings = _read_all(normalized, matches, order, window, grace_days)
+    if by_default and order is not DateOrder.YMD and any(reading.swapped for _, reading in readings):
+        # The label's own dates show its order: 12/25/2026 is only month first, so its 03/04/2027
+        # is too; unless another of its dates is only day first (then each is read as it can be).
+        other = DateOrder.MDY if order is DateOrder.DMY else DateOrder.DMY
+        again = _read_all(normalized, matches, other, window, grace_days)
+        if not any(reading.swapped for _, reading in again):
+            readings = again
     if not readings:
         return (), ()
     roles = bind_roles(normalized, [(m.start, m.end) for m, _ in readings], keywords)
     found = [
-        (match, reading, _KIND_OF_ROLE[role])
+        (match, reading, _kind_of(role))
         for (match, reading), role in zip(readings, roles, strict=True)
         if role is not Role.LOT  # lot codes are never dates
     ]
@@ -109,7 +141,7 @@ def parse_with_evidence(
         # An ASCII span whose normalised form is just its upper case had no letter read as a digit.
         repaired = 0 if original.isascii() and span == original.upper() else _repaired(original, span)
         form = match.form
-        year = match.groups.get("y") or ""
+        year = "" if form is Form.COMPACT else match.groups["y"] or ""  # a compact date has no "y"
         evidence = Evidence(
             kind is DateKind.EXPIRY,
             kind is DateKind.MANUFACTURE,
@@ -135,6 +167,18 @@ def parse_with_evidence(
             )
         )
     return tuple(candidates), tuple(evidences)
+
+
+def _read_all(
+    normalized: str, matches: list[RawMatch], order: DateOrder, window: YearWindow, grace_days: int
+) -> list[tuple[RawMatch, Reading]]:
+    """The matches that read as dates in ``order`` (prices are not dates), with their readings."""
+    return [
+        (match, reading)
+        for match in matches
+        if (reading := read(match, order, window, grace_days)) is not None
+        and not (match.form is Form.MONTH_YEAR and is_price(normalized, match.start, match.end))
+    ]
 
 
 def _rivals(kind: DateKind, date: dt.date, found: list[tuple[RawMatch, Reading, DateKind]]) -> int:

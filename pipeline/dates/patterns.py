@@ -19,7 +19,7 @@ __all__ = ["Form", "RawMatch", "find_matches"]
 class Form(enum.Enum):
     """Which pattern matched; each has its own reading rule in ``reading.py``."""
 
-    YEAR_FIRST = "year_first"  # 2026-03-15, 2026.03.15
+    YEAR_FIRST = "year_first"  # 2026-03-15, 2026.03.15, 2027 09 18, 2026/08, 2027年6月30日
     TRIPLE = "triple"  # 15/03/2026, 15.03.26, 15 03 26, 15\03\26
     COMPACT = "compact"  # 150326, 15032026, 20260315, 032026
     MONTH_YEAR = "month_year"  # 03/2026, 03/26
@@ -31,11 +31,11 @@ class Form(enum.Enum):
 # A year, and where it may end: four digits not glued to more digits or to a time, or two digits
 # that may be glued to a time ("01/01/2603:33" is 01/01/26 then 03:33) but not followed by a colon.
 _YEAR = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{2}(?![\d:]))"
+# The last field of a triple: a year, or in a year-first label a one-digit day ("27.7.1").
+_LAST = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{1,2}(?![\d:]))"
 # Between day, month name and year: "15MAR26", "15 MAR 2026", "15-MAR-26", "15 de marco de 2026".
 _NAME_SEP = r"[ .,/\-]{0,3}(?:DEL? {1,3})?"
-_MONTH = rf"(?P<mon>{MONTH_PATTERN})(?![A-Z])"
-# A month name that starts a word (no letter before it).
-_WORD_MONTH = rf"(?P<mon>{MONTH_AT_WORD_START})(?![A-Z])"
+_MONTH = rf"(?P<mon>{MONTH_PATTERN})(?![^\W\d_])"
 
 # A date's first digit, which may not stand after another digit or after a time's colon ("08:05
 # SEP 24"). The look-behinds come after the digit, not before it: a pattern that opens with a
@@ -43,24 +43,63 @@ _WORD_MONTH = rf"(?P<mon>{MONTH_AT_WORD_START})(?![A-Z])"
 _FIRST = r"\d(?<!\d\d)(?<!\d:\d)"
 _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
+        # 2026-03-15, 2026.03.15, 2027 09 18, "2028. 02. 11" (a space after each dot), and with no
+        # day the year-first month 2026/08, 2026-08 (not with a space: "2026 12" is no date).
         Form.YEAR_FIRST,
-        re.compile(rf"(?P<y>{_FIRST}\d{{3}})(?P<s>[./\-])(?P<m>\d{{1,2}})(?P=s)(?P<d>\d{{1,2}})(?!\d)"),
+        re.compile(
+            rf"(?P<y>{_FIRST}\d{{3}})(?P<s>[./\-] ?| )(?P<m>\d{{1,2}})"
+            # the day, or none: then no space before the month and no day that failed to match
+            r"(?:(?P=s)(?P<d>\d{1,2})|(?<! \d)(?<! \d\d)(?!(?P=s)\d))(?!\d)"
+        ),
     ),
-    (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d?)(?P<s>[./\-\\])(?P<b>\d{{1,2}})(?P=s){_YEAR}")),
-    (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d?)(?P<s> )(?P<b>\d{{1,2}}) {_YEAR}")),
+    # 15/03/2026, 15.03.26, "15. 03. 26", 15 03 26, 15\\03\\26: the same separator twice.
+    (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d?)(?P<s>[./\-\\] ?| )(?P<b>\d{{1,2}})(?P=s){_LAST}")),
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}(?:\d{{7}}|\d{{5}}))(?!\d)")),
-    (Form.MONTH_YEAR, re.compile(rf"(?P<m>{_FIRST}\d?)(?P<s>[./\-\\]){_YEAR}")),
+    # 03/2026, 03/26, and with a space only between a two-digit month and a four-digit year that
+    # does not open a year-first date (BB 12 2026, not "T2 2023.09.17"), and not after a number
+    # and a space: "202320 04 2025" is a triple whose day is glued to the year before it.
+    (
+        Form.MONTH_YEAR,
+        re.compile(
+            rf"(?P<m>{_FIRST}\d?)(?P<s>[./\-\\]|(?<=\d\d)(?<!\d \d\d) (?=\d{{4}}(?![\d:]|[./\-]\d))){_YEAR}"
+        ),
+    ),
+)
+# Chinese, Japanese and Korean dates spell the fields out: 2027年6月30日, 2027년 06월 30일, 27年6月.
+_CJK_PATTERN = (
+    Form.YEAR_FIRST,
+    re.compile(
+        rf"(?P<y>{_FIRST}\d{{1,3}}) ?[年년] ?(?P<m>\d{{1,2}}) ?[月월]"
+        r"(?: ?(?P<d>\d{1,2})(?: ?[日일])?)?(?!\d)"
+    ),
 )
 # Most lines name no month: one search for a month word spares them the three patterns below.
 _ANY_MONTH = re.compile(rf"(?:{MONTH_AT_WORD_START})(?![A-Z])")
-_NAMED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
-    (Form.DAY_NAME, re.compile(rf"(?P<d>{_FIRST}\d?){_NAME_SEP}{_MONTH}(?:{_NAME_SEP}{_YEAR})?")),
-    (
-        Form.NAME_DAY_YEAR,
-        re.compile(rf"{_WORD_MONTH}[ .]{{0,2}}(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?,? ?(?P<y>\d{{4}})(?!\d)"),
-    ),
-    (Form.NAME_YEAR, re.compile(rf"{_WORD_MONTH}{_NAME_SEP}{_YEAR}")),
-)
+_MONTH_AT = re.compile(rf"(?:{MONTH_PATTERN})(?![A-Z])")
+
+
+def _named_patterns(month: str) -> tuple[tuple[Form, re.Pattern[str]], ...]:
+    """The patterns that open with a month name (``month``), and the day-first one."""
+    return (
+        (Form.DAY_NAME, re.compile(rf"(?P<d>{_FIRST}\d?){_NAME_SEP}{_MONTH}(?:{_NAME_SEP}{_YEAR})?")),
+        (
+            # MAR 15 2026, OCT 03 27, AUG-19-2027, JUL/22/27: a two-digit year only after a separator.
+            Form.NAME_DAY_YEAR,
+            re.compile(
+                rf"{month}[ .,/\-]{{0,2}}(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ .,/\-]{{0,2}}"
+                r"(?P<y>\d{4}(?!\d)|(?<=[ .,/\-])\d{2}(?![\d:]))"
+            ),
+        ),
+        (Form.NAME_YEAR, re.compile(rf"{month}{_NAME_SEP}{_YEAR}")),
+    )
+
+
+# A month name that starts a word; the look-behind follows its first letter, so the engine skips
+# ahead to the letters a month can start with and rejects a letter inside a word at once.
+_NAMED_PATTERNS = _named_patterns(rf"(?P<mon>{MONTH_AT_WORD_START})(?![^\W\d_])")
+# Where a keyword is glued to a month ("VALABR/27", "EXPFEV27"): any month, kept only where a
+# keyword ends (``_stands_apart``). Run only on such lines.
+_GLUED_PATTERNS = _named_patterns(_MONTH)[1:]
 
 
 # Shapes loose enough to be read out of codes ("AB12 24 09", "T2 MAY 26", "MAQ:07 MAR/28"): when a
@@ -69,19 +108,25 @@ _LOOSE = re.compile(r"\d{1,2}(?: \d{1,2} |[ .,/\-]{0,3}[A-Z])|\d{6}")
 
 
 class RawMatch(NamedTuple):
-    """One pattern match: where it is, which form, and its digit and name groups as printed."""
+    """One pattern match: where it is, which form, and its digit and name groups as printed
+    (the regex match itself, read as ``groups["y"]``: a dict of every group would be built for
+    matches that then lose to an overlapping one)."""
 
     start: int
     end: int
     form: Form
-    groups: dict[str, str | None]
+    groups: re.Match[str]
 
     def overlaps(self, other: RawMatch) -> bool:
         return self.start < other.end and other.start < self.end
 
 
-def _stands_apart(text: str, start: int, keyword_ends: AbstractSet[int]) -> bool:
-    """False for a loose shape glued to a word that is not a keyword (one ':' or '.' between)."""
+def _stands_apart(text: str, start: int, form: Form, keyword_ends: AbstractSet[int]) -> bool:
+    """False for a shape glued to a word that is not a keyword (one ':' or '.' between): a loose
+    numeric shape ("AB12 24 09"), or a form that opens with a month name inside a word ("SUMAR
+    25"), which may be glued only where a keyword ends ("VALABR/27")."""
+    if form is Form.NAME_YEAR or form is Form.NAME_DAY_YEAR:  # (an Enum's hash runs Python code)
+        return start == 0 or not text[start - 1].isalpha() or start in keyword_ends
     before = start - 1 if start and text[start - 1] in ":." else start
     if before == 0 or not text[before - 1].isalpha():
         return True
@@ -90,6 +135,34 @@ def _stands_apart(text: str, start: int, keyword_ends: AbstractSet[int]) -> bool
 
 def _first_then_longest(match: RawMatch) -> tuple[int, int]:
     return match.start, match.start - match.end
+
+
+def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re.Pattern[str]], ...]:
+    """The patterns worth running on ``text``: named ones only where a month word starts a word,
+    or follows a keyword, the CJK one only where 年 or 년 is printed."""
+    patterns = _NUMERIC_PATTERNS
+    if _ANY_MONTH.search(text):
+        patterns += _NAMED_PATTERNS
+    if any(text[end : end + 1].isalpha() and _MONTH_AT.match(text, end) for end in keyword_ends):
+        patterns += _GLUED_PATTERNS
+    if "年" in text or "년" in text:
+        patterns += (_CJK_PATTERN,)
+    return patterns
+
+
+# Between a keyword and a month and year printed with a space ("BB 12 2026", "EXP: 12 2026").
+_KEYWORD_GAP = re.compile(r"[ :.\-]{0,3}")
+
+
+def _keeps(text: str, match: re.Match[str], form: Form, keyword_ends: AbstractSet[int]) -> bool:
+    """Whether a match stands apart, and a month and year with a space follow a keyword: without
+    one, "12 2031" is as likely the tail of a date whose start was lost ("Kabr 12 2031")."""
+    start = match.start()
+    if start and not _stands_apart(text, start, form, keyword_ends):
+        return False
+    if form is not Form.MONTH_YEAR or match["s"] != " ":
+        return True
+    return any(_KEYWORD_GAP.fullmatch(text, end, start) for end in keyword_ends if end <= start)
 
 
 def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
@@ -101,13 +174,29 @@ def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
     later proves impossible (31/02/2026) still keeps its span: an impossible date is not a
     date, and must not be re-read as the month-year hiding inside it.
     """
-    patterns = _NUMERIC_PATTERNS + _NAMED_PATTERNS if _ANY_MONTH.search(text) else _NUMERIC_PATTERNS
-    found = [
-        RawMatch(start, match.end(), form, match.groupdict())
-        for form, pattern in patterns
-        for match in pattern.finditer(text)
-        if _stands_apart(text, start := match.start(), keyword_ends)
-    ]
+    found: list[RawMatch] = []
+    for form, pattern in _patterns(text, keyword_ends):
+        loose_year = form is Form.MONTH_YEAR
+        for match in pattern.finditer(text):
+            start = match.start()
+            # Most matches stand after a space or a line start: kept without a call.
+            before = text[start - 1] if start else " "
+            if (before == " " or before == "\n") and not (loose_year and match["s"] == " "):
+                found.append(RawMatch(start, match.end(), form, match))
+                continue
+            if _keeps(text, match, form, keyword_ends):
+                found.append(RawMatch(start, match.end(), form, match))
+                continue
+            # A match glued to a word is dropped, and the text searched again from its second
+            # character: in "4A7 11 09 2027" the shape "7 11 09" belongs to the code 4A7, and the
+            # date 11 09 2027 starts inside it. Most lines need no second search.
+            position = start + 1
+            while (again := pattern.search(text, position)) is not None:
+                position = again.start() + 1
+                if _keeps(text, again, form, keyword_ends):
+                    found.append(RawMatch(again.start(), again.end(), form, again))
+                    position = max(position, again.end())
+            break
     if len(found) < 2:
         return found
     found.sort(key=_first_then_longest)

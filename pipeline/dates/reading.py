@@ -63,10 +63,12 @@ def _triple(
 ) -> Reading | None:
     """a/b/y with separators, or the three pairs of a compact DDMMYY (which is never swapped:
     a compact 062028 is June 2028, not 20 June 2028)."""
-    if order is DateOrder.YMD and len(y) == 2 and len(a) == 2:
-        # A two-digit first field is the year: 26/03/15 is 2026-03-15.
+    if order is DateOrder.YMD and len(y) <= 2 and len(a) == 2:
+        # A two-digit first field is the year: 26/03/15 is 2026-03-15, 27.7.1 is 2027-07-01.
         date = _day(window.year(a), int(b), int(y))
         return Reading(date, DatePrecision.DAY, short_year=True) if date else None
+    if len(y) == 1:  # a one-digit last field is a day, only in a year-first label
+        return None
     reading = _day_month(int(a), int(b), window.year(y), order, swap)
     if reading is None or len(y) == 4:
         return reading
@@ -95,8 +97,14 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
     g = match.groups
     form = match.form
     if form is Form.YEAR_FIRST:
-        date = _day(window.year(g["y"] or ""), int(g["m"] or 0), int(g["d"] or 0))
-        return Reading(date, DatePrecision.DAY) if date else None
+        y = g["y"] or ""
+        year = window.year(y) if len(y) in (2, 4) else None
+        short = len(y) == 2
+        if g["d"] is None:  # 2026/08, 2027年6月: a month-only date
+            month_end = _month_end(year, int(g["m"] or 0))
+            return Reading(month_end, DatePrecision.MONTH, short_year=short) if month_end else None
+        date = _day(year, int(g["m"] or 0), int(g["d"]))
+        return Reading(date, DatePrecision.DAY, short_year=short) if date else None
     if form is Form.TRIPLE:
         return _triple(g["a"] or "", g["b"] or "", g["y"] or "", order, window)
     if form is Form.COMPACT:
@@ -106,7 +114,7 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
         month_end = _month_end(window.year(y), int(g["m"] or 0))
         return Reading(month_end, DatePrecision.MONTH, short_year=len(y) == 2) if month_end else None
     month = month_number(g["mon"] or "")
-    y = g.get("y")
+    y = g["y"]
     if form is Form.NAME_YEAR:
         month_end = _month_end(window.year(y or ""), month)
         return Reading(month_end, DatePrecision.MONTH, short_year=len(y or "") == 2) if month_end else None

@@ -71,6 +71,21 @@ def test_date_order_changes_an_ambiguous_date(real_pipeline: Pipeline) -> None:
     assert mdy.best_date is not None and mdy.best_date.date == dt.date(2027, 3, 4)
 
 
+def test_without_a_hint_the_label_decides_the_order(real_pipeline: Pipeline) -> None:
+    """No date_order from the caller: a date readable only month-first (12/25) makes the whole
+    label month-first, before the configured DMY default (pipeline/dates/order.py); the caller's
+    hint, when given, wins."""
+    image = render_label(["MFG 03/04/2027", "EXP 12/25/2027"], seed=0)
+
+    def manufactured(options: ProcessOptions) -> dt.date:
+        # By its text: OCR may misread the keyword (MFG as ΛFG), and the kind with it.
+        dates = real_pipeline.process(image, options).dates
+        return next(found.date for found in dates if found.text == "03/04/2027")
+
+    assert manufactured(ProcessOptions(reference_date=REF)) == dt.date(2027, 3, 4)
+    assert manufactured(ProcessOptions(reference_date=REF, date_order=DateOrder.DMY)) == dt.date(2027, 4, 3)
+
+
 def test_text_without_date_is_partial(real_pipeline: Pipeline) -> None:
     result = real_pipeline.process(render_label(["Keep refrigerated"], seed=2))
     assert result.status is ProcessStatus.PARTIAL

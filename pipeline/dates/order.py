@@ -1,0 +1,74 @@
+"""The day/month/year order a label uses, from its own evidence, when the caller gives none.
+
+Where the rules come from: labels print a legend of the order beside the date where the market
+expects it ("DD/MM/YY", "(D/M/Y)", Thai "(ว/ด/ป)" for วัน/เดือน/ปี, day/month/year, Japanese
+"(y年/m月/d日)"), and Korean, Japanese and Chinese dates are written year first (KS X ISO 8601
+practice, JIS X 0301, GB/T 7408), two-digit years included ("유통기한 28.01.09"). A legend is the
+stronger evidence: it is printed for this date. Impossible values need no rule here: a date that
+only reads the other way is read that way already (``reading.py``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.types import DateOrder
+
+__all__ = ["label_order"]
+
+# One field of a legend: D, DD, M, MM, Y..YYYY; Thai ว(วัน) ด(เดือน) ป(ปี); 日 月 年 (with y/m/d).
+_FIELDS = {"D": "D", "ว": "D", "日": "D", "M": "M", "ด": "M", "月": "M", "Y": "Y", "ป": "Y", "年": "Y"}
+_FIELD_FORMS = (
+    "D日",
+    "DD?",
+    "M月",
+    "MM?",
+    "Y年",
+    "YY?Y?Y?",
+    "年",
+    "月",
+    "日",
+    "วัน",
+    "ว",
+    "เดือน",
+    "ด",
+    "ปี",
+    "ป",
+)
+_FIELD = "(?:" + "|".join(_FIELD_FORMS) + ")"
+_SEP = r"[ ./\-]{0,2}"
+# A legend is three fields, not inside a word. Each branch opens with its first field's first
+# character, the look-behind after it, so the engine skips to the characters a legend starts with.
+_LEGEND = re.compile(
+    "|".join(
+        f"{form[0]}(?<![^\\W\\d_]{form[0]}){form[1:]}{_SEP}{_FIELD}{_SEP}{_FIELD}(?![^\\W\\d_])"
+        for form in _FIELD_FORMS
+    )
+)
+_FIELD_AT = re.compile(_FIELD)
+# Hangul syllables, kana and CJK ideographs: scripts whose dates are written year first.
+_YEAR_FIRST_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
+_ORDERS = {"DMY": DateOrder.DMY, "MDY": DateOrder.MDY, "YMD": DateOrder.YMD, "YDM": DateOrder.YMD}
+
+
+def _field(token: str) -> str:
+    """D, M or Y for a legend field ("m月" is named by its last character, "เดือน" by its
+    consonant after the leading vowel, the others by their first)."""
+    if token[-1] in "年月日":
+        return _FIELDS[token[-1]]
+    return _FIELDS[token.lstrip("เ")[0]]
+
+
+def label_order(text: str) -> DateOrder | None:
+    """The order the label's legend or script gives (``text`` normalised), or None."""
+    ascii_only = text.isascii()
+    if ascii_only and not ("Y" in text and "M" in text and "D" in text):
+        return None  # most lines: no legend can be there, and no other script
+    for match in _LEGEND.finditer(text):
+        fields = "".join(_field(token) for token in _FIELD_AT.findall(match.group()))
+        order = _ORDERS.get(fields)
+        if order is not None:
+            return order
+    if not ascii_only and _YEAR_FIRST_SCRIPT.search(text):
+        return DateOrder.YMD
+    return None

@@ -1,0 +1,475 @@
+# ruff: noqa: RUF001  (words and digits of other scripts are meant, not look-alikes)
+"""The date parser on labels of the world (issue 12): every family of the issue, with OCR noise.
+
+Each family is a table of label texts as OCR returns them (lines joined by newlines: keyword,
+date, lot, time), written for these tests, and the expiry date a person reads off the label
+(``YYYY-MM``: a month-only date, precision MONTH, the month's last day). Each case also runs as
+its OCR-noise variants (``_variants``): a 0 inside the digits read as the letter O, a 1 read as
+I, the lines run together on one line, and for East Asian labels fullwidth digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from pipeline.dates import parse_dates
+from pipeline.types import DateKind, DateOrder, DatePrecision
+
+REF = dt.date(2026, 11, 30)
+
+# Compact numeric dates beside a keyword or a one-letter tag: DDMMYY, DDMMYYYY, YYYYMMDD.
+COMPACT = [
+    ("EXP 07082027\nL2507A 14:22", "2027-08-07"),
+    ("BBF:211126\nLOT 3321B", "2026-11-21"),
+    ("MFG130526EXP130527", "2027-05-13"),
+    ("FV: 230427\nL: 0412", "2027-04-23"),
+    ("FP: 230426\nFV: 230427", "2027-04-23"),
+    ("MFG 20260512\nEXP 20280511\nLOT A17", "2028-05-11"),
+    ("EXP20271231 L6C2", "2027-12-31"),
+    ("PRO 150326\nEXP 150328\n08:41 K2", "2028-03-15"),
+    ("MFD:02082025\nBBF:01082027", "2027-08-01"),
+    ("BBE 090327 A\n0412 L3", "2027-03-09"),
+    ("EXP.070827 14:02", "2027-08-07"),
+    ("USE BY 05012027", "2027-01-05"),
+    ("MFG151125 C1\nBBF151127", "2027-11-15"),
+    ("V 310527\nF 010526", "2027-05-31"),
+    ("LOT010725\nEXP010727 1", "2027-07-01"),
+    ("HSD 120828\nNSX 120826", "2028-08-12"),
+    ("SKT 20270630\nURT 20250630", "2027-06-30"),
+    ("THT 24102027\nL24297", "2027-10-24"),
+    ("MHD 31122027 L123", "2027-12-31"),
+    ("VAL 25122027 FAB 25122025", "2027-12-25"),
+    ("VTO 010628\nLOTE 0412B 11:45", "2028-06-01"),
+    ("DDM 18092027\nLOT 2518", "2027-09-18"),
+    ("SCAD 300427 L.25120", "2027-04-30"),
+    ("E 11102027\nP 11042026", "2027-10-11"),
+    ("EXP:281127\nMFG:281126\n22:10 3B", "2027-11-28"),
+    ("BB 050727  2318", "2027-07-05"),
+]
+
+# Month names in any position, any separator, many languages.
+MONTH_NAMES = [
+    ("EXP:AUG-19-2027\nLOT 4471", "2027-08-19"),
+    ("BEST BY OCT 03 27\n14:45 L2", "2027-10-03"),
+    ("BB JUL/22/27", "2027-07-22"),
+    ("Cad. 14 MAR 2028\nLote 7718", "2028-03-14"),
+    ("EXP 17 OKT 2027", "2027-10-17"),
+    ("VAL 14 ABR 2027\nL:2504", "2027-04-14"),
+    ("05 DES 2027\nKODE 12A", "2027-12-05"),
+    ("CONSUMIR ANTES DEL 12 ENE 2028", "2028-01-12"),
+    ("VAL: 03 FEV 2027", "2027-02-03"),
+    ("CAD 21 AGO 2027 L2", "2027-08-21"),
+    ("SCAD 09 SET 2027", "2027-09-09"),
+    ("VAL 30 OUT 2027", "2027-10-30"),
+    ("VTO 15 DIC 2027", "2027-12-15"),
+    ("MHD 08 MAI 2027", "2027-05-08"),
+    ("MHD 31 DEZ 2027", "2027-12-31"),
+    ("DDM 14 FEVR 2027", "2027-02-14"),
+    ("THT 22 MEI 2027", "2027-05-22"),
+    ("Tenminste houdbaar tot 12 MRT 2028", "2028-03-12"),
+    ("SKT 12 AGU 2027", "2027-08-12"),
+    ("Son kullanma tarihi 04 EKIM 2027", "2027-10-04"),
+    ("Baik digunakan sebelum 17 AGUSTUS 2027", "2027-08-17"),
+    ("Najlepiej spożyć przed 14 MARCA 2028", "2028-03-14"),
+    ("Годен до 12 АВГУСТА 2027", "2027-08-12"),
+    ("Da consumarsi entro il 30 GIU 2027", "2027-06-30"),
+    ("À consommer jusqu'au 02 JUIL. 2027", "2027-07-02"),
+    ("best before 14 janvier 2028", "2028-01-14"),
+    ("Mindestens haltbar bis 01. März 2028", "2028-03-01"),
+    ("USE BY: NOV 14, 2027", "2027-11-14"),
+]
+
+# Year first, with spaces, dots, slashes, or the CJK field marks.
+YEAR_FIRST = [
+    ("BEST BEFORE 2027 09 18\nL 4411", "2027-09-18"),
+    ("2028. 02. 11", "2028-02-11"),
+    ("2027/06/30\n13:40", "2027-06-30"),
+    ("EXP 2027.01.20 L02", "2027-01-20"),
+    ("EXP 2027-08-05\nMFG 2026-08-05", "2027-08-05"),
+    ("USE BY 2027 12 01", "2027-12-01"),
+    ("2027年6月30日", "2027-06-30"),
+    ("2027年 06月 30日\nロット A12", "2027-06-30"),
+    ("유통기한 2027년 10월 01일 까지", "2027-10-01"),
+    ("賞味期限 2028.03.14", "2028-03-14"),
+    ("消費期限 2027.01.20 10:00", "2027-01-20"),
+    ("保质期至 2027-02-02", "2027-02-02"),
+    ("到期日 2027/06/30", "2027-06-30"),
+    ("BBE 2027.11.30 LOT 3", "2027-11-30"),
+    ("EXP. 2028/01/15", "2028-01-15"),
+    ("VAL 2027-04-09", "2027-04-09"),
+    ("2027. 4. 9 까지", "2027-04-09"),
+    ("MHD 2027.09.01", "2027-09-01"),
+    ("HSD 2027/12/31 NSX 2026/12/31", "2027-12-31"),
+    ("PKD 2026.05.01 EXP 2027.05.01", "2027-05-01"),
+    ("S.K.T 2027.07.07", "2027-07-07"),
+    ("THT 2027-10-10 L2", "2027-10-10"),
+    ("SCADENZA 2028/02/29", "2028-02-29"),
+    ("EXP 2027 03 15 09:12", "2027-03-15"),
+    ("品質保持期限 2027.08.31", "2027-08-31"),
+    ("製造日 2026.08.31 賞味期限 2027.08.31", "2027-08-31"),
+]
+
+# Korean, Japanese and Chinese labels: year-month-day, two-digit years included.
+EAST_ASIA = [
+    ("유통기한 28.01.09 까지", "2028-01-09"),
+    ("제조일자 26.10.01\n유통기한 27.10.01", "2027-10-01"),
+    ("26.03.02 부터 27.03.01 까지", "2027-03-01"),
+    ("유통기한: 27.05.04까지\n제조번호 B12", "2027-05-04"),
+    ("소비기한 27.02.03\n제조일 26.08.03", "2027-02-03"),
+    ("품질유지기한 28.12.31", "2028-12-31"),
+    ("제조 26.11.20 / 유통기한 27.05.20", "2027-05-20"),
+    ("27.11.02 까지", "2027-11-02"),
+    ("유통기한 27. 06. 15", "2027-06-15"),
+    ("賞味期限 28.03.14", "2028-03-14"),
+    ("賞味期限 27.10.01\nロット 7A21", "2027-10-01"),
+    ("消費期限 27.12.05 14時", "2027-12-05"),
+    ("製造年月日 26.12.05\n賞味期限 27.06.05", "2027-06-05"),
+    ("賞味期限 27.7.1", "2027-07-01"),
+    ("生产日期：2026.02.03 保质期至：2027.02.02", "2027-02-02"),
+    ("生产日期 26/04/05\n保质期至 27/04/04", "2027-04-04"),
+    ("有效期至 27.09.30", "2027-09-30"),
+    ("到期日 27/06/30", "2027-06-30"),
+    ("生产日期 20260203\n保质期至 20270202", "2027-02-02"),
+    ("限用日期 28.01.01", "2028-01-01"),
+    ("유통기한 28.01.09 까지 / 로트 112", "2028-01-09"),
+    ("제조일자 25.03.02 유통기한 26.03.01", "2026-03-01"),
+    ("賞味期限 26.01.15", "2026-01-15"),
+    ("생산일자 26.09.09 소비기한 27.09.08", "2027-09-08"),
+    ("使用期限 27.04.30", "2027-04-30"),
+    ("유통기한 280109", "2028-01-09"),
+]
+
+# Keywords of many languages, and digits of other scripts.
+KEYWORDS = [
+    ("تاريخ الانتهاء ٢٠٢٧/٠٩/١٥", "2027-09-15"),
+    ("إنتاج ١٥/٠٩/٢٠٢٦\nانتهاء ١٥/٠٩/٢٠٢٧", "2027-09-15"),
+    ("تاريخ الإنتاج: 01/03/2026\nتاريخ الانتهاء: 01/03/2027", "2027-03-01"),
+    ("ผลิต 12/08/26\nหมดอายุ 12/08/27", "2027-08-12"),
+    ("วันที่ผลิต 05.01.26 วันหมดอายุ 05.01.27", "2027-01-05"),
+    ("ควรบริโภคก่อน 09.10.27\nL 2233", "2027-10-09"),
+    ("HSD: 12/08/2027\nNSX: 12/08/2026", "2027-08-12"),
+    ("NSX 12.08.2026 HSD 12.08.2027", "2027-08-12"),
+    ("Ngày sản xuất: 02/03/2026\nHạn sử dụng: 02/03/2027", "2027-03-02"),
+    ("Изготовлено 12.08.2026\nГоден до 12.08.2027", "2027-08-12"),
+    ("Дата изготовления: 01.02.2026 Годен до: 01.08.2027", "2027-08-01"),
+    ("S.K.T: 12.08.2027\nÜ.T: 12.08.2026", "2027-08-12"),
+    ("ÜRT 12.08.2026 SKT 12.08.2027 PARTİ 12", "2027-08-12"),
+    ("THT 12-08-2027\nL 4411 08:12", "2027-08-12"),
+    ("TGT 14-08-2027 L2", "2027-08-14"),
+    ("MHD 12.08.2027 L:2231", "2027-08-12"),
+    ("mind. haltbar bis 12.08.2027", "2027-08-12"),
+    ("DDM 12/2027\nLOT 1221", "2027-12"),
+    ("DLC 12/08/2027 09:14", "2027-08-12"),
+    ("À consommer jusqu'au 12/08/2027", "2027-08-12"),
+    ("à consommer de préférence avant fin 12/2027", "2027-12"),
+    ("SCAD 05/27 L.231", "2027-05"),
+    ("da consumarsi preferibilmente entro 12/08/2027", "2027-08-12"),
+    ("FP 12/08/2026 FV 12/08/2027", "2027-08-12"),
+    ("CONSUMIR PREFERENTEMENTE ANTES DEL 12/08/2027", "2027-08-12"),
+    ("Należy spożyć do 12.08.2027", "2027-08-12"),
+    ("Najlepiej spożyć przed 12.08.2027", "2027-08-12"),
+    ("Baik digunakan sebelum 12 08 2027", "2027-08-12"),
+    ("PRO.DATE 12.08.2026\nEXP.DATE 12.08.2027", "2027-08-12"),
+    ("SELL BY 12/08/2027", "2027-08-12"),
+    ("PKD 12/08/2026 BBE 12/02/2027", "2027-02-12"),
+    ("MFD 01/06/2026 USE BEFORE 01/06/2027", "2027-06-01"),
+    ("EXPIRY DATE: 30/09/2027", "2027-09-30"),
+]
+
+# Month and year with a space or a year-first separator; keywords glued to the date.
+MONTH_YEAR = [
+    ("BB 12 2026", "2026-12"),
+    ("EXP 12 2026\nL 2231 09:15", "2026-12"),
+    ("VAL 08 2027", "2027-08"),
+    ("EXP 2026/08", "2026-08"),
+    ("EXP 2026-08\nLOT 77", "2026-08"),
+    ("VALABR/27", "2027-04"),
+    ("EXPFEV27", "2027-02"),
+    ("VALIDADEABR/27", "2027-04"),
+    ("FABSET/25VALSET/27", "2027-09"),
+    ("FABMAR/26 VALMAR/28", "2028-03"),
+    ("VENCOUT/27", "2027-10"),
+    ("EXPDEC2027", "2027-12"),
+    ("VAL.JAN/28 L:1123", "2028-01"),
+    ("BEST BEFORE END 06 2027", "2027-06"),
+    ("MHD 2027/09", "2027-09"),
+    ("THT 2028-01", "2028-01"),
+    ("EXP 2027.05", "2027-05"),
+    ("BBE 03 2028 L4", "2028-03"),
+    ("CAD 11 2027", "2027-11"),
+    ("VTO 2027/10", "2027-10"),
+    ("VALIDADE 06 2027\nLOTE 44", "2027-06"),
+    ("EXP JUN 2027", "2027-06"),
+    ("2027年6月", "2027-06"),
+    ("VALMAI/27", "2027-05"),
+    ("EXPJAN28 L2", "2028-01"),
+]
+
+# A volume or a unit glued to digits is not a lot keyword.
+UNITS = [
+    ("LEITE 1L\n12/08/2026", "2026-08-12"),
+    ("V4L 12/08/2026", "2026-08-12"),
+    ("1L 12/08/2026", "2026-08-12"),
+    ("SUCO 1.5L\nVAL 12/08/2026", "2026-08-12"),
+    ("2L 05/03/2027", "2027-03-05"),
+    ("OLEO 900ML 900 ml\n15/09/2027", "2027-09-15"),
+    ("5L 01/10/2027 L2345", "2027-10-01"),
+    ("AGUA 1,5L\n20/12/2027", "2027-12-20"),
+    ("500 ML 10/11/2027", "2027-11-10"),
+    ("3L\n22/06/2027\n14:05", "2027-06-22"),
+    ("1L 12.08.2027", "2027-08-12"),
+    ("LEITE INTEGRAL 1L 01/02/2027", "2027-02-01"),
+    ("0,5L 07/07/2027", "2027-07-07"),
+    ("12X1L 03/03/2027", "2027-03-03"),
+    ("1L 12/2027", "2027-12"),
+    ("10L 28/02/2028", "2028-02-28"),
+    ("4L\n30/04/2027 L:0512", "2027-04-30"),
+    ("LEITE 1L 15.05.27", "2027-05-15"),
+    ("1L\nVAL 15/05/27", "2027-05-15"),
+    ("V4L\n12 08 2027", "2027-08-12"),
+    ("200ML 160827", "2027-08-16"),
+    ("1L 2027-08-12", "2027-08-12"),
+    ("2L 09 JUN 2027", "2027-06-09"),
+    ("PET 2L 14/10/2027 08:55", "2027-10-14"),
+    ("1L L2207 12/08/2027", "2027-08-12"),
+]
+
+# Month-only dates end on the month's last day with precision MONTH.
+MONTH_ONLY = [
+    ("VTO 05/27", "2027-05"),
+    ("DDM 12/2027", "2027-12"),
+    ("SCAD 05/27", "2027-05"),
+    ("VALIDADE 05/2028", "2028-05"),
+    ("BB 02/28", "2028-02"),
+    ("BEST BEFORE END 11/2027\nL 3321", "2027-11"),
+    ("EXP 03/2028 LOT 2", "2028-03"),
+    ("MHD 09/2027", "2027-09"),
+    ("THT 10-2027", "2027-10"),
+    ("SKT 06.2027", "2027-06"),
+    ("HSD 04/2028", "2028-04"),
+    ("CAD 01/28", "2028-01"),
+    ("VAL 07/27\nFAB 07/25", "2027-07"),
+    ("F:03/26 V:03/28", "2028-03"),
+    ("DLUO 12/2027", "2027-12"),
+    ("de préférence avant fin 06/2027", "2027-06"),
+    ("Mindestens haltbar bis Ende 08/2027", "2027-08"),
+    ("Ten minste houdbaar tot einde 02/2028", "2028-02"),
+    ("Najlepiej spożyć przed końcem 05/2027", "2027-05"),
+    ("Годен до 11.2027", "2027-11"),
+    ("EXP: 08/27\n23:11", "2027-08"),
+    ("VENC 04/2027", "2027-04"),
+    ("USE BY END 12/27", "2027-12"),
+    ("Consumir preferentemente antes del fin de 10/2027", "2027-10"),
+    ("VAL 032028", "2028-03"),
+]
+
+# Several dates: the keyword decides; without keywords the later one; past dates stay; lots,
+# times and prices are never dates.
+CHOOSING = [
+    ("P 11 04 2026\nE 11 10 2027", "2027-10-11"),
+    ("F:03/26 V:03/28", "2028-03"),
+    ("L:231A V:09/09/27", "2027-09-09"),
+    ("14/05/25\n15/11/25", "2025-11-15"),
+    ("10062025\n10062026\n53A3 0200", "2026-06-10"),
+    ("MFG 01/02/2021\nEXP 01/02/2023", "2023-02-01"),
+    ("EXP 12/08/2021 L23", "2021-08-12"),
+    ("BB 19/12/2021\nL2145 13:45", "2021-12-19"),
+    ("BBE 16/08/28 13:45", "2028-08-16"),
+    ("13:45 12/08/2027", "2027-08-12"),
+    ("PRICE 12.30\n12/08/2027", "2027-08-12"),
+    ("12/08/2027\n$12.30", "2027-08-12"),
+    ("€ 10.29\n10/05/2027", "2027-05-10"),
+    ("12.29€\n10/05/2027", "2027-05-10"),
+    ("10/05/2027\n12.30 TL", "2027-05-10"),
+    ("R$ 10,99 VAL 12/08/2027", "2027-08-12"),
+    ("LOTE 120826\n12/02/2027", "2027-02-12"),
+    ("LOT 250616 EXP 01/12/2026", "2026-12-01"),
+    ("EXP 09/2026 MFG 09/2024", "2026-09"),
+    ("E 01 04 2026\nP 05 06 2025", "2026-04-01"),
+    ("PROD : 01-07-2025\nBBF : 01-07-2027\n1155CKR020701A3TH", "2027-07-01"),
+    ("MFG 12/08/2026\nEXP 12/08/2021", "2021-08-12"),
+    ("ผลิต / หมดอายุ : 220925-01\n220327", "2027-03-22"),
+    ("Prod. Date/ Exp. Date\n28032025\n28032026", "2026-03-28"),
+    ("MFG EXP\n010125 010127", "2027-01-01"),
+    ("EXP MFG\n010127 010125", "2027-01-01"),
+    ("12 OCT 2027\n12 OCT 2026", "2027-10-12"),
+]
+
+# Legends of the order printed beside the date: hints, never dates.
+LEGENDS = [
+    ("BEST BEFORE (DD/MM/YY) 03/04/27", "2027-04-03"),
+    ("BEST BEFORE (MM/DD/YY) 03/04/27", "2027-03-04"),
+    ("(y年/m月/d日) 27/04/03", "2027-04-03"),
+    ("EXP (YYYY/MM/DD) 2027/04/03", "2027-04-03"),
+    ("EXP DD/MM/YYYY\n05/06/2027", "2027-06-05"),
+    ("EXP MM/DD/YYYY\n05/06/2027", "2027-05-06"),
+    ("ควรบริโภคก่อน (ว/ด/ป) 05/06/27", "2027-06-05"),
+    ("ควรบริโภคก่อน (วัน เดือน ปี) 050627", "2027-06-05"),
+    ("Best Before Date (D/M/Y): 02/05/27", "2027-05-02"),
+    ("USE BY MM.DD.YY 02.05.27", "2027-02-05"),
+    ("BEST BEFORE: DDMMYY\n140826 1D", "2026-08-14"),
+    ("EXP (MMDDYY) 020527", "2027-02-05"),
+    ("EXP (YYMMDD) 270205", "2027-02-05"),
+    ("MFG (YY.MM.DD) 26.02.05 EXP 27.02.05", "2027-02-05"),
+    ("LOT 12 EXP DD-MM-YY 07-08-27", "2027-08-07"),
+    ("EXP MM-DD-YY 07-08-27", "2027-07-08"),
+    ("BBE (DD.MM.YYYY) 01.02.2027", "2027-02-01"),
+    ("BB MM/YYYY 02/2027", "2027-02"),
+    ("EXP. (D.M.Y) 3.4.27", "2027-04-03"),
+    ("EXP. (M.D.Y) 3.4.27", "2027-03-04"),
+    ("วันหมดอายุ (วัน/เดือน/ปี) : 01/02/2027", "2027-02-01"),
+    ("賞味期限 (年/月/日) 27/02/01", "2027-02-01"),
+    ("Best Before DD MM YYYY\n19 04 2027\n07:16:14 1B01", "2027-04-19"),
+    ("USE BY (MM/DD/YYYY) 11/12/2027", "2027-11-12"),
+    ("USE BY (DD/MM/YYYY) 11/12/2027", "2027-12-11"),
+]
+
+FAMILIES = {
+    "compact": COMPACT,
+    "month_names": MONTH_NAMES,
+    "year_first": YEAR_FIRST,
+    "east_asia": EAST_ASIA,
+    "keywords": KEYWORDS,
+    "month_year": MONTH_YEAR,
+    "units": UNITS,
+    "month_only": MONTH_ONLY,
+    "choosing": CHOOSING,
+    "legends": LEGENDS,
+}
+
+_INNER_ZERO = re.compile(r"(?<=\d)0(?=\d)")
+_INNER_ONE = re.compile(r"(?<=\d)1(?=\d)")
+
+
+_FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+# Families whose labels OCR also returns in fullwidth digits (Japanese and Chinese text).
+_FULLWIDTH_FAMILIES = ("year_first", "east_asia")
+
+
+def _variants(text: str, family: str) -> list[tuple[str, str]]:
+    """The OCR-noise variants of a label that differ from it: O for a 0 and I for a 1 between
+    digits, the lines run together, and for East Asian labels fullwidth digits."""
+    variants = [
+        ("O_for_0", _INNER_ZERO.sub("O", text, count=1)),
+        ("I_for_1", _INNER_ONE.sub("I", text, count=1)),
+        ("one_line", text.replace("\n", " ")),
+    ]
+    if family in _FULLWIDTH_FAMILIES:
+        variants.append(("fullwidth", text.translate(_FULLWIDTH)))
+    return [(name, variant) for name, variant in variants if variant != text]
+
+
+def _params() -> list[object]:
+    params = []
+    for family, cases in FAMILIES.items():
+        for index, (text, expected) in enumerate(cases):
+            params.append(pytest.param(text, expected, id=f"{family}-{index}"))
+            for name, variant in _variants(text, family):
+                params.append(pytest.param(variant, expected, id=f"{family}-{index}-{name}"))
+    return params
+
+
+def _check(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None, text
+    if len(expected) == 7:
+        assert (best.date.isoformat()[:7], best.precision) == (expected, DatePrecision.MONTH), text
+        assert best.date.day > 27  # the month's last day
+    else:
+        assert (best.date.isoformat(), best.precision) == (expected, DatePrecision.DAY), text
+
+
+@pytest.mark.parametrize(("text", "expected"), _params())
+def test_world_labels(text: str, expected: str) -> None:
+    _check(text, expected)
+
+
+def test_every_family_has_25_cases() -> None:
+    assert {family: len(cases) >= 25 for family, cases in FAMILIES.items()} == dict.fromkeys(FAMILIES, True)
+
+
+def test_every_date_is_returned_with_its_kind() -> None:
+    result = parse_dates("제조일자 26.10.01\n유통기한 27.10.01\n로트 12", REF)
+    kinds = [(c.date.isoformat(), c.kind) for c in result.candidates]
+    assert kinds == [("2026-10-01", DateKind.MANUFACTURE), ("2027-10-01", DateKind.EXPIRY)]
+
+
+def test_a_range_ends_at_the_expiry() -> None:
+    result = parse_dates("26.03.02 부터 27.03.01 까지", REF)
+    kinds = [(c.date.isoformat(), c.kind) for c in result.candidates]
+    assert kinds == [("2026-03-02", DateKind.MANUFACTURE), ("2027-03-01", DateKind.EXPIRY)]
+
+
+def test_a_header_labels_its_columns() -> None:
+    result = parse_dates(
+        "ผลิต MFG Date (DD/MM/YYYY)\nควรบริโภคก่อน Best Before (DD/MM/YYYY)\n17092025\n15122025", REF
+    )
+    kinds = [(c.date.isoformat(), c.kind) for c in result.candidates]
+    assert kinds == [("2025-09-17", DateKind.MANUFACTURE), ("2025-12-15", DateKind.EXPIRY)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "EXP 12/08/2021",
+        "BB 19/12/2019",
+        "VAL 01/2020",
+        "유통기한 21.01.09 까지",
+        "MFG 01/01/2020 EXP 01/01/2021",
+    ],
+)
+def test_a_printed_year_is_never_moved(text: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and not best.year_inferred and best.date < REF
+    assert best.date.year in (2019, 2020, 2021)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DD/MM/YY",
+        "(y年/m月/d日)",
+        "MM/YYYY",
+        "13:45",
+        "PRICE 12.30",
+        "R$ 10.29",
+        "12.50 €",
+        "LOTE 120826",
+        "L:231A",
+        "1L",
+        "ผลิตภัณฑ์ 1 ชิ้น",
+    ],
+)
+def test_not_dates(text: str) -> None:
+    assert parse_dates(text, REF).candidates == ()
+
+
+def test_the_callers_order_wins_over_the_label() -> None:
+    best = parse_dates("賞味期限 03.04.27", REF, DateOrder.DMY).best
+    assert best is not None and best.date == dt.date(2027, 4, 3)
+    best = parse_dates("賞味期限 27.04.03", REF).best
+    assert best is not None and best.date == dt.date(2027, 4, 3)
+
+
+def test_default_order_applies_without_evidence() -> None:
+    best = parse_dates("03/04/27", REF, default_order=DateOrder.MDY).best
+    assert best is not None and best.date == dt.date(2027, 3, 4)
+    best = parse_dates("EXP DD/MM/YY 03/04/27", REF, default_order=DateOrder.MDY).best
+    assert best is not None and best.date == dt.date(2027, 4, 3)
+
+
+def test_a_date_only_month_first_sets_the_labels_order() -> None:
+    result = parse_dates("MFG 12/25/2026\nEXP 03/04/2027", REF)
+    assert [c.date.isoformat() for c in result.candidates] == ["2026-12-25", "2027-03-04"]
+    # Day-first evidence on the same label: each date is read as it can be.
+    result = parse_dates("12/25/2026\n25/12/2026\nEXP 03/04/2027", REF)
+    assert result.best is not None and result.best.date == dt.date(2027, 4, 3)
+
+
+@pytest.mark.parametrize("text", ["Kabr 12 2031", "HJune 02 2029", "LOT 4471 12 2027", "4A7 06 2027"])
+def test_month_and_year_with_a_space_need_a_keyword(text: str) -> None:
+    # Without one, "12 2031" is as likely the end of a date whose start OCR garbled.
+    assert parse_dates(text, REF).best is None
