@@ -1,0 +1,231 @@
+"""The transport against callers who open streams and never finish their messages (issue 11).
+
+gRPC reads a call's whole request message before any of our code runs, so what bounds the bytes a
+caller without credentials can park in the server is the transport settings in
+``server/app.py _transport_options``. A real server under ``MEMORY_LIMIT_BYTES`` with small limits
+is flooded over raw HTTP/2: more connections than it accepts, more streams per connection than it
+allows, each declaring a 4 MiB message and sending all that flow control allows but its end.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import grpc
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import pytest
+
+from datalid.v1 import expiry_date_service_pb2_grpc, types_pb2
+from pipeline.synth import render_label
+from server.config import ConfigError, load_config
+from tests.conftest import ServerProcess
+from tests.hostile.conftest import MEMORY_LIMIT_BYTES
+
+_PROCESS = b"/datalid.v1.ExpiryDateService/Process"
+_MESSAGE_BYTES = 4 * 1024 * 1024
+_RPCS = 4
+_STREAMS_PER_CONNECTION = 4
+_CONNECTIONS = 8
+_AGE_S = 3
+_GRACE_S = 2
+# app.py's window for a stream no call reads yet.
+_STREAM_WINDOW_BYTES = 64 * 1024
+# The bound _transport_options states: calls reading their message, plus streams waiting.
+_BOUND_BYTES = _RPCS * _MESSAGE_BYTES + _CONNECTIONS * _STREAMS_PER_CONNECTION * _STREAM_WINDOW_BYTES
+# RSS the server's own bookkeeping of the flood may add (streams, connections, log lines); without
+# the limits the same flood parks 12 x 8 x 3.75 MiB = 360 MiB.
+_SLACK_BYTES = 48 * 1024 * 1024
+# Hang guard only: the age limit closes every connection after about 4 s.
+_ATTACK_LIMIT_S = 60.0
+
+
+@dataclass
+class _Connection:
+    """One attacker's HTTP/2 connection: streams that declare a message and never finish it."""
+
+    sock: socket.socket
+    h2: h2.connection.H2Connection
+    # Bytes each open stream may still send: never the message's last ones.
+    unsent: dict[int, int]
+    outgoing: bytearray = field(default_factory=bytearray)
+    closed_by_server: bool = False
+    goaway: bool = False
+    refused_streams: int = 0
+
+
+def _open(port: int, streams: int) -> _Connection:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setblocking(False)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    unsent = {}
+    for _ in range(streams):
+        stream_id = conn.get_next_available_stream_id()
+        headers = [
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", _PROCESS),
+            (b":authority", b"127.0.0.1"),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+        ]
+        conn.send_headers(stream_id, headers)
+        # The 5-byte gRPC header declares the whole message; all of it but 1/16 follows.
+        conn.send_data(stream_id, struct.pack(">BI", 0, _MESSAGE_BYTES))
+        unsent[stream_id] = _MESSAGE_BYTES - _MESSAGE_BYTES // 16
+    return _Connection(sock, conn, unsent, bytearray(conn.data_to_send()))
+
+
+def _send(conn: _Connection) -> None:
+    """Sends what the windows allow, at most 1 MiB queued per connection."""
+    for stream_id, left in list(conn.unsent.items()):
+        try:
+            window = conn.h2.local_flow_control_window(stream_id)
+        except h2.exceptions.StreamClosedError:
+            del conn.unsent[stream_id]
+            continue
+        size = min(window, conn.h2.max_outbound_frame_size, left, 1024 * 1024 - len(conn.outgoing))
+        if size > 0:
+            conn.h2.send_data(stream_id, b"\x0a" * size)
+            conn.unsent[stream_id] = left - size
+            conn.outgoing += conn.h2.data_to_send()
+    if conn.outgoing:
+        try:
+            del conn.outgoing[: conn.sock.send(conn.outgoing)]
+        except BlockingIOError:
+            pass
+        except OSError:
+            conn.closed_by_server = True
+
+
+def _receive(conn: _Connection) -> None:
+    try:
+        data = conn.sock.recv(1024 * 1024)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""
+    if not data:
+        conn.closed_by_server = True
+        return
+    if conn.goaway:
+        return  # h2 takes nothing after GOAWAY; the server closes the socket after the grace.
+    try:
+        events = conn.h2.receive_data(data)
+    except h2.exceptions.ProtocolError:
+        conn.goaway = True
+        return
+    for event in events:
+        if isinstance(event, h2.events.StreamReset):
+            conn.refused_streams += 1
+            conn.unsent.pop(event.stream_id, None)
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            conn.goaway = True
+    conn.outgoing += conn.h2.data_to_send()
+
+
+def _flood(server: ServerProcess, connections: int, streams: int) -> tuple[list[_Connection], int]:
+    """Runs the flood until the server has closed every connection; returns them and the peak RSS."""
+    conns = [_open(server.port, streams) for _ in range(connections)]
+    peak = server.rss_bytes()
+    with selectors.DefaultSelector() as selector:
+        for conn in conns:
+            selector.register(conn.sock, selectors.EVENT_READ, conn)
+        deadline = time.monotonic() + _ATTACK_LIMIT_S
+        while time.monotonic() < deadline:
+            open_conns = [conn for conn in conns if not conn.closed_by_server]
+            if not open_conns:
+                break
+            for conn in open_conns:
+                if not conn.goaway:
+                    _send(conn)
+            for key, _ in selector.select(timeout=0.05):
+                conn = key.data
+                _receive(conn)
+                if conn.closed_by_server:
+                    selector.unregister(conn.sock)
+            peak = max(peak, server.rss_bytes())
+    for conn in conns:
+        conn.sock.close()
+    return conns, peak
+
+
+def _best_date(channel: grpc.Channel) -> str:
+    stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
+    request = types_pb2.ProcessRequest(
+        image=render_label(["Use by", "16/11/2026"]),
+        options=types_pb2.ProcessOptions(reference_date="2026-11-01"),
+    )
+    return stub.Process(request, timeout=60).best_date.date
+
+
+@pytest.fixture
+def limited_server() -> Iterator[ServerProcess]:
+    process = ServerProcess(
+        args=[
+            "--max-message-bytes",
+            str(_MESSAGE_BYTES),
+            "--max-concurrent-rpcs",
+            str(_RPCS),
+            "--max-streams-per-connection",
+            str(_STREAMS_PER_CONNECTION),
+            "--max-connections",
+            str(_CONNECTIONS),
+            "--max-connection-age-s",
+            str(_AGE_S),
+            "--max-connection-age-grace-s",
+            str(_GRACE_S),
+        ],
+        memory_limit_bytes=MEMORY_LIMIT_BYTES,
+    ).start()
+    try:
+        process.wait_serving()
+        yield process
+    finally:
+        if process.process is not None and process.process.poll() is None:
+            process.stop()
+
+
+@pytest.mark.slow
+def test_unfinished_messages_hold_bounded_memory_for_a_bounded_time(limited_server: ServerProcess) -> None:
+    with grpc.insecure_channel(limited_server.target) as channel:
+        # Warms the models' arenas first, so that the baseline is the serving server's.
+        assert _best_date(channel) == "2026-11-16"
+    baseline = limited_server.rss_bytes()
+
+    conns, peak = _flood(limited_server, connections=_CONNECTIONS + 4, streams=_STREAMS_PER_CONNECTION * 2)
+
+    # Every connection was closed by the server: those over max_connections at once, the others
+    # by the age limit, their unfinished calls with them; the streams over the limits were refused.
+    assert all(conn.closed_by_server for conn in conns)
+    assert sum(conn.refused_streams for conn in conns) >= _CONNECTIONS * _STREAMS_PER_CONNECTION - _RPCS
+    growth = peak - baseline
+    assert growth < _BOUND_BYTES + _SLACK_BYTES, f"RSS grew {growth >> 20} MiB"
+    with grpc.insecure_channel(limited_server.target) as channel:
+        assert _best_date(channel) == "2026-11-16"
+    assert limited_server.stop() == 0, "\n".join(limited_server.log[-50:])
+
+
+def test_transport_limits_are_options() -> None:
+    config = load_config(
+        ["--max-concurrent-rpcs", "8", "--max-streams-per-connection", "2"],
+        {"DATALID_MAX_CONNECTIONS": "16", "DATALID_MAX_CONNECTION_AGE_S": "30"},
+    )
+    assert (config.max_concurrent_rpcs, config.max_streams_per_connection) == (8, 2)
+    assert (config.max_connections, config.max_connection_age_s) == (16, 30.0)
+    for flag, value in (
+        ("--max-concurrent-rpcs", "0"),
+        ("--max-connections", "0"),
+        ("--max-connection-age-grace-s", "0"),
+        ("--max-connection-idle-s", "1e9"),
+    ):
+        with pytest.raises(ConfigError, match=flag.removeprefix("--").replace("-", "_")):
+            load_config([flag, value], {})
