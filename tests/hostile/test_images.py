@@ -6,13 +6,19 @@
   the largest accepted photos are read with every resize capped.
 - A PNG with dark text on a transparent background decoded to all black.
 - A JPEG or PNG with bytes after its end marker was refused as truncated.
+- A 1 MB PNG whose image data inflates to 1 GiB (840x640 in its header) was decoded for 2 s, past
+  its last row, and a few at once stalled every other caller. It is refused once its data passes
+  the 840x640 size.
 
 After each, the server is still serving.
 """
 
 from __future__ import annotations
 
+import struct
 import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import grpc
@@ -135,4 +141,55 @@ def test_an_image_with_1kb_after_its_end_marker_is_read_as_normal(
     )
     assert padded.best_date.date == plain.best_date.date == _DATE
     assert [line.text for line in padded.ocr_lines] == [line.text for line in plain.ocr_lines]
+    assert_still_serving(hostile_channel)
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_inflating_to_1_gib() -> bytes:
+    """An 840x640 RGB PNG (1.6 MB of image data) whose one IDAT chunk, 1 MB, inflates to 1 GiB of zeros.
+
+    Built in a fraction of a second: after a full flush the compressor starts afresh, so each 16 MiB
+    of zeros compresses to the same bytes, written 64 times between a zlib header and trailer.
+    """
+    zeros = bytes(16 << 20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: the zlib framing is added here
+    block = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    adler = 1
+    for _ in range(64):
+        adler = zlib.adler32(zeros, adler)
+    stream = b"\x78\xda" + block * 64 + compressor.flush() + struct.pack(">I", adler)
+    ihdr = struct.pack(">IIBBBBB", 840, 640, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", stream)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def test_pngs_inflating_to_1_gib_are_refused_and_a_normal_call_is_still_served(
+    inference, hostile_channel: grpc.Channel
+) -> None:
+    bomb = _png_inflating_to_1_gib()
+    assert len(bomb) < 1_100_000
+
+    def send() -> grpc.RpcError:
+        with pytest.raises(grpc.RpcError) as raised:
+            inference.Process(types_pb2.ProcessRequest(image=bomb), timeout=_REFUSE_TIMEOUT_S)
+        return raised.value
+
+    with ThreadPoolExecutor(max_workers=3) as pool:  # three at once stalled a normal call for 13 s
+        refusals = list(pool.map(lambda _: send(), range(3)))
+    for refusal in refusals:
+        assert refusal.code() == grpc.StatusCode.INVALID_ARGUMENT, refusal.details()
+        assert bad_request_fields(refusal) == ["image"]
+        assert "PNG image data inflates beyond its 840 x 640 size" in (refusal.details() or "")
+    response = inference.Process(
+        types_pb2.ProcessRequest(image=render_label(["Use by", _DATE_TEXT], seed=4), options=_REFERENCE),
+        timeout=_READ_TIMEOUT_S,
+    )
+    assert response.best_date.date == _DATE
     assert_still_serving(hostile_channel)

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
+import sys
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+import pipeline
 from pipeline.config import DecodeLimits
+from pipeline.container import MAX_CHUNKS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, png_data_size, read_layout
 from pipeline.decode import decode_image, read_header
 from pipeline.errors import InvalidInput
 
@@ -286,7 +295,492 @@ def test_png_with_a_chunk_cut_off_is_truncated_even_with_trailing_bytes() -> Non
 def test_png_with_too_many_chunks_is_refused() -> None:
     png = _encode(".png", _image(64, 48))
     idat = png.index(b"IDAT") - 4
-    filler = _png_chunk(b"teXt", b"") * 100_001
-    with pytest.raises(InvalidInput, match="chunks") as raised:
+    filler = _png_chunk(b"teXt", b"") * (_ADVERSARIAL_BYTES // 12)  # 1.3 million 12-byte chunks
+    with pytest.raises(InvalidInput, match=f"damaged \\(more than {MAX_CHUNKS} chunks") as raised:
         decode_image(png[:idat] + filler + png[idat:], LIMITS)
     assert raised.value.field == "image"
+
+
+# -- every walk over a caller's bytes takes a bounded number of Python steps, whatever they hold
+
+# As large as the default byte limit allows: the walks that stepped through such files in Python
+# took seconds (holding the GIL) where a photo's decode takes 0.13 s.
+_ADVERSARIAL_BYTES = 15 * 1024 * 1024
+# Python lines run in pipeline/ by one decode. A photo's takes about 300; a JPEG walk that reaches
+# MAX_JPEG_SEGMENTS about 20 per segment (22,653 in all for the costliest shape below, empty comment
+# segments). A walk that steps through 15 MB byte by byte, or tiny segment by tiny segment, runs
+# millions and is stopped after this many.
+_LINE_BUDGET = 32 * MAX_JPEG_SEGMENTS
+_PIPELINE_DIR = str(Path(pipeline.__file__).resolve().parent)
+
+
+class _OverBudget(Exception):
+    """Raised from the line tracer: the code under test ran more Python lines than allowed."""
+
+
+@dataclass
+class _LineCount:
+    lines: int = 0
+
+
+@contextmanager
+def _pipeline_lines(budget: int) -> Iterator[_LineCount]:
+    """Counts the Python lines run in ``pipeline/`` in the block; raises ``_OverBudget`` past ``budget``.
+
+    A count, not a clock: the same input runs the same lines on any machine. Raising from the tracer
+    stops the code under test at once, so a walk that would take seconds fails in milliseconds.
+    """
+    count = _LineCount()
+
+    def trace_line(frame: FrameType, event: str, arg: object) -> Callable | None:
+        if event == "line":
+            count.lines += 1
+            if count.lines > budget:
+                raise _OverBudget(f"more than {budget} Python lines run in pipeline/")
+        return trace_line
+
+    def trace_call(frame: FrameType, event: str, arg: object) -> Callable | None:
+        return trace_line if frame.f_code.co_filename.startswith(_PIPELINE_DIR) else None
+
+    previous = sys.gettrace()
+    sys.settrace(trace_call)
+    try:
+        yield count
+    finally:
+        sys.settrace(previous)
+
+
+def _jpeg_before_and_from_scan() -> tuple[bytes, bytes]:
+    """A real JPEG cut before its scan header: (SOI, tables and frame header; SOS, scan, EOI)."""
+    jpeg = _encode(".jpg", _image(320, 240))
+    assert jpeg.count(b"\xff\xda") == 1
+    sos = jpeg.index(b"\xff\xda")
+    return jpeg[:sos], jpeg[sos:]
+
+
+def _repeated(unit: bytes) -> bytes:
+    return unit * (_ADVERSARIAL_BYTES // len(unit))
+
+
+def _webp_with_empty_chunks() -> bytes:
+    """An extended WebP claiming alpha and EXIF, whose chunks are all empty and nameless."""
+    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes([0x18, 0, 0, 0]) + (63).to_bytes(3, "little") * 2
+    body = b"WEBP" + vp8x + _repeated(b"\x00" * 8)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+_SEGMENT_CAP = f"more than {MAX_JPEG_SEGMENTS} segments"
+# Each shape that made a walk slow, built from a real JPEG's parts (before its scan, from its scan
+# header) and 15 MB of the repeated unit, and how it is refused (None: it decodes).
+_ADVERSARIAL: dict[str, tuple[Callable[[bytes, bytes], bytes], str | None]] = {
+    # The walk stops at the first of these; libjpeg then judges the file (in C) and refuses it.
+    "TEM markers after the frame header": (
+        lambda head, scan: head + _repeated(b"\xff\x01"),
+        "could not be decoded",
+    ),
+    "restart markers outside a scan": (
+        lambda head, scan: head + _repeated(b"\xff\xd0"),
+        "could not be decoded",
+    ),
+    "zero-length DHT segments": (
+        lambda head, scan: head + _repeated(b"\xff\xc4\x00\x00"),
+        "could not be decoded",
+    ),
+    "empty comment segments": (lambda head, scan: head + _repeated(b"\xff\xfe\x00\x02") + scan, _SEGMENT_CAP),
+    "empty scans": (
+        lambda head, scan: head + _repeated(b"\xff\xda\x00\x02"),
+        f"JPEG has more than {MAX_JPEG_SCANS} scans",
+    ),
+    "fill bytes to the end of the header": (
+        lambda head, scan: head[:2] + _repeated(b"\xff"),
+        "ends in fill bytes",
+    ),
+    "fill bytes before the first marker": (
+        lambda head, scan: head[:2] + _repeated(b"\xff") + head[2:] + scan,
+        None,
+    ),
+    "fill bytes in a scan": (
+        lambda head, scan: head + scan[:-2] + _repeated(b"\xff"),
+        "no end-of-image marker",
+    ),
+    "stuffed bytes in a scan": (
+        lambda head, scan: head + scan[:-2] + _repeated(b"\xff\x00"),
+        "no end-of-image marker",
+    ),
+    "restart markers in a scan": (
+        lambda head, scan: head + scan[:-2] + _repeated(b"\xff\xd0") + b"\xff\xd9",
+        None,
+    ),
+    "empty WebP chunks before EXIF": (lambda head, scan: _webp_with_empty_chunks(), "could not be decoded"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_ADVERSARIAL))
+def test_walks_are_bounded_whatever_the_bytes_hold(case: str) -> None:
+    build, refusal = _ADVERSARIAL[case]
+    data = build(*_jpeg_before_and_from_scan())
+    assert len(data) >= _ADVERSARIAL_BYTES - 16
+    with _pipeline_lines(_LINE_BUDGET) as count:
+        try:
+            image = decode_image(data, LIMITS)
+        except InvalidInput as refused:
+            assert refused.field == "image"
+            assert refusal is not None and refusal in refused.description, refused.description
+        else:
+            assert refusal is None, f"decoded, expected a refusal with {refusal!r}"
+            assert image.shape == (240, 320, 3)
+    assert 0 < count.lines <= _LINE_BUDGET
+
+
+def test_a_photo_runs_far_fewer_lines_than_the_budget() -> None:
+    # The budget is meaningful only if a real decode sits well below it.
+    head, scan = _jpeg_before_and_from_scan()
+    with _pipeline_lines(_LINE_BUDGET) as count:
+        decode_image(head + scan, LIMITS)
+    assert 0 < count.lines < _LINE_BUDGET // 20
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"progressive": True, "quality": 90}, id="progressive"),
+        pytest.param(
+            {"progressive": True, "subsampling": 0, "icc_profile": bytes(300_000)}, id="ICC in 5 segments"
+        ),
+        pytest.param({"quality": 95, "exif": b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00"}, id="EXIF"),
+    ],
+)
+def test_real_encoders_files_walk_and_decode(options: dict[str, object]) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (120, 200, 3), np.uint8)).save(
+        buffer, "JPEG", **options
+    )
+    assert decode_image(buffer.getvalue(), LIMITS).shape == (120, 200, 3)
+
+
+@pytest.mark.parametrize("restart_interval", [1, 4])
+def test_jpeg_with_restart_markers_decodes(restart_interval: int) -> None:
+    image = np.random.default_rng(5).integers(0, 256, (120, 200, 3), np.uint8)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_RST_INTERVAL, restart_interval])
+    assert ok and b"\xff\xd0" in data.tobytes()
+    np.testing.assert_array_equal(decode_image(data.tobytes(), LIMITS), cv2.imdecode(data, cv2.IMREAD_COLOR))
+
+
+_LABEL_PHOTOS = (
+    Path(
+        os.environ.get(
+            "DATALID_LABEL_DATASET", Path(__file__).resolve().parents[3] / "shared/datasets/label-recognition"
+        )
+    )
+    / "images"
+)
+
+
+# Decoding all 300 takes seconds; the walks over every file take a fraction of that.
+_PHOTOS_DECODED = 20
+
+
+@pytest.mark.skipif(not _LABEL_PHOTOS.is_dir(), reason=f"no label photos at {_LABEL_PHOTOS}")
+def test_real_photos_walk_and_decode_as_opencv_decodes_them() -> None:
+    # Phone and camera JPEGs (EXIF, thumbnails, maker notes) from the label dataset that
+    # tests/pipeline/test_label_photos.py reads: the walks must accept every one.
+    photos = sorted(_LABEL_PHOTOS.iterdir())
+    assert photos
+    for index, photo in enumerate(photos):
+        data = photo.read_bytes()
+        header = read_header(data)
+        with Image.open(io.BytesIO(data)) as reference:
+            assert (header.width, header.height) == reference.size, photo.name
+        assert read_layout(data, header.format).end <= len(data)
+        if index < _PHOTOS_DECODED:
+            expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            np.testing.assert_array_equal(decode_image(data, LIMITS), expected, err_msg=photo.name)
+
+
+def test_a_jpeg_with_stray_bytes_between_segments_is_read_as_libjpeg_reads_it() -> None:
+    """Bytes that start no segment between the tables and the scan: the strict walk calls the file
+    damaged, libjpeg skips them with a warning, and the photo is read, not refused."""
+    head, scan = _jpeg_before_and_from_scan()
+    clean = decode_image(head + scan, LIMITS)
+    stray = decode_image(head + b"\x00\x13\x37 stray bytes" + scan, LIMITS)
+    assert stray.shape == clean.shape
+    assert np.array_equal(stray, clean)
+
+
+# -- image data that makes the decoder work far beyond the image's size is refused before decoding
+
+
+def _pack_rows(samples: np.ndarray, bit_depth: int) -> bytes:
+    """PNG scanlines of ``samples`` (rows, columns, channels), each after filter byte 0 (none)."""
+    rows, columns = samples.shape[:2]
+    if bit_depth == 16:
+        packed = samples.astype(">u2").reshape(rows, -1).view(np.uint8).reshape(rows, -1)
+    elif bit_depth == 8:
+        packed = samples.astype(np.uint8).reshape(rows, -1)
+    else:  # 1, 2 or 4 bits, one channel: the first pixel in the high bits, rows padded to whole bytes
+        per_byte = 8 // bit_depth
+        values = np.zeros((rows, -(-columns // per_byte) * per_byte), np.uint8)
+        values[:, :columns] = samples[..., 0]
+        shifts = np.arange(per_byte - 1, -1, -1, dtype=np.uint8) * bit_depth
+        packed = (values.reshape(rows, -1, per_byte) << shifts).sum(axis=2, dtype=np.uint8)
+    return np.hstack([np.zeros((rows, 1), np.uint8), packed]).tobytes()
+
+
+def _png_pixel_data(samples: np.ndarray, bit_depth: int, interlaced: bool) -> bytes:
+    """The bytes a PNG's IDAT stream inflates to, Adam7-interlaced or not (PNG spec 7.2, 8.2)."""
+    if not interlaced:
+        return _pack_rows(samples, bit_depth)
+    passes = (
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    )
+    reduced = [samples[row::row_step, column::column_step] for column, row, column_step, row_step in passes]
+    return b"".join(_pack_rows(image, bit_depth) for image in reduced if image.size)
+
+
+def _png_file(
+    width: int,
+    height: int,
+    idat: bytes,
+    *,
+    bit_depth: int = 8,
+    colour_type: int = 2,
+    interlaced: bool = False,
+    palette: bytes = b"",
+    idat_chunk_bytes: int = 1 << 30,
+) -> bytes:
+    """A PNG with this IHDR and zlib stream, cut into IDAT chunks of ``idat_chunk_bytes``."""
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, int(interlaced))
+    chunks = [idat[start : start + idat_chunk_bytes] for start in range(0, len(idat), idat_chunk_bytes)]
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + (_png_chunk(b"PLTE", palette) if palette else b"")
+        + b"".join(_png_chunk(b"IDAT", chunk) for chunk in chunks)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _fixed_huffman(data: bytes) -> bytes:
+    """A zlib stream of ``data`` as literals in one fixed-Huffman block, as stb_image_write writes
+    noise: 8 or 9 bits a byte, larger than zlib's stored blocks (RFC 1951 3.2.6)."""
+    bits: list[int] = [1, 1, 0]  # BFINAL, then BTYPE 01 least significant bit first
+    for byte in data:
+        code, length = (0x30 + byte, 8) if byte < 144 else (0x190 + byte - 144, 9)
+        bits.extend((code >> shift) & 1 for shift in range(length - 1, -1, -1))  # codes go MSB first
+    bits.extend([0] * 7)  # end of block: code 256 is seven zero bits
+    bits.extend([0] * (-len(bits) % 8))
+    packed = np.packbits(np.array(bits, np.uint8), bitorder="little").tobytes()
+    return b"\x78\x01" + packed + struct.pack(">I", zlib.adler32(data))
+
+
+@dataclass(frozen=True)
+class _PngKind:
+    colour_type: int
+    bit_depth: int
+    channels: int
+
+
+_PNG_KINDS = {
+    "grey 1-bit": _PngKind(0, 1, 1),
+    "grey 2-bit": _PngKind(0, 2, 1),
+    "grey 4-bit": _PngKind(0, 4, 1),
+    "grey 8-bit": _PngKind(0, 8, 1),
+    "grey 16-bit": _PngKind(0, 16, 1),
+    "palette 1-bit": _PngKind(3, 1, 1),
+    "palette 2-bit": _PngKind(3, 2, 1),
+    "palette 4-bit": _PngKind(3, 4, 1),
+    "palette 8-bit": _PngKind(3, 8, 1),
+    "grey+alpha 8-bit": _PngKind(4, 8, 2),
+    "grey+alpha 16-bit": _PngKind(4, 16, 2),
+    "RGB 8-bit": _PngKind(2, 8, 3),
+    "RGB 16-bit": _PngKind(2, 16, 3),
+    "RGBA 8-bit": _PngKind(6, 8, 4),
+    "RGBA 16-bit": _PngKind(6, 16, 4),
+}
+
+
+def _png_of_kind(
+    kind: _PngKind, width: int, height: int, interlaced: bool, compress: Callable[[bytes], bytes]
+) -> bytes:
+    """Noise of this kind (opaque where there is alpha), its IDAT in 100-byte chunks."""
+    samples = np.random.default_rng(13).integers(0, 1 << kind.bit_depth, (height, width, kind.channels))
+    if kind.channels in (2, 4):
+        samples[..., -1] = (1 << kind.bit_depth) - 1  # opaque: the flattened image is the colour image
+    palette = (
+        bytes(np.random.default_rng(17).integers(0, 256, 3 << kind.bit_depth, np.uint8))
+        if kind.colour_type == 3
+        else b""
+    )
+    pixel_data = _png_pixel_data(samples, kind.bit_depth, interlaced)
+    assert len(pixel_data) == png_data_size(width, height, kind.bit_depth * kind.channels, interlaced)
+    return _png_file(
+        width,
+        height,
+        compress(pixel_data),
+        bit_depth=kind.bit_depth,
+        colour_type=kind.colour_type,
+        interlaced=interlaced,
+        palette=palette,
+        idat_chunk_bytes=100,
+    )
+
+
+@pytest.mark.parametrize("compress", [zlib.compress, _fixed_huffman], ids=["zlib", "fixed Huffman"])
+@pytest.mark.parametrize("interlaced", [False, True], ids=["sequential", "Adam7"])
+@pytest.mark.parametrize("kind", sorted(_PNG_KINDS))
+def test_every_kind_of_png_decodes_as_opencv_decodes_it(
+    kind: str, interlaced: bool, compress: Callable[[bytes], bytes]
+) -> None:
+    # Sizes that leave partial bytes in rows and empty Adam7 passes (a 3-pixel-wide image has none
+    # in pass 2), as well as a plain one.
+    for width, height in ((37, 23), (3, 17), (64, 48)):
+        data = _png_of_kind(_PNG_KINDS[kind], width, height, interlaced, compress)
+        expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert expected is not None and expected.shape == (height, width, 3)
+        decoded = decode_image(data, DecodeLimits(min_image_side_px=1))
+        np.testing.assert_array_equal(decoded, expected, err_msg=f"{width}x{height}")
+
+
+def test_pngs_from_real_encoders_decode_as_opencv_decodes_them() -> None:
+    noise = np.random.default_rng(19).integers(0, 256, (90, 130, 3), np.uint8)
+    for data in (_encode(".png", noise), _encode(".png", cv2.cvtColor(noise, cv2.COLOR_BGR2GRAY))):
+        expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        np.testing.assert_array_equal(decode_image(data, LIMITS), expected)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(buffer, "PNG", bits=4)
+    expected = cv2.imdecode(np.frombuffer(buffer.getvalue(), np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(decode_image(buffer.getvalue(), LIMITS), expected)
+
+
+@dataclass
+class _Inflated:
+    bytes: int = 0
+
+
+@pytest.fixture
+def inflated(monkeypatch: pytest.MonkeyPatch) -> _Inflated:
+    """Counts the bytes every zlib decompressor made in the test hands out; imdecode must not run."""
+    count = _Inflated()
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self) -> None:
+            self._inner = real()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            out = self._inner.decompress(data, max_length)
+            count.bytes += len(out)
+            return out
+
+    def fail(*_: object) -> None:
+        raise AssertionError("imdecode must not run on image data that inflates beyond its size")
+
+    monkeypatch.setattr(zlib, "decompressobj", Counting)
+    monkeypatch.setattr(cv2, "imdecode", fail)
+    return count
+
+
+# 200 x 100 RGB: 100 rows of a filter byte and 600 bytes.
+_SMALL_PNG_DATA = 100 * (1 + 200 * 3)
+
+
+def _zeros_stream(size: int) -> bytes:
+    compressor = zlib.compressobj(9)
+    return compressor.compress(bytes(size)) + compressor.flush()
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 30, 1024, 7], ids=["one IDAT", "1 KiB IDATs", "7-byte IDATs"])
+@pytest.mark.parametrize("interlaced", [False, True], ids=["sequential", "Adam7"])
+def test_png_data_inflating_beyond_its_size_is_refused_before_decoding(
+    inflated: _Inflated, interlaced: bool, chunk_bytes: int
+) -> None:
+    data = _png_file(200, 100, _zeros_stream(50 * 10**6), interlaced=interlaced, idat_chunk_bytes=chunk_bytes)
+    with _pipeline_lines(_LINE_BUDGET), pytest.raises(InvalidInput) as raised:
+        decode_image(data, LIMITS)
+    assert raised.value.field == "image"
+    assert raised.value.description == "PNG image data inflates beyond its 200 x 100 size"
+    # Inflating stopped within one 1 MiB piece past the size, not at 50 MB.
+    assert _SMALL_PNG_DATA < inflated.bytes <= png_data_size(200, 100, 24, interlaced) + (1 << 20)
+
+
+def test_png_data_that_cannot_fit_its_size_compressed_is_refused_without_inflating(
+    inflated: _Inflated,
+) -> None:
+    # Stored blocks of twice the size: more bytes than any encoder writes for it.
+    stream = zlib.compressobj(0).compress(bytes(2 * _SMALL_PNG_DATA)) + zlib.compressobj(0).flush()
+    with pytest.raises(InvalidInput, match="PNG image data is more bytes than its 200 x 100 size can take"):
+        decode_image(_png_file(200, 100, stream), LIMITS)
+    assert inflated.bytes == 0
+
+
+def test_png_data_of_exactly_its_size_decodes_and_one_byte_more_is_refused() -> None:
+    rows = _pack_rows(np.random.default_rng(23).integers(0, 256, (100, 200, 3)), 8)
+    assert len(rows) == _SMALL_PNG_DATA
+    exact = _png_file(200, 100, zlib.compress(rows))
+    np.testing.assert_array_equal(
+        decode_image(exact, LIMITS), cv2.imdecode(np.frombuffer(exact, np.uint8), cv2.IMREAD_COLOR)
+    )
+    with pytest.raises(InvalidInput, match="inflates beyond its 200 x 100 size"):
+        decode_image(_png_file(200, 100, zlib.compress(rows + b"\x00")), LIMITS)
+
+
+def test_png_with_an_ihdr_libpng_refuses_is_damaged() -> None:
+    data = _png_file(200, 100, zlib.compress(bytes(_SMALL_PNG_DATA)), bit_depth=4, colour_type=2)
+    with pytest.raises(
+        InvalidInput, match="PNG file is damaged \\(IHDR has bit depth 4 with colour type 2\\)"
+    ):
+        decode_image(data, LIMITS)
+
+
+def _progressive_jpeg(width: int, height: int, extra_scans: int) -> bytes:
+    """A progressive JPEG (libjpeg's 10 scans) with its last scan, a refinement, repeated."""
+    image = np.random.default_rng(29).integers(0, 256, (height, width, 3), np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", progressive=True, quality=90)
+    data = buffer.getvalue()
+    assert data.count(b"\xff\xda") == 10
+    last = data.rindex(b"\xff\xda")  # entropy-coded data holds no 0xFF 0xDA: SOS headers only
+    return data[:-2] + data[last:-2] * extra_scans + data[-2:]
+
+
+def test_progressive_jpeg_with_the_most_scans_decodes_as_opencv_decodes_it() -> None:
+    data = _progressive_jpeg(64, 48, MAX_JPEG_SCANS - 10)
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(decode_image(data, LIMITS), expected)
+
+
+@pytest.mark.parametrize("stray", [b"", b"\x00 stray bytes "], ids=["clean", "stray bytes before the scans"])
+def test_progressive_jpeg_with_more_scans_is_refused_before_decoding(
+    stray: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _progressive_jpeg(64, 48, 2000)
+    first_scan = data.index(b"\xff\xda")
+    data = data[:first_scan] + stray + data[first_scan:]
+
+    def fail(*_: object) -> None:
+        raise AssertionError("imdecode must not run on a JPEG with too many scans")
+
+    monkeypatch.setattr(cv2, "imdecode", fail)
+    with _pipeline_lines(_LINE_BUDGET), pytest.raises(InvalidInput) as raised:
+        decode_image(data, LIMITS)
+    assert raised.value.field == "image"
+    assert raised.value.description.startswith(f"JPEG has more than {MAX_JPEG_SCANS} scans")
+
+
+def test_a_large_jpeg_may_have_fewer_scans() -> None:
+    # With a pixel limit of twice 64 x 48, a 64x48 image may cost what one at the limit with 24 scans
+    # costs: 48 scans.
+    limits = DecodeLimits(max_image_pixels=2 * 64 * 48)
+    allowed = 48
+    assert decode_image(_progressive_jpeg(64, 48, allowed - 10), limits).shape == (48, 64, 3)
+    with pytest.raises(InvalidInput, match=f"JPEG has more than {allowed} scans \\(the most a 64 x 48 image"):
+        decode_image(_progressive_jpeg(64, 48, allowed - 9), limits)
