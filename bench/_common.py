@@ -42,6 +42,11 @@ def latency_summary_ms(latencies_s: Sequence[float]) -> dict[str, float]:
     }
 
 
+def mean_p95(values: Sequence[float]) -> dict[str, float]:
+    """Mean and p95 (nearest rank) of ``values``, rounded to 0.1."""
+    return {"mean": round(sum(values) / len(values), 1), "p95": round(percentile(values, 95), 1)}
+
+
 def host_description() -> dict[str, Any]:
     """What the numbers were measured on."""
     import os

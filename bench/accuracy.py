@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench._common import host_description, percentile, write_json
+from bench._common import host_description, mean_p95, write_json
 from models.date_detector.manifest import ManifestRow, read_manifest
 from pipeline import DateKind, Pipeline, PipelineConfig, ProcessOptions, ProcessResult, load_pipeline
 from pipeline.decode import decode_image
@@ -60,12 +60,8 @@ def date_read(result: ProcessResult, expected: str) -> str | None:
     return result.best_date.date.strftime("%Y-%m-%d" if expected.count("-") == 2 else "%m-%d")
 
 
-def _mean_p95(values: list[float]) -> dict[str, float]:
-    return {"mean": round(statistics.fmean(values), 1), "p95": round(percentile(values, 95), 1)}
-
-
 def _stage_summary(results: list[ProcessResult]) -> dict[str, dict[str, float]]:
-    return {stage: _mean_p95([getattr(r.timings, stage) for r in results]) for stage in _STAGES}
+    return {stage: mean_p95([getattr(r.timings, stage) for r in results]) for stage in _STAGES}
 
 
 def _annotate(image: np.ndarray, row: ManifestRow, result: ProcessResult, path: Path) -> None:
@@ -172,7 +168,7 @@ def measure(
         },
         "fallback_used": sum(r.full_image_fallback_used for r in results["detector"]),
         "stages_ms": {name: _stage_summary(results[name]) for name in results},
-        "wall_ms": {name: _mean_p95(v) for name, v in walls.items()},
+        "wall_ms": {name: mean_p95(v) for name, v in walls.items()},
         "latency_ratio_detector_to_full": round(mean_total["detector"] / mean_total["full_image"], 3),
         "failures": misses,
     }
