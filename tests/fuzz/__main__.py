@@ -76,8 +76,11 @@ def _libfuzzer_argv(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = _arguments(sys.argv[1:] if argv is None else argv)
-    # Coverage of our own code guides the search; the libraries' is noise.
-    with atheris.instrument_imports(include=["pipeline", "server"]):
+    # Coverage of our own code guides the search; the libraries' is noise. pipeline.container is
+    # left uninstrumented: with it, atheris's comparison hooks grow the fuzzer's RSS by ~8 KB an
+    # input (2 GB at 250,000 inputs, a false "oom" finding), while the same code run on 60,000
+    # mutated inputs without atheris stays flat at 124 MB. Its code still runs on every input.
+    with atheris.instrument_imports(include=["pipeline", "server"], exclude=["pipeline.container"]):
         from tests.fuzz.targets import TARGETS
     target = TARGETS[args.target]
     if args.replay is not None:

@@ -9,37 +9,26 @@ allows, each declaring a 4 MiB message and sending all that flow control allows 
 
 from __future__ import annotations
 
-import selectors
-import socket
-import struct
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import grpc
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
 import pytest
 
 from datalid.v1 import expiry_date_service_pb2_grpc, types_pb2
 from pipeline.synth import render_label
 from server.config import ConfigError, load_config
 from tests.conftest import ServerProcess
+from tests.hostile import h2flood
 from tests.hostile.conftest import MEMORY_LIMIT_BYTES
 
-_PROCESS = b"/datalid.v1.ExpiryDateService/Process"
 _MESSAGE_BYTES = 4 * 1024 * 1024
 _RPCS = 4
 _STREAMS_PER_CONNECTION = 4
 _CONNECTIONS = 8
 _AGE_S = 3
 _GRACE_S = 2
-# app.py's window for a stream no call reads yet.
-_STREAM_WINDOW_BYTES = 64 * 1024
 # The bound _transport_options states: calls reading their message, plus streams waiting.
-_BOUND_BYTES = _RPCS * _MESSAGE_BYTES + _CONNECTIONS * _STREAMS_PER_CONNECTION * _STREAM_WINDOW_BYTES
+_BOUND_BYTES = _RPCS * _MESSAGE_BYTES + _CONNECTIONS * _STREAMS_PER_CONNECTION * h2flood.STREAM_WINDOW_BYTES
 # RSS the server's own bookkeeping of the flood may add (streams, connections, log lines); without
 # the limits the same flood parks 12 x 8 x 3.75 MiB = 360 MiB.
 _SLACK_BYTES = 48 * 1024 * 1024
@@ -47,114 +36,16 @@ _SLACK_BYTES = 48 * 1024 * 1024
 _ATTACK_LIMIT_S = 60.0
 
 
-@dataclass
-class _Connection:
-    """One attacker's HTTP/2 connection: streams that declare a message and never finish it."""
-
-    sock: socket.socket
-    h2: h2.connection.H2Connection
-    # Bytes each open stream may still send: never the message's last ones.
-    unsent: dict[int, int]
-    outgoing: bytearray = field(default_factory=bytearray)
-    closed_by_server: bool = False
-    goaway: bool = False
-    refused_streams: int = 0
-
-
-def _open(port: int, streams: int) -> _Connection:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.setblocking(False)
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
-    conn.initiate_connection()
-    unsent = {}
-    for _ in range(streams):
-        stream_id = conn.get_next_available_stream_id()
-        headers = [
-            (b":method", b"POST"),
-            (b":scheme", b"http"),
-            (b":path", _PROCESS),
-            (b":authority", b"127.0.0.1"),
-            (b"content-type", b"application/grpc"),
-            (b"te", b"trailers"),
-        ]
-        conn.send_headers(stream_id, headers)
-        # The 5-byte gRPC header declares the whole message; all of it but 1/16 follows.
-        conn.send_data(stream_id, struct.pack(">BI", 0, _MESSAGE_BYTES))
-        unsent[stream_id] = _MESSAGE_BYTES - _MESSAGE_BYTES // 16
-    return _Connection(sock, conn, unsent, bytearray(conn.data_to_send()))
-
-
-def _send(conn: _Connection) -> None:
-    """Sends what the windows allow, at most 1 MiB queued per connection."""
-    for stream_id, left in list(conn.unsent.items()):
-        try:
-            window = conn.h2.local_flow_control_window(stream_id)
-        except h2.exceptions.StreamClosedError:
-            del conn.unsent[stream_id]
-            continue
-        size = min(window, conn.h2.max_outbound_frame_size, left, 1024 * 1024 - len(conn.outgoing))
-        if size > 0:
-            conn.h2.send_data(stream_id, b"\x0a" * size)
-            conn.unsent[stream_id] = left - size
-            conn.outgoing += conn.h2.data_to_send()
-    if conn.outgoing:
-        try:
-            del conn.outgoing[: conn.sock.send(conn.outgoing)]
-        except BlockingIOError:
-            pass
-        except OSError:
-            conn.closed_by_server = True
-
-
-def _receive(conn: _Connection) -> None:
-    try:
-        data = conn.sock.recv(1024 * 1024)
-    except BlockingIOError:
-        return
-    except OSError:
-        data = b""
-    if not data:
-        conn.closed_by_server = True
-        return
-    if conn.goaway:
-        return  # h2 takes nothing after GOAWAY; the server closes the socket after the grace.
-    try:
-        events = conn.h2.receive_data(data)
-    except h2.exceptions.ProtocolError:
-        conn.goaway = True
-        return
-    for event in events:
-        if isinstance(event, h2.events.StreamReset):
-            conn.refused_streams += 1
-            conn.unsent.pop(event.stream_id, None)
-        elif isinstance(event, h2.events.ConnectionTerminated):
-            conn.goaway = True
-    conn.outgoing += conn.h2.data_to_send()
-
-
-def _flood(server: ServerProcess, connections: int, streams: int) -> tuple[list[_Connection], int]:
+def _flood(server: ServerProcess, connections: int, streams: int) -> tuple[list[h2flood.Connection], int]:
     """Runs the flood until the server has closed every connection; returns them and the peak RSS."""
-    conns = [_open(server.port, streams) for _ in range(connections)]
     peak = server.rss_bytes()
-    with selectors.DefaultSelector() as selector:
-        for conn in conns:
-            selector.register(conn.sock, selectors.EVENT_READ, conn)
-        deadline = time.monotonic() + _ATTACK_LIMIT_S
-        while time.monotonic() < deadline:
-            open_conns = [conn for conn in conns if not conn.closed_by_server]
-            if not open_conns:
-                break
-            for conn in open_conns:
-                if not conn.goaway:
-                    _send(conn)
-            for key, _ in selector.select(timeout=0.05):
-                conn = key.data
-                _receive(conn)
-                if conn.closed_by_server:
-                    selector.unregister(conn.sock)
-            peak = max(peak, server.rss_bytes())
-    for conn in conns:
-        conn.sock.close()
+
+    def sample(_: list[h2flood.Connection]) -> bool:
+        nonlocal peak
+        peak = max(peak, server.rss_bytes())
+        return False
+
+    conns = h2flood.flood(server.port, connections, streams, _MESSAGE_BYTES, _ATTACK_LIMIT_S, sample)
     return conns, peak
 
 
