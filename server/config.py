@@ -415,7 +415,9 @@ def _argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="YAML file of settings (flat mapping of the names below)")
     for option in OPTIONS:
         # Flags stay strings here so that each source goes through the same parser below.
-        parser.add_argument(option.flag, dest=option.name, metavar=option.name.upper(), help=option.help)
+        # argparse formats help with %: a literal one in a description (e.g. "+-10%") must be doubled.
+        help_text = option.help.replace("%", "%%")
+        parser.add_argument(option.flag, dest=option.name, metavar=option.name.upper(), help=help_text)
     return parser
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,18 @@ def test_max_detections_limit_is_an_option_and_covers_the_default() -> None:
     # A default no request could ask for explicitly is a configuration mistake.
     with pytest.raises(ConfigError, match="max_detections_limit"):
         load_config([], {"DATALID_MAX_DETECTIONS_LIMIT": "5", "DATALID_MAX_DETECTIONS": "10"})
+
+
+def test_help_lists_every_option() -> None:
+    """`python -m server --help`, as the README says, in a real subprocess (argparse formats help
+    text with %, so a literal one in a description once made it crash)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "server", "--help"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    for option in OPTIONS:
+        assert option.flag in completed.stdout
