@@ -28,6 +28,7 @@ __all__ = [
     "MAX_CHUNKS",
     "MAX_JPEG_SCANS",
     "MAX_JPEG_SEGMENTS",
+    "PNG_SKIPPED_CHUNKS",
     "Damaged",
     "JpegSegment",
     "Layout",
@@ -45,6 +46,10 @@ __all__ = [
 # rows. This bound is twice that; more is a file built to make the walk slow (100,000 chunks take
 # ~30 ms to walk, ~80 ms when they are all IDAT and their data is inflated as it goes).
 MAX_CHUNKS = 100_000
+# PNG text chunks, which no pixel depends on, are cut out before decoding: libpng inflates every
+# zTXt and iTXt chunk it meets (up to 8 MB each, 1000 chunks), so a 7.7 MB file of text chunks
+# cost 33 s of CPU inside cv2.imdecode, which no deadline stops. tEXt goes with them (text too).
+PNG_SKIPPED_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 # A JPEG has 10-30 segments before its first scan (APPn, DQT, SOF, DHT, DRI, SOS), about two per
 # scan after it when progressive (libjpeg's default progression has 10 scans), and metadata too large
 # for one segment (ICC profiles, extended XMP such as depth maps) split into 64 KiB segments, of which
@@ -121,12 +126,27 @@ class Layout:
             for images with alpha, the only ones decoded without OpenCV's own EXIF handling.
         scans: a JPEG's scans (SOS segments) before its EOI, at most ``MAX_JPEG_SCANS``; 0 for
             other formats.
+        skip: ``(start, end)`` byte spans before ``end`` that the decoder must not see: a PNG's
+            text chunks (see ``PNG_SKIPPED_CHUNKS``).
     """
 
     end: int
     has_alpha: bool = False
     orientation: int = 1
     scans: int = 0
+    skip: tuple[tuple[int, int], ...] = ()
+
+    def image_bytes(self, data: bytes) -> bytes | memoryview:
+        """The bytes to decode: the file up to ``end`` without the ``skip`` spans (joined in C)."""
+        view = memoryview(data)[: self.end]
+        if not self.skip:
+            return view
+        pieces, pos = [], 0
+        for start, stop in self.skip:
+            pieces.append(view[pos:start])
+            pos = stop
+        pieces.append(view[pos:])
+        return b"".join(pieces)
 
 
 class Damaged(ValueError):
@@ -397,6 +417,7 @@ def _png_layout(data: bytes) -> Layout:
     view = memoryview(data)  # chunk bodies go to zlib without a copy
     has_alpha = image.colour_type in (4, 6)
     exif = b""
+    skip: list[tuple[int, int]] = []
     pos = 8  # after the signature
     for _ in range(MAX_CHUNKS):
         if pos + 12 > len(data):
@@ -411,9 +432,12 @@ def _png_layout(data: bytes) -> Layout:
             has_alpha = True
         elif kind == b"eXIf":
             exif = data[pos + 8 : pos + 8 + length]
+        elif kind in PNG_SKIPPED_CHUNKS:
+            skip.append((pos, end))
         elif kind == b"IEND":
             idat.finish()
-            return Layout(end, has_alpha, exif_orientation(exif) if has_alpha else 1)
+            orientation = exif_orientation(exif) if has_alpha else 1
+            return Layout(end, has_alpha, orientation, skip=tuple(skip))
         pos = end
     else:
         raise TooLong(f"more than {MAX_CHUNKS} chunks before IEND")

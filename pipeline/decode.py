@@ -218,7 +218,7 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
         layout = Layout(len(data), scans=data.count(_JPEG_SOS))
     if header.format == "jpeg":
         _check_scans(header, layout.scans, limits)
-    image = _decode_pixels(np.frombuffer(data, dtype=np.uint8, count=layout.end), layout)
+    image = _decode_pixels(np.frombuffer(layout.image_bytes(data), dtype=np.uint8), layout)
     if image is None:
         raise _refuse(f"{header.format.upper()} file could not be decoded (damaged data)")
     return image
