@@ -1,6 +1,7 @@
 """OCR text to a form the patterns can read, one character for one character.
 
-Every step maps one input character to exactly one output character, so a span found in the
+Every step maps one input character to exactly one output character (a 1 that OCR made of a
+colon becomes the colon again), so a span found in the
 normalised text is the same span of the caller's text (``ParsedDate.text`` is sliced from it).
 """
 
@@ -33,6 +34,12 @@ _RUN = re.compile(
     r"|(?<=[/.\-\\][OoIl|SBZ])[OoIl|SBZ]*))"  # confusables only, a separator before
 )
 _DATE_SEPARATORS = "/.-\\"
+
+
+# A colon that OCR read as a 1, between a word and a separated date: "EXP124/03/2026" is
+# "EXP:24/03/2026", since no date opens with a three-digit field. Opens with the literal 1, the
+# look-behind after it, so the engine skips ahead to the ones.
+_COLON_AS_ONE = re.compile(r"1(?<=[^\W\d_]1)(?=\d\d ?[./\-\\]{1,2} ?\d\d? ?[./\-\\]{1,2} ?\d\d)")
 
 
 def _is_letter(char: str) -> bool:
@@ -97,10 +104,12 @@ def _repair_run(text: str, match: re.Match[str]) -> str:
     last = len(run)
     while not run[last - 1].isdigit():
         last -= 1
-    # One confusable at an edge is a digit ("O5/06"); two or more are a word ("BB20281030").
+    # One confusable at an edge is a digit ("O5/06"); two or more are a word ("BB20281030"). Not
+    # after six or eight digits: that is a compact date with a printer's suffix ("130527B").
     if first == 1 and not _is_letter(before):
         first = 0
-    if last == len(run) - 1 and not _is_letter(after):
+    compact = last - first in (6, 8) and run[first:last].isdigit()
+    if last == len(run) - 1 and not _is_letter(after) and not compact:
         last = len(run)
     return run[:first] + run[first:last].translate(_AS_DIGIT) + run[last:]
 
@@ -115,4 +124,5 @@ def normalize(text: str) -> str:
         A string of the same length as ``text``.
     """
     text = _RUN.sub(lambda match: _repair_run(text, match), text)
-    return text.translate(_FOLD)
+    text = text.translate(_FOLD)
+    return _COLON_AS_ONE.sub(":", text) if "1" in text else text

@@ -4,8 +4,12 @@ Where the rules come from: labels print a legend of the order beside the date wh
 expects it ("DD/MM/YY", "(D/M/Y)", Thai "(ว/ด/ป)" for วัน/เดือน/ปี, day/month/year, Japanese
 "(y年/m月/d日)"), and Korean, Japanese and Chinese dates are written year first (KS X ISO 8601
 practice, JIS X 0301, GB/T 7408), two-digit years included ("유통기한 28.01.09"). A legend is the
-stronger evidence: it is printed for this date. Impossible values need no rule here: a date that
-only reads the other way is read that way already (``reading.py``).
+stronger evidence: it is printed for this date. A script is weaker (a brand in kanji on a Thai
+label, a Thai glyph OCR read as an ideograph): ``parser.py`` lets the label's dates overrule it
+when read year last they are plausible and read year first they are not, and overrule the
+default order where it reads fewer dates than the other end (270305: day first its year is 2005).
+Day or month first needs no rule here: a date that only reads the other way is read that way
+already (``reading.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import re
 
 from pipeline.types import DateOrder
 
-__all__ = ["label_order"]
+__all__ = ["label_order", "legend_order", "year_first_script"]
 
 # One field of a legend: D, DD, M, MM, Y..YYYY; Thai ว(วัน) ด(เดือน) ป(ปี); 日 月 年 (with y/m/d).
 _FIELDS = {"D": "D", "ว": "D", "日": "D", "M": "M", "ด": "M", "月": "M", "Y": "Y", "ป": "Y", "年": "Y"}
@@ -59,16 +63,30 @@ def _field(token: str) -> str:
     return _FIELDS[token.lstrip("เ")[0]]
 
 
-def label_order(text: str) -> DateOrder | None:
-    """The order the label's legend or script gives (``text`` normalised), or None."""
-    ascii_only = text.isascii()
-    if ascii_only and not ("Y" in text and "M" in text and "D" in text):
-        return None  # most lines: no legend can be there, and no other script
+def legend_order(text: str) -> DateOrder | None:
+    """The order a printed legend gives (``text`` normalised), or None."""
+    if text.isascii() and not ("Y" in text and "M" in text and "D" in text):
+        return None  # most lines: no legend can be there
     for match in _LEGEND.finditer(text):
         fields = "".join(_field(token) for token in _FIELD_AT.findall(match.group()))
         order = _ORDERS.get(fields)
         if order is not None:
             return order
-    if not ascii_only and _YEAR_FIRST_SCRIPT.search(text):
-        return DateOrder.YMD
     return None
+
+
+def year_first_script(text: str) -> bool:
+    """Whether ``text`` holds Hangul, kana or CJK ideographs, whose dates are written year first.
+
+    Weaker evidence than a legend: a stray ideograph (a brand, OCR's reading of a Thai glyph) does
+    not make a Thai label's 200826 year first, so the parser weighs this against the dates.
+    """
+    return not text.isascii() and _YEAR_FIRST_SCRIPT.search(text) is not None
+
+
+def label_order(text: str) -> DateOrder | None:
+    """The order the label's legend or script gives (``text`` normalised), or None."""
+    order = legend_order(text)
+    if order is None and year_first_script(text):
+        return DateOrder.YMD
+    return order

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from pipeline.dates.binding import bind_roles
 from pipeline.dates.confidence import Evidence, confidence
-from pipeline.dates.keywords import Role, find_keywords
+from pipeline.dates.keywords import Keyword, Role, find_keywords
 from pipeline.dates.normalize import MAX_TEXT_CHARS, normalize
-from pipeline.dates.order import label_order
+from pipeline.dates.order import legend_order, year_first_script
 from pipeline.dates.patterns import Form, RawMatch, find_matches
 from pipeline.dates.prices import is_price
 from pipeline.dates.reading import Reading, read
@@ -111,13 +112,24 @@ def parse_with_evidence(
         return (), ()
     keywords = find_keywords(normalized)
     matches = find_matches(normalized, {keyword.end for keyword in keywords})
-    by_default = False
+    guessed = by_script = False
     if order is None:
-        order = label_order(normalized)
+        order = legend_order(normalized)
         if order is None:
-            order, by_default = default_order, True
+            # A year-first script, else the default: a guess, which the label's dates may overrule.
+            guessed = True
+            by_script = year_first_script(normalized)
+            order = DateOrder.YMD if by_script else default_order
     readings = _read_all(normalized, matches, order, window, grace_days)
-    if by_default and order is not DateOrder.YMD and any(reading.swapped for _, reading in readings):
+    if guessed and _order_sensitive(matches, readings, window, by_script):
+        # Year first or year last (200826: 2020-08-26 or 2026-08-20)? See ``_other_end_wins``.
+        other = _other_end(order, default_order)
+        again = _read_all(normalized, matches, other, window, grace_days)
+        if _other_end_wins(readings, again, window, by_script):
+            if not by_script:  # read against the default: as uncertain as 12/25/2026 in DMY
+                again = _mark_swapped(readings, again)
+            order, readings = other, again
+    if guessed and order is not DateOrder.YMD and any(reading.swapped for _, reading in readings):
         # The label's own dates show its order: 12/25/2026 is only month first, so its 03/04/2027
         # is too; unless another of its dates is only day first (then each is read as it can be).
         other = DateOrder.MDY if order is DateOrder.DMY else DateOrder.DMY
@@ -132,6 +144,8 @@ def parse_with_evidence(
         for (match, reading), role in zip(readings, roles, strict=True)
         if role is not Role.LOT  # lot codes are never dates
     ]
+    if len(found) > 1 and any(kind is DateKind.MANUFACTURE for _, _, kind in found):
+        _unbind_stray_manufacture(normalized, keywords, found)
     candidates = []
     evidences = []
     for match, reading, kind in found:
@@ -179,6 +193,116 @@ def _read_all(
         if (reading := read(match, order, window, grace_days)) is not None
         and not (match.form is Form.MONTH_YEAR and is_price(normalized, match.start, match.end))
     ]
+
+
+def _unbind_stray_manufacture(
+    normalized: str, keywords: list[Keyword], found: list[tuple[RawMatch, Reading, DateKind]]
+) -> None:
+    """Mends the roles that keywords reached across a line break when the dates say they cannot
+    be right: a label is not made after it expires.
+
+    OCR orders the lines of two columns as it finds them ("ผลิต/MFD 30.07.25  ควรบริโภคก่อน/BBF
+    30.07.26" read "WOA/MFD", "30.07.26", "30.07.25", the Thai keywords lost), so a keyword on a line
+    above may belong to the other date. With no expiry keyword, a manufacture date later than every
+    unlabelled date is unlabelled too, and the later date is the expiry. Under a header of both
+    keywords, a manufacture date later than the expiry date swaps roles with it.
+    """
+    ends = [keyword.end for keyword in keywords]
+
+    def distant(match: RawMatch) -> bool:
+        before = bisect_right(ends, match.start) - 1
+        return before >= 0 and "\n" in normalized[ends[before] : match.start]
+
+    expiry = [i for i, (match, _, kind) in enumerate(found) if kind is DateKind.EXPIRY]
+    if expiry:
+        if len(expiry) != 1 or not distant(found[expiry[0]][0]):
+            return
+        e_match, e_reading, _ = found[expiry[0]]
+        for index, (match, reading, kind) in enumerate(found):
+            if kind is DateKind.MANUFACTURE and reading.date > e_reading.date and distant(match):
+                found[index] = (match, reading, DateKind.EXPIRY)
+                found[expiry[0]] = (e_match, e_reading, DateKind.MANUFACTURE)
+                return
+        return
+    unlabelled = [reading.date for _, reading, kind in found if kind is DateKind.UNKNOWN]
+    if not unlabelled:
+        return
+    latest = max(unlabelled)
+    for index, (match, reading, kind) in enumerate(found):
+        if kind is DateKind.MANUFACTURE and reading.date > latest and distant(match):
+            found[index] = (match, reading, DateKind.UNKNOWN)
+
+
+def _order_sensitive(
+    matches: list[RawMatch], readings: list[tuple[RawMatch, Reading]], window: YearWindow, by_script: bool
+) -> bool:
+    """Whether reading the year at the other end may change the answer (see ``_other_end_wins``):
+    a DDMMYY or DD/MM/YY shape that the guessed order did not read, or after a script's guess read
+    as an implausible date."""
+    read: dict[int, dt.date] | None = None
+    for match in matches:
+        form = match.form
+        if form is Form.COMPACT:
+            if match.end - match.start != 6:
+                continue
+        elif form is not Form.TRIPLE or not _two_digit_ends(match):
+            continue
+        if read is None:
+            read = {match.start: reading.date for match, reading in readings}
+        date = read.get(match.start)
+        if date is None:
+            return True
+        if by_script:
+            first, last = window.plausible_range()
+            if not first <= date <= last:
+                return True
+    return False
+
+
+def _two_digit_ends(match: RawMatch) -> bool:
+    """Whether a triple's first and last fields both have two digits (15/03/26)."""
+    return len(match.groups["y"] or "") == 2 and len(match.groups["a"] or "") == 2
+
+
+def _other_end(order: DateOrder, default_order: DateOrder) -> DateOrder:
+    """The order with the year at the other end: YMD for DMY and MDY; for YMD, the default."""
+    if order is not DateOrder.YMD:
+        return DateOrder.YMD
+    return default_order if default_order is not DateOrder.YMD else DateOrder.DMY
+
+
+def _other_end_wins(
+    guess: list[tuple[RawMatch, Reading]],
+    other: list[tuple[RawMatch, Reading]],
+    window: YearWindow,
+    by_script: bool,
+) -> bool:
+    """Whether the label's dates read with the year at the other end overrule the guessed order.
+
+    A year-first script is weak evidence (a brand name in kanji on a Thai label, a Thai glyph that
+    OCR read as an ideograph): the order whose dates are plausible, more of them, wins. The default
+    order gives way only to impossible values: where the default reads fewer dates than the other
+    order (270305 is no date day first: its year 2005 is outside the window), and fewer plausible
+    ones; a date the default reads stands, however old (22/01/12 is 2012).
+    """
+    more_plausible = _plausible_count(other, window) > _plausible_count(guess, window)
+    return more_plausible and (by_script or len(other) > len(guess))
+
+
+def _mark_swapped(
+    guess: list[tuple[RawMatch, Reading]], other: list[tuple[RawMatch, Reading]]
+) -> list[tuple[RawMatch, Reading]]:
+    """``other``, its dates that the guessed order read otherwise (or not at all) marked swapped."""
+    guessed = {match.start: reading.date for match, reading in guess}
+    return [
+        (match, reading if guessed.get(match.start) == reading.date else reading._replace(swapped=True))
+        for match, reading in other
+    ]
+
+
+def _plausible_count(readings: list[tuple[RawMatch, Reading]], window: YearWindow) -> int:
+    first, last = window.plausible_range()
+    return sum(1 for _, reading in readings if first <= reading.date <= last)
 
 
 def _rivals(kind: DateKind, date: dt.date, found: list[tuple[RawMatch, Reading, DateKind]]) -> int:

@@ -31,8 +31,11 @@ class Form(enum.Enum):
 # A year, and where it may end: four digits not glued to more digits or to a time, or two digits
 # that may be glued to a time ("01/01/2603:33" is 01/01/26 then 03:33) but not followed by a colon.
 _YEAR = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{2}(?![\d:]))"
-# The last field of a triple: a year, or in a year-first label a one-digit day ("27.7.1").
-_LAST = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{1,2}(?![\d:]))"
+# The last field of a triple: a year, or in a year-first label a one-digit day ("27.7.1"), or
+# last a year 20YY glued to the digits after it, where OCR ran two columns together
+# ("01/04/2026 07 01" read "01/04/20260701", "01/04/202601/04/2027"), but not to a time
+# ("11.05.202008:05" may as well be 11.05.20 then 20:08).
+_LAST = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{1,2}(?![\d:])|20\d\d(?=\d)(?!\d{1,2}:\d))"
 # Between day, month name and year: "15MAR26", "15 MAR 2026", "15-MAR-26", "15 de marco de 2026".
 _NAME_SEP = r"[ .,/\-]{0,3}(?:DEL? {1,3})?"
 _MONTH = rf"(?P<mon>{MONTH_PATTERN})(?![^\W\d_])"
@@ -52,8 +55,18 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
             r"(?:(?P=s)(?P<d>\d{1,2})|(?<! \d)(?<! \d\d)(?!(?P=s)\d))(?!\d)"
         ),
     ),
-    # 15/03/2026, 15.03.26, "15. 03. 26", 15 03 26, 15\\03\\26: the same separator twice.
-    (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d?)(?P<s>[./\-\\] ?| )(?P<b>\d{{1,2}})(?P=s){_LAST}")),
+    # 15/03/2026, 15.03.26, "15. 03. 26", 15 03 26, 15\\03\\26: the same separator twice. Or what
+    # OCR makes of a printed separator: another one (01-07.2027, 16/08-26), doubled (12..05), with a
+    # space beside it (12 /05/ 27); not a space alone, and then not where the last field goes on as
+    # a shape (12/05-12/06 is a range of days). One pattern: the same separator is tried first.
+    (
+        Form.TRIPLE,
+        re.compile(
+            rf"(?P<a>{_FIRST}\d?)(?P<s>(?P<p>[./\-\\]) ?| |(?P<q> ?[./\-\\]{{1,2}} ?))(?P<b>\d{{1,2}})"
+            r"(?:(?P=s)|(?P<mixed>(?(p)|(?(q)|(?!))) ?[./\-\\]{1,2} ?))"
+            rf"{_LAST}(?(mixed)(?![./\-\\]\d))"
+        ),
+    ),
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}(?:\d{{7}}|\d{{5}}))(?!\d)")),
     # 03/2026, 03/26, and with a space only between a two-digit month and a four-digit year that
     # does not open a year-first date (BB 12 2026, not "T2 2023.09.17"), and not after a number
@@ -165,6 +178,20 @@ def _keeps(text: str, match: re.Match[str], form: Form, keyword_ends: AbstractSe
     return any(_KEYWORD_GAP.fullmatch(text, end, start) for end in keyword_ends if end <= start)
 
 
+# A date is at most this long ("12 /05/ 2027").
+_LONGEST = 16
+
+
+def _glued_after(text: str, end: int) -> RawMatch | None:
+    """The numeric date that starts at ``end``, right after another date's year, if any."""
+    rest = text[end : end + _LONGEST]
+    for form, pattern in _NUMERIC_PATTERNS:
+        match = pattern.match(rest)
+        if match is not None:
+            return RawMatch(end, end + match.end(), form, match)
+    return None
+
+
 def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
     """Every date-shaped span of ``text`` (normalised), in text order, none overlapping.
 
@@ -199,6 +226,13 @@ def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
             break
     if len(found) < 2:
         return found
+    for match in found[:]:
+        if match.form is Form.TRIPLE and match.end < len(text) and text[match.end].isdigit():
+            # A year glued to the digits after it (see _LAST): the next column may start there,
+            # though a date's first digit may not follow a digit elsewhere ("...202601/04/2027").
+            glued = _glued_after(text, match.end)
+            if glued is not None:
+                found.append(glued)
     found.sort(key=_first_then_longest)
     kept: list[RawMatch] = []
     for match in found:

@@ -1,11 +1,23 @@
-"""Which years a label can print, and the year of a date printed without one."""
+"""Which years a label can print, which dates a label plausibly prints, and the year of a date
+printed without one.
+
+The year window bounds what is read as a date at all. Plausibility is narrower: a label in a shop
+prints a manufacture date a few years back at most and an expiry date at most a few years ahead,
+so of two readings of an ambiguous label ("180625": 18 June 2025 or 25 June 2018) the one whose
+dates lie near the reference date is the label's (``parser.py``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-__all__ = ["YearWindow", "infer_year"]
+__all__ = ["PLAUSIBLE_AHEAD_DAYS", "PLAUSIBLE_BACK_DAYS", "YearWindow", "infer_year"]
+
+# A date this far before or after the reference date is plausible on a label: an expired product
+# photographed years later, a manufacture date, a long shelf life (canned food, ten years at most).
+PLAUSIBLE_BACK_DAYS = 5 * 365 + 1
+PLAUSIBLE_AHEAD_DAYS = 10 * 365 + 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +40,14 @@ class YearWindow:
         if self.reference.year - self.years_back <= year <= self.reference.year + self.years_ahead:
             return year
         return None
+
+    def plausible_range(self) -> tuple[dt.date, dt.date]:
+        """The first and last date a label plausibly prints (see the module docstring)."""
+        reference = self.reference
+        return (
+            reference - dt.timedelta(days=PLAUSIBLE_BACK_DAYS),
+            reference + dt.timedelta(days=PLAUSIBLE_AHEAD_DAYS),
+        )
 
 
 def infer_year(month: int, day: int, reference: dt.date, grace_days: int) -> dt.date | None:

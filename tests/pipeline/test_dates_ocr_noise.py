@@ -1,0 +1,243 @@
+"""The date parser on what OCR makes of real labels: the failure families of the real-photo bench.
+
+Each family is a table of label texts written for these tests (never copied from the photos, which
+are validation only), as OCR returns them: Thai keywords lost or read as Latin garbage, a stray
+ideograph, separators changed, columns run together, lines out of order. Each case also runs as its
+OCR-noise variants: a 0 inside the digits read as O, a 1 read as I, a garbage line around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from pipeline.dates import parse_dates
+from pipeline.types import DateKind, DatePrecision
+
+REF = dt.date(2026, 11, 30)
+
+# Year first or year last, decided by the label's dates: a stray ideograph (a brand, a Thai glyph
+# read as one) does not make a DDMMYY label year first when that puts its dates years in the past;
+# a day-first default gives way where it reads no date at all (270305: its year would be 2005).
+ORDER = [
+    ("软糖\nMFG150925\nEXP150926 K", "2026-09-15"),
+    ("品 ansu\nEXP 200827N", "2027-08-20"),
+    ("焙煎\nMFG:120525\nBBE:\n120526B", "2026-05-12"),
+    ("口 ansu\n041125\nnsuau\n091126", "2026-11-09"),
+    ("抹茶 MATCHA\nEXP 21/03/27", "2027-03-21"),
+    ("MFG130526A EXP130527B 乳", "2027-05-13"),
+    ("L6 EXP 050327D 茶", "2027-03-05"),
+    ("大豆\nBB 181027", "2027-10-18"),
+    ("MFD 010326 EXP 010327 辣", "2027-03-01"),
+    ("EXP 09/08/26 辣椒", "2026-08-09"),
+    ("กะทิ 椰\nEXP 110427", "2027-04-11"),
+    ("EXP 270305", "2027-03-05"),
+    ("BEST BEFORE 280109", "2028-01-09"),
+    ("EXP 271008 L2", "2027-10-08"),
+    ("MFG 260407\nEXP 270407", "2027-04-07"),
+    # Year-first labels whose dates are plausible year first stay year first.
+    ("유통기한 27.01.15", "2027-01-15"),
+    ("제조 25.11.26 유통기한 26.11.25", "2026-11-25"),
+    ("保质期至 270301", "2027-03-01"),
+]
+
+# Separators as OCR reads them: another one, doubled, a space beside one, a letter O in the year.
+MIXED_SEPARATORS = [
+    ("EXP 14-09.2027", "2027-09-14"),
+    ("BB 23/10-27 L4", "2027-10-23"),
+    ("USE BY 08..11.2027", "2027-11-08"),
+    ("EXP 19 /04/ 27", "2027-04-19"),
+    ("BBE 05/06/2O27", "2027-06-05"),
+    ("MFG 03.02-26\nEXP 03.02-28", "2028-02-03"),
+    ("EXP:25-12/2027", "2027-12-25"),
+    ("BEST BEFORE 30.09/27 K1", "2027-09-30"),
+    ("EXP 11 .03. 2028", "2028-03-11"),
+    ("MFD 04/05.2026 EXP 04/05.2027", "2027-05-04"),
+    ("BBF 17-01..2027", "2027-01-17"),
+    ("EXP 28/02-27H3", "2027-02-28"),
+    ("PROD 10.10-25\nBBE 10.10-27", "2027-10-10"),
+    ("EXP 06\\11.2027", "2027-11-06"),
+    ("USE BY 21.08 /2027", "2027-08-21"),
+    ("EXP 15/06.26 0842", "2026-06-15"),
+]
+
+# A colon (or the keyword's last letter) that OCR read as a 1, glued to a separated date: no date
+# opens with a three-digit field, so "EXP124/03/2027" is EXP:24/03/2027.
+COLON_AS_ONE = [
+    ("EXP124/03/2027", "2027-03-24"),
+    ("MFG115/02/2026\nEXP115/02/2028", "2028-02-15"),
+    ("BBE109.10.2027", "2027-10-09"),
+    ("EXF130/06.2027", "2027-06-30"),
+    ("MFG121/01/2026\nXPR122/01/2027", "2027-01-22"),
+    ("BB117/11/27", "2027-11-17"),
+    ("USEBY105.05.2027", "2027-05-05"),
+    ("EXPIRY131/12/2027", "2027-12-31"),
+    ("BBF102-04-2028", "2028-04-02"),
+    ("EXP128/02/27 L5", "2027-02-28"),
+    ("VAL116/08/2027", "2027-08-16"),
+    ("MFD110/10/2025 BBD110/10/2027", "2027-10-10"),
+    ("EXP119.01.2028", "2028-01-19"),
+    ("BEST BEFORE107/07/2027", "2027-07-07"),
+    ("CAD112/12/2027", "2027-12-12"),
+]
+
+# A compact date whose keyword was lost or read as garbage: a candidate of its own, unlabelled,
+# never over a keyworded date; barcodes, phone numbers and long codes are no dates.
+BARE_COMPACT = [
+    ("nsuuau\n071125\nansuanau\n070527", "2027-05-07"),
+    ("060327D", "2027-03-06"),
+    ("uaauo 120925S\nnnsu 120327D", "2027-03-12"),
+    ("lvouAa\n180427", "2027-04-18"),
+    ("EXP 150527\n040827", "2027-05-15"),
+    ("8858702144723\n101127", "2027-11-10"),
+    ("ns:(66)2-148-9977\n230627", "2027-06-23"),
+    ("wan 250926P\nuasnu 250327", "2027-03-25"),
+    ("JUakuzn.\n01062027", "2027-06-01"),
+    ("nsu 14022028", "2028-02-14"),
+    ("1-1-11526-6-0136\n300427", "2027-04-30"),
+    ("ansu 111125\nansu 110527", "2027-05-11"),
+    ("HOTLINE 1234\n020227 K", "2027-02-02"),
+    ("onsu\n28112026", "2026-11-28"),
+    ("(nau\n190727 A3", "2027-07-19"),
+    ("FLAVORED 90G\n050228", "2028-02-05"),
+]
+
+# Two columns run together on one OCR line, or their headers on one line over both dates.
+GLUED_COLUMNS = [
+    ("MFG:11032026EXP:11032028", "2028-03-11"),
+    ("ผลิต/MFD15.04.26ควรบริโภคก่อน/BBF15.04.27", "2027-04-15"),
+    ("MFD EXP\n09.09.25 09.09.27", "2027-09-09"),
+    ("ผลิต หมดอายุ\n120226 120227", "2027-02-12"),
+    ("20/05/20270815", "2027-05-20"),
+    ("MFG 02/03/202602/03/2028", "2028-03-02"),
+    ("EXP 14/07/20271132", "2027-07-14"),
+    ("PRO 05.05.202605.11.2027", "2027-11-05"),
+    ("MFG03-03-2026EXP03-03-2027", "2027-03-03"),
+    ("MFD 18/09/2025BBE 18/09/2027", "2027-09-18"),
+    ("PROD. DATE EXP. DATE\n21.01.2026 21.01.2028", "2028-01-21"),
+    ("MFG010526EXP010528", "2028-05-01"),
+    ("วันผลิต/MFG 07.07.26 วันหมดอายุ/EXP 07.07.28", "2028-07-07"),
+    ("22/12/20261405\nL2", "2026-12-22"),
+    ("BB 30/06/202730/06/2025", "2027-06-30"),
+    ("MFG 16/10/202516/10/2027", "2027-10-16"),
+]
+
+# A manufacture keyword on a line above reaches a date later than every unlabelled one, and no
+# expiry keyword is printed, or a header's manufacture column is later than its expiry column:
+# OCR put the lines out of order, and the later date is the expiry. On the date's own line, an
+# expiry keyword still wins.
+STRAY_MANUFACTURE = [
+    ("ผลิต/MFD\n12.03.27\n12.03.26", "2027-03-12"),
+    ("MFG\n01/02/2028\n01/02/2026", "2028-02-01"),
+    ("MFD.\n150728\n150726", "2028-07-15"),
+    ("PROD\n05.05.27\n0348B\n05.05.26", "2027-05-05"),
+    ("WOA/MFD\n20-10-2027\n20-10-2026", "2027-10-20"),
+    ("MFD\n10.01.26\n10.01.27", "2027-01-10"),
+    ("MFD 10.01.27\nEXP 10.01.28", "2028-01-10"),
+    ("MFG\n03.03.28\nEXP 03.03.27", "2027-03-03"),
+    ("FAB\n14/02/2028\n14/02/2026", "2028-02-14"),
+    ("NSX\n09/09/27\n09/09/25", "2027-09-09"),
+    ("MFD.\n25 08 2027\n25 08 2025", "2027-08-25"),
+    ("ผลิต\n010428\n010426", "2028-04-01"),
+    ("Packed on\n02.02.27\n02.02.26", "2027-02-02"),
+    ("MFG DATE\n31/12/2027\n31/12/2025", "2027-12-31"),
+    ("PKD\n11/11/27 A\n11/11/26 B", "2027-11-11"),
+    ("PRODUCTION DATE:\n08.08.2028\nL2231\n08.08.2026", "2028-08-08"),
+    # A header of both keywords over the two dates, the columns read in the other order.
+    ("WOA/MFD\nnsuau BBF\n14.02.27\n14.02.26", "2027-02-14"),
+    ("MFG EXP\n03/03/2028 03/03/2026", "2028-03-03"),
+    ("ผลิต/MFD ควรบริโภคก่อน/BBE\n220528\n220526", "2028-05-22"),
+    # On one line the keyword is its date's: the expiry keyword still wins.
+    ("MFD 10.01.28 EXP 10.01.27", "2027-01-10"),
+]
+
+FAMILIES = {
+    "order": ORDER,
+    "mixed_separators": MIXED_SEPARATORS,
+    "colon_as_one": COLON_AS_ONE,
+    "bare_compact": BARE_COMPACT,
+    "glued_columns": GLUED_COLUMNS,
+    "stray_manufacture": STRAY_MANUFACTURE,
+}
+
+_INNER_ZERO = re.compile(r"(?<=\d)0(?=\d)")
+_INNER_ONE = re.compile(r"(?<=\d)1(?=\d)")
+
+
+def _variants(text: str) -> list[tuple[str, str]]:
+    """O for a 0 and I for a 1 between digits, a garbage line before and after."""
+    variants = [
+        ("O_for_0", _INNER_ZERO.sub("O", text, count=1)),
+        ("I_for_1", _INNER_ONE.sub("I", text, count=1)),
+        ("garbage_before", f"uaunsu nSu\n{text}"),
+        ("garbage_after", f"{text}\nAnUn& wanuuasn"),
+    ]
+    return [(name, variant) for name, variant in variants if variant != text]
+
+
+def _params() -> list[object]:
+    params = []
+    for family, cases in FAMILIES.items():
+        for index, (text, expected) in enumerate(cases):
+            params.append(pytest.param(text, expected, id=f"{family}-{index}"))
+            for name, variant in _variants(text):
+                params.append(pytest.param(variant, expected, id=f"{family}-{index}-{name}"))
+    return params
+
+
+@pytest.mark.parametrize(("text", "expected"), _params())
+def test_ocr_noise_labels(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None, text
+    assert (best.date.isoformat(), best.precision) == (expected, DatePrecision.DAY), text
+
+
+def test_every_family_has_15_cases() -> None:
+    assert all(len(cases) >= 15 for cases in FAMILIES.values())
+
+
+def test_a_keyworded_date_beats_a_later_bare_one() -> None:
+    result = parse_dates("BBE 120527\nnsuau 300128", REF)
+    assert result.best is not None and result.best.date == dt.date(2027, 5, 12)
+    assert result.best.kind is DateKind.EXPIRY
+
+
+def test_a_date_read_against_the_default_order_is_less_certain() -> None:
+    against = parse_dates("EXP 270305", REF).best
+    default = parse_dates("EXP 050327", REF).best
+    assert against is not None and default is not None
+    assert against.date == default.date and against.confidence < default.confidence
+
+
+def test_the_callers_order_is_never_overruled() -> None:
+    best = parse_dates("品\nEXP 200826", REF, "YMD").best
+    assert best is not None and best.date == dt.date(2020, 8, 26)
+
+
+def test_a_printed_legend_is_never_overruled() -> None:
+    best = parse_dates("EXP (YY/MM/DD) 20/08/26", REF).best
+    assert best is not None and best.date == dt.date(2020, 8, 26)
+
+
+def test_the_stray_manufacture_date_is_unlabelled() -> None:
+    kinds = [c.kind for c in parse_dates("MFD\n12.03.27\n12.03.26", REF).candidates]
+    assert kinds == [DateKind.UNKNOWN, DateKind.UNKNOWN]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "EXP 12/05-12/06",  # a range of days, not a date
+        "TEMP 2-8.5",
+        "10.5-12.5 G",
+        "8858702144723",
+        "1004899419",
+        "A123/45/67",
+        "L6 11.05.202008:05",  # a year glued to a time is no glued column
+    ],
+)
+def test_not_dates(text: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is None, (text, best)
