@@ -3,6 +3,8 @@
 Each request's work is split at the model calls: its own pre/post-processing runs on the pipeline's
 executor, and its model inputs (one detection input per image, one item per text crop) join the
 model's batcher, where they share batches with other requests' inputs of the same size bucket.
+A crop the angle classifier would turn goes to recognition twice, as cut and turned, and the better
+read is kept, as in :meth:`pipeline.ocr.OcrEngine.read`.
 
 Size buckets keep batches possible with variable shapes:
 - detection inputs are padded (bottom and right) to a multiple of ``bucket_px`` per side, and the
@@ -17,8 +19,9 @@ memory stays within the bound stated in :mod:`pipeline.ocr`.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -34,6 +37,8 @@ from pipeline.ocr import (
     _resize_pad,
     chunks,
     lines_from_reads,
+    pick_orientations,
+    turned_crops,
 )
 from pipeline.repository import BatchingConfig
 from pipeline.types import OcrLine
@@ -169,18 +174,19 @@ class BatchedOcr:
         reads: list[tuple[str, float]] = []
         for chunk in chunks(quads):
             crops, cls_inputs = await run(key, self._crops, image, chunk)
+            flips = [False] * len(crops)
             if self.cls is not None:
                 probs = await self.cls.submit_many(
                     [(x, key) for x in cls_inputs], priority=priority, deadline=deadline
                 )
-                rec_inputs = await run(key, self._upright_rec_inputs, np.stack(probs), crops)
+                # A crop the classifier would turn is read both ways (see OcrEngine.read).
+                rec_inputs, flips = await run(key, self._both_ways_rec_inputs, np.stack(probs), crops)
             else:
                 rec_inputs = await run(key, self._rec_inputs, crops)
-            reads.extend(
-                await self.rec.submit_many(
-                    [(x, key) for x in rec_inputs], priority=priority, deadline=deadline
-                )
+            chunk_reads = await self.rec.submit_many(
+                [(x, key) for x in rec_inputs], priority=priority, deadline=deadline
             )
+            reads.extend(pick_orientations(chunk_reads, flips))
         return lines_from_reads(quads, reads, self._engine.min_text_score, detection_index)
 
     # -- CPU work, on the executor
@@ -191,11 +197,14 @@ class BatchedOcr:
         cls_inputs = list(classifier.preprocess(crops)) if classifier is not None and crops else []
         return crops, cls_inputs
 
-    def _upright_rec_inputs(self, probs: np.ndarray, crops: list[np.ndarray]) -> list[np.ndarray]:
+    def _both_ways_rec_inputs(
+        self, probs: np.ndarray, crops: list[np.ndarray]
+    ) -> tuple[list[np.ndarray], list[bool]]:
         assert self._engine.classifier is not None
-        return self._rec_inputs(self._engine.classifier.postprocess(probs, crops))
+        flips = self._engine.classifier.postprocess(probs)
+        return self._rec_inputs(itertools.chain(crops, turned_crops(crops, flips))), flips
 
-    def _rec_inputs(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def _rec_inputs(self, crops: Iterable[np.ndarray]) -> list[np.ndarray]:
         return [
             _resize_pad(crop, _REC_SHAPE, rec_bucket_width(crop.shape, self._rec_bucket_px) / _REC_SHAPE[1])
             for crop in crops

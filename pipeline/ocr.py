@@ -10,15 +10,18 @@ with where its number comes from). Memory of one read, at the caps: the detector
 ``DET_MAX_INPUT_PIXELS`` x 12 bytes as floats (48 MB) plus its 8-bit copy and probability map
 (28 MB); then ``TEXT_BOXES_AT_ONCE`` text boxes at a time (of at most ``DET_MAX_BOXES``), each a
 crop of at most ``CROP_MAX_PIXELS`` x 3 bytes (3 MB), a classifier input (110 KB) and a
-recognizer input of at most 48 x ``REC_MAX_WIDTH_PX`` x 12 bytes (1.1 MB): 135 MB. Model
-activations come on top, and are largest for the detector at its 4 MP cap.
+recognizer input of at most 48 x ``REC_MAX_WIDTH_PX`` x 12 bytes (1.1 MB): 135 MB. A crop the
+angle classifier would turn is also read turned: one more crop and recognizer input each, made one
+recognizer batch at a time (a few MB). Model activations come on top, and are largest for the
+detector at its 4 MP cap.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -47,11 +50,15 @@ __all__ = [
     "OcrEngine",
     "TextDetector",
     "TextRecognizer",
+    "better_orientation",
     "chunks",
     "default_model_paths",
     "det_input_size",
     "lines_from_reads",
+    "orientation_score",
+    "pick_orientations",
     "reading_order",
+    "turned_crops",
 ]
 
 _WHEEL_MODELS = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
@@ -81,8 +88,23 @@ CROP_MAX_PIXELS = 1_000_000
 CROP_MAX_SIDE_PX = DET_MAX_INPUT_SIDE_PX
 _CLS_SHAPE = (3, 48, 192)
 _CLS_LABELS = ["0", "180"]
-# A crop is turned upside down only when the classifier is this sure (PP-OCR default).
+# The classifier proposes turning a crop upside down only when it is this sure (PP-OCR default).
+# A proposal is a second read, not a decision: see :func:`better_orientation`.
 _CLS_FLIP_SCORE = 0.9
+# A crop read as cut with at least this mean confidence is never turned: the classifier is wrong
+# on it (dot-matrix and stencilled lines fool it; the recogniser reads them upright, confidently).
+_KEEP_AS_CUT_CONFIDENCE = 0.9
+# What a date-like text (see _date_like) adds to a read's score when orientations are compared:
+# upside down, "19/12/2025" reads "5202/21/61", no date; upright, a date. Small against a real gap
+# in confidence, decisive against a near tie.
+_DATE_LIKE_BONUS = 0.1
+# Date-like text: day, month and year as printed on packs, separated (19/12/2025, 2026.08.05,
+# 05-08-26) or run together (190625, 20260805), or a day and a month name (16 NOV). See _date_like.
+_SEPARATED_DATE = re.compile(r"(?<!\d)(\d{1,4})[ ./\-]{1,2}(\d{1,2})[ ./\-]{1,2}(\d{2,4})(?!\d)")
+_COMPACT_DATE = re.compile(r"(?<!\d)(\d{6}|\d{8})(?!\d)")
+_DAY_MONTH_NAME = re.compile(
+    r"(?<!\d)(0?[1-9]|[12]\d|3[01]) ?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"
+)
 _REC_SHAPE = (3, 48, 320)
 # The recogniser's input width cap (40:1 at height 48, about 70 characters): a longer line is
 # squeezed to it instead of widening every input of its batch, and the model's output with it
@@ -198,7 +220,8 @@ class TextDetector:
 
 
 class AngleClassifier:
-    """Decides whether each text crop is upside down, and turns those that are."""
+    """Proposes which text crops to turn upside down (the recogniser's reads decide, see
+    :func:`better_orientation`)."""
 
     def __init__(self, model: OnnxModel) -> None:
         self.model = model
@@ -212,19 +235,92 @@ class AngleClassifier:
         """Runs the model; returns ``(N, 2)`` probabilities of 0 and 180 degrees."""
         return self.model.run_single_input(batch)
 
-    def postprocess(self, probs: np.ndarray, crops: list[np.ndarray]) -> list[np.ndarray]:
-        """Returns the crops, with those confidently read as upside down rotated by 180 degrees."""
-        upright = []
-        for crop, (label, score) in zip(crops, self._post(probs), strict=True):
-            flip = label == "180" and score > _CLS_FLIP_SCORE
-            upright.append(cv2.rotate(crop, cv2.ROTATE_180) if flip else crop)
-        return upright
+    def postprocess(self, probs: np.ndarray) -> list[bool]:
+        """Per crop, whether the classifier is confident (PP-OCR's threshold) it is upside down."""
+        return [label == "180" and score > _CLS_FLIP_SCORE for label, score in self._post(probs)]
 
-    def classify(self, crops: list[np.ndarray]) -> list[np.ndarray]:
-        """Turns upside-down crops upright (see :meth:`postprocess`)."""
+    def classify(self, crops: list[np.ndarray]) -> list[bool]:
+        """Which crops look upside down (see :meth:`postprocess`)."""
         if not crops:
             return []
-        return self.postprocess(self.run(self.preprocess(crops)), crops)
+        return self.postprocess(self.run(self.preprocess(crops)))
+
+
+def turned_crops(crops: Sequence[np.ndarray], flips: Sequence[bool]) -> Iterator[np.ndarray]:
+    """Each crop the classifier would turn, turned by 180 degrees, one at a time (a crop's memory
+    is freed with its model input): the second orientation read, one extra crop per proposal."""
+    for crop, flip in zip(crops, flips, strict=True):
+        if flip:
+            yield cv2.rotate(crop, cv2.ROTATE_180)
+
+
+def pick_orientations(reads: list[tuple[str, float]], flips: list[bool]) -> list[tuple[str, float]]:
+    """Each crop's read, from the recogniser's reads of the crops followed by their
+    :func:`turned_crops`: a proposed flip is kept only when :func:`better_orientation` says so."""
+    count = len(flips)
+    if len(reads) != count + sum(flips):
+        raise ValueError(f"{len(reads)} reads for {count} crops with {sum(flips)} turned")
+    turned = iter(reads[count:])
+    return [
+        better_orientation(read, next(turned)) if flip else read
+        for read, flip in zip(reads[:count], flips, strict=True)
+    ]
+
+
+def better_orientation(as_cut: tuple[str, float], turned: tuple[str, float]) -> tuple[str, float]:
+    """Of a crop's two reads, as cut and turned by 180 degrees, the one to keep.
+
+    The classifier proposed the turn; the turned read is kept only when it reads better: a higher
+    :func:`orientation_score`, and an as-cut read below ``_KEEP_AS_CUT_CONFIDENCE`` (the classifier
+    misjudges dot-matrix lines, which the recogniser then reads confidently as cut).
+    """
+    if as_cut[1] >= _KEEP_AS_CUT_CONFIDENCE:
+        return as_cut
+    return turned if orientation_score(turned) > orientation_score(as_cut) else as_cut
+
+
+def orientation_score(read: tuple[str, float]) -> float:
+    """A read's mean character confidence, plus ``_DATE_LIKE_BONUS`` when its text holds a date."""
+    text, confidence = read
+    if not text.strip():
+        return 0.0
+    return confidence + (_DATE_LIKE_BONUS if _date_like(text) else 0.0)
+
+
+def _date_like(text: str) -> bool:
+    """Whether the text holds a plausible date: a valid day, month and year in some order (year
+    two digits, or four from 1990 to 2099), or a day and a month name. Upside down, most dates are
+    not: "19/12/2025" reads "5202/21/61", "060326" reads "920090"."""
+    upper = text.upper()
+    if _DAY_MONTH_NAME.search(upper):
+        return True
+    groups = [match.groups() for match in _SEPARATED_DATE.finditer(upper)]
+    for match in _COMPACT_DATE.finditer(upper):
+        digits = match.group(1)
+        if len(digits) == 6:
+            groups.append((digits[:2], digits[2:4], digits[4:]))
+        else:
+            groups += [(digits[:2], digits[2:4], digits[4:]), (digits[:4], digits[4:6], digits[6:])]
+    return any(_valid_date_parts(parts) for parts in groups)
+
+
+def _valid_date_parts(parts: tuple[str, str, str]) -> bool:
+    first, middle, last = parts
+
+    def day(part: str) -> bool:
+        return len(part) <= 2 and 1 <= int(part) <= 31
+
+    def month(part: str) -> bool:
+        return len(part) <= 2 and 1 <= int(part) <= 12
+
+    def year(part: str) -> bool:
+        return len(part) == 2 or (len(part) == 4 and 1990 <= int(part) <= 2099)
+
+    return (
+        (day(first) and month(middle) and year(last))  # D M Y
+        or (month(first) and day(middle) and year(last))  # M D Y
+        or (year(first) and month(middle) and day(last))  # Y M D
+    )
 
 
 class TextRecognizer:
@@ -252,18 +348,32 @@ class TextRecognizer:
         """Decodes CTC outputs into ``(text, mean character confidence)`` pairs."""
         return [(text, float(score)) for text, score in self._decode(probs)]
 
-    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """Reads the text of each crop."""
+    def recognize(self, crops: list[np.ndarray], flips: Sequence[bool] = ()) -> list[tuple[str, float]]:
+        """Reads the text of each crop, and of each crop with a ``flips`` flag turned by 180 degrees.
+
+        Returns:
+            The crops' reads, then those of the turned crops (in the crops' order). A turned crop
+            is read in its crop's batch: padded alike, and the other crops' batches (so reads) are
+            those of a read without flips. Such a batch holds up to twice ``max_batch_size`` crops.
+        """
         if not crops:
             return []
+        flips = list(flips) or [False] * len(crops)
+        if len(flips) != len(crops):
+            raise ValueError(f"{len(flips)} flip flags for {len(crops)} crops")
+        turned_at = {
+            index: len(crops) + k for k, index in enumerate(i for i, flip in enumerate(flips) if flip)
+        }
         # Similar widths batch together with little padding, as PP-OCR does.
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        results: list[tuple[str, float]] = [("", 0.0)] * (len(crops) + len(turned_at))
         batch_size = max(1, self.model.max_batch_size)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            decoded = self.postprocess(self.run(self.preprocess([crops[i] for i in chunk])))
-            for index, result in zip(chunk, decoded, strict=True):
+            turned = [i for i in chunk if flips[i]]
+            batch = [crops[i] for i in chunk] + [cv2.rotate(crops[i], cv2.ROTATE_180) for i in turned]
+            decoded = self.postprocess(self.run(self.preprocess(batch)))
+            for index, result in zip([*chunk, *(turned_at[i] for i in turned)], decoded, strict=True):
                 results[index] = result
         return results
 
@@ -273,7 +383,8 @@ class OcrEngine:
 
     Args:
         detector: finds text boxes.
-        classifier: turns upside-down crops upright; ``None`` skips that stage.
+        classifier: proposes which crops to turn upside down (each proposal is read both ways and
+            the better read kept, see :func:`better_orientation`); ``None`` skips that stage.
         recognizer: reads each crop.
         min_text_score: lines read with a lower confidence are dropped.
     """
@@ -355,9 +466,12 @@ class OcrEngine:
         reads: list[tuple[str, float]] = []
         for chunk in chunks(quads):
             crops = [_crop_quad(image, quad) for quad in chunk]
-            if self.classifier is not None:
-                crops = self.classifier.classify(crops)
-            reads.extend(self.recognizer.recognize(crops))
+            if self.classifier is None:
+                reads.extend(self.recognizer.recognize(crops))
+                continue
+            # A crop the classifier would turn is read both ways, in the same recogniser batch.
+            flips = self.classifier.classify(crops)
+            reads.extend(pick_orientations(self.recognizer.recognize(crops, flips), flips))
         return lines_from_reads(quads, reads, self.min_text_score, detection_index)
 
 

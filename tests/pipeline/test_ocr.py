@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import cv2
 import numpy as np
 import pytest
 
 from pipeline import Pipeline
+from pipeline.batched_ocr import BatchedOcr
 from pipeline.config import OcrConfig, RuntimeConfig
-from pipeline.ocr import OcrEngine
+from pipeline.executor import PriorityExecutor
+from pipeline.ocr import AngleClassifier, OcrEngine
 from pipeline.synth import render_label, render_label_image
 
 pytestmark = pytest.mark.slow
@@ -64,6 +68,62 @@ def test_upside_down_text_is_turned_upright(real_pipeline: Pipeline) -> None:
     result = real_pipeline.process(encoded.tobytes())
     assert len(result.ocr_lines) == 1
     assert result.best_date is not None and result.best_date.date.isoformat() == "2027-11-16"
+
+
+def _dot_matrix_line(text: str, height: int) -> np.ndarray:
+    """A date line as an inkjet coder prints it: the glyphs sampled on a grid of round dots."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = cv2.getFontScaleFromHeight(font, height, 2)
+    thickness = max(2, height // 10)
+    (width, glyph_h), baseline = cv2.getTextSize(text, font, scale, thickness)
+    pitch, pad = max(2, glyph_h // 7), 30
+    mask = np.zeros((glyph_h + baseline + 2 * pitch, width + 2 * pitch), np.uint8)
+    cv2.putText(mask, text, (pitch, glyph_h + pitch), font, scale, 255, max(thickness, pitch), cv2.LINE_8)
+    image = np.full((mask.shape[0] + 2 * pad, mask.shape[1] + 2 * pad, 3), 235, np.uint8)
+    for row, col in zip(*np.nonzero(mask[::pitch, ::pitch]), strict=True):
+        center = (pad + int(col) * pitch, pad + int(row) * pitch)
+        cv2.circle(image, center, int(pitch * 0.7), (30, 30, 30), -1, cv2.LINE_AA)
+    return image
+
+
+class _ProposesEveryFlip(AngleClassifier):
+    """The angle classifier as it behaves on some dot-matrix photos: every line looks upside down."""
+
+    def postprocess(self, probs: np.ndarray) -> list[bool]:
+        return [True] * len(probs)
+
+
+def _batched_read(engine: OcrEngine, image: np.ndarray) -> list[str]:
+    async def main() -> list[str]:
+        executor = PriorityExecutor(2)
+        ocr = BatchedOcr(engine, engine.batching, executor)
+        try:
+            return [_compact(line.text) for line in await ocr.read(image, key=(0, 0))]
+        finally:
+            await ocr.aclose()
+            executor.shutdown()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("text", "height"),
+    [("20.10.2026", 36), ("BB 19/12/2025", 48)],  # read as cut below, and above, the keep-as-cut bar
+)
+def test_a_dot_matrix_date_line_reads_right_both_ways_whatever_the_classifier_says(
+    engine: OcrEngine, text: str, height: int
+) -> None:
+    line = _dot_matrix_line(text, height)
+    misled = OcrEngine(
+        engine.detector, _ProposesEveryFlip(engine.classifier.model), engine.recognizer, engine.min_text_score
+    )
+    misled.batching = engine.batching
+    for image in (line, np.ascontiguousarray(line[::-1, ::-1])):
+        for ocr in (engine, misled):
+            # A proposed flip is taken only when the turned crop reads better: the upright line is
+            # not turned by the misled classifier, the upside-down one is turned by both.
+            assert [_compact(found.text) for found in ocr.read(image)] == [_compact(text)]
+            assert _batched_read(ocr, image) == [_compact(text)]
 
 
 def test_render_label_is_deterministic() -> None:
