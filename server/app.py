@@ -142,6 +142,11 @@ def _transport_options(config: ServerConfig) -> list[tuple[str, int]]:
     ]
 
 
+# 2 x the 8 KiB REST path Envoy lets through, plus 16 KiB for every other header (keys, JWTs,
+# trace context, Envoy's own).
+_MAX_METADATA_BYTES = 32 * 1024
+
+
 async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | None = None) -> Running:
     """Builds and starts the server (health NOT_SERVING until ``host`` loads); returns it with its port.
 
@@ -161,6 +166,12 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         # gRPC sets SO_REUSEPORT by default: a second server on a taken port would start silently
         # and the kernel would split the calls between the two. Off unless asked for.
         ("grpc.so_reuseport", 1 if config.reuse_port else 0),
+        # Request metadata: one limit, not gRPC's soft 8 KiB and hard 16 KiB between which calls are
+        # refused at random (RESOURCE_EXHAUSTED, HTTP 429 through Envoy). Envoy forwards a REST path
+        # twice (:path and x-envoy-original-path) and refuses paths over 8 KiB itself (414), so
+        # what it forwards stays under this; a gRPC caller over it is always refused, never sometimes.
+        ("grpc.max_metadata_size", _MAX_METADATA_BYTES),
+        ("grpc.absolute_max_metadata_size", _MAX_METADATA_BYTES),
         *_transport_options(config),
     ]
     draining = DrainingInterceptor()

@@ -298,3 +298,23 @@ def test_well_formed_bytes_still_parse(hostile_channel) -> None:
     error = _send(hostile_channel, "/datalid.v1.ExpiryDateService/Process", "unary_unary", [data], [])
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert bad_request_fields(error) == ["image"]
+
+
+def test_request_metadata_has_one_limit_not_a_random_band(hostile_channel: grpc.Channel) -> None:
+    """gRPC refuses metadata between its soft (8 KiB) and hard (16 KiB) limits at random; Envoy
+    forwards a REST path twice, so long REST paths came back 429 some of the time. Under the
+    server's one limit (32 KiB) every call goes through; over it every call is refused."""
+    get_info = hostile_channel.unary_unary(
+        "/datalid.v1.AdminService/GetServerInfo",
+        request_serializer=admin_service_pb2.GetServerInfoRequest.SerializeToString,
+        response_deserializer=admin_service_pb2.ServerInfo.FromString,
+    )
+    under = [("x-padding", "a" * 12 * 1024)]
+    for _ in range(20):  # each had a ~45% chance of refusal with the soft/hard band
+        get_info(admin_service_pb2.GetServerInfoRequest(), metadata=under, timeout=30)
+    over = [("x-padding", "a" * 40 * 1024)]
+    for _ in range(3):
+        with pytest.raises(grpc.RpcError) as caught:
+            get_info(admin_service_pb2.GetServerInfoRequest(), metadata=over, timeout=30)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert_still_serving(hostile_channel)
