@@ -44,12 +44,15 @@ Span = tuple[int, int]
 
 
 def _keyword_before(
-    text: str, start: int, keywords: Sequence[Keyword], floor: int, suffix_letters: bool
+    text: str, start: int, keywords: Sequence[Keyword], ends: Sequence[int], floor: int, suffix_letters: bool
 ) -> list[Keyword]:
-    """The keyword cluster labelling a date at ``start`` (none after ``floor``, the last date's end)."""
+    """The keyword cluster labelling a date at ``start`` (none after ``floor``, the last date's end).
+
+    ``ends`` are the keywords' ends, in order: keywords never overlap, so their ends are sorted too.
+    """
     cluster: list[Keyword] = []
-    # Keywords never overlap, so their ends are in order too: start at the last one before the date.
-    last = bisect_right(keywords, start, key=lambda keyword: keyword.end)
+    # Start at the last keyword that ends before the date.
+    last = bisect_right(ends, start)
     for index in range(last - 1, -1, -1):
         keyword = keywords[index]
         if keyword.start < floor:
@@ -74,7 +77,7 @@ def _keyword_before(
 
 def _uses_suffix_letters(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) -> bool:
     """True when a lone V, F or P follows a date and nothing date-like follows it on its line."""
-    starts = [start for start, _ in spans]
+    starts: list[int] | None = None  # built only when a lone letter follows a date (rare)
     for keyword in keywords:
         if (
             not keyword.bare
@@ -85,6 +88,8 @@ def _uses_suffix_letters(text: str, spans: Sequence[Span], keywords: Sequence[Ke
             continue
         line_end = text.find("\n", keyword.end)
         line_end = len(text) if line_end < 0 else line_end
+        if starts is None:
+            starts = [start for start, _ in spans]
         following = bisect_left(starts, keyword.end)
         if following == len(starts) or starts[following] >= line_end:
             return True
@@ -100,14 +105,21 @@ def _date_just_before(text: str, keyword: Keyword, spans: Sequence[Span]) -> int
 
 
 def _role_of(text: str, cluster: Sequence[Keyword], start: int) -> Role | None:
-    # Compared with "is", not put in a set: an Enum's hash runs Python code, on every date.
-    roles = [keyword.role for keyword in cluster]
-    if any(role is Role.EXPIRY for role in roles):
-        return Role.EXPIRY
-    if any(role is Role.MANUFACTURE for role in roles):
+    if not cluster:
+        return None
+    # Expiry over manufacture over lot, whatever their order. Compared with "is", not put in a
+    # set: an Enum's hash runs Python code, on every date. One loop, no list or generators.
+    manufacture = False
+    for keyword in cluster:
+        role = keyword.role
+        if role is Role.EXPIRY:
+            return Role.EXPIRY
+        if role is Role.MANUFACTURE:
+            manufacture = True
+    if manufacture:
         return Role.MANUFACTURE
     # Only a lot code printed right after its keyword is one; "L25130D 10:06 10/08/26" is a date.
-    if roles and _TIGHT.fullmatch(text[cluster[0].end : start]):
+    if _TIGHT.fullmatch(text[cluster[0].end : start]):
         return Role.LOT
     return None
 
@@ -120,11 +132,14 @@ def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) ->
         spans: (start, end) of each date, in text order, not overlapping.
         keywords: the keywords of ``text``, in text order.
     """
+    if not keywords:  # nothing below can bind a role
+        return [None] * len(spans)
     suffix_letters = _uses_suffix_letters(text, spans, keywords)
     roles: list[Role | None] = []
+    ends = [keyword.end for keyword in keywords]
     floor = 0
     for start, end in spans:
-        cluster = _keyword_before(text, start, keywords, floor, suffix_letters)
+        cluster = _keyword_before(text, start, keywords, ends, floor, suffix_letters)
         roles.append(_role_of(text, cluster, start))
         floor = end
     if suffix_letters:

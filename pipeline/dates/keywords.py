@@ -189,10 +189,12 @@ def find_keywords(text: str) -> list[Keyword]:
         entry = _TABLE.get(word[0] if end - start == 2 and word[1] in ":." else word.translate(_GAPS))
         if entry is None or entry.role is None:
             continue
+        # Keywords built with positional fields: a NamedTuple's keyword arguments cost more.
         if entry.letter:
-            found.append(Keyword(start, end, entry.role, bare=end - start == 1))
+            found.append(Keyword(start, end, entry.role, end - start == 1))
             continue
-        if _spaced_script(word[0]) and _LETTER.match(text, end) and not _MONTH_NEXT.match(text, end):
+        # A letter right after the word is checked first: it is rarely there (then no call).
+        if _LETTER.match(text, end) and _spaced_script(word[0]) and not _MONTH_NEXT.match(text, end):
             continue  # a longer word ("EXPRESS", "VALOR")
-        found.append(Keyword(start, end, entry.role, bare=False, after=entry.after))
+        found.append(Keyword(start, end, entry.role, False, entry.after))
     return found

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.dates.binding import bind_roles
 from pipeline.dates.confidence import Evidence, confidence
@@ -30,7 +31,6 @@ def _kind_of(role: Role | None) -> DateKind:
     return DateKind.UNKNOWN
 
 
-_NAMED_FORMS = frozenset((Form.DAY_NAME, Form.NAME_DAY_YEAR, Form.NAME_YEAR))
 _DIGIT = re.compile(r"\d")
 
 
@@ -87,11 +87,18 @@ def parse_dates(
     # The enum's own call costs a microsecond a parse; most callers pass a member or nothing.
     order = date_order if date_order is None or date_order.__class__ is DateOrder else DateOrder(date_order)
     default = default_order if default_order.__class__ is DateOrder else DateOrder(default_order)
-    window = YearWindow(reference_date, years_back, years_ahead)
+    window = _year_window(reference_date, years_back, years_ahead)
     candidates, _ = parse_with_evidence(text[:MAX_TEXT_CHARS], order, window, grace_days, default)
     if not candidates:
         return _NOTHING
     return DateParseResult(best=_pick_best(candidates), candidates=candidates)
+
+
+@lru_cache(maxsize=64)
+def _year_window(reference_date: dt.date, years_back: int, years_ahead: int) -> YearWindow:
+    # A frozen dataclass's __init__ costs as much as a small pattern scan; callers pass the same
+    # few reference dates over and over, and the window is immutable, so it is built once each.
+    return YearWindow(reference_date, years_back, years_ahead)
 
 
 def parse_with_evidence(
@@ -129,12 +136,12 @@ def parse_with_evidence(
             if not by_script:  # read against the default: as uncertain as 12/25/2026 in DMY
                 again = _mark_swapped(readings, again)
             order, readings = other, again
-    if guessed and order is not DateOrder.YMD and any(reading.swapped for _, reading in readings):
+    if guessed and order is not DateOrder.YMD and _any_swapped(readings):
         # The label's own dates show its order: 12/25/2026 is only month first, so its 03/04/2027
         # is too; unless another of its dates is only day first (then each is read as it can be).
         other = DateOrder.MDY if order is DateOrder.DMY else DateOrder.DMY
         again = _read_all(normalized, matches, other, window, grace_days)
-        if not any(reading.swapped for _, reading in again):
+        if not _any_swapped(again):
             readings = again
     if not readings:
         return (), ()
@@ -163,7 +170,7 @@ def parse_with_evidence(
             reading.precision is DatePrecision.DAY,
             len(year) == 4 or (form is Form.COMPACT and len(original) == 8),
             reading.year_inferred,
-            form in _NAMED_FORMS,
+            form is Form.DAY_NAME or form is Form.NAME_DAY_YEAR or form is Form.NAME_YEAR,
             form is Form.COMPACT,
             reading.ambiguous,
             reading.swapped,
@@ -193,6 +200,14 @@ def _read_all(
         if (reading := read(match, order, window, grace_days)) is not None
         and not (match.form is Form.MONTH_YEAR and is_price(normalized, match.start, match.end))
     ]
+
+
+def _any_swapped(readings: list[tuple[RawMatch, Reading]]) -> bool:
+    # A loop, not any() over a generator: this runs on nearly every parse, mostly on one reading.
+    for _, reading in readings:  # noqa: SIM110  (see the comment above)
+        if reading.swapped:
+            return True
+    return False
 
 
 def _unbind_stray_manufacture(
@@ -307,7 +322,7 @@ def _plausible_count(readings: list[tuple[RawMatch, Reading]], window: YearWindo
 
 def _rivals(kind: DateKind, date: dt.date, found: list[tuple[RawMatch, Reading, DateKind]]) -> int:
     """How many other dates of the same standing (expiry, or else unlabelled) disagree with it."""
-    if kind is DateKind.MANUFACTURE:
+    if kind is DateKind.MANUFACTURE or len(found) == 1:  # the only date has no rival
         return 0
     return min(2, sum(1 for _, other, other_kind in found if other_kind is kind and other.date != date))
 
@@ -324,5 +339,7 @@ def _pick_best(candidates: tuple[ParsedDate, ...]) -> ParsedDate | None:
     pool = expiry or [c for c in candidates if c.kind is DateKind.UNKNOWN]
     if not pool:
         return None
+    if len(pool) == 1:  # the common case: no key to compute
+        return pool[0]
     # max keeps the first of equal keys, so the choice is deterministic.
     return max(pool, key=lambda c: (c.date, c.confidence))

@@ -156,11 +156,21 @@ def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re
     patterns = _NUMERIC_PATTERNS
     if _ANY_MONTH.search(text):
         patterns += _NAMED_PATTERNS
-    if any(text[end : end + 1].isalpha() and _MONTH_AT.match(text, end) for end in keyword_ends):
+    if keyword_ends and _month_glued(text, keyword_ends):
         patterns += _GLUED_PATTERNS
-    if "年" in text or "년" in text:
+    # An ASCII text holds neither character: the common case skips both scans.
+    if not text.isascii() and ("年" in text or "년" in text):
         patterns += (_CJK_PATTERN,)
     return patterns
+
+
+def _month_glued(text: str, keyword_ends: AbstractSet[int]) -> bool:
+    """Whether a month word starts right where a keyword ends ("VALABR/27")."""
+    # A loop, not any() over a generator: this runs on every line that has a keyword.
+    for end in keyword_ends:  # noqa: SIM110  (see the comment above)
+        if text[end : end + 1].isalpha() and _MONTH_AT.match(text, end):
+            return True
+    return False
 
 
 # Between a keyword and a month and year printed with a space ("BB 12 2026", "EXP: 12 2026").
@@ -234,8 +244,12 @@ def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
             if glued is not None:
                 found.append(glued)
     found.sort(key=_first_then_longest)
-    kept: list[RawMatch] = []
+    kept = [found[0]]
+    last_end = found[0].end
     for match in found:
-        if not kept or not match.overlaps(kept[-1]):
+        # Sorted by start, and no match is empty: it overlaps the last kept one exactly when it
+        # starts before that one's end (``RawMatch.overlaps``, without a call per match).
+        if match.start >= last_end:
             kept.append(match)
+            last_end = match.end
     return kept

@@ -32,7 +32,9 @@ class Reading(NamedTuple):
 
 
 def _day(year: int | None, month: int, day: int) -> dt.date | None:
-    if year is None:
+    # Out-of-range fields are rejected before dt.date, whose ValueError costs more than the whole
+    # reading: every day-first date past the 12th is also tried as a month (15/03 as month 15).
+    if year is None or not 1 <= month <= 12 or not 1 <= day <= 31:
         return None
     try:
         return dt.date(year, month, day)
@@ -46,15 +48,18 @@ def _month_end(year: int | None, month: int) -> dt.date | None:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
-def _day_month(a: int, b: int, year: int | None, order: DateOrder, swap: bool) -> Reading | None:
+def _day_month(
+    a: int, b: int, year: int | None, order: DateOrder, swap: bool, short_year: bool = False
+) -> Reading | None:
     """Reads a/b as day and month in ``order`` (YMD falls back to DMY), else, if ``swap``, the other way."""
     month, day = (a, b) if order is DateOrder.MDY else (b, a)
     first = _day(year, month, day)
     second = _day(year, day, month)
     if first is not None:
-        return Reading(first, DatePrecision.DAY, ambiguous=second is not None and second != first)
+        ambiguous = second is not None and second != first
+        return Reading(first, DatePrecision.DAY, short_year=short_year, ambiguous=ambiguous)
     if second is not None and swap:
-        return Reading(second, DatePrecision.DAY, swapped=True)
+        return Reading(second, DatePrecision.DAY, short_year=short_year, swapped=True)
     return None
 
 
@@ -69,12 +74,8 @@ def _triple(
         return Reading(date, DatePrecision.DAY, short_year=True) if date else None
     if len(y) == 1:  # a one-digit last field is a day, only in a year-first label
         return None
-    reading = _day_month(int(a), int(b), window.year(y), order, swap)
-    if reading is None or len(y) == 4:
-        return reading
-    return Reading(
-        reading.date, reading.precision, short_year=True, ambiguous=reading.ambiguous, swapped=reading.swapped
-    )
+    # Built once with its short_year, not rebuilt: most labels print two-digit years.
+    return _day_month(int(a), int(b), window.year(y), order, swap, short_year=len(y) != 4)
 
 
 def _compact(digits: str, order: DateOrder, window: YearWindow) -> Reading | None:
