@@ -27,7 +27,6 @@ each, against one ``ByteSize()`` of the whole message.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import struct
 import sys
@@ -40,12 +39,12 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from bench._common import host_description, write_json
 from pipeline.config import DecodeLimits
 from pipeline.decode import decode_image
 from pipeline.errors import InvalidInput
+from tests.image_files import encode, png_chunk, progressive_jpeg_with_repeated_scan
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -75,16 +74,6 @@ def _photo(width: int, height: int, seed: int) -> np.ndarray:
     return image
 
 
-def _encode(ext: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
-    ok, data = cv2.imencode(ext, image, list(params))
-    assert ok, ext
-    return data.tobytes()
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def _zeros_deflated(size: int) -> bytes:
     """A zlib stream of ``size`` zero bytes (a multiple of 1 MiB), built without holding them.
 
@@ -108,8 +97,8 @@ def _zeros_deflated(size: int) -> bytes:
 def _png_with_data(width: int, height: int, stream: bytes) -> bytes:
     """An 8-bit RGB PNG of ``width`` x ``height`` whose IDAT chunks carry ``stream``."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idats = b"".join(_png_chunk(b"IDAT", stream[i : i + MIB]) for i in range(0, len(stream), MIB))
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + idats + _png_chunk(b"IEND", b"")
+    idats = b"".join(png_chunk(b"IDAT", stream[i : i + MIB]) for i in range(0, len(stream), MIB))
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + idats + png_chunk(b"IEND", b"")
 
 
 def _progressive_with_repeated_scan(width: int, height: int, extra_scans: int) -> bytes:
@@ -123,17 +112,12 @@ def _progressive_with_repeated_scan(width: int, height: int, extra_scans: int) -
     for _ in range(20):
         x0, y0 = int(rng.integers(0, width - 500)), int(rng.integers(0, height - 500))
         image[y0 : y0 + 400, x0 : x0 + 400] = rng.integers(0, 256, 3, np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "JPEG", progressive=True, quality=90)
-    data = buffer.getvalue()
-    assert data.count(b"\xff\xda") == 10
-    last = data.rindex(b"\xff\xda")  # entropy-coded data holds no 0xFF 0xDA: SOS headers only
-    return data[:-2] + data[last:-2] * extra_scans + data[-2:]
+    return progressive_jpeg_with_repeated_scan(image, extra_scans)
 
 
 def _jpeg_of_empty_comments(total_bytes: int) -> bytes:
     """A real small JPEG with ``total_bytes`` of empty COM segments between its header and scan."""
-    jpeg = _encode(".jpg", _photo(640, 480, 3))
+    jpeg = encode(".jpg", _photo(640, 480, 3))
     sos = jpeg.index(b"\xff\xda")
     unit = b"\xff\xfe\x00\x02"
     return jpeg[:sos] + unit * ((total_bytes - len(jpeg)) // len(unit)) + jpeg[sos:]
@@ -145,9 +129,9 @@ def decode_inputs() -> dict[str, tuple[str, bytes]]:
     inflated = _zeros_deflated(GIB)
     strip = np.tile(np.linspace(0, 255, 16, dtype=np.uint8)[None, :, None], (40000, 1, 3))
     return {
-        "12 MP JPEG (4000x3000, q95)": ("normal", _encode(".jpg", photo)),
-        "12 MP PNG": ("normal", _encode(".png", photo)),
-        "12 MP progressive JPEG": ("normal", _encode(".jpg", photo, (cv2.IMWRITE_JPEG_PROGRESSIVE, 1))),
+        "12 MP JPEG (4000x3000, q95)": ("normal", encode(".jpg", photo)),
+        "12 MP PNG": ("normal", encode(".png", photo)),
+        "12 MP progressive JPEG": ("normal", encode(".jpg", photo, (cv2.IMWRITE_JPEG_PROGRESSIVE, 1))),
         "PNG, 12 MP header, IDAT inflating to 1 GiB": ("hostile", _png_with_data(4000, 3000, inflated)),
         "PNG, 200x100 header, IDAT inflating to 1 GiB": ("hostile", _png_with_data(200, 100, inflated)),
         "40 MP progressive JPEG, last scan x2000": (
@@ -155,7 +139,7 @@ def decode_inputs() -> dict[str, tuple[str, bytes]]:
             _progressive_with_repeated_scan(7300, 5479, 2000),
         ),
         "15 MB JPEG of empty COM segments": ("hostile", _jpeg_of_empty_comments(15 * 10**6)),
-        "16x40000 PNG strip": ("hostile", _encode(".png", strip)),
+        "16x40000 PNG strip": ("hostile", encode(".png", strip)),
     }
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from datalid.v1 import expiry_date_service_pb2, job_service_pb2, types_pb2
 from tests.fuzz.__main__ import CORPUS
 from tests.fuzz.targets import REQUEST_TYPES
+from tests.image_files import encode, png_chunk
 
 _REPO = Path(__file__).resolve().parents[2]
 _DATE_CASES = _REPO / "tests" / "data" / "date_cases" / "datalid_cases.json"
@@ -37,47 +38,34 @@ def _label(width: int, height: int, text: str, seed: int) -> np.ndarray:
     return image
 
 
-def _encode(ext: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
-    ok, buffer = cv2.imencode(ext, image, list(params))
-    assert ok, ext
-    return buffer.tobytes()
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def _png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height``: a decompression bomb's header."""
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     rows = zlib.compress(b"\x00" * (min(width, 64) + 1) * min(height, 64))
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", rows)
-        + _png_chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
     )
 
 
 def image_seeds() -> Iterator[bytes]:
     """Small real files of every format, damaged ones, and the shapes issue 11 found."""
     label = _label(96, 40, "EXP 12/08/27", seed=1)
-    jpeg = _encode(".jpg", label, (cv2.IMWRITE_JPEG_QUALITY, 70))
-    png = _encode(".png", label)
+    jpeg = encode(".jpg", label, (cv2.IMWRITE_JPEG_QUALITY, 70))
+    png = encode(".png", label)
     yield jpeg
-    yield _encode(".jpg", label, (cv2.IMWRITE_JPEG_PROGRESSIVE, 1))
+    yield encode(".jpg", label, (cv2.IMWRITE_JPEG_PROGRESSIVE, 1))
     yield png
-    yield _encode(".webp", label, (cv2.IMWRITE_WEBP_QUALITY, 60))
-    yield _encode(".bmp", label)
-    yield _encode(".png", cv2.cvtColor(label, cv2.COLOR_BGR2GRAY))
-    yield _encode(".png", label.astype(np.uint16) * 257)  # 16 bits per channel
+    yield encode(".webp", label, (cv2.IMWRITE_WEBP_QUALITY, 60))
+    yield encode(".bmp", label)
+    yield encode(".png", cv2.cvtColor(label, cv2.COLOR_BGR2GRAY))
+    yield encode(".png", label.astype(np.uint16) * 257)  # 16 bits per channel
     alpha = np.dstack([label, np.where(label[..., 0] < 128, 255, 0).astype(np.uint8)])
-    yield _encode(".png", alpha)  # transparent background, opaque ink
+    yield encode(".png", alpha)  # transparent background, opaque ink
     yield jpeg + b"\x00" * 64 + b"MotionPhoto_Data" + bytes(range(256))  # bytes after EOI
     yield png + b"trailing bytes after IEND"
     yield jpeg[: len(jpeg) // 2]  # truncated
     yield png[: len(png) - 20]
-    yield _encode(".png", np.zeros((1000, 16, 3), np.uint8))  # a thin strip
+    yield encode(".png", np.zeros((1000, 16, 3), np.uint8))  # a thin strip
     yield _png_claiming(16, 40000)
     yield _png_claiming(30000, 30000)
     yield b"BM" + b"\x00" * 30

@@ -29,6 +29,7 @@ from datalid.v1 import expiry_date_service_pb2_grpc, types_pb2
 from pipeline.synth import render_label, render_label_image
 from tests.conftest import bad_request_fields
 from tests.hostile.conftest import assert_still_serving
+from tests.image_files import png_chunk
 
 pytestmark = pytest.mark.slow
 
@@ -144,10 +145,6 @@ def test_an_image_with_1kb_after_its_end_marker_is_read_as_normal(
     assert_still_serving(hostile_channel)
 
 
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def _png_inflating_to_1_gib() -> bytes:
     """An 840x640 RGB PNG (1.6 MB of image data) whose one IDAT chunk, 1 MB, inflates to 1 GiB of zeros.
 
@@ -163,10 +160,7 @@ def _png_inflating_to_1_gib() -> bytes:
     stream = b"\x78\xda" + block * 64 + compressor.flush() + struct.pack(">I", adler)
     ihdr = struct.pack(">IIBBBBB", 840, 640, 8, 2, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", stream)
-        + _png_chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", stream) + png_chunk(b"IEND", b"")
     )
 
 

@@ -23,6 +23,7 @@ from pipeline.config import DecodeLimits
 from pipeline.container import MAX_CHUNKS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, png_data_size, read_layout
 from pipeline.decode import decode_image, read_header
 from pipeline.errors import InvalidInput
+from tests.image_files import encode, png_chunk, progressive_jpeg_with_repeated_scan
 
 LIMITS = DecodeLimits()
 
@@ -34,13 +35,7 @@ def _image(width: int = 64, height: int = 48) -> np.ndarray:
 
 
 def _encode(ext: str, image: np.ndarray | None = None) -> bytes:
-    ok, data = cv2.imencode(ext, _image() if image is None else image)
-    assert ok
-    return data.tobytes()
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return encode(ext, _image() if image is None else image)
 
 
 def _png_bomb(width: int, height: int) -> bytes:
@@ -48,9 +43,9 @@ def _png_bomb(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -295,7 +290,7 @@ def test_png_with_a_chunk_cut_off_is_truncated_even_with_trailing_bytes() -> Non
 def test_png_with_too_many_chunks_is_refused() -> None:
     png = _encode(".png", _image(64, 48))
     idat = png.index(b"IDAT") - 4
-    filler = _png_chunk(b"teXt", b"") * (_ADVERSARIAL_BYTES // 12)  # 1.3 million 12-byte chunks
+    filler = png_chunk(b"teXt", b"") * (_ADVERSARIAL_BYTES // 12)  # 1.3 million 12-byte chunks
     with pytest.raises(InvalidInput, match=f"damaged \\(more than {MAX_CHUNKS} chunks") as raised:
         decode_image(png[:idat] + filler + png[idat:], LIMITS)
     assert raised.value.field == "image"
@@ -559,10 +554,10 @@ def _png_file(
     chunks = [idat[start : start + idat_chunk_bytes] for start in range(0, len(idat), idat_chunk_bytes)]
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + (_png_chunk(b"PLTE", palette) if palette else b"")
-        + b"".join(_png_chunk(b"IDAT", chunk) for chunk in chunks)
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + (png_chunk(b"PLTE", palette) if palette else b"")
+        + b"".join(png_chunk(b"IDAT", chunk) for chunk in chunks)
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -744,12 +739,7 @@ def test_png_with_an_ihdr_libpng_refuses_is_damaged() -> None:
 def _progressive_jpeg(width: int, height: int, extra_scans: int) -> bytes:
     """A progressive JPEG (libjpeg's 10 scans) with its last scan, a refinement, repeated."""
     image = np.random.default_rng(29).integers(0, 256, (height, width, 3), np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "JPEG", progressive=True, quality=90)
-    data = buffer.getvalue()
-    assert data.count(b"\xff\xda") == 10
-    last = data.rindex(b"\xff\xda")  # entropy-coded data holds no 0xFF 0xDA: SOS headers only
-    return data[:-2] + data[last:-2] * extra_scans + data[-2:]
+    return progressive_jpeg_with_repeated_scan(image, extra_scans)
 
 
 def test_progressive_jpeg_with_the_most_scans_decodes_as_opencv_decodes_it() -> None:
@@ -798,9 +788,9 @@ def test_png_text_chunks_never_reach_the_decoder() -> None:
     clean = _encode(".png", _image(64, 48))
     bomb_text = zlib.compress(b"\0" * (1 << 20), 9)  # 1 MiB of text each, ~1 KB compressed
     chunks = [
-        _png_chunk(b"zTXt", b"Comment\0\0" + bomb_text),
-        _png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\x01\0\0\0" + bomb_text),
-        _png_chunk(b"tEXt", b"Title\0label"),
+        png_chunk(b"zTXt", b"Comment\0\0" + bomb_text),
+        png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\x01\0\0\0" + bomb_text),
+        png_chunk(b"tEXt", b"Title\0label"),
     ] * 20
     bombed = _with_text_chunks(clean, chunks)
     layout = read_layout(bombed, "png")

@@ -28,6 +28,7 @@ from datalid.v1 import (
 )
 from pipeline.synth import render_label
 from tests.conftest import bad_request_fields
+from tests.image_files import png_chunk
 
 pytestmark = pytest.mark.slow
 
@@ -93,18 +94,11 @@ def test_request_id_from_caller_is_echoed_and_logged(server, inference, label_jp
     )
 
 
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
 def _png_claiming(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 4096)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
     )
 
 
