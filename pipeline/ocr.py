@@ -361,6 +361,7 @@ class TextRecognizer:
         flips = list(flips) or [False] * len(crops)
         if len(flips) != len(crops):
             raise ValueError(f"{len(flips)} flip flags for {len(crops)} crops")
+        # A turned crop's read goes after all the crops' reads, in the crops' order.
         turned_at = {
             index: len(crops) + k for k, index in enumerate(i for i, flip in enumerate(flips) if flip)
         }
@@ -370,10 +371,11 @@ class TextRecognizer:
         batch_size = max(1, self.model.max_batch_size)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            turned = [i for i in chunk if flips[i]]
-            batch = [crops[i] for i in chunk] + [cv2.rotate(crops[i], cv2.ROTATE_180) for i in turned]
+            sub = [crops[i] for i in chunk]
+            batch = sub + list(turned_crops(sub, [flips[i] for i in chunk]))
             decoded = self.postprocess(self.run(self.preprocess(batch)))
-            for index, result in zip([*chunk, *(turned_at[i] for i in turned)], decoded, strict=True):
+            slots = [*chunk, *(turned_at[i] for i in chunk if flips[i])]
+            for index, result in zip(slots, decoded, strict=True):
                 results[index] = result
         return results
 

@@ -48,11 +48,11 @@ def _corners(box: BoundingBox, scale: float = 1.0) -> tuple[tuple[int, int], tup
 
 def _fit(image: np.ndarray, max_side_px: int) -> tuple[np.ndarray, float]:
     """The image scaled down (never up) so that its long side is at most ``max_side_px``, and the
-    factor; a new array either way, so callers may draw on it."""
+    factor; the image itself when it already fits (copy it before drawing on it)."""
     height, width = image.shape[:2]
     scale = min(1.0, max_side_px / max(height, width))
     if scale >= 1.0:
-        return image.copy(), 1.0
+        return image, 1.0
     size = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
@@ -70,6 +70,8 @@ def render_visualization(
         (the image's own size when smaller).
     """
     canvas, scale = _fit(image, VISUALIZATION_MAX_SIDE_PX)
+    if scale == 1.0:
+        canvas = canvas.copy()  # drawn on below: never on the caller's image
     for detection in detections:
         cv2.rectangle(canvas, *_corners(detection.box, scale), _DETECTION_BGR, 2)
     for line in lines:

@@ -18,7 +18,7 @@ import re
 
 from pipeline.types import DateOrder
 
-__all__ = ["label_order", "legend_order", "year_first_script"]
+__all__ = ["legend_order", "year_first_script"]
 
 # One field of a legend: D, DD, M, MM, Y..YYYY; Thai ว(วัน) ด(เดือน) ป(ปี); 日 月 年 (with y/m/d).
 _FIELDS = {"D": "D", "ว": "D", "日": "D", "M": "M", "ด": "M", "月": "M", "Y": "Y", "ป": "Y", "年": "Y"}
@@ -82,11 +82,3 @@ def year_first_script(text: str) -> bool:
     not make a Thai label's 200826 year first, so the parser weighs this against the dates.
     """
     return not text.isascii() and _YEAR_FIRST_SCRIPT.search(text) is not None
-
-
-def label_order(text: str) -> DateOrder | None:
-    """The order the label's legend or script gives (``text`` normalised), or None."""
-    order = legend_order(text)
-    if order is None and year_first_script(text):
-        return DateOrder.YMD
-    return order
