@@ -42,21 +42,10 @@ import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from pipeline import InvalidInput, Overloaded, ShuttingDown
-from server.netpolicy import AllowList, IpAddress, embedded_ipv4, is_public_address
-from server.urls import MAX_URL_CHARS, SHOWN_CHARS, UrlTarget, parse_url, quoted, url_error
+from server.netpolicy import AllowList, IpAddress
+from server.urls import UrlTarget, parse_url, quoted, url_error
 
-# The URL grammar and address policy names are re-exported: callers that know only the fetcher
-# (config, services, older tests) keep importing them from here.
-__all__ = [
-    "MAX_URL_CHARS",
-    "SHOWN_CHARS",
-    "UrlFetcher",
-    "UrlPolicy",
-    "UrlTarget",
-    "embedded_ipv4",
-    "is_public_address",
-    "parse_url",
-]
+__all__ = ["UrlFetcher", "UrlPolicy"]
 
 # c-ares per-try timeout and tries: a resolver that does not answer is given up on within
 # 2 x 2 s even when url_timeout_s is longer; the fetch's own deadline bounds it too.
@@ -174,7 +163,7 @@ class UrlFetcher:
                 the first of them must end (its deadline).
             ShuttingDown: :meth:`aclose` was called, before or during the fetch.
         """
-        self.check(url)
+        target = self.check(url)
         if self._closed:
             raise ShuttingDown("the server is shutting down: no URL is fetched")
         loop = asyncio.get_running_loop()
@@ -185,7 +174,7 @@ class UrlFetcher:
             )
         # Its own task, so that aclose() can end the fetch without cancelling the caller (a job
         # runner must tell shutdown apart from its job being cancelled).
-        task = asyncio.create_task(self._fetch_in_time(url))
+        task = asyncio.create_task(self._fetch_in_time(target))
         self._in_flight[task] = loop.time() + self.policy.timeout_s
         try:
             return await task
@@ -215,16 +204,19 @@ class UrlFetcher:
             await self._resolver.close()
         self._resolver = None
 
-    async def _fetch_in_time(self, url: str) -> bytes:
+    async def _fetch_in_time(self, target: UrlTarget) -> bytes:
         try:
             async with asyncio.timeout(self.policy.timeout_s):
-                return await self._follow(url)
+                return await self._follow(target)
         except TimeoutError:  # the deadline, or an aiohttp socket timeout within it
             raise url_error(f"fetch took longer than {self.policy.timeout_s:g} s") from None
 
-    async def _follow(self, url: str) -> bytes:
-        for _ in range(self.policy.max_redirects + 1):
-            target = self.check(url)
+    async def _follow(self, target: UrlTarget) -> bytes:
+        """Fetches ``target`` (already checked), checking each redirect's Location as a new URL."""
+        url = target.url
+        for hop in range(self.policy.max_redirects + 1):
+            if hop:  # a redirect's Location, checked as any caller's URL
+                target = self.check(url)
             address = await self.resolve(target)
             answer = await self._get(target, address)
             if answer.status in _REDIRECTS:

@@ -35,10 +35,6 @@ _PROGRESS_STAGE = {
 _UPLOAD_CONTENT_TYPES = ("image/", "application/octet-stream")
 
 
-# WatchJob (services/jobs.py) still imports the writer from here until it switches to stream_writer.
-_StreamWriter = StreamWriter
-
-
 def url_fetcher(config: ServerConfig) -> UrlFetcher:
     """The URL fetcher ``config`` describes (shared by ProcessUrl and URL jobs)."""
     return UrlFetcher(
@@ -103,7 +99,14 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
             priority=Priority.INTERACTIVE,
             on_stage=on_stage,
         )
-        response = convert.result_to_pb(result, request_id_var.get())
+        return convert.result_to_pb(result, request_id_var.get())
+
+    async def _answer(
+        self, image: bytes, options: types_pb2.ProcessOptions, deadline: float | None
+    ) -> types_pb2.ProcessResponse:
+        """A unary call's response, its pictures fitted to the message limit. Batches and progress
+        events fit their whole message once instead (a response that fits inside them fits alone)."""
+        response = await self._process(image, options, deadline)
         convert.fit_pictures(response, self._config.max_message_bytes)
         return response
 
@@ -111,7 +114,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
     async def Process(
         self, request: types_pb2.ProcessRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ProcessResponse:
-        return await self._process(request.image, request.options, deadline_of(context))
+        return await self._answer(request.image, request.options, deadline_of(context))
 
     @grpc_errors
     async def ProcessUpload(
@@ -120,7 +123,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type and not content_type.startswith(_UPLOAD_CONTENT_TYPES):
             raise InvalidInput("content_type", f"must be an image type, got {request.content_type!r}")
-        return await self._process(request.data, types_pb2.ProcessOptions(), deadline_of(context))
+        return await self._answer(request.data, types_pb2.ProcessOptions(), deadline_of(context))
 
     @grpc_errors
     async def ProcessUrl(
@@ -129,7 +132,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         # Options first: a malformed option should not cost a fetch.
         self._options(request.options)
         image = await self._fetcher.fetch(request.url)
-        return await self._process(image, request.options, deadline_of(context))
+        return await self._answer(image, request.options, deadline_of(context))
 
     @grpc_errors
     async def ProcessBatch(
