@@ -330,8 +330,7 @@ def _take_pictures(response: types_pb2.ProcessResponse) -> tuple[bytes, tuple[by
     visualization, crops = response.visualization_jpeg, tuple(response.crops_jpeg)
     if not (visualization or crops):
         return None
-    response.ClearField("visualization_jpeg")
-    response.ClearField("crops_jpeg")
+    _clear_pictures(response)
     response.ClearField("pictures_omitted")
     return visualization, crops
 
@@ -429,9 +428,13 @@ def job_result_summary(response: types_pb2.ProcessResponse) -> types_pb2.Process
     ``crops_jpeg``), which can be megabytes each; GetJob and WatchJob give them."""
     summary = types_pb2.ProcessResponse()
     summary.CopyFrom(response)
-    summary.ClearField("visualization_jpeg")
-    summary.ClearField("crops_jpeg")
+    _clear_pictures(summary)
     return summary
+
+
+def _clear_pictures(response: types_pb2.ProcessResponse) -> None:
+    response.ClearField("visualization_jpeg")
+    response.ClearField("crops_jpeg")
 
 
 def job_to_pb(record: JobRecord, *, pictures: bool = True) -> job_service_pb2.Job:
@@ -452,8 +455,7 @@ def job_to_pb(record: JobRecord, *, pictures: bool = True) -> job_service_pb2.Jo
     if record.result:
         job.result.ParseFromString(record.result)
         if not pictures:
-            job.result.ClearField("visualization_jpeg")
-            job.result.ClearField("crops_jpeg")
+            _clear_pictures(job.result)
     if record.error:
         job.error.CopyFrom(status_pb2.Status.FromString(record.error))
     return job

@@ -471,15 +471,20 @@ class JobStore:
 
     def _update(self, job_id: str, where_states: tuple[str, ...], **values: Any) -> JobRecord | None:
         """Sets ``values`` if the job is in one of ``where_states``; the new record, or None if not."""
+        with self._transaction() as db:
+            return self._set(db, job_id, where_states, **values)
+
+    def _set(
+        self, db: sqlite3.Connection, job_id: str, where_states: tuple[str, ...], **values: Any
+    ) -> JobRecord | None:
+        """:meth:`_update` inside the caller's transaction ``db``."""
         assignments = ", ".join(f"{name} = ?" for name in values)
         marks = ", ".join("?" for _ in where_states)
-        with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE jobs SET {assignments}, version = version + 1 "
-                f"WHERE job_id = ? AND state IN ({marks})",
-                (*values.values(), job_id, *where_states),
-            )
-            return self._select(job_id) if cursor.rowcount else None
+        cursor = db.execute(
+            f"UPDATE jobs SET {assignments}, version = version + 1 WHERE job_id = ? AND state IN ({marks})",
+            (*values.values(), job_id, *where_states),
+        )
+        return self._select(job_id) if cursor.rowcount else None
 
     def _recover(self, max_attempts: int) -> tuple[int, int]:
         # Read first: a clean start needs no write, so it works while another writer holds the file.
@@ -645,12 +650,14 @@ class JobStore:
                 record = self._select(job_id)
                 if record is None or record.owner != owner:
                     return None
-                db.execute(
-                    "UPDATE jobs SET state = ?, finished_at = ?, message = 'deleted by the caller', "
-                    "version = version + 1 WHERE job_id = ? AND state IN (?, ?)",
-                    (JobState.CANCELLED, self._clock(), job_id, *_UNFINISHED),
-                )
-                cancelled = self._select(job_id)
+                cancelled = self._set(
+                    db,
+                    job_id,
+                    _UNFINISHED,
+                    state=JobState.CANCELLED,
+                    finished_at=self._clock(),
+                    message="deleted by the caller",
+                ) or self._select(job_id)
                 db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             return cancelled
 
