@@ -259,6 +259,12 @@ class FakeExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServic
         for sent, frame in enumerate(request_iterator):
             with self._b.lock:
                 self._b.calls.append(Call("Frame", frame, {}, None))
+            if self._b.stream_failure is not None and self._b.stream_fail_after == sent:
+                # Read the camera's remaining frames before failing: a grpc.aio client whose write
+                # meets a call the server already ended reports INTERNAL "Internal error from Core"
+                # instead of the server's status (grpc/aio/_call.py _write), a race, not the SDK's.
+                for _ in request_iterator:
+                    pass
             self._b.check_stream(sent, context)
             answer = expiry_date_service_pb2.FrameResult(frame_id=frame.frame_id)
             error = item_error(frame.image)
