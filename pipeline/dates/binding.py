@@ -75,25 +75,30 @@ def _keyword_before(
     return cluster
 
 
-def _uses_suffix_letters(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) -> bool:
-    """True when a lone V, F or P follows a date and nothing date-like follows it on its line."""
+def _suffix_letter_dates(
+    text: str, spans: Sequence[Span], keywords: Sequence[Keyword]
+) -> list[tuple[Keyword, int]]:
+    """Each lone V, F or P that follows a date, with that date's index, when the label reads that
+    way: at least one of them has nothing date-like after it on its line. Else empty."""
+    found: list[tuple[Keyword, int]] = []
+    reads_so = False
     starts: list[int] | None = None  # built only when a lone letter follows a date (rare)
     for keyword in keywords:
-        if (
-            not keyword.bare
-            or keyword.role is Role.LOT
-            or not _LETTER_ENDS.match(text, keyword.end)
-            or _date_just_before(text, keyword, spans) is None
-        ):
+        if not keyword.bare or keyword.role is Role.LOT or not _LETTER_ENDS.match(text, keyword.end):
+            continue
+        index = _date_just_before(text, keyword, spans)
+        if index is None:
+            continue
+        found.append((keyword, index))
+        if reads_so:
             continue
         line_end = text.find("\n", keyword.end)
         line_end = len(text) if line_end < 0 else line_end
         if starts is None:
             starts = [start for start, _ in spans]
         following = bisect_left(starts, keyword.end)
-        if following == len(starts) or starts[following] >= line_end:
-            return True
-    return False
+        reads_so = following == len(starts) or starts[following] >= line_end
+    return found if reads_so else []
 
 
 def _date_just_before(text: str, keyword: Keyword, spans: Sequence[Span]) -> int | None:
@@ -134,7 +139,8 @@ def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) ->
     """
     if not keywords:  # nothing below can bind a role
         return [None] * len(spans)
-    suffix_letters = _uses_suffix_letters(text, spans, keywords)
+    suffix_dates = _suffix_letter_dates(text, spans, keywords)
+    suffix_letters = bool(suffix_dates)
     roles: list[Role | None] = []
     ends = [keyword.end for keyword in keywords]
     floor = 0
@@ -142,13 +148,9 @@ def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) ->
         cluster = _keyword_before(text, start, keywords, ends, floor, suffix_letters)
         roles.append(_role_of(text, cluster, start))
         floor = end
-    if suffix_letters:
-        for keyword in keywords:
-            suffix = keyword.bare and keyword.role is not Role.LOT and _LETTER_ENDS.match(text, keyword.end)
-            index = _date_just_before(text, keyword, spans) if suffix else None
-            if index is not None:
-                roles[index] = keyword.role
-    _bind_columns(text, spans, keywords, roles)
+    for keyword, index in suffix_dates:
+        roles[index] = keyword.role
+    _bind_columns(text, spans, keywords, ends, roles)
     for keyword in keywords:
         if keyword.after:
             index = bisect_right(spans, keyword.start, key=lambda span: span[1]) - 1
@@ -158,12 +160,16 @@ def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) ->
 
 
 def _bind_columns(
-    text: str, spans: Sequence[Span], keywords: Sequence[Keyword], roles: list[Role | None]
+    text: str,
+    spans: Sequence[Span],
+    keywords: Sequence[Keyword],
+    ends: Sequence[int],
+    roles: list[Role | None],
 ) -> None:
-    """Gives each date of a run under a header of keywords its column's role (see the docstring)."""
+    """Gives each date of a run under a header of keywords its column's role (see the docstring);
+    ``ends`` are the keywords' ends."""
     if len(spans) < 2 or len(keywords) < 2:
         return
-    ends = [keyword.end for keyword in keywords]
     index = 0
     while index < len(spans):
         # The run: dates after spans[index] with no keyword between one date and the next.
