@@ -78,6 +78,22 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
         ),
     ),
 )
+# A triple with one of its two separators lost: a dot-matrix separator is two or three dots,
+# which the printer or the OCR drops ("0508.2026" for 05.08.2026, "05.082026"). Only with a
+# four-digit year of this century or the Buddhist era's (20YY, 25YY), with the first separator
+# lost only before a dot, slash or hyphen ("0508 2026" is as likely a code and a year), and only
+# on labels with a keyword (see ``_patterns``): a repaired shape needs a word saying a date is there.
+_LOST_SEPARATOR_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
+    (
+        Form.TRIPLE,
+        re.compile(
+            # day, the first separator or none, month, then the second separator only if the first
+            # was lost, and then a two-digit day (four digits before the separator)
+            rf"(?P<a>{_FIRST}\d?)(?P<s>[./\-])?(?P<b>\d\d)(?(s)|(?<=\d{{4}})[./\-])"
+            r"(?P<y>(?:20|25)\d\d)(?![\d:])"
+        ),
+    ),
+)
 # Chinese, Japanese and Korean dates spell the fields out: 2027年6月30日, 2027년 06월 30일, 27年6月.
 _CJK_PATTERN = (
     Form.YEAR_FIRST,
@@ -152,8 +168,11 @@ def _first_then_longest(match: RawMatch) -> tuple[int, int]:
 
 def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re.Pattern[str]], ...]:
     """The patterns worth running on ``text``: named ones only where a month word starts a word,
-    or follows a keyword, the CJK one only where 年 or 년 is printed."""
+    or follows a keyword, the CJK one only where 年 or 년 is printed, the lost-separator ones only
+    where a keyword is."""
     patterns = _NUMERIC_PATTERNS
+    if keyword_ends:
+        patterns += _LOST_SEPARATOR_PATTERNS
     if _ANY_MONTH.search(text):
         patterns += _NAMED_PATTERNS
     if keyword_ends and _month_glued(text, keyword_ends):

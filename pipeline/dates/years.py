@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-__all__ = ["PLAUSIBLE_AHEAD_DAYS", "PLAUSIBLE_BACK_DAYS", "YearWindow", "infer_year"]
+__all__ = ["BUDDHIST_ERA_OFFSET", "PLAUSIBLE_AHEAD_DAYS", "PLAUSIBLE_BACK_DAYS", "YearWindow", "infer_year"]
 
 # A date this far before or after the reference date is plausible on a label: an expired product
 # photographed years later, a manufacture date, a long shelf life (canned food, ten years at most).
 PLAUSIBLE_BACK_DAYS = 5 * 365 + 1
 PLAUSIBLE_AHEAD_DAYS = 10 * 365 + 2
+# The Thai solar calendar counts from 543 BCE: Buddhist-era year 2569 is 2026.
+BUDDHIST_ERA_OFFSET = 543
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +36,16 @@ class YearWindow:
     def year(self, digits: str) -> int | None:
         """The year that ``digits`` (two or four of them) print, or None outside the window.
 
-        Two-digit years mean 20YY.
+        Two-digit years mean 20YY. A four-digit year that is in the window once the Buddhist era's
+        543 years are taken off is that year: Thai labels print 2569 for 2026 (the two eras' windows
+        never overlap, so no year is read both ways).
         """
+        first, last = self.reference.year - self.years_back, self.reference.year + self.years_ahead
         year = int(digits) + (2000 if len(digits) == 2 else 0)
-        if self.reference.year - self.years_back <= year <= self.reference.year + self.years_ahead:
+        if first <= year <= last:
             return year
+        if len(digits) == 4 and first <= year - BUDDHIST_ERA_OFFSET <= last:
+            return year - BUDDHIST_ERA_OFFSET
         return None
 
     def plausible_range(self) -> tuple[dt.date, dt.date]:

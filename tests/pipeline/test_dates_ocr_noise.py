@@ -153,6 +153,26 @@ STRAY_MANUFACTURE = [
     ("MFD 10.01.28 EXP 10.01.27", "2027-01-10"),
 ]
 
+# Dot-matrix separators are two or three dots, which the printer or the OCR drops: one of a
+# date's two separators lost, on a label whose keyword says a date is printed.
+LOST_SEPARATOR = [
+    ("BB\n0508.2026", "2026-08-05"),
+    ("EXP 1203.2027", "2027-03-12"),
+    ("BBE: 2107/2027", "2027-07-21"),
+    ("USE BY 0911-2027", "2027-11-09"),
+    ("EXP 14.062027", "2027-06-14"),
+    ("BB 3/112027", "2027-11-03"),
+    ("BEST BEFORE 28-022028", "2028-02-28"),
+    ("MFD 0105.2026\nEXP 0105.2028", "2028-05-01"),
+    ("MFG 10.032026\nEXP 10.032028", "2028-03-10"),
+    ("EXP 1508.2570", "2027-08-15"),
+    ("หมดอายุ 0104.2570", "2027-04-01"),
+    ("BBF\n2512.2027 L4", "2027-12-25"),
+    ("EXP: 1906/2027 13:58", "2027-06-19"),
+    ("VAL 0207.2027", "2027-07-02"),
+    ("EXP 30.092027 A2", "2027-09-30"),
+]
+
 FAMILIES = {
     "order": ORDER,
     "mixed_separators": MIXED_SEPARATORS,
@@ -160,6 +180,7 @@ FAMILIES = {
     "bare_compact": BARE_COMPACT,
     "glued_columns": GLUED_COLUMNS,
     "stray_manufacture": STRAY_MANUFACTURE,
+    "lost_separator": LOST_SEPARATOR,
 }
 
 _INNER_ZERO = re.compile(r"(?<=\d)0(?=\d)")
@@ -236,6 +257,9 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "1004899419",
         "A123/45/67",
         "L6 11.05.202008:05",  # a year glued to a time is no glued column
+        "0508/2026",  # a lost separator is read only where a keyword is printed
+        "L0508.2026 4412",
+        "EXP 508.2026",  # and then only a two-digit day before a lost first separator
     ],
 )
 def test_not_dates(text: str) -> None:

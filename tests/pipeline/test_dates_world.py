@@ -473,3 +473,25 @@ def test_a_date_only_month_first_sets_the_labels_order() -> None:
 def test_month_and_year_with_a_space_need_a_keyword(text: str) -> None:
     # Without one, "12 2031" is as likely the end of a date whose start OCR garbled.
     assert parse_dates(text, REF).best is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("หมดอายุ 15.08.2570", "2027-08-15"),
+        ("ผลิต 01/01/2569 หมดอายุ 01/01/2570", "2027-01-01"),
+        ("EXP 2570-04-01", "2027-04-01"),
+        ("ควรบริโภคก่อน 08/2570", "2027-08"),
+        ("BBE 30 พ.ย. 2569", "2026-11-30"),
+    ],
+)
+def test_thai_buddhist_era_years(text: str, expected: str) -> None:
+    # Thailand's solar calendar is 543 years ahead: 2570 B.E. is 2027.
+    best = parse_dates(text, REF).best
+    assert best is not None, text
+    assert best.date.isoformat()[: len(expected)] == expected, (text, best)
+
+
+def test_a_buddhist_era_year_is_never_also_read_as_a_common_era_one() -> None:
+    # The eras' year windows do not overlap: 2541 is neither 2541 nor 1998 (outside the window).
+    assert parse_dates("EXP 01.01.2541", REF).best is None
