@@ -54,6 +54,7 @@ from pipeline.decode import decode_image
 from pipeline.regions import reading_windows
 from pipeline.types import ParsedDate
 from pipeline.visualize import render_visualization
+from server.config import load_config
 
 REFERENCE_DATE = dt.date(2026, 11, 30)
 MISS_KINDS = ("no_date", "expiry_not_found", "not_chosen", "wrong_year")
@@ -516,7 +517,11 @@ def write_synthetic(folder: Path, count: int = 64, first_seed: int = 710_000) ->
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.realworld", description="Expiry dates read from real photos, misses by kind."
+        prog="python -m bench.realworld",
+        description="Expiry dates read from real photos, misses by kind.",
+        epilog="Any other flag is the server's own (python -m server --help) and sets the pipeline as it "
+        "would the server's: --model-repository DIR, --rec-model-name ocr_rec_ppocrv4, "
+        "--det-model-name ..., --use-angle-cls false, --providers cpu. DATALID_* variables are ignored.",
     )
     parser.add_argument("manifest", type=Path, nargs="?", help="file,expected[,printed_text,...] CSV")
     parser.add_argument("--images", type=Path, help="folder the manifest's files are relative to")
@@ -526,7 +531,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, default=0, help="first N photos only (0: all)")
     parser.add_argument("--make-synthetic", type=Path, help="write the hard synthetic set here and exit")
     parser.add_argument("--count", type=int, default=64, help="scenes in the synthetic set")
-    args = parser.parse_args(argv)
+    args, server_flags = parser.parse_known_args(argv)
     if args.make_synthetic:
         manifest = write_synthetic(args.make_synthetic, args.count)
         print(f"wrote {args.count} scenes and {manifest}")
@@ -537,7 +542,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.limit:
         rows = rows[: args.limit]
     images = args.images or args.manifest.parent
-    config = PipelineConfig()
+    # The server's own parser, so a comparison runs exactly what `python -m server FLAGS` would.
+    config = load_config(server_flags, {}).pipeline
     started = time.perf_counter()
     pipeline = load_pipeline(config)
     load_s = time.perf_counter() - started
@@ -547,6 +553,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         pipeline.close()
     report = {
         "host": host_description(),
+        "server_flags": server_flags,
         "manifest": str(args.manifest),
         "images": str(images),
         "load_s": round(load_s, 2),

@@ -6,6 +6,7 @@ Every field has a unit in its name where it has a unit, and every value is check
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from pipeline.types import DateOrder
 __all__ = ["DecodeLimits", "OcrConfig", "PipelineConfig", "RuntimeConfig"]
 
 PROVIDER_NAMES = ("tensorrt", "cuda", "cpu")
+# A model's name is a folder of the model repository, never a path.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def _require(condition: bool, name: str, value: object, rule: str) -> None:
@@ -67,23 +70,47 @@ class RuntimeConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class OcrConfig:
-    """The three OCR models and their settings; ``None`` paths mean the rapidocr wheel's models."""
+    """The three OCR models and their settings.
 
+    A ``None`` file means the model repository's (``models/ocr_*/config.yaml``: ``path``,
+    ``character_dict``), else the rapidocr wheel's PP-OCRv4 file; a file given here wins.
+    """
+
+    # Which entry of the model repository fills each OCR stage: a folder name there, holding a
+    # config.yaml of the stage's kind (models/README.md lists the shipped ones).
+    det_model_name: str = "ocr_det"
+    cls_model_name: str = "ocr_cls"
+    rec_model_name: str = "ocr_rec"
     det_model_path: Path | None = None
     cls_model_path: Path | None = None
     rec_model_path: Path | None = None
+    # The recogniser's dictionary (one character a line), for an ONNX file without ``character``
+    # metadata; wins over ``character_dict`` in models/ocr_rec/config.yaml.
+    rec_dict_path: Path | None = None
     use_angle_cls: bool = True
     # Text detection resizes so that the short side is at least this many pixels (PP-OCR default).
     det_limit_side_len: int = 736
-    det_box_thresh: float = 0.5
-    det_unclip_ratio: float = 1.6
+    # DB's box threshold and unclip ratio; None: the detector's ``text_detection`` settings in
+    # models/ocr_det/config.yaml (see pipeline.repository.TextDetectionSettings).
+    det_box_thresh: float | None = None
+    det_unclip_ratio: float | None = None
     # Lines read with less confidence are dropped.
     min_text_score: float = 0.5
 
     def __post_init__(self) -> None:
+        for name in ("det_model_name", "cls_model_name", "rec_model_name"):
+            value = getattr(self, name)
+            _require(
+                bool(_MODEL_NAME.fullmatch(value)) and value not in (".", ".."),
+                name,
+                value,
+                "a folder name in the model repository ([A-Za-z0-9_.-], at most 64)",
+            )
         _require(self.det_limit_side_len >= 32, "det_limit_side_len", self.det_limit_side_len, ">= 32")
-        _require(0 <= self.det_box_thresh <= 1, "det_box_thresh", self.det_box_thresh, "in 0..1")
-        _require(self.det_unclip_ratio > 0, "det_unclip_ratio", self.det_unclip_ratio, "> 0")
+        if self.det_box_thresh is not None:
+            _require(0 <= self.det_box_thresh <= 1, "det_box_thresh", self.det_box_thresh, "in 0..1")
+        if self.det_unclip_ratio is not None:
+            _require(self.det_unclip_ratio > 0, "det_unclip_ratio", self.det_unclip_ratio, "> 0")
         _require(0 <= self.min_text_score <= 1, "min_text_score", self.min_text_score, "in 0..1")
 
 
@@ -124,6 +151,20 @@ class PipelineConfig:
     # ...and by this many text heights above and to the left, where labels print the word that
     # names the date ("Use by", "EXP"): without it an expiry date reads as a date of unknown kind.
     detection_crop_context: float = 1.0
+    # When the first read finds no date, read variants of the windows and then of the photo
+    # (dot-matrix joined, turned, inverted...; pipeline/second_chance.py). Photos the first read
+    # dates never pay for it.
+    second_chance: bool = True
+    # At most this many variants tried per image, windows' and photo's together (a variant of
+    # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
+    # grid, counts but is not read). A read costs a text-detector pass and recognition of what it
+    # finds. The default tries every variant of the default lists.
+    second_chance_max_variants: int = 8
+    # The variants read, in order: comma-separated, each steps joined with "+" (pipeline/variants.py
+    # names them: dots, contrast, invert, upscale, turn90, turn180, turn270, deskew). The defaults
+    # are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance reads").
+    second_chance_window_variants: str = "dots,contrast,upscale"
+    second_chance_photo_variants: str = "dots,contrast,dots+turn90,turn90,turn270"
 
     def __post_init__(self) -> None:
         _require(
@@ -148,3 +189,17 @@ class PipelineConfig:
             "in 0..10",
         )
         _require(self.max_pending_images >= 0, "max_pending_images", self.max_pending_images, ">= 0")
+        _require(
+            0 <= self.second_chance_max_variants <= 64,
+            "second_chance_max_variants",
+            self.second_chance_max_variants,
+            "in 0..64",
+        )
+        # Imported here: pipeline.variants imports the OCR module, which imports this one.
+        from pipeline.variants import parse_plan
+
+        for name in ("second_chance_window_variants", "second_chance_photo_variants"):
+            try:
+                parse_plan(getattr(self, name))
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None

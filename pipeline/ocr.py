@@ -12,8 +12,9 @@ with where its number comes from). Memory of one read, at the caps: the detector
 crop of at most ``CROP_MAX_PIXELS`` x 3 bytes (3 MB), a classifier input (110 KB) and a
 recognizer input of at most 48 x ``REC_MAX_WIDTH_PX`` x 12 bytes (1.1 MB): 135 MB. A crop the
 angle classifier would turn is also read turned: one more crop and recognizer input each, made one
-recognizer batch at a time (a few MB). Model activations come on top, and are largest for the
-detector at its 4 MP cap.
+recognizer batch at a time (a few MB). The recogniser's output comes on top, one batch at a
+time: at most 18 MB a crop with PP-OCRv5/v6's 18,000-odd classes (see ``REC_MAX_WIDTH_PX``). Model
+activations come on top too, and are largest for the detector at its 4 MP cap.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
 from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 
 from pipeline.config import OcrConfig, RuntimeConfig
-from pipeline.repository import DEFAULT_REPOSITORY, BatchingConfig, load_model_config
+from pipeline.repository import (
+    DEFAULT_REPOSITORY,
+    BatchingConfig,
+    ModelConfig,
+    TextDetectionSettings,
+    load_model_config,
+)
 from pipeline.runtime import OnnxModel
 from pipeline.types import BoundingBox, OcrLine
 
@@ -62,7 +69,8 @@ __all__ = [
 ]
 
 _WHEEL_MODELS = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
-# PP-OCR normalises every input to [-1, 1].
+# PP-OCR's classifier and recogniser normalise every input to [-1, 1]; the text detector's
+# normalisation is its model's (TextDetectionSettings).
 _MEAN = (0.5, 0.5, 0.5)
 _STD = (0.5, 0.5, 0.5)
 # Larger inputs are shrunk first, as rapidocr does: detection cost grows with the pixel count.
@@ -107,9 +115,15 @@ _DAY_MONTH_NAME = re.compile(
 )
 _REC_SHAPE = (3, 48, 320)
 # The recogniser's input width cap (40:1 at height 48, about 70 characters): a longer line is
-# squeezed to it instead of widening every input of its batch, and the model's output with it
-# (width / 8 steps x 6625 classes of floats).
+# squeezed to it instead of widening every input of its batch, and the model's output with it:
+# width / 8 steps x classes floats a crop, classes being 6,625 for PP-OCRv4 and 18,385 for
+# PP-OCRv5 (18,710 for PP-OCRv6 small): at the cap 240 x 18,710 x 4 bytes = 18 MB a crop, so a
+# CPU batch (4 crops, twice that with turned ones) outputs at most 144 MB and a CUDA batch of 32
+# (64 with turned crops) 1.15 GB; PP-OCRv4's were 6.4 MB a crop, 51 MB and 407 MB.
 REC_MAX_WIDTH_PX = 1920
+# A recogniser's dictionary file is read whole; PP-OCR's largest (PP-OCRv6, 18,708 characters)
+# is 75 KB.
+REC_DICT_MAX_BYTES = 1 << 20
 # Boxes whose tops differ by less than this many pixels count as one row when sorting.
 _SAME_ROW_PX = 10
 
@@ -137,17 +151,30 @@ class DetInput:
 class TextDetector:
     """Finds text regions (as 4-point quadrilaterals) with the DB text detection model."""
 
-    def __init__(self, model: OnnxModel, config: OcrConfig) -> None:
+    def __init__(
+        self, model: OnnxModel, config: OcrConfig, settings: TextDetectionSettings | None = None
+    ) -> None:
+        """``settings``: the model's normalisation and DB settings (its ``text_detection`` in
+        config.yaml); ``config.det_box_thresh`` and ``det_unclip_ratio`` win where set."""
+        settings = settings or TextDetectionSettings()
         self.model = model
+        self.settings = settings
         self._limit_side_len = config.det_limit_side_len
-        self._pre = DetPreProcess(config.det_limit_side_len, "min", list(_MEAN), list(_STD))
+        self._pre = DetPreProcess(config.det_limit_side_len, "min", list(settings.mean), list(settings.std))
+        # (pixel * scale - shift) is (pixel / 255 - mean) / std, per BGR channel.
+        self._scale = (1.0 / (255.0 * np.asarray(settings.std, dtype=np.float32))).astype(np.float32)
+        self._shift = (np.asarray(settings.mean, dtype=np.float32) / np.asarray(settings.std)).astype(
+            np.float32
+        )
         self._post = DBPostProcess(
-            thresh=0.3,
-            box_thresh=config.det_box_thresh,
+            thresh=settings.thresh,
+            box_thresh=settings.box_thresh if config.det_box_thresh is None else config.det_box_thresh,
             max_candidates=DET_MAX_BOXES,
-            unclip_ratio=config.det_unclip_ratio,
+            unclip_ratio=settings.unclip_ratio
+            if config.det_unclip_ratio is None
+            else config.det_unclip_ratio,
             score_mode="fast",
-            use_dilation=True,
+            use_dilation=settings.use_dilation,
         )
 
     def reading_scale(self, shape: tuple[int, ...]) -> float:
@@ -186,10 +213,12 @@ class TextDetector:
                 # rapidocr's own resize, so photos of usual shapes are read exactly as before.
                 if factor > 1.0:
                     image = cv2.resize(image, (round(width / factor), round(height / factor)))
-                return DetInput(_normalize(self._pre.resize(image)), image.shape[:2], factor)
+                return DetInput(
+                    _normalize(self._pre.resize(image), self._scale, self._shift), image.shape[:2], factor
+                )
             scale = self.reading_scale(image.shape)
         resized = cv2.resize(image, det_input_size(height, width, scale))
-        return DetInput(_normalize(resized), (height, width), 1.0)
+        return DetInput(_normalize(resized, self._scale, self._shift), (height, width), 1.0)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Runs the model on ``(N, 3, H, W)`` images of one size; returns ``(N, 1, H, W)`` maps."""
@@ -324,14 +353,42 @@ def _valid_date_parts(parts: tuple[str, str, str]) -> bool:
 
 
 class TextRecognizer:
-    """Reads the text of each crop with the CTC recognition model."""
+    """Reads the text of each crop with the CTC recognition model.
 
-    def __init__(self, model: OnnxModel) -> None:
+    Args:
+        model: the recognition model; its output is ``(N, T, classes)``.
+        character_dict: its characters, one a line (UTF-8, at most ``REC_DICT_MAX_BYTES``); ``None``
+            for the ``character`` metadata of the ONNX file (rapidocr's models carry it).
+        dict_source: where ``character_dict`` was configured, named in errors.
+
+    Raises:
+        ValueError: no dictionary at all, an unreadable one, or one whose size does not match the
+            model's classes (characters + CTC's blank + space): decoding with it would give garbage.
+    """
+
+    def __init__(
+        self, model: OnnxModel, character_dict: Path | None = None, *, dict_source: str = "character_dict"
+    ) -> None:
         self.model = model
-        characters = model.metadata().get("character")
-        if characters is None:
-            raise ValueError(f"recognition model {model.path} has no 'character' metadata")
-        self._decode = CTCLabelDecode(character=characters.splitlines())
+        if character_dict is not None:
+            characters = _read_dictionary(character_dict, dict_source)
+            origin = f"{dict_source} {character_dict}"
+        else:
+            metadata = model.metadata().get("character")
+            if metadata is None:
+                raise ValueError(
+                    f"recognition model {model.path} has no 'character' metadata: give its dictionary "
+                    "(character_dict in models/ocr_rec/config.yaml, or --rec-dict-path)"
+                )
+            characters = metadata.splitlines()
+            origin = f"the 'character' metadata of {model.path}"
+        classes = model.info().outputs[0].shape[-1]
+        if classes > 0 and classes != len(characters) + 2:
+            raise ValueError(
+                f"{origin}: {len(characters)} characters (+ blank + space = {len(characters) + 2}) "
+                f"for a recognition model with {classes} output classes ({model.path})"
+            )
+        self._decode = CTCLabelDecode(character=characters)
 
     def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
         """Resizes crops to height 48 and pads them to the widest one: one ``(N, 3, 48, W)`` batch."""
@@ -416,9 +473,16 @@ class OcrEngine:
     ) -> OcrEngine:
         """Builds the three sessions.
 
-        A model's file is, first found: the path in ``config`` (a flag), the ``path`` in
-        ``repository/<name>/config.yaml``, the rapidocr wheel's file. Its batching settings are
-        the config.yaml block for the provider the session ended up on.
+        Each stage (``ocr_det``, ``ocr_cls``, ``ocr_rec``) is filled by the repository entry that
+        ``config`` names (``det_model_name``, ...; by default the stage's own folder). Its file is,
+        first found: the path in ``config`` (a flag), the entry's ``path``, the rapidocr wheel's
+        PP-OCRv4 file. The entry also gives the detector's ``text_detection`` settings, the
+        recogniser's ``character_dict`` (``config.rec_dict_path`` wins) and each model's batching
+        block for the provider its session ended up on.
+
+        Raises:
+            ValueError: a named entry has no config.yaml or is of another kind, a model file is
+                missing, or a dictionary does not fit its recogniser; the message names the key.
         """
         defaults = default_model_paths()
         overrides = {
@@ -427,20 +491,31 @@ class OcrEngine:
             "ocr_rec": config.rec_model_path,
         }
         models: dict[str, OnnxModel] = {}
+        entries: dict[str, ModelConfig] = {}
         batching: dict[str, BatchingConfig] = {}
         for name in defaults:
             if name == "ocr_cls" and not config.use_angle_cls:
                 continue
-            entry = load_model_config(name, name, repository)
+            entry = _stage_entry(name, config, repository)
             path = overrides[name] or entry.path or defaults[name]
+            if not path.is_file():
+                key = f"{name[4:]}_model_path" if overrides[name] else f"{entry.name}/config.yaml path"
+                raise ValueError(f"{key}: no model file {str(path)!r}")
             model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
             model = OnnxModel(name, entry.kind, path, model_runtime, concurrency=concurrency)
             batching[name] = entry.batching_for(model.provider)
             model.max_batch_size = batching[name].batcher.max_batch_size
             models[name] = model
-        detector = TextDetector(models["ocr_det"], config)
+            entries[name] = entry
+        detector = TextDetector(models["ocr_det"], config, entries["ocr_det"].text_detection)
         classifier = AngleClassifier(models["ocr_cls"]) if "ocr_cls" in models else None
-        engine = cls(detector, classifier, TextRecognizer(models["ocr_rec"]), config.min_text_score)
+        rec_entry = entries["ocr_rec"]
+        if config.rec_dict_path is not None:
+            recognizer = TextRecognizer(models["ocr_rec"], config.rec_dict_path, dict_source="rec_dict_path")
+        else:
+            source = f"{repository / rec_entry.name / 'config.yaml'} character_dict"
+            recognizer = TextRecognizer(models["ocr_rec"], rec_entry.character_dict, dict_source=source)
+        engine = cls(detector, classifier, recognizer, config.min_text_score)
         engine.batching = batching
         return engine
 
@@ -477,19 +552,53 @@ class OcrEngine:
         return lines_from_reads(quads, reads, self.min_text_score, detection_index)
 
 
+def _stage_entry(stage: str, config: OcrConfig, repository: Path) -> ModelConfig:
+    """The repository entry that ``config`` names for one OCR stage (``ocr_det``, ...).
+
+    A stage's own folder may be missing (the rapidocr wheel's defaults); another name must be a
+    folder with a config.yaml of the stage's kind.
+    """
+    key = f"{stage[4:]}_model_name"
+    name = getattr(config, key)
+    entry = load_model_config(name, stage, repository)
+    if name != stage and not (repository / name / "config.yaml").is_file():
+        raise ValueError(f"{key}: no {repository / name / 'config.yaml'}")
+    if entry.kind != stage:
+        raise ValueError(f"{key}: {repository / name / 'config.yaml'} is kind {entry.kind}, not {stage}")
+    return entry
+
+
 def chunks(quads: list[np.ndarray]) -> Iterator[list[np.ndarray]]:
     """The text boxes of one read, ``TEXT_BOXES_AT_ONCE`` at a time, in order."""
     for start in range(0, len(quads), TEXT_BOXES_AT_ONCE):
         yield quads[start : start + TEXT_BOXES_AT_ONCE]
 
 
-def _normalize(image: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 to a ``(1, 3, H, W)`` float32 batch in [-1, 1] (PP-OCR's mean and std of
-    0.5), in float32 throughout: rapidocr's own goes through float64, twice the memory."""
+def _normalize(image: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 to a ``(1, 3, H, W)`` float32 batch of ``pixel * scale - shift`` per
+    channel (``(3,)`` arrays), in float32 throughout: rapidocr's own goes through float64, twice
+    the memory."""
     batch = image.astype(np.float32)
-    batch *= 1.0 / (255.0 * _STD[0])
-    batch -= _MEAN[0] / _STD[0]
+    batch *= scale
+    batch -= shift
     return np.ascontiguousarray(batch.transpose(2, 0, 1))[None]
+
+
+def _read_dictionary(path: Path, source: str) -> list[str]:
+    """A recogniser's characters, one a line (``\\r\\n`` or ``\\n``), as PaddleOCR reads them."""
+    try:
+        size = path.stat().st_size
+        if size > REC_DICT_MAX_BYTES:
+            raise ValueError(f"{size} bytes, more than {REC_DICT_MAX_BYTES}")
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{source} {path}: cannot be read as a dictionary ({exc})") from None
+    characters = [line.rstrip("\r") for line in text.split("\n")]
+    if characters and characters[-1] == "":
+        characters.pop()  # the final newline ends the last line; it does not start another
+    if not characters:
+        raise ValueError(f"{source} {path}: holds no characters")
+    return characters
 
 
 def _det_scale_cap(height: float, width: float) -> float:

@@ -27,12 +27,14 @@ from pipeline.config import PipelineConfig
 from pipeline.dates import DateParseResult, parse_dates
 from pipeline.decode import decode_image
 from pipeline.detector import YoloDetector, detector_batcher, load_detector
-from pipeline.errors import DeadlineExceeded, InvalidInput, ShuttingDown
+from pipeline.errors import DeadlineExceeded, InvalidInput, Overloaded, ShuttingDown
 from pipeline.executor import Key, PriorityExecutor
+from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
 from pipeline.regions import Window, cut, reading_windows
 from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import cpu_count
+from pipeline.second_chance import Planned, Target, VariantRead, plan, starts_in_time, winner
 from pipeline.synth import render_label_image
 from pipeline.types import (
     BoundingBox,
@@ -41,13 +43,16 @@ from pipeline.types import (
     Detection,
     ModelInfo,
     OcrLine,
+    ParsedDate,
     ProcessOptions,
     ProcessResult,
     ProcessStatus,
+    SecondChance,
     Stage,
     StageEvent,
     StageTimings,
 )
+from pipeline.variants import Variant, make_variant, parse_plan
 from pipeline.visualize import encode_crops, render_visualization
 
 __all__ = ["Pipeline", "PipelineStats", "load_pipeline"]
@@ -140,9 +145,11 @@ class Pipeline:
     :mod:`pipeline.decode`); the detection windows cut from it (disjoint: at most the image again,
     120 MB); the text detector's inputs (the windows are read at the photo's scale, capped at 4 MP
     together: 76 MB with the probability maps); and ``WINDOWS_AT_ONCE`` reads' text boxes (135 MB
-    each, see :mod:`pipeline.ocr`); the full-image fallback read comes after them. About 1 GB in
-    all, plus the models' activations (largest for the text detector at its 4 MP cap); a 12 MP
-    label photo uses far less. No resize depends on the image's aspect ratio without a cap.
+    each, see :mod:`pipeline.ocr`); the full-image fallback read comes after them, and the
+    second-chance reads after it, ``VARIANTS_AT_ONCE`` at a time, each with one variant image of
+    at most 12 MB (:mod:`pipeline.second_chance`). About 1 GB in all, plus the models'
+    activations (largest for the text detector at its 4 MP cap); a 12 MP label photo uses far
+    less. No resize depends on the image's aspect ratio without a cap.
 
     Args:
         config: limits and defaults.
@@ -170,6 +177,9 @@ class Pipeline:
         self._batched: BatchedOcr | None = None
         self._detect_batcher: DynamicBatcher[tuple[np.ndarray, Key], np.ndarray] | None = None
         self._batched_loop: asyncio.AbstractEventLoop | None = None
+        # The second chance's variants, parsed once (PipelineConfig checked them).
+        self._window_variants = parse_plan(config.second_chance_window_variants)
+        self._photo_variants = parse_plan(config.second_chance_photo_variants)
 
     @property
     def ready(self) -> bool:
@@ -301,9 +311,16 @@ class Pipeline:
 
         detections: tuple[Detection, ...] = ()
         fallback = False
+        windows: list[Window] = []
+        windows_dated = False
+        scale = 1.0
+        # What one read of each target took: a second-chance round of it is not started when the
+        # deadline would pass before one such read could end.
+        costs: dict[Target, float] = {}
         if self._detector is None:
             detected = decoded
             lines = tuple(await read(image, regions_found))
+            costs[Target.PHOTO] = time.perf_counter() - detected
         else:
             detections = await self._adetect(image, settings, key, priority, deadline)
             detected = time.perf_counter()
@@ -322,15 +339,122 @@ class Pipeline:
                     return await read(crop, None, scale)
 
             reads = await _all_or_cancel([read_window(crop) for crop in crops])
+            del crops
+            costs[Target.WINDOW] = time.perf_counter() - detected
             lines = _placed(reads, windows)
-            fallback = settings.full_image_fallback and not self._has_date(lines, settings)
+            windows_dated = self._has_date(lines, settings, as_printed=False)
+            fallback = settings.full_image_fallback and not windows_dated
             if fallback:
+                fallback_started = time.perf_counter()
                 lines = tuple(await read(image, None))
+                costs[Target.PHOTO] = time.perf_counter() - fallback_started
+        second: SecondChance | None = None
+        if self._wants_second_chance(windows_dated, lines, settings):
+            context = _ReadContext(key, priority, deadline, costs)
+            photo = fallback or self._detector is None
+            found, second = await self._asecond_chance(ocr, image, windows, scale, photo, settings, context)
+            lines = found or lines
         report(StageEvent(Stage.TEXT_READ, len(lines), f"{len(lines)} lines read"))
         times = (queued_at, started, decoded, detected, time.perf_counter())
         result = await run(key, self._finish, image, settings, detections, lines, times, fallback)
+        result = _with_second_chance(result, second)
         report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{len(result.dates)} dates parsed"))
         return result
+
+    async def _asecond_chance(
+        self,
+        ocr: BatchedOcr,
+        image: np.ndarray,
+        windows: list[Window],
+        scale: float,
+        photo: bool,
+        settings: _Settings,
+        context: _ReadContext,
+    ) -> tuple[tuple[OcrLine, ...] | None, SecondChance]:
+        """Reads variants of the windows, then of the photo, round by round through the batchers
+        (see :mod:`pipeline.second_chance`), as :meth:`_second_chance` does in the caller's thread.
+
+        A round is not started when the deadline would pass before one read of its target (timed
+        on the first read) could end; its variants and the later ones are reported skipped. A
+        read the batchers refuse for its deadline or a full queue ends the second chance the same
+        way: the first read's result still goes back.
+
+        Returns:
+            The winning read's lines (``None`` when no variant read a date) and the report.
+        """
+        started = time.perf_counter()
+        reads: list[VariantRead] = []
+        skipped: list[str] = []
+        rounds = self._rounds(windows, photo)
+        for index, round_ in enumerate(rounds):
+            cost = context.costs.get(round_[0].target, 0.0)
+            if not starts_in_time(context.deadline, cost, time.monotonic()):
+                skipped += [planned.name for later in rounds[index:] for planned in later]
+                break
+            results = await asyncio.gather(
+                *(
+                    self._aread_variant(ocr, image, windows, scale, planned, settings, context)
+                    for planned in round_
+                ),
+                return_exceptions=True,
+            )
+            refused = False
+            for planned, result in zip(round_, results, strict=True):
+                if isinstance(result, DeadlineExceeded | Overloaded):
+                    skipped.append(planned.name)
+                    refused = True
+                elif isinstance(result, BaseException):
+                    raise result
+                elif result is not None:
+                    reads.append(result)
+            if refused:
+                skipped += [planned.name for later in rounds[index + 1 :] for planned in later]
+                break
+            if winner(reads) is not None:
+                break
+        return _second_chance_result(reads, skipped, started)
+
+    async def _aread_variant(
+        self,
+        ocr: BatchedOcr,
+        image: np.ndarray,
+        windows: list[Window],
+        scale: float,
+        planned: Planned,
+        settings: _Settings,
+        context: _ReadContext,
+    ) -> VariantRead | None:
+        """One variant read through the batchers; ``None`` when the variant has nothing to undo.
+        A window variant's windows are read one after another, so one variant image is held at a
+        time."""
+        run = self._executor.run
+        key = context.key
+
+        async def read(variant: Variant, read_scale: float | None) -> list[OcrLine]:
+            lines = await ocr.read(
+                variant.image, key=key, scale=read_scale, priority=context.priority, deadline=context.deadline
+            )
+            return variant.source_lines(lines)
+
+        if planned.target is Target.PHOTO:
+            variant = await run(key, make_variant, image, planned.steps)
+            if variant is None:
+                return None
+            lines: tuple[OcrLine, ...] = tuple(await read(variant, None))
+        else:
+            window_reads: list[list[OcrLine]] = []
+            made = False
+            for window in windows:
+                variant = await run(
+                    key, lambda window=window: make_variant(cut(image, window), planned.steps)
+                )
+                made = made or variant is not None
+                window_reads.append([] if variant is None else await read(variant, variant.read_scale(scale)))
+            if not made:
+                return None
+            lines = _placed(window_reads, windows)
+        best = await run(key, self._best_date, lines, settings)
+        return VariantRead(planned.name, lines, best)
 
     async def _adetect(
         self, image: np.ndarray, settings: _Settings, key: Key, priority: Priority, deadline: float | None
@@ -410,19 +534,94 @@ class Pipeline:
             # The whole image is read. full_image_fallback_used stays False because no detector
             # ran and came back empty, and detect_ms stays 0.
             lines = tuple(self._ocr.read(image, detection_index=-1))
+            second = None
+            if self._wants_second_chance(False, lines, settings):
+                lines, second = self._second_chance(image, [], 1.0, True, settings, lines)
             times = (queued_at, started, decoded, decoded, time.perf_counter())
-            return self._finish(image, settings, (), lines, times, False)
+            return _with_second_chance(self._finish(image, settings, (), lines, times, False), second)
         detections = self._detector.detect(
             image, settings.detection_confidence, settings.detection_iou, settings.max_detections
         )
         detected = time.perf_counter()
         windows, scale = self._windows(image, detections)
         lines = _placed([self._ocr.read(cut(image, window), scale=scale) for window in windows], windows)
-        fallback = settings.full_image_fallback and not self._has_date(lines, settings)
+        windows_dated = self._has_date(lines, settings, as_printed=False)
+        fallback = settings.full_image_fallback and not windows_dated
         if fallback:
             lines = tuple(self._ocr.read(image))
+        second = None
+        if self._wants_second_chance(windows_dated, lines, settings):
+            lines, second = self._second_chance(image, windows, scale, fallback, settings, lines)
         times = (queued_at, started, decoded, detected, time.perf_counter())
-        return self._finish(image, settings, detections, lines, times, fallback)
+        return _with_second_chance(self._finish(image, settings, detections, lines, times, fallback), second)
+
+    def _second_chance(
+        self,
+        image: np.ndarray,
+        windows: list[Window],
+        scale: float,
+        photo: bool,
+        settings: _Settings,
+        lines: tuple[OcrLine, ...],
+    ) -> tuple[tuple[OcrLine, ...], SecondChance]:
+        """Reads variants of the windows, then of the photo if ``photo`` (the first read read it),
+        round by round (see :mod:`pipeline.second_chance`), one read at a time in the calling
+        thread, as :meth:`_asecond_chance` does through the batchers.
+
+        Returns:
+            The winning variant's lines, else ``lines`` (the first read's); and the report.
+        """
+        started = time.perf_counter()
+        reads: list[VariantRead] = []
+        for round_ in self._rounds(windows, photo):
+            for planned in round_:
+                read = self._read_variant(image, windows, scale, planned, settings)
+                if read is not None:
+                    reads.append(read)
+            if winner(reads) is not None:
+                break
+        found, report = _second_chance_result(reads, [], started)
+        return found or lines, report
+
+    def _wants_second_chance(
+        self, windows_dated: bool, lines: tuple[OcrLine, ...], settings: _Settings
+    ) -> bool:
+        """Whether the first read (its final ``lines``) holds no date and the second chance is on.
+        ``windows_dated``: the windows' lines held a date, so no fallback ran and ``lines`` are
+        theirs: known dated without parsing them again (photos the first read dates pay nothing)."""
+        return self.config.second_chance and not windows_dated and not self._has_date(lines, settings)
+
+    def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:
+        return plan(
+            self._window_variants if windows else (),
+            self._photo_variants if photo else (),
+            self.config.second_chance_max_variants,
+        )
+
+    def _read_variant(
+        self, image: np.ndarray, windows: list[Window], scale: float, planned: Planned, settings: _Settings
+    ) -> VariantRead | None:
+        """One variant read in the calling thread (see :meth:`_aread_variant`)."""
+        if planned.target is Target.PHOTO:
+            variant = make_variant(image, planned.steps)
+            if variant is None:
+                return None
+            lines = tuple(variant.source_lines(self._ocr.read(variant.image)))
+        else:
+            window_reads: list[list[OcrLine]] = []
+            made = False
+            for window in windows:
+                variant = make_variant(cut(image, window), planned.steps)
+                made = made or variant is not None
+                if variant is None:
+                    window_reads.append([])
+                else:
+                    read = self._ocr.read(variant.image, scale=variant.read_scale(scale))
+                    window_reads.append(variant.source_lines(read))
+            if not made:
+                return None
+            lines = _placed(window_reads, windows)
+        return VariantRead(planned.name, lines, self._best_date(lines, settings))
 
     def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, np.ndarray, float]:
         started = time.perf_counter()
@@ -450,11 +649,21 @@ class Pipeline:
             years_ahead=self.config.date_years_ahead,
         )
 
-    def _has_date(self, lines: tuple[OcrLine, ...], settings: _Settings) -> bool:
+    def _best_date(self, lines: tuple[OcrLine, ...], settings: _Settings) -> ParsedDate | None:
+        """The parser's best date in a variant's lines, read as printed (see :meth:`_has_date`)."""
+        return self._parse(assemble_lines(lines), settings).best
+
+    def _has_date(self, lines: tuple[OcrLine, ...], settings: _Settings, *, as_printed: bool = True) -> bool:
         """Whether the detected regions' text holds a date. When it does not (nothing detected, or
         only a lot code or a barcode was), the whole image is read: a detector miss then costs
-        time, not the answer. Parsing a few lines takes microseconds."""
-        return self._parse(lines, settings).best is not None
+        time, not the answer. Parsing a few lines takes microseconds. The lines are judged as
+        printed (see :func:`assemble_lines`), as :meth:`_finish` reads them, unless
+        ``as_printed`` is False: the reading windows' lines are judged as read, because a window's
+        edge can cut a printed line (78 window lines of the benchmark photos touch a cut edge), and
+        the cut piece, joined to the rest, makes another date ("VAL  12    08    2026" cut to
+        "2 08 2026"); a date found only by joining window pieces is read on the whole photo, as
+        before the joining."""
+        return self._parse(assemble_lines(lines) if as_printed else lines, settings).best is not None
 
     def _finish(
         self,
@@ -466,6 +675,8 @@ class Pipeline:
         fallback_used: bool,
     ) -> ProcessResult:
         queued_at, started, decoded, detected, read = times
+        # The parser reads lines: a printed line the text detector cut into boxes is joined first.
+        lines = assemble_lines(lines)
         parsed = self._parse(lines, settings)
         dates = tuple(
             DateFinding.judged(candidate, settings.reference_date) for candidate in parsed.candidates
@@ -514,6 +725,36 @@ async def _all_or_cancel(awaitables: list[Awaitable[_T]]) -> list[_T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadContext:
+    """How an ``aprocess`` call's model work is scheduled, and what one first read of each target
+    took (seconds)."""
+
+    key: Key
+    priority: Priority
+    deadline: float | None
+    costs: dict[Target, float]
+
+
+def _second_chance_result(
+    reads: list[VariantRead], skipped: list[str], started: float
+) -> tuple[tuple[OcrLine, ...] | None, SecondChance]:
+    """The winning read's lines (``None`` when no read holds a date) and the report."""
+    won = winner(reads)
+    report = SecondChance(
+        read=tuple(read.name for read in reads),
+        skipped=tuple(skipped),
+        winner=won[0].name if won else "",
+        support=won[1] if won else 0,
+        ms=_ms(started, time.perf_counter()),
+    )
+    return (won[0].lines if won else None), report
+
+
+def _with_second_chance(result: ProcessResult, second: SecondChance | None) -> ProcessResult:
+    return result if second is None else dataclasses.replace(result, second_chance=second)
 
 
 def _placed(reads: list[list[OcrLine]], windows: list[Window]) -> tuple[OcrLine, ...]:

@@ -22,6 +22,7 @@ __all__ = [
     "ProcessOptions",
     "ProcessResult",
     "ProcessStatus",
+    "SecondChance",
     "Stage",
     "StageEvent",
     "StageTimings",
@@ -183,6 +184,26 @@ class StageTimings:
 
 
 @dataclass(frozen=True, slots=True)
+class SecondChance:
+    """What the second-chance reads of one image did (see :mod:`pipeline.second_chance`).
+
+    Attributes:
+        read: the variants read, in order, as ``window:STEPS`` (the detector's windows) or
+            ``photo:STEPS`` (the whole photo), e.g. ``window:dots``, ``photo:turn180``.
+        skipped: variants of the plan not read because the deadline would have passed first.
+        winner: the variant whose lines the result holds, ``""`` when none read a date.
+        support: how many variants read the winning date.
+        ms: wall time of the second chance, milliseconds.
+    """
+
+    read: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    winner: str = ""
+    support: int = 0
+    ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessResult:
     """Everything one process call found in one image."""
 
@@ -197,6 +218,8 @@ class ProcessResult:
     full_image_fallback_used: bool = False
     visualization_jpeg: bytes = b""
     crops_jpeg: tuple[bytes, ...] = field(default=())
+    # None when no second chance was taken: the first read found a date, or it is turned off.
+    second_chance: SecondChance | None = None
 
 
 @dataclass(frozen=True, slots=True)

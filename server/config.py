@@ -349,9 +349,34 @@ OPTIONS: tuple[Option, ...] = (
     Option("intra_op_threads", int, "ONNX Runtime threads per session; 0 chooses from the cores", "runtime"),
     Option("tensorrt_fp16", _parse_bool, "let TensorRT run in fp16", "runtime"),
     Option("tensorrt_cache_dir", Path, "where TensorRT engines are cached", "runtime"),
-    Option("det_model_path", _parse_optional_path, "OCR text-detection model (default: rapidocr's)", "ocr"),
-    Option("cls_model_path", _parse_optional_path, "OCR angle-classifier model (default: rapidocr's)", "ocr"),
-    Option("rec_model_path", _parse_optional_path, "OCR recognition ONNX model (default: rapidocr's)", "ocr"),
+    Option("det_model_name", str, "model repository folder of the OCR text detector (ocr_det)", "ocr"),
+    Option("cls_model_name", str, "model repository folder of the OCR angle classifier (ocr_cls)", "ocr"),
+    Option("rec_model_name", str, "model repository folder of the OCR recogniser (ocr_rec)", "ocr"),
+    Option(
+        "det_model_path",
+        _parse_optional_path,
+        "OCR text-detection ONNX file (default: its repository folder's)",
+        "ocr",
+    ),
+    Option(
+        "cls_model_path",
+        _parse_optional_path,
+        "OCR angle-classifier ONNX file (default: its repository folder's)",
+        "ocr",
+    ),
+    Option(
+        "rec_model_path",
+        _parse_optional_path,
+        "OCR recognition ONNX file (default: its repository folder's)",
+        "ocr",
+    ),
+    Option(
+        "rec_dict_path",
+        _parse_optional_path,
+        "the recognition model's characters, one a line, for a model without 'character' metadata "
+        "(default: its repository folder's character_dict, else the model's metadata)",
+        "ocr",
+    ),
     Option("use_angle_cls", _parse_bool, "classify text-line angle before recognition", "ocr"),
     Option("min_text_score", float, "OCR lines read with less confidence are dropped", "ocr"),
     Option("detection_confidence", float, "default minimum detector confidence", "pipeline"),
@@ -401,6 +426,25 @@ OPTIONS: tuple[Option, ...] = (
         "detections are also widened by this many of their heights above and to the left, "
         "so the word naming the date (Use by, EXP) is read with it",
         "pipeline",
+    ),
+    Option(
+        "second_chance",
+        _parse_bool,
+        "when the first read finds no date, read variants of the windows, then of the photo",
+        "pipeline",
+    ),
+    Option(
+        "second_chance_max_variants", int, "most second-chance variants tried per image (0..64)", "pipeline"
+    ),
+    Option(
+        "second_chance_window_variants",
+        str,
+        "the windows' variants, in order: comma-separated, steps joined by + (dots, contrast, "
+        "invert, upscale, turn90, turn180, turn270, deskew)",
+        "pipeline",
+    ),
+    Option(
+        "second_chance_photo_variants", str, "the whole photo's variants, in order (as above)", "pipeline"
     ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}

@@ -1,0 +1,142 @@
+"""Second-chance reads: which variants of a dateless photo to read, in which order, and which wins.
+
+When the first read of a photo (the detector's windows, then the whole photo if they hold no
+date) finds no date, the pipeline reads variants of the same pixels (:mod:`pipeline.variants`)
+through the same models: first variants of the windows, then, if no date stands among them and
+the whole-photo fallback is on, variants of the whole photo. A photo whose first read finds a date
+never gets here, so its latency does not change.
+
+Variants are tried in the configured order (``PipelineConfig.second_chance_window_variants`` and
+``second_chance_photo_variants``; the defaults keep the variants that read dates the first read
+missed, on realworld-dev and on synthetic labels: bench/RESULTS.md, "Second-chance reads"), at
+most ``PipelineConfig.second_chance_max_variants`` of them, in rounds of ``VARIANTS_AT_ONCE``: the
+reads of one round run concurrently (through the batchers, in ``aprocess``), and after each round
+:func:`winner` looks for a date that stands among every read so far; if there is one, the reading
+stops.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from pipeline.types import DateKind, OcrLine, ParsedDate
+from pipeline.variants import Step
+
+__all__ = [
+    "MIN_VOTES",
+    "VARIANTS_AT_ONCE",
+    "Planned",
+    "Target",
+    "VariantRead",
+    "plan",
+    "starts_in_time",
+    "winner",
+]
+
+# Variant reads of one image at once: each holds up to ~135 MB of crops and model inputs at the
+# caps of pipeline/ocr.py, plus its variant image (at most 12 MB, pipeline/variants.py), so this
+# bounds a request's memory as WINDOWS_AT_ONCE does for the first read.
+VARIANTS_AT_ONCE = 4
+# A date read on one variant only, with no keyword naming it an expiry date, does not win: the first
+# read already failed on this print, and variants of print that stays unreadable read date-like
+# noise. Measured: every such date was wrong (realworld-dev 050, a production date's digits without
+# their MFG; hard synthetic 710028, 2012-12 out of garbage), while the dates read right came with
+# their keyword (019 "BBF15082027") or from two variants.
+MIN_VOTES = 2
+
+
+class Target(enum.StrEnum):
+    """What a variant is made of: every detector window, or the whole photo."""
+
+    WINDOW = "window"
+    PHOTO = "photo"
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One variant read to make: its target and its steps."""
+
+    target: Target
+    steps: tuple[Step, ...]
+
+    @property
+    def name(self) -> str:
+        """``target:steps``, e.g. ``window:dots`` or ``photo:contrast+upscale``."""
+        return f"{self.target}:{'+'.join(self.steps)}"
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRead:
+    """The lines read on one variant (boxes in photo pixels) and the parser's best date in them."""
+
+    name: str
+    lines: tuple[OcrLine, ...]
+    best: ParsedDate | None
+
+
+def plan(
+    windows: Sequence[tuple[Step, ...]], photo: Sequence[tuple[Step, ...]], limit: int
+) -> list[list[Planned]]:
+    """The rounds of variants to try: the windows' variants, then the photo's, in their order, at
+    most ``limit`` in all, in rounds of at most ``VARIANTS_AT_ONCE`` that never mix the two (the
+    photo's variants are read only if no window variant read a date).
+
+    Args:
+        windows: the windows' variants (empty when the first read read no windows).
+        photo: the photo's variants (empty when the first read did not read the whole photo).
+        limit: ``PipelineConfig.second_chance_max_variants``.
+    """
+    window_reads = [Planned(Target.WINDOW, steps) for steps in windows][:limit]
+    photo_reads = [Planned(Target.PHOTO, steps) for steps in photo][: max(0, limit - len(window_reads))]
+    return [*_chunks(window_reads), *_chunks(photo_reads)]
+
+
+def _chunks(items: list[Planned]) -> Iterator[list[Planned]]:
+    for start in range(0, len(items), VARIANTS_AT_ONCE):
+        yield items[start : start + VARIANTS_AT_ONCE]
+
+
+def winner(reads: Sequence[VariantRead]) -> tuple[VariantRead, int] | None:
+    """The read whose date is best supported, and how many reads support it.
+
+    Each read votes for the parser's best date in its own lines. A date stands only with
+    ``MIN_VOTES`` votes, or with a keyword naming it an expiry date in one of its reads (``EXP``,
+    ``BBF``, ``Use by``...). Of the dates that stand, the one with the most votes wins; a tie goes to
+    the date read with the higher parser confidence, then to the one read first (the plan's
+    order). Of the reads voting for the winning date, the one with the highest confidence (the
+    first, on a tie) gives the lines.
+
+    Returns:
+        ``(read, votes)``, or ``None`` when no date stands.
+    """
+    votes: dict[object, list[VariantRead]] = {}
+    for read in reads:
+        if read.best is not None:
+            votes.setdefault(read.best.date, []).append(read)
+    standing = [voters for voters in votes.values() if len(voters) >= MIN_VOTES or any(map(_named, voters))]
+    if not standing:
+        return None
+
+    def strength(voters: list[VariantRead]) -> tuple[int, float]:
+        return len(voters), max(_confidence(read) for read in voters)
+
+    # max() keeps the first of equals, and dicts keep the order dates were first read in.
+    voters = max(standing, key=strength)
+    return max(voters, key=_confidence), len(voters)
+
+
+def _named(read: VariantRead) -> bool:
+    return read.best is not None and read.best.kind is DateKind.EXPIRY
+
+
+def _confidence(read: VariantRead) -> float:
+    return read.best.confidence if read.best is not None else 0.0
+
+
+def starts_in_time(deadline: float | None, read_s: float, now: float) -> bool:
+    """Whether a round of variant reads may start: one read of its target (timed on the first
+    read, ``read_s`` seconds) ends before ``deadline`` (``time.monotonic()`` values; ``None``: no
+    deadline). A round started later would only be dropped by the batchers, its work wasted."""
+    return deadline is None or now + read_s <= deadline

@@ -1,0 +1,175 @@
+"""pipeline/lines.py: boxes of one printed line joined by geometry, columns and rows kept apart."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pipeline.lines import WIDE_GAP, WORD_GAP, assemble_lines
+from pipeline.types import BoundingBox, OcrLine
+
+# Every piece below is printed 40 px high unless said otherwise: gaps are in these units.
+_H = 40.0
+
+
+def _piece(
+    text: str,
+    x1: float,
+    width: float,
+    *,
+    top: float = 100.0,
+    height: float = _H,
+    confidence: float = 0.9,
+    detection_index: int = 0,
+) -> OcrLine:
+    box = BoundingBox(x1, top, x1 + width, top + height)
+    return OcrLine(text=text, confidence=confidence, box=box, detection_index=detection_index)
+
+
+def _row(texts: list[str], gaps: list[float], *, top: float = 100.0, x: float = 50.0) -> list[OcrLine]:
+    """Pieces left to right, each 25 px a character wide, ``gaps`` (in character heights) between."""
+    pieces = []
+    for index, text in enumerate(texts):
+        pieces.append(_piece(text, x, 25.0 * len(text), top=top))
+        x += 25.0 * len(text) + (gaps[index] * _H if index < len(gaps) else 0.0)
+    return pieces
+
+
+def _texts(lines: tuple[OcrLine, ...]) -> list[str]:
+    return [line.text for line in lines]
+
+
+def test_pieces_of_one_row_are_one_line_with_the_union_box_and_a_weighted_confidence() -> None:
+    day = _piece("1 AUG", 300, 180, confidence=0.8)
+    year = _piece("2026", 510, 100, top=104, height=38, confidence=1.0)
+    (line,) = assemble_lines([year, day])  # given right to left: joined left to right
+    assert line.text == "1 AUG 2026"
+    assert line.box == BoundingBox(300, 100, 610, 142)
+    assert line.confidence == pytest.approx((0.8 * 5 + 1.0 * 4) / 9)
+    assert line.detection_index == 0
+
+
+def test_the_issues_label_is_two_lines_use_by_over_the_date() -> None:
+    pieces = _row(["USE", "BY"], [0.9]) + _row(["1 AUG", "2026"], [0.8], top=170)
+    assert _texts(assemble_lines(pieces)) == ["USE BY", "1 AUG 2026"]
+
+
+def test_rows_one_above_the_other_stay_apart_even_when_they_touch() -> None:
+    upper = _piece("USE BY", 100, 150, top=100)
+    lower = _piece("1 AUG 2026", 260, 250, top=100 + 0.5 * _H)  # half a row lower, just right of it
+    assert _texts(assemble_lines([upper, lower])) == ["USE BY", "1 AUG 2026"]
+
+
+def test_a_word_gap_joins_whatever_the_pieces_hold() -> None:
+    pieces = _row(["MFD 01/04/26", "EXP 01/07/27"], [WORD_GAP * 0.95])
+    assert _texts(assemble_lines(pieces)) == ["MFD 01/04/26 EXP 01/07/27"]
+
+
+def test_a_spaced_out_code_is_one_line_up_to_the_wide_gap() -> None:
+    pieces = _row(["VAL", "12", "08", "2026"], [1.5, 3.0, WIDE_GAP * 0.97])
+    assert _texts(assemble_lines(pieces)) == ["VAL 12 08 2026"]
+
+
+def test_beyond_the_wide_gap_pieces_are_never_joined() -> None:
+    pieces = _row(["VAL", "12", "08", "2026"], [1.5, WIDE_GAP * 1.05, 1.5])
+    assert _texts(assemble_lines(pieces)) == ["VAL 12", "08 2026"]
+
+
+def test_whole_dates_across_a_wide_gap_are_columns_of_a_code() -> None:
+    # Photo 054 of realworld-dev: production date, lot, expiry, 1.9 character heights apart.
+    pieces = _row(["30.07.25", "03488", "30.07.26"], [1.9, 1.9])
+    assert _texts(assemble_lines(pieces)) == ["30.07.25", "03488", "30.07.26"]
+    # A date with no year printed is not a field of its own: the year beside it completes it.
+    assert _texts(assemble_lines(_row(["16 NOV", "2026"], [2.0]))) == ["16 NOV 2026"]
+
+
+def test_a_gutter_runs_down_the_code_to_the_row_above_and_below() -> None:
+    def code(rows: list[tuple[str, str]]) -> list[OcrLine]:
+        # Left column right-aligned at x=400, a gutter of 2 character heights, right column after it.
+        pieces = []
+        for index, (left, right) in enumerate(rows):
+            top = 100 + index * 1.8 * _H
+            pieces.append(_piece(left, 400 - 25 * len(left), 25 * len(left), top=top))
+            pieces.append(_piece(right, 400 + 2 * _H, 25 * len(right), top=top))
+        return pieces
+
+    lot_row = [("LOT A12345", "TIME 12:30")]
+    dates = [("MFD 01/04/2026", "EXP 01/07/2027")]
+    assert _texts(assemble_lines(code(lot_row))) == ["LOT A12345 TIME 12:30"]  # alone: one line
+    assert _texts(assemble_lines(code(lot_row + dates))) == [
+        "LOT A12345", "TIME 12:30", "MFD 01/04/2026", "EXP 01/07/2027",
+    ]  # fmt: skip
+    assert _texts(assemble_lines(code(dates + lot_row))) == [
+        "MFD 01/04/2026", "EXP 01/07/2027", "LOT A12345", "TIME 12:30",
+    ]  # fmt: skip
+    # Three rows down, the gutter is no longer that row's: its own gap decides.
+    far = code(dates) + [_piece(text, x, 25 * len(text), top=100 + 4 * _H) for text, x in
+                         (("LOT A12345", 150), ("TIME 12:30", 480))]  # fmt: skip
+    assert _texts(assemble_lines(far))[-1] == "LOT A12345 TIME 12:30"
+
+
+def test_print_of_another_size_is_not_joined() -> None:
+    # Photo 050 of realworld-dev: a dot-matrix digit found without its lower dots.
+    code = _piece("7BBF180", 511, 460, top=1147, height=100)
+    digit = _piece("5", 974, 58, top=1152, height=58)
+    assert _texts(assemble_lines([code, digit])) == ["7BBF180", "5"]
+
+
+def test_vertical_text_is_left_as_it_is() -> None:
+    row = [_piece("BEST", 100, 100, height=60), _piece("BEFORE", 210, 150, height=60)]
+    # A tall narrow box at the row's end, as high as the row: the OCR read it turned.
+    column = _piece("L", 370, 35, height=60)
+    lines = assemble_lines([*row, column])
+    assert _texts(lines) == ["BEST BEFORE", "L"]
+    assert lines[1] is column
+
+
+def test_a_tilted_line_is_left_as_it_is() -> None:
+    # UK held-out photo 104, at about 20 degrees: the upright box of a tilted line of the
+    # nutrition panel reaches down beside "Use by", which belongs to the date below it.
+    panel = OcrLine("rence int", 0.92, BoundingBox(298, 40, 382, 95), 0)
+    keyword = OcrLine("Useby", 0.99, BoundingBox(411, 59, 487, 109), 0)
+    assert assemble_lines([panel, keyword]) == (panel, keyword)
+    # The same boxes, were their text short enough for them, would be one row.
+    short = [dataclasses.replace(panel, text="re"), dataclasses.replace(keyword, text="U")]
+    assert _texts(assemble_lines(short)) == ["re U"]
+
+
+def test_a_line_never_forks_only_mutual_nearest_pieces_join() -> None:
+    best = _piece("BEST", 100, 100, top=100)
+    use = _piece("USE", 110, 75, top=100 + 0.35 * _H)  # a line just below, also left of "BEFORE"
+    before = _piece("BEFORE", 220, 150, top=100)  # nearest to "BEST" (20 px) and to "USE" (35 px)
+    assert sorted(_texts(assemble_lines([best, use, before]))) == ["BEST BEFORE", "USE"]
+
+
+def test_lines_keep_the_callers_order_a_joined_line_where_its_first_piece_was() -> None:
+    use, by = _row(["USE", "BY"], [0.9])
+    day, year = _row(["1 AUG", "2026"], [0.8], top=170)
+    keep = _piece("KEEP COLD", 50, 225, top=240)
+    # The OCR put "2026" first in its row (its rotated box starts higher): the line stands there.
+    assert _texts(assemble_lines([use, by, year, keep, day])) == ["USE BY", "1 AUG 2026", "KEEP COLD"]
+    # Lines that join nothing are not re-sorted by their upright boxes.
+    assert assemble_lines([keep, use]) == (keep, use)
+
+
+def test_pieces_of_two_reading_windows_join_under_the_best_detection() -> None:
+    left = _piece("BEST BEFORE", 100, 275, detection_index=1)
+    right = _piece("16 NOV", 385, 150, detection_index=0)
+    (line,) = assemble_lines([left, right])
+    assert (line.text, line.detection_index) == ("BEST BEFORE 16 NOV", 0)
+
+
+def test_a_line_cut_by_a_window_edge_overlaps_and_joins_but_a_second_read_of_it_does_not() -> None:
+    cut_left = _piece("05/08/2", 100, 175)
+    cut_right = _piece("026", 275 - 0.3 * _H, 75)  # boxes padded over the cut
+    assert _texts(assemble_lines([cut_left, cut_right])) == ["05/08/2 026"]
+    again = _piece("05/08/2026", 110, 250)  # the same print, read twice
+    assert sorted(_texts(assemble_lines([_piece("05/08/2026", 100, 250), again]))) == ["05/08/2026"] * 2
+
+
+def test_lines_that_join_nothing_come_back_as_they_were() -> None:
+    lines = [_piece("USE BY", 100, 150, top=100), _piece("16 NOV", 100, 150, top=200)]
+    assembled = assemble_lines(lines)
+    assert all(a is b for a, b in zip(assembled, lines, strict=True))
+    assert assemble_lines([]) == ()

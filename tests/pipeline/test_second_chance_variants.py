@@ -1,0 +1,252 @@
+"""The variant maker and the second chance's plan and vote, without models.
+
+Variants must stay within the text detector's caps whatever the source, and every box read on a
+turned or scaled variant must come back to exactly the pixels it covers in the source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.second_chance import MIN_VOTES, VARIANTS_AT_ONCE, Target, VariantRead, plan, winner
+from pipeline.types import BoundingBox, DateKind, DatePrecision, OcrLine, ParsedDate
+from pipeline.variants import (
+    VARIANT_MAX_PIXELS,
+    VARIANT_MAX_SIDE_PX,
+    Step,
+    dot_grid,
+    make_variant,
+    parse_plan,
+    skew_angle,
+)
+from tests.pipeline.second_chance_labels import dot_matrix_label
+
+GEOMETRIC = [(Step.TURN90,), (Step.TURN180,), (Step.TURN270,), (Step.UPSCALE,), (Step.UPSCALE, Step.TURN90)]
+EVERY_STEP = [(step,) for step in Step]
+
+
+def _marked(height: int, width: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A black image with one white rectangle (x1, y1, x2, y2, pixel edges) in it."""
+    image = np.zeros((height, width, 3), np.uint8)
+    x1, y1, x2, y2 = box
+    image[y1:y2, x1:x2] = 255
+    return image
+
+
+def _found(image: np.ndarray) -> BoundingBox:
+    """The box of the white pixels, in pixel edges."""
+    x, y, w, h = cv2.boundingRect(cv2.findNonZero((image[..., 0] > 127).astype(np.uint8)))
+    return BoundingBox(float(x), float(y), float(x + w), float(y + h))
+
+
+@pytest.mark.parametrize("steps", [(Step.TURN90,), (Step.TURN180,), (Step.TURN270,)])
+@pytest.mark.parametrize("shape", [(240, 320), (320, 240), (97, 1003)])
+def test_a_box_read_on_a_turned_variant_comes_back_exactly(
+    steps: tuple[Step, ...], shape: tuple[int, int]
+) -> None:
+    height, width = shape
+    box = (width // 5, height // 7, width // 5 + width // 3, height // 7 + height // 4)
+    source = _marked(height, width, box)
+    variant = make_variant(source, steps)
+
+    assert variant is not None
+    assert variant.image.shape[:2] == (shape if steps == (Step.TURN180,) else shape[::-1])
+    assert variant.source_box(_found(variant.image)) == BoundingBox(*map(float, box))
+
+
+def test_a_box_read_on_an_upscaled_variant_comes_back_exactly() -> None:
+    box = (40, 30, 140, 70)
+    variant = make_variant(_marked(200, 300, box), (Step.UPSCALE,))
+
+    assert variant is not None and variant.image.shape[:2] == (400, 600)
+    back = variant.source_box(_found(variant.image))
+    # Cubic interpolation can ring over one pixel of the doubled edge: half a source pixel at most.
+    assert np.allclose([back.x1, back.y1, back.x2, back.y2], box, atol=0.5)
+    # Text detection reads it at the first read's scale, so the text shows twice as large.
+    assert variant.read_scale(0.8) == pytest.approx(0.8)
+
+
+def test_turns_and_scales_compose() -> None:
+    box = (10, 20, 50, 35)
+    variant = make_variant(_marked(100, 160, box), (Step.UPSCALE, Step.TURN90))
+
+    assert variant is not None and variant.image.shape[:2] == (320, 200)
+    back = variant.source_box(_found(variant.image))
+    assert np.allclose([back.x1, back.y1, back.x2, back.y2], box, atol=0.5)
+
+
+def test_lines_keep_their_text_and_move_to_source_pixels() -> None:
+    variant = make_variant(_marked(100, 200, (0, 0, 1, 1)), (Step.TURN180,))
+    assert variant is not None
+    line = OcrLine("EXP 16/11/2026", 0.9, BoundingBox(0.0, 0.0, 20.0, 10.0), detection_index=2)
+
+    (moved,) = variant.source_lines([line])
+
+    assert moved.text == line.text and moved.confidence == line.confidence and moved.detection_index == 2
+    assert moved.box == BoundingBox(180.0, 90.0, 200.0, 100.0)
+
+
+@pytest.mark.parametrize("steps", [*EVERY_STEP, (Step.DOTS, Step.UPSCALE), (Step.DESKEW, Step.UPSCALE)])
+@pytest.mark.parametrize("shape", [(16, 16), (1, 600), (600, 1), (3000, 4000), (900, 44_700), (6324, 6324)])
+def test_every_variant_is_within_the_caps(steps: tuple[Step, ...], shape: tuple[int, int]) -> None:
+    # A photo of the largest accepted sizes (40 MP, and the 1:50 aspect cap), text-like stripes on it.
+    image = np.full((*shape, 3), 200, np.uint8)
+    image[::7] = 30
+    variant = make_variant(image, steps)
+
+    if variant is not None:
+        height, width = variant.image.shape[:2]
+        assert height * width <= VARIANT_MAX_PIXELS
+        assert max(height, width) <= VARIANT_MAX_SIDE_PX
+        assert variant.image.dtype == np.uint8 and variant.image.shape[2] == 3
+
+
+def test_a_large_photo_is_shrunk_and_its_boxes_still_come_back() -> None:
+    box = (1000, 800, 3000, 1600)
+    variant = make_variant(_marked(3000, 5000, box), (Step.TURN90,))
+
+    assert variant is not None and variant.image.shape[0] * variant.image.shape[1] <= VARIANT_MAX_PIXELS
+    back = variant.source_box(_found(variant.image))
+    assert np.allclose([back.x1, back.y1, back.x2, back.y2], box, atol=2.0)
+    # Read at the first read's scale times the shrink: the text detector sees it as large as before.
+    assert variant.read_scale(0.5) == pytest.approx(0.5 * 5000 / variant.image.shape[0], rel=1e-3)
+
+
+def test_dots_are_measured_on_dot_matrix_print_only() -> None:
+    label = dot_matrix_label("EXP 16/11/2026", pitch_px=12, dot_radius_px=3).image
+    grid = dot_grid(label)
+    assert grid is not None and grid.dark
+    assert grid.pitch_px == pytest.approx(12, abs=1.0)
+    assert 4 <= grid.diameter_px <= 9
+
+    white = dot_grid(255 - label)
+    assert white is not None and not white.dark
+
+    solid = np.full((300, 900, 3), 235, np.uint8)
+    cv2.putText(solid, "EXP 16/11/2026", (40, 180), cv2.FONT_HERSHEY_SIMPLEX, 2.5, (20, 20, 20), 6)
+    assert dot_grid(solid) is None
+    # Scattered specks of one size are not a grid either.
+    specks = np.full((600, 600, 3), 235, np.uint8)
+    for x, y in np.random.default_rng(1).integers(5, 595, size=(400, 2)):
+        cv2.circle(specks, (int(x), int(y)), 2, (20, 20, 20), -1)
+    assert dot_grid(specks) is None
+    # Without dots, the variant is not made: it would read the same pixels again.
+    assert make_variant(solid, (Step.DOTS,)) is None
+
+
+def test_joined_dots_become_strokes() -> None:
+    label = dot_matrix_label("16/11", pitch_px=12, dot_radius_px=3).image
+    variant = make_variant(label, (Step.DOTS,))
+    assert variant is not None
+
+    def ink_pieces(image: np.ndarray) -> int:
+        ink = (cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) < 128).astype(np.uint8)
+        return cv2.connectedComponents(ink)[0] - 1
+
+    # Each dot is a piece before (47 dots); after, a glyph is one to three strokes.
+    assert ink_pieces(label) >= 45
+    assert ink_pieces(variant.image) <= 3 * len("16/11")
+
+
+def test_skew_is_measured_and_levelled() -> None:
+    label = np.full((400, 900, 3), 235, np.uint8)
+    for row in range(3):
+        cv2.putText(
+            label,
+            "BEST BEFORE 16 11 2026",
+            (40, 110 + 100 * row),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.6,
+            (20,) * 3,
+            4,
+        )
+    turned = cv2.warpAffine(
+        label, cv2.getRotationMatrix2D((450, 200), -15, 1.0), (900, 400), borderMode=cv2.BORDER_REPLICATE
+    )
+
+    assert skew_angle(turned) == pytest.approx(15, abs=2)
+    assert abs(skew_angle(label)) < 2
+    assert make_variant(label, (Step.DESKEW,)) is None
+    levelled = make_variant(turned, (Step.DESKEW,))
+    assert levelled is not None and abs(skew_angle(levelled.image)) < 2
+
+
+def test_plans_parse_and_bad_steps_are_named() -> None:
+    assert parse_plan("dots, turn180,contrast+upscale,") == (
+        (Step.DOTS,),
+        (Step.TURN180,),
+        (Step.CONTRAST, Step.UPSCALE),
+    )
+    assert parse_plan("") == ()
+    with pytest.raises(ValueError, match="unknown step in 'sharpen'"):
+        parse_plan("dots,sharpen")
+    with pytest.raises(ValueError, match="repeats a step"):
+        parse_plan("dots+dots")
+
+
+def _read(
+    name: str, date: dt.date | None, confidence: float = 0.8, kind: DateKind = DateKind.EXPIRY
+) -> VariantRead:
+    best = (
+        ParsedDate(date, kind, DatePrecision.DAY, False, confidence, date.isoformat())
+        if date is not None
+        else None
+    )
+    return VariantRead(name, (), best)
+
+
+A, B = dt.date(2026, 11, 16), dt.date(2020, 11, 16)
+
+
+def test_the_date_most_variants_read_wins() -> None:
+    reads = [_read("window:dots", B, 0.95), _read("window:upscale", A, 0.6), _read("window:contrast", A, 0.7)]
+
+    assert winner(reads) == (reads[2], 2)
+
+
+def test_a_tie_goes_to_the_more_confident_date_then_to_the_plan_order() -> None:
+    assert winner([_read("x", B, 0.6), _read("y", A, 0.9)]) == (_read("y", A, 0.9), 1)
+    assert winner([_read("x", B, 0.9), _read("y", A, 0.9)]) == (_read("x", B, 0.9), 1)
+    assert winner([_read("x", None), _read("y", None)]) is None
+    assert winner([]) is None
+
+
+def test_a_date_read_once_without_its_keyword_does_not_stand() -> None:
+    once = _read("photo:contrast", B, 0.97, DateKind.UNKNOWN)
+    assert winner([once, _read("photo:dots", None)]) is None
+    # A second variant reading it, or its keyword, makes it stand.
+    again = _read("photo:turn90", B, 0.7, DateKind.UNKNOWN)
+    assert MIN_VOTES == 2 and winner([once, again]) == (once, 2)
+    labelled = _read("photo:dots", A, 0.6)
+    assert winner([once, labelled]) == (labelled, 1)
+    # A production date is no expiry date: read once, it does not stand either.
+    assert winner([_read("window:dots", B, 0.9, DateKind.MANUFACTURE)]) is None
+
+
+def test_rounds_read_windows_first_and_never_mix_targets() -> None:
+    windows = parse_plan("dots,upscale,contrast,turn90,turn270")
+    rounds = plan(windows, parse_plan("dots,turn90"), limit=64)
+
+    assert [[planned.name for planned in round_] for round_ in rounds] == [
+        ["window:dots", "window:upscale", "window:contrast", "window:turn90"],
+        ["window:turn270"],
+        ["photo:dots", "photo:turn90"],
+    ]
+    assert VARIANTS_AT_ONCE == 4
+    assert plan((), (), limit=64) == []
+    assert {p.target for r in plan((), windows, limit=64) for p in r} == {Target.PHOTO}
+
+
+def test_the_limit_cuts_the_plan_in_its_order() -> None:
+    windows, photo = parse_plan("dots,upscale,contrast"), parse_plan("dots,turn90")
+
+    assert [[p.name for p in r] for r in plan(windows, photo, limit=4)] == [
+        ["window:dots", "window:upscale", "window:contrast"],
+        ["photo:dots"],
+    ]
+    assert [[p.name for p in r] for r in plan(windows, photo, limit=2)] == [["window:dots", "window:upscale"]]
+    assert plan(windows, photo, limit=0) == []
