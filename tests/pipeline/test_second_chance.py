@@ -27,8 +27,8 @@ from pipeline.ocr import OcrEngine
 from pipeline.second_chance import starts_in_time
 from pipeline.synth import render_label
 from pipeline.types import BoundingBox
-from tests.pipeline.yolo_onnx import build_yolo_model, to_input_box
 from tests.pipeline.second_chance_labels import Label, dot_matrix_label
+from tests.pipeline.yolo_onnx import build_yolo_model, to_input_box
 
 pytestmark = pytest.mark.slow
 
