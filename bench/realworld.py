@@ -421,7 +421,8 @@ def scene_expected(date_text: str) -> str:
 
 def _render(seed: int) -> tuple[Any, bool]:
     """``scenes.render_scene(seed)`` and whether its date was printed as dot-matrix dots."""
-    from models.date_detector import scenes
+    # The label renderer the frozen set was made with (scenes.py now renders general packaging).
+    from models.date_detector import label_scenes as scenes
 
     seen: list[bool] = []
     draw = scenes._draw_text

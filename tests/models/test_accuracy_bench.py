@@ -9,8 +9,8 @@ import cv2
 import pytest
 
 from bench import accuracy
+from models.date_detector.label_scenes import render_scene  # the shipped model's scenes
 from models.date_detector.manifest import ManifestRow, write_manifest
-from models.date_detector.scenes import render_scene
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from bench.accuracy import box_iou
+from models.date_detector.label_scenes import render_scene  # the shipped model's scenes
 from models.date_detector.manifest import read_manifest
-from models.date_detector.scenes import render_scene
 from pipeline import Pipeline, ProcessOptions, ProcessStatus
 
 pytestmark = pytest.mark.slow
