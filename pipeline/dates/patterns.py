@@ -68,13 +68,16 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
         ),
     ),
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}(?:\d{{7}}|\d{{5}}))(?!\d)")),
-    # 03/2026, 03/26, and with a space only between a two-digit month and a four-digit year that
-    # does not open a year-first date (BB 12 2026, not "T2 2023.09.17"), and not after a number
-    # and a space: "202320 04 2025" is a triple whose day is glued to the year before it.
+    # 03/2026, 03/26 (not "2.30-2.45", a range of decimals), and with a space only between a
+    # two-digit month and a four-digit year that does not open a year-first date (BB 12 2026, not
+    # "T2 2023.09.17"), and not after a number and a space: "202320 04 2025" is a triple whose day
+    # is glued to the year before it.
     (
         Form.MONTH_YEAR,
         re.compile(
             rf"(?P<m>{_FIRST}\d?)(?P<s>[./\-\\]|(?<=\d\d)(?<!\d \d\d) (?=\d{{4}}(?![\d:]|[./\-]\d))){_YEAR}"
+            # not the first number of a range of decimals ("2.30-2.45" minutes, "1.5-2.0 kg")
+            r"(?!-\d{1,3}[.,]\d)"
         ),
     ),
 )

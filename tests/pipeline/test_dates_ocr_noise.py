@@ -260,6 +260,7 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "0508/2026",  # a lost separator is read only where a keyword is printed
         "L0508.2026 4412",
         "EXP 508.2026",  # and then only a two-digit day before a lost first separator
+        "1.300   2.30-2.45 u",  # a range of decimals (cooking minutes), not February 2030
     ],
 )
 def test_not_dates(text: str) -> None:
