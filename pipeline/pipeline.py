@@ -347,7 +347,7 @@ class Pipeline:
             fallback = settings.full_image_fallback and not windows_dated
             if fallback:
                 fallback_started = time.perf_counter()
-                lines = tuple(await read(image, None))
+                lines = self._photo_or_windows(tuple(await read(image, None)), lines, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
         if self._wants_second_chance(windows_dated, lines, settings):
@@ -549,7 +549,7 @@ class Pipeline:
         windows_dated = self._windows_hold_expiry(lines, settings)
         fallback = settings.full_image_fallback and not windows_dated
         if fallback:
-            lines = tuple(self._ocr.read(image))
+            lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, settings)
         second = None
         if self._wants_second_chance(windows_dated, lines, settings):
             lines, second = self._second_chance(image, windows, scale, fallback, settings, lines)
@@ -658,6 +658,17 @@ class Pipeline:
         """Whether ``lines``, read as printed (see :func:`assemble_lines`), as :meth:`_finish`
         reads them, hold a date. Parsing a few lines takes microseconds."""
         return self._parse(assemble_lines(lines), settings).best is not None
+
+    def _photo_or_windows(
+        self, photo: tuple[OcrLine, ...], windows: tuple[OcrLine, ...], settings: _Settings
+    ) -> tuple[OcrLine, ...]:
+        """The whole photo's lines, unless they hold no date and the windows' do: a window read
+        up close ("10 JUL") can hold a date the whole photo's read garbles ("19 SUL"); the
+        windows' unlabelled date then stands. The windows are judged as read, as in
+        :meth:`_windows_hold_expiry`: pieces joined across a window's cut edge make no date."""
+        if self._has_date(photo, settings) or self._parse(windows, settings).best is None:
+            return photo
+        return windows
 
     def _windows_hold_expiry(self, lines: tuple[OcrLine, ...], settings: _Settings) -> bool:
         """Whether the reading windows' text holds a date labelled as the expiry. When it does not

@@ -18,7 +18,8 @@ from pipeline import Pipeline, PipelineConfig, ProcessOptions
 from pipeline.detector import load_detector
 from pipeline.letterbox import letterbox
 from pipeline.ocr import OcrEngine
-from pipeline.types import DateKind
+from pipeline.pipeline import _resolve
+from pipeline.types import BoundingBox, DateKind, OcrLine
 from tests.pipeline.yolo_onnx import build_yolo_model, to_input_box
 
 REFERENCE = ProcessOptions(reference_date=dt.date(2026, 11, 30))
@@ -71,3 +72,20 @@ def test_a_window_with_the_expiry_date_is_enough(tmp_path: Path) -> None:
 
     assert not result.full_image_fallback_used
     assert result.best_date is not None and result.best_date.date == dt.date(2028, 5, 1)
+
+
+def _line(text: str, index: int) -> OcrLine:
+    return OcrLine(text, 0.9, BoundingBox(10, 10, 200, 40), index)
+
+
+def test_the_windows_date_stands_when_the_whole_photo_reads_none(tmp_path: Path) -> None:
+    # A window read up close holds a date without its keyword; the whole photo's read garbles it.
+    image, boxes = _label(["10 JUL"])
+    windows, photo = (_line("10 JUL", 0),), (_line("19 SUL", -1), _line("Keep cool", -1))
+    with _pipeline(tmp_path, image, boxes[0]) as pipeline:
+        settings = _resolve(REFERENCE, pipeline.config)
+        assert pipeline._photo_or_windows(photo, windows, settings) == windows
+        # A date in the photo's lines wins over the windows' unlabelled one; no date anywhere: the photo's.
+        dated = (*photo, _line("EXP 12/07/2027", -1))
+        assert pipeline._photo_or_windows(dated, windows, settings) == dated
+        assert pipeline._photo_or_windows(photo, (_line("L4711", 0),), settings) == photo
