@@ -676,7 +676,7 @@ class Pipeline:
         was not read), the whole image is read: a detector miss then costs time, not the answer,
         and a window that holds only a production date or an unlabelled one often sits beside the
         expiry it missed (realworld-dev: 47 -> 49 of 55 with this rule against "any date", the
-        UK labels' latency still 0.2x the whole photo's; bench/RESULTS.md).
+        UK labels' latency 0.26x the whole photo's instead of 0.18x; bench/RESULTS.md).
 
         The lines are judged as read, not as printed: a window's edge can cut a printed line (78
         window lines of the benchmark photos touch a cut edge), and the cut piece, joined to the
