@@ -343,11 +343,13 @@ class Pipeline:
             del crops
             costs[Target.WINDOW] = time.perf_counter() - detected
             lines = _placed(reads, windows)
-            windows_dated = self._windows_hold_expiry(lines, settings)
+            windows_best = self._parse(lines, settings).best
+            windows_dated = _is_expiry(windows_best)
             fallback = settings.full_image_fallback and not windows_dated
             if fallback:
                 fallback_started = time.perf_counter()
-                lines = self._photo_or_windows(tuple(await read(image, None)), lines, settings)
+                photo_lines = tuple(await read(image, None))
+                lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
         if self._wants_second_chance(windows_dated, lines, settings):
@@ -546,10 +548,11 @@ class Pipeline:
         detected = time.perf_counter()
         windows, scale = self._windows(image, detections)
         lines = _placed([self._ocr.read(cut(image, window), scale=scale) for window in windows], windows)
-        windows_dated = self._windows_hold_expiry(lines, settings)
+        windows_best = self._parse(lines, settings).best
+        windows_dated = _is_expiry(windows_best)
         fallback = settings.full_image_fallback and not windows_dated
         if fallback:
-            lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, settings)
+            lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, windows_best, settings)
         second = None
         if self._wants_second_chance(windows_dated, lines, settings):
             lines, second = self._second_chance(image, windows, scale, fallback, settings, lines)
@@ -588,8 +591,9 @@ class Pipeline:
         self, windows_dated: bool, lines: tuple[OcrLine, ...], settings: _Settings
     ) -> bool:
         """Whether the first read (its final ``lines``) holds no date and the second chance is on.
-        ``windows_dated``: the windows' lines held a date, so no fallback ran and ``lines`` are
-        theirs: known dated without parsing them again (photos the first read dates pay nothing)."""
+        ``windows_dated``: the windows' lines held an expiry date, so no fallback ran and ``lines``
+        are theirs: known dated without parsing them again (photos the first read dates pay
+        nothing)."""
         return self.config.second_chance and not windows_dated and not self._has_date(lines, settings)
 
     def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:
@@ -660,29 +664,18 @@ class Pipeline:
         return self._parse(assemble_lines(lines), settings).best is not None
 
     def _photo_or_windows(
-        self, photo: tuple[OcrLine, ...], windows: tuple[OcrLine, ...], settings: _Settings
+        self,
+        photo: tuple[OcrLine, ...],
+        windows: tuple[OcrLine, ...],
+        windows_best: ParsedDate | None,
+        settings: _Settings,
     ) -> tuple[OcrLine, ...]:
-        """The whole photo's lines, unless they hold no date and the windows' do: a window read
-        up close ("10 JUL") can hold a date the whole photo's read garbles ("19 SUL"); the
-        windows' unlabelled date then stands. The windows are judged as read, as in
-        :meth:`_windows_hold_expiry`: pieces joined across a window's cut edge make no date."""
-        if self._has_date(photo, settings) or self._parse(windows, settings).best is None:
+        """The whole photo's lines, unless they hold no date and the windows' do
+        (``windows_best``, see :func:`_is_expiry`): a window read up close ("10 JUL") can hold a
+        date the whole photo's read garbles ("19 SUL"); the windows' unlabelled date then stands."""
+        if windows_best is None or self._has_date(photo, settings):
             return photo
         return windows
-
-    def _windows_hold_expiry(self, lines: tuple[OcrLine, ...], settings: _Settings) -> bool:
-        """Whether the reading windows' text holds a date labelled as the expiry. When it does not
-        (nothing detected; only a lot code, a barcode or a production date; a date whose keyword
-        was not read), the whole image is read: a detector miss then costs time, not the answer,
-        and a window that holds only a production date or an unlabelled one often sits beside the
-        expiry it missed (realworld-dev: 47 -> 49 of 55 with this rule against "any date", the
-        UK labels' latency 0.26x the whole photo's instead of 0.18x; bench/RESULTS.md).
-
-        The lines are judged as read, not as printed: a window's edge can cut a printed line (78
-        window lines of the benchmark photos touch a cut edge), and the cut piece, joined to the
-        rest, makes another date ("VAL  12    08    2026" cut to "2 08 2026")."""
-        best = self._parse(lines, settings).best
-        return best is not None and best.kind is DateKind.EXPIRY
 
     def _finish(
         self,
@@ -774,6 +767,20 @@ def _second_chance_result(
 
 def _with_second_chance(result: ProcessResult, second: SecondChance | None) -> ProcessResult:
     return result if second is None else dataclasses.replace(result, second_chance=second)
+
+
+def _is_expiry(windows_best: ParsedDate | None) -> bool:
+    """Whether the reading windows' best date (parsed from their lines as read) is labelled as the
+    expiry. When it is not (nothing detected; only a lot code, a barcode or a production date; a
+    date whose keyword was not read), the whole image is read: a detector miss then costs time,
+    not the answer, and a window that holds only a production date or an unlabelled one often
+    sits beside the expiry it missed (realworld-dev: 47 -> 49 of 55 with this rule against "any
+    date", the UK labels' latency 0.26x the whole photo's instead of 0.18x; bench/RESULTS.md).
+
+    The windows' lines are parsed as read, not as printed: a window's edge can cut a printed line
+    (78 window lines of the benchmark photos touch a cut edge), and the cut piece, joined to the
+    rest, makes another date ("VAL  12    08    2026" cut to "2 08 2026")."""
+    return windows_best is not None and windows_best.kind is DateKind.EXPIRY
 
 
 def _placed(reads: list[list[OcrLine]], windows: list[Window]) -> tuple[OcrLine, ...]:

@@ -84,8 +84,11 @@ def test_the_windows_date_stands_when_the_whole_photo_reads_none(tmp_path: Path)
     windows, photo = (_line("10 JUL", 0),), (_line("19 SUL", -1), _line("Keep cool", -1))
     with _pipeline(tmp_path, image, boxes[0]) as pipeline:
         settings = _resolve(REFERENCE, pipeline.config)
-        assert pipeline._photo_or_windows(photo, windows, settings) == windows
+        best = pipeline._parse(windows, settings).best
+        assert best is not None
+        assert pipeline._photo_or_windows(photo, windows, best, settings) == windows
         # A date in the photo's lines wins over the windows' unlabelled one; no date anywhere: the photo's.
         dated = (*photo, _line("EXP 12/07/2027", -1))
-        assert pipeline._photo_or_windows(dated, windows, settings) == dated
-        assert pipeline._photo_or_windows(photo, (_line("L4711", 0),), settings) == photo
+        assert pipeline._photo_or_windows(dated, windows, best, settings) == dated
+        lot = (_line("L4711", 0),)
+        assert pipeline._photo_or_windows(photo, lot, pipeline._parse(lot, settings).best, settings) == photo
