@@ -40,6 +40,11 @@ _DATE_SEPARATORS = "/.-\\"
 # "EXP:24/03/2026", since no date opens with a three-digit field. Opens with the literal 1, the
 # look-behind after it, so the engine skips ahead to the ones.
 _COLON_AS_ONE = re.compile(r"1(?<=[^\W\d_]1)(?=\d\d ?[./\-\\]{1,2} ?\d\d? ?[./\-\\]{1,2} ?\d\d)")
+# A C between two digits is a 0 whose ring the print left open: dot-matrix and inkjet zeros
+# often lack a dot or two, and OCR reads the gap as a C ("BBF:01-07-2C27", "15/C3/2027",
+# "2C.09.2027"). Only inside a run of digits and date separators, a digit on either side or a
+# separator then a digit: "5C" and "4°C" are temperatures, "C12" and "REF-C12" codes.
+_C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d|[./\-]\d)")
 
 
 def _is_letter(char: str) -> bool:
@@ -105,7 +110,8 @@ def _repair_run(text: str, match: re.Match[str]) -> str:
     while not run[last - 1].isdigit():
         last -= 1
     # One confusable at an edge is a digit ("O5/06"); two or more are a word ("BB20281030"). Not
-    # after six or eight digits: that is a compact date with a printer's suffix ("130527B").
+    # after six or eight digits: that is a compact date with a printer's suffix ("130527B"). After
+    # seven it is a digit ("2032092S" is 20320925): a six-digit date's shift code "1B" is lost.
     if first == 1 and not _is_letter(before):
         first = 0
     compact = last - first in (6, 8) and run[first:last].isdigit()
@@ -127,4 +133,6 @@ def normalize(text: str) -> str:
     # ``fold_char`` of an ASCII character is its upper case (no digit of another script, no
     # accent): most lines take str.upper, many times faster than a translate through the table.
     text = text.upper() if text.isascii() else text.translate(_FOLD)
+    if "C" in text:
+        text = _C_AS_ZERO.sub("0", text)
     return _COLON_AS_ONE.sub(":", text) if "1" in text else text

@@ -22,9 +22,13 @@ __all__ = ["legend_order", "year_first_script"]
 
 # One field of a legend: D, DD, M, MM, Y..YYYY; Thai ว(วัน) ด(เดือน) ป(ปี); 日 月 年 (with y/m/d).
 _FIELDS = {"D": "D", "ว": "D", "日": "D", "M": "M", "ด": "M", "月": "M", "Y": "Y", "ป": "Y", "年": "Y"}
+# "DO" and "OD": a day field whose second D OCR read as an O ("BEST BEFORE:DOMMYY" for DDMMYY,
+# dot-matrix legends especially); an O is no other field's letter, so a legend stays three fields.
 _FIELD_FORMS = (
     "D日",
     "DD?",
+    "DO",
+    "OD",
     "M月",
     "MM?",
     "Y年",
@@ -60,6 +64,8 @@ def _field(token: str) -> str:
     consonant after the leading vowel, the others by their first)."""
     if token[-1] in "年月日":
         return _FIELDS[token[-1]]
+    if token in ("DO", "OD"):
+        return "D"
     return _FIELDS[token.lstrip("เ")[0]]
 
 

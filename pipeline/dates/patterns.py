@@ -81,12 +81,13 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
         ),
     ),
 )
+# Shapes that print or OCR damaged, read only on labels with a keyword (see ``_patterns``): a
+# repaired shape needs a word saying a date is there.
 # A triple with one of its two separators lost: a dot-matrix separator is two or three dots,
 # which the printer or the OCR drops ("0508.2026" for 05.08.2026, "05.082026"). Only with a
 # four-digit year of this century or the Buddhist era's (20YY, 25YY), with the first separator
-# lost only before a dot, slash or hyphen ("0508 2026" is as likely a code and a year), and only
-# on labels with a keyword (see ``_patterns``): a repaired shape needs a word saying a date is there.
-_LOST_SEPARATOR_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
+# lost only before a dot, slash or hyphen ("0508 2026" is as likely a code and a year).
+_DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         Form.TRIPLE,
         re.compile(
@@ -96,6 +97,9 @@ _LOST_SEPARATOR_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
             r"(?P<y>(?:20|25)\d\d)(?![\d:])"
         ),
     ),
+    # A six-digit date glued to the shift or line code a coder prints after it ("140826 1D" read
+    # "1408261D"): six digits, then one digit and a letter.
+    (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}\d{{5}})(?=\d[A-Z])")),
 )
 # Chinese, Japanese and Korean dates spell the fields out: 2027年6月30日, 2027년 06월 30일, 27年6月.
 _CJK_PATTERN = (
@@ -171,11 +175,11 @@ def _first_then_longest(match: RawMatch) -> tuple[int, int]:
 
 def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re.Pattern[str]], ...]:
     """The patterns worth running on ``text``: named ones only where a month word starts a word,
-    or follows a keyword, the CJK one only where 年 or 년 is printed, the lost-separator ones only
+    or follows a keyword, the CJK one only where 年 or 년 is printed, the damaged-shape ones only
     where a keyword is."""
     patterns = _NUMERIC_PATTERNS
     if keyword_ends:
-        patterns += _LOST_SEPARATOR_PATTERNS
+        patterns += _DAMAGED_PATTERNS
     if _ANY_MONTH.search(text):
         patterns += _NAMED_PATTERNS
     if keyword_ends and _month_glued(text, keyword_ends):

@@ -173,6 +173,43 @@ LOST_SEPARATOR = [
     ("EXP 30.092027 A2", "2027-09-30"),
 ]
 
+# A dot-matrix or inkjet zero missing a dot or two of its ring, read as a C between digits.
+OPEN_ZERO = [
+    ("BBF:01-07-2C27", "2027-07-01"),
+    ("PROD:01-07-2025\nBBF:01-07-2C27", "2027-07-01"),
+    ("EXP 15/C3/2027", "2027-03-15"),
+    ("USE BY 3C.11.2027", "2027-11-30"),
+    ("BEST BEFORE 12.1C.2027", "2027-10-12"),
+    ("EXP 2C27-05-19", "2027-05-19"),
+    ("BB 21.C6.27", "2027-06-21"),
+    ("EXP 1C/1C/2C28", "2028-10-10"),
+    ("VAL 05-C8-2027", "2027-08-05"),
+    ("MFG 01.02.2C26\nEXP 01.02.2C28", "2028-02-01"),
+    ("BBE 2C.09.2027", "2027-09-20"),
+    ("EXP 1C0527", "2027-05-10"),
+    ("USE BY 17/12/2C27", "2027-12-17"),
+    ("EXP 2027.C4.30", "2027-04-30"),
+    ("CONSUMIR ANTES DE 09/1C/2027", "2027-10-09"),
+]
+# A coder's shift or line code printed after a six-digit date, the space between lost by OCR.
+GLUED_SUFFIX = [
+    ("BEST BEFORE:DDMMYY\n1408261D", "2026-08-14"),
+    ("BEST BEFORE:DOMMYY\n1408261D", "2026-08-14"),
+    ("EXP 0503272A", "2027-03-05"),
+    ("BB\n3012271K", "2027-12-30"),
+    ("USE BY 1107271L", "2027-07-11"),
+    ("EXP: 2809272C", "2027-09-28"),
+    ("BBE 0102283K", "2028-02-01"),
+    ("MFD 0102261A\nEXP 0102281A", "2028-02-01"),
+    ("BEST BEFORE\n2206279X", "2027-06-22"),
+    ("EXP 1510274D", "2027-10-15"),
+    ("VAL 0904272E", "2027-04-09"),
+    ("BB 3101281F", "2028-01-31"),
+    ("EXP 2511272G 14:05", "2027-11-25"),
+    ("USE BY: 0808275H", "2027-08-08"),
+    ("HSD 1912271K", "2027-12-19"),
+]
+
 FAMILIES = {
     "order": ORDER,
     "mixed_separators": MIXED_SEPARATORS,
@@ -181,6 +218,8 @@ FAMILIES = {
     "glued_columns": GLUED_COLUMNS,
     "stray_manufacture": STRAY_MANUFACTURE,
     "lost_separator": LOST_SEPARATOR,
+    "open_zero": OPEN_ZERO,
+    "glued_suffix": GLUED_SUFFIX,
 }
 
 _INNER_ZERO = re.compile(r"(?<=\d)0(?=\d)")
@@ -242,6 +281,13 @@ def test_a_printed_legend_is_never_overruled() -> None:
     assert best is not None and best.date == dt.date(2020, 8, 26)
 
 
+def test_a_legend_whose_day_field_ocr_misread_still_gives_the_order() -> None:
+    # "DOMMYY" is DDMMYY with one D read as an O: the legend still overrules an MDY default.
+    for legend in ("DDMMYY", "DOMMYY", "ODMMYY"):
+        best = parse_dates(f"BEST BEFORE:{legend}\n05/08/27", REF, default_order="MDY").best
+        assert best is not None and best.date == dt.date(2027, 8, 5), legend
+
+
 def test_the_stray_manufacture_date_is_unlabelled() -> None:
     kinds = [c.kind for c in parse_dates("MFD\n12.03.27\n12.03.26", REF).candidates]
     assert kinds == [DateKind.UNKNOWN, DateKind.UNKNOWN]
@@ -261,6 +307,10 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "L0508.2026 4412",
         "EXP 508.2026",  # and then only a two-digit day before a lost first separator
         "1.300   2.30-2.45 u",  # a range of decimals (cooking minutes), not February 2030
+        "1408261D",  # a date glued to a shift code is read only where a keyword is printed
+        "EXP 14082611D",  # and then only six digits, one more, and a letter
+        "STORE AT 2C-8C",  # a C between digits only: temperatures stay temperatures
+        "KEEP BELOW 5C",
     ],
 )
 def test_not_dates(text: str) -> None:
