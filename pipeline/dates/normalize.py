@@ -112,7 +112,13 @@ def _repair_run(text: str, match: re.Match[str]) -> str:
     # One confusable at an edge is a digit ("O5/06"); two or more are a word ("BB20281030"). Not
     # after six or eight digits: that is a compact date with a printer's suffix ("130527B"). After
     # seven it is a digit ("2032092S" is 20320925): a six-digit date's shift code "1B" is lost.
-    if first == 1 and not _is_letter(before):
+    # Not where the field would grow past a date's: "B28.09.23" (a Cyrillic Ve before the day) is
+    # 28.09.23, never 828.09.23; a field before a date separator holds 1, 2 or 4 digits.
+    if (
+        first == 1
+        and not _is_letter(before)
+        and not (after in _DATE_SEPARATORS and last == len(run) and last in (3, 5))
+    ):
         first = 0
     compact = last - first in (6, 8) and run[first:last].isdigit()
     if last == len(run) - 1 and not _is_letter(after) and not compact:

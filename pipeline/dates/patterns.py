@@ -68,6 +68,23 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
         ),
     ),
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}(?:\d{{7}}|\d{{5}}))(?!\d)")),
+    # A triple whose separators OCR spaced out or half lost: "09.07 2023" (the second dot read as
+    # a space), "15 - 03 . 2027", and "23 08 .2022" (a space first, then a separator with a space
+    # before it; not "07 03/2027", which is as likely a number and 03/2027). Two-digit day and
+    # month and a four-digit year of this century or the Buddhist era's only: the shape then says
+    # a date as plainly as 09.07.2023.
+    (
+        Form.TRIPLE,
+        re.compile(rf"(?P<a>{_FIRST}\d) ?[./\-] ?(?P<b>\d\d)(?: ?[./\-] ?| )(?P<y>(?:20|25)\d\d)(?![\d:])"),
+    ),
+    (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d) (?P<b>\d\d) [./\-] ?(?P<y>(?:20|25)\d\d)(?![\d:])")),
+    # A day, month and two-digit year with the next column's first digit glued on: "11/08/244-11K"
+    # is 11/08/24 then the lot 4-11K. A three-digit last field is never a year; not "20x", which
+    # is as likely a four-digit year 20xx that lost its last digit.
+    (
+        Form.TRIPLE,
+        re.compile(rf"(?P<a>{_FIRST}\d)(?P<p>[./\-])(?P<b>\d\d)(?P=p)(?P<y>(?!20)\d\d)(?=\d(?![\d:]))"),
+    ),
     # 03/2026, 03/26 (not "2.30-2.45", a range of decimals), and with a space only between a
     # two-digit month and a four-digit year that does not open a year-first date (BB 12 2026, not
     # "T2 2023.09.17"), and not after a number and a space: "202320 04 2025" is a triple whose day

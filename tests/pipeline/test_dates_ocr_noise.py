@@ -210,6 +210,45 @@ GLUED_SUFFIX = [
     ("HSD 1912271K", "2027-12-19"),
 ]
 
+# Separators that OCR spaced out or half lost: the second dot read as a space, spaces round them.
+SPACED_SEPARATORS = [
+    ("09.06.2023\n09.07 2023", "2023-07-09"),
+    ("23 08 .2022", "2022-08-23"),
+    ("EXP 15 - 03 . 2027", "2027-03-15"),
+    ("BB 12. 05 2027", "2027-05-12"),
+    ("USE BY 01 /02 2028", "2028-02-01"),
+    ("30-11 2026", "2026-11-30"),
+    ("BEST BEFORE 28 02 .2027", "2027-02-28"),
+    ("17 .09 .2027", "2027-09-17"),
+    ("MFD 01.01 2026\nEXP 01.01 2028", "2028-01-01"),
+    ("VAL 05 06 -2027", "2027-06-05"),
+    ("EXP 11/ 12 2027", "2027-12-11"),
+    ("CONSUMIR ANTES 20 . 10 2027", "2027-10-20"),
+    ("หมดอายุ 14.02 2570", "2027-02-14"),
+    ("BBE 31 - 12 2026", "2026-12-31"),
+    ("06 07 /2027", "2027-07-06"),
+]
+# A two-digit year with the next column's first digit glued on ("11/08/24 4-11K" read
+# "11/08/244-11K"), and a letter of another script before the day read as a Latin one that OCR
+# would make a digit ("ГОДЕН ДО 28.09.23" read "(K>B28.09.23").
+GLUED_NEIGHBOURS = [
+    ("11/05/2312:291\n11/08/244-11K", "2024-08-11"),
+    ("EXP 11/08/244-11K", "2024-08-11"),
+    ("BB 05.03.271 L2", "2027-03-05"),
+    ("USE BY 30-06-285A", "2028-06-30"),
+    ("12.12.279 14:02", "2027-12-12"),
+    ("01:5101.05.23\n(K>B28.09.23", "2023-09-28"),
+    ("(K>B28.09.27", "2027-09-28"),
+    (">S12/05/27", "2027-05-12"),
+    ("*B30.01.2028", "2028-01-30"),
+    ("(O15.08.27)", "2027-08-15"),
+    ("EXP >Z21.03.27", "2027-03-21"),
+    ("<I11.11.2027", "2027-11-11"),
+    ("BEST BEFORE 07/07/273/B", "2027-07-07"),
+    ("EXP 19.10.266 LOT 4", "2026-10-19"),
+    ("VAL 22-09-288K", "2028-09-22"),
+]
+
 FAMILIES = {
     "order": ORDER,
     "mixed_separators": MIXED_SEPARATORS,
@@ -220,6 +259,8 @@ FAMILIES = {
     "lost_separator": LOST_SEPARATOR,
     "open_zero": OPEN_ZERO,
     "glued_suffix": GLUED_SUFFIX,
+    "spaced_separators": SPACED_SEPARATORS,
+    "glued_neighbours": GLUED_NEIGHBOURS,
 }
 
 _INNER_ZERO = re.compile(r"(?<=\d)0(?=\d)")
@@ -281,6 +322,13 @@ def test_a_printed_legend_is_never_overruled() -> None:
     assert best is not None and best.date == dt.date(2020, 8, 26)
 
 
+def test_a_space_alone_then_a_separator_with_no_space_is_a_number_and_a_month() -> None:
+    # "07 03/2027": a count or code, then 03/2027; only " ." (a space before the separator) is
+    # read as a spaced-out separator after a space ("23 08 .2022").
+    best = parse_dates("07 03/2027 L4", REF).best
+    assert best is not None and (best.date, best.precision) == (dt.date(2027, 3, 31), DatePrecision.MONTH)
+
+
 def test_a_legend_whose_day_field_ocr_misread_still_gives_the_order() -> None:
     # "DOMMYY" is DDMMYY with one D read as an O: the legend still overrules an MDY default.
     for legend in ("DDMMYY", "DOMMYY", "ODMMYY"):
@@ -311,6 +359,7 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "EXP 14082611D",  # and then only six digits, one more, and a letter
         "STORE AT 2C-8C",  # a C between digits only: temperatures stay temperatures
         "KEEP BELOW 5C",
+        "11/08/202",  # a four-digit year that lost its last digit is no two-digit year 20
     ],
 )
 def test_not_dates(text: str) -> None:
