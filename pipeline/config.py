@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.ctc import DIGIT_CONTEXT_RATIO
 from pipeline.types import DateOrder
 
 __all__ = ["DecodeLimits", "OcrConfig", "PipelineConfig", "RuntimeConfig"]
@@ -96,6 +97,9 @@ class OcrConfig:
     det_unclip_ratio: float | None = None
     # Lines read with less confidence are dropped.
     min_text_score: float = 0.5
+    # A character inside a number becomes the digit, date separator or blank the recogniser ranks
+    # at least this fraction of its greedy choice (pipeline/ctc.py; 0 turns it off).
+    digit_context_ratio: float = DIGIT_CONTEXT_RATIO
 
     def __post_init__(self) -> None:
         for name in ("det_model_name", "cls_model_name", "rec_model_name"):
@@ -112,6 +116,9 @@ class OcrConfig:
         if self.det_unclip_ratio is not None:
             _require(self.det_unclip_ratio > 0, "det_unclip_ratio", self.det_unclip_ratio, "> 0")
         _require(0 <= self.min_text_score <= 1, "min_text_score", self.min_text_score, "in 0..1")
+        _require(
+            0 <= self.digit_context_ratio <= 1, "digit_context_ratio", self.digit_context_ratio, "in 0..1"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

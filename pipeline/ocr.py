@@ -32,9 +32,9 @@ import numpy as np
 import rapidocr_onnxruntime
 from rapidocr_onnxruntime.ch_ppocr_cls.utils import ClsPostProcess
 from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
-from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 
 from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.ctc import DIGIT_CONTEXT_RATIO, CtcDecoder
 from pipeline.repository import (
     DEFAULT_REPOSITORY,
     BatchingConfig,
@@ -360,6 +360,7 @@ class TextRecognizer:
         character_dict: its characters, one a line (UTF-8, at most ``REC_DICT_MAX_BYTES``); ``None``
             for the ``character`` metadata of the ONNX file (rapidocr's models carry it).
         dict_source: where ``character_dict`` was configured, named in errors.
+        digit_context_ratio: see ``pipeline.ctc.CtcDecoder`` (0: a plain greedy read).
 
     Raises:
         ValueError: no dictionary at all, an unreadable one, or one whose size does not match the
@@ -367,7 +368,12 @@ class TextRecognizer:
     """
 
     def __init__(
-        self, model: OnnxModel, character_dict: Path | None = None, *, dict_source: str = "character_dict"
+        self,
+        model: OnnxModel,
+        character_dict: Path | None = None,
+        *,
+        dict_source: str = "character_dict",
+        digit_context_ratio: float = DIGIT_CONTEXT_RATIO,
     ) -> None:
         self.model = model
         if character_dict is not None:
@@ -388,7 +394,8 @@ class TextRecognizer:
                 f"{origin}: {len(characters)} characters (+ blank + space = {len(characters) + 2}) "
                 f"for a recognition model with {classes} output classes ({model.path})"
             )
-        self._decode = CTCLabelDecode(character=characters)
+        # CTC's classes: its blank first, then the dictionary, then a space (PP-OCR's layout).
+        self._decode = CtcDecoder(["blank", *characters, " "], digit_context_ratio)
 
     def preprocess(self, crops: list[np.ndarray]) -> np.ndarray:
         """Resizes crops to height 48 and pads them to the widest one: one ``(N, 3, 48, W)`` batch."""
@@ -511,10 +518,16 @@ class OcrEngine:
         classifier = AngleClassifier(models["ocr_cls"]) if "ocr_cls" in models else None
         rec_entry = entries["ocr_rec"]
         if config.rec_dict_path is not None:
-            recognizer = TextRecognizer(models["ocr_rec"], config.rec_dict_path, dict_source="rec_dict_path")
+            dictionary, source = config.rec_dict_path, "rec_dict_path"
         else:
+            dictionary = rec_entry.character_dict
             source = f"{repository / rec_entry.name / 'config.yaml'} character_dict"
-            recognizer = TextRecognizer(models["ocr_rec"], rec_entry.character_dict, dict_source=source)
+        recognizer = TextRecognizer(
+            models["ocr_rec"],
+            dictionary,
+            dict_source=source,
+            digit_context_ratio=config.digit_context_ratio,
+        )
         engine = cls(detector, classifier, recognizer, config.min_text_score)
         engine.batching = batching
         return engine

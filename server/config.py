@@ -379,6 +379,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("use_angle_cls", _parse_bool, "classify text-line angle before recognition", "ocr"),
     Option("min_text_score", float, "OCR lines read with less confidence are dropped", "ocr"),
+    Option(
+        "digit_context_ratio",
+        float,
+        "a character inside a number is read as the digit, separator or blank that the recogniser "
+        "ranks at least this fraction of its first choice (0: off; pipeline/ctc.py)",
+        "ocr",
+    ),
     Option("detection_confidence", float, "default minimum detector confidence", "pipeline"),
     Option("detection_iou", float, "default NMS IoU threshold", "pipeline"),
     Option("max_detections", int, "default upper bound on detections", "pipeline"),

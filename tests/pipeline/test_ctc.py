@@ -1,0 +1,87 @@
+"""pipeline/ctc.py: greedy CTC decoding and its digit-context repair, on probability arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
+
+from pipeline.ctc import CtcDecoder
+
+_DICTIONARY = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ:/.-',=%")
+_CLASSES = ["blank", *_DICTIONARY, " "]
+_INDEX = {c: i for i, c in enumerate(_CLASSES)}
+
+
+def _steps(*steps: dict[str, float]) -> np.ndarray:
+    """One line's ``(T, classes)`` probabilities: each step's named classes, the rest share 1e-4."""
+    probs = np.full((len(steps), len(_CLASSES)), 1e-4, dtype=np.float32)
+    for t, step in enumerate(steps):
+        for char, p in step.items():
+            probs[t, _INDEX[char]] = p
+    return probs
+
+
+def _read(probs: np.ndarray, ratio: float = 0.05) -> str:
+    return CtcDecoder(_CLASSES, ratio)(probs[None])[0][0]
+
+
+def test_without_the_repair_it_reads_as_pp_ocr_does() -> None:
+    reference = CTCLabelDecode(character=list(_DICTIONARY))
+    ours = CtcDecoder(_CLASSES, 0.0)
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        probs = rng.random((4, int(rng.integers(1, 30)), len(_CLASSES))) ** 6
+        probs = (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float32)
+        for (text, score), (want_text, want_score) in zip(ours(probs), reference(probs), strict=True):
+            assert text == want_text
+            assert score == pytest.approx(want_score, abs=1e-6) or text == ""
+
+
+def test_an_open_zero_read_as_c_inside_a_year_is_the_digit_the_model_ranks_next() -> None:
+    probs = _steps({"2": 0.9}, {"C": 0.6, "0": 0.2}, {"2": 0.9}, {"7": 0.9})
+    assert _read(probs) == "2027"
+    assert _read(probs, ratio=0.0) == "2C27"
+
+
+def test_a_stray_mark_between_digits_becomes_nothing_when_the_model_half_expects_a_blank() -> None:
+    probs = _steps({"0": 0.9}, {"'": 0.5, "blank": 0.3}, {"4": 0.9}, {"1": 0.9})
+    assert _read(probs) == "041"
+
+
+def test_a_repair_needs_the_model_to_rank_the_digit_close_behind() -> None:
+    probs = _steps({"2": 0.9}, {"C": 0.9, "0": 0.01}, {"2": 0.9}, {"7": 0.9})
+    assert _read(probs) == "2C27"
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        # a letter beside a letter: a keyword is never made digits ("PROD", "LOT1")
+        (({"P": 0.9}, {"R": 0.9}, {"O": 0.6, "0": 0.3}, {"D": 0.9}), "PROD"),
+        (({"L": 0.9}, {"O": 0.6, "0": 0.3}, {"T": 0.9}, {"1": 0.9}), "LOT1"),
+        # a printer's suffix at a number's edge ("130527B")
+        (({"2": 0.9}, {"7": 0.9}, {"B": 0.6, "8": 0.3}), "27B"),
+        # a space between a date and a time, and a time's colon, stay as read
+        (({"6": 0.9}, {" ": 0.6, "blank": 0.3}, {"0": 0.9}, {":": 0.5, "blank": 0.4}, {"3": 0.9}), "6 0:3"),
+    ],
+)
+def test_what_is_not_inside_a_number_is_left_as_read(
+    steps: tuple[dict[str, float], ...], expected: str
+) -> None:
+    assert _read(_steps(*steps)) == expected
+
+
+def test_a_character_between_a_separator_and_a_digit_is_inside_a_date() -> None:
+    probs = _steps({"5": 0.9}, {"/": 0.9}, {"C": 0.6, "0": 0.2}, {"3": 0.9})
+    assert _read(probs) == "5/03"
+
+
+def test_the_score_is_the_greedy_reads_own() -> None:
+    probs = _steps({"2": 0.8}, {"C": 0.4, "0": 0.3}, {"2": 0.8})
+    text, score = CtcDecoder(_CLASSES)(probs[None])[0]
+    assert text == "202" and score == pytest.approx((0.8 + 0.4 + 0.8) / 3)
+
+
+def test_an_empty_read_scores_zero() -> None:
+    assert CtcDecoder(_CLASSES)(_steps({"blank": 0.9}, {"blank": 0.9})[None]) == [("", 0.0)]
