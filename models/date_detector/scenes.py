@@ -31,7 +31,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-__all__ = ["PRINT_STYLES", "SURFACES", "DateLine", "Scene", "render_scene"]
+__all__ = ["DOT_FONTS", "PRINT_STYLES", "SURFACES", "Damage", "DateLine", "Scene", "render_scene"]
 
 Box = tuple[float, float, float, float]
 Colour = tuple[float, float, float]
@@ -195,6 +195,11 @@ class DateLine:
     text: str  # as printed, keyword included; a non-Latin legend shows as "<script>"
     box: Box  # x1, y1, x2, y2 photo pixels, axis-aligned around the (possibly turned) line's ink
     role: str  # "expiry" or "production"
+    # All of the line's ink is on the product and in the photo (not cut by the face's edge, a can
+    # end's rim or the photo's border).
+    whole: bool = True
+    # The share of the line's ink that a worn thermal-transfer ribbon left out (0: none).
+    worn: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,11 +217,42 @@ class Scene:
     # With ``render_scene(..., with_ink=True)``: (height, width) uint8, i + 1 where the ink of
     # ``lines[i]`` is, 0 elsewhere; None otherwise.
     ink: np.ndarray | None = field(default=None, repr=False)
+    # The expiry's keyword as printed, on its line or on its own line above ("" when none).
+    keyword: str = ""
+    # The expiry's format in ``_DATE_FORMATS`` letters: d day, m month, Y/y four/two-digit year,
+    # N/n month name; e.g. "d/m/y".
+    date_format: str = ""
+    # The code's cap height in photo pixels: the printed height times the placement's scale at the
+    # code's centre (perspective and bending change it by a few per cent along the code).
+    cap_height: float = 0.0
+    # Drops per cap height of a dot style (dot-matrix, cij): 5, 7 and 9 print DOT_FONTS; 0 for
+    # the other styles.
+    dot_rows: int = 0
+    dot_size: float = 0.0  # a dot style's drop radius over the drop pitch; 0 for the other styles
+    dot_missing: float = 0.0  # a dot style's share of drops not printed; 0 for the other styles
 
     @property
     def boxes(self) -> np.ndarray:
         """Every date line's box as a ``(M, 4)`` float32 x1, y1, x2, y2 array."""
         return np.array([line.box for line in self.lines], dtype=np.float32).reshape(-1, 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """Blur and glare asked of ``render_scene`` in place of the seed's own draw of them.
+
+    The seed's other damage (shadow, low contrast, colour cast, noise, JPEG) stays as drawn.
+    Zeros leave the seed's own blur (both blur fields 0) or glare (``glare`` 0).
+    """
+
+    blur_sigma: float = 0.0  # Gaussian defocus, photo px
+    motion_px: int = 0  # a straight motion streak this many photo px long (used when blur_sigma is 0)
+    motion_angle: float = 0.0  # the streak's direction, degrees
+    glare: float = 0.0  # peak brightening of a glare spot over the expiry line, grey levels
+    # The spot's centre from the expiry line's centre, in its box's widths and heights, and its
+    # Gaussian sigma over the box's longer side.
+    glare_at: tuple[float, float] = (0.0, 0.0)
+    glare_size: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,8 +335,9 @@ def _expected(date: dt.date, fmt: str) -> str:
     return date.isoformat()
 
 
-def _keyword_line(rng: np.random.Generator, role: str, date_text: str) -> tuple[_Segment, ...]:
-    """A date with (usually) its keyword before it, sometimes after a non-Latin legend."""
+def _keyword_line(rng: np.random.Generator, role: str, date_text: str) -> tuple[tuple[_Segment, ...], str]:
+    """A date with (usually) its keyword before it, sometimes after a non-Latin legend; and the
+    keyword ("" when none)."""
     keywords = _EXPIRY_KEYWORDS if role == "expiry" else _PRODUCTION_KEYWORDS
     keyword = _choice(rng, keywords) if rng.random() < 0.8 else ""
     glue = ""
@@ -315,8 +352,12 @@ def _keyword_line(rng: np.random.Generator, role: str, date_text: str) -> tuple[
     if rng.random() < 0.25:  # a legend in another script printed on the pack, then the coder's date
         segments.append(_Segment("", glyphs=int(rng.integers(3, 10)), legend=True))
     if keyword and rng.random() < 0.2:  # the Latin keyword pre-printed too, the date from the coder
-        return (*segments, _Segment(f"{keyword}{glue.rstrip('<')}", legend=True), _Segment(date_text))
-    return (*segments, _Segment(code))
+        return (
+            *segments,
+            _Segment(f"{keyword}{glue.rstrip('<')}", legend=True),
+            _Segment(date_text),
+        ), keyword
+    return (*segments, _Segment(code)), keyword
 
 
 def _lot(rng: np.random.Generator) -> str:
@@ -356,12 +397,19 @@ def _price(rng: np.random.Generator) -> str:
     )
 
 
-def _code_lines(rng: np.random.Generator, expiry: dt.date, fmt: str) -> tuple[list[_LineSpec], str]:
-    """The lines of one code, top to bottom, and the expiry's date text."""
+def _code_lines(
+    rng: np.random.Generator, expiry: dt.date, fmt: str, distractors: bool = False
+) -> tuple[list[_LineSpec], str, str]:
+    """The lines of one code, top to bottom, the expiry's date text and its keyword.
+
+    ``distractors``: always a production date line and at least one of lot, time and price
+    (drawn as they would be otherwise, so a seed keeps its other lines).
+    """
     expiry_text = _format_date(expiry, fmt)
     made = expiry - dt.timedelta(days=int(rng.integers(30, 1100)))
     lines: list[_LineSpec] = []
-    expiry_line = _LineSpec(_keyword_line(rng, "expiry", expiry_text), "expiry")
+    segments, keyword = _keyword_line(rng, "expiry", expiry_text)
+    expiry_line = _LineSpec(segments, "expiry")
     if rng.random() < 0.15:  # UK style: the keyword on its own line above a bare date
         keyword = _choice(rng, ("Use by", "USE BY", "Best before", "BEST BEFORE", "EXP", "Display until"))
         lines.append(_LineSpec((_Segment(keyword, legend=rng.random() < 0.5),), None, rng.uniform(0.5, 1.0)))
@@ -374,19 +422,24 @@ def _code_lines(rng: np.random.Generator, expiry: dt.date, fmt: str) -> tuple[li
         glyphs = _Segment("", glyphs=int(rng.integers(4, 12)), legend=True)
         lines.insert(0, _LineSpec((glyphs,), None, rng.uniform(0.6, 1.0)))
     dated = [expiry_line]
-    if rng.random() < 0.6:
-        production = _LineSpec(_keyword_line(rng, "production", _format_date(made, fmt)), "production")
+    if rng.random() < 0.6 or distractors:
+        production = _LineSpec(_keyword_line(rng, "production", _format_date(made, fmt))[0], "production")
         dated.insert(int(rng.integers(0, 2)), production)
     if len(dated) == 2 and rng.random() < 0.15:  # side by side on one baseline, a gap between
         first = dated[0]
         dated[0] = _LineSpec(first.segments, first.role, first.scale, rng.uniform(1.5, 4.0))
     lines.extend(dated)
+    extras = 0
     for extra in (_lot, _time, _price):
         chance = {_lot: 0.45, _time: 0.25, _price: 0.08}[extra]
         if rng.random() < chance:
             at = int(rng.integers(0, len(lines) + 1))
             lines.insert(at, _LineSpec((_Segment(extra(rng)),), None))
-    return lines, expiry_text
+            extras += 1
+    if distractors and not extras:
+        extra = _choice(rng, (_lot, _time, _price))
+        lines.insert(int(rng.integers(0, len(lines) + 1)), _LineSpec((_Segment(extra(rng)),), None))
+    return lines, expiry_text, keyword
 
 
 # --- drawing ---------------------------------------------------------------------------------------
@@ -431,6 +484,227 @@ def _random_ink(rng: np.random.Generator, style: str, surface_brightness: float)
     )
 
 
+# --- dot-matrix fonts ------------------------------------------------------------------------------
+# Small-character inkjet coders print from fixed bitmap fonts, one drop per set cell: 5 dots high
+# (5x5, capitals), 7 high (5x7, the classic design also in HD44780 display ROMs) and 9 high (7x9).
+# Typed out here from that public, well-known design; "#" is a drop, rows top to bottom. The zero
+# is the coders' plain oval, not the displays' slashed one (a slash read through big or jittered
+# drops turns 0 into 3 or 8): at 5 columns it is the O, at 7 it is drawn narrower than O. Fonts
+# without lowercase print it as capitals, as coders that have only capitals do.
+
+_FONT_5X5 = {
+    " ": "..... ..... ..... ..... .....",
+    "0": ".###. #...# #...# #...# .###.",
+    "1": "..#.. .##.. ..#.. ..#.. .###.",
+    "2": "####. ....# .###. #.... #####",
+    "3": "####. ....# .###. ....# ####.",
+    "4": "#..#. #..#. ##### ...#. ...#.",
+    "5": "##### #.... ####. ....# ####.",
+    "6": ".###. #.... ####. #...# .###.",
+    "7": "##### ...#. ..#.. .#... .#...",
+    "8": ".###. #...# .###. #...# .###.",
+    "9": ".###. #...# .#### ....# .###.",
+    "A": ".###. #...# ##### #...# #...#",
+    "B": "####. #...# ####. #...# ####.",
+    "C": ".#### #.... #.... #.... .####",
+    "D": "####. #...# #...# #...# ####.",
+    "E": "##### #.... ####. #.... #####",
+    "F": "##### #.... ####. #.... #....",
+    "G": ".#### #.... #..## #...# .###.",
+    "H": "#...# #...# ##### #...# #...#",
+    "I": ".###. ..#.. ..#.. ..#.. .###.",
+    "J": "..### ...#. ...#. #..#. .##..",
+    "K": "#...# #..#. ###.. #..#. #...#",
+    "L": "#.... #.... #.... #.... #####",
+    "M": "#...# ##.## #.#.# #...# #...#",
+    "N": "#...# ##..# #.#.# #..## #...#",
+    "O": ".###. #...# #...# #...# .###.",
+    "P": "####. #...# ####. #.... #....",
+    "Q": ".###. #...# #.#.# #..#. .##.#",
+    "R": "####. #...# ####. #..#. #...#",
+    "S": ".#### #.... .###. ....# ####.",
+    "T": "##### ..#.. ..#.. ..#.. ..#..",
+    "U": "#...# #...# #...# #...# .###.",
+    "V": "#...# #...# #...# .#.#. ..#..",
+    "W": "#...# #...# #.#.# ##.## #...#",
+    "X": "#...# .#.#. ..#.. .#.#. #...#",
+    "Y": "#...# .#.#. ..#.. ..#.. ..#..",
+    "Z": "##### ...#. ..#.. .#... #####",
+    "/": "....# ...#. ..#.. .#... #....",
+    ".": "..... ..... ..... ..... ..#..",
+    ",": "..... ..... ..... ..#.. .#...",
+    ":": "..... ..#.. ..... ..#.. .....",
+    "-": "..... ..... .###. ..... .....",
+    "<": "...#. ..#.. .#... ..#.. ...#.",
+    ">": ".#... ..#.. ...#. ..#.. .#...",
+    "$": ".#### #.#.. .###. ..#.# ####.",
+}
+
+_FONT_5X7 = {
+    " ": "..... ..... ..... ..... ..... ..... .....",
+    "0": ".###. #...# #...# #...# #...# #...# .###.",
+    "1": "..#.. .##.. ..#.. ..#.. ..#.. ..#.. .###.",
+    "2": ".###. #...# ....# ...#. ..#.. .#... #####",
+    "3": "##### ...#. ..#.. ...#. ....# #...# .###.",
+    "4": "...#. ..##. .#.#. #..#. ##### ...#. ...#.",
+    "5": "##### #.... ####. ....# ....# #...# .###.",
+    "6": "..##. .#... #.... ####. #...# #...# .###.",
+    "7": "##### ....# ...#. ..#.. .#... .#... .#...",
+    "8": ".###. #...# #...# .###. #...# #...# .###.",
+    "9": ".###. #...# #...# .#### ....# ...#. .##..",
+    "A": ".###. #...# #...# #...# ##### #...# #...#",
+    "B": "####. #...# #...# ####. #...# #...# ####.",
+    "C": ".###. #...# #.... #.... #.... #...# .###.",
+    "D": "###.. #..#. #...# #...# #...# #..#. ###..",
+    "E": "##### #.... #.... ####. #.... #.... #####",
+    "F": "##### #.... #.... ####. #.... #.... #....",
+    "G": ".###. #...# #.... #.### #...# #...# .####",
+    "H": "#...# #...# #...# ##### #...# #...# #...#",
+    "I": ".###. ..#.. ..#.. ..#.. ..#.. ..#.. .###.",
+    "J": "..### ...#. ...#. ...#. ...#. #..#. .##..",
+    "K": "#...# #..#. #.#.. ##... #.#.. #..#. #...#",
+    "L": "#.... #.... #.... #.... #.... #.... #####",
+    "M": "#...# ##.## #.#.# #.#.# #...# #...# #...#",
+    "N": "#...# #...# ##..# #.#.# #..## #...# #...#",
+    "O": ".###. #...# #...# #...# #...# #...# .###.",
+    "P": "####. #...# #...# ####. #.... #.... #....",
+    "Q": ".###. #...# #...# #...# #.#.# #..#. .##.#",
+    "R": "####. #...# #...# ####. #.#.. #..#. #...#",
+    "S": ".#### #.... #.... .###. ....# ....# ####.",
+    "T": "##### ..#.. ..#.. ..#.. ..#.. ..#.. ..#..",
+    "U": "#...# #...# #...# #...# #...# #...# .###.",
+    "V": "#...# #...# #...# #...# #...# .#.#. ..#..",
+    "W": "#...# #...# #...# #.#.# #.#.# #.#.# .#.#.",
+    "X": "#...# #...# .#.#. ..#.. .#.#. #...# #...#",
+    "Y": "#...# #...# #...# .#.#. ..#.. ..#.. ..#..",
+    "Z": "##### ....# ...#. ..#.. .#... #.... #####",
+    "a": "..... ..... .###. ....# .#### #...# .####",
+    "b": "#.... #.... #.##. ##..# #...# #...# ####.",
+    "c": "..... ..... .###. #.... #.... #...# .###.",
+    "d": "....# ....# .##.# #..## #...# #...# .####",
+    "e": "..... ..... .###. #...# ##### #.... .###.",
+    "f": "..##. .#..# .#... ###.. .#... .#... .#...",
+    "g": "..... .#### #...# #...# .#### ....# .###.",
+    "h": "#.... #.... #.##. ##..# #...# #...# #...#",
+    "i": "..#.. ..... .##.. ..#.. ..#.. ..#.. .###.",
+    "j": "...#. ..... ..##. ...#. ...#. #..#. .##..",
+    "k": "#.... #.... #..#. #.#.. ##... #.#.. #..#.",
+    "l": ".##.. ..#.. ..#.. ..#.. ..#.. ..#.. .###.",
+    "m": "..... ..... ##.#. #.#.# #.#.# #...# #...#",
+    "n": "..... ..... #.##. ##..# #...# #...# #...#",
+    "o": "..... ..... .###. #...# #...# #...# .###.",
+    "p": "..... ..... ####. #...# ####. #.... #....",
+    "q": "..... ..... .##.# #..## .#### ....# ....#",
+    "r": "..... ..... #.##. ##..# #.... #.... #....",
+    "s": "..... ..... .###. #.... .###. ....# ####.",
+    "t": ".#... .#... ###.. .#... .#... .#..# ..##.",
+    "u": "..... ..... #...# #...# #...# #..## .##.#",
+    "v": "..... ..... #...# #...# #...# .#.#. ..#..",
+    "w": "..... ..... #...# #...# #.#.# #.#.# .#.#.",
+    "x": "..... ..... #...# .#.#. ..#.. .#.#. #...#",
+    "y": "..... ..... #...# #...# .#### ....# .###.",
+    "z": "..... ..... ##### ...#. ..#.. .#... #####",
+    "/": "..... ....# ...#. ..#.. .#... #.... .....",
+    ".": "..... ..... ..... ..... ..... .##.. .##..",
+    ",": "..... ..... ..... ..... .##.. ..#.. .#...",
+    ":": "..... .##.. .##.. ..... .##.. .##.. .....",
+    "-": "..... ..... ..... ##### ..... ..... .....",
+    "<": "...#. ..#.. .#... #.... .#... ..#.. ...#.",
+    ">": ".#... ..#.. ...#. ....# ...#. ..#.. .#...",
+    "$": "..#.. .#### #.#.. .###. ..#.# ####. ..#..",
+}
+
+_FONT_7X9 = {
+    " ": "....... ....... ....... ....... ....... ....... ....... ....... .......",
+    "0": "..###.. .#...#. #.....# #.....# #.....# #.....# #.....# .#...#. ..###..",
+    "1": "...#... ..##... .#.#... ...#... ...#... ...#... ...#... ...#... .#####.",
+    "2": ".#####. #.....# ......# .....#. ...##.. ..#.... .#..... #...... #######",
+    "3": ".#####. #.....# ......# ......# ..####. ......# ......# #.....# .#####.",
+    "4": "....##. ...#.#. ..#..#. .#...#. #....#. ####### .....#. .....#. .....#.",
+    "5": "####### #...... #...... ######. ......# ......# ......# #.....# .#####.",
+    "6": "..####. .#..... #...... #...... ######. #.....# #.....# #.....# .#####.",
+    "7": "####### ......# .....#. ....#.. ...#... ..#.... ..#.... ..#.... ..#....",
+    "8": ".#####. #.....# #.....# #.....# .#####. #.....# #.....# #.....# .#####.",
+    "9": ".#####. #.....# #.....# #.....# .###### ......# ......# .....#. .####..",
+    "A": "...#... ..#.#.. .#...#. #.....# #.....# ####### #.....# #.....# #.....#",
+    "B": "######. #.....# #.....# #.....# ######. #.....# #.....# #.....# ######.",
+    "C": ".#####. #.....# #...... #...... #...... #...... #...... #.....# .#####.",
+    "D": "#####.. #....#. #.....# #.....# #.....# #.....# #.....# #....#. #####..",
+    "E": "####### #...... #...... #...... #####.. #...... #...... #...... #######",
+    "F": "####### #...... #...... #...... #####.. #...... #...... #...... #......",
+    "G": ".#####. #.....# #...... #...... #...### #.....# #.....# #.....# .#####.",
+    "H": "#.....# #.....# #.....# #.....# ####### #.....# #.....# #.....# #.....#",
+    "I": ".#####. ...#... ...#... ...#... ...#... ...#... ...#... ...#... .#####.",
+    "J": "..##### ....#.. ....#.. ....#.. ....#.. ....#.. #...#.. #...#.. .###...",
+    "K": "#.....# #....#. #...#.. #..#... ###.... #..#... #...#.. #....#. #.....#",
+    "L": "#...... #...... #...... #...... #...... #...... #...... #...... #######",
+    "M": "#.....# ##...## #.#.#.# #..#..# #.....# #.....# #.....# #.....# #.....#",
+    "N": "#.....# ##....# ##....# #.#...# #..#..# #...#.# #....## #....## #.....#",
+    "O": ".#####. #.....# #.....# #.....# #.....# #.....# #.....# #.....# .#####.",
+    "P": "######. #.....# #.....# #.....# ######. #...... #...... #...... #......",
+    "Q": ".#####. #.....# #.....# #.....# #.....# #..#..# #...#.# #....#. .####.#",
+    "R": "######. #.....# #.....# #.....# ######. #...#.. #....#. #.....# #.....#",
+    "S": ".#####. #.....# #...... #...... .#####. ......# ......# #.....# .#####.",
+    "T": "####### ...#... ...#... ...#... ...#... ...#... ...#... ...#... ...#...",
+    "U": "#.....# #.....# #.....# #.....# #.....# #.....# #.....# #.....# .#####.",
+    "V": "#.....# #.....# #.....# #.....# .#...#. .#...#. ..#.#.. ..#.#.. ...#...",
+    "W": "#.....# #.....# #.....# #.....# #..#..# #..#..# #.#.#.# ##...## #.....#",
+    "X": "#.....# #.....# .#...#. ..#.#.. ...#... ..#.#.. .#...#. #.....# #.....#",
+    "Y": "#.....# #.....# .#...#. ..#.#.. ...#... ...#... ...#... ...#... ...#...",
+    "Z": "####### ......# .....#. ....#.. ...#... ..#.... .#..... #...... #######",
+    "/": "......# ......# .....#. ....#.. ...#... ..#.... .#..... #...... #......",
+    ".": "....... ....... ....... ....... ....... ....... ....... ..##... ..##...",
+    ",": "....... ....... ....... ....... ....... ....... ..##... ...#... ..#....",
+    ":": "....... ....... ..##... ..##... ....... ....... ..##... ..##... .......",
+    "-": "....... ....... ....... ....... .#####. ....... ....... ....... .......",
+    "<": ".....#. ....#.. ...#... ..#.... .#..... ..#.... ...#... ....#.. .....#.",
+    ">": ".#..... ..#.... ...#... ....#.. .....#. ....#.. ...#... ..#.... .#.....",
+    "$": "...#... .#####. #..#... #..#... .#####. ...#..# ...#..# .#####. ...#...",
+}
+
+
+def _bitmaps(table: dict[str, str]) -> dict[str, np.ndarray]:
+    """A typed font as boolean ``(rows, columns)`` arrays, checked to be one size."""
+    glyphs = {
+        char: np.array([[c == "#" for c in row] for row in rows.split()]) for char, rows in table.items()
+    }
+    shapes = {glyph.shape for glyph in glyphs.values()}
+    if len(shapes) != 1:
+        raise AssertionError(f"a font's glyphs differ in size: {shapes}")  # a typing slip
+    return glyphs
+
+
+# Dot rows per cap height -> the font a coder prints at that height. Taller rows (12, 16) sample a
+# Hershey stroke (_dot_mask): at that many rows the samples stay clear of each other.
+DOT_FONTS: dict[int, dict[str, np.ndarray]] = {
+    5: _bitmaps(_FONT_5X5),
+    7: _bitmaps(_FONT_5X7),
+    9: _bitmaps(_FONT_7X9),
+}
+
+
+def dot_cells(text: str, rows: int) -> np.ndarray:
+    """The drops of ``text`` in the ``rows``-high bitmap font: ``(N, 2)`` float32 row, column
+    grid positions (one column of space between characters).
+
+    Raises:
+        KeyError: no bitmap font ``rows`` high.
+        ValueError: a character the font lacks (lowercase prints as capitals in fonts without it).
+    """
+    font = DOT_FONTS[rows]
+    cells: list[np.ndarray] = []
+    column = 0
+    for char in text:
+        glyph = font.get(char)
+        if glyph is None:
+            glyph = font.get(char.upper())
+        if glyph is None:
+            raise ValueError(f"no {rows}-row dot glyph for {char!r}")
+        cells.append(np.argwhere(glyph) + np.array([0, column]))
+        column += glyph.shape[1] + 1
+    return np.concatenate(cells).astype(np.float32) if cells else np.zeros((0, 2), np.float32)
+
+
 def _solid_mask(text: str, height: int, font: int, weight: float) -> np.ndarray:
     """``text`` in a Hershey font, cap height ``height`` px: a float32 0..1 mask with a 2 px margin."""
     thickness = max(1, round(height * weight))
@@ -453,18 +727,29 @@ def _solid_mask(text: str, height: int, font: int, weight: float) -> np.ndarray:
 def _dot_mask(rng: np.random.Generator, text: str, height: int, ink: _Ink) -> np.ndarray:
     """``text`` as a grid of inkjet drops, ``ink.rows`` drops per cap height ``height`` px.
 
-    The glyph is drawn large, then averaged down to the drop grid: each cell that the stroke
-    covers enough gets a drop, with the style's size, position noise, gaps and smear.
+    At 5, 7 and 9 rows the coder's bitmap font (``DOT_FONTS``) gives the drops, one per set cell.
+    Taller fonts are drawn large in a Hershey font, then averaged down to the drop grid: each cell
+    that the stroke covers enough gets a drop. The stroke is 5/8 of a cell wide, so that strokes
+    come out one or two drops wide and a glyph's holes stay open. Every drop then gets the
+    style's size, position noise, gaps and smear.
     """
-    cell = 8
-    font = cv2.FONT_HERSHEY_SIMPLEX if ink.font != cv2.FONT_HERSHEY_PLAIN else cv2.FONT_HERSHEY_PLAIN
-    scale = cv2.getFontScaleFromHeight(font, ink.rows * cell, cell)
-    (width, text_h), baseline = cv2.getTextSize(text, font, scale, cell)
-    big = np.zeros((text_h + baseline + 2 * cell, width + 2 * cell), dtype=np.uint8)
-    cv2.putText(big, text, (cell, text_h + cell), font, scale, 255, cell, cv2.LINE_8)
-    grid_h, grid_w = big.shape[0] // cell, big.shape[1] // cell
-    grid = cv2.resize(big[: grid_h * cell, : grid_w * cell], (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-    cells = np.argwhere(grid > 80).astype(np.float32)
+    if ink.rows in DOT_FONTS:
+        cells = dot_cells(text, ink.rows)
+        columns = next(iter(DOT_FONTS[ink.rows].values())).shape[1] + 1
+        grid_h, grid_w = ink.rows, max(1, len(text) * columns - 1)
+    else:
+        cell, stroke = 8, 5
+        # Hershey Plain's small glyphs sample into blobs: tall coder fonts are simplex-like.
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        scale = cv2.getFontScaleFromHeight(font, ink.rows * cell, stroke)
+        (width, text_h), baseline = cv2.getTextSize(text, font, scale, stroke)
+        big = np.zeros((text_h + baseline + 2 * cell, width + 2 * cell), dtype=np.uint8)
+        cv2.putText(big, text, (cell, text_h + cell), font, scale, 255, stroke, cv2.LINE_8)
+        grid_h, grid_w = big.shape[0] // cell, big.shape[1] // cell
+        grid = cv2.resize(
+            big[: grid_h * cell, : grid_w * cell], (grid_w, grid_h), interpolation=cv2.INTER_AREA
+        )
+        cells = np.argwhere(grid > 80).astype(np.float32)
     pitch_y = max(1.0, height / ink.rows)
     pitch_x = pitch_y * ink.squeeze
     keep = rng.random(len(cells)) >= ink.missing
@@ -518,14 +803,16 @@ def _script_word(rng: np.random.Generator, glyphs: int, height: int) -> np.ndarr
 
 def _segment_mask(
     rng: np.random.Generator, segment: _Segment, height: int, ink: _Ink, legend_font: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, float]:
+    """The segment's ink mask, and the share of its ink a worn ribbon left out (0: none)."""
     if segment.glyphs:
-        return _script_word(rng, segment.glyphs, height)
+        return _script_word(rng, segment.glyphs, height), 0.0
     if segment.legend:
-        return _solid_mask(segment.text, height, legend_font, 0.1)
+        return _solid_mask(segment.text, height, legend_font, 0.1), 0.0
     if ink.style in ("dot-matrix", "cij"):
-        return _dot_mask(rng, segment.text, height, ink)
+        return _dot_mask(rng, segment.text, height, ink), 0.0
     mask = _solid_mask(segment.text, height, ink.font, ink.weight)
+    worn = 0.0
     if ink.style == "thermal-inkjet":  # fine drops: a speckled solid
         mask *= rng.random(mask.shape, dtype=np.float32) > 0.2
         mask = cv2.GaussianBlur(mask, (3, 3), 0)
@@ -534,8 +821,10 @@ def _segment_mask(
             rng.random((max(2, mask.shape[0] // 4), max(2, mask.shape[1] // 4)), dtype=np.float32),
             mask.shape[::-1],
         )
+        before = float((mask > 0.3).sum())
         mask *= wear > 0.25
-    return mask
+        worn = 1.0 - float((mask > 0.3).sum()) / max(1.0, before)
+    return mask, worn
 
 
 def _apply(
@@ -581,20 +870,26 @@ def _print_code(
     origin: tuple[int, int],
     height: int,
     ink: _Ink,
-) -> list[tuple[_LineSpec, int]]:
-    """Prints the code's lines from ``origin`` down; returns each date line with its label value."""
+) -> tuple[list[tuple[_LineSpec, int]], set[int], dict[int, float]]:
+    """Prints the code's lines from ``origin`` down; returns each date line with its label value,
+    the labels of the lines that ran off the face (part of their ink not printed), and per label
+    the share of a line's ink a worn ribbon left out."""
     x0, y = origin
     legend_font = int(_choice(rng, _FONTS))
     legend_colour = _colour(rng, 0, 90)
     spacing = rng.uniform(1.35, 2.0)
     emboss = ink.style == "embossed"
     dated: list[tuple[_LineSpec, int]] = []
+    cut: set[int] = set()
+    worn: dict[int, float] = {}
     x = x0
     for spec in specs:
         line_h = max(5, int(height * spec.scale))
         label = len(dated) + 1 if spec.role else 0
         for segment in spec.segments:
-            mask = _segment_mask(rng, segment, line_h, ink, legend_font)
+            mask, segment_worn = _segment_mask(rng, segment, line_h, ink, legend_font)
+            if label:
+                worn[label] = max(worn.get(label, 0.0), segment_worn)
             colour = legend_colour if segment.legend else ink.colour
             box = _apply(
                 canvas,
@@ -607,6 +902,8 @@ def _print_code(
                 emboss and not segment.legend,
                 label,
             )
+            if label and _cut_off(mask, box):
+                cut.add(label)
             x = (box[2] if box else x + mask.shape[1]) + int(line_h * rng.uniform(0.3, 0.7))
         if spec.role:
             dated.append((spec, label))
@@ -615,7 +912,17 @@ def _print_code(
         else:
             x = x0 + int(rng.integers(0, max(1, height // 2)))
             y += int(line_h * spacing)
-    return dated
+    return dated, cut, worn
+
+
+def _cut_off(mask: np.ndarray, box: tuple[int, int, int, int] | None) -> bool:
+    """Whether ``_apply`` printed less of ``mask``'s ink than there is (the canvas cut it)."""
+    ys, xs = np.nonzero(mask > 0.3)
+    if len(xs) == 0:
+        return False
+    if box is None:
+        return True
+    return box[2] - box[0] < xs.max() - xs.min() + 1 or box[3] - box[1] < ys.max() - ys.min() + 1
 
 
 def _code_extent(specs: list[_LineSpec], height: int) -> tuple[int, int]:
@@ -861,12 +1168,22 @@ def _turn_angle(rng: np.random.Generator) -> float:
     return sign * float(rng.uniform(60, 90))
 
 
-def _damage(rng: np.random.Generator, image: np.ndarray, focus: tuple[float, float]) -> np.ndarray:
+def _damage(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    focus: tuple[float, float],
+    asked: Damage | None = None,
+    expiry_box: Box | None = None,
+) -> np.ndarray:
     """Shadow, glare (half the time on the code), low contrast, colour cast, noise, blur and JPEG.
 
     The light changes are smooth, so they are built as gain and offset maps at an eighth of the
-    size and applied in one pass: a few milliseconds for a whole photo.
+    size and applied in one pass: a few milliseconds for a whole photo. ``asked`` replaces the
+    drawn blur and glare (the draws are still made, so the rest of the damage stays the seed's);
+    its glare spot is placed from ``expiry_box``.
     """
+    own_glare = asked is None or asked.glare <= 0
+    own_blur = asked is None or (asked.blur_sigma <= 0 and asked.motion_px <= 0)
     height, width = image.shape[:2]
     small_h, small_w = max(2, height // 8), max(2, width // 8)
     gain = np.ones((small_h, small_w), dtype=np.float32)
@@ -883,7 +1200,17 @@ def _damage(rng: np.random.Generator, image: np.ndarray, focus: tuple[float, flo
             cx, cy = rng.uniform(0, small_w), rng.uniform(0, small_h)
         spread_x, spread_y = rng.uniform(0.03, 0.25) * small_w, rng.uniform(0.02, 0.2) * small_h
         glare = np.exp(-((xx - cx) ** 2 / (2 * spread_x**2) + (yy - cy) ** 2 / (2 * spread_y**2)))
-        offset += glare.astype(np.float32) * float(rng.uniform(60, 200))
+        strength = float(rng.uniform(60, 200))
+        if own_glare:
+            offset += glare.astype(np.float32) * strength
+    if not own_glare and asked is not None and expiry_box is not None:
+        x1, y1, x2, y2 = expiry_box
+        cx = ((x1 + x2) / 2 + asked.glare_at[0] * (x2 - x1)) / 8
+        cy = ((y1 + y2) / 2 + asked.glare_at[1] * (y2 - y1)) / 8
+        spread = max(1.0, asked.glare_size * max(x2 - x1, y2 - y1) / 8)
+        yy, xx = np.mgrid[0:small_h, 0:small_w].astype(np.float32)
+        glare = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * spread**2))
+        offset += glare.astype(np.float32) * asked.glare
     if rng.random() < 0.3:  # low contrast, about mid grey
         contrast = float(rng.uniform(0.35, 0.75))
         gain *= contrast
@@ -902,14 +1229,20 @@ def _damage(rng: np.random.Generator, image: np.ndarray, focus: tuple[float, flo
     out = cv2.add(out, cv2.cvtColor(noise, cv2.COLOR_GRAY2BGR))
     out = np.clip(out, 0, 255, out=out).astype(np.uint8)
     blur = rng.random()
+    sigma, streak, direction = 0.0, 0, 0.0
     if blur < 0.25:
-        out = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.6, 2.2)))
+        sigma = float(rng.uniform(0.6, 2.2))
     elif blur < 0.4:  # a hand that moved
-        size = int(rng.integers(3, 10))
-        kernel = np.zeros((size, size), np.float32)
-        kernel[size // 2, :] = 1.0 / size
-        rotation = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), float(rng.uniform(0, 180)), 1.0)
-        kernel = cv2.warpAffine(kernel, rotation, (size, size))
+        streak, direction = int(rng.integers(3, 10)), float(rng.uniform(0, 180))
+    if not own_blur and asked is not None:
+        sigma, streak, direction = asked.blur_sigma, asked.motion_px, asked.motion_angle
+    if sigma > 0:
+        out = cv2.GaussianBlur(out, (0, 0), sigma)
+    elif streak > 0:
+        kernel = np.zeros((streak, streak), np.float32)
+        kernel[streak // 2, :] = 1.0 / streak
+        rotation = cv2.getRotationMatrix2D((streak / 2 - 0.5, streak / 2 - 0.5), direction, 1.0)
+        kernel = cv2.warpAffine(kernel, rotation, (streak, streak))
         out = cv2.filter2D(out, -1, kernel / max(1e-6, float(kernel.sum())))
     if rng.random() < 0.6:
         ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 92))])
@@ -918,10 +1251,37 @@ def _damage(rng: np.random.Generator, image: np.ndarray, focus: tuple[float, flo
     return out
 
 
-def render_scene(seed: int, size: tuple[int, int] | None = None, *, with_ink: bool = False) -> Scene:
+def _shown_whole(ink: np.ndarray, cover: np.ndarray, matrix: np.ndarray, photo: tuple[int, int]) -> bool:
+    """Whether every ink pixel of a line (``ink``, a face-sized mask) lies on the product (its
+    ``cover`` over 0.5) and, carried by ``matrix``, inside the ``(width, height)`` photo."""
+    ys, xs = np.nonzero(ink)
+    if len(xs) == 0 or (cover[ys, xs] <= 0.5).any():
+        return False
+    points = np.column_stack([xs, ys]).astype(np.float32)
+    # The photo is convex, so the ink's convex hull is inside it when the hull's corners are.
+    hull = cv2.convexHull(points)[:, 0, :] if len(points) > 2 else points
+    mapped = cv2.perspectiveTransform(hull[None], matrix)[0]
+    width, height = photo
+    return bool((mapped >= 0).all() and (mapped[:, 0] <= width).all() and (mapped[:, 1] <= height).all())
+
+
+def render_scene(
+    seed: int,
+    size: tuple[int, int] | None = None,
+    *,
+    with_ink: bool = False,
+    style: str | None = None,
+    angle: float | None = None,
+    min_text_height: float = 0.0,
+    distractors: bool = False,
+    damage: Damage | None = None,
+) -> Scene:
     """Renders one photo of packaging and the box of every date line on it.
 
-    The same seed (and size) always gives the same scene, ``with_ink`` or not.
+    The same seed (and size, and keyword arguments) always gives the same scene, ``with_ink`` or
+    not. The keyword arguments at their defaults leave a seed's scene as it always was; set, they
+    replace one of the seed's draws (made all the same, so the rest of the scene stays the seed's
+    as far as the change allows): they are how a benchmark asks for a kind of hard scene.
 
     Args:
         seed: picks everything: photo size (unless given), surface, code, print style, geometry,
@@ -929,15 +1289,25 @@ def render_scene(seed: int, size: tuple[int, int] | None = None, *, with_ink: bo
         size: ``(width, height)`` of the photo in pixels; None: one of 840x640, 640x840,
             720x960, 960x720 or 768x768, by the seed.
         with_ink: also return ``Scene.ink``, the map of each date line's ink (for tests).
+        style: one of PRINT_STYLES in place of the seed's.
+        angle: degrees the product is turned (positive: counter-clockwise), in place of the
+            seed's (mostly upright, up to 90 either way).
+        min_text_height: the least cap height drawn, as a share of the photo's long side (the
+            draw is log-uniform from 1.4% to 9%; a code too wide for its face still shrinks).
+        distractors: always a production date line and at least one lot, time or price line.
+        damage: blur and glare in place of the seed's (see ``Damage``).
     """
+    if style is not None and style not in PRINT_STYLES:
+        raise ValueError(f"style {style!r} is none of {PRINT_STYLES}")
     rng = np.random.default_rng(seed)
     width, height = size if size is not None else _SIZES[int(rng.integers(len(_SIZES)))]
     surface = str(_choice(rng, SURFACES, _SURFACE_WEIGHTS))
-    style = str(_choice(rng, PRINT_STYLES, _STYLE_WEIGHTS))
+    drawn_style = str(_choice(rng, PRINT_STYLES, _STYLE_WEIGHTS))
     if surface in ("can-end", "cap") and rng.random() < 0.5:
-        style = str(_choice(rng, ("dot-matrix", "cij", "embossed", "laser")))
+        drawn_style = str(_choice(rng, ("dot-matrix", "cij", "embossed", "laser")))
     if surface == "label" and rng.random() < 0.6:
-        style = "thermal-transfer"
+        drawn_style = "thermal-transfer"
+    style = style or drawn_style
 
     # The face is about the photo's size, squarer for round things, so that the text heights
     # below are photo pixels give or take the placement's 0.85-1.15 scale.
@@ -950,10 +1320,11 @@ def render_scene(seed: int, size: tuple[int, int] | None = None, *, with_ink: bo
 
     fmt = _date_format(rng)
     expiry = dt.date(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 7)))
-    specs, expiry_text = _code_lines(rng, expiry, fmt)
+    specs, expiry_text, keyword = _code_lines(rng, expiry, fmt, distractors)
     # Text height: log-uniform from small print in a big photo (1.4% of the long side) to close-ups.
     long_side = max(width, height)
-    text_h = float(np.exp(rng.uniform(np.log(0.014), np.log(0.09)))) * long_side
+    least = max(0.014, min(min_text_height, 0.09))
+    text_h = float(np.exp(rng.uniform(np.log(least), np.log(0.09)))) * long_side
     code_w, code_h = _code_extent(specs, int(text_h))
     room = (
         (face_w * 0.9, face_h * 0.9) if surface not in ("can-end", "cap") else (face_w * 0.62, face_h * 0.62)
@@ -982,7 +1353,7 @@ def render_scene(seed: int, size: tuple[int, int] | None = None, *, with_ink: bo
         float(canvas[max(0, y0) : y0 + code_h, max(0, x0) : x0 + code_w].mean()) if code_h > 0 else 128.0
     )
     ink = _random_ink(rng, style, brightness)
-    dated = _print_code(rng, canvas, labels, specs, (x0, y0 + int(text_h)), int(text_h), ink)
+    dated, cut, worn = _print_code(rng, canvas, labels, specs, (x0, y0 + int(text_h)), int(text_h), ink)
 
     code_corners = np.float32([[x0, y0], [x0 + code_w, y0], [x0 + code_w, y0 + code_h], [x0, y0 + code_h]])
     if surface in ("bottle", "pouch") and rng.random() < 0.7:
@@ -990,7 +1361,8 @@ def render_scene(seed: int, size: tuple[int, int] | None = None, *, with_ink: bo
         offset = code_corners[:, 0] - face_w / 2
         code_corners[:, 0] = face_w / 2 + radius * np.sin(np.clip(offset / radius, -np.pi / 2, np.pi / 2))
         code_corners[:, 1] += sag * (offset / (face_w / 2)) ** 2
-    angle = _turn_angle(rng)
+    drawn_angle = _turn_angle(rng)
+    angle = drawn_angle if angle is None else float(angle)
     matrix = _placement(rng, (face_w, face_h), (width, height), code_corners, angle)
 
     photo = _shop(rng, height, width)
@@ -999,7 +1371,18 @@ def render_scene(seed: int, size: tuple[int, int] | None = None, *, with_ink: bo
     photo = cv2.blendLinear(face, photo, cover, 1 - cover)
     ink_map = cv2.warpPerspective(labels, matrix, (width, height), flags=cv2.INTER_NEAREST)
     centre = cv2.perspectiveTransform(code_corners[None], matrix)[0].mean(axis=0)
-    image = _damage(rng, photo, (float(centre[0]), float(centre[1])))
+    expiry_box = None
+    if damage is not None and damage.glare > 0:
+        label = next(label for spec, label in dated if spec.role == "expiry")
+        ys, xs = np.nonzero(ink_map == label)
+        if len(xs):
+            expiry_box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+    image = _damage(rng, photo, (float(centre[0]), float(centre[1])), damage, expiry_box)
+    # A vertical step of one text height at the code's centre, carried into the photo.
+    face_centre = code_corners.mean(axis=0)
+    step = np.float32([face_centre, face_centre + np.float32([0.0, int(text_h)])])
+    ends = cv2.perspectiveTransform(step[None], matrix)[0]
+    cap_height = float(np.linalg.norm(ends[1] - ends[0]))
 
     # The expiry first; the ink map's values renumbered to follow.
     dated.sort(key=lambda pair: pair[0].role != "expiry")
@@ -1012,7 +1395,8 @@ def render_scene(seed: int, size: tuple[int, int] | None = None, *, with_ink: bo
         if len(xs) == 0:
             continue
         box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-        lines.append(DateLine(spec.text, box, str(spec.role)))
+        whole = label not in cut and _shown_whole(labels == label, alpha, matrix, (width, height))
+        lines.append(DateLine(spec.text, box, str(spec.role), whole, round(worn.get(label, 0.0), 3)))
         renumber[label] = len(lines)
     if not lines or lines[0].role != "expiry":
         raise AssertionError(f"scene {seed}: the expiry line was not printed")  # a renderer bug
@@ -1026,4 +1410,10 @@ def render_scene(seed: int, size: tuple[int, int] | None = None, *, with_ink: bo
         surface=surface,
         angle=angle,
         ink=renumber[ink_map] if with_ink else None,
+        keyword=keyword,
+        date_format=fmt,
+        cap_height=cap_height,
+        dot_rows=ink.rows if style in ("dot-matrix", "cij") else 0,
+        dot_size=ink.dot if style in ("dot-matrix", "cij") else 0.0,
+        dot_missing=ink.missing if style in ("dot-matrix", "cij") else 0.0,
     )

@@ -131,3 +131,61 @@ def test_turned_lines_get_axis_aligned_boxes_round_the_turned_line(survey: list)
     for scene in turned:
         x1, y1, x2, y2 = scene.box
         assert y2 - y1 > x2 - x1, (scene.angle, scene.lines[0])
+
+
+# --- the coders' bitmap dot fonts ------------------------------------------------------------------
+
+# Drops per digit in the 5x7 design (HD44780 and small-character coders; the zero the coders' plain
+# oval), counted by hand from the published glyphs.
+_DROPS_5X7 = {"0": 16, "1": 10, "2": 14, "3": 14, "4": 14, "5": 17, "6": 15, "7": 11, "8": 17, "9": 15}
+
+
+def test_the_5x7_digits_have_the_designs_drops_and_every_font_one_cell_size() -> None:
+    from models.date_detector.scenes import DOT_FONTS
+
+    assert {digit: int(DOT_FONTS[7][digit].sum()) for digit in "0123456789"} == _DROPS_5X7
+    for rows, columns in ((5, 5), (7, 5), (9, 7)):
+        assert {glyph.shape for glyph in DOT_FONTS[rows].values()} == {(rows, columns)}
+        assert not DOT_FONTS[rows][" "].any()
+        # Each glyph is its own: no two characters print alike (O and 0 aside, as on coders).
+        shapes = {g.tobytes() for c, g in DOT_FONTS[rows].items() if c != "O"}
+        assert len(shapes) == len(DOT_FONTS[rows]) - 1
+
+
+def test_every_character_a_coder_line_prints_has_a_glyph_in_every_font() -> None:
+    from models.date_detector import scenes
+
+    texts = [*scenes._EXPIRY_KEYWORDS, *scenes._PRODUCTION_KEYWORDS, *scenes._SUFFIXES, *scenes._MONTHS]
+    texts += [month.title() for month in scenes._MONTHS]
+    texts += [
+        "0123456789 /.-:<>$",
+        "LOT: RM 12.50 PRICE 9.- Rp 3.500 $1.20 14:24:05",
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    ]
+    rng = np.random.default_rng(0)
+    texts += [extra(rng) for extra in (scenes._lot, scenes._time, scenes._price) for _ in range(50)]
+    for rows in scenes.DOT_FONTS:
+        for text in texts:
+            scenes.dot_cells(text, rows)  # raises on a character the font lacks
+    with pytest.raises(ValueError, match="dot glyph"):
+        scenes.dot_cells("é", 7)
+
+
+def test_a_dot_line_puts_one_drop_on_each_set_cell_of_the_grid() -> None:
+    """Drops printed without jitter, gaps or smear sit one per set cell, on the drop pitch."""
+    import cv2
+
+    from models.date_detector.scenes import _dot_mask, _Ink, dot_cells
+
+    text, rows, pitch = "0123456789", 7, 6.0
+    ink = _Ink("dot-matrix", (0, 0, 0), 1.0, 0, 0.1, rows, 0.3, 0.0, 0.0, 0.0, 1.0)
+    mask = _dot_mask(np.random.default_rng(0), text, int(rows * pitch), ink)
+    count, _, _, centroids = cv2.connectedComponentsWithStats((mask > 0.5).astype(np.uint8))
+    drops = centroids[1:]  # (x, y); label 0 is the background
+    cells = dot_cells(text, rows)
+    assert count - 1 == len(cells) == sum(_DROPS_5X7.values())
+    grid = (drops - drops.min(axis=0)) / pitch
+    assert np.abs(grid - grid.round()).max() < 0.05, "a drop off the grid"
+    found = {(int(row), int(column)) for column, row in grid.round()}
+    expected = cells - cells.min(axis=0)
+    assert found == {(int(row), int(column)) for row, column in expected}
