@@ -33,6 +33,9 @@ __all__ = ["bind_roles"]
 _REACH = 24
 # Between a lone letter and its date, or between keywords printed together: separators only.
 _TIGHT = re.compile(r"[\s:.\-/#]{0,2}")
+# Between keywords printed together: the same, on one line. "BEST BEFORE" over "FAB: 25122028"
+# are two labels, the second its own date's.
+_TOGETHER = re.compile(r"[ \t:.\-/#]{0,2}")
 _SUFFIX_GAP = re.compile(r" {0,2}")
 _NO_DIGITS = re.compile(r"\D*")
 # Between a date and the word after it that labels it (까지): a few spaces or marks.
@@ -66,7 +69,7 @@ def _keyword_before(
             if len(gap) > _REACH or not _NO_DIGITS.fullmatch(gap):
                 break
             cluster.append(keyword)
-        elif _TIGHT.fullmatch(text[keyword.end : cluster[-1].start]) and not (
+        elif _TOGETHER.fullmatch(text[keyword.end : cluster[-1].start]) and not (
             suffix_letters and keyword.bare
         ):
             cluster.append(keyword)
@@ -159,6 +162,16 @@ def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) ->
     return roles
 
 
+def _is_header(text: str, named: Sequence[Keyword], first_date: int) -> bool:
+    """Whether keywords before a run of dates are its header: all on the first date's line (one
+    line, "ผลิต / หมดอายุ : 220925 / 220327"), or none of them (a header above the dates). Not when
+    only the last shares the date's line: "BEST BEFORE" over "FAB: 25122028" over "16082029" is a
+    label over a labelled date and a bare one, and FAB labels its own date."""
+    line_start = text.rfind("\n", 0, first_date) + 1
+    on_line = [keyword.start >= line_start for keyword in named]
+    return all(on_line) or not any(on_line)
+
+
 def _bind_columns(
     text: str,
     spans: Sequence[Span],
@@ -181,8 +194,8 @@ def _bind_columns(
             run_end += 1
         if run_end - index >= 2:
             floor = spans[index - 1][1] if index else 0
-            header = [
-                keyword.role
+            named = [
+                keyword
                 for keyword in keywords
                 if floor <= keyword.start
                 and keyword.end <= spans[index][0]
@@ -190,7 +203,7 @@ def _bind_columns(
                 and not keyword.bare
                 and keyword.role is not Role.LOT
             ]
-            columns = list(dict.fromkeys(header))  # each role once, in the order first named
-            if len(columns) == run_end - index:
+            columns = list(dict.fromkeys(keyword.role for keyword in named))  # each role once, in order
+            if len(columns) == run_end - index and _is_header(text, named, spans[index][0]):
                 roles[index:run_end] = columns
         index = run_end

@@ -414,6 +414,24 @@ def test_a_header_labels_its_columns() -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "BEST BEFORE\nFAB: 25122028 03:5\n16082029",
+        "16082029\nBEST BEFORE\nFAB: 25122028 03:5",
+        "BEST BEFORE\nLOT:15276\nMFG 14122027\n24092029",
+        "(D/M/Y)\nEXP\nL2723 H\nNSX 25122023\n07052026",
+    ],
+)
+def test_a_keyword_on_its_own_line_is_no_header_for_a_date_labelled_on_its_line(text: str) -> None:
+    # The keyword over the code does not turn the production date that its own FAB/MFG/NSX labels
+    # into the expiry (nor make the two dates a table's columns): the bare later date is the expiry.
+    result = parse_dates(text, REF)
+    kinds = sorted((c.date.isoformat(), c.kind) for c in result.candidates)
+    assert kinds[0][1] is DateKind.MANUFACTURE
+    assert result.best is not None and result.best.date.isoformat() == kinds[-1][0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "EXP 12/08/2021",
         "BB 19/12/2019",
         "VAL 01/2020",
