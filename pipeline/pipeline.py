@@ -456,8 +456,8 @@ class Pipeline:
             if not made:
                 return None
             lines = _placed(window_reads, windows)
-        best = await run(key, self._best_date, lines, settings)
-        return VariantRead(planned.name, lines, best)
+        found = await run(key, self._dates_in, lines, settings)
+        return VariantRead(planned.name, lines, found.best, found.candidates)
 
     async def _adetect(
         self, image: np.ndarray, settings: _Settings, key: Key, priority: Priority, deadline: float | None
@@ -626,7 +626,8 @@ class Pipeline:
             if not made:
                 return None
             lines = _placed(window_reads, windows)
-        return VariantRead(planned.name, lines, self._best_date(lines, settings))
+        found = self._dates_in(lines, settings)
+        return VariantRead(planned.name, lines, found.best, found.candidates)
 
     def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, np.ndarray, float]:
         started = time.perf_counter()
@@ -654,9 +655,9 @@ class Pipeline:
             years_ahead=self.config.date_years_ahead,
         )
 
-    def _best_date(self, lines: tuple[OcrLine, ...], settings: _Settings) -> ParsedDate | None:
-        """The parser's best date in a variant's lines, read as printed (see :meth:`_has_date`)."""
-        return self._parse(assemble_lines(lines), settings).best
+    def _dates_in(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
+        """The parser's dates in a variant's lines, read as printed (see :meth:`_has_date`)."""
+        return self._parse(assemble_lines(lines), settings)
 
     def _has_date(self, lines: tuple[OcrLine, ...], settings: _Settings) -> bool:
         """Whether ``lines``, read as printed (see :func:`assemble_lines`), as :meth:`_finish`

@@ -18,10 +18,11 @@ stops.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from pipeline.types import DateKind, OcrLine, ParsedDate
+from pipeline.types import DateKind, DatePrecision, OcrLine, ParsedDate
 from pipeline.variants import Step
 
 __all__ = [
@@ -45,6 +46,13 @@ VARIANTS_AT_ONCE = 4
 # their MFG; hard synthetic 710028, 2012-12 out of garbage), while the dates read right came with
 # their keyword (019 "BBF15082027") or from two variants.
 MIN_VOTES = 2
+# A single read stands all the same when it holds a coder's block: at least this many different
+# dates to the day, each printed with its two separators ("22.06.23" over "05.07.23", dot-matrix
+# on a carton: the first read saw "3:89:23", only the joined dots read it). Noise read as dates
+# gives one date, or digits without their separators (050, 710028 above); two whole dates that
+# agree in form are a code, and the parser's choice among them (the later) is its answer.
+CODE_BLOCK_DATES = 2
+_SEPARATED = re.compile(r"\d[./\-]\d{1,2}[./\-]\d")
 
 
 class Target(enum.StrEnum):
@@ -74,6 +82,8 @@ class VariantRead:
     name: str
     lines: tuple[OcrLine, ...]
     best: ParsedDate | None
+    # Every date the parser found in the lines (``best`` among them).
+    dates: tuple[ParsedDate, ...] = ()
 
 
 def plan(
@@ -103,7 +113,8 @@ def winner(reads: Sequence[VariantRead]) -> tuple[VariantRead, int] | None:
 
     Each read votes for the parser's best date in its own lines. A date stands only with
     ``MIN_VOTES`` votes, or with a keyword naming it an expiry date in one of its reads (``EXP``,
-    ``BBF``, ``Use by``...). Of the dates that stand, the one with the most votes wins; a tie goes to
+    ``BBF``, ``Use by``...), or in a read that holds a coder's block (``CODE_BLOCK_DATES``). Of
+    the dates that stand, the one with the most votes wins; a tie goes to
     the date read with the higher parser confidence, then to the one read first (the plan's
     order). Of the reads voting for the winning date, the one with the highest confidence (the
     first, on a tie) gives the lines.
@@ -115,7 +126,11 @@ def winner(reads: Sequence[VariantRead]) -> tuple[VariantRead, int] | None:
     for read in reads:
         if read.best is not None:
             votes.setdefault(read.best.date, []).append(read)
-    standing = [voters for voters in votes.values() if len(voters) >= MIN_VOTES or any(map(_named, voters))]
+    standing = [
+        voters
+        for voters in votes.values()
+        if len(voters) >= MIN_VOTES or any(map(_named, voters)) or any(map(_code_block, voters))
+    ]
     if not standing:
         return None
 
@@ -125,6 +140,16 @@ def winner(reads: Sequence[VariantRead]) -> tuple[VariantRead, int] | None:
     # max() keeps the first of equals, and dicts keep the order dates were first read in.
     voters = max(standing, key=strength)
     return max(voters, key=_confidence), len(voters)
+
+
+def _code_block(read: VariantRead) -> bool:
+    """Whether the read holds ``CODE_BLOCK_DATES`` different dates to the day, each separated."""
+    whole = {
+        found.date
+        for found in read.dates
+        if found.precision is DatePrecision.DAY and _SEPARATED.search(found.text) is not None
+    }
+    return len(whole) >= CODE_BLOCK_DATES
 
 
 def _named(read: VariantRead) -> bool:

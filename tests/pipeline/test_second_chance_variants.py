@@ -12,7 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.second_chance import MIN_VOTES, VARIANTS_AT_ONCE, Target, VariantRead, plan, winner
+from pipeline.second_chance import (
+    CODE_BLOCK_DATES,
+    MIN_VOTES,
+    VARIANTS_AT_ONCE,
+    Target,
+    VariantRead,
+    plan,
+    winner,
+)
 from pipeline.types import BoundingBox, DateKind, DatePrecision, OcrLine, ParsedDate
 from pipeline.variants import (
     VARIANT_MAX_PIXELS,
@@ -225,6 +233,26 @@ def test_a_date_read_once_without_its_keyword_does_not_stand() -> None:
     assert winner([once, labelled]) == (labelled, 1)
     # A production date is no expiry date: read once, it does not stand either.
     assert winner([_read("window:dots", B, 0.9, DateKind.MANUFACTURE)]) is None
+
+
+def _unlabelled(text: str, date: dt.date, precision: DatePrecision = DatePrecision.DAY) -> ParsedDate:
+    return ParsedDate(date, DateKind.UNKNOWN, precision, False, 0.8, text)
+
+
+def test_a_coders_block_read_once_stands() -> None:
+    # "22.06.23" over "05.07.23": dot-matrix on a carton that only the joined dots read.
+    made, expiry = _unlabelled("22.06.23", dt.date(2023, 6, 22)), _unlabelled("05.07.23", dt.date(2023, 7, 5))
+    block = VariantRead("photo:dots", (), expiry, (made, expiry))
+    assert CODE_BLOCK_DATES == 2 and winner([block, _read("photo:contrast", None)]) == (block, 1)
+    # One date, digits without their separators, or a month: noise can read so; it does not stand.
+    alone = VariantRead("photo:dots", (), expiry, (expiry,))
+    compact = _unlabelled("220623", dt.date(2023, 6, 22))
+    unseparated = VariantRead("photo:dots", (), expiry, (compact, _unlabelled("050723", dt.date(2023, 7, 5))))
+    month = _unlabelled("06.2023", dt.date(2023, 6, 30), DatePrecision.MONTH)
+    with_month = VariantRead("photo:dots", (), expiry, (month, expiry))
+    same_twice = VariantRead("photo:dots", (), expiry, (expiry, expiry))
+    for read in (alone, unseparated, with_month, same_twice):
+        assert winner([read]) is None, read.dates
 
 
 def test_rounds_read_windows_first_and_never_mix_targets() -> None:
