@@ -16,11 +16,13 @@ over any keyword before it: in "유통기한 26.03.02 부터 27.03.01 까지" th
 Labels printed as a table put the keywords in a header and the dates under it, in the same order
 ("ผลิต / หมดอายุ : 220925 / 220327", "Prod. Date/ Exp. Date / 28032025 / 28032026", bilingual
 headers naming each role twice). When two or more dates follow one another with no keyword between
-them, and the keywords before them name as many roles, each date takes its column's role.
+them, and the keywords before them name as many roles, each date takes its column's role, unless
+that would date the manufacture after the expiry.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
@@ -132,13 +134,16 @@ def _role_of(text: str, cluster: Sequence[Keyword], start: int) -> Role | None:
     return None
 
 
-def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) -> list[Role | None]:
+def bind_roles(
+    text: str, spans: Sequence[Span], keywords: Sequence[Keyword], dates: Sequence[dt.date]
+) -> list[Role | None]:
     """The role of each date span (in text order), or None when no keyword labels it.
 
     Args:
         text: the normalised text.
         spans: (start, end) of each date, in text order, not overlapping.
         keywords: the keywords of ``text``, in text order.
+        dates: the date each span reads as (a table's columns must make sense in time).
     """
     if not keywords:  # nothing below can bind a role
         return [None] * len(spans)
@@ -153,7 +158,7 @@ def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) ->
         floor = end
     for keyword, index in suffix_dates:
         roles[index] = keyword.role
-    _bind_columns(text, spans, keywords, ends, roles)
+    _bind_columns(spans, keywords, ends, roles, dates)
     for keyword in keywords:
         if keyword.after:
             index = bisect_right(spans, keyword.start, key=lambda span: span[1]) - 1
@@ -162,22 +167,21 @@ def bind_roles(text: str, spans: Sequence[Span], keywords: Sequence[Keyword]) ->
     return roles
 
 
-def _is_header(text: str, named: Sequence[Keyword], first_date: int) -> bool:
-    """Whether keywords before a run of dates are its header: all on the first date's line (one
-    line, "ผลิต / หมดอายุ : 220925 / 220327"), or none of them (a header above the dates). Not when
-    only the last shares the date's line: "BEST BEFORE" over "FAB: 25122028" over "16082029" is a
-    label over a labelled date and a bare one, and FAB labels its own date."""
-    line_start = text.rfind("\n", 0, first_date) + 1
-    on_line = [keyword.start >= line_start for keyword in named]
-    return all(on_line) or not any(on_line)
+def _in_time_order(columns: Sequence[Role], dates: Sequence[dt.date]) -> bool:
+    """Whether no date a column names a manufacture date comes after one it names an expiry date:
+    "BEST BEFORE" over "FAB: 25122028" over "16082029" is no table (its columns would make the
+    production date the expiry), "ผลิต" over "หมดอายุ : 220925" over "220327" is one."""
+    made = [date for role, date in zip(columns, dates, strict=True) if role is Role.MANUFACTURE]
+    expires = [date for role, date in zip(columns, dates, strict=True) if role is Role.EXPIRY]
+    return not made or not expires or max(made) <= min(expires)
 
 
 def _bind_columns(
-    text: str,
     spans: Sequence[Span],
     keywords: Sequence[Keyword],
     ends: Sequence[int],
     roles: list[Role | None],
+    dates: Sequence[dt.date],
 ) -> None:
     """Gives each date of a run under a header of keywords its column's role (see the docstring);
     ``ends`` are the keywords' ends."""
@@ -194,8 +198,8 @@ def _bind_columns(
             run_end += 1
         if run_end - index >= 2:
             floor = spans[index - 1][1] if index else 0
-            named = [
-                keyword
+            header = [
+                keyword.role
                 for keyword in keywords
                 if floor <= keyword.start
                 and keyword.end <= spans[index][0]
@@ -203,7 +207,7 @@ def _bind_columns(
                 and not keyword.bare
                 and keyword.role is not Role.LOT
             ]
-            columns = list(dict.fromkeys(keyword.role for keyword in named))  # each role once, in order
-            if len(columns) == run_end - index and _is_header(text, named, spans[index][0]):
+            columns = list(dict.fromkeys(header))  # each role once, in the order first named
+            if len(columns) == run_end - index and _in_time_order(columns, dates[index:run_end]):
                 roles[index:run_end] = columns
         index = run_end

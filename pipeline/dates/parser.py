@@ -145,7 +145,8 @@ def parse_with_evidence(
             readings = again
     if not readings:
         return (), ()
-    roles = bind_roles(normalized, [(m.start, m.end) for m, _ in readings], keywords)
+    spans = [(match.start, match.end) for match, _ in readings]
+    roles = bind_roles(normalized, spans, keywords, [reading.date for _, reading in readings])
     found = [
         (match, reading, _kind_of(role))
         for (match, reading), role in zip(readings, roles, strict=True)

@@ -403,6 +403,26 @@ def test_a_range_ends_at_the_expiry() -> None:
     assert kinds == [("2026-03-02", DateKind.MANUFACTURE), ("2027-03-01", DateKind.EXPIRY)]
 
 
+@pytest.mark.parametrize(
+    ("text", "made", "expires"),
+    [
+        ("ผลิต\nหมดอายุ : 220925-01\n220327", "2025-09-22", "2027-03-22"),
+        (
+            "Prod. Date/ Exp. Date\nวันที่ผลิต / วันหมดอายุ (วัน/เดือน/ปี) : 28032025\n28032026",
+            "2025-03-28",
+            "2026-03-28",
+        ),
+    ],
+)
+def test_a_header_whose_last_keyword_shares_the_first_dates_line_is_a_header(
+    text: str, made: str, expires: str
+) -> None:
+    # The same shape as "BEST BEFORE" over "FAB: 25122028" over "16082029", told apart by time:
+    # these columns date the manufacture before the expiry.
+    kinds = [(c.date.isoformat(), c.kind) for c in parse_dates(text, REF).candidates]
+    assert kinds == [(made, DateKind.MANUFACTURE), (expires, DateKind.EXPIRY)]
+
+
 def test_a_header_labels_its_columns() -> None:
     result = parse_dates(
         "ผลิต MFG Date (DD/MM/YYYY)\nควรบริโภคก่อน Best Before (DD/MM/YYYY)\n17092025\n15122025", REF
