@@ -169,6 +169,7 @@ class BatchedOcr:
             np.ascontiguousarray(prob_map[..., :height, :width]),
             prepared,
         )
+        quads = await run(key, self._engine.text_boxes, image, quads)
         if on_regions is not None:
             on_regions(len(quads))
         reads: list[tuple[str, float]] = []

@@ -100,6 +100,9 @@ class OcrConfig:
     # A character inside a number becomes the digit, date separator or blank the recogniser ranks
     # at least this fraction of its greedy choice (pipeline/ctc.py; 0 turns it off).
     digit_context_ratio: float = DIGIT_CONTEXT_RATIO
+    # A text box that holds two or three printed lines (sparse dot-matrix codes) is split into one
+    # box a line before it is read (pipeline/stacked_lines.py).
+    split_stacked_lines: bool = True
 
     def __post_init__(self) -> None:
         for name in ("det_model_name", "cls_model_name", "rec_model_name"):

@@ -43,6 +43,7 @@ from pipeline.repository import (
     load_model_config,
 )
 from pipeline.runtime import OnnxModel
+from pipeline.stacked_lines import split_stacked
 from pipeline.types import BoundingBox, OcrLine
 
 __all__ = [
@@ -453,6 +454,8 @@ class OcrEngine:
             the better read kept, see :func:`better_orientation`); ``None`` skips that stage.
         recognizer: reads each crop.
         min_text_score: lines read with a lower confidence are dropped.
+        split_stacked_lines: split a box of two or three printed lines into one box a line
+            (:func:`pipeline.stacked_lines.split_stacked`).
     """
 
     def __init__(
@@ -461,11 +464,13 @@ class OcrEngine:
         classifier: AngleClassifier | None,
         recognizer: TextRecognizer,
         min_text_score: float,
+        split_stacked_lines: bool = True,
     ) -> None:
         self.detector = detector
         self.classifier = classifier
         self.recognizer = recognizer
         self.min_text_score = min_text_score
+        self.split_stacked_lines = split_stacked_lines
         # Per model name: how its batcher is configured for the provider it runs on.
         self.batching: dict[str, BatchingConfig] = {}
 
@@ -528,7 +533,7 @@ class OcrEngine:
             dict_source=source,
             digit_context_ratio=config.digit_context_ratio,
         )
-        engine = cls(detector, classifier, recognizer, config.min_text_score)
+        engine = cls(detector, classifier, recognizer, config.min_text_score, config.split_stacked_lines)
         engine.batching = batching
         return engine
 
@@ -538,6 +543,10 @@ class OcrEngine:
         if self.classifier is not None:
             stages.insert(1, self.classifier.model)
         return stages
+
+    def text_boxes(self, image: np.ndarray, quads: list[np.ndarray]) -> list[np.ndarray]:
+        """The text detector's boxes, those of stacked lines split one a line (if configured)."""
+        return split_stacked(image, quads) if self.split_stacked_lines else quads
 
     def read(self, image: np.ndarray, detection_index: int = -1, scale: float | None = None) -> list[OcrLine]:
         """Reads the text lines of one BGR image.
@@ -553,6 +562,12 @@ class OcrEngine:
             without empty lines or lines below ``min_text_score``.
         """
         quads = self.detector.detect(image, scale)
+        reads = self._read_boxes(image, quads)
+        if self.split_stacked_lines:
+            quads, reads = self._split_reads(image, quads, reads)
+        return lines_from_reads(quads, reads, self.min_text_score, detection_index)
+
+    def _read_boxes(self, image: np.ndarray, quads: list[np.ndarray]) -> list[tuple[str, float]]:
         reads: list[tuple[str, float]] = []
         for chunk in chunks(quads):
             crops = [_crop_quad(image, quad) for quad in chunk]
@@ -562,7 +577,29 @@ class OcrEngine:
             # A crop the classifier would turn is read both ways, in the same recogniser batch.
             flips = self.classifier.classify(crops)
             reads.extend(pick_orientations(self.recognizer.recognize(crops, flips), flips))
-        return lines_from_reads(quads, reads, self.min_text_score, detection_index)
+        return reads
+
+    def _split_reads(
+        self, image: np.ndarray, quads: list[np.ndarray], reads: list[tuple[str, float]]
+    ) -> tuple[list[np.ndarray], list[tuple[str, float]]]:
+        """The boxes and reads with each box of stacked lines replaced by its lines and their reads.
+
+        The lines are read in batches of their own: here a batch is padded to its widest crop, so
+        reading them among the other boxes would change those boxes' reads.
+        """
+        split = {
+            index: parts for index, quad in enumerate(quads) if len(parts := split_stacked(image, [quad])) > 1
+        }
+        if not split:
+            return quads, reads
+        part_reads = iter(self._read_boxes(image, [part for parts in split.values() for part in parts]))
+        boxes: list[np.ndarray] = []
+        texts: list[tuple[str, float]] = []
+        for index, (quad, read) in enumerate(zip(quads, reads, strict=True)):
+            parts = split.get(index, [quad])
+            boxes.extend(parts)
+            texts.extend([next(part_reads) for _ in parts] if index in split else [read])
+        return boxes, texts
 
 
 def _stage_entry(stage: str, config: OcrConfig, repository: Path) -> ModelConfig:

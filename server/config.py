@@ -380,6 +380,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("use_angle_cls", _parse_bool, "classify text-line angle before recognition", "ocr"),
     Option("min_text_score", float, "OCR lines read with less confidence are dropped", "ocr"),
     Option(
+        "split_stacked_lines",
+        _parse_bool,
+        "split a text box that holds two or three printed lines into one box a line before reading it",
+        "ocr",
+    ),
+    Option(
         "digit_context_ratio",
         float,
         "a character inside a number is read as the digit, separator or blank that the recogniser "
