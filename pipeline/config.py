@@ -169,12 +169,15 @@ class PipelineConfig:
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
     # grid, counts but is not read). A read costs a text-detector pass and recognition of what it
     # finds. The default tries every variant of the default lists.
-    second_chance_max_variants: int = 8
+    second_chance_max_variants: int = 9
     # The variants read, in order: comma-separated, each steps joined with "+" (pipeline/variants.py
     # names them: dots, contrast, invert, upscale, turn90, turn180, turn270, deskew). The defaults
     # are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance reads").
     second_chance_window_variants: str = "dots,contrast,upscale"
-    second_chance_photo_variants: str = "dots,contrast,dots+turn90,turn90,turn270"
+    # The photo's upscale reads small print in photos of up to about 2.5 MP (the variants' 4 MP cap
+    # over its least useful 1.25x; a cap's 10.04.24 whose first read lost a digit); a larger photo
+    # has no room for it and it is not read (pipeline/variants.py).
+    second_chance_photo_variants: str = "dots,contrast,upscale,dots+turn90,turn90,turn270"
 
     def __post_init__(self) -> None:
         _require(

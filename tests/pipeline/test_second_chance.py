@@ -181,7 +181,11 @@ def test_a_second_chance_that_reads_nothing_keeps_the_first_read_within_its_budg
 ) -> None:
     blank = np.full((480, 640, 3), 200, np.uint8)
     cv2.putText(blank, "L4711", (200, 260), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (30, 30, 30), 4)
-    config = PipelineConfig(use_detector=False, second_chance_max_variants=3)
+    config = PipelineConfig(
+        use_detector=False,
+        second_chance_max_variants=3,
+        second_chance_photo_variants="dots,contrast,dots+turn90",
+    )
     with Pipeline(config, ocr) as pipeline:
         result = _read(pipeline, blank, way)
 
