@@ -80,10 +80,13 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d) (?P<b>\d\d) [./\-] ?(?P<y>(?:20|25)\d\d)(?![\d:])")),
     # A day, month and two-digit year with the next column's first digit glued on: "11/08/244-11K"
     # is 11/08/24 then the lot 4-11K. A three-digit last field is never a year; not "20x", which
-    # is as likely a four-digit year 20xx that lost its last digit.
+    # is as likely a four-digit year 20xx that lost its last digit, and not where the field is as
+    # likely 20YY that lost its 0 ("224" for 2024: ``reading.read`` checks the window).
     (
         Form.TRIPLE,
-        re.compile(rf"(?P<a>{_FIRST}\d)(?P<p>[./\-])(?P<b>\d\d)(?P=p)(?P<y>(?!20)\d\d)(?=\d(?![\d:]))"),
+        re.compile(
+            rf"(?P<a>{_FIRST}\d)(?P<p>[./\-])(?P<b>\d\d)(?P=p)(?P<y>(?!20)\d\d)(?=(?P<glued>\d)(?![\d:]))"
+        ),
     ),
     # 03/2026, 03/26 (not "2.30-2.45", a range of decimals), and with a space only between a
     # two-digit month and a four-digit year that does not open a year-first date (BB 12 2026, not

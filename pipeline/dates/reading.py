@@ -107,7 +107,10 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
         date = _day(year, int(g["m"] or 0), int(g["d"]))
         return Reading(date, DatePrecision.DAY, short_year=short) if date else None
     if form is Form.TRIPLE:
-        return _triple(g["a"] or "", g["b"] or "", g["y"] or "", order, window)
+        y = g["y"] or ""
+        if "glued" in g.re.groupindex and window.year(f"20{y[-1]}{g['glued']}") is not None:
+            return None  # "14-06-224": 14-06-22 and a 4, or 14-06-2024 without its 0? Not read.
+        return _triple(g["a"] or "", g["b"] or "", y, order, window)
     if form is Form.COMPACT:
         return _compact(g["c"] or "", order, window)
     if form is Form.MONTH_YEAR:
