@@ -89,8 +89,9 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            preexec_fn=self._limit_memory if self.memory_limit_bytes else None,
         )
+        if self.memory_limit_bytes:
+            self._limit_memory()
         threading.Thread(target=self._read_output, daemon=True).start()
         try:
             match = self.wait_for_log(_LISTENING, STARTUP_TIMEOUT_S)
@@ -102,9 +103,14 @@ class ServerProcess:
         return self
 
     def _limit_memory(self) -> None:
-        # Runs in the child between fork and exec.
-        assert self.memory_limit_bytes is not None
-        resource.setrlimit(resource.RLIMIT_AS, (self.memory_limit_bytes, self.memory_limit_bytes))
+        # Set on the running child (prlimit), not in a preexec_fn: a preexec_fn makes Popen fork
+        # this process, whose gRPC client threads then leave the child's copy of gRPC's poller
+        # broken ("epoll_wait error: Bad file descriptor", the server never starts: seen in about
+        # one clean-clone run in five). Without one, Popen uses vfork and nothing runs before exec.
+        # The cap applies from a few milliseconds into the server's start, long before any request.
+        assert self.process is not None and self.memory_limit_bytes is not None
+        limit = (self.memory_limit_bytes, self.memory_limit_bytes)
+        resource.prlimit(self.process.pid, resource.RLIMIT_AS, limit)
 
     def _read_output(self) -> None:
         assert self.process is not None and self.process.stdout is not None

@@ -10,6 +10,7 @@ allows, each declaring a 4 MiB message and sending all that flow control allows 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -120,3 +121,11 @@ def test_transport_limits_are_options() -> None:
     ):
         with pytest.raises(ConfigError, match=flag.removeprefix("--").replace("-", "_")):
             load_config([flag, value], {})
+
+
+def test_the_hostile_server_runs_under_its_address_space_cap(hostile_server: ServerProcess) -> None:
+    # The cap is set on the running server (prlimit), not in a preexec_fn: see ServerProcess.
+    assert hostile_server.process is not None
+    limits = Path(f"/proc/{hostile_server.process.pid}/limits").read_text()
+    row = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+    assert row.split()[3:5] == [str(MEMORY_LIMIT_BYTES)] * 2, row
