@@ -9,11 +9,13 @@ model usually ranks the right digit (or a blank, for a stray mark) close behind;
 see that, and its own repairs (``pipeline.dates.normalize``) cover only letters that look like
 digits.
 
-``decode`` reads each line greedily and then, only for a character that sits between two digits
-(or between a digit and a date separator), replaces it with the most likely digit, date separator
-or blank at its step when the model gives that at least ``DIGIT_CONTEXT_RATIO`` of the greedy
-choice's probability. Letters beside letters (keywords, ``LOT``), and characters at a number's
-edge (``130527B``, a printer's suffix) are never touched.
+``CtcDecoder`` reads each line greedily and then, only for a look-alike (a letter or mark that
+print or OCR makes of a digit: ``C``, ``O``, ``=``, a quote...) that sits between two digits (or
+between a digit and a date separator), replaces it with the most likely digit or date separator
+at its step when the model gives that at least ``DIGIT_CONTEXT_RATIO`` of the greedy choice's
+probability; a stray mark with a blank that likely becomes nothing. Other letters ("5x200",
+"2027年6月"), letters beside letters (keywords, ``LOT``), and characters at a number's edge
+(``130527B``, a printer's suffix) are never touched.
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ __all__ = ["DIGIT_CONTEXT_RATIO", "CtcDecoder"]
 DIGIT_CONTEXT_RATIO = 0.05
 
 _DIGITS = frozenset("0123456789")
+# The only characters a repair touches: letters and marks that print or OCR makes of a digit or a
+# separator. Not other letters ("5x200", "10h30"), not CJK ("2027年6月"), not spaces or colons.
+_MARKS = frozenset("'`\"^*~\u00b4\u2018\u2019")  # ... and the acute accent and curly quotes
+_LOOK_ALIKES = frozenset("CcDOoQUuIil|!JTtZzSsBbGgqA=,;") | _MARKS
 _SEPARATORS = frozenset("./-")
 # What a step inside a number may become. Not a space: "04 10" is two numbers, and a space the
-# model put there is kept as it is (spaces are never replaced, nor put in: see ``_kept``).
+# model put there is kept as it is (spaces are never replaced, nor put in).
 _NUMBER_CHARS = _DIGITS | _SEPARATORS
 
 
@@ -47,14 +53,10 @@ class CtcDecoder:
     def __init__(self, characters: list[str], digit_context_ratio: float = DIGIT_CONTEXT_RATIO) -> None:
         self.characters = characters
         self._ratio = digit_context_ratio
-        number_classes = [i for i, c in enumerate(characters) if i > 0 and c in _NUMBER_CHARS]
-        # Blank (0) first: a stray mark inside a number becomes nothing.
-        self._number_classes = np.array([0, *number_classes], dtype=np.int64)
-        # Classes a repair leaves as read: the number's own characters, spaces ("21.08.2026
-        # 00:38" is a date and a time, not one number) and a time's colon.
-        self._kept = np.zeros(len(characters), dtype=bool)
-        self._kept[self._number_classes] = True
-        self._kept[[i for i, c in enumerate(characters) if i > 0 and (c.isspace() or c == ":")]] = True
+        # What a look-alike may become: a digit or a date separator (or, for a mark, nothing).
+        self._glyph_classes = np.array(
+            [i for i, c in enumerate(characters) if i > 0 and c in _NUMBER_CHARS], dtype=np.int64
+        )
 
     def __call__(self, probs: np.ndarray) -> list[tuple[str, float]]:
         """``(N, T, classes)`` float probabilities to N ``(text, mean character probability)``.
@@ -84,27 +86,32 @@ class CtcDecoder:
     ) -> list[str]:
         out = list(chars)
         for k in range(1, len(chars) - 1):
-            if self._kept[classes[k]] or not _inside_number(chars[k - 1], chars[k + 1]):
+            char = chars[k]
+            before2 = chars[k - 2] if k >= 2 else ""
+            if char not in _LOOK_ALIKES or not _inside_number(before2, chars[k - 1], chars[k + 1]):
                 continue
             step = steps[k]
             row = probs[step]
-            choice = int(self._number_classes[row[self._number_classes].argmax()])
-            if row[choice] < self._ratio * row[classes[k]]:
-                continue
-            if choice == 0:
-                out[k] = ""
-                continue
-            # CTC merges a repeat on adjacent steps: a digit that repeats its neighbour's class
-            # there is that neighbour, not a second one.
-            merged = (classes[k - 1] == choice and steps[k - 1] == step - 1) or (
-                classes[k + 1] == choice and steps[k + 1] == step + 1
-            )
-            out[k] = "" if merged else self.characters[choice]
+            bar = self._ratio * row[classes[k]]
+            # A digit or separator first: at a character's own step the blank often holds most of
+            # what the character leaves, and a letter read there is a glyph, not nothing.
+            choice = int(self._glyph_classes[row[self._glyph_classes].argmax()])
+            if row[choice] >= bar:
+                # CTC merges a repeat on adjacent steps: a digit that repeats its neighbour's
+                # class there is that neighbour, not a second one.
+                merged = (classes[k - 1] == choice and steps[k - 1] == step - 1) or (
+                    classes[k + 1] == choice and steps[k + 1] == step + 1
+                )
+                out[k] = "" if merged else self.characters[choice]
+            elif char in _MARKS and row[0] >= bar:
+                out[k] = ""  # a stray mark: a speck of ink the model half saw as nothing
         return out
 
 
-def _inside_number(before: str, after: str) -> bool:
-    """Whether a character between ``before`` and ``after`` sits inside a number or a date."""
+def _inside_number(before2: str, before: str, after: str) -> bool:
+    """Whether a character between ``before`` and ``after`` (``before2`` before those) sits
+    inside a number or a date: after a digit, before a digit or a separator; or after a digit and
+    a separator, before a digit ("15/C3", not "REF-C12")."""
     if before in _DIGITS:
         return after in _NUMBER_CHARS
-    return before in _SEPARATORS and after in _DIGITS
+    return before in _SEPARATORS and before2 in _DIGITS and after in _DIGITS

@@ -21,7 +21,7 @@ import itertools
 import cv2
 import numpy as np
 
-__all__ = ["MAX_LINES", "split_stacked"]
+__all__ = ["MAX_LINES", "VERTICAL_RATIO", "split_stacked"]
 
 # The most lines one box is split into.
 MAX_LINES = 3
@@ -41,6 +41,8 @@ _WIDER = 1.5
 # height keeps more pixels (a gap between dot-matrix lines is 2 or 3 rows of a 100-row box).
 _MAX_WIDTH_PX = 256
 _MAX_HEIGHT_PX = 512
+# A box this many times as tall as wide is one vertical line (pipeline.ocr reads it turned).
+VERTICAL_RATIO = 1.5
 # Boxes less tall than this (judged size) hold one line: too few rows to see a gap.
 _MIN_HEIGHT_PX = 16
 
@@ -65,16 +67,21 @@ def split_stacked(image: np.ndarray, quads: list[np.ndarray]) -> list[np.ndarray
 
 def _rows(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     """The box's ink share per pixel row (judged size); None when too small to hold two lines."""
+    if not np.isfinite(quad).all():
+        return None
     top_w = float(np.linalg.norm(quad[1] - quad[0]))
     left_h = float(np.linalg.norm(quad[3] - quad[0]))
-    if top_w < 1 or left_h < 1:
-        return None
+    if top_w < 1 or left_h < 1 or left_h / top_w >= VERTICAL_RATIO:
+        return None  # a vertical line (read turned, see pipeline.ocr): its words are no lines
     # Rows are what count: the width is averaged down more than the height.
     width = max(1, round(min(top_w, _MAX_WIDTH_PX)))
     height = max(1, round(min(left_h, _MAX_HEIGHT_PX)))
     if height < _MIN_HEIGHT_PX:
         return None
-    full_w, full_h = max(1, round(top_w)), max(1, round(left_h))
+    # Warped at most twice the judged size, then averaged down: memory stays bounded whatever
+    # the box, and rows of dots are averaged rather than sampled.
+    full_w = max(1, round(min(top_w, 2 * _MAX_WIDTH_PX)))
+    full_h = max(1, round(min(left_h, 2 * _MAX_HEIGHT_PX)))
     target = np.float32([[0, 0], [full_w, 0], [full_w, full_h], [0, full_h]])
     matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
     crop = cv2.warpPerspective(image, matrix, (full_w, full_h))

@@ -8,7 +8,7 @@ from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 
 from pipeline.ctc import CtcDecoder
 
-_DICTIONARY = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ:/.-',=%")
+_DICTIONARY = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZxh:/.-',=%年月日")
 _CLASSES = ["blank", *_DICTIONARY, " "]
 _INDEX = {c: i for i, c in enumerate(_CLASSES)}
 
@@ -75,6 +75,28 @@ def test_what_is_not_inside_a_number_is_left_as_read(
 def test_a_character_between_a_separator_and_a_digit_is_inside_a_date() -> None:
     probs = _steps({"5": 0.9}, {"/": 0.9}, {"C": 0.6, "0": 0.2}, {"3": 0.9})
     assert _read(probs) == "5/03"
+
+
+def _confident(text: str, blank: float = 0.08) -> list[dict[str, float]]:
+    """Each character at 0.85 with the blank second at ``blank``: what CTC gives at a peak."""
+    return [{char: 0.85, "blank": blank} for char in text]
+
+
+@pytest.mark.parametrize("text", ["2027年6月30日", "5x250", "10h30", "REF-C12"])
+def test_a_blank_behind_a_character_never_deletes_it(text: str) -> None:
+    # At a character's own step the blank is usually the runner-up: that is no reason to drop
+    # a glyph (a CJK date's 年 and 月, the x of 5x200), nor one that is not a look-alike.
+    assert _read(_steps(*_confident(text))) == text
+
+
+def test_a_look_alike_with_a_blank_runner_up_becomes_the_digit_behind_it() -> None:
+    steps = [*_confident("2"), {"C": 0.6, "blank": 0.25, "0": 0.1}, *_confident("27")]
+    assert _read(_steps(*steps)) == "2027"
+
+
+def test_a_separator_after_a_code_letter_is_no_number() -> None:
+    steps = [*_confident("REF-"), {"C": 0.6, "0": 0.3}, *_confident("12")]
+    assert _read(_steps(*steps)) == "REF-C12"
 
 
 def test_the_score_is_the_greedy_reads_own() -> None:

@@ -150,3 +150,19 @@ def test_the_ocr_reads_both_lines_of_a_code_it_boxed_as_one() -> None:
     # Without the split, the joined box reads as one garbled line ("33:89:23") on these codes.
     unsplit = [[line.text for line in whole.read(_code_photo(*code))] for code in _CODES]
     assert all(read != both for read in unsplit), unsplit
+
+
+def test_a_vertical_line_is_never_cut_at_its_word_gaps() -> None:
+    # A line turned by 90 degrees: its box is tall and narrow, and the gaps between its words run
+    # across it like gaps between lines. pipeline.ocr reads such a box turned, whole.
+    line = np.full((60, 520, 3), 250, np.uint8)
+    cv2.putText(line, "EXP 12.06.2026", (8, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (20, 20, 20), 3)
+    turned = np.ascontiguousarray(np.rot90(line))
+    assert len(split_stacked(turned, [_whole(turned)])) == 1
+
+
+def test_a_box_with_corners_not_numbers_is_kept() -> None:
+    image = _dot_lines(["22.06.23", "05.07.23"], 6.0, gap_pitches=2.0)
+    quad = _whole(image)
+    quad[2, 0] = np.nan
+    assert len(split_stacked(image, [quad])) == 1
