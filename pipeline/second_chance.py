@@ -149,7 +149,8 @@ def _code_block(read: VariantRead) -> bool:
         for found in read.dates
         if found.precision is DatePrecision.DAY and _SEPARATED.search(found.text) is not None
     }
-    return len(whole) >= CODE_BLOCK_DATES
+    # The read's own answer is one of them: a compact or month date beside a block is no block's.
+    return len(whole) >= CODE_BLOCK_DATES and read.best is not None and read.best.date in whole
 
 
 def _named(read: VariantRead) -> bool:

@@ -41,10 +41,10 @@ _DATE_SEPARATORS = "/.-\\"
 # look-behind after it, so the engine skips ahead to the ones.
 _COLON_AS_ONE = re.compile(r"1(?<=[^\W\d_]1)(?=\d\d ?[./\-\\]{1,2} ?\d\d? ?[./\-\\]{1,2} ?\d\d)")
 # A C between two digits is a 0 whose ring the print left open: dot-matrix and inkjet zeros
-# often lack a dot or two, and OCR reads the gap as a C ("BBF:01-07-2C27", "15/C3/2027",
-# "2C.09.2027"). Only inside a run of digits and date separators, a digit on either side or a
-# separator then a digit: "5C" and "4°C" are temperatures, "C12" and "REF-C12" codes.
-_C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d|[./\-]\d)")
+# often lack a dot or two, and OCR reads the gap as a C ("BBF:01-07-2C27", "15/C3/2027"). Only
+# before a digit, after a digit or after a digit and a date separator: "5C" and "-1C/30F" are
+# temperatures, "C12" and "REF-C12" codes.
+_C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d)")
 
 
 def _is_letter(char: str) -> bool:

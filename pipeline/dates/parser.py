@@ -119,6 +119,8 @@ def parse_with_evidence(
         return (), ()
     keywords = find_keywords(normalized)
     matches = find_matches(normalized, {keyword.end for keyword in keywords})
+    if not keywords and any("half" in match.groups.re.groupindex for match in matches):
+        matches = [match for match in matches if not _lone_half(normalized, match, matches)]
     guessed = by_script = False
     if order is None:
         order = legend_order(normalized)
@@ -151,6 +153,8 @@ def parse_with_evidence(
         (match, reading, _kind_of(role))
         for (match, reading), role in zip(readings, roles, strict=True)
         if role is not Role.LOT  # lot codes are never dates
+        # a date glued to a shift code stands only under its expiry keyword (see patterns.py)
+        and (role is Role.EXPIRY or "shift" not in match.groups.re.groupindex)
     ]
     if len(found) > 1 and any(kind is DateKind.MANUFACTURE for _, _, kind in found):
         _unbind_stray_manufacture(normalized, keywords, found)
@@ -201,6 +205,22 @@ def _read_all(
         if (reading := read(match, order, window, grace_days)) is not None
         and not (match.form is Form.MONTH_YEAR and is_price(normalized, match.start, match.end))
     ]
+
+
+def _lone_half(normalized: str, match: RawMatch, matches: list[RawMatch]) -> bool:
+    """Whether ``match`` is a date whose second separator was read as a space ("09.07 2023") on
+    a label without a keyword, and no other date there prints its first separator twice (a coder
+    prints its dates alike: "09.06.2023" over "09.07 2023" is two dates; "Pack 10-12 2025" is no
+    date)."""
+    if "half" not in match.groups.re.groupindex:
+        return False
+    separator = match.groups["half"]
+    return not any(
+        other is not match
+        and other.form is Form.TRIPLE
+        and normalized.count(separator, other.start, other.end) >= 2
+        for other in matches
+    )
 
 
 def _any_swapped(readings: list[tuple[RawMatch, Reading]]) -> bool:

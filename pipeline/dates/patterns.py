@@ -68,24 +68,30 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
         ),
     ),
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}(?:\d{{7}}|\d{{5}}))(?!\d)")),
-    # A triple whose separators OCR spaced out or half lost: "09.07 2023" (the second dot read as
-    # a space), "15 - 03 . 2027", and "23 08 .2022" (a space first, then a separator with a space
-    # before it; not "07 03/2027", which is as likely a number and 03/2027). Two-digit day and
-    # month and a four-digit year of this century or the Buddhist era's only: the shape then says
-    # a date as plainly as 09.07.2023.
+    # A triple whose separators OCR spaced out or half lost: "15 - 03 . 2027", "09.07 2023" (the
+    # second dot read as a space: ``half`` is the first separator, and the parser keeps such a
+    # date only on a label with a keyword or another date printed with that separator twice, as
+    # a coder prints its dates alike), and "23 08 .2022" (a space first, then a separator with a
+    # space before it; not "07 03/2027", which is as likely a number and 03/2027). Two-digit day
+    # and month and a four-digit year of this century or the Buddhist era's only.
     (
         Form.TRIPLE,
-        re.compile(rf"(?P<a>{_FIRST}\d) ?[./\-] ?(?P<b>\d\d)(?: ?[./\-] ?| )(?P<y>(?:20|25)\d\d)(?![\d:])"),
+        re.compile(rf"(?P<a>{_FIRST}\d) ?[./\-] ?(?P<b>\d\d) ?[./\-] ?(?P<y>(?:20|25)\d\d)(?![\d:])"),
+    ),
+    (
+        Form.TRIPLE,
+        re.compile(rf"(?P<a>{_FIRST}\d) ?(?P<half>[./\-]) ?(?P<b>\d\d) (?P<y>(?:20|25)\d\d)(?![\d:])"),
     ),
     (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d) (?P<b>\d\d) [./\-] ?(?P<y>(?:20|25)\d\d)(?![\d:])")),
     # A day, month and two-digit year with the next column's first digit glued on: "11/08/244-11K"
-    # is 11/08/24 then the lot 4-11K. A three-digit last field is never a year; not "20x", which
+    # is 11/08/24 then the lot 4-11K (the glued digit goes on as a code: a separator or a letter
+    # follows; "Tel 03-12-345" is no date). A three-digit last field is never a year; not "20x", which
     # is as likely a four-digit year 20xx that lost its last digit, and not where the field is as
     # likely 20YY that lost its 0 ("224" for 2024: ``reading.read`` checks the window).
     (
         Form.TRIPLE,
         re.compile(
-            rf"(?P<a>{_FIRST}\d)(?P<p>[./\-])(?P<b>\d\d)(?P=p)(?P<y>(?!20)\d\d)(?=(?P<glued>\d)(?![\d:]))"
+            rf"(?P<a>{_FIRST}\d)(?P<p>[./\-])(?P<b>\d\d)(?P=p)(?P<y>(?!20)\d\d)(?=(?P<glued>\d)[./\-A-Z])"
         ),
     ),
     # 03/2026, 03/26 (not "2.30-2.45", a range of decimals), and with a space only between a
@@ -119,7 +125,9 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     ),
     # A six-digit date glued to the shift or line code a coder prints after it ("140826 1D" read
     # "1408261D"): six digits, then one digit and a letter.
-    (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}\d{{5}})(?=\d[A-Z])")),
+    # The parser keeps it only where an expiry keyword labels it (``shift``): production and
+    # batch codes are printed so too ("PRODUCED 05/03/2026 0703271A").
+    (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}\d{{5}})(?=(?P<shift>\d)[A-Z])")),
 )
 # Chinese, Japanese and Korean dates spell the fields out: 2027年6月30日, 2027년 06월 30일, 27年6月.
 _CJK_PATTERN = (

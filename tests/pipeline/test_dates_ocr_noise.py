@@ -178,18 +178,18 @@ OPEN_ZERO = [
     ("BBF:01-07-2C27", "2027-07-01"),
     ("PROD:01-07-2025\nBBF:01-07-2C27", "2027-07-01"),
     ("EXP 15/C3/2027", "2027-03-15"),
-    ("USE BY 3C.11.2027", "2027-11-30"),
-    ("BEST BEFORE 12.1C.2027", "2027-10-12"),
+    ("USE BY 30.11.2C27", "2027-11-30"),
+    ("BEST BEFORE 12.10.2C27", "2027-10-12"),
     ("EXP 2C27-05-19", "2027-05-19"),
     ("BB 21.C6.27", "2027-06-21"),
-    ("EXP 1C/1C/2C28", "2028-10-10"),
+    ("EXP 10/10/2C28", "2028-10-10"),
     ("VAL 05-C8-2027", "2027-08-05"),
     ("MFG 01.02.2C26\nEXP 01.02.2C28", "2028-02-01"),
-    ("BBE 2C.09.2027", "2027-09-20"),
+    ("BBE 20.09.2C27", "2027-09-20"),
     ("EXP 1C0527", "2027-05-10"),
     ("USE BY 17/12/2C27", "2027-12-17"),
     ("EXP 2027.C4.30", "2027-04-30"),
-    ("CONSUMIR ANTES DE 09/1C/2027", "2027-10-09"),
+    ("CONSUMIR ANTES DE 09/10/2C27", "2027-10-09"),
 ]
 # A coder's shift or line code printed after a six-digit date, the space between lost by OCR.
 GLUED_SUFFIX = [
@@ -217,13 +217,13 @@ SPACED_SEPARATORS = [
     ("EXP 15 - 03 . 2027", "2027-03-15"),
     ("BB 12. 05 2027", "2027-05-12"),
     ("USE BY 01 /02 2028", "2028-02-01"),
-    ("30-11 2026", "2026-11-30"),
+    ("EXP 30-11 2026", "2026-11-30"),
     ("BEST BEFORE 28 02 .2027", "2027-02-28"),
     ("17 .09 .2027", "2027-09-17"),
     ("MFD 01.01 2026\nEXP 01.01 2028", "2028-01-01"),
     ("VAL 05 06 -2027", "2027-06-05"),
-    ("EXP 11/ 12 2027", "2027-12-11"),
-    ("CONSUMIR ANTES 20 . 10 2027", "2027-10-20"),
+    ("11/12/2026\n11/ 12 2027", "2027-12-11"),
+    ("CONSUMIR ANTES DE 20 . 10 2027", "2027-10-20"),
     ("หมดอายุ 14.02 2570", "2027-02-14"),
     ("BBE 31 - 12 2026", "2026-12-31"),
     ("06 07 /2027", "2027-07-06"),
@@ -234,9 +234,9 @@ SPACED_SEPARATORS = [
 GLUED_NEIGHBOURS = [
     ("11/05/2312:291\n11/08/244-11K", "2024-08-11"),
     ("EXP 11/08/244-11K", "2024-08-11"),
-    ("BB 05.03.271 L2", "2027-03-05"),
+    ("BB 05.03.271-L2", "2027-03-05"),
     ("USE BY 30-06-285A", "2028-06-30"),
-    ("12.12.279 14:02", "2027-12-12"),
+    ("12.12.279A 14:02", "2027-12-12"),
     ("01:5101.05.23\n(K>B28.09.23", "2023-09-28"),
     ("(K>B28.09.27", "2027-09-28"),
     (">S12/05/27", "2027-05-12"),
@@ -245,7 +245,7 @@ GLUED_NEIGHBOURS = [
     ("EXP >Z21.03.27", "2027-03-21"),
     ("<I11.11.2027", "2027-11-11"),
     ("BEST BEFORE 07/07/273/B", "2027-07-07"),
-    ("EXP 19.10.266 LOT 4", "2026-10-19"),
+    ("EXP 19.10.266/LOT 4", "2026-10-19"),
     ("VAL 22-09-288K", "2028-09-22"),
 ]
 
@@ -329,6 +329,12 @@ def test_a_space_alone_then_a_separator_with_no_space_is_a_number_and_a_month() 
     assert best is not None and (best.date, best.precision) == (dt.date(2027, 3, 31), DatePrecision.MONTH)
 
 
+def test_a_glued_digit_that_ends_the_token_makes_no_day_date() -> None:
+    # "Tel 03-12-345": no 2034-12-03; the glued-column shape needs the next column to go on.
+    best = parse_dates("Tel 03-12-345", REF).best
+    assert best is None or best.precision is not DatePrecision.DAY
+
+
 def test_a_legend_whose_day_field_ocr_misread_still_gives_the_order() -> None:
     # "DOMMYY" is DDMMYY with one D read as an O: the legend still overrules an MDY default.
     for legend in ("DDMMYY", "DOMMYY", "ODMMYY"):
@@ -361,6 +367,12 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "KEEP BELOW 5C",
         "11/08/202",  # a four-digit year that lost its last digit is no two-digit year 20
         "14-06-224",  # 14-06-22 and a 4, or 14-06-2024 that lost its 0: both in the window, not read
+        "PRODUCED 05/03/2026\n0703271A",  # a shift-code date only under its expiry keyword
+        "PACKED ON 01.03.2026\n2703151A",
+        "Store at -1C/30F",  # a C before a separator is a temperature's
+        "Keep at 1C/34F",
+        "Pack 10-12 2025",  # a second separator read as a space: only with a keyword or a twin
+        "Fat 01.12 2025 mg",
     ],
 )
 def test_not_dates(text: str) -> None:

@@ -251,7 +251,9 @@ def test_a_coders_block_read_once_stands() -> None:
     month = _unlabelled("06.2023", dt.date(2023, 6, 30), DatePrecision.MONTH)
     with_month = VariantRead("photo:dots", (), expiry, (month, expiry))
     same_twice = VariantRead("photo:dots", (), expiry, (expiry, expiry))
-    for read in (alone, unseparated, with_month, same_twice):
+    # The read's best is a month date beside two separated ones: not the block's answer.
+    beside = VariantRead("photo:dots", (), month, (made, expiry, month))
+    for read in (alone, unseparated, with_month, same_twice, beside):
         assert winner([read]) is None, read.dates
 
 
