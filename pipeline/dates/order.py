@@ -24,11 +24,12 @@ __all__ = ["legend_order", "year_first_script"]
 _FIELDS = {"D": "D", "ว": "D", "日": "D", "M": "M", "ด": "M", "月": "M", "Y": "Y", "ป": "Y", "年": "Y"}
 # "DO" and "OD": a day field whose second D OCR read as an O ("BEST BEFORE:DOMMYY" for DDMMYY,
 # dot-matrix legends especially); an O is no other field's letter, so a legend stays three fields.
+# Before "DD?", so that "DO" is read as the one field it is.
 _FIELD_FORMS = (
     "D日",
-    "DD?",
     "DO",
     "OD",
+    "DD?",
     "M月",
     "MM?",
     "Y年",
