@@ -34,7 +34,7 @@ _DIGITS = frozenset("0123456789")
 # The only characters a repair touches: letters and marks that print or OCR makes of a digit or a
 # separator. Not other letters ("5x200", "10h30"), not CJK ("2027年6月"), not spaces or colons.
 _MARKS = frozenset("'`\"^*~\u00b4\u2018\u2019")  # ... and the acute accent and curly quotes
-_LOOK_ALIKES = frozenset("CcDOoQUuIil|!JTtZzSsBbGgqA=,;") | _MARKS
+_LOOK_ALIKES = frozenset("CcDOoQUuIil|!JTtZzSsBbGgqAEF=,;") | _MARKS
 _SEPARATORS = frozenset("./-")
 # What a step inside a number may become. Not a space: "04 10" is two numbers, and a space the
 # model put there is kept as it is (spaces are never replaced, nor put in).
