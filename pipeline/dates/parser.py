@@ -155,6 +155,9 @@ def parse_with_evidence(
         if role is not Role.LOT  # lot codes are never dates
         # a date glued to a shift code stands only under its expiry keyword (see patterns.py)
         and (role is Role.EXPIRY or "shift" not in match.groups.re.groupindex)
+        # a bare compact number between commas is part of an address or a list ("Rossiya,
+        # 140126, Moskva": a postal code), not a printed date
+        and not (role is None and match.form is Form.COMPACT and _between_commas(normalized, match))
     ]
     if len(found) > 1 and any(kind is DateKind.MANUFACTURE for _, _, kind in found):
         _unbind_stray_manufacture(normalized, keywords, found)
@@ -205,6 +208,13 @@ def _read_all(
         if (reading := read(match, order, window, grace_days)) is not None
         and not (match.form is Form.MONTH_YEAR and is_price(normalized, match.start, match.end))
     ]
+
+
+def _between_commas(normalized: str, match: RawMatch) -> bool:
+    """Whether ``match`` has a comma (and at most a space) on either side of it."""
+    before = normalized[max(0, match.start - 2) : match.start].rstrip(" ")
+    after = normalized[match.end : match.end + 2].lstrip(" ")
+    return before.endswith(",") and after.startswith(",")
 
 
 def _lone_half(normalized: str, match: RawMatch, matches: list[RawMatch]) -> bool:

@@ -329,6 +329,14 @@ def test_a_space_alone_then_a_separator_with_no_space_is_a_number_and_a_month() 
     assert best is not None and (best.date, best.precision) == (dt.date(2027, 3, 31), DatePrecision.MONTH)
 
 
+def test_a_postal_code_does_not_beat_the_printed_expiry() -> None:
+    best = parse_dates("23.10.23\nXoxland Russland MChJ, Rossiya, 140126, Moskva", REF).best
+    assert best is not None and best.date == dt.date(2023, 10, 23)
+    # Under its keyword a compact date between commas is a date all the same.
+    labelled = parse_dates("EXP, 140126, L2", REF).best
+    assert labelled is not None and labelled.date == dt.date(2026, 1, 14)
+
+
 def test_a_glued_digit_that_ends_the_token_makes_no_day_date() -> None:
     # "Tel 03-12-345": no 2034-12-03; the glued-column shape needs the next column to go on.
     best = parse_dates("Tel 03-12-345", REF).best
@@ -373,6 +381,8 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "Keep at 1C/34F",
         "Pack 10-12 2025",  # a second separator read as a space: only with a keyword or a twin
         "Fat 01.12 2025 mg",
+        "Xoxland Russland MChJ, Rossiya, 140126, Moskva",  # a postal code between commas
+        "Ul. Lenina 5, 251123, Kyiv",
     ],
 )
 def test_not_dates(text: str) -> None:
