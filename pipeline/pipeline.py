@@ -656,13 +656,13 @@ class Pipeline:
         )
 
     def _dates_in(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
-        """The parser's dates in a variant's lines, read as printed (see :meth:`_has_date`)."""
+        """The parser's dates in ``lines`` read as printed (see :func:`assemble_lines`), as
+        :meth:`_finish` reads them. Parsing a few lines takes microseconds."""
         return self._parse(assemble_lines(lines), settings)
 
     def _has_date(self, lines: tuple[OcrLine, ...], settings: _Settings) -> bool:
-        """Whether ``lines``, read as printed (see :func:`assemble_lines`), as :meth:`_finish`
-        reads them, hold a date. Parsing a few lines takes microseconds."""
-        return self._parse(assemble_lines(lines), settings).best is not None
+        """Whether ``lines`` hold a date (see :meth:`_dates_in`)."""
+        return self._dates_in(lines, settings).best is not None
 
     def _photo_or_windows(
         self,
