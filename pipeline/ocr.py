@@ -45,6 +45,7 @@ from pipeline.repository import (
 from pipeline.runtime import OnnxModel
 from pipeline.stacked_lines import split_stacked
 from pipeline.types import BoundingBox, OcrLine
+from pipeline.weights_patch import load_patch
 
 __all__ = [
     "CROP_MAX_PIXELS",
@@ -514,7 +515,16 @@ class OcrEngine:
                 key = f"{name[4:]}_model_path" if overrides[name] else f"{entry.name}/config.yaml path"
                 raise ValueError(f"{key}: no model file {str(path)!r}")
             model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
-            model = OnnxModel(name, entry.kind, path, model_runtime, concurrency=concurrency)
+            # A patch was trained on the entry's own file; a file from a flag loads as it is.
+            patch = load_patch(entry.weights_patch) if entry.weights_patch and not overrides[name] else None
+            try:
+                model = OnnxModel(
+                    name, entry.kind, path, model_runtime, concurrency=concurrency, weights_patch=patch
+                )
+            except ValueError as exc:
+                if patch is None:
+                    raise
+                raise ValueError(f"{repository / entry.name / 'config.yaml'} weights_patch: {exc}") from None
             batching[name] = entry.batching_for(model.provider)
             model.max_batch_size = batching[name].batcher.max_batch_size
             models[name] = model

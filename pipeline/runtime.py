@@ -16,6 +16,7 @@ import onnxruntime as ort
 
 from pipeline.config import RuntimeConfig
 from pipeline.types import ModelInfo, TensorInfo
+from pipeline.weights_patch import WeightsPatch, apply_patch, sha256_of
 
 __all__ = [
     "OnnxModel",
@@ -146,6 +147,11 @@ class OnnxModel:
         concurrency: how many requests may run this model at once (sizes the thread pool).
         max_batch_size: the largest batch the pipeline sends, reported in :meth:`info`.
         available: the providers to choose from; defaults to :func:`available_providers`.
+        weights_patch: columns of ``path``'s initializers to replace before loading
+            (:mod:`pipeline.weights_patch`); :meth:`info` then gives the patched model's SHA-256.
+
+    Raises:
+        ValueError: ``weights_patch`` was not made for ``path`` (see ``apply_patch``).
     """
 
     def __init__(
@@ -158,21 +164,23 @@ class OnnxModel:
         concurrency: int = 1,
         max_batch_size: int = 1,
         available: Sequence[str] | None = None,
+        weights_patch: WeightsPatch | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
         self.path = Path(path)
         self.max_batch_size = max_batch_size
         providers = select_providers(config, available_providers() if available is None else available)
+        source = apply_patch(self.path, weights_patch) if weights_patch is not None else None
         self._session = ort.InferenceSession(
-            str(self.path),
+            source if source is not None else str(self.path),
             sess_options=_session_options(intra_op_threads(config, concurrency)),
             providers=[name for name, _ in providers],
             provider_options=[options for _, options in providers],
         )
         self._input_names = [arg.name for arg in self._session.get_inputs()]
         self._output_names = [arg.name for arg in self._session.get_outputs()]
-        self._sha256 = _sha256(self.path)
+        self._sha256 = sha256_of(source) if source is not None else _sha256(self.path)
 
     @property
     def provider(self) -> str:

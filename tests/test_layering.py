@@ -41,8 +41,10 @@ def test_the_client_does_not_import_the_server_or_pipeline() -> None:
 
 
 def test_serving_code_never_imports_the_trainer_or_its_dependencies() -> None:
-    # models/date_detector/ holds training tools and their extra (PyTorch); serving reads only the
-    # exported ONNX file.
+    # models/ holds training tools and their extra (PyTorch); serving reads only the exported ONNX
+    # files. The onnx package (a runtime dependency) only rewrites initializers for a weights patch.
+    onnx_allowed = {REPO_ROOT / "pipeline" / "weights_patch.py"}
     for folder in ("server", "pipeline"):
         for path in (REPO_ROOT / folder).rglob("*.py"):
-            assert not _imported_roots(path) & {"models", "torch", "onnx"}, path
+            forbidden = {"models", "torch"} | (set() if path in onnx_allowed else {"onnx"})
+            assert not _imported_roots(path) & forbidden, path

@@ -157,6 +157,13 @@ def test_text_detection_settings_are_typed_and_default_to_rapidocrs(tmp_path: Pa
             "character_dict: wheel .* has no file 'keys.txt'",
         ),
         ("ocr_det", "character_dict: keys.txt", "character_dict is for kind ocr_rec only"),
+        ("ocr_rec", "weights_patch: head.npz", "weights_patch needs the path of the model it patches"),
+        ("ocr_rec", "path: rec.onnx\nweights_patch: head.npz", "weights_patch: no file '.*head.npz'"),
+        (
+            "yolo_detector",
+            "path: model.onnx\nweights_patch: head.npz",
+            "weights_patch is for kind ocr_det or ocr_cls or ocr_rec only",
+        ),
         ("ocr_rec", "text_detection: {thresh: 0.3}", "text_detection is for kind ocr_det only"),
         ("ocr_det", "text_detection: {tresh: 0.3}", "text_detection has unknown keys \\['tresh'\\]"),
         ("ocr_det", "text_detection: {box_thresh: 1.5}", "text_detection: box_thresh must be in 0..1"),
