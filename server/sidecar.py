@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -183,13 +184,23 @@ def _envoy_command(config: SidecarConfig) -> str:
     return found
 
 
+def _reachable(host: str) -> str:
+    """Where to connect to a listener bound on ``host``: a wildcard address is reached on loopback."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "[::]": "::1"}.get(host, host.strip("[]"))
+
+
 def _admin_get(admin: str, path: str) -> Any:
     with urllib.request.urlopen(f"http://{admin}{path}", timeout=2) as response:
         return json.loads(response.read()) if "format=json" in path else response.read().decode()
 
 
-def _wait_listening(process: subprocess.Popen[bytes], admin_path: Path) -> int:
-    """The port Envoy's REST listener bound, read from its admin interface once it is up."""
+def _wait_listening(process: subprocess.Popen[bytes], admin_path: Path, host: str) -> int:
+    """The port Envoy's REST listener bound, read from its admin interface once it accepts.
+
+    The admin interface lists the listener (and its port) before Envoy's workers accept on it: on
+    a loaded machine a caller told the port at that moment had its first connection refused. So
+    the port counts once a TCP connection to it succeeds.
+    """
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -199,7 +210,9 @@ def _wait_listening(process: subprocess.Popen[bytes], admin_path: Path) -> int:
             listeners = _admin_get(admin, "/listeners?format=json")
             for status in listeners.get("listener_statuses", []):
                 if status.get("name") == "rest":
-                    return int(status["local_address"]["socket_address"]["port_value"])
+                    port = int(status["local_address"]["socket_address"]["port_value"])
+                    with socket.create_connection((_reachable(host), port), timeout=1):
+                        return port
         except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.1)
@@ -235,7 +248,7 @@ def run(config: SidecarConfig) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, forward)
         try:
-            port = _wait_listening(process, admin_path)
+            port = _wait_listening(process, admin_path, config.listen_host)
             print(f"datalid sidecar listening on {config.listen_host}:{port}", flush=True)
             print(f"datalid sidecar admin on {admin_path.read_text().strip()}", flush=True)
         except SidecarError:
