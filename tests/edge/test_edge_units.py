@@ -57,6 +57,7 @@ def test_rendered_config_transcodes_the_three_services(tmp_path) -> None:
     assert transcoder["max_request_body_size"] == 16 * 1024 * 1024
     assert transcoder["print_options"] == {
         "preserve_proto_field_names": True,
+        "always_print_primitive_fields": True,
         "stream_newline_delimited": True,
     }
     assert transcoder["request_validation_options"] == {

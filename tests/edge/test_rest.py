@@ -46,6 +46,9 @@ def test_process_json_with_base64_image(rest, secrets, label_jpeg) -> None:
     # Proto field names, as the contract says.
     assert result["best_date"]["date"] == "2026-11-16"
     assert result["best_date"]["days_until_expiry"] == 15
+    # Fields at their default values are printed too: a REST client never guesses a missing key.
+    assert result["best_date"]["is_expired"] is False
+    assert "full_image_fallback_used" in result
     assert result["status"] == "PROCESS_STATUS_FOUND"
     assert result["request_id"]
 
