@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from server.strict_json import StrictJsonService, raw_body_paths, template_pattern
+
 __all__ = ["SidecarConfig", "build_descriptor_set", "main", "parse_args", "render_config"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -157,9 +159,115 @@ def _edge_lua(config: SidecarConfig) -> str:
     return Template(EDGE_LUA.read_text()).substitute(MAX_PATH_BYTES=config.max_path_bytes)
 
 
-def render_config(config: SidecarConfig, descriptor_set: Path) -> str:
-    """The Envoy bootstrap YAML for ``config``; checked to parse before it is returned."""
+# Envoy's own answers as google.rpc.Status JSON: HTTP status -> (google.rpc.Code, fixed message or
+# None to keep Envoy's text). The codes are the inverse of the transcoder's gRPC -> HTTP mapping
+# (google/rpc/code.proto); 413 states the limit, since Envoy's text does not.
+_LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
+    400: (3, None),  # INVALID_ARGUMENT: bad JSON, enum or base64 the transcoder met, bad query
+    401: (16, None),  # UNAUTHENTICATED
+    403: (7, None),  # PERMISSION_DENIED
+    404: (5, None),  # NOT_FOUND: no route for the path
+    408: (4, None),  # DEADLINE_EXCEEDED: the body did not arrive in time
+    413: (3, "the request body is larger than {max_body_bytes} bytes"),
+    414: (3, None),  # the lua filter's long path
+    429: (8, None),  # RESOURCE_EXHAUSTED
+    431: (3, "the request headers are larger than Envoy's limit"),
+    500: (13, None),  # INTERNAL
+    501: (12, None),  # UNIMPLEMENTED
+    502: (14, None),  # UNAVAILABLE: the upstream reset the connection
+    503: (14, None),  # UNAVAILABLE: no healthy upstream, overflow
+    504: (4, None),  # DEADLINE_EXCEEDED
+}
+_EXT_AUTHZ = "envoy.filters.http.ext_authz"
+
+
+def _local_reply(config: SidecarConfig) -> dict[str, Any]:
+    """HttpConnectionManager.local_reply_config: every reply Envoy makes itself is JSON.
+
+    The JSON check's own 400 already is a google.rpc.Status with details: its reply (response flag
+    UAEX, "unauthorized external service", and 400; a check that fails is 503) keeps its body, so
+    that mapper comes first and formats nothing; every other mapper has its own format and there
+    is no catch-all ``body_format``.
+    """
+    mappers: list[dict[str, Any]] = [
+        {"filter": _check_reply(400)},
+        _status_mapper(_check_reply(503), 14, "the JSON check of the request is unavailable"),
+    ]
+    for status, (code, fixed) in sorted(_LOCAL_REPLY_CODES.items()):
+        message = fixed.format(max_body_bytes=config.max_body_bytes) if fixed else "%LOCAL_REPLY_BODY%"
+        mappers.append(_status_mapper({"op": "EQ", "value": _runtime_uint(status, "eq")}, code, message))
+    # Anything else Envoy says of itself is an error too, of no better kind than UNKNOWN.
+    mappers.append(_status_mapper({"op": "GE", "value": _runtime_uint(400, "ge")}, 2, "%LOCAL_REPLY_BODY%"))
+    return {"mappers": mappers}
+
+
+def _check_reply(status: int) -> dict[str, Any]:
+    """A local reply of the JSON check (ext_authz) with ``status``."""
+    comparison = {"op": "EQ", "value": _runtime_uint(status, "check")}
+    flag = {"response_flag_filter": {"flags": ["UAEX"]}}
+    return {"and_filter": {"filters": [flag, {"status_code_filter": {"comparison": comparison}}]}}
+
+
+def _runtime_uint(value: int, op: str) -> dict[str, Any]:
+    return {"default_value": value, "runtime_key": f"datalid.local_reply.{op}_{value}"}
+
+
+def _status_mapper(match: dict[str, Any], code: int, message: str) -> dict[str, Any]:
+    """A mapper of local replies that ``match`` (a status comparison or an access-log filter)."""
+    log_filter = match if "op" not in match else {"status_code_filter": {"comparison": match}}
+    return {
+        "filter": log_filter,
+        "body_format_override": {
+            "json_format": {"code": code, "message": message},
+            "content_type": "application/json",
+        },
+    }
+
+
+def _ext_authz_route(**settings: Any) -> dict[str, Any]:
+    return {
+        _EXT_AUTHZ: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+            **settings,
+        }
+    }
+
+
+def _routes() -> list[dict[str, Any]]:
+    """Every route goes to the server; the JSON check (ext_authz) sees what can be JSON or a query
+    string: bodies of POST, PUT and PATCH, and paths with a query string. A raw-body route
+    (``/v1/process:upload``: the body is the image) sends it only its query string, if any."""
+    # Server streams (progress, job watches) may outlive any fixed timeout; the server's own
+    # deadlines and grace period bound the calls.
+    to_server = {"cluster": "datalid_grpc", "timeout": "0s"}
+    has_query = {"name": ":path", "string_match": {"contains": "?"}}
+    has_body = {"name": ":method", "string_match": {"safe_regex": {"regex": "POST|PUT|PATCH"}}}
+    off = _ext_authz_route(disabled=True)
+    routes: list[dict[str, Any]] = []
+    for template in raw_body_paths():
+        path = (
+            {"path": template}
+            if "{" not in template
+            else {"safe_regex": {"regex": template_pattern(template).pattern}}
+        )
+        query_only = _ext_authz_route(check_settings={"disable_request_body_buffering": True})
+        with_query = {**path, "headers": [has_query]}
+        routes.append({"match": with_query, "route": to_server, "typed_per_filter_config": query_only})
+        routes.append({"match": path, "route": to_server, "typed_per_filter_config": off})
+    routes.append({"match": {"prefix": "/", "headers": [has_body]}, "route": to_server})
+    routes.append({"match": {"prefix": "/", "headers": [has_query]}, "route": to_server})
+    routes.append({"match": {"prefix": "/"}, "route": to_server, "typed_per_filter_config": off})
+    return routes
+
+
+def render_config(config: SidecarConfig, descriptor_set: Path, strict_json_port: int = 0) -> str:
+    """The Envoy bootstrap YAML for ``config``, its JSON check at ``strict_json_port`` (see
+    ``server.strict_json``); checked to parse before it is returned."""
     values = {
+        "ROUTES": _routes(),
+        "LOCAL_REPLY": _local_reply(config),
+        "STRICT_JSON_PORT": strict_json_port,
+        "STRICT_JSON_URI": f"http://127.0.0.1:{strict_json_port}",
         "ADMIN_PORT": config.admin_port,
         "LISTEN_HOST": config.listen_host,
         "LISTEN_PORT": config.listen_port,
@@ -226,7 +334,9 @@ def run(config: SidecarConfig) -> int:
         work_dir = Path(work)
         descriptor_set = build_descriptor_set(work_dir / "datalid.pb")
         bootstrap = work_dir / "envoy.yaml"
-        bootstrap.write_text(render_config(config, descriptor_set))
+        # Beside Envoy for as long as it runs: Envoy's ext_authz sends it each JSON body.
+        strict_json = StrictJsonService(config.max_body_bytes).start()
+        bootstrap.write_text(render_config(config, descriptor_set, strict_json.port))
         admin_path = work_dir / "admin-address"
         process = subprocess.Popen(
             [
@@ -254,8 +364,11 @@ def run(config: SidecarConfig) -> int:
         except SidecarError:
             forward(signal.SIGTERM, None)
             process.wait()
+            strict_json.stop()
             raise
-        return process.wait()
+        code = process.wait()
+        strict_json.stop()
+        return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@
 --    x-envoy-original-path, past gRPC's metadata limit, and came back as a misleading 429.
 
 local MAX_PATH_BYTES = ${MAX_PATH_BYTES}
-local TOO_LONG_BODY = '{"code": 3, "message": "the request path is longer than ${MAX_PATH_BYTES} bytes"}'
+local TOO_LONG_BODY = "the request path is longer than ${MAX_PATH_BYTES} bytes"
 
 -- Once per worker: ids differ between workers and restarts (they name calls, they guard nothing).
 math.randomseed(os.time() + math.floor(os.clock() * 1000000))
@@ -35,6 +35,7 @@ function envoy_on_request(request)
   end
   local path = headers:get(":path")
   if path ~= nil and #path > MAX_PATH_BYTES then
-    request:respond({[":status"] = "414", ["content-type"] = "application/json"}, TOO_LONG_BODY)
+    -- Plain text: the sidecar's local_reply_config makes every local reply a JSON status.
+    request:respond({[":status"] = "414"}, TOO_LONG_BODY)
   end
 end

@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import grpc
-from google.api import httpbody_pb2
 
 from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
 from pipeline import InvalidInput, Overloaded, Priority, ProcessOptions, Stage, StageEvent
@@ -118,12 +117,13 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
 
     @grpc_errors
     async def ProcessUpload(
-        self, request: httpbody_pb2.HttpBody, context: grpc.aio.ServicerContext
+        self, request: expiry_date_service_pb2.ProcessUploadRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ProcessResponse:
-        content_type = request.content_type.split(";")[0].strip().lower()
+        body = request.body
+        content_type = body.content_type.split(";")[0].strip().lower()
         if content_type and not content_type.startswith(_UPLOAD_CONTENT_TYPES):
-            raise InvalidInput("content_type", f"must be an image type, got {request.content_type!r}")
-        return await self._answer(request.data, types_pb2.ProcessOptions(), deadline_of(context))
+            raise InvalidInput("body.content_type", f"must be an image type, got {body.content_type!r}")
+        return await self._answer(body.data, request.options, deadline_of(context))
 
     @grpc_errors
     async def ProcessUrl(

@@ -89,7 +89,15 @@ def test_process_upload_sends_http_body(
     assert result.status is ProcessStatus.FOUND
     (call,) = fake_server.behaviour.calls
     assert call.method == "ProcessUpload"
-    assert (call.request.content_type, call.request.data) == (expected, data)
+    assert (call.request.body.content_type, call.request.body.data) == (expected, data)
+    assert not call.request.HasField("options")
+
+
+def test_process_upload_sends_options(fake_server: FakeServer) -> None:
+    with Client(fake_server.target) as client:
+        client.process_upload(JPEG, options=ProcessOptions(reference_date=dt.date(2026, 11, 1)))
+    (call,) = fake_server.behaviour.calls
+    assert call.request.options.reference_date == "2026-11-01"
 
 
 def test_server_info_models_and_health(fake_server: FakeServer) -> None:

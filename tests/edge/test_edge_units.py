@@ -64,7 +64,8 @@ def test_rendered_config_transcodes_the_three_services(tmp_path) -> None:
         "reject_unknown_method": True,
         "reject_unknown_query_parameters": True,
     }
-    cluster = parts["config"]["static_resources"]["clusters"][0]
+    clusters = {c["name"]: c for c in parts["config"]["static_resources"]["clusters"]}
+    cluster = clusters["datalid_grpc"]
     assert cluster["health_checks"][0]["grpc_health_check"] == {}
     assert parts["config"]["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
     assert parts["vhost"]["typed_per_filter_config"] == {}  # no origins, no CORS

@@ -147,12 +147,98 @@ def test_job_over_rest_and_progress_as_ndjson(rest, secrets, label_jpeg) -> None
     assert events[-1]["result"]["best_date"]["date"].endswith("-11-16")
 
 
-def test_unknown_route_is_404(rest, secrets) -> None:
-    assert http("GET", rest + "/v1/nothing-here", headers=_key(secrets, "ops")).status == 404
+def _json_error(response, status: int, code: int) -> dict:
+    """The google.rpc.Status JSON body of an error ``response``, checked for its status and code."""
+    assert response.status == status, (response.status, response.body[:300])
+    assert response.headers["content-type"] == "application/json", response.headers
+    assert len(response.body) < 2048, "an error never echoes the input at length"
+    body = response.json()
+    assert body["code"] == code, body
+    return body
 
 
-def test_unknown_query_parameter_is_400(rest, secrets) -> None:
-    assert http("GET", rest + "/v1/info?colour=blue", headers=_key(secrets, "ops")).status == 400
+def test_unknown_route_is_404_with_a_json_status(rest, secrets) -> None:
+    body = _json_error(http("GET", rest + "/v1/nothing-here", headers=_key(secrets, "ops")), 404, 5)
+    assert "/v1/nothing-here" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "words"),
+    [
+        ("colour=blue", "colour", "unknown query parameter"),
+        ("page_size=abc", "page_size", "invalid literal"),
+        ("state=NOPE", "state", "Invalid enum value NOPE"),
+        ("page_size=" + "9" * 4000, "page_size", "out of range"),
+    ],
+)
+def test_a_bad_query_parameter_is_400_naming_it(rest, secrets, query, field, words) -> None:
+    response = http("GET", rest + "/v1/jobs?" + query, headers=_key(secrets, "ops"))
+    body = _json_error(response, 400, 3)
+    assert _detail(body, "google.rpc.BadRequest")["field_violations"][0]["field"] == field
+    assert words in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"imagee": "aGVsbG8="}, "imagee"),
+        ({"image": "aGVsbG8=", "options": {"ref_date": "2026-01-01"}}, "options.ref_date"),
+        ({"image": "aGVsbG8=", "options": {"date_order": "DAY_FIRST_PLEASE"}}, "options.date_order"),
+        ({"image": "%%% not base64 %%%"}, "image"),
+        ({"image": "aGVsbG8=", "options": {"max_detections": "many"}}, "options.max_detections"),
+        ({"image": "aGVsbG8=", "options": "none"}, "options"),
+    ],
+)
+def test_a_json_body_naming_no_field_or_a_bad_value_is_400_naming_it(rest, secrets, document, field) -> None:
+    """The transcoder alone dropped unknown fields: `options.ref_date` came back 200 with the
+    verdict for today instead of the day asked for."""
+    response = http("POST", rest + "/v1/process", json_bytes(document), _key(secrets, "app"))
+    body = _json_error(response, 400, 3)
+    assert _detail(body, "google.rpc.BadRequest")["field_violations"][0]["field"] == field
+    assert body["message"].startswith(field + ": ")
+
+
+def test_json_names_in_either_spelling_are_accepted(rest, secrets, label_jpeg) -> None:
+    image = base64.b64encode(label_jpeg).decode()
+    document = {"image": image, "options": {"referenceDate": "2026-11-01", "date_order": "DATE_ORDER_DMY"}}
+    response = http("POST", rest + "/v1/process", json_bytes(document), _key(secrets, "app"))
+    assert response.status == 200, response.body[:300]
+    assert response.json()["best_date"]["days_until_expiry"] == 15
+
+
+def test_a_bad_element_of_a_batch_is_named_by_its_index(rest, secrets) -> None:
+    items = [{"image": "aGVsbG8="}, {"image": "aGVsbG8=", "options": {"colour": 1}}]
+    response = http("POST", rest + "/v1/process:batch", json_bytes(items), _key(secrets, "app"))
+    body = _json_error(response, 400, 3)
+    assert body["message"].startswith("[1].options.colour: unknown field")
+
+
+def test_not_json_and_a_megabyte_of_bad_base64_are_short_400s(rest, secrets) -> None:
+    body = _json_error(http("POST", rest + "/v1/process", b'{"image": ', _key(secrets, "app")), 400, 3)
+    assert "not valid JSON" in body["message"]
+    data_uri = json_bytes({"image": "data:image/jpeg;base64," + "A" * 2**20})
+    body = _json_error(http("POST", rest + "/v1/process", data_uri, _key(secrets, "app")), 400, 3)
+    assert "not base64" in body["message"]
+
+
+def test_a_body_over_the_limit_is_413_stating_it(rest, secrets) -> None:
+    headers = {**_key(secrets, "app"), "content-type": "image/jpeg"}
+    response = http("POST", rest + "/v1/process:upload", b"\xff" * (16 * 2**20 + 1), headers)
+    body = _json_error(response, 413, 3)
+    assert body["message"] == f"the request body is larger than {16 * 2**20} bytes"
+
+
+def test_upload_takes_the_options_as_query_parameters(rest, secrets, label_jpeg) -> None:
+    headers = {**_key(secrets, "app"), "content-type": "image/jpeg"}
+    url = rest + "/v1/process:upload?options.reference_date=2026-11-20&options.return_visualization=true"
+    response = http("POST", url, label_jpeg, headers)
+    assert response.status == 200, response.body[:300]
+    result = response.json()
+    assert result["best_date"]["date"] == "2026-11-16"
+    assert result["best_date"]["is_expired"] is True and result["best_date"]["days_until_expiry"] == -4
+    assert base64.b64decode(result["visualization_jpeg"])[:2] == b"\xff\xd8"
+    short = http("POST", rest + "/v1/process:upload?reference_date=2026-11-20", label_jpeg, headers)
+    assert "did you mean options.reference_date?" in _json_error(short, 400, 3)["message"]
 
 
 def test_cors_preflight_allows_only_configured_origins(rest) -> None:
@@ -171,7 +257,7 @@ def test_cors_preflight_allows_only_configured_origins(rest) -> None:
     assert "access-control-allow-origin" not in preflight("https://evil.example.com").headers
 
 
-def json_bytes(value: dict) -> bytes:
+def json_bytes(value: object) -> bytes:
     import json
 
     return json.dumps(value).encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 
 import pytest
@@ -68,3 +69,20 @@ def test_a_path_over_8_kib_is_414_and_one_under_is_routed(rest, sidecar, secrets
     assert long.status == 404, long.body[:300]
     assert len(long.body) < 1024
     assert http("GET", rest + "/v1/info", headers=headers).status == 200
+
+
+def test_with_the_server_down_rest_answers_503_as_a_json_status() -> None:
+    """Envoy's own 503 ("no healthy upstream") is a google.rpc.Status like the server's errors."""
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+    sidecar = SidecarProcess()
+    sidecar.upstream = dead
+    sidecar.start()
+    try:
+        response = http("GET", f"http://127.0.0.1:{sidecar.port}/v1/info")
+        assert response.status == 503
+        assert response.headers["content-type"] == "application/json"
+        assert json.loads(response.body) == {"code": 14, "message": "no healthy upstream"}
+    finally:
+        assert sidecar.stop() == 0

@@ -30,7 +30,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 
-from datalid.v1 import admin_service_pb2, types_pb2
+from datalid.v1 import admin_service_pb2, expiry_date_service_pb2, types_pb2
 from server.auth import ApiKey, hash_key, new_key, save_keys
 from tests.conftest import REPO_ROOT, ServerProcess, bad_request_fields, serving
 from tests.hostile.conftest import assert_still_serving
@@ -247,7 +247,8 @@ def test_a_megabyte_echoed_in_an_error_is_cut(hostile_channel) -> None:
         request_serializer=lambda body: body.SerializeToString(),
     )
     with pytest.raises(grpc.RpcError) as caught:
-        upload(httpbody_pb2.HttpBody(content_type="x" * 2**20, data=b"\x00"), timeout=_TIMEOUT_S)
+        body = httpbody_pb2.HttpBody(content_type="x" * 2**20, data=b"\x00")
+        upload(expiry_date_service_pb2.ProcessUploadRequest(body=body), timeout=_TIMEOUT_S)
     error = caught.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert len(error.details()) < 300 and "characters)" in error.details()

@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from datalid.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
+    expiry_date_service_pb2,
     expiry_date_service_pb2_grpc,
     types_pb2,
 )
@@ -66,17 +67,21 @@ def test_reference_date_decides_expiry(inference, label_jpeg) -> None:
     assert best.is_expired == (expiry < dt.date(2026, 11, 20))
 
 
-def test_process_upload_takes_raw_body(inference, label_jpeg) -> None:
+def test_process_upload_takes_raw_body_and_options(inference, label_jpeg) -> None:
     body = httpbody_pb2.HttpBody(content_type="image/jpeg", data=label_jpeg)
-    response = inference.ProcessUpload(body, timeout=60)
+    options = types_pb2.ProcessOptions(reference_date="2000-01-01")
+    request = expiry_date_service_pb2.ProcessUploadRequest(body=body, options=options)
+    response = inference.ProcessUpload(request, timeout=60)
     assert response.best_date.date.endswith("-11-16")
+    assert not response.best_date.is_expired, "the reference date of the options decides"
 
 
 def test_process_upload_refuses_non_image_content_type(inference, label_jpeg) -> None:
+    body = httpbody_pb2.HttpBody(content_type="text/plain", data=label_jpeg)
     with pytest.raises(grpc.RpcError) as caught:
-        inference.ProcessUpload(httpbody_pb2.HttpBody(content_type="text/plain", data=label_jpeg), timeout=60)
+        inference.ProcessUpload(expiry_date_service_pb2.ProcessUploadRequest(body=body), timeout=60)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert bad_request_fields(caught.value) == ["content_type"]
+    assert bad_request_fields(caught.value) == ["body.content_type"]
 
 
 def test_request_id_from_caller_is_echoed_and_logged(server, inference, label_jpeg) -> None:

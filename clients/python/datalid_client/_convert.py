@@ -106,9 +106,17 @@ def process_request_to_pb(image: bytes, options: ProcessOptions | None) -> types
     return request
 
 
-def upload_to_pb(image: bytes, content_type: str) -> httpbody_pb2.HttpBody:
-    """The ``google.api.HttpBody`` that ``ProcessUpload`` takes."""
-    return httpbody_pb2.HttpBody(content_type=content_type, data=image)
+def upload_to_pb(
+    image: bytes, content_type: str, options: ProcessOptions | None = None
+) -> expiry_date_service_pb2.ProcessUploadRequest:
+    """The ``ProcessUploadRequest`` (a ``google.api.HttpBody`` and options) that ``ProcessUpload``
+    takes; without options the ``options`` field is left unset."""
+    request = expiry_date_service_pb2.ProcessUploadRequest(
+        body=httpbody_pb2.HttpBody(content_type=content_type, data=image)
+    )
+    if options is not None:
+        request.options.CopyFrom(options_to_pb(options))
+    return request
 
 
 def _box_from_pb(pb: types_pb2.BoundingBox) -> BoundingBox:

@@ -171,13 +171,19 @@ class Client(BaseClient):
         return _convert.result_from_pb(self._call(self._stubs.process, request, timeout_s))
 
     def process_upload(
-        self, image: ImageInput, content_type: str | None = None, *, timeout_s: float | None = None
+        self,
+        image: ImageInput,
+        content_type: str | None = None,
+        *,
+        options: ProcessOptions | None = None,
+        timeout_s: float | None = None,
     ) -> ProcessResult:
-        """Read one image through ``ProcessUpload`` (a ``google.api.HttpBody``), with server-default options.
+        """Read one image through ``ProcessUpload`` (the image as a ``google.api.HttpBody``).
 
         Args:
             image: Encoded image bytes or the path of an image file.
             content_type: MIME type of the image; None guesses it from the bytes.
+            options: Per-request options; None uses the server's defaults.
             timeout_s: Deadline of this call in seconds (None: the client's default).
 
         Raises:
@@ -185,7 +191,7 @@ class Client(BaseClient):
         """
         self._check_open()
         data = read_image(image)
-        request = _convert.upload_to_pb(data, content_type or guess_content_type(data))
+        request = _convert.upload_to_pb(data, content_type or guess_content_type(data), options)
         return _convert.result_from_pb(self._call(self._stubs.process_upload, request, timeout_s))
 
     def server_info(self, *, timeout_s: float | None = None) -> ServerInfo:
@@ -543,12 +549,17 @@ class AsyncClient(BaseClient):
         return _convert.result_from_pb(await self._call(stubs.process, request, timeout_s))
 
     async def process_upload(
-        self, image: ImageInput, content_type: str | None = None, *, timeout_s: float | None = None
+        self,
+        image: ImageInput,
+        content_type: str | None = None,
+        *,
+        options: ProcessOptions | None = None,
+        timeout_s: float | None = None,
     ) -> ProcessResult:
         """Read one image through ``ProcessUpload``; see ``Client.process_upload``."""
         stubs = self._stubs()
         data = image if isinstance(image, bytes) else await asyncio.to_thread(read_image, image)
-        request = _convert.upload_to_pb(data, content_type or guess_content_type(data))
+        request = _convert.upload_to_pb(data, content_type or guess_content_type(data), options)
         return _convert.result_from_pb(await self._call(stubs.process_upload, request, timeout_s))
 
     async def server_info(self, *, timeout_s: float | None = None) -> ServerInfo:

@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$datalid/v1/expiry_date_service.proto\x12\ndatalid.v1\x1a\x16\x64\x61talid/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"M\n\x11ProcessUrlRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.datalid.v1.ProcessOptions\"\x80\x01\n\x10ProcessBatchItem\x12\r\n\x05index\x18\x01 \x01(\x05\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.datalid.v1.ProcessResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\t\n\x07outcome\"C\n\x14ProcessBatchResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.datalid.v1.ProcessBatchItem\"\x8b\x01\n\rProgressEvent\x12(\n\x05stage\x18\x01 \x01(\x0e\x32\x19.datalid.v1.ProgressStage\x12\x12\n\nelapsed_ms\x18\x02 \x01(\x02\x12\x0f\n\x07message\x18\x03 \x01(\t\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x1b.datalid.v1.ProcessResponse\"\xc6\x01\n\x05\x46rame\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x10\n\x08\x66rame_id\x18\x02 \x01(\x04\x12\r\n\x05image\x18\x03 \x01(\x0c\x12/\n\x0b\x63\x61ptured_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07options\x18\x05 \x01(\x0b\x32\x1a.datalid.v1.ProcessOptions\x12+\n\x0b\x64rop_policy\x18\x06 \x01(\x0e\x32\x16.datalid.v1.DropPolicy\"\xcb\x01\n\x0b\x46rameResult\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\x0f\n\x07skipped\x18\x02 \x01(\x08\x12+\n\x06result\x18\x03 \x01(\x0b\x32\x1b.datalid.v1.ProcessResponse\x12!\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.Status\x12\x30\n\x10stream_best_date\x18\x05 \x01(\x0b\x32\x16.datalid.v1.ParsedDate\x12\x17\n\x0f\x61greeing_frames\x18\x06 \x01(\x05*\xcd\x01\n\rProgressStage\x12\x1e\n\x1aPROGRESS_STAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROGRESS_STAGE_DECODED\x10\x01\x12#\n\x1fPROGRESS_STAGE_REGIONS_DETECTED\x10\x02\x12\x1c\n\x18PROGRESS_STAGE_TEXT_READ\x10\x03\x12\x1f\n\x1bPROGRESS_STAGE_DATES_PARSED\x10\x04\x12\x1c\n\x18PROGRESS_STAGE_COMPLETED\x10\x05*^\n\nDropPolicy\x12\x1b\n\x17\x44ROP_POLICY_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44ROP_POLICY_PROCESS_ALL\x10\x01\x12\x16\n\x12\x44ROP_POLICY_LATEST\x10\x02\x32\xd7\x04\n\x11\x45xpiryDateService\x12Z\n\x07Process\x12\x1a.datalid.v1.ProcessRequest\x1a\x1b.datalid.v1.ProcessResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/process:\x01*\x12\x61\n\rProcessUpload\x12\x14.google.api.HttpBody\x1a\x1b.datalid.v1.ProcessResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/process:upload:\x01*\x12\x64\n\nProcessUrl\x12\x1d.datalid.v1.ProcessUrlRequest\x1a\x1b.datalid.v1.ProcessResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/process:url:\x01*\x12l\n\x0cProcessBatch\x12\x1a.datalid.v1.ProcessRequest\x1a .datalid.v1.ProcessBatchResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/process:batch:\x01*(\x01\x12o\n\x13ProcessWithProgress\x12\x1a.datalid.v1.ProcessRequest\x1a\x19.datalid.v1.ProgressEvent\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/process:progress:\x01*0\x01\x12>\n\x0cStreamFrames\x12\x11.datalid.v1.Frame\x1a\x17.datalid.v1.FrameResult(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$datalid/v1/expiry_date_service.proto\x12\ndatalid.v1\x1a\x16\x64\x61talid/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"g\n\x14ProcessUploadRequest\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.datalid.v1.ProcessOptions\"M\n\x11ProcessUrlRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12+\n\x07options\x18\x02 \x01(\x0b\x32\x1a.datalid.v1.ProcessOptions\"\x80\x01\n\x10ProcessBatchItem\x12\r\n\x05index\x18\x01 \x01(\x05\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.datalid.v1.ProcessResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\t\n\x07outcome\"C\n\x14ProcessBatchResponse\x12+\n\x05items\x18\x01 \x03(\x0b\x32\x1c.datalid.v1.ProcessBatchItem\"\x8b\x01\n\rProgressEvent\x12(\n\x05stage\x18\x01 \x01(\x0e\x32\x19.datalid.v1.ProgressStage\x12\x12\n\nelapsed_ms\x18\x02 \x01(\x02\x12\x0f\n\x07message\x18\x03 \x01(\t\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x1b.datalid.v1.ProcessResponse\"\xc6\x01\n\x05\x46rame\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x10\n\x08\x66rame_id\x18\x02 \x01(\x04\x12\r\n\x05image\x18\x03 \x01(\x0c\x12/\n\x0b\x63\x61ptured_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07options\x18\x05 \x01(\x0b\x32\x1a.datalid.v1.ProcessOptions\x12+\n\x0b\x64rop_policy\x18\x06 \x01(\x0e\x32\x16.datalid.v1.DropPolicy\"\xcb\x01\n\x0b\x46rameResult\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\x0f\n\x07skipped\x18\x02 \x01(\x08\x12+\n\x06result\x18\x03 \x01(\x0b\x32\x1b.datalid.v1.ProcessResponse\x12!\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.Status\x12\x30\n\x10stream_best_date\x18\x05 \x01(\x0b\x32\x16.datalid.v1.ParsedDate\x12\x17\n\x0f\x61greeing_frames\x18\x06 \x01(\x05*\xcd\x01\n\rProgressStage\x12\x1e\n\x1aPROGRESS_STAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROGRESS_STAGE_DECODED\x10\x01\x12#\n\x1fPROGRESS_STAGE_REGIONS_DETECTED\x10\x02\x12\x1c\n\x18PROGRESS_STAGE_TEXT_READ\x10\x03\x12\x1f\n\x1bPROGRESS_STAGE_DATES_PARSED\x10\x04\x12\x1c\n\x18PROGRESS_STAGE_COMPLETED\x10\x05*^\n\nDropPolicy\x12\x1b\n\x17\x44ROP_POLICY_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44ROP_POLICY_PROCESS_ALL\x10\x01\x12\x16\n\x12\x44ROP_POLICY_LATEST\x10\x02\x32\xe6\x04\n\x11\x45xpiryDateService\x12Z\n\x07Process\x12\x1a.datalid.v1.ProcessRequest\x1a\x1b.datalid.v1.ProcessResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/process:\x01*\x12p\n\rProcessUpload\x12 .datalid.v1.ProcessUploadRequest\x1a\x1b.datalid.v1.ProcessResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x12/v1/process:upload:\x04\x62ody\x12\x64\n\nProcessUrl\x12\x1d.datalid.v1.ProcessUrlRequest\x1a\x1b.datalid.v1.ProcessResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/process:url:\x01*\x12l\n\x0cProcessBatch\x12\x1a.datalid.v1.ProcessRequest\x1a .datalid.v1.ProcessBatchResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/process:batch:\x01*(\x01\x12o\n\x13ProcessWithProgress\x12\x1a.datalid.v1.ProcessRequest\x1a\x19.datalid.v1.ProgressEvent\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/process:progress:\x01*0\x01\x12>\n\x0cStreamFrames\x12\x11.datalid.v1.Frame\x1a\x17.datalid.v1.FrameResult(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,29 +39,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPIRYDATESERVICE'].methods_by_name['Process']._loaded_options = None
   _globals['_EXPIRYDATESERVICE'].methods_by_name['Process']._serialized_options = b'\202\323\344\223\002\020\"\013/v1/process:\001*'
   _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessUpload']._loaded_options = None
-  _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessUpload']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/process:upload:\001*'
+  _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessUpload']._serialized_options = b'\202\323\344\223\002\032\"\022/v1/process:upload:\004body'
   _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessUrl']._loaded_options = None
   _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessUrl']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/process:url:\001*'
   _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessBatch']._loaded_options = None
   _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessBatch']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/process:batch:\001*'
   _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessWithProgress']._loaded_options = None
   _globals['_EXPIRYDATESERVICE'].methods_by_name['ProcessWithProgress']._serialized_options = b'\202\323\344\223\002\031\"\024/v1/process:progress:\001*'
-  _globals['_PROGRESSSTAGE']._serialized_start=1020
-  _globals['_PROGRESSSTAGE']._serialized_end=1225
-  _globals['_DROPPOLICY']._serialized_start=1227
-  _globals['_DROPPOLICY']._serialized_end=1321
-  _globals['_PROCESSURLREQUEST']._serialized_start=191
-  _globals['_PROCESSURLREQUEST']._serialized_end=268
-  _globals['_PROCESSBATCHITEM']._serialized_start=271
-  _globals['_PROCESSBATCHITEM']._serialized_end=399
-  _globals['_PROCESSBATCHRESPONSE']._serialized_start=401
-  _globals['_PROCESSBATCHRESPONSE']._serialized_end=468
-  _globals['_PROGRESSEVENT']._serialized_start=471
-  _globals['_PROGRESSEVENT']._serialized_end=610
-  _globals['_FRAME']._serialized_start=613
-  _globals['_FRAME']._serialized_end=811
-  _globals['_FRAMERESULT']._serialized_start=814
-  _globals['_FRAMERESULT']._serialized_end=1017
-  _globals['_EXPIRYDATESERVICE']._serialized_start=1324
-  _globals['_EXPIRYDATESERVICE']._serialized_end=1923
+  _globals['_PROGRESSSTAGE']._serialized_start=1125
+  _globals['_PROGRESSSTAGE']._serialized_end=1330
+  _globals['_DROPPOLICY']._serialized_start=1332
+  _globals['_DROPPOLICY']._serialized_end=1426
+  _globals['_PROCESSUPLOADREQUEST']._serialized_start=191
+  _globals['_PROCESSUPLOADREQUEST']._serialized_end=294
+  _globals['_PROCESSURLREQUEST']._serialized_start=296
+  _globals['_PROCESSURLREQUEST']._serialized_end=373
+  _globals['_PROCESSBATCHITEM']._serialized_start=376
+  _globals['_PROCESSBATCHITEM']._serialized_end=504
+  _globals['_PROCESSBATCHRESPONSE']._serialized_start=506
+  _globals['_PROCESSBATCHRESPONSE']._serialized_end=573
+  _globals['_PROGRESSEVENT']._serialized_start=576
+  _globals['_PROGRESSEVENT']._serialized_end=715
+  _globals['_FRAME']._serialized_start=718
+  _globals['_FRAME']._serialized_end=916
+  _globals['_FRAMERESULT']._serialized_start=919
+  _globals['_FRAMERESULT']._serialized_end=1122
+  _globals['_EXPIRYDATESERVICE']._serialized_start=1429
+  _globals['_EXPIRYDATESERVICE']._serialized_end=2043
 # @@protoc_insertion_point(module_scope)

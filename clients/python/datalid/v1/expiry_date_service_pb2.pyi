@@ -38,6 +38,14 @@ DROP_POLICY_UNSPECIFIED: DropPolicy
 DROP_POLICY_PROCESS_ALL: DropPolicy
 DROP_POLICY_LATEST: DropPolicy
 
+class ProcessUploadRequest(_message.Message):
+    __slots__ = ("body", "options")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    body: _httpbody_pb2.HttpBody
+    options: _types_pb2.ProcessOptions
+    def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ..., options: _Optional[_Union[_types_pb2.ProcessOptions, _Mapping]] = ...) -> None: ...
+
 class ProcessUrlRequest(_message.Message):
     __slots__ = ("url", "options")
     URL_FIELD_NUMBER: _ClassVar[int]

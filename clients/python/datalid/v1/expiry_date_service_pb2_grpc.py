@@ -5,7 +5,6 @@ import warnings
 
 from datalid.v1 import expiry_date_service_pb2 as datalid_dot_v1_dot_expiry__date__service__pb2
 from datalid.v1 import types_pb2 as datalid_dot_v1_dot_types__pb2
-from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -44,7 +43,7 @@ class ExpiryDateServiceStub:
                 _registered_method=True)
         self.ProcessUpload = channel.unary_unary(
                 '/datalid.v1.ExpiryDateService/ProcessUpload',
-                request_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+                request_serializer=datalid_dot_v1_dot_expiry__date__service__pb2.ProcessUploadRequest.SerializeToString,
                 response_deserializer=datalid_dot_v1_dot_types__pb2.ProcessResponse.FromString,
                 _registered_method=True)
         self.ProcessUrl = channel.unary_unary(
@@ -81,7 +80,8 @@ class ExpiryDateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ProcessUpload(self, request, context):
-        """Reads one image sent as a raw HTTP body with its Content-Type (REST) or as HttpBody.data (gRPC).
+        """Reads one image sent as a raw HTTP body with its Content-Type (REST; the options as query
+        parameters, e.g. ?options.reference_date=2026-11-01) or as body.data (gRPC).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -126,7 +126,7 @@ def add_ExpiryDateServiceServicer_to_server(servicer, server):
             ),
             'ProcessUpload': grpc.unary_unary_rpc_method_handler(
                     servicer.ProcessUpload,
-                    request_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                    request_deserializer=datalid_dot_v1_dot_expiry__date__service__pb2.ProcessUploadRequest.FromString,
                     response_serializer=datalid_dot_v1_dot_types__pb2.ProcessResponse.SerializeToString,
             ),
             'ProcessUrl': grpc.unary_unary_rpc_method_handler(
@@ -203,7 +203,7 @@ class ExpiryDateService:
             request,
             target,
             '/datalid.v1.ExpiryDateService/ProcessUpload',
-            google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            datalid_dot_v1_dot_expiry__date__service__pb2.ProcessUploadRequest.SerializeToString,
             datalid_dot_v1_dot_types__pb2.ProcessResponse.FromString,
             options,
             channel_credentials,
