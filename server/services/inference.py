@@ -30,6 +30,9 @@ _PROGRESS_STAGE = {
     Stage.DATES_PARSED: expiry_date_service_pb2.PROGRESS_STAGE_DATES_PARSED,
 }
 
+# How long before a progress call's deadline its work stops, so that the error can still go out as
+# the stream's last event (PROGRESS_STAGE_FAILED): one message write on a local connection.
+_FAILED_EVENT_MARGIN_S = 0.05
 # ProcessUpload accepts what a camera or a browser sends for a photo; the decoder checks the bytes.
 _UPLOAD_CONTENT_TYPES = ("image/", "application/octet-stream")
 
@@ -188,8 +191,13 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         send = StreamWriter(context)
         started = time.perf_counter()
         events: asyncio.Queue[StageEvent | None] = asyncio.Queue()  # at most one per Stage, and None
+        deadline = deadline_of(context)
+        if deadline is not None:
+            # The work stops a little before the call's deadline, so that a failed stream still
+            # has the time to say so in its last event (see below).
+            deadline -= _FAILED_EVENT_MARGIN_S
         work = asyncio.ensure_future(
-            self._process(request.image, request.options, deadline_of(context), events.put_nowait)
+            self._process(request.image, request.options, deadline, events.put_nowait)
         )
         work.add_done_callback(lambda _: events.put_nowait(None))
         try:
@@ -202,6 +210,20 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
                     )
                 )
             response = await work
+        except Exception as exc:
+            if not send.started:
+                raise  # a trailers-only error, which REST turns into its HTTP status
+            # Events went out, so the HTTP status (REST: 200) did too: the error is also the last
+            # event, where an NDJSON reader sees it. The call still ends with it.
+            status = status_of_exception(exc)
+            failed = expiry_date_service_pb2.ProgressEvent(
+                stage=expiry_date_service_pb2.PROGRESS_STAGE_FAILED,
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                message="failed",
+                error=status,
+            )
+            await send(failed)
+            await abort_with(context, status)
         finally:
             work.cancel()
         completed = expiry_date_service_pb2.ProgressEvent(

@@ -33,6 +33,12 @@ class StreamWriter:
         self._context = context
         self._started = False
 
+    @property
+    def started(self) -> bool:
+        """Whether the headers went out (with the first message): a failure after that cannot
+        be a trailers-only response, which HTTP gateways turn into an HTTP error status."""
+        return self._started
+
     async def __call__(self, message: Any) -> None:
         """Writes ``message``.
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from google.rpc import status_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datalid.v1 import admin_service_pb2, types_pb2
+from datalid.v1 import admin_service_pb2, expiry_date_service_pb2, types_pb2
 from datalid_client import (
     BoundingBox,
     DateKind,
     DateOrder,
     DatePrecision,
+    DeadlineExceeded,
     ModelState,
     ProcessOptions,
     ProcessStatus,
+    ProgressStage,
     StageTimings,
     _convert,
 )
@@ -197,3 +200,15 @@ def test_server_info_and_models_from_pb() -> None:
     )
     assert model.state is ModelState.LOADING
     assert model.outputs[0].shape == (-1, 40, 6625)
+
+
+def test_a_failed_progress_event_carries_its_error() -> None:
+    pb = expiry_date_service_pb2.ProgressEvent(
+        stage=expiry_date_service_pb2.PROGRESS_STAGE_FAILED,
+        elapsed_ms=12.5,
+        message="failed",
+        error=status_pb2.Status(code=4, message="the deadline passed"),
+    )
+    event = _convert.progress_event_from_pb(pb)
+    assert event.stage is ProgressStage.FAILED and event.result is None
+    assert isinstance(event.error, DeadlineExceeded) and "deadline passed" in str(event.error)

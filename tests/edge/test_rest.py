@@ -261,3 +261,23 @@ def json_bytes(value: object) -> bytes:
     import json
 
     return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize("timeout", ["20m", "60m", "120m"])
+def test_a_progress_stream_never_ends_looking_finished_when_it_failed(
+    rest, secrets, label_jpeg, timeout
+) -> None:
+    """Past its deadline a progress call answered 200, two lines and a clean end. Now it either fails
+    before its first line (an HTTP error status), or its last line is COMPLETED or FAILED with the
+    status. Which one depends on the machine's speed; none may end silently."""
+    headers = {**_key(secrets, "ops"), "grpc-timeout": timeout}
+    image = base64.b64encode(label_jpeg).decode()
+    response = http("POST", rest + "/v1/process:progress", json_bytes({"image": image}), headers)
+    if response.status != 200:
+        assert response.json()["code"] == 4, response.body  # DEADLINE_EXCEEDED
+        return
+    events = [json.loads(line) for line in response.body.decode().splitlines() if line.strip()]
+    last = events[-1]
+    assert last["stage"] in ("PROGRESS_STAGE_COMPLETED", "PROGRESS_STAGE_FAILED"), events
+    if last["stage"] == "PROGRESS_STAGE_FAILED":
+        assert last["error"]["code"] == 4 and last["error"]["message"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from pipeline import (
     DateFinding,
     DateKind,
     DatePrecision,
+    DeadlineExceeded,
     InvalidInput,
     Priority,
     ProcessResult,
@@ -67,6 +69,10 @@ class FakePipeline:
         self.priorities.append(priority)
         self.started_event.set()
         report(StageEvent(Stage.DECODED, 32 * 32, "decoded 32x32"))
+        if image == b"slow" and deadline is not None:
+            # As the real pipeline does when its deadline passes between stages.
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            raise DeadlineExceeded("the deadline passed while the regions were read")
         if self.gate is not None:
             await self.gate.wait()
         report(StageEvent(Stage.REGIONS_DETECTED, 1, "1 text regions detected"))
@@ -365,6 +371,33 @@ def test_progress_reports_each_stage_then_the_result(tmp_path: Path) -> None:
         elapsed = [e.elapsed_ms for e in events[:4]]
         assert elapsed == sorted(elapsed)
         assert events[-1].result.best_date.date == "2026-11-16"
+
+    _run(tmp_path, scenario)
+
+
+def test_progress_that_fails_after_events_ends_with_a_failed_event_and_the_status(tmp_path: Path) -> None:
+    """Over REST the HTTP status went out with the first event: the last event must say it failed."""
+
+    async def scenario(channel: grpc.aio.Channel, fake: FakePipeline) -> None:
+        stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
+        for image, timeout_s, code in (
+            (b"bad", None, grpc.StatusCode.INVALID_ARGUMENT),
+            (b"slow", 1.0, grpc.StatusCode.DEADLINE_EXCEEDED),
+        ):
+            call = stub.ProcessWithProgress(
+                types_pb2.ProcessRequest(image=image), metadata=_meta("alice"), timeout=timeout_s
+            )
+            events = []
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                async for event in call:
+                    events.append(event)
+            assert failed.value.code() == code
+            assert events[0].stage == expiry_date_service_pb2.PROGRESS_STAGE_DECODED
+            last = events[-1]
+            assert last.stage == expiry_date_service_pb2.PROGRESS_STAGE_FAILED, image
+            assert last.error.code == code.value[0]
+            assert last.error.message == failed.value.details()
+            assert not last.HasField("result")
 
     _run(tmp_path, scenario)
 

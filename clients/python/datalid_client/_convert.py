@@ -251,6 +251,7 @@ def progress_event_from_pb(pb: expiry_date_service_pb2.ProgressEvent) -> Progres
         elapsed_ms=pb.elapsed_ms,
         message=pb.message,
         result=result_from_pb(pb.result) if pb.HasField("result") else None,
+        error=error_from_status(pb.error) if pb.HasField("error") else None,
     )
 
 

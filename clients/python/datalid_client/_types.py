@@ -283,16 +283,20 @@ class ProgressStage(enum.StrEnum):
     TEXT_READ = "text_read"
     DATES_PARSED = "dates_parsed"
     COMPLETED = "completed"
+    # The call failed after earlier events; the iterator raises the same error next.
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
 class ProgressEvent:
-    """One stage of a ``process_with_progress`` call; the ``COMPLETED`` event carries the ``result``."""
+    """One stage of a ``process_with_progress`` call; the ``COMPLETED`` event carries the
+    ``result``, a ``FAILED`` event the ``error`` the call ends with."""
 
     stage: ProgressStage
     elapsed_ms: float  # since the call started, on the server
     message: str = ""
     result: ProcessResult | None = None
+    error: DatalidError | None = None
 
 
 class DropPolicy(enum.StrEnum):

@@ -308,7 +308,8 @@ class Client(BaseClient):
     ) -> Iterator[ProgressEvent]:
         """Read one image and yield each pipeline stage as the server reports it.
 
-        The last event has ``stage == ProgressStage.COMPLETED`` and carries the ``result``.
+        The last event has ``stage == ProgressStage.COMPLETED`` and carries the ``result``; a call
+        that fails after events ends with a ``FAILED`` event carrying the ``error``, then raises it.
 
         Raises:
             DatalidError: the call failed, before or between events (raised while iterating).

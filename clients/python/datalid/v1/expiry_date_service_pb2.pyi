@@ -22,6 +22,7 @@ class ProgressStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROGRESS_STAGE_TEXT_READ: _ClassVar[ProgressStage]
     PROGRESS_STAGE_DATES_PARSED: _ClassVar[ProgressStage]
     PROGRESS_STAGE_COMPLETED: _ClassVar[ProgressStage]
+    PROGRESS_STAGE_FAILED: _ClassVar[ProgressStage]
 
 class DropPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -34,6 +35,7 @@ PROGRESS_STAGE_REGIONS_DETECTED: ProgressStage
 PROGRESS_STAGE_TEXT_READ: ProgressStage
 PROGRESS_STAGE_DATES_PARSED: ProgressStage
 PROGRESS_STAGE_COMPLETED: ProgressStage
+PROGRESS_STAGE_FAILED: ProgressStage
 DROP_POLICY_UNSPECIFIED: DropPolicy
 DROP_POLICY_PROCESS_ALL: DropPolicy
 DROP_POLICY_LATEST: DropPolicy
@@ -71,16 +73,18 @@ class ProcessBatchResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[ProcessBatchItem, _Mapping]]] = ...) -> None: ...
 
 class ProgressEvent(_message.Message):
-    __slots__ = ("stage", "elapsed_ms", "message", "result")
+    __slots__ = ("stage", "elapsed_ms", "message", "result", "error")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     stage: ProgressStage
     elapsed_ms: float
     message: str
     result: _types_pb2.ProcessResponse
-    def __init__(self, stage: _Optional[_Union[ProgressStage, str]] = ..., elapsed_ms: _Optional[float] = ..., message: _Optional[str] = ..., result: _Optional[_Union[_types_pb2.ProcessResponse, _Mapping]] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, stage: _Optional[_Union[ProgressStage, str]] = ..., elapsed_ms: _Optional[float] = ..., message: _Optional[str] = ..., result: _Optional[_Union[_types_pb2.ProcessResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("stream_id", "frame_id", "image", "captured_at", "options", "drop_policy")
