@@ -192,6 +192,8 @@ def _local_reply(config: SidecarConfig) -> dict[str, Any]:
     mappers: list[dict[str, Any]] = [
         {"filter": _check_reply(400)},
         _status_mapper(_check_reply(503), 14, "the JSON check of the request is unavailable"),
+        _healthz_mapper(200, {"status": "SERVING"}),
+        _healthz_mapper(503, {"code": 14, "message": "the server is not serving", "status": "NOT_SERVING"}),
     ]
     for status, (code, fixed) in sorted(_LOCAL_REPLY_CODES.items()):
         message = fixed.format(max_body_bytes=config.max_body_bytes) if fixed else "%LOCAL_REPLY_BODY%"
@@ -206,6 +208,16 @@ def _check_reply(status: int) -> dict[str, Any]:
     comparison = {"op": "EQ", "value": _runtime_uint(status, "check")}
     flag = {"response_flag_filter": {"flags": ["UAEX"]}}
     return {"and_filter": {"filters": [flag, {"status_code_filter": {"comparison": comparison}}]}}
+
+
+def _healthz_mapper(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """The health_check filter's answer to ``GET /healthz`` with ``status``, as JSON ``body``."""
+    comparison = {"op": "EQ", "value": _runtime_uint(status, "healthz")}
+    path = {"header_filter": {"header": {"name": ":path", "string_match": {"exact": "/healthz"}}}}
+    return {
+        "filter": {"and_filter": {"filters": [path, {"status_code_filter": {"comparison": comparison}}]}},
+        "body_format_override": {"json_format": body, "content_type": "application/json"},
+    }
 
 
 def _runtime_uint(value: int, op: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 
 from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
-from pipeline import InvalidInput, Overloaded, Priority, ProcessOptions, Stage, StageEvent
+from pipeline import DeadlineExceeded, InvalidInput, Overloaded, Priority, ProcessOptions, Stage, StageEvent
 from server import convert
 from server.config import ServerConfig
 from server.errors import abort_with, grpc_errors, rich_status, status_of_exception
@@ -201,29 +201,25 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         )
         work.add_done_callback(lambda _: events.put_nowait(None))
         try:
-            while (event := await events.get()) is not None:
-                await send(
-                    expiry_date_service_pb2.ProgressEvent(
-                        stage=_PROGRESS_STAGE[event.stage],
-                        elapsed_ms=(time.perf_counter() - started) * 1000,
-                        message=event.message,
+            # The pipeline checks the deadline only before work starts; a stage already running
+            # (OCR) would run past it and gRPC would end the call with nothing said in-band. The
+            # loop's clock is time.monotonic, the clock of ``deadline``.
+            async with asyncio.timeout_at(deadline):
+                while (event := await events.get()) is not None:
+                    await send(
+                        expiry_date_service_pb2.ProgressEvent(
+                            stage=_PROGRESS_STAGE[event.stage],
+                            elapsed_ms=(time.perf_counter() - started) * 1000,
+                            message=event.message,
+                        )
                     )
-                )
-            response = await work
+                response = await work
+        except TimeoutError:
+            await self._progress_failed(send, context, started, DeadlineExceeded("the deadline passed"))
+            raise
         except Exception as exc:
-            if not send.started:
-                raise  # a trailers-only error, which REST turns into its HTTP status
-            # Events went out, so the HTTP status (REST: 200) did too: the error is also the last
-            # event, where an NDJSON reader sees it. The call still ends with it.
-            status = status_of_exception(exc)
-            failed = expiry_date_service_pb2.ProgressEvent(
-                stage=expiry_date_service_pb2.PROGRESS_STAGE_FAILED,
-                elapsed_ms=(time.perf_counter() - started) * 1000,
-                message="failed",
-                error=status,
-            )
-            await send(failed)
-            await abort_with(context, status)
+            await self._progress_failed(send, context, started, exc)
+            raise
         finally:
             work.cancel()
         completed = expiry_date_service_pb2.ProgressEvent(
@@ -234,6 +230,35 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         )
         convert.fit_pictures(completed, self._config.max_message_bytes)
         await send(completed)
+
+    async def _progress_failed(
+        self, send: StreamWriter, context: grpc.aio.ServicerContext, started: float, error: Exception
+    ) -> None:
+        """Ends a progress call that failed with ``error`` after events went out; returns (and the
+        caller re-raises) when none did.
+
+        Before the first event the call fails trailers-only, which REST turns into an HTTP error
+        status. After it the HTTP status (REST: 200) went out too: the error becomes the last
+        event, where an NDJSON reader sees it, and the call ends with the same status.
+
+        Raises:
+            grpc.aio.AbortError: the call was ended with ``error``'s status.
+            DeadlineExceeded: ``error`` is the deadline and no event went out (the error mapping
+                answers it).
+        """
+        if not send.started:
+            if isinstance(error, DeadlineExceeded):
+                raise error
+            return
+        status = status_of_exception(error)
+        failed = expiry_date_service_pb2.ProgressEvent(
+            stage=expiry_date_service_pb2.PROGRESS_STAGE_FAILED,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            message="failed",
+            error=status,
+        )
+        await send(failed)
+        await abort_with(context, status)
 
     @grpc_errors
     async def StreamFrames(

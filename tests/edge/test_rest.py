@@ -157,6 +157,12 @@ def _json_error(response, status: int, code: int) -> dict:
     return body
 
 
+def test_healthz_answers_from_envoys_health_check_without_a_key(rest) -> None:
+    response = http("GET", rest + "/healthz")
+    assert (response.status, response.headers["content-type"]) == (200, "application/json")
+    assert response.json() == {"status": "SERVING"}
+
+
 def test_unknown_route_is_404_with_a_json_status(rest, secrets) -> None:
     body = _json_error(http("GET", rest + "/v1/nothing-here", headers=_key(secrets, "ops")), 404, 5)
     assert "/v1/nothing-here" in body["message"]
@@ -278,6 +284,11 @@ def test_a_progress_stream_never_ends_looking_finished_when_it_failed(
         return
     events = [json.loads(line) for line in response.body.decode().splitlines() if line.strip()]
     last = events[-1]
+    if "stage" not in last:
+        # gRPC itself ended the call at its deadline, after its headers but before the server
+        # wrote a message: Envoy's transcoder then writes the status as the line.
+        assert last["code"] == 4 and len(events) == 1, events
+        return
     assert last["stage"] in ("PROGRESS_STAGE_COMPLETED", "PROGRESS_STAGE_FAILED"), events
     if last["stage"] == "PROGRESS_STAGE_FAILED":
         assert last["error"]["code"] == 4 and last["error"]["message"]

@@ -84,5 +84,8 @@ def test_with_the_server_down_rest_answers_503_as_a_json_status() -> None:
         assert response.status == 503
         assert response.headers["content-type"] == "application/json"
         assert json.loads(response.body) == {"code": 14, "message": "no healthy upstream"}
+        health = http("GET", f"http://127.0.0.1:{sidecar.port}/healthz")
+        assert (health.status, health.headers["content-type"]) == (503, "application/json")
+        assert json.loads(health.body)["status"] == "NOT_SERVING"
     finally:
         assert sidecar.stop() == 0

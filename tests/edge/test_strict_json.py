@@ -130,7 +130,7 @@ def test_envoys_own_replies_are_json_statuses(tmp_path) -> None:
     assert "UAEX" in json.dumps(mappers[0]["filter"])
     by_status = {
         m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"]: m["body_format_override"]
-        for m in mappers[2:-1]
+        for m in mappers[4:-1]
     }
     assert by_status[404]["json_format"] == {"code": 5, "message": "%LOCAL_REPLY_BODY%"}
     assert by_status[503]["json_format"]["code"] == 14
