@@ -30,8 +30,14 @@ class DecodeLimits:
     """Limits checked before and while decoding an image."""
 
     max_image_bytes: int = 16 * 1024 * 1024
-    # 40 MP covers any phone camera; a decompression bomb claims far more.
+    # The most pixels an image is read at: a larger photo is decoded smaller (pipeline/decode.py),
+    # its boxes still in its own pixels. 40 MP keeps every printed line of a phone photo legible.
     max_image_pixels: int = 40_000_000
+    # The largest image accepted at all, from its header: the 200 MP of the largest phone sensors.
+    # A JPEG is decoded at 1/2, 1/4 or 1/8 scale by libjpeg and never holds more than
+    # max_image_pixels; another format is decoded whole first, so it may have at most 1.5 times
+    # max_image_pixels (60 MP); a decompression bomb claims far more.
+    max_source_pixels: int = 200_000_000
     # Smaller images hold no readable date; refusing them gives the caller a clear reason.
     min_image_side_px: int = 16
     # Long side over short side. The text detector's input is capped at 4096 px a side
@@ -42,6 +48,12 @@ class DecodeLimits:
     def __post_init__(self) -> None:
         _require(self.max_image_bytes > 0, "max_image_bytes", self.max_image_bytes, "> 0")
         _require(self.max_image_pixels > 0, "max_image_pixels", self.max_image_pixels, "> 0")
+        _require(
+            self.max_source_pixels >= self.max_image_pixels,
+            "max_source_pixels",
+            self.max_source_pixels,
+            f">= max_image_pixels ({self.max_image_pixels})",
+        )
         _require(self.min_image_side_px >= 1, "min_image_side_px", self.min_image_side_px, ">= 1")
         _require(
             self.max_image_aspect_ratio >= 1, "max_image_aspect_ratio", self.max_image_aspect_ratio, ">= 1"

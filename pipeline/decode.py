@@ -4,10 +4,16 @@ The size of the image is read from the file header before any pixel is decoded, 
 decompression bomb (a small file that claims a huge canvas) costs nothing but the header read, and
 a strip too thin to hold a readable line is refused before it costs anything either.
 
+A photo larger than ``max_image_pixels`` is read, not refused: a JPEG (every phone photo) is
+decoded by libjpeg at 1/2, 1/4 or 1/8 scale, the IDCT of fewer pixels, never holding the full
+size; another format is decoded whole (up to 1.5 x ``max_image_pixels``) and then resized with
+area averaging. ``DecodedImage`` keeps the true size, so boxes come back in the photo's own pixels.
+
 Memory: decoding holds the file (at most ``max_image_bytes``) and the decoded image, at most
-``max_image_pixels`` x 3 bytes (120 MB at the 40 MP default). An image with alpha is decoded with
-its alpha and possibly 16 bits per channel first: up to 8 bytes per pixel (320 MB at 40 MP) until it
-is flattened, band by band, onto the 3-byte image.
+``max_image_pixels`` x 3 bytes (120 MB at the 40 MP default); a non-JPEG over that is decoded at up
+to 1.5 times it before the resize (180 MB). An image with alpha is decoded with its alpha and
+possibly 16 bits per channel first: up to 8 bytes per pixel (480 MB at 60 MP) until it is
+flattened, band by band, onto the 3-byte image.
 """
 
 from __future__ import annotations
@@ -33,7 +39,15 @@ from pipeline.container import (
 )
 from pipeline.errors import InvalidInput
 
-__all__ = ["ImageHeader", "apply_orientation", "decode_image", "flatten_alpha", "read_header"]
+__all__ = [
+    "DecodedImage",
+    "ImageHeader",
+    "apply_orientation",
+    "decode_image",
+    "decode_photo",
+    "flatten_alpha",
+    "read_header",
+]
 
 # OpenCV prints libjpeg/libpng warnings for damaged files to stderr; we report them ourselves.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -52,6 +66,17 @@ _JPEG_SOS = b"\xff\xda"
 # have under 20), at most 1.5 times a normal decode: a 40 MP file may have 24 scans, a 15 MP
 # one (or smaller) MAX_JPEG_SCANS.
 _JPEG_SCANS_AT_PIXEL_LIMIT = 24
+# A format other than JPEG has no reduced decode: it is decoded whole, then resized, so it may have
+# at most this many times max_image_pixels (60 MP at the default: a 48 or 50 MP photo saved as PNG
+# or WebP).
+_FULL_DECODE_FACTOR = 1.5
+# libjpeg's DCT scaling: the reduced decodes OpenCV offers, by factor.
+_JPEG_REDUCED_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +86,28 @@ class ImageHeader:
     format: str  # jpeg, png, webp or bmp
     width: int
     height: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """An image decoded for reading.
+
+    ``pixels`` is ``(h, w, 3)`` uint8 BGR, upright, at most ``max_image_pixels``; ``width`` and
+    ``height`` are the image's true upright size in pixels, larger than ``pixels`` when the photo
+    was decoded smaller. ``scale_x``/``scale_y``: true pixels per decoded pixel (1.0 when not).
+    """
+
+    pixels: np.ndarray
+    width: int
+    height: int
+
+    @property
+    def scale_x(self) -> float:
+        return self.width / self.pixels.shape[1]
+
+    @property
+    def scale_y(self) -> float:
+        return self.height / self.pixels.shape[0]
 
 
 def _refuse(message: str) -> InvalidInput:
@@ -148,12 +195,21 @@ def read_header(data: bytes) -> ImageHeader:
     raise _refuse("not a supported image format (expected JPEG, PNG, WebP or BMP)")
 
 
+def _source_limit(header: ImageHeader, limits: DecodeLimits) -> int:
+    """The most pixels an image of this format may have (see ``DecodeLimits.max_source_pixels``)."""
+    if header.format == "jpeg":
+        return limits.max_source_pixels
+    return min(limits.max_source_pixels, int(limits.max_image_pixels * _FULL_DECODE_FACTOR))
+
+
 def _check_size(header: ImageHeader, limits: DecodeLimits) -> None:
     pixels = header.width * header.height
-    if pixels > limits.max_image_pixels:
+    limit = _source_limit(header, limits)
+    if pixels > limit:
+        jpeg_too = f"; a JPEG may have {limits.max_source_pixels}" if header.format != "jpeg" else ""
         raise _refuse(
             f"image is {header.width}x{header.height} = {pixels} pixels, "
-            f"more than the limit of {limits.max_image_pixels}"
+            f"more than the limit of {limit} for a {header.format.upper()}{jpeg_too}"
         )
     if min(header.width, header.height) < limits.min_image_side_px:
         raise _refuse(
@@ -170,7 +226,8 @@ def _check_size(header: ImageHeader, limits: DecodeLimits) -> None:
 def _check_scans(header: ImageHeader, scans: int, limits: DecodeLimits) -> None:
     """Refuses a JPEG with more scans than its size may have (``_JPEG_SCANS_AT_PIXEL_LIMIT``)."""
     budget = _JPEG_SCANS_AT_PIXEL_LIMIT * limits.max_image_pixels
-    allowed = min(MAX_JPEG_SCANS, budget // (header.width * header.height))
+    # One scan (baseline) always: its cost is bounded by max_source_pixels.
+    allowed = max(1, min(MAX_JPEG_SCANS, budget // (header.width * header.height)))
     if scans > allowed:
         raise _refuse(
             f"JPEG has more than {allowed} scans (the most a {header.width} x {header.height} image may have)"
@@ -178,6 +235,11 @@ def _check_scans(header: ImageHeader, scans: int, limits: DecodeLimits) -> None:
 
 
 def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
+    """``decode_photo(data, limits).pixels``: the BGR image, at most ``max_image_pixels``."""
+    return decode_photo(data, limits).pixels
+
+
+def decode_photo(data: bytes, limits: DecodeLimits) -> DecodedImage:
     """Decodes a JPEG, PNG, WebP or BMP file into a BGR image with EXIF orientation applied.
 
     Bytes after the image's end marker (a motion photo's video, appended metadata) are ignored,
@@ -189,11 +251,14 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
         limits: the byte, pixel, side and aspect limits to enforce.
 
     Returns:
-        A ``(height, width, 3)`` uint8 BGR array, upright as the EXIF orientation says.
+        The image upright as the EXIF orientation says, with at most ``max_image_pixels``: a larger
+        one is decoded smaller (a JPEG by libjpeg's scaling, another format resized after its
+        decode), its true size kept in ``DecodedImage.width``/``height``.
 
     Raises:
         InvalidInput: with field ``image``, when the bytes are empty, too large, not a supported
-            format, damaged or truncated, or the image is too small, too thin or has too many pixels,
+            format, damaged or truncated, or the image is too small, too thin or has more pixels
+            than ``max_source_pixels`` (a non-JPEG: 1.5 x ``max_image_pixels``),
             or decoding it would cost far more than its size implies: PNG image data that inflates
             beyond its size, a JPEG with more scans than its size may have (``_check_scans``).
     """
@@ -216,18 +281,48 @@ def decode_image(data: bytes, limits: DecodeLimits) -> np.ndarray:
         # a warning, and a photo it can read must not be refused. It judges the whole file, in C;
         # every SOS it can find is a 0xFF 0xDA in it, so their count bounds its scans.
         layout = Layout(len(data), scans=data.count(_JPEG_SOS))
+    reduction = 1
     if header.format == "jpeg":
         _check_scans(header, layout.scans, limits)
-    image = _decode_pixels(np.frombuffer(layout.image_bytes(data), dtype=np.uint8), layout)
+        reduction = _jpeg_reduction(header, limits)
+    buffer = np.frombuffer(layout.image_bytes(data), dtype=np.uint8)
+    image = _decode_pixels(buffer, layout, _JPEG_REDUCED_FLAGS[reduction])
     if image is None:
         raise _refuse(f"{header.format.upper()} file could not be decoded (damaged data)")
-    return image
+    # EXIF orientations 5 to 8 turn the image a quarter: its upright size is the header's turned.
+    turned = header.width != header.height and (image.shape[1] > image.shape[0]) != (
+        header.width > header.height
+    )
+    width, height = (header.height, header.width) if turned else (header.width, header.height)
+    return DecodedImage(_fit(image, limits.max_image_pixels), width, height)
 
 
-def _decode_pixels(buffer: np.ndarray, layout: Layout) -> np.ndarray | None:
+def _jpeg_reduction(header: ImageHeader, limits: DecodeLimits) -> int:
+    """The smallest of libjpeg's scale factors (1, 2, 4, 8) that brings the image within
+    ``max_image_pixels``; 8 when none does (``_fit`` resizes the rest)."""
+    for factor in _JPEG_REDUCED_FLAGS:
+        # libjpeg rounds a reduced side up.
+        if math.ceil(header.width / factor) * math.ceil(header.height / factor) <= limits.max_image_pixels:
+            return factor
+    return max(_JPEG_REDUCED_FLAGS)
+
+
+def _fit(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """``image`` resized with area averaging (the resize that keeps thin strokes) to at most
+    ``max_pixels``, keeping its aspect; as it is when it fits."""
+    height, width = image.shape[:2]
+    if height * width <= max_pixels:
+        return image
+    ratio = math.sqrt(max_pixels / (height * width))
+    size = (max(1, math.floor(width * ratio)), max(1, math.floor(height * ratio)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _decode_pixels(buffer: np.ndarray, layout: Layout, color_flag: int) -> np.ndarray | None:
     if not layout.has_alpha:
-        # IMREAD_COLOR applies the EXIF orientation tag (IMREAD_IGNORE_ORIENTATION is not set).
-        return cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        # IMREAD_COLOR (and its reduced forms) applies the EXIF orientation tag
+        # (IMREAD_IGNORE_ORIENTATION is not set).
+        return cv2.imdecode(buffer, color_flag)
     # IMREAD_COLOR would drop the alpha channel and show what lies under transparent pixels (most
     # often black, so dark ink vanishes). IMREAD_UNCHANGED keeps it, but skips EXIF orientation.
     raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)

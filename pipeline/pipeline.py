@@ -25,7 +25,7 @@ from pipeline.batched_ocr import BatchedOcr, warm_inputs
 from pipeline.batching import BatcherStats, DynamicBatcher, Priority
 from pipeline.config import PipelineConfig
 from pipeline.dates import DateParseResult, parse_dates
-from pipeline.decode import decode_image
+from pipeline.decode import DecodedImage, decode_photo
 from pipeline.detector import YoloDetector, detector_batcher, load_detector
 from pipeline.errors import DeadlineExceeded, InvalidInput, Overloaded, ShuttingDown
 from pipeline.executor import Key, PriorityExecutor
@@ -290,10 +290,11 @@ class Pipeline:
         key = (float(priority), time.monotonic())
         ocr = self._batched_ocr()
         run = self._executor.run
-        started, settings, image, decoded = await run(key, self._prepare, data, options)
+        started, settings, photo, decoded = await run(key, self._prepare, data, options)
+        image = photo.pixels
         report = on_stage or _ignore_stage
         height, width = image.shape[:2]
-        report(StageEvent(Stage.DECODED, width * height, f"decoded {width}x{height}"))
+        report(StageEvent(Stage.DECODED, width * height, _decoded_message(photo)))
 
         def regions_found(count: int) -> None:
             report(StageEvent(Stage.REGIONS_DETECTED, count, f"{count} text regions detected"))
@@ -354,13 +355,13 @@ class Pipeline:
         second: SecondChance | None = None
         if self._wants_second_chance(windows_dated, lines, settings):
             context = _ReadContext(key, priority, deadline, costs)
-            photo = fallback or self._detector is None
-            found, second = await self._asecond_chance(ocr, image, windows, scale, photo, settings, context)
+            whole = fallback or self._detector is None
+            found, second = await self._asecond_chance(ocr, image, windows, scale, whole, settings, context)
             lines = found or lines
         report(StageEvent(Stage.TEXT_READ, len(lines), f"{len(lines)} lines read"))
         times = (queued_at, started, decoded, detected, time.perf_counter())
         result = await run(key, self._finish, image, settings, detections, lines, times, fallback)
-        result = _with_second_chance(result, second)
+        result = _in_photo_pixels(_with_second_chance(result, second), photo)
         report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{len(result.dates)} dates parsed"))
         return result
 
@@ -532,7 +533,13 @@ class Pipeline:
             raise ShuttingDown("the pipeline is closed")
 
     def _process(self, data: bytes, options: ProcessOptions, queued_at: float) -> ProcessResult:
-        started, settings, image, decoded = self._prepare(data, options)
+        started, settings, photo, decoded = self._prepare(data, options)
+        return _in_photo_pixels(self._read(photo.pixels, settings, queued_at, started, decoded), photo)
+
+    def _read(
+        self, image: np.ndarray, settings: _Settings, queued_at: float, started: float, decoded: float
+    ) -> ProcessResult:
+        """The synchronous read of a decoded image (``_process``), in the decoded image's pixels."""
         if self._detector is None:
             # The whole image is read. full_image_fallback_used stays False because no detector
             # ran and came back empty, and detect_ms stays 0.
@@ -629,11 +636,11 @@ class Pipeline:
         found = self._dates_in(lines, settings)
         return VariantRead(planned.name, lines, found.best, found.candidates)
 
-    def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, np.ndarray, float]:
+    def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, DecodedImage, float]:
         started = time.perf_counter()
         settings = _resolve(options, self.config)
-        image = decode_image(data, self.config.decode)
-        return started, settings, image, time.perf_counter()
+        photo = decode_photo(data, self.config.decode)
+        return started, settings, photo, time.perf_counter()
 
     def _windows(self, image: np.ndarray, detections: tuple[Detection, ...]) -> tuple[list[Window], float]:
         """The windows to read around ``detections``, and the text-detection scale to read them at:
@@ -764,6 +771,32 @@ def _second_chance_result(
         ms=_ms(started, time.perf_counter()),
     )
     return (won[0].lines if won else None), report
+
+
+def _decoded_message(photo: DecodedImage) -> str:
+    height, width = photo.pixels.shape[:2]
+    if (width, height) == (photo.width, photo.height):
+        return f"decoded {width}x{height}"
+    return f"decoded {photo.width}x{photo.height} at {width}x{height}"
+
+
+def _in_photo_pixels(result: ProcessResult, photo: DecodedImage) -> ProcessResult:
+    """``result`` with its size and boxes in the photo's own pixels: a photo over max_image_pixels
+    was read smaller (pipeline/decode.py), and a caller draws the boxes on the photo it sent."""
+    if (photo.width, photo.height) == (result.image_width, result.image_height):
+        return result
+    sx, sy = photo.scale_x, photo.scale_y
+
+    def scaled(box: BoundingBox) -> BoundingBox:
+        return BoundingBox(x1=box.x1 * sx, y1=box.y1 * sy, x2=box.x2 * sx, y2=box.y2 * sy)
+
+    return dataclasses.replace(
+        result,
+        image_width=photo.width,
+        image_height=photo.height,
+        detections=tuple(dataclasses.replace(d, box=scaled(d.box)) for d in result.detections),
+        ocr_lines=tuple(dataclasses.replace(line, box=scaled(line.box)) for line in result.ocr_lines),
+    )
 
 
 def _with_second_chance(result: ProcessResult, second: SecondChance | None) -> ProcessResult:

@@ -342,7 +342,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("url_ca_file", _parse_optional_path, "extra CA certificates (PEM) trusted for URL fetches"),
     Option("url_max_concurrent", int, "URL fetches in flight at once (calls and jobs); more are refused"),
     Option("max_image_bytes", int, "largest accepted image, bytes", "decode"),
-    Option("max_image_pixels", int, "largest accepted image, pixels (checked from the header)", "decode"),
+    Option(
+        "max_image_pixels", int, "most pixels an image is read at; larger ones are decoded smaller", "decode"
+    ),
+    Option("max_source_pixels", int, "largest accepted image, pixels (checked from the header)", "decode"),
     Option("min_image_side_px", int, "smallest accepted image side, pixels", "decode"),
     Option("max_image_aspect_ratio", float, "thinnest accepted image, long side over short side", "decode"),
     Option("providers", _parse_providers, "providers allowed, best first: tensorrt,cuda,cpu", "runtime"),

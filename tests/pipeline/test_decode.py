@@ -21,7 +21,7 @@ from PIL import Image
 import pipeline
 from pipeline.config import DecodeLimits
 from pipeline.container import MAX_CHUNKS, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, png_data_size, read_layout
-from pipeline.decode import decode_image, read_header
+from pipeline.decode import decode_image, decode_photo, read_header
 from pipeline.errors import InvalidInput
 from tests.image_files import encode, png_chunk, progressive_jpeg_with_repeated_scan
 
@@ -799,3 +799,76 @@ def test_png_text_chunks_never_reach_the_decoder() -> None:
     assert b"zTXt" not in kept and b"iTXt" not in kept and b"tEXt" not in kept
     assert kept == clean
     assert np.array_equal(decode_image(bombed, LIMITS), decode_image(clean, LIMITS))
+
+
+# -- photos over max_image_pixels: read smaller, not refused
+
+
+def _spy_imdecode(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    flags: list[int] = []
+    real = cv2.imdecode
+
+    def spy(buffer: np.ndarray, flag: int) -> np.ndarray | None:
+        flags.append(flag)
+        return real(buffer, flag)
+
+    monkeypatch.setattr(cv2, "imdecode", spy)
+    return flags
+
+
+def test_a_jpeg_over_the_pixel_limit_is_decoded_reduced_by_libjpeg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 48 MP phone photo was refused; now libjpeg decodes it at 1/2 (here: 256x192 at 1/4 to fit
+    64x48) without ever holding the full size, and the true size is kept for the boxes."""
+    flags = _spy_imdecode(monkeypatch)
+    photo = decode_photo(_encode(".jpg", _image(256, 192)), DecodeLimits(max_image_pixels=64 * 48))
+    assert flags == [cv2.IMREAD_REDUCED_COLOR_4]
+    assert photo.pixels.shape == (48, 64, 3)
+    assert (photo.width, photo.height, photo.scale_x, photo.scale_y) == (256, 192, 4.0, 4.0)
+    assert photo.pixels[24, 5, 2] > 200 and photo.pixels[24, 60, 2] < 60  # still red | black
+
+
+def test_the_smallest_reduction_that_fits_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    flags = _spy_imdecode(monkeypatch)
+    # 2 x 64 x 48 pixels: 1/2 gives a quarter of them, within the limit; 1/1 does not fit.
+    limits = DecodeLimits(max_image_pixels=2 * 64 * 48)
+    photo = decode_photo(_encode(".jpg", _image(128, 96)), limits)
+    assert flags == [cv2.IMREAD_REDUCED_COLOR_2] and photo.pixels.shape == (48, 64, 3)
+    flags.clear()
+    assert decode_photo(_encode(".jpg", _image(64, 48)), limits).pixels.shape == (48, 64, 3)
+    assert flags == [cv2.IMREAD_COLOR]
+
+
+def test_a_turned_photo_keeps_its_upright_true_size() -> None:
+    stored = Image.new("RGB", (256, 128), (0, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display: upright 128 wide x 256 tall
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif.tobytes())
+    photo = decode_photo(buffer.getvalue(), DecodeLimits(max_image_pixels=64 * 32))
+    assert photo.pixels.shape == (64, 32, 3)
+    assert (photo.width, photo.height) == (128, 256)
+
+
+@pytest.mark.parametrize("ext", [".png", ".webp", ".bmp"])
+def test_another_format_over_the_limit_is_resized_after_its_decode(ext: str) -> None:
+    limits = DecodeLimits(max_image_pixels=100 * 75)
+    photo = decode_photo(_encode(ext, _image(120, 90)), limits)  # 1.44 times the limit
+    height, width = photo.pixels.shape[:2]
+    assert width * height <= 100 * 75 and abs(width / height - 120 / 90) < 0.03
+    assert (photo.width, photo.height) == (120, 90)
+
+
+def test_beyond_what_a_format_may_be_decoded_at_the_image_is_refused_stating_the_limits() -> None:
+    limits = DecodeLimits(max_image_pixels=100 * 75, max_source_pixels=40 * 100 * 75)
+    with pytest.raises(InvalidInput, match=r"more than the limit of 11250 for a PNG; a JPEG may have 300000"):
+        decode_photo(_encode(".png", _image(130, 90)), limits)
+    with pytest.raises(InvalidInput, match=r"more than the limit of 300000 for a JPEG"):
+        decode_photo(_encode(".jpg", _image(700, 480)), limits)
+    # Past what 1/8 brings within the limit, a JPEG is reduced by 8 and then resized.
+    photo = decode_photo(_encode(".jpg", _image(640, 440)), limits)
+    assert photo.pixels.shape[0] * photo.pixels.shape[1] <= 100 * 75 and photo.width == 640
+
+
+def test_the_source_limit_may_not_be_below_the_read_limit() -> None:
+    with pytest.raises(ValueError, match="max_source_pixels must be >= max_image_pixels"):
+        DecodeLimits(max_image_pixels=1000, max_source_pixels=999)

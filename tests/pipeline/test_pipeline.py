@@ -179,3 +179,32 @@ def test_public_surface() -> None:
     assert pipeline.__all__ == sorted(pipeline.__all__)
     for name in pipeline.__all__:
         assert hasattr(pipeline, name), name
+
+
+def test_a_photo_over_the_pixel_limit_is_read_smaller_with_boxes_in_its_own_pixels(
+    real_pipeline: Pipeline,
+) -> None:
+    """A photo past max_image_pixels was refused; now it is read at a size within the limit (a JPEG
+    by libjpeg's reduced decode) and the caller gets boxes on the photo it sent."""
+    label = cv2.imdecode(np.frombuffer(USE_BY, np.uint8), cv2.IMREAD_COLOR)
+    large = cv2.imencode(".jpg", cv2.resize(label, (840 * 4, 640 * 4), interpolation=cv2.INTER_CUBIC))[1]
+    reference = real_pipeline.process(USE_BY, ProcessOptions(reference_date=REF))
+    config = PipelineConfig(decode=pipeline.DecodeLimits(max_image_pixels=840 * 640 * 4))  # 1/2 fits
+    small_limit = load_pipeline(config)
+    try:
+        result = small_limit.process(large.tobytes(), ProcessOptions(reference_date=REF))
+    finally:
+        small_limit.close()
+    assert result.best_date is not None and result.best_date.date == dt.date(2026, 11, 16)
+    assert (result.image_width, result.image_height) == (840 * 4, 640 * 4)
+    assert result.detections and reference.detections
+    box, expected = result.detections[0].box, reference.detections[0].box
+    for got, want in (
+        (box.x1, expected.x1),
+        (box.y1, expected.y1),
+        (box.x2, expected.x2),
+        (box.y2, expected.y2),
+    ):
+        assert abs(got - 4 * want) < 4 * 12, (box, expected)  # the same region, in 4x pixels
+    assert all(line.box.x2 <= 840 * 4 + 1 and line.box.y2 <= 640 * 4 + 1 for line in result.ocr_lines)
+    assert max(line.box.x2 for line in result.ocr_lines) > 840 * 1.5
