@@ -150,6 +150,8 @@ class FakeBehaviour:
     jobs: dict[str, Any] = field(default_factory=dict)
     # Set when a StreamFrames call ended on the server (completed, failed or cancelled by the client).
     stream_ended: threading.Event = field(default_factory=threading.Event)
+    # What GetServerInfo reports as the largest message.
+    max_message_bytes: int = 16 << 20
 
     def fail_stream_after(
         self, messages: int, code: grpc.StatusCode, message: str = "scripted failure", *details: Any
@@ -298,7 +300,7 @@ class FakeAdminService(admin_service_pb2_grpc.AdminServiceServicer):
             onnxruntime_version="1.20.0",
             started_at=started,
             ready=True,
-            max_message_bytes=16 << 20,
+            max_message_bytes=self._b.max_message_bytes,
             max_image_bytes=12 << 20,
             max_image_pixels=40_000_000,
         )

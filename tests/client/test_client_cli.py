@@ -194,3 +194,70 @@ def test_violation_already_in_the_message_is_not_repeated(fake_server: FakeServe
     code, _, err = run_cli("process", str(image), "--target", fake_server.target)
     assert code == 1
     assert err == f"datalid: {image}: InvalidInput: INVALID_ARGUMENT: image: empty file\n"
+
+
+def test_process_annotate_saves_the_annotated_pictures(fake_server: FakeServer, tmp_path: Path) -> None:
+    picture = b"\xff\xd8\xff annotated"
+    fake_server.behaviour.response = canned_response(visualization_jpeg=picture)
+    first, second = tmp_path / "a" / "label.jpg", tmp_path / "b" / "label.jpg"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_bytes(JPEG)
+    out_dir = tmp_path / "annotated"
+    code, _, err = run_cli(
+        "process", str(first), str(second), "--annotate", str(out_dir), "--target", fake_server.target
+    )
+    assert (code, err) == (0, "")
+    # Two photos of one name from two folders: neither overwrites the other.
+    assert sorted(p.name for p in out_dir.iterdir()) == ["label-2.annotated.jpg", "label.annotated.jpg"]
+    assert (out_dir / "label.annotated.jpg").read_bytes() == picture
+    assert fake_server.behaviour.calls[0].request.options.return_visualization
+
+
+def test_annotate_says_when_no_picture_came_back(
+    fake_server: FakeServer, image: Path, tmp_path: Path
+) -> None:
+    code, _, err = run_cli(
+        "process", str(image), "--annotate", str(tmp_path / "out"), "--target", fake_server.target
+    )
+    assert code == 0 and "no annotated picture came back" in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_version_and_examples_in_every_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("datalid 0.1.0 (API datalid.v1)")
+    for argv in (
+        ["--help"],
+        ["process", "--help"],
+        ["batch", "--help"],
+        ["stream", "--help"],
+        ["info", "--help"],
+        ["models", "--help"],
+        ["job", "--help"],
+    ):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = capsys.readouterr().out
+        assert "examples:\n  datalid " in text, argv
+
+
+def test_several_images_on_a_terminal_get_a_progress_bar(fake_server: FakeServer, image: Path) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out, err = io.StringIO(), Terminal()
+    assert (
+        main(
+            ["process", str(image), str(image), "--target", fake_server.target],
+            environ={},
+            stdout=out,
+            stderr=err,
+        )
+        == 0
+    )
+    assert "2/2" in err.getvalue() and "image/s" in err.getvalue()
+    assert len(out.getvalue().splitlines()) == 2

@@ -1,16 +1,18 @@
 """The ``datalid`` command: read expiry dates from image files through a Datalid server.
 
-    datalid process IMAGE... [--json] [--target HOST:PORT] [--timeout S]
+    datalid process IMAGE... [--json] [--target HOST:PORT] [--timeout S] [--annotate DIR]
                              [--reference-date YYYY-MM-DD] [--date-order DMY|MDY|YMD] [--api-key KEY]
     datalid info [--json]
     datalid models [--json]
     datalid stream (--camera N | --video FILE | --frames DIR) [--fps F] [--policy latest|all]
                    [--max-frames N] [--json]
-    datalid batch DIR [--json | --csv FILE] [--chunk-size N]
+    datalid batch DIR [--json | --csv FILE] [--chunk-size N] [--annotate DIR]
     datalid job submit (IMAGE | --url URL) | job get ID | job list [--state S] | job watch ID
     datalid job cancel ID | job delete ID
 
 Exit status: 0 when every call succeeded, 1 when any failed (each error on stderr), 2 on usage errors.
+``process`` (of several images) and ``batch`` draw a progress bar with rate and ETA on stderr when
+it is a terminal (tqdm), and nothing when it is piped.
 ``job watch`` exits 1 unless the job succeeded. ``stream`` needs OpenCV (``cv2``) to capture and
 encode frames. It only uses the public ``datalid_client.Client``.
 """
@@ -26,8 +28,11 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
+from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
+
+from tqdm import tqdm
 
 from datalid_client import (
     ApiKeyAuth,
@@ -105,6 +110,49 @@ def _positive_number(text: str) -> float:
     return value
 
 
+# Examples shown at the end of each command's --help.
+_EXAMPLES = {
+    "datalid": """examples:
+  datalid process label.jpg
+  datalid process --reference-date 2026-11-01 --annotate out/ shelf/*.jpg
+  datalid batch photos/ --csv report.csv
+  datalid stream --camera 0 --policy latest
+  datalid job submit --url https://example.com/label.jpg
+  DATALID_TARGET=datalid.example.com:443 DATALID_API_KEY=... datalid info""",
+    "process": """examples:
+  datalid process label.jpg
+  datalid process a.jpg b.png --json
+  datalid process --reference-date 2026-11-01 --date-order MDY label.jpg
+  datalid process --annotate annotated/ label.jpg   # writes annotated/label.annotated.jpg""",
+    "info": """examples:
+  datalid info
+  datalid info --json --target datalid.example.com:443""",
+    "models": """examples:
+  datalid models
+  datalid models --json""",
+    "stream": """examples:
+  datalid stream --camera 0
+  datalid stream --video belt.mp4 --fps 5 --policy latest
+  datalid stream --frames captures/ --max-frames 100 --json""",
+    "batch": """examples:
+  datalid batch photos/
+  datalid batch photos/ --json > results.ndjson
+  datalid batch photos/ --csv report.csv --annotate annotated/ --chunk-size 32""",
+    "job": """examples:
+  datalid job submit label.jpg
+  datalid job submit --url https://example.com/label.jpg
+  datalid job watch 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b
+  datalid job list --state running""",
+}
+
+
+def _client_version() -> str:
+    try:
+        return metadata.version("datalid-client")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -123,21 +171,40 @@ def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     common.add_argument("--json", action="store_true", help="print JSON (one object per line)")
 
-    parser = argparse.ArgumentParser(prog=_PROG, description="Read expiry dates through a Datalid server.")
+    shown = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Read expiry dates through a Datalid server.",
+        epilog=_EXAMPLES["datalid"],
+        formatter_class=shown,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"{_PROG} {_client_version()} (API datalid.v1)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, parents: list[argparse.ArgumentParser], help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, parents=parents, help=help, epilog=_EXAMPLES[name], formatter_class=shown
+        )
+
     reading = argparse.ArgumentParser(add_help=False)
     reading.add_argument(
         "--reference-date", type=_date_arg, help="judge expiry against this day, YYYY-MM-DD (default: today)"
     )
     reading.add_argument("--date-order", choices=["DMY", "MDY", "YMD"], help="how to read 03/04/26")
-    process = commands.add_parser("process", parents=[common, reading], help="read the dates on image files")
-    process.add_argument("images", nargs="+", metavar="IMAGE", help="image file (JPEG, PNG, WebP, BMP)")
-    commands.add_parser("info", parents=[common], help="show what the server reports about itself")
-    commands.add_parser("models", parents=[common], help="list the server's models")
-
-    stream = commands.add_parser(
-        "stream", parents=[common, reading], help="stream camera, video or folder frames (needs OpenCV)"
+    annotating = argparse.ArgumentParser(add_help=False)
+    annotating.add_argument(
+        "--annotate",
+        metavar="DIR",
+        help="save each image with its boxes, text and date drawn as DIR/NAME.annotated.jpg",
     )
+    process = command("process", [common, reading, annotating], "read the dates on image files")
+    process.add_argument("images", nargs="+", metavar="IMAGE", help="image file (JPEG, PNG, WebP, BMP)")
+    command("info", [common], "show what the server reports about itself")
+    command("models", [common], "list the server's models")
+
+    stream = command("stream", [common, reading], "stream camera, video or folder frames (needs OpenCV)")
     source = stream.add_mutually_exclusive_group(required=True)
     source.add_argument("--camera", type=_non_negative_int, metavar="N", help="camera index (0: the default)")
     source.add_argument("--video", metavar="FILE", help="video file")
@@ -149,7 +216,7 @@ def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     stream.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
     stream.set_defaults(parser=stream)
 
-    batch = commands.add_parser("batch", parents=[common, reading], help="read every image of a folder")
+    batch = command("batch", [common, reading, annotating], "read every image of a folder")
     batch.add_argument("directory", metavar="DIR", help="folder of images (JPEG, PNG, WebP, BMP)")
     batch.add_argument("--csv", metavar="FILE", help="also write one CSV row per image to FILE")
     batch.add_argument(
@@ -157,7 +224,7 @@ def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     batch.set_defaults(parser=batch)
 
-    job = commands.add_parser("job", help="persistent jobs: submit, get, list, watch, cancel, delete")
+    job = command("job", [], "persistent jobs: submit, get, list, watch, cancel, delete")
     job_commands = job.add_subparsers(dest="job_command", required=True, metavar="JOB_COMMAND")
     submit = job_commands.add_parser("submit", parents=[common, reading], help="submit an image or a URL")
     submit.add_argument("image", nargs="?", metavar="IMAGE", help="image file")
@@ -233,25 +300,79 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _options(args: argparse.Namespace) -> ProcessOptions | None:
-    if args.reference_date is None and args.date_order is None:
+    annotate = getattr(args, "annotate", None) is not None
+    if args.reference_date is None and args.date_order is None and not annotate:
         return None
-    return ProcessOptions(reference_date=args.reference_date, date_order=args.date_order)
+    return ProcessOptions(
+        reference_date=args.reference_date, date_order=args.date_order, return_visualization=annotate
+    )
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _bar(err: TextIO, total: int) -> tqdm:
+    """A progress bar with rate and ETA on ``err``, drawn only when it is a terminal (piped or
+    redirected, stderr stays clean for the errors) and there is more than one image."""
+    quiet = total < 2 or not _is_terminal(err)
+    return tqdm(total=total, file=err, unit="image", disable=quiet, dynamic_ncols=True)
+
+
+def _emit(line: str, out: TextIO, bar: tqdm) -> None:
+    """Prints a result line above the progress bar (which is cleared and redrawn around it)."""
+    if bar.disable:
+        print(line, file=out)
+    else:
+        bar.write(line, file=out)
+
+
+class _Annotations:
+    """``--annotate DIR``: each result's annotated picture saved as ``DIR/NAME.annotated.jpg``;
+    a second image of the same name in one run gets ``NAME-2.annotated.jpg``."""
+
+    def __init__(self, folder: str | None, err: TextIO) -> None:
+        self._folder = Path(folder) if folder is not None else None
+        self._err = err
+        self._used: set[str] = set()
+        if self._folder is not None:
+            self._folder.mkdir(parents=True, exist_ok=True)
+
+    def save(self, image: str, result: ProcessResult | None) -> None:
+        if self._folder is None or result is None:
+            return
+        if not result.visualization_jpeg:
+            print(
+                f"{_PROG}: {image}: no annotated picture came back "
+                "(left out to keep a batch response within the message limit; `datalid process` it)",
+                file=self._err,
+            )
+            return
+        stem, name, n = Path(image).stem, Path(image).stem, 1
+        while name in self._used:
+            n += 1
+            name = f"{stem}-{n}"
+        self._used.add(name)
+        (self._folder / f"{name}.annotated.jpg").write_bytes(result.visualization_jpeg)
 
 
 def _run_process(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = _options(args)
+    annotations = _Annotations(args.annotate, err)
     failed = 0
-    for image in args.images:
-        try:
-            result = client.process(image, options, timeout_s=args.timeout)
-        except (DatalidError, OSError) as exc:
-            failed += 1
-            print(f"{_PROG}: {image}: {_error_text(exc)}", file=err)
-            continue
-        if args.json:
-            print(json.dumps(_result_record(image, result)), file=out)
-        else:
-            print(_result_line(image, result), file=out)
+    with _bar(err, len(args.images)) as bar:
+        for image in args.images:
+            try:
+                result = client.process(image, options, timeout_s=args.timeout)
+            except (DatalidError, OSError) as exc:
+                failed += 1
+                _emit(f"{_PROG}: {image}: {_error_text(exc)}", err, bar)
+                bar.update()
+                continue
+            annotations.save(image, result)
+            record = json.dumps(_result_record(image, result)) if args.json else _result_line(image, result)
+            _emit(record, out, bar)
+            bar.update()
     return 1 if failed else 0
 
 
@@ -425,27 +546,6 @@ def _run_stream(client: Client, args: argparse.Namespace, out: TextIO, err: Text
     return 1 if failed else 0
 
 
-class _Progress:
-    """A plain-text progress bar on stderr: redrawn in place on a terminal, one line per update otherwise."""
-
-    def __init__(self, err: TextIO, total: int, width: int = 30) -> None:
-        self._err = err
-        self._total = total
-        self._width = width
-        self._tty = bool(getattr(err, "isatty", lambda: False)())
-
-    def update(self, done: int, failed: int) -> None:
-        filled = self._width * done // self._total if self._total else self._width
-        bar = "#" * filled + "." * (self._width - filled)
-        text = f"[{bar}] {done}/{self._total} images, {failed} failed"
-        if self._tty:
-            end = "\n" if done >= self._total else ""
-            self._err.write(f"\r{text}{end}")
-        else:
-            self._err.write(f"{text}\n")
-        self._err.flush()
-
-
 _BATCH_COLUMNS = (
     "image",
     "status",
@@ -498,34 +598,71 @@ def _batch_summary(rows: list[dict[str, Any]]) -> str:
     )
 
 
+# What a ProcessRequest adds to its image on the wire (the options, field tags): generous, so a file
+# this far under the limit is never refused as a whole call.
+_REQUEST_OVERHEAD_BYTES = 1024
+
+
+def _message_limit(client: Client, args: argparse.Namespace) -> int | None:
+    """The server's largest message, bytes (from GetServerInfo); None when it cannot be asked."""
+    try:
+        return client.server_info(timeout_s=args.timeout).max_message_bytes or None
+    except DatalidError:
+        return None
+
+
+def _batch_chunk(
+    client: Client,
+    args: argparse.Namespace,
+    chunk: list[Path],
+    options: ProcessOptions | None,
+    limit: int | None,
+    annotations: _Annotations,
+) -> list[dict[str, Any]]:
+    """The rows of one ProcessBatch call's files, in order. A file that cannot be read or is larger
+    than the server's message limit fails alone (one such message would fail the whole call)."""
+    sendable: list[tuple[Path, bytes]] = []
+    rows: dict[Path, dict[str, Any]] = {}
+    for path in chunk:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            rows[path] = _batch_row(str(path), None, f"{type(exc).__name__}: {exc}")
+            continue
+        if limit is not None and len(data) + _REQUEST_OVERHEAD_BYTES > limit:
+            too_big = f"{len(data)} bytes, more than the server's message limit of {limit} bytes"
+            rows[path] = _batch_row(str(path), None, too_big)
+            continue
+        sendable.append((path, data))
+    if sendable:
+        try:
+            items = client.process_batch([data for _, data in sendable], options, timeout_s=args.timeout)
+        except DatalidError as exc:
+            for path, _ in sendable:
+                rows[path] = _batch_row(str(path), None, _error_text(exc))
+        else:
+            by_index = {item.index: item for item in items}
+            for index, (path, _) in enumerate(sendable):
+                item = by_index.get(index)
+                rows[path] = _batch_row(str(path), item, None if item else "no answer for this image")
+                annotations.save(str(path), item.result if item else None)
+    return [rows[path] for path in chunk]
+
+
 def _run_batch(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json and args.csv:
         args.parser.error("--json and --csv cannot be combined")
     files = _image_files(args.directory)
     options = _options(args)
-    progress = _Progress(err, len(files))
+    annotations = _Annotations(args.annotate, err)
+    limit = _message_limit(client, args)
     rows: list[dict[str, Any]] = []
-    for start in range(0, len(files), args.chunk_size):
-        chunk = files[start : start + args.chunk_size]
-        sendable: list[tuple[Path, bytes]] = []
-        chunk_rows: dict[Path, dict[str, Any]] = {}
-        for path in chunk:
-            try:
-                sendable.append((path, path.read_bytes()))
-            except OSError as exc:
-                chunk_rows[path] = _batch_row(str(path), None, f"{type(exc).__name__}: {exc}")
-        try:
-            items = client.process_batch([data for _, data in sendable], options, timeout_s=args.timeout)
-        except DatalidError as exc:
-            for path, _ in sendable:
-                chunk_rows[path] = _batch_row(str(path), None, _error_text(exc))
-        else:
-            by_index = {item.index: item for item in items}
-            for index, (path, _) in enumerate(sendable):
-                item = by_index.get(index)
-                chunk_rows[path] = _batch_row(str(path), item, None if item else "no answer for this image")
-        rows.extend(chunk_rows[path] for path in chunk)
-        progress.update(len(rows), sum(r["error"] is not None for r in rows))
+    with _bar(err, len(files)) as bar:
+        for start in range(0, len(files), args.chunk_size):
+            chunk = files[start : start + args.chunk_size]
+            rows.extend(_batch_chunk(client, args, chunk, options, limit, annotations))
+            bar.update(len(chunk))
+            bar.set_postfix(failed=sum(r["error"] is not None for r in rows), refresh=False)
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=_BATCH_COLUMNS)
