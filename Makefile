@@ -8,29 +8,34 @@ HOST ?= 127.0.0.1
 PORT ?= 50051
 REST_HOST ?= 127.0.0.1
 REST_PORT ?= 8080
-# Envoy reaches the server on loopback when the server listens on every address.
-UPSTREAM_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
+# Logs of set-up and of `make run`, and the server's pid file (never committed).
+STATE := .state
+SETUP_LOG := $(STATE)/setup.log
 
 .PHONY: setup run test lint format stubs bench detector accuracy fuzz clean
 
 setup: $(VENV)/.installed $(BUF)
 
+# Installs go to $(SETUP_LOG); on failure its end is printed.
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e clients/python -e ".[dev]"
-	touch $@
+	@mkdir -p $(STATE)
+	@echo "setting up $(VENV) (log: $(SETUP_LOG)) ..."
+	@{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --upgrade pip && \
+	  $(BIN)/python -m pip install -e clients/python -e ".[dev]"; } >> $(SETUP_LOG) 2>&1 \
+	  || { tail -n 40 $(SETUP_LOG); exit 1; }
+	@touch $@
 
 $(BUF):
-	npm install --silent --no-save --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+	@mkdir -p $(STATE)
+	@npm install --no-save --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION) >> $(SETUP_LOG) 2>&1 \
+	  || { tail -n 40 $(SETUP_LOG); exit 1; }
 
-# The server and the Envoy sidecar together. Ctrl-C reaches both (same process group) and
-# each stops gracefully; the trap also stops the sidecar when the server exits on its own.
+# The server and the Envoy sidecar together (server/launch.py): a banner with the addresses, the
+# provider and auth, their logs under $(STATE)/. Ctrl-C stops both gracefully.
 run: setup
-	@$(BIN)/python -m server.sidecar --upstream $(UPSTREAM_HOST):$(PORT) --listen $(REST_HOST):$(REST_PORT) & \
-	sidecar=$$!; \
-	trap 'kill -TERM $$sidecar 2>/dev/null; wait $$sidecar' EXIT; \
-	$(BIN)/python -m server --host $(HOST) --port $(PORT)
+	@$(BIN)/python -m server.launch --host $(HOST) --port $(PORT) --rest-host $(REST_HOST) \
+		--rest-port $(REST_PORT) --state-dir $(STATE)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -6,15 +6,28 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from server.app import serve
 from server.config import ConfigError, load_config
 from server.redaction import install_log_redaction
 
 
-def _announce(host: str, port: int) -> None:
+def _announce(host: str, port: int, pid_file: Path | None) -> None:
     # Tests and scripts that start the server with --port 0 read the bound port from this line.
     print(f"datalid listening on {host}:{port}", flush=True)
+    if pid_file is not None:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{os.getpid()}\n")
+
+
+def _remove_pid_file(pid_file: Path | None) -> None:
+    """Removes ``pid_file`` if it still names this process (a newer server may own it now)."""
+    try:
+        if pid_file is not None and pid_file.read_text().strip() == str(os.getpid()):
+            pid_file.unlink()
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction()
     logging.getLogger(__name__).info("configuration: %s", config)
     try:
-        asyncio.run(serve(config, on_listening=lambda port: _announce(config.host, port)))
+        asyncio.run(serve(config, on_listening=lambda port: _announce(config.host, port, config.pid_file)))
     except ConfigError as exc:
         # Raised while building the edge: an unreadable keys file or JWT key.
         print(f"datalid: configuration error: {exc}", file=sys.stderr)
@@ -41,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"datalid: {exc}", file=sys.stderr)
         return 1
+    finally:
+        _remove_pid_file(config.pid_file)
     return 0
 
 

@@ -24,7 +24,7 @@ from datalid.v1 import (
 )
 from pipeline import Pipeline, load_pipeline
 from server.auth import Authenticator, load_keys
-from server.config import ServerConfig
+from server.config import ServerConfig, default_job_db_path
 from server.edge import Edge
 from server.host import PipelineHost
 from server.interceptors.access_log import AccessLogInterceptor
@@ -176,7 +176,7 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
     ]
     draining = DrainingInterceptor()
     job_store = await JobStore.open(
-        config.job_db_path,
+        config.job_db_path or default_job_db_path(config.port),
         max_attempts=config.job_max_attempts,
         quota=JobQuota(
             max_jobs=config.job_max_unfinished_per_principal,

@@ -47,6 +47,9 @@ class ServerConfig:
     # In-flight calls get this long to finish after SIGTERM before they are cancelled.
     grace_s: float = 10.0
     log_level: str = "INFO"
+    # Where the server writes its process id once it listens (removed when it exits): what a
+    # script sends SIGHUP to (kill -HUP "$(cat FILE)") instead of every process of that name.
+    pid_file: Path | None = None
     # Prometheus text on http://metrics_host:metrics_port/metrics; 0 picks a free port, -1 turns it
     # off. Loopback whatever ``host`` is: the metrics name every method and caller-visible count,
     # so serving gRPC on 0.0.0.0 must not publish them too.
@@ -72,8 +75,9 @@ class ServerConfig:
     # "off", "console" or "otlp" (OTLP over HTTP to otlp_endpoint).
     tracing: str = "off"
     otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
-    # Jobs: SQLite file (":memory:" keeps nothing across restarts), concurrency, retention.
-    job_db_path: str = str(Path.home() / ".local" / "state" / "datalid" / "jobs.sqlite3")
+    # Jobs: SQLite file (":memory:" keeps nothing across restarts), concurrency, retention. Empty:
+    # one file per user and port (default_job_db_path), so two servers never share one by accident.
+    job_db_path: str = ""
     job_concurrency: int = 1
     job_ttl_s: float = 7 * 24 * 3600.0
     job_max_attempts: int = 3
@@ -287,6 +291,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("grace_s", float, "seconds in-flight calls get to finish on shutdown"),
     Option("log_level", str.upper, "DEBUG, INFO, WARNING or ERROR"),
+    Option("pid_file", _parse_optional_path, "write the process id here while serving (for kill -HUP)"),
     Option("metrics_port", int, "Prometheus /metrics port; 0 picks a free one, -1 turns it off"),
     Option("metrics_host", str, "address /metrics listens on (default loopback, whatever --host is)"),
     Option("reuse_port", _parse_bool, "share the gRPC port with other servers (SO_REUSEPORT)"),
@@ -302,7 +307,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("rate_limit_burst", int, "calls a principal may make at once (token bucket size)"),
     Option("tracing", str.lower, "off, console or otlp"),
     Option("otlp_endpoint", str, "OTLP/HTTP traces endpoint when tracing=otlp"),
-    Option("job_db_path", str, "SQLite file of the job store (created); :memory: keeps no jobs"),
+    Option(
+        "job_db_path",
+        str,
+        "SQLite file of the job store (created); :memory: keeps no jobs; "
+        "default ~/.local/state/datalid/jobs-PORT.sqlite3",
+    ),
     Option("job_concurrency", int, "jobs run at once (at lower priority than interactive calls)"),
     Option("job_ttl_s", float, "finished jobs are deleted this many seconds after they end"),
     Option("job_max_attempts", int, "a job the server died running this many times ends FAILED"),
@@ -534,6 +544,16 @@ def _build(values: Mapping[str, Any]) -> ServerConfig:
     for section, cls in _SECTIONS.items():
         pipeline_fields[section] = cls(**by_section.get(section, {}))
     return ServerConfig(**by_section.get("", {}), pipeline=PipelineConfig(**pipeline_fields))
+
+
+def default_job_db_path(port: int, home: Path | None = None) -> str:
+    """The job database of a server on ``port`` when ``job_db_path`` is not set:
+    ``~/.local/state/datalid/jobs-PORT.sqlite3``. Per port, because one file shared by two servers
+    on one machine would have both run its jobs; ``:memory:`` for port 0, whose port (and so its
+    jobs' home) changes with every start."""
+    if port == 0:
+        return ":memory:"
+    return str((home or Path.home()) / ".local" / "state" / "datalid" / f"jobs-{port}.sqlite3")
 
 
 def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> ServerConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import DateOrder
-from server.config import OPTIONS, ConfigError, ServerConfig, load_config
+from server.config import OPTIONS, ConfigError, ServerConfig, default_job_db_path, load_config
 
 
 def test_defaults_match_the_architecture() -> None:
@@ -102,3 +102,10 @@ def test_help_lists_every_option() -> None:
     assert completed.returncode == 0, completed.stderr[-2000:]
     for option in OPTIONS:
         assert option.flag in completed.stdout
+
+
+def test_the_default_job_database_is_per_port(tmp_path: Path) -> None:
+    assert load_config([], {}).job_db_path == ""
+    assert default_job_db_path(50051, tmp_path) == str(tmp_path / ".local/state/datalid/jobs-50051.sqlite3")
+    assert default_job_db_path(50052, tmp_path) != default_job_db_path(50051, tmp_path)
+    assert default_job_db_path(0, tmp_path) == ":memory:"
