@@ -29,13 +29,15 @@ from typing import Any
 
 import yaml
 
-from server.strict_json import StrictJsonService, raw_body_paths, template_pattern
+from server.strict_json import StrictJsonService, api_routes, raw_body_paths, template_pattern
 
 __all__ = ["SidecarConfig", "build_descriptor_set", "main", "parse_args", "render_config"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
 EDGE_LUA = REPO_ROOT / "deploy" / "envoy" / "edge.lua"
+# Generated from the protos by `python -m server.openapi`; Envoy serves it at GET /openapi.json.
+OPENAPI_DOCUMENT = REPO_ROOT / "docs" / "openapi.json"
 SERVICES = ("datalid.v1.ExpiryDateService", "datalid.v1.JobService", "datalid.v1.AdminService")
 # The API files, and the google/rpc detail types that error bodies carry (packed in Any).
 _PROTO_FILES = (
@@ -112,8 +114,9 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfig
     )
 
 
-def build_descriptor_set(out: Path) -> Path:
-    """Compiles the API protos (with every import) into a FileDescriptorSet at ``out``.
+def build_descriptor_set(out: Path, *, include_source_info: bool = False) -> Path:
+    """Compiles the API protos (with every import) into a FileDescriptorSet at ``out``; with
+    ``include_source_info``, their comments too (the OpenAPI generator's descriptions).
 
     Raises:
         SidecarError: protoc failed.
@@ -127,6 +130,7 @@ def build_descriptor_set(out: Path) -> Path:
         f"-I{REPO_ROOT / 'third_party' / 'googleapis'}",
         f"-I{well_known}",
         "--include_imports",
+        *(["--include_source_info"] if include_source_info else []),
         f"--descriptor_set_out={out}",
         *_PROTO_FILES,
     ]
@@ -154,9 +158,27 @@ def _cors_per_filter_config(origins: Sequence[str]) -> dict[str, Any]:
     return {"envoy.filters.http.cors": policy}
 
 
+def _stream_verbs() -> list[str]:
+    """The custom verbs (``:progress``, ``:watch``) of the server-streaming routes.
+
+    Raises:
+        SidecarError: a server stream's route has no custom verb, so edge.lua could not tell it.
+    """
+    verbs = []
+    for route in api_routes():
+        if route.server_streaming:
+            tail = route.template.rsplit("/", 1)[-1]
+            if ":" not in tail:
+                raise SidecarError(f"server stream {route.template} has no custom verb for edge.lua")
+            verbs.append(":" + tail.rsplit(":", 1)[-1])
+    return sorted(set(verbs))
+
+
 def _edge_lua(config: SidecarConfig) -> str:
-    """``deploy/envoy/edge.lua`` for Envoy's lua filter: the path limit and the request-id check."""
-    return Template(EDGE_LUA.read_text()).substitute(MAX_PATH_BYTES=config.max_path_bytes)
+    """``deploy/envoy/edge.lua`` for Envoy's lua filter: the path limit, the request-id check and
+    the content type of server streams."""
+    verbs = ", ".join(f'["{verb}"] = true' for verb in _stream_verbs())
+    return Template(EDGE_LUA.read_text()).substitute(MAX_PATH_BYTES=config.max_path_bytes, STREAM_VERBS=verbs)
 
 
 # Envoy's own answers as google.rpc.Status JSON: HTTP status -> (google.rpc.Code, fixed message or
@@ -167,6 +189,7 @@ _LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
     401: (16, None),  # UNAUTHENTICATED
     403: (7, None),  # PERMISSION_DENIED
     404: (5, None),  # NOT_FOUND: no route for the path
+    405: (12, None),  # UNIMPLEMENTED: a known path asked with a method it is not served for
     408: (4, None),  # DEADLINE_EXCEEDED: the body did not arrive in time
     413: (3, "the request body is larger than {max_body_bytes} bytes"),
     414: (3, None),  # the lua filter's long path
@@ -179,6 +202,14 @@ _LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
     504: (4, None),  # DEADLINE_EXCEEDED
 }
 _EXT_AUTHZ = "envoy.filters.http.ext_authz"
+
+
+_TRANSCODER_OFF = {
+    "envoy.filters.http.grpc_json_transcoder": {
+        "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+        "disabled": True,
+    }
+}
 
 
 def _local_reply(config: SidecarConfig) -> dict[str, Any]:
@@ -245,6 +276,59 @@ def _ext_authz_route(**settings: Any) -> dict[str, Any]:
     }
 
 
+def _static_route(path: str, file: Path, content_type: str, off: dict[str, Any]) -> dict[str, Any]:
+    """``GET path`` answered by Envoy with ``file`` (read when Envoy starts)."""
+    get = {"name": ":method", "string_match": {"safe_regex": {"regex": "GET|HEAD"}}}
+    return {
+        "match": {"path": path, "headers": [get]},
+        "direct_response": {"status": 200, "body": {"filename": str(file)}},
+        "response_headers_to_add": [_header("content-type", content_type)],
+        # Neither the JSON check nor the transcoder (which refuses paths that are no method).
+        "typed_per_filter_config": {**off, **_TRANSCODER_OFF},
+    }
+
+
+def _path_match(template: str, segment: str = "[^/]+") -> dict[str, Any]:
+    if "{" not in template:
+        return {"path": template}
+    return {"safe_regex": {"regex": template_pattern(template, segment).pattern}}
+
+
+def _wrong_method_routes(off: dict[str, Any]) -> list[dict[str, Any]]:
+    """405 with ``allow`` for a known path asked with a method it is not served for (``TRACE
+    /healthz``, ``GET /v1/process``), where the transcoder would say 404 as for an unknown path."""
+    allowed: dict[str, list[str]] = {"/healthz": ["GET"], "/openapi.json": ["GET"]}
+    for route in api_routes():
+        allowed.setdefault(route.template, []).append(route.verb)
+    routes = []
+    # A template with a custom verb first: /v1/jobs/{job_id} would also match /v1/jobs/x:cancel.
+    for template, verbs in sorted(allowed.items(), key=lambda item: ":" not in item[0].rsplit("/", 1)[-1]):
+        # OPTIONS is CORS's (a preflight), which a direct response would keep from it.
+        methods = sorted({*verbs, "OPTIONS", *(["HEAD"] if "GET" in verbs else [])})
+        other = {
+            "name": ":method",
+            "string_match": {"safe_regex": {"regex": "|".join(methods)}},
+            "invert_match": True,
+        }
+        message = f"{template} is served for {', '.join(sorted(set(verbs)))} only"
+        routes.append(
+            {
+                # A variable of a template without a custom verb never holds one (":cancel"):
+                # /v1/jobs/{job_id} is no answer for POST /v1/jobs/x:cancel.
+                "match": {**_path_match(template, "[^/:]+"), "headers": [other]},
+                # Plain text: a direct response is a local reply, made a JSON status by _local_reply.
+                "direct_response": {"status": 405, "body": {"inline_string": message}},
+                "response_headers_to_add": [_header("allow", ", ".join(sorted(set(verbs))))],
+                "typed_per_filter_config": {**off, **_TRANSCODER_OFF},
+            }
+        )
+    return routes
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
 def _routes() -> list[dict[str, Any]]:
     """Every route goes to the server; the JSON check (ext_authz) sees what can be JSON or a query
     string: bodies of POST, PUT and PATCH, and paths with a query string. A raw-body route
@@ -255,13 +339,12 @@ def _routes() -> list[dict[str, Any]]:
     has_query = {"name": ":path", "string_match": {"contains": "?"}}
     has_body = {"name": ":method", "string_match": {"safe_regex": {"regex": "POST|PUT|PATCH"}}}
     off = _ext_authz_route(disabled=True)
-    routes: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = [
+        _static_route("/openapi.json", OPENAPI_DOCUMENT, "application/json", off),
+        *_wrong_method_routes(off),
+    ]
     for template in raw_body_paths():
-        path = (
-            {"path": template}
-            if "{" not in template
-            else {"safe_regex": {"regex": template_pattern(template).pattern}}
-        )
+        path = _path_match(template)
         query_only = _ext_authz_route(check_settings={"disable_request_body_buffering": True})
         with_query = {**path, "headers": [has_query]}
         routes.append({"match": with_query, "route": to_server, "typed_per_filter_config": query_only})

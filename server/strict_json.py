@@ -83,7 +83,8 @@ class ApiRoute:
     ``pattern`` matches the request path (no query string). ``body`` is the rule's: ``"*"`` (the
     JSON body is ``message`` minus the path's fields), a field name (that field is the body), or
     ``""`` (no body). ``raw_body`` means the body is a ``google.api.HttpBody`` (bytes as sent, not
-    JSON). ``streaming`` means a client stream, whose JSON body may be an array of messages.
+    JSON). ``streaming`` means a client stream, whose JSON body may be an array of messages;
+    ``server_streaming`` a response of many messages (NDJSON).
     """
 
     verb: str
@@ -94,18 +95,19 @@ class ApiRoute:
     raw_body: bool
     streaming: bool
     path_fields: frozenset[str]
+    server_streaming: bool = False
 
     @property
     def json_body(self) -> bool:
         return self.body == "*" and not self.raw_body
 
 
-def template_pattern(template: str) -> re.Pattern[str]:
-    """The path template of an HTTP rule as a regular expression: ``{job_id}`` is one segment,
+def template_pattern(template: str, segment: str = "[^/]+") -> re.Pattern[str]:
+    """The path template of an HTTP rule as a regular expression: ``{job_id}`` is one ``segment``,
     ``{name=**}`` any rest of the path (the forms the API uses)."""
     parts = re.split(r"(\{[^}]*\})", template)
     regex = "".join(
-        ("(?:.+)" if part.endswith("=**}") else "[^/]+") if part.startswith("{") else re.escape(part)
+        ("(?:.+)" if part.endswith("=**}") else segment) if part.startswith("{") else re.escape(part)
         for part in parts
     )
     return re.compile(regex)
@@ -145,6 +147,7 @@ def api_routes(services: Sequence[ServiceDescriptor] = API_SERVICES) -> tuple[Ap
                         raw_body=bool(rule.body) and _is_http_body(body_type),
                         streaming=method.client_streaming,
                         path_fields=frozenset(re.findall(r"\{([\w.]+)", template)),
+                        server_streaming=method.server_streaming,
                     )
                 )
     return tuple(routes)
@@ -380,7 +383,12 @@ class _Handler(BaseHTTPRequestHandler):
             error = None
         self._answer(200 if error is None else 400, error)
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = _check
+    def __getattr__(self, name: str) -> Any:
+        # Every method Envoy forwards (OPTIONS, TRACE, ... with a query string too): the base
+        # class answers one it has no do_ method for with 501, which Envoy hands the caller.
+        if name.startswith("do_"):
+            return self._check
+        raise AttributeError(name)
 
     def _answer(self, status: int, error: InvalidInput | None) -> None:
         body = b""

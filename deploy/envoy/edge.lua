@@ -7,8 +7,13 @@
 -- 2. A path (query string included) over ${MAX_PATH_BYTES} bytes is 414. Envoy only bounds all
 --    headers together (431 past 60 KiB); a long path otherwise travelled on to the server in
 --    x-envoy-original-path, past gRPC's metadata limit, and came back as a misleading 429.
+-- 3. A server stream's response is NDJSON, one message a line: its content type says so
+--    (application/x-ndjson), where the transcoder says application/json, which a client parses
+--    as one document and fails on. The streams are the routes whose custom verb is one of
+--    STREAM_VERBS (rendered from the protos by the sidecar).
 
 local MAX_PATH_BYTES = ${MAX_PATH_BYTES}
+local STREAM_VERBS = {${STREAM_VERBS}}
 local TOO_LONG_BODY = "the request path is longer than ${MAX_PATH_BYTES} bytes"
 
 -- Once per worker: ids differ between workers and restarts (they name calls, they guard nothing).
@@ -37,5 +42,20 @@ function envoy_on_request(request)
   if path ~= nil and #path > MAX_PATH_BYTES then
     -- Plain text: the sidecar's local_reply_config makes every local reply a JSON status.
     request:respond({[":status"] = "414"}, TOO_LONG_BODY)
+    return
+  end
+  if path ~= nil then
+    local verb = string.match(path, "(:[%w]+)$$") or string.match(path, "(:[%w]+)%?")
+    if verb ~= nil and STREAM_VERBS[verb] then
+      request:streamInfo():dynamicMetadata():set("datalid", "stream", true)
+    end
+  end
+end
+
+function envoy_on_response(response)
+  local datalid = response:streamInfo():dynamicMetadata():get("datalid")
+  local content_type = response:headers():get("content-type")
+  if datalid ~= nil and datalid["stream"] and content_type == "application/json" then
+    response:headers():replace("content-type", "application/x-ndjson")
   end
 end

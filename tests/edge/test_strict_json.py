@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 import yaml
 
 from server.sidecar import SidecarConfig, render_config
-from server.strict_json import api_routes, check_body, check_query, match_route, raw_body_paths
+from server.strict_json import (
+    StrictJsonService,
+    api_routes,
+    check_body,
+    check_query,
+    match_route,
+    raw_body_paths,
+)
 
 
 def _route(verb: str, path: str):
@@ -143,13 +151,20 @@ def test_the_check_sees_json_bodies_and_query_strings_only(tmp_path) -> None:
     rendered = _rendered(tmp_path)
     routes = rendered["hcm"]["route_config"]["virtual_hosts"][0]["routes"]
     per_route = [r.get("typed_per_filter_config", {}).get("envoy.filters.http.ext_authz", {}) for r in routes]
+    static = [r for r in routes if "direct_response" in r]
+    assert static[0]["match"]["path"] == "/openapi.json"
+    assert {r["direct_response"]["status"] for r in static[1:]} == {405}  # known paths, other methods
+    first = len(static)
     # Upload with a query string: the query is checked, the image is not buffered for it.
-    assert routes[0]["match"]["path"] == "/v1/process:upload"
-    assert per_route[0]["check_settings"] == {"disable_request_body_buffering": True}
-    assert routes[1]["match"] == {"path": "/v1/process:upload"} and per_route[1]["disabled"] is True
-    assert per_route[2] == {} and per_route[3] == {}  # bodies, query strings
+    assert routes[first]["match"]["path"] == "/v1/process:upload"
+    assert per_route[first]["check_settings"] == {"disable_request_body_buffering": True}
+    assert (
+        routes[first + 1]["match"] == {"path": "/v1/process:upload"}
+        and per_route[first + 1]["disabled"] is True
+    )
+    assert per_route[first + 2] == {} and per_route[first + 3] == {}  # bodies, query strings
     assert per_route[-1]["disabled"] is True  # a GET without a query string never waits for it
-    assert all(r["route"] == {"cluster": "datalid_grpc", "timeout": "0s"} for r in routes)
+    assert all(r["route"] == {"cluster": "datalid_grpc", "timeout": "0s"} for r in routes[first:])
     filters = [f["name"] for f in rendered["hcm"]["http_filters"]]
     assert filters.index("envoy.filters.http.ext_authz") < filters.index(
         "envoy.filters.http.grpc_json_transcoder"
@@ -157,3 +172,17 @@ def test_the_check_sees_json_bodies_and_query_strings_only(tmp_path) -> None:
     clusters = {c["name"]: c for c in rendered["config"]["static_resources"]["clusters"]}
     endpoint = clusters["strict_json"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     assert endpoint["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 4321}
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "HEAD", "GET"])
+def test_the_check_service_answers_every_method(method: str) -> None:
+    """It answered 501 to methods it had no handler for, which Envoy passed on as a server error."""
+    service = StrictJsonService(max_body_bytes=1024).start()
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{service.port}/v1/jobs?page_size=2", method=method
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+    finally:
+        service.stop()
