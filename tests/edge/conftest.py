@@ -161,6 +161,18 @@ class SidecarProcess(ServerProcess):
         return self
 
 
+def wait_healthy(sidecar: SidecarProcess) -> str:
+    """Waits until Envoy's gRPC health check of the upstream passes (it answers 503 until then);
+    returns the sidecar's base URL."""
+    base = f"http://127.0.0.1:{sidecar.port}"
+    deadline = time.monotonic() + 60
+    while http("GET", base + "/healthz").status != 200:
+        log = "\n".join(sidecar.log)
+        assert time.monotonic() < deadline, f"Envoy never saw the server healthy:\n{log}"
+        time.sleep(0.2)
+    return base
+
+
 @pytest.fixture(scope="session")
 def sidecar(edge_server: ServerProcess) -> Iterator[SidecarProcess]:
     """A real Envoy transcoding REST to the edge server (its log: Envoy's access log); waits until
@@ -169,13 +181,7 @@ def sidecar(edge_server: ServerProcess) -> Iterator[SidecarProcess]:
     sidecar.upstream = edge_server.target
     sidecar.start()
     try:
-        base = f"http://127.0.0.1:{sidecar.port}"
-        # Envoy answers 503 until its first gRPC health check of the upstream passes.
-        deadline = time.monotonic() + 60
-        while http("GET", base + "/v1/info").status == 503:
-            log = "\n".join(sidecar.log)
-            assert time.monotonic() < deadline, f"Envoy never saw the server healthy:\n{log}"
-            time.sleep(0.2)
+        wait_healthy(sidecar)
         yield sidecar
     finally:
         # Also when start-up failed: a leaked Envoy would outlive the test run.

@@ -4,7 +4,6 @@ true of the live REST side (schemathesis against a real server behind a real Env
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +13,7 @@ from openapi_spec_validator import validate
 
 from server.openapi import DOCUMENT_PATH, generate
 from tests.conftest import ServerProcess, serving
-from tests.edge.conftest import SidecarProcess, http
+from tests.edge.conftest import SidecarProcess, http, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +43,7 @@ def open_rest() -> Iterator[str]:
         sidecar.upstream = server.target
         sidecar.start()
         try:
-            base = f"http://127.0.0.1:{sidecar.port}"
-            deadline = time.monotonic() + 60
-            while http("GET", base + "/healthz").status != 200:
-                assert time.monotonic() < deadline, "\n".join(sidecar.log)
-                time.sleep(0.2)
-            yield base
+            yield wait_healthy(sidecar)
         finally:
             assert sidecar.stop() == 0
 
