@@ -12,7 +12,7 @@ REST_PORT ?= 8080
 STATE := .state
 SETUP_LOG := $(STATE)/setup.log
 
-.PHONY: setup run test lint format stubs bench detector accuracy fuzz clean
+.PHONY: setup run test lint browser format stubs bench detector accuracy fuzz clean
 
 setup: $(VENV)/.installed $(BUF)
 
@@ -42,8 +42,19 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BUF) lint
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest
+
+# The browser the web page's tests drive (tests/edge/test_web_page.py): Debian's chromium, installed
+# with apt-get when missing and run as root (CI); elsewhere those tests skip, saying why.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (log: $(SETUP_LOG)) ..."; mkdir -p $(STATE); \
+	    { apt-get install -y --no-install-recommends chromium \
+	      || { apt-get update && apt-get install -y --no-install-recommends chromium; }; } >> $(SETUP_LOG) 2>&1 \
+	      || { tail -n 40 $(SETUP_LOG); exit 1; }; \
+	  else echo "no /usr/bin/chromium: the web page's browser tests will skip (apt-get install chromium)"; fi; }
 
 format: setup
 	$(BIN)/ruff check --fix .

@@ -79,6 +79,14 @@ _ENVOY_PATHS: dict[str, Any] = {
             },
         }
     },
+    "/": {
+        "get": {
+            "operationId": "WebPage",
+            "summary": "A page to read photos in a browser (server/web/).",
+            "security": [{}],
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+        }
+    },
     "/openapi.json": {
         "get": {
             "operationId": "OpenApi",

@@ -38,6 +38,21 @@ TEMPLATE = REPO_ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
 EDGE_LUA = REPO_ROOT / "deploy" / "envoy" / "edge.lua"
 # Generated from the protos by `python -m server.openapi`; Envoy serves it at GET /openapi.json.
 OPENAPI_DOCUMENT = REPO_ROOT / "docs" / "openapi.json"
+# The web page (server/web/), files Envoy serves itself: path -> (file, content type).
+WEB = REPO_ROOT / "server" / "web"
+STATIC_FILES: dict[str, tuple[Path, str]] = {
+    "/": (WEB / "index.html", "text/html; charset=utf-8"),
+    "/app.js": (WEB / "app.js", "text/javascript; charset=utf-8"),
+    "/style.css": (WEB / "style.css", "text/css; charset=utf-8"),
+    "/openapi.json": (OPENAPI_DOCUMENT, "application/json"),
+}
+# The page loads only its own files and talks only to this origin; data: and blob: are the
+# pictures (the annotated JPEG comes back base64, a chosen photo is previewed from a blob).
+_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 SERVICES = ("datalid.v1.ExpiryDateService", "datalid.v1.JobService", "datalid.v1.AdminService")
 # The API files, and the google/rpc detail types that error bodies carry (packed in Any).
 _PROTO_FILES = (
@@ -282,7 +297,12 @@ def _static_route(path: str, file: Path, content_type: str, off: dict[str, Any])
     return {
         "match": {"path": path, "headers": [get]},
         "direct_response": {"status": 200, "body": {"filename": str(file)}},
-        "response_headers_to_add": [_header("content-type", content_type)],
+        "response_headers_to_add": [
+            _header("content-type", content_type),
+            _header("content-security-policy", _PAGE_POLICY),
+            _header("x-content-type-options", "nosniff"),
+            _header("referrer-policy", "no-referrer"),
+        ],
         # Neither the JSON check nor the transcoder (which refuses paths that are no method).
         "typed_per_filter_config": {**off, **_TRANSCODER_OFF},
     }
@@ -297,7 +317,7 @@ def _path_match(template: str, segment: str = "[^/]+") -> dict[str, Any]:
 def _wrong_method_routes(off: dict[str, Any]) -> list[dict[str, Any]]:
     """405 with ``allow`` for a known path asked with a method it is not served for (``TRACE
     /healthz``, ``GET /v1/process``), where the transcoder would say 404 as for an unknown path."""
-    allowed: dict[str, list[str]] = {"/healthz": ["GET"], "/openapi.json": ["GET"]}
+    allowed: dict[str, list[str]] = {"/healthz": ["GET"], **{path: ["GET"] for path in STATIC_FILES}}
     for route in api_routes():
         allowed.setdefault(route.template, []).append(route.verb)
     routes = []
@@ -340,7 +360,7 @@ def _routes() -> list[dict[str, Any]]:
     has_body = {"name": ":method", "string_match": {"safe_regex": {"regex": "POST|PUT|PATCH"}}}
     off = _ext_authz_route(disabled=True)
     routes: list[dict[str, Any]] = [
-        _static_route("/openapi.json", OPENAPI_DOCUMENT, "application/json", off),
+        *(_static_route(path, file, kind, off) for path, (file, kind) in STATIC_FILES.items()),
         *_wrong_method_routes(off),
     ]
     for template in raw_body_paths():
