@@ -203,7 +203,8 @@ _LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
     400: (3, None),  # INVALID_ARGUMENT: bad JSON, enum or base64 the transcoder met, bad query
     401: (16, None),  # UNAUTHENTICATED
     403: (7, None),  # PERMISSION_DENIED
-    404: (5, None),  # NOT_FOUND: no route for the path
+    # NOT_FOUND: no route. Envoy's text repeats the path (up to 8 KiB), so a fixed one instead.
+    404: (5, "no API method at this path (GET /openapi.json lists them)"),
     405: (12, None),  # UNIMPLEMENTED: a known path asked with a method it is not served for
     408: (4, None),  # DEADLINE_EXCEEDED: the body did not arrive in time
     413: (3, "the request body is larger than {max_body_bytes} bytes"),

@@ -140,7 +140,8 @@ def test_envoys_own_replies_are_json_statuses(tmp_path) -> None:
         m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"]: m["body_format_override"]
         for m in mappers[4:-1]
     }
-    assert by_status[404]["json_format"] == {"code": 5, "message": "%LOCAL_REPLY_BODY%"}
+    assert by_status[404]["json_format"]["code"] == 5
+    assert "%" not in by_status[404]["json_format"]["message"], "the path is not echoed"
     assert by_status[503]["json_format"]["code"] == 14
     assert by_status[413]["json_format"]["message"] == f"the request body is larger than {16 * 2**20} bytes"
     assert all(f["content_type"] == "application/json" for f in by_status.values())
