@@ -43,8 +43,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import fcntl
 import functools
 import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -70,6 +72,7 @@ __all__ = [
     "JobStore",
     "QuotaExceeded",
     "StoreBusy",
+    "StoreInUse",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -130,6 +133,48 @@ class StoreBusy(PipelineError):
     def __init__(self, message: str, retry_after_s: float = _BUSY_RETRY_AFTER_S) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StoreInUse(RuntimeError):
+    """Another server process owns the job database: two would both run its jobs."""
+
+
+class _OwnerLock:
+    """An exclusive ``flock`` on ``<database>.lock`` for as long as a store is open.
+
+    SQLite's own locks are per transaction: two servers on one file would both claim and run its
+    jobs. The lock file names the owner's process id, for the error message; the kernel drops the
+    lock when the process dies (kill -9 too), so a crash never leaves the file locked.
+    """
+
+    def __init__(self, database: str) -> None:
+        self.path = Path(f"{database}.lock")
+        self._file: Any = None
+
+    def acquire(self) -> None:
+        """Raises StoreInUse when another open store (in any process) holds the lock."""
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreInUse(
+                f"the job database {self.path.with_suffix('')} is in use by another server (pid {owner}): "
+                "give each server its own job_db_path"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
 
 
 class QuotaExceeded(Exception):
@@ -342,6 +387,7 @@ class JobStore:
         # when a write transaction commits: while set, writes try the lock without waiting.
         self._contended = False
         self._listeners: list[Callable[[JobRecord], None]] = []
+        self._owner = _OwnerLock(self._path) if self._path != ":memory:" else None
 
     @classmethod
     async def open(cls, path: Path | str, *, max_attempts: int = 3, **kwargs: Any) -> JobStore:
@@ -354,8 +400,12 @@ class JobStore:
 
         Raises:
             StoreBusy: another writer held the file for ``_MAX_LOCK_WAIT_S`` during recovery.
+            StoreInUse: another open store, in this process or another, owns the file.
         """
         store = cls(path, **kwargs)
+        if store._owner is not None:
+            Path(store._path).parent.mkdir(parents=True, exist_ok=True)
+            store._owner.acquire()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(store._executor, store._connect)
         if store._read_executor is not store._executor:
@@ -874,6 +924,8 @@ class JobStore:
         for executor in {self._executor, self._read_executor}:
             await loop.run_in_executor(executor, close)
             executor.shutdown(wait=False)
+        if self._owner is not None:
+            self._owner.release()
 
     def counts_by_state(self) -> dict[str, int]:
         """Jobs per state now (QUEUED, RUNNING...), for the metrics scrape.

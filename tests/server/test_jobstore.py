@@ -9,6 +9,7 @@ import asyncio
 import base64
 import dataclasses
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from server.jobstore import (
     JobStore,
     QuotaExceeded,
     StoreBusy,
+    StoreInUse,
 )
 from server.urlfetch import UrlFetcher, UrlPolicy
 
@@ -78,7 +80,8 @@ def test_reopening_requeues_running_jobs_and_fails_them_after_max_attempts(tmp_p
             job = await store.create("alice", _PAYLOAD)
             claimed = await store.claim_next()
             assert claimed is not None and claimed[0].job_id == job.job_id
-        # No close: the process "dies" with the job RUNNING.
+        # No close: the process "dies" with the job RUNNING, and the kernel drops its flock.
+        store._owner.release()  # type: ignore[union-attr]
         return claimed[0].job_id
 
     async def state_after_reopen(job_id: str) -> JobState:
@@ -688,3 +691,18 @@ def test_a_result_is_fitted_to_one_job_message(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_second_store_on_an_open_file_is_refused_naming_the_owner(tmp_path: Path) -> None:
+    """Two servers on one file would both claim and run its jobs."""
+    path = tmp_path / "jobs.sqlite3"
+
+    async def scenario() -> None:
+        first = await JobStore.open(path)
+        with pytest.raises(StoreInUse, match=rf"in use by another server \(pid {os.getpid()}\)"):
+            await JobStore.open(path)
+        await first.close()
+        again = await JobStore.open(path)  # closed: free again
+        await again.close()
+
+    asyncio.run(scenario())

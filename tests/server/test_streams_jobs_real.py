@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -18,7 +20,7 @@ from datalid.v1 import (
     job_service_pb2_grpc,
 )
 from pipeline.synth import render_label
-from tests.conftest import ServerProcess
+from tests.conftest import REPO_ROOT, ServerProcess, serving
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +108,21 @@ def test_jobs_survive_kill_9_and_a_restart(tmp_path: Path) -> None:
             assert sorted(j.job_id for j in listed.jobs) == sorted(ids)
     finally:
         assert second.stop() == 0, "\n".join(second.log[-30:])
+
+
+def test_a_second_server_on_the_same_job_database_is_refused_at_start(tmp_path: Path) -> None:
+    """Two servers on one SQLite file would both run its jobs; the second stops with a clear error."""
+    env = {"DATALID_JOB_DB_PATH": str(tmp_path / "jobs.sqlite3")}
+    for first in serving(ServerProcess(env=env)):
+        assert first.process is not None
+        second = subprocess.run(
+            [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0"],
+            cwd=REPO_ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1, second.stderr[-2000:]
+        expected = f"in use by another server (pid {first.process.pid})"
+        assert expected in second.stderr and "give each server its own job_db_path" in second.stderr
