@@ -262,14 +262,40 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
         RuntimeError: the address cannot be bound (taken, or not this machine's), with the reason.
     """
     address = f"{config.host}:{config.port}"
+    credentials = _tls_credentials(config)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError:
         port = 0
     if port == 0:
         hint = "" if config.reuse_port else " (another server on this port? --reuse-port true shares it)"
         raise RuntimeError(f"cannot listen on {address}: {_bind_problem(config.host, config.port)}{hint}")
     return port
+
+
+def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    """The gRPC port's TLS (mutual with a client CA), or None for plaintext.
+
+    Raises:
+        RuntimeError: a certificate, key or CA file cannot be read, naming it.
+    """
+    if config.tls_cert_file is None or config.tls_key_file is None:
+        return None
+
+    def read(name: str, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise RuntimeError(f"cannot read {name} {path}: {exc.strerror or exc}") from None
+
+    chain = read("tls_cert_file", config.tls_cert_file)
+    key = read("tls_key_file", config.tls_key_file)
+    ca = read("tls_client_ca_file", config.tls_client_ca_file) if config.tls_client_ca_file else None
+    mutual = ca is not None
+    return grpc.ssl_server_credentials([(key, chain)], root_certificates=ca, require_client_auth=mutual)
 
 
 def _bind_problem(host: str, port: int) -> str:

@@ -62,6 +62,11 @@ class ServerConfig:
     auth: str = ""
     # Allows auth disabled on a non-loopback address.
     insecure: bool = False
+    # TLS on the gRPC port: a PEM certificate chain and its key; with a client CA, callers must
+    # present a certificate it signed (mutual TLS). None of them: plaintext.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
     api_keys_file: Path | None = None
     # HS256 shared secret and RS256 public key (PEM); either or both turn JWT on.
     jwt_secret_file: Path | None = None
@@ -170,6 +175,10 @@ class ServerConfig:
                 f"auth is disabled and host {self.host!r} is not loopback: configure api_keys_file or "
                 "JWT, or pass --insecure true to serve without authentication"
             )
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigError("TLS needs both tls_cert_file and tls_key_file")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ConfigError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
         if self.rate_limit_rps < 0:
             raise ConfigError(f"rate_limit_rps must be >= 0, got {self.rate_limit_rps!r}")
         if self.rate_limit_burst < 1:
@@ -298,6 +307,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("auth", str.lower, "required or disabled (default: required when keys or JWT are configured)"),
     Option("insecure", _parse_bool, "allow auth disabled on a non-loopback address"),
     Option("api_keys_file", _parse_optional_path, "YAML file of API key hashes (python -m server.keys)"),
+    Option("tls_cert_file", _parse_optional_path, "PEM certificate chain: the gRPC port serves TLS"),
+    Option("tls_key_file", _parse_optional_path, "PEM private key of tls_cert_file"),
+    Option("tls_client_ca_file", _parse_optional_path, "PEM CA: callers need a certificate it signed (mTLS)"),
     Option("jwt_secret_file", _parse_optional_path, "file holding the HS256 secret for JWTs"),
     Option("jwt_public_key_file", _parse_optional_path, "PEM public key for RS256 JWTs"),
     Option("jwt_issuer", str, "required iss claim of JWTs"),

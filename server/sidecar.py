@@ -10,6 +10,7 @@ with ``--listen 0``) and forwards SIGTERM/SIGINT to Envoy.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
@@ -90,6 +91,15 @@ class SidecarConfig:
     max_path_bytes: int = 8 * 1024
     envoy: str = ""
     log_level: str = "warning"
+    # TLS on the REST listener (PEM files); with a client CA, callers need a certificate it signed.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    # TLS to the server: the CA its certificate must chain to (and name the upstream host); a
+    # client certificate and key when the server asks for one (mutual TLS).
+    upstream_tls_ca: str = ""
+    upstream_tls_cert: str = ""
+    upstream_tls_key: str = ""
 
 
 def _host_port(text: str, default_host: str) -> tuple[str, int]:
@@ -113,8 +123,26 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfig
         help="comma-separated browser origins allowed by CORS (exact), e.g. https://app.example.com",
     )
     parser.add_argument("--envoy", default=environ.get("DATALID_ENVOY", ""), help="envoy binary")
+    tls = {
+        "--tls-cert": "PEM certificate chain: the REST listener serves https",
+        "--tls-key": "PEM private key of --tls-cert",
+        "--tls-client-ca": "PEM CA: callers need a certificate it signed (mutual TLS)",
+        "--upstream-tls-ca": "PEM CA the server's certificate chains to: TLS to the server",
+        "--upstream-tls-cert": "PEM client certificate for a server that asks for one",
+        "--upstream-tls-key": "PEM private key of --upstream-tls-cert",
+    }
+    for flag, text in tls.items():
+        env = "DATALID_SIDECAR_" + flag.removeprefix("--").replace("-", "_").upper()
+        parser.add_argument(flag, default=environ.get(env, ""), help=f"{text} (${env})")
     parser.add_argument("--log-level", default="warning", help="Envoy's log level")
     args = parser.parse_args(list(argv))
+    for cert, key in (("tls_cert", "tls_key"), ("upstream_tls_cert", "upstream_tls_key")):
+        if bool(getattr(args, cert)) != bool(getattr(args, key)):
+            raise SidecarError(f"--{cert.replace('_', '-')} and --{key.replace('_', '-')} go together")
+    if args.tls_client_ca and not args.tls_cert:
+        raise SidecarError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    if args.upstream_tls_cert and not args.upstream_tls_ca:
+        raise SidecarError("--upstream-tls-cert needs --upstream-tls-ca (TLS to the server)")
     upstream_host, upstream_port = _host_port(args.upstream, "127.0.0.1")
     listen_host, listen_port = _host_port(args.listen, "127.0.0.1")
     return SidecarConfig(
@@ -126,6 +154,12 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfig
         cors_origins=tuple(o.strip() for o in args.cors_origins.split(",") if o.strip()),
         envoy=args.envoy,
         log_level=args.log_level,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        upstream_tls_ca=args.upstream_tls_ca,
+        upstream_tls_cert=args.upstream_tls_cert,
+        upstream_tls_key=args.upstream_tls_key,
     )
 
 
@@ -396,8 +430,67 @@ def render_config(config: SidecarConfig, descriptor_set: Path, strict_json_port:
         "CORS_PER_FILTER_CONFIG": _cors_per_filter_config(config.cors_origins),
     }
     rendered = Template(TEMPLATE.read_text()).substitute({k: json.dumps(v) for k, v in values.items()})
-    yaml.safe_load(rendered)
-    return rendered
+    bootstrap = yaml.safe_load(rendered)
+    if not (config.tls_cert or config.upstream_tls_ca):
+        return rendered
+    # TLS is optional parts of the tree: added here rather than as empty keys in the template.
+    resources = bootstrap["static_resources"]
+    if config.tls_cert:
+        resources["listeners"][0]["filter_chains"][0]["transport_socket"] = _downstream_tls(config)
+    if config.upstream_tls_ca:
+        cluster = next(c for c in resources["clusters"] if c["name"] == "datalid_grpc")
+        cluster["transport_socket"] = _upstream_tls(config)
+    return yaml.safe_dump(bootstrap, sort_keys=False)
+
+
+def _certificate(cert: str, key: str) -> dict[str, Any]:
+    return {"certificate_chain": {"filename": cert}, "private_key": {"filename": key}}
+
+
+def _downstream_tls(config: SidecarConfig) -> dict[str, Any]:
+    """The REST listener's TLS: http/1.1 and h2 by ALPN; mutual with a client CA."""
+    common: dict[str, Any] = {
+        "tls_certificates": [_certificate(config.tls_cert, config.tls_key)],
+        "alpn_protocols": ["h2", "http/1.1"],
+    }
+    if config.tls_client_ca:
+        common["validation_context"] = {"trusted_ca": {"filename": config.tls_client_ca}}
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": common,
+            "require_client_certificate": bool(config.tls_client_ca),
+        },
+    }
+
+
+def _upstream_tls(config: SidecarConfig) -> dict[str, Any]:
+    """TLS to the server: its certificate must chain to the CA and name the upstream host."""
+    host = config.upstream_host
+    try:
+        ipaddress.ip_address(host)
+        san = {"san_type": "IP_ADDRESS", "matcher": {"exact": host}}
+        sni = ""  # an address is no server name (RFC 6066)
+    except ValueError:
+        san = {"san_type": "DNS", "matcher": {"exact": host}}
+        sni = host
+    common: dict[str, Any] = {
+        "alpn_protocols": ["h2"],
+        "validation_context": {
+            "trusted_ca": {"filename": config.upstream_tls_ca},
+            "match_typed_subject_alt_names": [san],
+        },
+    }
+    if config.upstream_tls_cert:
+        common["tls_certificates"] = [_certificate(config.upstream_tls_cert, config.upstream_tls_key)]
+    context: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": common,
+    }
+    if sni:
+        context["sni"] = sni
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
 def _envoy_command(config: SidecarConfig) -> str:

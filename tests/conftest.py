@@ -57,6 +57,8 @@ class ServerProcess:
     # An address-space cap (RLIMIT_AS) for the server: a request that would blow memory up then
     # fails the test (MemoryError, or the server dies) instead of taking the machine down.
     memory_limit_bytes: int | None = None
+    # For a server that serves TLS: what wait_serving connects with.
+    channel_credentials: grpc.ChannelCredentials | None = None
     process: subprocess.Popen[str] | None = None
     port: int = 0
     log: list[str] = field(default_factory=list)
@@ -139,7 +141,13 @@ class ServerProcess:
 
     def wait_serving(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
         """Blocks until the health service says SERVING for the whole server."""
-        with grpc.insecure_channel(self.target) as channel:
+        credentials = self.channel_credentials
+        channel = (
+            grpc.secure_channel(self.target, credentials)
+            if credentials
+            else grpc.insecure_channel(self.target)
+        )
+        with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             responses = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
             for response in responses:
@@ -172,6 +180,19 @@ class ServerProcess:
             self.process.kill()
             self.process.wait()
             raise
+
+
+def failed_start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m server`` on a free port with ``env``, for a test that expects it to stop at start
+    (its exit code and stderr are for the test to check)."""
+    return subprocess.run(
+        [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def serving(process: ServerProcess) -> Iterator[ServerProcess]:

@@ -135,6 +135,7 @@ class SidecarProcess(ServerProcess):
     """`python -m server.sidecar` on free ports, in front of ``upstream``."""
 
     upstream: str = ""
+    extra_args: tuple[str, ...] = ()
 
     def start(self) -> SidecarProcess:
         self.process = subprocess.Popen(
@@ -150,6 +151,7 @@ class SidecarProcess(ServerProcess):
                 "0",
                 "--cors-origins",
                 CORS_ORIGIN,
+                *self.extra_args,
             ],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,

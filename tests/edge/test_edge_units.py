@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from google.protobuf import descriptor_pb2
 
 from server.ratelimit import TokenBuckets
-from server.sidecar import SidecarConfig, build_descriptor_set, parse_args, render_config
+from server.sidecar import SidecarConfig, SidecarError, build_descriptor_set, parse_args, render_config
 
 
 class FakeClock:
@@ -102,3 +103,36 @@ def test_args_and_descriptor_set(tmp_path) -> None:
         "google/rpc/error_details.proto",
         "google/api/httpbody.proto",
     } <= names
+
+
+def test_tls_flags_go_together() -> None:
+    for argv in (
+        ["--tls-cert", "c.pem"],
+        ["--tls-client-ca", "ca.pem"],
+        ["--upstream-tls-cert", "c", "--upstream-tls-key", "k"],
+    ):
+        with pytest.raises(SidecarError):
+            parse_args(argv, {})
+
+
+def test_rendered_tls_on_the_listener_and_to_the_server(tmp_path) -> None:
+    config = parse_args(
+        ["--upstream", "127.0.0.1:6000",
+         "--tls-cert", "s.pem", "--tls-key", "s.key", "--tls-client-ca", "ca.pem",
+         "--upstream-tls-ca", "ca.pem", "--upstream-tls-cert", "c.pem", "--upstream-tls-key", "c.key"],
+        {},
+    )  # fmt: skip
+    parts = _filters(render_config(config, tmp_path / "d.pb"))
+    listener = parts["config"]["static_resources"]["listeners"][0]["filter_chains"][0]
+    downstream = listener["transport_socket"]["typed_config"]
+    assert downstream["require_client_certificate"] is True
+    assert downstream["common_tls_context"]["validation_context"]["trusted_ca"] == {"filename": "ca.pem"}
+    clusters = {c["name"]: c for c in parts["config"]["static_resources"]["clusters"]}
+    upstream = clusters["datalid_grpc"]["transport_socket"]["typed_config"]
+    validation = upstream["common_tls_context"]["validation_context"]
+    assert validation["match_typed_subject_alt_names"] == [
+        {"san_type": "IP_ADDRESS", "matcher": {"exact": "127.0.0.1"}}
+    ]
+    assert "sni" not in upstream  # an address is no server name
+    assert upstream["common_tls_context"]["alpn_protocols"] == ["h2"]
+    assert "transport_socket" not in clusters["strict_json"], "the check service stays on loopback, plain"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,7 +18,7 @@ from datalid.v1 import (
     job_service_pb2_grpc,
 )
 from pipeline.synth import render_label
-from tests.conftest import REPO_ROOT, ServerProcess, serving
+from tests.conftest import ServerProcess, failed_start, serving
 
 pytestmark = pytest.mark.slow
 
@@ -115,14 +113,7 @@ def test_a_second_server_on_the_same_job_database_is_refused_at_start(tmp_path: 
     env = {"DATALID_JOB_DB_PATH": str(tmp_path / "jobs.sqlite3")}
     for first in serving(ServerProcess(env=env)):
         assert first.process is not None
-        second = subprocess.run(
-            [sys.executable, "-m", "server", "--port", "0", "--metrics-port", "0"],
-            cwd=REPO_ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        second = failed_start(env)
         assert second.returncode == 1, second.stderr[-2000:]
         expected = f"in use by another server (pid {first.process.pid})"
         assert expected in second.stderr and "give each server its own job_db_path" in second.stderr
