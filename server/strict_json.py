@@ -234,10 +234,30 @@ def _check_message(value: Any, descriptor: Descriptor, path: str) -> InvalidInpu
         return error
     try:
         message = message_factory.GetMessageClass(descriptor)()
-        json_format.ParseDict(value, message, max_recursion_depth=_MAX_DEPTH)
+        json_format.ParseDict(_without_bytes(value, descriptor), message, max_recursion_depth=_MAX_DEPTH)
     except json_format.ParseError as exc:
         return _value_error(str(exc), path, descriptor)
     return None
+
+
+def _without_bytes(value: Any, descriptor: Descriptor) -> Any:
+    """``value`` with its bytes fields (already checked by ``_bad_base64``) emptied: json_format
+    would decode a photo's base64 only to throw it away (0.4 ms for 100 KB, 50 ms for 12 MB)."""
+    if not isinstance(value, dict) or descriptor.full_name in _JSON_SCALAR_TYPES:
+        return value
+    copy = dict(value)
+    for key, item in value.items():
+        field = _field(descriptor, key)
+        if field is None:
+            continue
+        if field.type == FieldDescriptor.TYPE_BYTES:
+            copy[key] = [] if isinstance(item, list) else ""
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            if isinstance(item, list):
+                copy[key] = [_without_bytes(child, field.message_type) for child in item]
+            else:
+                copy[key] = _without_bytes(item, field.message_type)
+    return copy
 
 
 def _value_error(message: str, path: str, descriptor: Descriptor) -> InvalidInput:
