@@ -8,6 +8,10 @@ HOST ?= 127.0.0.1
 PORT ?= 50051
 REST_HOST ?= 127.0.0.1
 REST_PORT ?= 8080
+# The server's Prometheus port and Envoy's admin port: a second `make run` on one machine needs
+# other ones too (0 picks a free port; the banner shows the metrics one).
+METRICS_PORT ?= 9464
+ADMIN_PORT ?= 9901
 # Logs of set-up and of `make run`, and the server's pid file (never committed).
 STATE := .state
 SETUP_LOG := $(STATE)/setup.log
@@ -35,7 +39,8 @@ $(BUF):
 # provider and auth, their logs under $(STATE)/. Ctrl-C stops both gracefully.
 run: setup
 	@$(BIN)/python -m server.launch --host $(HOST) --port $(PORT) --rest-host $(REST_HOST) \
-		--rest-port $(REST_PORT) --state-dir $(STATE)
+		--rest-port $(REST_PORT) --admin-port $(ADMIN_PORT) --state-dir $(STATE) \
+		-- --metrics-port $(METRICS_PORT)
 
 lint: setup
 	$(BIN)/ruff check .

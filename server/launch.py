@@ -1,4 +1,4 @@
-"""``python -m server.launch`` (what ``make run`` runs): the server and its Envoy front door, with
+"""``python -m server.launch`` (what ``make run`` runs): the server and its Envoy front door, and
 a short banner instead of their logs.
 
 Both run as child processes in the caller's process group; their output goes to log files under
@@ -28,6 +28,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
+from server.process import die_with_parent
 
 __all__ = ["Banner", "main"]
 
@@ -37,6 +38,7 @@ _SIDECAR_LISTENING = re.compile(r"^datalid sidecar listening on (\S+):(\d+)$", r
 _START_TIMEOUT_S = 180.0
 _STOP_TIMEOUT_S = 30.0
 _LOG_TAIL_LINES = 30
+_METRICS = re.compile(r"metrics on (http://\S+/metrics)")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Banner:
     version: str
     logs: tuple[Path, ...]
     pid_file: Path
+    metrics_url: str = ""
 
     def lines(self) -> list[str]:
         device = (
@@ -63,6 +66,7 @@ class Banner:
             f"  gRPC  {self.grpc_address}   .venv/bin/grpcurl -plaintext {self.grpc_address} list",
             f"  REST  http://{self.rest_address}   curl http://{self.rest_address}/healthz",
             f"  models on {', '.join(self.providers) or 'no provider'} ({device}); auth {auth}",
+            *([f"  metrics  {self.metrics_url}"] if self.metrics_url else []),
             f"  logs  {'  '.join(str(p) for p in self.logs)}",
             f"  reload API keys: kill -HUP $(cat {self.pid_file})",
             "Ctrl-C stops both.",
@@ -90,7 +94,7 @@ def _wait_serving(address: str, server: subprocess.Popen[bytes]) -> None:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                raise RuntimeError(f"the server exited with code {server.returncode} while loading models")
+                raise RuntimeError(f"the server exited with code {server.returncode} while starting")
             try:
                 answer = health.Check(health_pb2.HealthCheckRequest(), timeout=5)
                 if answer.status == health_pb2.HealthCheckResponse.SERVING:
@@ -177,6 +181,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             stdout=envoy_out,
             stderr=subprocess.STDOUT,
             env=env,
+            # Its own process group: a terminal's SIGINT or SIGHUP reaches only the launcher,
+            # which stops both children (the server would take SIGHUP as a key reload).
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         server = subprocess.Popen(
             [
@@ -194,6 +202,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             stdout=server_out,
             stderr=subprocess.STDOUT,
             env=env,
+            # Its own process group: a terminal's SIGINT or SIGHUP reaches only the launcher,
+            # which stops both children (the server would take SIGHUP as a key reload).
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         children = (server, sidecar)
         stopping = False
@@ -203,7 +215,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             stopping = True
             _stop(children)
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, stop)
         try:
             print(f"starting Datalid (logs in {state}/) ...", file=out, flush=True)
@@ -222,6 +234,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 version=version,
                 logs=(server_log, envoy_log),
                 pid_file=pid_file,
+                metrics_url=next(iter(_METRICS.findall(server_log.read_text(errors="replace"))), ""),
             )
             print("\n".join(banner.lines()), file=out, flush=True)
             while all(child.poll() is None for child in children):
@@ -244,7 +257,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; arguments after ``--`` go to ``python -m server``."""
-    parser = argparse.ArgumentParser(prog="python -m server.launch", description=__doc__.splitlines()[0])
+    summary = __doc__.split("\n\n")[0].replace("\n", " ")
+    parser = argparse.ArgumentParser(prog="python -m server.launch", description=summary)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=50051)
     parser.add_argument("--rest-host", default="127.0.0.1")

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from server.process import die_with_parent
 from server.strict_json import StrictJsonService, api_routes, raw_body_paths, template_pattern
 
 __all__ = ["SidecarConfig", "build_descriptor_set", "main", "parse_args", "render_config"]
@@ -543,8 +544,10 @@ def run(config: SidecarConfig) -> int:
         work_dir = Path(work)
         descriptor_set = build_descriptor_set(work_dir / "datalid.pb")
         bootstrap = work_dir / "envoy.yaml"
-        # Beside Envoy for as long as it runs: Envoy's ext_authz sends it each JSON body.
-        strict_json = StrictJsonService(config.max_body_bytes).start()
+        # Beside Envoy for as long as it runs: Envoy's ext_authz sends it each JSON body. Bound
+        # now (Envoy's config names its port), served from after Envoy's fork: no thread of ours
+        # may exist while die_with_parent runs in the child.
+        strict_json = StrictJsonService(config.max_body_bytes)
         bootstrap.write_text(render_config(config, descriptor_set, strict_json.port))
         admin_path = work_dir / "admin-address"
         process = subprocess.Popen(
@@ -557,8 +560,11 @@ def run(config: SidecarConfig) -> int:
                 str(admin_path),
                 "--log-level",
                 config.log_level,
-            ]
+            ],
+            # Envoy goes when the sidecar goes, kill -9 included.
+            preexec_fn=die_with_parent,
         )
+        strict_json.start()
 
         def forward(signum: int, _frame: object) -> None:
             if process.poll() is None:

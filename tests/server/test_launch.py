@@ -25,8 +25,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_launch_prints_a_banner_serves_rest_and_stops_both_on_ctrl_c(tmp_path: Path) -> None:
-    port, rest_port, admin_port = _free_port(), _free_port(), _free_port()
+def _launch(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str], dict[str, int], Path]:
+    """``python -m server.launch`` on free ports; returns it once its banner is out."""
+    ports = {"port": _free_port(), "rest": _free_port(), "admin": _free_port()}
     state = tmp_path / "state"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATALID_JOB_DB_PATH": ":memory:"}
     launcher = subprocess.Popen(
@@ -35,11 +36,11 @@ def test_launch_prints_a_banner_serves_rest_and_stops_both_on_ctrl_c(tmp_path: P
             "-m",
             "server.launch",
             "--port",
-            str(port),
+            str(ports["port"]),
             "--rest-port",
-            str(rest_port),
+            str(ports["rest"]),
             "--admin-port",
-            str(admin_port),
+            str(ports["admin"]),
             "--state-dir",
             str(state),
             "--",
@@ -52,17 +53,57 @@ def test_launch_prints_a_banner_serves_rest_and_stops_both_on_ctrl_c(tmp_path: P
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert launcher.stdout is not None
+    banner: list[str] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (banner and banner[-1] == "Ctrl-C stops both."):
+        line = launcher.stdout.readline()
+        if not line:
+            launcher.kill()
+            pytest.fail(f"the launcher ended early:\n{''.join(banner)}")
+        banner.append(line.rstrip("\n"))
+    return launcher, banner, ports, state
+
+
+def _gone(pid: int, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie child of the launcher counts as gone: it no longer runs.
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_kill_9_of_the_launcher_takes_the_server_and_envoy_with_it(tmp_path: Path) -> None:
+    """A launcher killed hard (or a terminal closed) left both serving, holding their ports."""
+    launcher, _, ports, state = _launch(tmp_path)
+    pid = int((state / f"server-{ports['port']}.pid").read_text())
+    launcher.kill()
+    launcher.wait()
+    assert _gone(pid), "the server outlived its launcher"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", ports["rest"])) != 0:
+                break
+        time.sleep(0.1)
+    else:
+        pytest.fail("Envoy still listens after its sidecar's launcher died")
+
+
+def test_launch_prints_a_banner_serves_rest_and_stops_both_on_ctrl_c(tmp_path: Path) -> None:
+    launcher, banner, ports, state = _launch(tmp_path)
+    port, rest_port = ports["port"], ports["rest"]
     try:
-        assert launcher.stdout is not None
-        banner: list[str] = []
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not (banner and banner[-1] == "Ctrl-C stops both."):
-            line = launcher.stdout.readline()
-            assert line, f"the launcher ended early:\n{''.join(banner)}"
-            banner.append(line.rstrip("\n"))
         text = "\n".join(banner)
         assert f"gRPC  127.0.0.1:{port}" in text and f"REST  http://127.0.0.1:{rest_port}" in text
         assert "models on CPUExecutionProvider (CPU); auth off" in text
+        assert "metrics  http://127.0.0.1:" in text
         assert len(banner) <= 10, "a banner, not the logs"
         pid = int((state / f"server-{port}.pid").read_text())
         with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/healthz", timeout=30) as response:
@@ -72,8 +113,7 @@ def test_launch_prints_a_banner_serves_rest_and_stops_both_on_ctrl_c(tmp_path: P
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(timeout=60) == 0
         assert not (state / f"server-{port}.pid").exists(), "the server removes its pid file"
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+        assert _gone(pid)
     finally:
         if launcher.poll() is None:
             launcher.kill()
