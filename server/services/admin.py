@@ -89,6 +89,9 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             max_message_bytes=self._config.max_message_bytes,
             max_image_bytes=limits.max_image_bytes,
             max_image_pixels=limits.max_image_pixels,
+            max_source_pixels=limits.max_source_pixels,
+            batch_max_items=self._config.batch_max_items,
+            batch_max_bytes=self._config.batch_max_bytes,
         )
 
     @grpc_errors

@@ -150,8 +150,10 @@ class FakeBehaviour:
     jobs: dict[str, Any] = field(default_factory=dict)
     # Set when a StreamFrames call ended on the server (completed, failed or cancelled by the client).
     stream_ended: threading.Event = field(default_factory=threading.Event)
-    # What GetServerInfo reports as the largest message.
+    # What GetServerInfo reports as the largest message and batch.
     max_message_bytes: int = 16 << 20
+    batch_max_items: int = 64
+    batch_max_bytes: int = 64 << 20
 
     def fail_stream_after(
         self, messages: int, code: grpc.StatusCode, message: str = "scripted failure", *details: Any
@@ -303,6 +305,9 @@ class FakeAdminService(admin_service_pb2_grpc.AdminServiceServicer):
             max_message_bytes=self._b.max_message_bytes,
             max_image_bytes=12 << 20,
             max_image_pixels=40_000_000,
+            max_source_pixels=200_000_000,
+            batch_max_items=self._b.batch_max_items,
+            batch_max_bytes=self._b.batch_max_bytes,
         )
 
     def ListModels(self, request: Any, context: grpc.ServicerContext) -> admin_service_pb2.ListModelsResponse:

@@ -174,7 +174,8 @@ def test_a_file_over_the_message_limit_fails_alone(fake_server: FakeServer, batc
     assert code == 1
     assert (
         rows["b2.jpg"]["error"]
-        == f"{len(JPEG) + 100_000} bytes, more than the server's message limit of 65536 bytes"
+        == f"{len(JPEG) + 100_000} bytes: with its request around it, more than the server's message limit "
+        "of 65536 bytes"
     )
     assert rows["a.jpg"]["best_date"] == rows["c.JPEG"]["best_date"] == "2026-12-31"
     (request,) = [c.request for c in fake_server.behaviour.calls if c.method == "ProcessBatch"]
@@ -299,3 +300,22 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         main([*argv, "--target", "127.0.0.1:1"], environ={})
     assert info.value.code == 2
     assert "usage: datalid" in capsys.readouterr().err
+
+
+def test_batch_calls_stay_within_the_servers_batch_bytes(fake_server: FakeServer, batch_dir: Path) -> None:
+    """Sixteen 4.5 MB photos in one call broke the server's 64 MiB batch limit: all sixteen failed."""
+    fake_server.behaviour.batch_max_bytes = 2 * len(JPEG) + 10  # two photos a call, at most
+    (batch_dir / "d.jpg").write_bytes(JPEG)
+    code, out, _ = run_cli("batch", str(batch_dir), "--json", "--target", fake_server.target)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [Path(r["image"]).name for r in rows] == ["a.jpg", "b.png", "c.JPEG", "d.jpg"]
+    calls = [c.request for c in fake_server.behaviour.calls if c.method == "ProcessBatch"]
+    assert all(sum(len(r.image) for r in call) <= 2 * len(JPEG) + 10 for call in calls)
+    assert sum(len(call) for call in calls) == 4 and code == 1  # b.png is not an image
+
+
+def test_batch_calls_stay_within_the_servers_batch_items(fake_server: FakeServer, batch_dir: Path) -> None:
+    fake_server.behaviour.batch_max_items = 2
+    run_cli("batch", str(batch_dir), "--chunk-size", "16", "--target", fake_server.target)
+    calls = [c.request for c in fake_server.behaviour.calls if c.method == "ProcessBatch"]
+    assert [len(call) for call in calls] == [2, 1]

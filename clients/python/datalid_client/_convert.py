@@ -208,6 +208,9 @@ def server_info_from_pb(pb: admin_service_pb2.ServerInfo) -> ServerInfo:
         max_message_bytes=pb.max_message_bytes,
         max_image_bytes=pb.max_image_bytes,
         max_image_pixels=pb.max_image_pixels,
+        max_source_pixels=pb.max_source_pixels,
+        batch_max_items=pb.batch_max_items,
+        batch_max_bytes=pb.batch_max_bytes,
     )
 
 

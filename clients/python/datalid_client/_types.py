@@ -254,6 +254,10 @@ class ServerInfo:
     max_message_bytes: int
     max_image_bytes: int
     max_image_pixels: int
+    # 0 from a server older than these fields.
+    max_source_pixels: int = 0
+    batch_max_items: int = 0
+    batch_max_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

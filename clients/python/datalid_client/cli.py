@@ -27,7 +27,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
@@ -603,12 +603,61 @@ def _batch_summary(rows: list[dict[str, Any]]) -> str:
 _REQUEST_OVERHEAD_BYTES = 1024
 
 
-def _message_limit(client: Client, args: argparse.Namespace) -> int | None:
-    """The server's largest message, bytes (from GetServerInfo); None when it cannot be asked."""
+@dataclass(frozen=True)
+class _BatchLimits:
+    """What one ProcessBatch call may carry, from GetServerInfo; 0 where the server did not say."""
+
+    message_bytes: int = 0
+    items: int = 0
+    total_bytes: int = 0
+
+
+def _batch_limits(client: Client, args: argparse.Namespace) -> _BatchLimits:
     try:
-        return client.server_info(timeout_s=args.timeout).max_message_bytes or None
+        info = client.server_info(timeout_s=args.timeout)
     except DatalidError:
-        return None
+        return _BatchLimits()
+    return _BatchLimits(info.max_message_bytes, info.batch_max_items, info.batch_max_bytes)
+
+
+def _too_big(path: Path, limits: _BatchLimits) -> str | None:
+    """Why the file cannot go in any call (one such message would fail the whole call), or None."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # read later, and that error reported then
+    if limits.message_bytes and size + _REQUEST_OVERHEAD_BYTES > limits.message_bytes:
+        return (
+            f"{size} bytes: with its request around it, more than the server's message limit of "
+            f"{limits.message_bytes} bytes"
+        )
+    return None
+
+
+def _chunks(
+    files: list[Path], chunk_size: int, limits: _BatchLimits, rows: dict[Path, dict[str, Any]]
+) -> Iterator[list[Path]]:
+    """The files in calls of at most ``chunk_size`` (and the server's batch_max_items) images and
+    batch_max_bytes bytes, in order; a file no call can carry gets its failed row in ``rows``."""
+    most = min(chunk_size, limits.items) if limits.items else chunk_size
+    chunk: list[Path] = []
+    size = 0
+    for path in files:
+        reason = _too_big(path, limits)
+        if reason is not None:
+            rows[path] = _batch_row(str(path), None, reason)
+            continue
+        try:
+            bytes_ = path.stat().st_size
+        except OSError:
+            bytes_ = 0
+        if chunk and (len(chunk) >= most or (limits.total_bytes and size + bytes_ > limits.total_bytes)):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(path)
+        size += bytes_
+    if chunk:
+        yield chunk
 
 
 def _batch_chunk(
@@ -616,24 +665,16 @@ def _batch_chunk(
     args: argparse.Namespace,
     chunk: list[Path],
     options: ProcessOptions | None,
-    limit: int | None,
     annotations: _Annotations,
-) -> list[dict[str, Any]]:
-    """The rows of one ProcessBatch call's files, in order. A file that cannot be read or is larger
-    than the server's message limit fails alone (one such message would fail the whole call)."""
+) -> dict[Path, dict[str, Any]]:
+    """The rows of one ProcessBatch call's files; a file that cannot be read fails alone."""
     sendable: list[tuple[Path, bytes]] = []
     rows: dict[Path, dict[str, Any]] = {}
     for path in chunk:
         try:
-            data = path.read_bytes()
+            sendable.append((path, path.read_bytes()))
         except OSError as exc:
             rows[path] = _batch_row(str(path), None, f"{type(exc).__name__}: {exc}")
-            continue
-        if limit is not None and len(data) + _REQUEST_OVERHEAD_BYTES > limit:
-            too_big = f"{len(data)} bytes, more than the server's message limit of {limit} bytes"
-            rows[path] = _batch_row(str(path), None, too_big)
-            continue
-        sendable.append((path, data))
     if sendable:
         try:
             items = client.process_batch([data for _, data in sendable], options, timeout_s=args.timeout)
@@ -646,7 +687,7 @@ def _batch_chunk(
                 item = by_index.get(index)
                 rows[path] = _batch_row(str(path), item, None if item else "no answer for this image")
                 annotations.save(str(path), item.result if item else None)
-    return [rows[path] for path in chunk]
+    return rows
 
 
 def _run_batch(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -655,14 +696,15 @@ def _run_batch(client: Client, args: argparse.Namespace, out: TextIO, err: TextI
     files = _image_files(args.directory)
     options = _options(args)
     annotations = _Annotations(args.annotate, err)
-    limit = _message_limit(client, args)
-    rows: list[dict[str, Any]] = []
+    limits = _batch_limits(client, args)
+    by_path: dict[Path, dict[str, Any]] = {}
     with _bar(err, len(files)) as bar:
-        for start in range(0, len(files), args.chunk_size):
-            chunk = files[start : start + args.chunk_size]
-            rows.extend(_batch_chunk(client, args, chunk, options, limit, annotations))
-            bar.update(len(chunk))
-            bar.set_postfix(failed=sum(r["error"] is not None for r in rows), refresh=False)
+        for chunk in _chunks(files, args.chunk_size, limits, by_path):
+            by_path.update(_batch_chunk(client, args, chunk, options, annotations))
+            bar.n = len(by_path)
+            bar.set_postfix(failed=sum(r["error"] is not None for r in by_path.values()), refresh=False)
+            bar.refresh()
+    rows = [by_path[path] for path in files]
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=_BATCH_COLUMNS)

@@ -27,7 +27,7 @@ class GetServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("name", "version", "api_version", "available_providers", "onnxruntime_version", "started_at", "ready", "max_message_bytes", "max_image_bytes", "max_image_pixels")
+    __slots__ = ("name", "version", "api_version", "available_providers", "onnxruntime_version", "started_at", "ready", "max_message_bytes", "max_image_bytes", "max_image_pixels", "max_source_pixels", "batch_max_items", "batch_max_bytes")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     API_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,9 @@ class ServerInfo(_message.Message):
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SOURCE_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     api_version: str
@@ -48,7 +51,10 @@ class ServerInfo(_message.Message):
     max_message_bytes: int
     max_image_bytes: int
     max_image_pixels: int
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., api_version: _Optional[str] = ..., available_providers: _Optional[_Iterable[str]] = ..., onnxruntime_version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ready: _Optional[bool] = ..., max_message_bytes: _Optional[int] = ..., max_image_bytes: _Optional[int] = ..., max_image_pixels: _Optional[int] = ...) -> None: ...
+    max_source_pixels: int
+    batch_max_items: int
+    batch_max_bytes: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., api_version: _Optional[str] = ..., available_providers: _Optional[_Iterable[str]] = ..., onnxruntime_version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ready: _Optional[bool] = ..., max_message_bytes: _Optional[int] = ..., max_image_bytes: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_source_pixels: _Optional[int] = ..., batch_max_items: _Optional[int] = ..., batch_max_bytes: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
