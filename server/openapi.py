@@ -286,7 +286,7 @@ def _operation(
     if rule.body == "*":
         body = schemas.message(request, path_fields)
         if method.client_streaming:
-            body = {"oneOf": [{"type": "array", "items": body}, body]}
+            body = {"type": "array", "items": body}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     elif rule.body:
         # A field of the request is the body: here always a google.api.HttpBody, the raw image.

@@ -242,7 +242,8 @@ _LOCAL_REPLY_CODES: dict[int, tuple[int, str | None]] = {
     404: (5, "no API method at this path (GET /openapi.json lists them)"),
     405: (12, None),  # UNIMPLEMENTED: a known path asked with a method it is not served for
     408: (4, None),  # DEADLINE_EXCEEDED: the body did not arrive in time
-    413: (3, "the request body is larger than {max_body_bytes} bytes"),
+    # RESOURCE_EXHAUSTED, as gRPC's own answer to a message over its limit.
+    413: (8, "the request body is larger than {max_body_mib} MiB ({max_body_bytes} bytes)"),
     414: (3, None),  # the lua filter's long path
     429: (8, None),  # RESOURCE_EXHAUSTED
     431: (3, "the request headers are larger than Envoy's limit"),
@@ -278,7 +279,9 @@ def _local_reply(config: SidecarConfig) -> dict[str, Any]:
         _healthz_mapper(503, {"code": 14, "message": "the server is not serving", "status": "NOT_SERVING"}),
     ]
     for status, (code, fixed) in sorted(_LOCAL_REPLY_CODES.items()):
-        message = fixed.format(max_body_bytes=config.max_body_bytes) if fixed else "%LOCAL_REPLY_BODY%"
+        mib = f"{config.max_body_bytes / 2**20:g}"
+        limit = {"max_body_bytes": config.max_body_bytes, "max_body_mib": mib}
+        message = fixed.format(**limit) if fixed else "%LOCAL_REPLY_BODY%"
         mappers.append(_status_mapper({"op": "EQ", "value": _runtime_uint(status, "eq")}, code, message))
     # Anything else Envoy says of itself is an error too, of no better kind than UNKNOWN.
     mappers.append(_status_mapper({"op": "GE", "value": _runtime_uint(400, "ge")}, 2, "%LOCAL_REPLY_BODY%"))
@@ -366,18 +369,24 @@ def _wrong_method_routes(off: dict[str, Any]) -> list[dict[str, Any]]:
             "string_match": {"safe_regex": {"regex": "|".join(methods)}},
             "invert_match": True,
         }
+        # An OPTIONS that is no CORS preflight is a method not served either.
+        not_preflight = [
+            {"name": ":method", "string_match": {"exact": "OPTIONS"}},
+            {"name": "access-control-request-method", "present_match": True, "invert_match": True},
+        ]
         message = f"{template} is served for {', '.join(sorted(set(verbs)))} only"
-        routes.append(
-            {
-                # A variable of a template without a custom verb never holds one (":cancel"):
-                # /v1/jobs/{job_id} is no answer for POST /v1/jobs/x:cancel.
-                "match": {**_path_match(template, "[^/:]+"), "headers": [other]},
-                # Plain text: a direct response is a local reply, made a JSON status by _local_reply.
-                "direct_response": {"status": 405, "body": {"inline_string": message}},
-                "response_headers_to_add": [_header("allow", ", ".join(sorted(set(verbs))))],
-                "typed_per_filter_config": {**off, **_TRANSCODER_OFF},
-            }
-        )
+        for headers in ([other], not_preflight):
+            routes.append(
+                {
+                    # A variable of a template without a custom verb never holds one (":cancel"):
+                    # /v1/jobs/{job_id} is no answer for POST /v1/jobs/x:cancel.
+                    "match": {**_path_match(template, "[^/:]+"), "headers": headers},
+                    # Plain text: a direct response is a local reply, made a JSON status by _local_reply.
+                    "direct_response": {"status": 405, "body": {"inline_string": message}},
+                    "response_headers_to_add": [_header("allow", ", ".join(sorted(set(verbs))))],
+                    "typed_per_filter_config": {**off, **_TRANSCODER_OFF},
+                }
+            )
     return routes
 
 

@@ -72,6 +72,9 @@ _JSON_SCALAR_TYPES = frozenset(
 _FAILED_FIELD = re.compile(r"Failed to parse (\w+) field: ")
 _AT_PATH = re.compile(r" at ([\w.\[\]]+?)\.*$")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+# An unknown name is shown this long at most, so that what follows it (the names the message does
+# have) still fits in an error's 200 characters.
+_SHOWN_KEY_CHARS = 48
 # Deeper JSON than any request of the API has; json_format's own default is 100.
 _MAX_DEPTH = 32
 
@@ -185,6 +188,8 @@ def _bad_base64(value: Any, path: str) -> InvalidInput | None:
     for text in values:
         if not isinstance(text, str):
             return InvalidInput(path, "expected a base64 string")
+        if text.startswith("data:") and "," in text[:200]:
+            return InvalidInput(path, "a data: URI; send only the base64 after its comma")
         if len(text) % 4 == 1 or not _BASE64.fullmatch(text):
             return InvalidInput(path, f"not base64 ({len(text)} characters)")
     return None
@@ -201,7 +206,9 @@ def _unknown_field(value: Any, descriptor: Descriptor, path: str, depth: int = 0
         field = _field(descriptor, key)
         if field is None:
             known = ", ".join(f.name for f in descriptor.fields)
-            return InvalidInput(bounded(where), f"unknown field; {descriptor.name} has: {known}")
+            return InvalidInput(
+                bounded(where, _SHOWN_KEY_CHARS), f"unknown field; {descriptor.name} has: {known}"
+            )
         if field.type == FieldDescriptor.TYPE_BYTES:
             error = _bad_base64(item, where)
             if error is not None:
@@ -274,19 +281,36 @@ def _value_error(message: str, path: str, descriptor: Descriptor) -> InvalidInpu
         names = at.group(1).split(".")[1:]  # after the message's own name
         message = message[: at.start()]
     fields = [path] if path else []
+    leaf: FieldDescriptor | None = None
     for name in names:
-        field = _field(descriptor, name) if descriptor is not None else None
-        fields.append(field.name if field is not None else name)
-        descriptor = field.message_type if field is not None else None
-    return InvalidInput(".".join(fields) or "body", bounded(message.rstrip(".") or "bad value"))
+        leaf = _field(descriptor, name) if descriptor is not None else None
+        fields.append(leaf.name if leaf is not None else name)
+        descriptor = leaf.message_type if leaf is not None else None
+    description = _plain(message.rstrip("."), leaf)
+    return InvalidInput(".".join(fields) or "body", bounded(description or "bad value"))
+
+
+def _plain(message: str, field: FieldDescriptor | None) -> str:
+    """json_format's words for a bad value, for a caller who never wrote Python: the values an enum
+    takes instead of "Invalid enum value X for enum type T", "expected an integer" instead of
+    "invalid literal for int() with base 10"."""
+    if field is not None and field.enum_type is not None and message.startswith("Invalid enum value"):
+        names = ", ".join(value.name for value in field.enum_type.values)
+        return f"{bounded(message.split(' for enum type')[0], 80)}; one of {names} (or its number)"
+    if "invalid literal for int()" in message or message.startswith("Couldn't parse integer"):
+        return "expected an integer"
+    if message.startswith("Couldn't parse float") or "could not convert string to float" in message:
+        return "expected a number"
+    return message
 
 
 def check_body(route: ApiRoute, body: bytes) -> InvalidInput | None:
     """None when ``body`` is what ``route`` takes, else the error naming the first bad field.
 
     Only a JSON body is checked (a raw upload's body is the image). An empty body is the empty
-    message, as the transcoder reads it. A client stream takes one object or an array of them; the
-    path of an element's field starts with its index (``[2].image``).
+    message, as the transcoder reads it. A client stream takes a JSON array of its messages (the
+    transcoder refuses a lone object); the path of an element's field starts with its index
+    (``[2].image``).
     """
     if not route.json_body or not body.strip():
         return None
@@ -296,7 +320,9 @@ def check_body(route: ApiRoute, body: bytes) -> InvalidInput | None:
         return InvalidInput("body", f"not valid JSON: {bounded(str(exc))}")
     except RecursionError:
         return InvalidInput("body", "JSON nested too deep")
-    if route.streaming and isinstance(value, list):
+    if route.streaming:
+        if not isinstance(value, list):
+            return InvalidInput("body", f"expected a JSON array of {route.message.name} (one a photo)")
         for index, item in enumerate(value):
             error = _check_message(item, route.message, f"[{index}]")
             if error is not None:
@@ -315,7 +341,10 @@ def _query_field(route: ApiRoute, key: str) -> tuple[FieldDescriptor | None, str
     for depth, name in enumerate(key.split(".")):
         field = _field(descriptor, name) if descriptor is not None else None
         if field is None:
-            return None, _unknown_parameter(route, key)
+            if depth == 0 or descriptor is None:
+                return None, _unknown_parameter(route, key)
+            known = ", ".join(f.name for f in descriptor.fields)
+            return None, f"unknown query parameter; {descriptor.name} has: {known}"
         if depth == 0 and (field.name == route.body or field.name in route.path_fields):
             return None, f"set by the request {'body' if field.name == route.body else 'path'}, not the query"
         descriptor = field.message_type
@@ -351,7 +380,7 @@ def check_query(route: ApiRoute, query: str) -> InvalidInput | None:
     for key, text in urllib.parse.parse_qsl(query, keep_blank_values=True):
         field, why = _query_field(route, key)
         if field is None:
-            return InvalidInput(bounded(key), why)
+            return InvalidInput(bounded(key, _SHOWN_KEY_CHARS), why)
         if field.type == FieldDescriptor.TYPE_BYTES and _bad_base64(text, key) is not None:
             return _bad_base64(text, key)
         if field.type == FieldDescriptor.TYPE_BOOL and text not in ("true", "false"):

@@ -126,7 +126,13 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         content_type = body.content_type.split(";")[0].strip().lower()
         if content_type and not content_type.startswith(_UPLOAD_CONTENT_TYPES):
             raise InvalidInput("body.content_type", f"must be an image type, got {body.content_type!r}")
-        return await self._answer(body.data, request.options, deadline_of(context))
+        try:
+            return await self._answer(body.data, request.options, deadline_of(context))
+        except InvalidInput as exc:
+            if exc.field != "image":
+                raise
+            # The image of this request is body.data (over REST: the request's body itself).
+            raise InvalidInput("body.data", exc.description) from None
 
     @grpc_errors
     async def ProcessUrl(

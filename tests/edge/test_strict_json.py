@@ -43,7 +43,7 @@ def test_routes_come_from_the_http_annotations() -> None:
         (b'{"imagee": ""}', "imagee", "unknown field; ProcessRequest has: image, options"),
         (b'{"options": {"ref_date": "2026-01-01"}}', "options.ref_date", "unknown field"),
         (b'{"options": {"dateOrder": "NOPE"}}', "options.date_order", "Invalid enum value NOPE"),
-        (b'{"options": {"max_detections": 1.5}}', "options.max_detections", "Couldn't parse integer"),
+        (b'{"options": {"max_detections": 1.5}}', "options.max_detections", "expected an integer"),
         (b'{"options": {"return_crops": "yes"}}', "options.return_crops", "Expected true or false"),
         (b'{"image": 5}', "image", "expected a base64 string"),
         (b'{"image": "a%b="}', "image", "not base64 (4 characters)"),
@@ -93,8 +93,8 @@ def test_a_megabyte_value_is_cut_in_the_error() -> None:
     ("verb", "path", "query", "field", "words"),
     [
         ("GET", "/v1/jobs", "colour=blue", "colour", "ListJobsRequest has: state, page_size, page_token"),
-        ("GET", "/v1/jobs", "page_size=x", "page_size", "invalid literal"),
-        ("GET", "/v1/jobs", "state=DONE", "state", "Invalid enum value DONE"),
+        ("GET", "/v1/jobs", "page_size=x", "page_size", "expected an integer"),
+        ("GET", "/v1/jobs", "state=DONE", "state", "DONE; one of JOB_STATE_UNSPECIFIED"),
         ("GET", "/v1/jobs/abc", "job_id=other", "job_id", "set by the request path"),
         ("POST", "/v1/process", "image=aGVsbG8=", "image", "takes its fields in the JSON body"),
         (
@@ -143,7 +143,10 @@ def test_envoys_own_replies_are_json_statuses(tmp_path) -> None:
     assert by_status[404]["json_format"]["code"] == 5
     assert "%" not in by_status[404]["json_format"]["message"], "the path is not echoed"
     assert by_status[503]["json_format"]["code"] == 14
-    assert by_status[413]["json_format"]["message"] == f"the request body is larger than {16 * 2**20} bytes"
+    assert by_status[413]["json_format"] == {
+        "code": 8,
+        "message": f"the request body is larger than 16 MiB ({16 * 2**20} bytes)",
+    }
     assert all(f["content_type"] == "application/json" for f in by_status.values())
     assert mappers[-1]["filter"]["status_code_filter"]["comparison"]["op"] == "GE"
 
@@ -188,3 +191,18 @@ def test_the_check_service_answers_every_method(method: str) -> None:
             assert response.status == 200
     finally:
         service.stop()
+
+
+def test_what_a_caller_gets_wrong_is_answered_in_their_terms() -> None:
+    """From a new user's trial: a nested query typo, a data: URI, a lone object for a batch, and
+    a 5000-character key that pushed the useful part out of the message."""
+    upload = _route("POST", "/v1/process:upload")
+    error = check_query(upload, "options.ref_date=2026-01-01")
+    assert error is not None and "ProcessOptions has: detection_confidence" in error.description
+    error = check_body(_route("POST", "/v1/process"), b'{"image": "data:image/jpeg;base64,QUJD"}')
+    assert error is not None and error.description == "a data: URI; send only the base64 after its comma"
+    error = check_body(_route("POST", "/v1/process:batch"), b'{"image": "QUJD"}')
+    assert error is not None and error.description == "expected a JSON array of ProcessRequest (one a photo)"
+    error = check_body(_route("POST", "/v1/process"), json.dumps({"x" * 5000: 1}).encode())
+    assert error is not None and len(error.field) < 80
+    assert str(error).endswith("unknown field; ProcessRequest has: image, options")

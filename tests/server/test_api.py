@@ -84,6 +84,14 @@ def test_process_upload_refuses_non_image_content_type(inference, label_jpeg) ->
     assert bad_request_fields(caught.value) == ["body.content_type"]
 
 
+def test_process_upload_names_its_own_image_field(inference) -> None:
+    body = httpbody_pb2.HttpBody(content_type="image/jpeg", data=b"not an image")
+    with pytest.raises(grpc.RpcError) as caught:
+        inference.ProcessUpload(expiry_date_service_pb2.ProcessUploadRequest(body=body), timeout=60)
+    assert bad_request_fields(caught.value) == ["body.data"]
+    assert caught.value.details().startswith("body.data: not a supported image format")
+
+
 def test_request_id_from_caller_is_echoed_and_logged(server, inference, label_jpeg) -> None:
     response, call = inference.Process.with_call(
         types_pb2.ProcessRequest(image=label_jpeg), metadata=(("x-request-id", "trace-abc-123"),), timeout=60
