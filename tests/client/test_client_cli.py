@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from datalid.v1 import types_pb2
-from datalid_client.cli import main
+from datalid_client.cli import _build_parser, _credentials, main
 from tests.client.fakes import JPEG, FakeServer, bad_request, canned_response
 
 
@@ -237,11 +237,23 @@ def test_version_and_examples_in_every_help(capsys: pytest.CaptureFixture[str]) 
         ["info", "--help"],
         ["models", "--help"],
         ["job", "--help"],
+        *(["job", name, "--help"] for name in ("submit", "get", "watch", "cancel", "delete", "list")),
     ):
         with pytest.raises(SystemExit):
             main(argv)
         text = capsys.readouterr().out
-        assert "examples:\n  datalid " in text, argv
+        assert "example" in text and ":\n  datalid " in text, argv
+
+
+def test_tls_flags_make_a_secure_channel(tmp_path: Path) -> None:
+    parser = _build_parser({})
+    assert _credentials(parser.parse_args(["info"])) is None
+    assert _credentials(parser.parse_args(["info", "--tls"])) is not None
+    assert _credentials(_build_parser({"DATALID_TLS": "1"}).parse_args(["info"])) is not None
+    with pytest.raises(ValueError, match="go together"):
+        _credentials(parser.parse_args(["info", "--cert-file", "c.pem"]))
+    code, _, err = run_cli("info", "--ca-file", str(tmp_path / "missing.pem"))
+    assert code == 2 and "missing.pem" in err
 
 
 def test_several_images_on_a_terminal_get_a_progress_bar(fake_server: FakeServer, image: Path) -> None:

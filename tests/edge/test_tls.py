@@ -16,6 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from datalid_client import Client
+from datalid_client.cli import main
 from tests.certs import Pki, make_pki
 from tests.conftest import ServerProcess, failed_start, serving
 from tests.edge.conftest import SidecarProcess
@@ -115,3 +116,13 @@ def test_envoy_serves_https_with_mutual_tls_and_speaks_mutual_tls_to_the_server(
             _https(base + "/healthz", pki, with_client_cert=False)
     finally:
         assert sidecar.stop() == 0
+
+
+def test_the_cli_speaks_mutual_tls(
+    mtls_server: ServerProcess, pki: Pki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = ["--target", mtls_server.target, "--ca-file", str(pki.ca)]
+    client_cert = ["--cert-file", str(pki.client_cert), "--key-file", str(pki.client_key)]
+    assert main(["info", "--json", *target, *client_cert], environ={}) == 0
+    assert '"ready": true' in capsys.readouterr().out
+    assert main(["info", *target], environ={}) == 1, "no client certificate: refused"

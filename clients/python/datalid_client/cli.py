@@ -32,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
+import grpc
 from tqdm import tqdm
 
 from datalid_client import (
@@ -118,7 +119,8 @@ _EXAMPLES = {
   datalid batch photos/ --csv report.csv
   datalid stream --camera 0 --policy latest
   datalid job submit --url https://example.com/label.jpg
-  DATALID_TARGET=datalid.example.com:443 DATALID_API_KEY=... datalid info""",
+  DATALID_TARGET=datalid.example.com:443 DATALID_TLS=1 DATALID_API_KEY=... datalid info
+  datalid info --target 10.0.0.5:50051 --ca-file ca.pem --cert-file me.pem --key-file me.key""",
     "process": """examples:
   datalid process label.jpg
   datalid process a.jpg b.png --json
@@ -126,7 +128,7 @@ _EXAMPLES = {
   datalid process --annotate annotated/ label.jpg   # writes annotated/label.annotated.jpg""",
     "info": """examples:
   datalid info
-  datalid info --json --target datalid.example.com:443""",
+  datalid info --json --target datalid.example.com:443 --tls""",
     "models": """examples:
   datalid models
   datalid models --json""",
@@ -143,6 +145,16 @@ _EXAMPLES = {
   datalid job submit --url https://example.com/label.jpg
   datalid job watch 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b
   datalid job list --state running""",
+}
+
+
+_JOB_EXAMPLES = {
+    "submit": "datalid job submit label.jpg --reference-date 2026-11-01",
+    "get": "datalid job get 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b --json",
+    "watch": "datalid job watch 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b",
+    "cancel": "datalid job cancel 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b",
+    "delete": "datalid job delete 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b",
+    "list": "datalid job list --state running --page-size 50",
 }
 
 
@@ -170,6 +182,19 @@ def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--token", default=environ.get("DATALID_TOKEN"), help="bearer token (default: $DATALID_TOKEN)"
     )
     common.add_argument("--json", action="store_true", help="print JSON (one object per line)")
+    common.add_argument(
+        "--tls",
+        action="store_true",
+        default=environ.get("DATALID_TLS", "") in ("1", "true"),
+        help="connect over TLS, trusting the system's CAs (default: $DATALID_TLS=1, else plaintext)",
+    )
+    common.add_argument(
+        "--ca-file", default=environ.get("DATALID_CA_FILE"), help="PEM CA to trust (implies --tls)"
+    )
+    common.add_argument(
+        "--cert-file", default=environ.get("DATALID_CERT_FILE"), help="PEM client certificate (mTLS)"
+    )
+    common.add_argument("--key-file", default=environ.get("DATALID_KEY_FILE"), help="PEM key of --cert-file")
 
     shown = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -226,7 +251,14 @@ def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
     job = command("job", [], "persistent jobs: submit, get, list, watch, cancel, delete")
     job_commands = job.add_subparsers(dest="job_command", required=True, metavar="JOB_COMMAND")
-    submit = job_commands.add_parser("submit", parents=[common, reading], help="submit an image or a URL")
+
+    def job_command(name: str, parents: list[argparse.ArgumentParser], help: str) -> argparse.ArgumentParser:
+        example = _JOB_EXAMPLES[name]
+        return job_commands.add_parser(
+            name, parents=parents, help=help, epilog=f"example:\n  {example}", formatter_class=shown
+        )
+
+    submit = job_command("submit", [common, reading], "submit an image or a URL")
     submit.add_argument("image", nargs="?", metavar="IMAGE", help="image file")
     submit.add_argument("--url", help="https URL of the image, instead of IMAGE")
     submit.set_defaults(parser=submit)
@@ -236,8 +268,10 @@ def _build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         ("cancel", "cancel a job"),
         ("delete", "delete a job"),
     ):
-        job_commands.add_parser(name, parents=[common], help=text).add_argument("job_id", metavar="ID")
-    listing = job_commands.add_parser("list", parents=[common], help="list jobs, every page")
+        job_command(name, [common], text).add_argument(
+            "job_id", metavar="ID", help="the job's id: 32 hex digits, as submit printed it"
+        )
+    listing = job_command("list", [common], "list jobs, every page")
     listing.add_argument("--state", choices=[s.value for s in JobState if s is not JobState.UNSPECIFIED])
     listing.add_argument("--page-size", type=_positive_int, help="jobs per ListJobs call")
     return parser
@@ -249,6 +283,24 @@ def _auth(args: argparse.Namespace) -> Auth | None:
     if args.api_key:
         return ApiKeyAuth(args.api_key)
     return None
+
+
+def _credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    """TLS credentials from --tls, --ca-file, --cert-file and --key-file; None for plaintext.
+
+    Raises:
+        ValueError: a certificate without its key, or the other way round.
+        OSError: a file cannot be read.
+    """
+    if bool(args.cert_file) != bool(args.key_file):
+        raise ValueError("--cert-file and --key-file go together")
+    if not (args.tls or args.ca_file or args.cert_file):
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=Path(args.ca_file).read_bytes() if args.ca_file else None,
+        private_key=Path(args.key_file).read_bytes() if args.key_file else None,
+        certificate_chain=Path(args.cert_file).read_bytes() if args.cert_file else None,
+    )
 
 
 def _result_record(image: str, result: ProcessResult) -> dict[str, Any]:
@@ -811,11 +863,12 @@ def main(
     args = _build_parser(os.environ if environ is None else environ).parse_args(argv)
     try:
         auth = _auth(args)
-    except ValueError as exc:
+        credentials = _credentials(args)
+    except (ValueError, OSError) as exc:
         print(f"{_PROG}: {exc}", file=err)
         return 2
     label = f"job {args.job_command}" if args.command == "job" else args.command
-    with Client(args.target, auth=auth, timeout_s=args.timeout) as client:
+    with Client(args.target, auth=auth, timeout_s=args.timeout, credentials=credentials) as client:
         if args.command == "process":
             return _run_process(client, args, out, err)
         try:
