@@ -297,7 +297,7 @@ class Pipeline:
         report(StageEvent(Stage.DECODED, width * height, _decoded_message(photo)))
 
         def regions_found(count: int) -> None:
-            report(StageEvent(Stage.REGIONS_DETECTED, count, f"{count} text regions detected"))
+            report(StageEvent(Stage.REGIONS_DETECTED, count, f"{_counted(count, 'text region')} detected"))
 
         async def read(
             region: np.ndarray, on_regions: Callable[[int], None] | None, scale: float | None = None
@@ -326,11 +326,8 @@ class Pipeline:
         else:
             detections = await self._adetect(image, settings, key, priority, deadline)
             detected = time.perf_counter()
-            report(
-                StageEvent(
-                    Stage.REGIONS_DETECTED, len(detections), f"{len(detections)} date regions detected"
-                )
-            )
+            found = _counted(len(detections), "date region")
+            report(StageEvent(Stage.REGIONS_DETECTED, len(detections), f"{found} detected"))
             windows, scale = self._windows(image, detections)
             # Windows of one image are read concurrently, so their model inputs can share batches.
             crops = await run(key, lambda: [cut(image, window) for window in windows])
@@ -358,11 +355,12 @@ class Pipeline:
             whole = fallback or self._detector is None
             found, second = await self._asecond_chance(ocr, image, windows, scale, whole, settings, context)
             lines = found or lines
-        report(StageEvent(Stage.TEXT_READ, len(lines), f"{len(lines)} lines read"))
+        report(StageEvent(Stage.TEXT_READ, len(lines), f"{_counted(len(lines), 'line')} read"))
         times = (queued_at, started, decoded, detected, time.perf_counter())
         result = await run(key, self._finish, image, settings, detections, lines, times, fallback)
         result = _in_photo_pixels(_with_second_chance(result, second), photo)
-        report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{len(result.dates)} dates parsed"))
+        parsed = _counted(len(result.dates), "date")
+        report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{parsed} parsed"))
         return result
 
     async def _asecond_chance(
@@ -771,6 +769,11 @@ def _second_chance_result(
         ms=_ms(started, time.perf_counter()),
     )
     return (won[0].lines if won else None), report
+
+
+def _counted(count: int, noun: str) -> str:
+    """``1 date``, ``2 dates``: the progress messages a person reads."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _decoded_message(photo: DecodedImage) -> str:

@@ -366,8 +366,9 @@ def build_document(descriptor_set: descriptor_pb2.FileDescriptorSet, version: st
 
 
 def render(document: dict[str, Any]) -> str:
-    """The committed form: sorted keys, two-space indent, a final newline."""
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    """The committed form: two-space indent, a final newline."""
+    # In the order built (openapi, info, ... first; paths and schemas sorted there): stable.
+    return json.dumps(document, indent=2) + "\n"
 
 
 def generate() -> str:
