@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -163,8 +163,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     state.mkdir(parents=True, exist_ok=True)
     server_log, envoy_log = state / f"server-{args.port}.log", state / f"envoy-{args.rest_port}.log"
     pid_file = state / f"server-{args.port}.pid"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     upstream_host = _reachable(args.host)
+    child: dict[str, Any] = {
+        "stderr": subprocess.STDOUT,
+        "env": {**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Its own process group: a terminal's SIGINT or SIGHUP reaches only the launcher, which
+        # stops both children (the server would take SIGHUP as a key reload); and it dies with
+        # the launcher, kill -9 included.
+        "start_new_session": True,
+        "preexec_fn": die_with_parent,
+    }
     with server_log.open("wb") as server_out, envoy_log.open("wb") as envoy_out:
         sidecar = subprocess.Popen(
             [
@@ -179,12 +187,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 str(args.admin_port),
             ],
             stdout=envoy_out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            # Its own process group: a terminal's SIGINT or SIGHUP reaches only the launcher,
-            # which stops both children (the server would take SIGHUP as a key reload).
-            start_new_session=True,
-            preexec_fn=die_with_parent,
+            **child,
         )
         server = subprocess.Popen(
             [
@@ -200,12 +203,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 *args.server_args,
             ],
             stdout=server_out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            # Its own process group: a terminal's SIGINT or SIGHUP reaches only the launcher,
-            # which stops both children (the server would take SIGHUP as a key reload).
-            start_new_session=True,
-            preexec_fn=die_with_parent,
+            **child,
         )
         children = (server, sidecar)
         stopping = False

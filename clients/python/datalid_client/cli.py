@@ -672,12 +672,9 @@ def _batch_limits(client: Client, args: argparse.Namespace) -> _BatchLimits:
     return _BatchLimits(info.max_message_bytes, info.batch_max_items, info.batch_max_bytes)
 
 
-def _too_big(path: Path, limits: _BatchLimits) -> str | None:
-    """Why the file cannot go in any call (one such message would fail the whole call), or None."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return None  # read later, and that error reported then
+def _too_big(size: int, limits: _BatchLimits) -> str | None:
+    """Why a file of ``size`` bytes cannot go in any call (one such message would fail the whole
+    call), or None."""
     if limits.message_bytes and size + _REQUEST_OVERHEAD_BYTES > limits.message_bytes:
         return (
             f"{size} bytes: with its request around it, more than the server's message limit of "
@@ -695,14 +692,14 @@ def _chunks(
     chunk: list[Path] = []
     size = 0
     for path in files:
-        reason = _too_big(path, limits)
-        if reason is not None:
-            rows[path] = _batch_row(str(path), None, reason)
-            continue
         try:
             bytes_ = path.stat().st_size
         except OSError:
-            bytes_ = 0
+            bytes_ = 0  # read with its chunk, and that error reported then
+        reason = _too_big(bytes_, limits)
+        if reason is not None:
+            rows[path] = _batch_row(str(path), None, reason)
+            continue
         if chunk and (len(chunk) >= most or (limits.total_bytes and size + bytes_ > limits.total_bytes)):
             yield chunk
             chunk, size = [], 0
