@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 from server.app import serve
-from server.config import ConfigError, load_config
+from server.config import ConfigError, ServerConfig, load_config
+from server.process import die_with
 from server.redaction import install_log_redaction
+from server.supervisor.supervise import gpu_ids, supervise, worker_count
 
 
 def _announce(host: str, port: int, pid_file: Path | None) -> None:
@@ -30,10 +32,24 @@ def _remove_pid_file(pid_file: Path | None) -> None:
         pass
 
 
+def _run(config: ServerConfig, argv: list[str]) -> None:
+    """Serves alone, or as the supervisor of ``workers`` processes behind Envoy."""
+    announce = lambda port: _announce(config.host, port, config.pid_file)  # noqa: E731
+    count = worker_count(config, gpu_ids(config, os.environ))
+    if count > 1:
+        asyncio.run(supervise(config, argv, on_listening=announce))
+    else:
+        asyncio.run(serve(config, on_listening=announce))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    parent = os.environ.get("DATALID_PARENT_PID")
+    if parent:  # a supervisor's worker: it must not outlive the supervisor
+        die_with(int(parent))
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        config = load_config(sys.argv[1:] if argv is None else argv, os.environ)
+        config = load_config(argv, os.environ)
     except ConfigError as exc:
         print(f"datalid: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -46,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction()
     logging.getLogger(__name__).info("configuration: %s", config)
     try:
-        asyncio.run(serve(config, on_listening=lambda port: _announce(config.host, port, config.pid_file)))
+        _run(config, argv)
     except ConfigError as exc:
         # Raised while building the edge: an unreadable keys file or JWT key.
         print(f"datalid: configuration error: {exc}", file=sys.stderr)

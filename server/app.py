@@ -34,7 +34,7 @@ from server.interceptors.malformed import MalformedRequestInterceptor
 from server.interceptors.metrics import MetricsInterceptor
 from server.interceptors.rate_limit import RateLimitInterceptor
 from server.interceptors.tracing import TracingInterceptor
-from server.jobs_runner import JobRunner
+from server.jobs_runner import JobProcess, JobRunner, local_job_process
 from server.jobstore import JobQuota, JobStore
 from server.metrics import HistogramSnapshot, MetricsHttpServer, ModelStatsSnapshot
 from server.services.admin import AdminService
@@ -45,10 +45,13 @@ from server.urlfetch import UrlFetcher
 __all__ = [
     "SERVICE_NAMES",
     "Running",
+    "add_job_service",
     "build_server",
     "load_models",
     "model_snapshots",
+    "new_grpc_server",
     "on_hangup",
+    "open_job_store",
     "reload_keys",
     "serve",
     "shutdown",
@@ -73,8 +76,9 @@ class Running:
     host: PipelineHost
     draining: DrainingInterceptor
     edge: Edge
-    job_store: JobStore
-    job_runner: JobRunner
+    # None in a supervisor's worker (serve_jobs false): the supervisor keeps the jobs.
+    job_store: JobStore | None
+    job_runner: JobRunner | None
     # Shared by ProcessUrl and URL jobs; shutdown abandons its fetches once the grace period is over.
     fetcher: UrlFetcher
 
@@ -147,12 +151,9 @@ def _transport_options(config: ServerConfig) -> list[tuple[str, int]]:
 _MAX_METADATA_BYTES = 32 * 1024
 
 
-async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | None = None) -> Running:
-    """Builds and starts the server (health NOT_SERVING until ``host`` loads); returns it with its port.
-
-    Raises:
-        RuntimeError: the address could not be bound.
-    """
+def new_grpc_server(config: ServerConfig, edge: Edge, draining: DrainingInterceptor) -> grpc.aio.Server:
+    """A gRPC server (no services, no port yet) with the configured transport limits and the edge's
+    interceptors: what a serving process and a ``--workers`` supervisor both answer calls with."""
     message_limits = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
@@ -174,18 +175,6 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         ("grpc.absolute_max_metadata_size", _MAX_METADATA_BYTES),
         *_transport_options(config),
     ]
-    draining = DrainingInterceptor()
-    job_store = await JobStore.open(
-        config.job_db_path or default_job_db_path(config.port),
-        max_attempts=config.job_max_attempts,
-        quota=JobQuota(
-            max_jobs=config.job_max_unfinished_per_principal,
-            max_bytes=config.job_max_unfinished_bytes_per_principal,
-        ),
-    )
-    edge = edge or Edge.from_config(
-        config, model_stats=lambda: model_snapshots(host), job_counts=job_store.counts_by_state
-    )
     # Outermost first. The observers (log, metrics, tracing) wrap everything, so refused calls
     # (UNAVAILABLE while draining, UNAUTHENTICATED, RESOURCE_EXHAUSTED) are logged, counted and
     # traced too. Then the cheap refusals, before any work: draining, auth, and rate limiting,
@@ -205,29 +194,31 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         options=message_limits,
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
-    fetcher = url_fetcher(config)
-    job_runner = JobRunner(
-        job_store,
-        host,
-        fetcher,
-        concurrency=config.job_concurrency,
-        ttl_s=config.job_ttl_s,
-        queued_ttl_s=config.job_queued_ttl_s,
-        max_message_bytes=config.max_message_bytes,
-        max_detections_limit=config.max_detections_limit,
+    return server
+
+
+async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | None = None) -> Running:
+    """Builds and starts the server (health NOT_SERVING until ``host`` loads); returns it with its port.
+
+    Raises:
+        RuntimeError: the address could not be bound.
+        StoreInUse: another process serves the job file's jobs.
+    """
+    draining = DrainingInterceptor()
+    job_store = await open_job_store(config) if config.serve_jobs else None
+    edge = edge or Edge.from_config(
+        config,
+        model_stats=lambda: model_snapshots(host),
+        job_counts=job_store.counts_by_state if job_store else None,
     )
+    server = new_grpc_server(config, edge, draining)
+    fetcher = url_fetcher(config)
     inference = ExpiryDateService(host, config, fetcher)
     expiry_date_service_pb2_grpc.add_ExpiryDateServiceServicer_to_server(inference, server)
-    # A list page's bytes stay a quarter of the message limit: the jobs' other fields fit beside.
-    jobs = JobService(
-        job_store,
-        fetcher,
-        max_image_bytes=config.pipeline.decode.max_image_bytes,
-        max_page_bytes=config.max_message_bytes // 4,
-        max_watches_per_principal=config.job_max_watches_per_principal,
-        max_detections_limit=config.max_detections_limit,
-    )
-    job_service_pb2_grpc.add_JobServiceServicer_to_server(jobs, server)
+    job_runner = None
+    if job_store is not None:
+        process = local_job_process(host, max_detections_limit=config.max_detections_limit)
+        job_runner = add_job_service(server, config, job_store, fetcher, process)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(config, host), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -238,7 +229,8 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
     try:
         port = _bind(server, config)
     except RuntimeError:
-        await job_store.close()
+        if job_store is not None:
+            await job_store.close()
         raise
     await asyncio.gather(*_set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING))
     await server.start()
@@ -252,6 +244,52 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         job_store=job_store,
         job_runner=job_runner,
         fetcher=fetcher,
+    )
+
+
+async def open_job_store(config: ServerConfig) -> JobStore:
+    """The job store the configuration names (the default file per port when none).
+
+    Raises:
+        StoreInUse: another process serves this file's jobs.
+    """
+    return await JobStore.open(
+        config.job_db_path or default_job_db_path(config.port),
+        max_attempts=config.job_max_attempts,
+        quota=JobQuota(
+            max_jobs=config.job_max_unfinished_per_principal,
+            max_bytes=config.job_max_unfinished_bytes_per_principal,
+        ),
+    )
+
+
+def add_job_service(
+    server: grpc.aio.Server,
+    config: ServerConfig,
+    job_store: JobStore,
+    fetcher: UrlFetcher,
+    process: JobProcess,
+) -> JobRunner:
+    """Serves JobService on ``server`` from ``job_store``; returns the runner (not started) that
+    runs the jobs with ``process``."""
+    # A list page's bytes stay a quarter of the message limit: the jobs' other fields fit beside.
+    jobs = JobService(
+        job_store,
+        fetcher,
+        max_image_bytes=config.pipeline.decode.max_image_bytes,
+        max_page_bytes=config.max_message_bytes // 4,
+        max_watches_per_principal=config.job_max_watches_per_principal,
+        max_detections_limit=config.max_detections_limit,
+    )
+    job_service_pb2_grpc.add_JobServiceServicer_to_server(jobs, server)
+    return JobRunner(
+        job_store,
+        process,
+        fetcher,
+        concurrency=config.job_concurrency,
+        ttl_s=config.job_ttl_s,
+        queued_ttl_s=config.job_queued_ttl_s,
+        max_message_bytes=config.max_message_bytes,
     )
 
 
@@ -317,7 +355,8 @@ def _bind_problem(host: str, port: int) -> str:
 async def load_models(running: Running) -> None:
     """Loads and warms the models, then switches health to SERVING."""
     await running.host.load()
-    running.job_runner.start()
+    if running.job_runner is not None:
+        running.job_runner.start()
     await asyncio.gather(*_set_health(running.health, health_pb2.HealthCheckResponse.SERVING))
     _LOGGER.info("serving on port %d", running.port)
 
@@ -435,11 +474,13 @@ async def shutdown(running: Running, grace_s: float, loading: asyncio.Task[None]
     await asyncio.gather(loading, return_exceptions=True)
     # Jobs still running go back to QUEUED for the next start (their claim given back). Before the
     # fetcher closes: a URL job whose fetch the fetcher ended would see ShuttingDown, not the stop.
-    await running.job_runner.close()
+    if running.job_runner is not None:
+        await running.job_runner.close()
     # The grace period is over: URL fetches still in flight close their sockets now instead of
     # running on to url_timeout_s.
     await running.fetcher.aclose()
-    await running.job_store.close()
+    if running.job_store is not None:
+        await running.job_store.close()
     await running.host.close()
     # Last: spans of the calls drained above are flushed before the exporter stops.
     running.edge.close()

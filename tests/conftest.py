@@ -28,6 +28,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"datalid listening on (\S+):(\d+)")
 # Loading three ONNX models and warming them takes a few seconds here; a cold CI disk more.
 STARTUP_TIMEOUT_S = 120.0
+# Every server a test starts (python -m server, make run's launcher) serves in one process unless
+# the test asks for workers (tests/server/test_workers.py): its default, one worker per core, would
+# load the models once per core for each of the suite's many servers.
+os.environ.setdefault("DATALID_WORKERS", "1")
 
 
 def status_detail(error: grpc.RpcError, detail_type: type[M]) -> M:

@@ -21,7 +21,7 @@ from server.services.stream_writer import StreamWriter
 from server.streams import FrameStream, StreamIdle, StreamSlots
 from server.urlfetch import UrlFetcher, UrlPolicy
 
-__all__ = ["ExpiryDateService", "url_fetcher"]
+__all__ = ["PRIORITY_METADATA", "ExpiryDateService", "url_fetcher"]
 
 _PROGRESS_STAGE = {
     Stage.DECODED: expiry_date_service_pb2.PROGRESS_STAGE_DECODED,
@@ -50,6 +50,19 @@ def url_fetcher(config: ServerConfig) -> UrlFetcher:
             max_concurrent=config.url_max_concurrent,
         )
     )
+
+
+# Metadata a caller sends to be served behind interactive calls: a --workers supervisor's job runs.
+# Anyone may ask to wait longer, so it needs no credentials of its own.
+PRIORITY_METADATA = "x-datalid-priority"
+
+
+def _priority(context: grpc.aio.ServicerContext) -> Priority:
+    """JOB when the call asks for it (``x-datalid-priority: job``), else INTERACTIVE."""
+    for key, value in context.invocation_metadata() or ():
+        if key == PRIORITY_METADATA and value == "job":
+            return Priority.JOB
+    return Priority.INTERACTIVE
 
 
 class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
@@ -92,23 +105,28 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
         options: types_pb2.ProcessOptions,
         deadline: float | None,
         on_stage: Callable[[StageEvent], None] | None = None,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> types_pb2.ProcessResponse:
         pipeline_options = self._options(options)
         result = await self._host.pipeline.aprocess(
             image,
             pipeline_options,
             deadline=deadline,
-            priority=Priority.INTERACTIVE,
+            priority=priority,
             on_stage=on_stage,
         )
         return convert.result_to_pb(result, request_id_var.get())
 
     async def _answer(
-        self, image: bytes, options: types_pb2.ProcessOptions, deadline: float | None
+        self,
+        image: bytes,
+        options: types_pb2.ProcessOptions,
+        deadline: float | None,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> types_pb2.ProcessResponse:
         """A unary call's response, its pictures fitted to the message limit. Batches and progress
         events fit their whole message once instead (a response that fits inside them fits alone)."""
-        response = await self._process(image, options, deadline)
+        response = await self._process(image, options, deadline, priority=priority)
         convert.fit_pictures(response, self._config.max_message_bytes)
         return response
 
@@ -116,7 +134,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
     async def Process(
         self, request: types_pb2.ProcessRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ProcessResponse:
-        return await self._answer(request.image, request.options, deadline_of(context))
+        return await self._answer(request.image, request.options, deadline_of(context), _priority(context))
 
     @grpc_errors
     async def ProcessUpload(

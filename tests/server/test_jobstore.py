@@ -20,7 +20,7 @@ from datalid.v1 import types_pb2
 from pipeline import Overloaded, ProcessResult, ProcessStatus, ShuttingDown, StageTimings
 from server import convert, jobstore
 from server.host import PipelineHost
-from server.jobs_runner import JobRunner
+from server.jobs_runner import JobRunner, local_job_process
 from server.jobstore import (
     UNFINISHED_BYTES_LIMIT,
     UNFINISHED_JOBS_LIMIT,
@@ -399,7 +399,7 @@ def test_the_runner_outlasts_a_locked_database(
         await host.load()
         runner = JobRunner(
             store,
-            host,
+            local_job_process(host),
             UrlFetcher(UrlPolicy()),
             concurrency=1,
             ttl_s=3600,
@@ -557,7 +557,7 @@ async def _runner(store: JobStore, pipeline: _ScriptedPipeline, **kwargs: object
     host = PipelineHost(lambda: pipeline)  # type: ignore[arg-type, return-value]
     await host.load()
     settings: dict = {"concurrency": 1, "ttl_s": 3600, "queued_ttl_s": 3600, "retry_pause_s": 0.01}
-    return JobRunner(store, host, UrlFetcher(UrlPolicy()), **{**settings, **kwargs})  # type: ignore[arg-type]
+    return JobRunner(store, local_job_process(host), UrlFetcher(UrlPolicy()), **{**settings, **kwargs})  # type: ignore[arg-type]
 
 
 async def _until(states, wanted) -> list[jobstore.JobRecord]:  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64\x61talid/v1/admin_service.proto\x12\ndatalid.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x16\n\x14GetServerInfoRequest\"\xd4\x02\n\nServerInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x03 \x01(\t\x12\x1b\n\x13\x61vailable_providers\x18\x04 \x03(\t\x12\x1b\n\x13onnxruntime_version\x18\x05 \x01(\t\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05ready\x18\x07 \x01(\x08\x12\x19\n\x11max_message_bytes\x18\x08 \x01(\x03\x12\x17\n\x0fmax_image_bytes\x18\t \x01(\x03\x12\x18\n\x10max_image_pixels\x18\n \x01(\x03\x12\x19\n\x11max_source_pixels\x18\x0b \x01(\x03\x12\x17\n\x0f\x62\x61tch_max_items\x18\x0c \x01(\x05\x12\x17\n\x0f\x62\x61tch_max_bytes\x18\r \x01(\x03\"\x13\n\x11ListModelsRequest\"\xfd\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.datalid.v1.ModelState\x12\x11\n\tproviders\x18\x05 \x03(\t\x12\x16\n\x0emax_batch_size\x18\x06 \x01(\x05\x12&\n\x06inputs\x18\x07 \x03(\x0b\x32\x16.datalid.v1.TensorInfo\x12\'\n\x07outputs\x18\x08 \x03(\x0b\x32\x16.datalid.v1.TensorInfo\x12\x13\n\x0b\x63lass_names\x18\t \x03(\t\x12\x0e\n\x06sha256\x18\n \x01(\t\"<\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdata_type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.datalid.v1.ModelInfo\"$\n\x13ReloadModelsRequest\x12\r\n\x05names\x18\x01 \x03(\t\"=\n\x14ReloadModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.datalid.v1.ModelInfo\"\x11\n\x0fGetStatsRequest\"\x88\x02\n\nModelStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0finference_count\x18\x02 \x01(\x03\x12\x17\n\x0f\x65xecution_count\x18\x03 \x01(\x03\x12\x1b\n\x13queue_seconds_total\x18\x04 \x01(\x01\x12\x1d\n\x15\x63ompute_seconds_total\x18\x05 \x01(\x01\x12\x46\n\x11\x62\x61tch_size_counts\x18\x06 \x03(\x0b\x32+.datalid.v1.ModelStats.BatchSizeCountsEntry\x1a\x36\n\x14\x42\x61tchSizeCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x92\x01\n\x05Stats\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06models\x18\x02 \x03(\x0b\x32\x16.datalid.v1.ModelStats\x12\x16\n\x0erequests_total\x18\x03 \x01(\x03\x12\x1e\n\x16images_processed_total\x18\x04 \x01(\x03*v\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n\x11MODEL_STATE_READY\x10\x02\x12\x1b\n\x17MODEL_STATE_UNAVAILABLE\x10\x03\x32\x8c\x03\n\x0c\x41\x64minService\x12[\n\rGetServerInfo\x12 .datalid.v1.GetServerInfoRequest\x1a\x16.datalid.v1.ServerInfo\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/info\x12_\n\nListModels\x12\x1d.datalid.v1.ListModelsRequest\x1a\x1e.datalid.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12o\n\x0cReloadModels\x12\x1f.datalid.v1.ReloadModelsRequest\x1a .datalid.v1.ReloadModelsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/models:reload:\x01*\x12M\n\x08GetStats\x12\x1b.datalid.v1.GetStatsRequest\x1a\x11.datalid.v1.Stats\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/statsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x64\x61talid/v1/admin_service.proto\x12\ndatalid.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x16\n\x14GetServerInfoRequest\"\xd4\x02\n\nServerInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x03 \x01(\t\x12\x1b\n\x13\x61vailable_providers\x18\x04 \x03(\t\x12\x1b\n\x13onnxruntime_version\x18\x05 \x01(\t\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05ready\x18\x07 \x01(\x08\x12\x19\n\x11max_message_bytes\x18\x08 \x01(\x03\x12\x17\n\x0fmax_image_bytes\x18\t \x01(\x03\x12\x18\n\x10max_image_pixels\x18\n \x01(\x03\x12\x19\n\x11max_source_pixels\x18\x0b \x01(\x03\x12\x17\n\x0f\x62\x61tch_max_items\x18\x0c \x01(\x05\x12\x17\n\x0f\x62\x61tch_max_bytes\x18\r \x01(\x03\"\x13\n\x11ListModelsRequest\"\xfd\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12%\n\x05state\x18\x04 \x01(\x0e\x32\x16.datalid.v1.ModelState\x12\x11\n\tproviders\x18\x05 \x03(\t\x12\x16\n\x0emax_batch_size\x18\x06 \x01(\x05\x12&\n\x06inputs\x18\x07 \x03(\x0b\x32\x16.datalid.v1.TensorInfo\x12\'\n\x07outputs\x18\x08 \x03(\x0b\x32\x16.datalid.v1.TensorInfo\x12\x13\n\x0b\x63lass_names\x18\t \x03(\t\x12\x0e\n\x06sha256\x18\n \x01(\t\"<\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tdata_type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.datalid.v1.ModelInfo\"[\n\x13ReloadModelsRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12\x18\n\x10model_repository\x18\x02 \x01(\t\x12\x1b\n\x13\x64\x65tector_model_path\x18\x03 \x01(\t\"=\n\x14ReloadModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.datalid.v1.ModelInfo\"\x11\n\x0fGetStatsRequest\"\x88\x02\n\nModelStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0finference_count\x18\x02 \x01(\x03\x12\x17\n\x0f\x65xecution_count\x18\x03 \x01(\x03\x12\x1b\n\x13queue_seconds_total\x18\x04 \x01(\x01\x12\x1d\n\x15\x63ompute_seconds_total\x18\x05 \x01(\x01\x12\x46\n\x11\x62\x61tch_size_counts\x18\x06 \x03(\x0b\x32+.datalid.v1.ModelStats.BatchSizeCountsEntry\x1a\x36\n\x14\x42\x61tchSizeCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x92\x01\n\x05Stats\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x06models\x18\x02 \x03(\x0b\x32\x16.datalid.v1.ModelStats\x12\x16\n\x0erequests_total\x18\x03 \x01(\x03\x12\x1e\n\x16images_processed_total\x18\x04 \x01(\x03*v\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n\x11MODEL_STATE_READY\x10\x02\x12\x1b\n\x17MODEL_STATE_UNAVAILABLE\x10\x03\x32\x8c\x03\n\x0c\x41\x64minService\x12[\n\rGetServerInfo\x12 .datalid.v1.GetServerInfoRequest\x1a\x16.datalid.v1.ServerInfo\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/info\x12_\n\nListModels\x12\x1d.datalid.v1.ListModelsRequest\x1a\x1e.datalid.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12o\n\x0cReloadModels\x12\x1f.datalid.v1.ReloadModelsRequest\x1a .datalid.v1.ReloadModelsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/models:reload:\x01*\x12M\n\x08GetStats\x12\x1b.datalid.v1.GetStatsRequest\x1a\x11.datalid.v1.Stats\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/statsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,8 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADMINSERVICE'].methods_by_name['ReloadModels']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/models:reload:\001*'
   _globals['_ADMINSERVICE'].methods_by_name['GetStats']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['GetStats']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/stats'
-  _globals['_MODELSTATE']._serialized_start=1412
-  _globals['_MODELSTATE']._serialized_end=1530
+  _globals['_MODELSTATE']._serialized_start=1467
+  _globals['_MODELSTATE']._serialized_end=1585
   _globals['_GETSERVERINFOREQUEST']._serialized_start=109
   _globals['_GETSERVERINFOREQUEST']._serialized_end=131
   _globals['_SERVERINFO']._serialized_start=134
@@ -58,17 +58,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSRESPONSE']._serialized_start=815
   _globals['_LISTMODELSRESPONSE']._serialized_end=874
   _globals['_RELOADMODELSREQUEST']._serialized_start=876
-  _globals['_RELOADMODELSREQUEST']._serialized_end=912
-  _globals['_RELOADMODELSRESPONSE']._serialized_start=914
-  _globals['_RELOADMODELSRESPONSE']._serialized_end=975
-  _globals['_GETSTATSREQUEST']._serialized_start=977
-  _globals['_GETSTATSREQUEST']._serialized_end=994
-  _globals['_MODELSTATS']._serialized_start=997
-  _globals['_MODELSTATS']._serialized_end=1261
-  _globals['_MODELSTATS_BATCHSIZECOUNTSENTRY']._serialized_start=1207
-  _globals['_MODELSTATS_BATCHSIZECOUNTSENTRY']._serialized_end=1261
-  _globals['_STATS']._serialized_start=1264
-  _globals['_STATS']._serialized_end=1410
-  _globals['_ADMINSERVICE']._serialized_start=1533
-  _globals['_ADMINSERVICE']._serialized_end=1929
+  _globals['_RELOADMODELSREQUEST']._serialized_end=967
+  _globals['_RELOADMODELSRESPONSE']._serialized_start=969
+  _globals['_RELOADMODELSRESPONSE']._serialized_end=1030
+  _globals['_GETSTATSREQUEST']._serialized_start=1032
+  _globals['_GETSTATSREQUEST']._serialized_end=1049
+  _globals['_MODELSTATS']._serialized_start=1052
+  _globals['_MODELSTATS']._serialized_end=1316
+  _globals['_MODELSTATS_BATCHSIZECOUNTSENTRY']._serialized_start=1262
+  _globals['_MODELSTATS_BATCHSIZECOUNTSENTRY']._serialized_end=1316
+  _globals['_STATS']._serialized_start=1319
+  _globals['_STATS']._serialized_end=1465
+  _globals['_ADMINSERVICE']._serialized_start=1588
+  _globals['_ADMINSERVICE']._serialized_end=1984
 # @@protoc_insertion_point(module_scope)

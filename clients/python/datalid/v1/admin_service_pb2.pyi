@@ -101,10 +101,14 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class ReloadModelsRequest(_message.Message):
-    __slots__ = ("names",)
+    __slots__ = ("names", "model_repository", "detector_model_path")
     NAMES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_MODEL_PATH_FIELD_NUMBER: _ClassVar[int]
     names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
+    model_repository: str
+    detector_model_path: str
+    def __init__(self, names: _Optional[_Iterable[str]] = ..., model_repository: _Optional[str] = ..., detector_model_path: _Optional[str] = ...) -> None: ...
 
 class ReloadModelsResponse(_message.Message):
     __slots__ = ("models",)

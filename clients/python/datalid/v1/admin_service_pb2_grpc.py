@@ -74,7 +74,11 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReloadModels(self, request, context):
-        """Swaps models in without dropping in-flight requests.
+        """Swaps models in without dropping in-flight requests: fresh workers load and warm the models
+        (from a new repository or detector file when given), take the traffic, then the old ones
+        drain and stop. A repository that fails to load leaves the old models serving and is
+        answered INVALID_ARGUMENT naming the field. Needs --workers (a supervisor); a single-process
+        server answers FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

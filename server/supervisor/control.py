@@ -1,0 +1,182 @@
+"""What a supervisor answers itself, for all its workers: health, jobs, GetStats, ReloadModels.
+
+Envoy routes these here (``front_door.CONTROL_PATHS``); everything else goes to the workers.
+
+- Health: SERVING while at least one worker serves and the job runner runs.
+- JobService: the one job store and runner of the machine (one SQLite file has one owner); each
+  job's image is read by a worker, through Envoy's internal listener, at JOB priority, with the
+  supervisor's own key.
+- GetStats: the workers' statistics added up (a replaced worker's counts go with it, as a restarted
+  server's do).
+- ReloadModels: fresh workers with the new models, then the old ones drained (``WorkerPool.reload``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from google.rpc import status_pb2
+
+from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, expiry_date_service_pb2_grpc, types_pb2
+from pipeline import InvalidInput, Overloaded
+from server.errors import grpc_errors, rich_status
+from server.jobs_runner import JobFailed, JobProcess
+from server.services.inference import PRIORITY_METADATA
+from server.supervisor.workers import WorkerPool, WorkerStartFailed
+
+__all__ = ["ControlAdminService", "add_stats", "remote_job_process"]
+
+_LOGGER = logging.getLogger(__name__)
+# A job's image read by a worker: as long as any photo may take with the worker busy with
+# interactive calls first. Past it the job fails DEADLINE_EXCEEDED rather than waiting forever.
+_JOB_CALL_TIMEOUT_S = 600.0
+# Refusals that mean "not now": the job goes back to the queue and is tried again.
+_RETRY_LATER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+_STATUS_DETAILS = "grpc-status-details-bin"
+
+
+def credentials_metadata(key: str) -> tuple[tuple[str, str], ...]:
+    """The metadata of the supervisor's calls to its workers: its key when auth is on."""
+    return (("x-api-key", key),) if key else ()
+
+
+def remote_job_process(channel: grpc.aio.Channel, key: str) -> JobProcess:
+    """Jobs read by the workers (``Process`` through ``channel``), behind interactive calls.
+
+    Raises (from the returned callable):
+        Overloaded: the workers refused for now (UNAVAILABLE, RESOURCE_EXHAUSTED).
+        JobFailed: any other error, with the worker's status and details.
+    """
+    stub = expiry_date_service_pb2_grpc.ExpiryDateServiceStub(channel)
+    metadata = (*credentials_metadata(key), (PRIORITY_METADATA, "job"))
+
+    async def process(
+        image: bytes, options: types_pb2.ProcessOptions, job_id: str
+    ) -> types_pb2.ProcessResponse:
+        request = types_pb2.ProcessRequest(image=image, options=options)
+        try:
+            response = await stub.Process(request, metadata=metadata, timeout=_JOB_CALL_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in _RETRY_LATER:
+                raise Overloaded(exc.details() or "the workers are busy") from None
+            raise JobFailed(_status_of(exc)) from None
+        response.request_id = job_id
+        return response
+
+    return process
+
+
+def _status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    """The google.rpc.Status a worker answered, details included."""
+    for key, value in error.trailing_metadata() or ():
+        if key == _STATUS_DETAILS and isinstance(value, bytes):
+            return status_pb2.Status.FromString(value)
+    return rich_status(error.code(), error.details() or "")
+
+
+def add_stats(parts: list[admin_service_pb2.Stats]) -> admin_service_pb2.Stats:
+    """The workers' statistics as one server's: counts and totals added per model, ``since`` the
+    earliest worker's start."""
+    total = admin_service_pb2.Stats()
+    models: dict[str, admin_service_pb2.ModelStats] = {}
+    for part in parts:
+        if part.HasField("since") and (
+            not total.HasField("since") or part.since.ToDatetime() < total.since.ToDatetime()
+        ):
+            total.since.CopyFrom(part.since)
+        total.requests_total += part.requests_total
+        total.images_processed_total += part.images_processed_total
+        for model in part.models:
+            into = models.setdefault(model.name, admin_service_pb2.ModelStats(name=model.name))
+            into.inference_count += model.inference_count
+            into.execution_count += model.execution_count
+            into.queue_seconds_total += model.queue_seconds_total
+            into.compute_seconds_total += model.compute_seconds_total
+            for size, count in model.batch_size_counts.items():
+                into.batch_size_counts[size] += count
+    total.models.extend(models[name] for name in sorted(models))
+    return total
+
+
+class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
+    """GetStats and ReloadModels for all workers; the other AdminService calls go to a worker.
+
+    Args:
+        pool: the workers.
+        key: the supervisor's key for its calls to them ("" when auth is off).
+        on_reloaded: told when a reload has swapped the workers.
+    """
+
+    def __init__(self, pool: WorkerPool, key: str, on_reloaded: Callable[[], None] = lambda: None) -> None:
+        self._pool = pool
+        self._metadata = credentials_metadata(key)
+        self._on_reloaded = on_reloaded
+
+    async def _ask_workers(self, call: Callable[[admin_service_pb2_grpc.AdminServiceStub], object]) -> list:
+        async def ask(port: int) -> object:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return await call(admin_service_pb2_grpc.AdminServiceStub(channel))  # type: ignore[misc]
+
+        return list(await asyncio.gather(*(ask(w.port) for w in self._pool.ready)))
+
+    @grpc_errors
+    async def GetStats(
+        self, request: admin_service_pb2.GetStatsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.Stats:
+        parts = await self._ask_workers(
+            lambda stub: stub.GetStats(request, metadata=self._metadata, timeout=10)  # type: ignore[no-any-return]
+        )
+        return add_stats(parts)
+
+    @grpc_errors
+    async def ReloadModels(
+        self, request: admin_service_pb2.ReloadModelsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ReloadModelsResponse:
+        flags = _reload_flags(request)
+        if request.names:
+            everything = admin_service_pb2.ListModelsRequest()
+            listed = await self._ask_workers(
+                lambda stub: stub.ListModels(everything, metadata=self._metadata, timeout=10)  # type: ignore[no-any-return]
+            )
+            known = {model.name for answer in listed[:1] for model in answer.models}
+            unknown = sorted(set(request.names) - known)
+            if unknown:
+                names = ", ".join(sorted(known))
+                raise InvalidInput("names", f"no model is named {', '.join(unknown)}; known: {names}")
+        what = " ".join(flags) or "the same files"
+        _LOGGER.info("reloading the models in %d fresh workers (%s)", self._pool.count, what)
+        try:
+            fresh = await self._pool.reload(flags)
+        except WorkerStartFailed as exc:
+            field = "model_repository" if request.model_repository else "detector_model_path"
+            if not (request.model_repository or request.detector_model_path):
+                field = "names"
+            raise InvalidInput(field, f"the models failed to load; the old ones still serve: {exc}") from None
+        self._on_reloaded()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{fresh[0].port}") as channel:
+            models = await admin_service_pb2_grpc.AdminServiceStub(channel).ListModels(
+                admin_service_pb2.ListModelsRequest(), metadata=self._metadata, timeout=10
+            )
+        return admin_service_pb2.ReloadModelsResponse(models=models.models)
+
+
+def _reload_flags(request: admin_service_pb2.ReloadModelsRequest) -> list[str]:
+    """The worker flags a reload adds.
+
+    Raises:
+        InvalidInput: a path that is not a folder (repository) or a file (detector), naming it.
+    """
+    flags: list[str] = []
+    if request.model_repository:
+        if not Path(request.model_repository).is_dir():
+            raise InvalidInput("model_repository", "must be a folder on the server")
+        flags += ["--model-repository", request.model_repository]
+    if request.detector_model_path:
+        if not Path(request.detector_model_path).is_file():
+            raise InvalidInput("detector_model_path", "must be an ONNX file on the server")
+        flags += ["--detector-model-path", request.detector_model_path]
+    return flags

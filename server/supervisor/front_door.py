@@ -1,0 +1,368 @@
+"""The Envoy in front of a supervisor's workers: its bootstrap, and the worker endpoints it reads.
+
+Envoy owns the public gRPC port. Per call it picks the least-loaded worker (LEAST_REQUEST), over
+HTTP/2, and refuses in C++ whatever is over the circuit breakers: a unary call beyond the images
+the workers admit at once gets UNAVAILABLE with a google.rpc.RetryInfo, without any Python
+process parsing it. An idempotent unary call (the Process methods: reading a date twice changes
+nothing) that a worker refuses with UNAVAILABLE (it is stopping) or that finds a worker gone is
+retried once on another worker, within a retry budget so retries cannot become a storm of their own.
+
+The workers are not in the bootstrap: they change (a dead worker is replaced, a reload swaps them
+all), so Envoy reads them from files (EDS over the file system, ``write_endpoints``), which it
+watches and applies within milliseconds, with no restart and no call dropped.
+
+Two routes lead elsewhere than the workers: health, JobService, GetStats and ReloadModels go to the
+supervisor's own gRPC server (the ``control`` cluster), which answers them for all workers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from datalid.v1 import expiry_date_service_pb2
+
+__all__ = [
+    "CONTROL_PATHS",
+    "STREAM_CLUSTER",
+    "UNARY_CLUSTER",
+    "FrontDoorConfig",
+    "overflow_status",
+    "render_bootstrap",
+    "write_endpoints",
+]
+
+UNARY_CLUSTER = "workers_unary"
+STREAM_CLUSTER = "workers_streams"
+CONTROL_CLUSTER = "control"
+# What the supervisor answers itself: (path, True for a prefix).
+CONTROL_PATHS: tuple[tuple[str, bool], ...] = (
+    ("/grpc.health.v1.Health/", True),
+    ("/datalid.v1.JobService/", True),
+    ("/datalid.v1.AdminService/GetStats", False),
+    ("/datalid.v1.AdminService/ReloadModels", False),
+)
+# How long a refused caller is told to wait: about one photo's time on one core, so a retry after it
+# finds a slot freed by a finished call rather than the same full house.
+_RETRY_DELAY_MS = 200
+_ENVOY = "type.googleapis.com/envoy."
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrontDoorConfig:
+    """What the front door's Envoy is built from.
+
+    Attributes:
+        listen_host, listen_port: the public gRPC address (port 0: a free one).
+        internal_port: a plaintext loopback listener with the same routes, for the supervisor's own
+            calls to its workers (job runs), whatever TLS the public one has (0: a free one).
+        control_socket: the supervisor's gRPC server (a Unix socket in a private folder).
+        endpoints_dir: where ``write_endpoints`` puts the workers' files, watched by Envoy.
+        max_unary_calls: unary calls in flight to all workers together; more are refused by Envoy.
+        max_stream_calls: streaming calls in flight to all workers together (camera streams and
+            progress streams: long-lived, each holds one); more are refused by Envoy.
+        max_connections: client connections at once.
+        max_streams_per_connection: HTTP/2 streams one client connection may have open.
+        idle_timeout_s: a client connection with no call for this long is closed.
+        tls_cert, tls_key, tls_client_ca: TLS on the public listener (PEM files; "" for none), with
+            client certificates verified when a CA is given.
+    """
+
+    listen_host: str
+    listen_port: int
+    internal_port: int = 0
+    control_socket: Path
+    endpoints_dir: Path
+    max_unary_calls: int
+    max_stream_calls: int
+    max_connections: int = 256
+    max_streams_per_connection: int = 32
+    idle_timeout_s: float = 300.0
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+
+
+def overflow_status(max_calls: int) -> status_pb2.Status:
+    """The google.rpc.Status Envoy sends (``grpc-status-details-bin``) with a refusal at the
+    circuit breaker: UNAVAILABLE with a RetryInfo, so a client that honours it backs off."""
+    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(nanos=_RETRY_DELAY_MS * 1_000_000))
+    status = status_pb2.Status(
+        code=code_pb2.UNAVAILABLE,
+        message=f"the server is at capacity ({max_calls} calls in flight); retry after the RetryInfo delay",
+    )
+    status.details.add().Pack(retry)
+    return status
+
+
+def _unary_methods() -> list[str]:
+    """The ExpiryDateService methods that are unary: idempotent reads, safe to retry elsewhere."""
+    service = expiry_date_service_pb2.DESCRIPTOR.services_by_name["ExpiryDateService"]
+    return [
+        f"/{service.full_name}/{method.name}"
+        for method in service.methods
+        if not method.client_streaming and not method.server_streaming
+    ]
+
+
+def _route_to(cluster: str, **extra: Any) -> dict[str, Any]:
+    # No fixed timeout: a call's grpc-timeout (its deadline) bounds it, as it does at the worker.
+    return {
+        "cluster": cluster,
+        "timeout": "0s",
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+        **extra,
+    }
+
+
+def _routes() -> list[dict[str, Any]]:
+    retry = {
+        "retry_policy": {
+            # unavailable: a stopping worker's refusal; connect-failure/refused-stream/reset-before-
+            # request: a worker that died before the call reached it. A call a worker was running
+            # when it died is not retried (it may have been half done): its caller sees UNAVAILABLE.
+            "retry_on": "unavailable,connect-failure,refused-stream,reset-before-request",
+            "num_retries": 1,
+            "retry_host_predicate": [
+                {
+                    "name": "envoy.retry_host_predicates.previous_hosts",
+                    "typed_config": {
+                        "@type": _ENVOY + "extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                    },
+                }
+            ],
+            "host_selection_retry_max_attempts": 3,
+        }
+    }
+    routes: list[dict[str, Any]] = []
+    for path, prefix in CONTROL_PATHS:
+        routes.append({"match": {"prefix" if prefix else "path": path}, "route": _route_to(CONTROL_CLUSTER)})
+    for path in _unary_methods():
+        routes.append({"match": {"path": path}, "route": _route_to(UNARY_CLUSTER, **retry)})
+    # The rest: streams, the other AdminService calls, reflection.
+    routes.append({"match": {"prefix": "/"}, "route": _route_to(STREAM_CLUSTER)})
+    return routes
+
+
+def _local_reply(max_calls: int) -> dict[str, Any]:
+    """A refusal at the circuit breaker (response flag UO) carries the RetryInfo and gRPC's own
+    pushback header; Envoy's other replies stay as they are (UNAVAILABLE when no worker is up)."""
+    details = base64.b64encode(overflow_status(max_calls).SerializeToString()).decode().rstrip("=")
+    return {
+        "mappers": [
+            {
+                "filter": {"response_flag_filter": {"flags": ["UO"]}},
+                "headers_to_add": [
+                    _header("grpc-status-details-bin", details),
+                    _header("grpc-retry-pushback-ms", str(_RETRY_DELAY_MS)),
+                ],
+                "body_format_override": {
+                    "text_format_source": {"inline_string": overflow_status(max_calls).message}
+                },
+            }
+        ]
+    }
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
+def _listener(name: str, host: str, port: int, config: FrontDoorConfig) -> dict[str, Any]:
+    manager = {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+            ".HttpConnectionManager",
+            "stat_prefix": name,
+            "codec_type": "AUTO",
+            "http2_protocol_options": {"max_concurrent_streams": config.max_streams_per_connection},
+            "common_http_protocol_options": {"idle_timeout": f"{config.idle_timeout_s:g}s"},
+            # Camera streams may be quiet between frames; the workers' own idle limit ends them.
+            "stream_idle_timeout": "0s",
+            "local_reply_config": _local_reply(config.max_unary_calls),
+            "route_config": {
+                "name": "datalid",
+                "virtual_hosts": [{"name": "datalid", "domains": ["*"], "routes": _routes()}],
+            },
+            "http_filters": [
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": _ENVOY + "extensions.filters.http.router.v3.Router"},
+                }
+            ],
+        },
+    }
+    limit = {
+        "name": "envoy.filters.network.connection_limit",
+        "typed_config": {
+            "@type": _ENVOY + "extensions.filters.network.connection_limit.v3.ConnectionLimit",
+            "stat_prefix": f"{name}_connections",
+            "max_connections": config.max_connections,
+        },
+    }
+    chain: dict[str, Any] = {"filters": [limit, manager]}
+    if name == "grpc" and config.tls_cert:
+        chain["transport_socket"] = _downstream_tls(config)
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": host, "port_value": port}},
+        "filter_chains": [chain],
+    }
+
+
+def _downstream_tls(config: FrontDoorConfig) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "tls_certificates": [
+            {"certificate_chain": {"filename": config.tls_cert}, "private_key": {"filename": config.tls_key}}
+        ],
+        "alpn_protocols": ["h2"],
+    }
+    if config.tls_client_ca:
+        common["validation_context"] = {"trusted_ca": {"filename": config.tls_client_ca}}
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": common,
+            "require_client_certificate": bool(config.tls_client_ca),
+        },
+    }
+
+
+_HTTP2 = {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "explicit_http_config": {"http2_protocol_options": {}},
+    }
+}
+
+
+def _worker_cluster(name: str, config: FrontDoorConfig, max_calls: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "EDS",
+        "connect_timeout": "1s",
+        "lb_policy": "LEAST_REQUEST",
+        "typed_extension_protocol_options": _HTTP2,
+        "eds_cluster_config": {
+            "eds_config": {
+                "path_config_source": {
+                    "path": str(_endpoints_file(config.endpoints_dir, name)),
+                    "watched_directory": {"path": str(config.endpoints_dir)},
+                },
+                "resource_api_version": "V3",
+            }
+        },
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "priority": "DEFAULT",
+                    "max_requests": max_calls,
+                    "max_pending_requests": max_calls,
+                    "max_connections": 1024,
+                    # Retries at most a fifth of the calls in flight (at least 3 at once).
+                    "retry_budget": {"budget_percent": {"value": 20.0}, "min_retry_concurrency": 3},
+                }
+            ]
+        },
+        # No active health check here: the supervisor publishes a worker only once it serves,
+        # unpublishes it the moment its process ends, and kills one that stops answering its health
+        # checks (workers.py). Envoy's own check would hold each new worker back for up to one
+        # interval after it was published. Outlier detection takes out, for a while, a worker whose
+        # connections fail; only those: a worker's answers (DEADLINE_EXCEEDED for a caller's short
+        # deadline, UNAVAILABLE while it drains) say nothing against it.
+        "outlier_detection": {
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": 3,
+            "enforcing_consecutive_local_origin_failure": 100,
+            "enforcing_consecutive_5xx": 0,
+            "enforcing_consecutive_gateway_failure": 0,
+            "enforcing_success_rate": 0,
+            "enforcing_local_origin_success_rate": 0,
+            "interval": "1s",
+            "base_ejection_time": "2s",
+            "max_ejection_percent": 100,
+        },
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}},
+    }
+
+
+def render_bootstrap(config: FrontDoorConfig) -> str:
+    """Envoy's bootstrap YAML for ``config`` (admin on loopback, a free port)."""
+    control = {
+        "name": CONTROL_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": _HTTP2,
+        "load_assignment": {
+            "cluster_name": CONTROL_CLUSTER,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": str(config.control_socket)}}}}]}
+            ],
+        },
+        # Watches of jobs and of health are long-lived; the supervisor's own limits bound them.
+        "circuit_breakers": {"thresholds": [{"max_requests": 100_000, "max_pending_requests": 100_000}]},
+    }
+    bootstrap = {
+        # File-based EDS wants a node identity, though no management server ever sees it.
+        "node": {"id": "datalid-front-door", "cluster": "datalid"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [
+                _listener("grpc", config.listen_host, config.listen_port, config),
+                _listener("internal", "127.0.0.1", config.internal_port, config),
+            ],
+            "clusters": [
+                _worker_cluster(UNARY_CLUSTER, config, config.max_unary_calls),
+                _worker_cluster(STREAM_CLUSTER, config, config.max_stream_calls),
+                control,
+            ],
+        },
+        # Envoy's process-wide cap on client connections (it warns when none is set); each
+        # listener's own, far lower, is max_connections.
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": _ENVOY + "extensions.resource_monitors.downstream_connections.v3"
+                        ".DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": 50_000,
+                    },
+                }
+            ]
+        },
+    }
+    return yaml.safe_dump(bootstrap, sort_keys=False)
+
+
+def _endpoint(host: str, port: int) -> dict[str, Any]:
+    return {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+
+
+def _endpoints_file(directory: Path, cluster: str) -> Path:
+    return directory / f"{cluster}.json"
+
+
+def write_endpoints(directory: Path, ports: list[int], version: int) -> None:
+    """Tells Envoy the workers now listen on loopback ``ports``: one file per worker cluster,
+    each written beside and renamed into place, the atomic move Envoy's file watch acts on."""
+    for cluster in (UNARY_CLUSTER, STREAM_CLUSTER):
+        assignment = {
+            "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+            "cluster_name": cluster,
+            "endpoints": [{"lb_endpoints": [_endpoint("127.0.0.1", port) for port in ports]}],
+        }
+        target = _endpoints_file(directory, cluster)
+        staging = directory / f".{cluster}.json.tmp"
+        staging.write_text(json.dumps({"version_info": str(version), "resources": [assignment]}))
+        os.replace(staging, target)
