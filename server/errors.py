@@ -29,7 +29,7 @@ from pipeline import (
     ShuttingDown,
 )
 from server.jobstore import StoreBusy
-from server.request_context import request_id_var
+from server.request_context import REQUEST_ID_HEADER, request_id_var
 
 __all__ = [
     "ERROR_DOMAIN",
@@ -153,11 +153,15 @@ def _internal_message() -> str:
 
 
 async def abort_with(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> None:
-    """Ends the call with ``status``, its details in the ``grpc-status-details-bin`` trailer."""
+    """Ends the call with ``status``, its details in the ``grpc-status-details-bin`` trailer and
+    the call's request id in ``x-request-id``."""
     await context.abort(
         _CODE_BY_NUMBER[status.code],
         status.message,
-        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+        trailing_metadata=(
+            ("grpc-status-details-bin", status.SerializeToString()),
+            (REQUEST_ID_HEADER, request_id_var.get()),
+        ),
     )
 
 

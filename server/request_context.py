@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 
-__all__ = ["ANONYMOUS", "Principal", "peer_var", "principal_var", "request_id_var"]
+__all__ = ["ANONYMOUS", "REQUEST_ID_HEADER", "Principal", "peer_var", "principal_var", "request_id_var"]
+
+# The metadata key of a call's request id: the caller's, if safe to log, else one the server made.
+REQUEST_ID_HEADER = "x-request-id"
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
 from server.interceptors._calls import code_name
-from server.request_context import peer_var, principal_var, request_id_var
+from server.request_context import REQUEST_ID_HEADER, peer_var, principal_var, request_id_var
 
 __all__ = ["AccessLogInterceptor", "request_id_of"]
 
 _LOGGER = logging.getLogger("datalid.access")
-REQUEST_ID_HEADER = "x-request-id"
 # A caller's id is echoed back and written into log lines of space-separated key=value fields:
 # a space, quote or '=' would let it forge fields, so only these characters, at most 128 of them
 # (a UUID, a W3C trace id, "trace-abc-123"). Anything else is replaced by a server-made id.
@@ -59,10 +58,15 @@ class AccessLogInterceptor(AsyncServerInterceptor):
         response_or_iterator = method(request_or_iterator, context)
         if hasattr(response_or_iterator, "__aiter__"):
             return self._logged_stream(response_or_iterator, context, method_name, request_id, peer, started)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
         error: BaseException | None = None
         try:
-            return await response_or_iterator
+            response = await response_or_iterator
+            # Headers go out with the response, not before the work: a call that fails, or whose
+            # server dies midway, stays a trailers-only response, so Envoy in front (--workers)
+            # can retry a refusal on another worker and answer a dead worker's call UNAVAILABLE
+            # rather than reset a stream it had begun. Errors carry the id in their trailers.
+            await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+            return response
         except BaseException as exc:
             error = exc
             raise

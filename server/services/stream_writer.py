@@ -8,8 +8,7 @@ from typing import Any
 import grpc
 from grpc._cython.cygrpc import ExecuteBatchError
 
-from server.interceptors.access_log import REQUEST_ID_HEADER
-from server.request_context import request_id_var
+from server.request_context import REQUEST_ID_HEADER, request_id_var
 
 __all__ = ["StreamWriter"]
 

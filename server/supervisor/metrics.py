@@ -60,10 +60,17 @@ class WorkersCollector(Collector):
 
 def _merge(families: dict[str, Metric], found: Iterable[Any], worker: str) -> None:
     for family in found:
+        # A counter's ``_created`` samples come back from the text parser as a gauge family of
+        # their own, which would clash with the counter's in the exposition; they only say when
+        # each process started counting, so they are left out.
+        if family.name.endswith("_created"):
+            continue
         merged = families.get(family.name)
         if merged is None:
             merged = Metric(family.name, family.documentation, family.type, family.unit)
             families[family.name] = merged
         for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
             labels = {**sample.labels, "worker": worker}
             merged.samples.append(sample._replace(labels=labels))
