@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -44,6 +46,9 @@ from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, expiry_date_se
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _LISTENING = re.compile(r"datalid listening on (\S+):(\d+)")
+# A server's "not now": its own admission (RESOURCE_EXHAUSTED) or, with --workers, Envoy's circuit
+# breaker (UNAVAILABLE); both come with a RetryInfo.
+_REFUSALS = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
 
 
 def _ints(text: str) -> list[int]:
@@ -74,7 +79,7 @@ class Level:
         self.codes[code.name] += 1
         if code == grpc.StatusCode.OK:
             self.latencies_ok_s.append(latency_s)
-        elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        elif code in _REFUSALS:
             self.latencies_rejected_s.append(latency_s)
 
     def report(self) -> dict[str, Any]:
@@ -126,16 +131,29 @@ class Server:
         for _ in self.process.stdout:
             pass
 
+    def _tree(self) -> list[psutil.Process]:
+        """The server and every process it started (Envoy, --workers' workers)."""
+        root = psutil.Process(self.process.pid)
+        return [root, *root.children(recursive=True)]
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server's processes have used so far."""
+        total = 0.0
+        for process in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
     def rss_bytes(self, key: str = "VmRSS") -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-        return 0
+        """Resident memory of the server's processes together (``VmHWM``: the sum of their peaks)."""
+        total = 0
+        for process in self._tree():
+            with contextlib.suppress(OSError, psutil.NoSuchProcess):
+                for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                    if line.startswith(key + ":"):
+                        total += int(line.split()[1]) * 1024
+        return total
 
     def stop(self) -> None:
         self.process.terminate()
@@ -225,7 +243,7 @@ class Load:
             code = grpc.StatusCode.OK
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
-            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            if code in _REFUSALS:
                 retry_s = _retry_delay_s(exc)
         if level is not None:
             level.record(code, time.perf_counter() - started)
@@ -264,7 +282,7 @@ class Load:
             async def caller() -> None:
                 while time.monotonic() < stop_at:
                     code, retry_s = await self._call(level, timeout_s)
-                    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    if code in _REFUSALS:
                         pause_s = retry_s if retry_s is not None and self.honour_retry_info else backoff_s
                         await asyncio.sleep(pause_s * random.uniform(0.5, 1.5))
 

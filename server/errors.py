@@ -35,6 +35,7 @@ __all__ = [
     "ERROR_DOMAIN",
     "MAX_ECHO_CHARS",
     "STATUS_BY_ERROR",
+    "Conflict",
     "abort_with",
     "bounded",
     "grpc_errors",
@@ -44,6 +45,12 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class Conflict(PipelineError):
+    """The call collides with one in progress (a second ReloadModels): ABORTED, try again later."""
+
+
 ERROR_DOMAIN = "datalid.v1"
 # Messages and details echo what the caller sent (a job id, a date, a URL); every string of a
 # status is cut to this many characters, so no answer or log line carries a caller's megabyte.
@@ -57,6 +64,7 @@ STATUS_BY_ERROR: dict[type[PipelineError], grpc.StatusCode] = {
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     BatchContractError: grpc.StatusCode.INTERNAL,
     StoreBusy: grpc.StatusCode.UNAVAILABLE,
+    Conflict: grpc.StatusCode.ABORTED,
 }
 _CODE_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 _REASON_BY_ERROR: dict[type[PipelineError], str] = {
@@ -67,6 +75,7 @@ _REASON_BY_ERROR: dict[type[PipelineError], str] = {
     ShuttingDown: "SHUTTING_DOWN",
     BatchContractError: "INTERNAL",
     StoreBusy: "JOB_STORE_BUSY",
+    Conflict: "CONFLICT",
 }
 
 

@@ -53,6 +53,25 @@ class PipelineHost:
         self._pipeline = await asyncio.to_thread(self._load)
         _LOGGER.info("models loaded and warmed in %.0f ms", (loop.time() - started) * 1000)
 
+    async def reload(self, load: Callable[[], Pipeline]) -> None:
+        """Loads and warms a new pipeline with ``load`` (in a worker thread) while the current one
+        serves, swaps it in, then closes the old one once its queued work is done: calls that
+        started before the swap finish on the old models, calls after it run on the new ones.
+
+        Raises:
+            Exception: whatever ``load`` raised; the current pipeline keeps serving.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        fresh = await asyncio.to_thread(load)
+        old, self._pipeline = self._pipeline, fresh
+        _LOGGER.info(
+            "models reloaded and warmed in %.0f ms; the old ones finish their work",
+            (loop.time() - started) * 1000,
+        )
+        if old is not None:
+            await old.aclose(None)
+
     async def close(self, timeout_s: float | None = None) -> None:
         """Closes the model batchers in pipeline order (each drains, then refuses), then releases
         the sessions and worker threads. Called after the server has stopped taking calls.

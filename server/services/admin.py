@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -9,15 +13,14 @@ import onnxruntime
 from google.protobuf import timestamp_pb2
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
-from pipeline import ModelInfo, PipelineStats
+from pipeline import InvalidInput, ModelInfo, PipelineStats, load_pipeline
 from pipeline.runtime import available_providers
 from server import __version__
 from server.config import ServerConfig
-from server.errors import grpc_errors
+from server.errors import Conflict, grpc_errors
 from server.host import PipelineHost
-from server.services.unimplemented import abort_unimplemented
 
-__all__ = ["AdminService"]
+__all__ = ["AdminService", "ReloadTarget", "reload_target"]
 
 API_VERSION = "datalid.v1"
 
@@ -63,13 +66,57 @@ def _stats_to_pb(stats: PipelineStats) -> admin_service_pb2.Stats:
     )
 
 
+@dataclass(frozen=True)
+class ReloadTarget:
+    """What a ReloadModels request asks to load: a new repository or detector file, or None to keep
+    the current one."""
+
+    model_repository: Path | None
+    detector_model_path: Path | None
+
+    @property
+    def failed_field(self) -> str:
+        """The field a load failure is blamed on: the file asked for, else ``names``."""
+        if self.model_repository is not None:
+            return "model_repository"
+        return "detector_model_path" if self.detector_model_path is not None else "names"
+
+
+def reload_target(request: admin_service_pb2.ReloadModelsRequest, known: set[str]) -> ReloadTarget:
+    """Checks a ReloadModels request against this server's files and its ``known`` model names.
+
+    Raises:
+        InvalidInput: a repository that is not a folder, a detector that is not a file, or a name no
+            model has; the error names the field.
+    """
+    unknown = sorted(set(request.names) - known)
+    if unknown:
+        raise InvalidInput(
+            "names", f"no model is named {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    repository = Path(request.model_repository) if request.model_repository else None
+    if repository is not None and not repository.is_dir():
+        raise InvalidInput("model_repository", "must be a folder on the server")
+    detector = Path(request.detector_model_path) if request.detector_model_path else None
+    if detector is not None and not detector.is_file():
+        raise InvalidInput("detector_model_path", "must be an ONNX file on the server")
+    return ReloadTarget(repository, detector)
+
+
 class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
-    """Server and model information and the batchers' statistics; reload arrives with the model
-    repository."""
+    """Server and model information, the batchers' statistics, and reloading the models in place.
+
+    Args:
+        config: the server's configuration; a reload changes only the model files.
+        host: holds the pipeline.
+    """
 
     def __init__(self, config: ServerConfig, host: PipelineHost) -> None:
         self._config = config
         self._host = host
+        # The models' settings now: a reload's files replace those of the last reload.
+        self._pipeline_config = config.pipeline
+        self._reloading = asyncio.Lock()
 
     @grpc_errors
     async def GetServerInfo(
@@ -102,8 +149,33 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
             models=[_model_to_pb(m) for m in self._host.pipeline.models()]
         )
 
-    async def ReloadModels(self, request: Any, context: grpc.aio.ServicerContext) -> None:
-        await abort_unimplemented(context, "ReloadModels", "it arrives with the model repository")
+    @grpc_errors
+    async def ReloadModels(
+        self, request: admin_service_pb2.ReloadModelsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ReloadModelsResponse:
+        """Loads and warms a new pipeline beside the serving one, swaps it in, then lets the old
+        one finish its work and closes it. Needs the memory of both for that while (a --workers
+        server swaps whole workers instead)."""
+        target = reload_target(request, {model.name for model in self._host.pipeline.models()})
+        if self._reloading.locked():
+            raise Conflict("a reload is already in progress; try again when it ends")
+        async with self._reloading:
+            changes: dict[str, Any] = {}
+            if target.model_repository is not None:
+                changes["model_repository"] = target.model_repository
+            if target.detector_model_path is not None:
+                changes["detector_model_path"] = target.detector_model_path
+            config = dataclasses.replace(self._pipeline_config, **changes)
+            try:
+                await self._host.reload(lambda: load_pipeline(config))
+            except Exception as exc:  # whatever a bad repository raises: the old models stay
+                reason = " ".join(str(exc).split())[:2000]
+                message = f"the models failed to load; the old ones still serve: {reason}"
+                raise InvalidInput(target.failed_field, message) from None
+            self._pipeline_config = config
+        return admin_service_pb2.ReloadModelsResponse(
+            models=[_model_to_pb(m) for m in self._host.pipeline.models()]
+        )
 
     @grpc_errors
     async def GetStats(

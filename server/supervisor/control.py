@@ -16,15 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import grpc
 from google.rpc import status_pb2
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, expiry_date_service_pb2_grpc, types_pb2
 from pipeline import InvalidInput, Overloaded
-from server.errors import grpc_errors, rich_status
+from server.errors import Conflict, grpc_errors, rich_status
 from server.jobs_runner import JobFailed, JobProcess
+from server.services.admin import reload_target
 from server.services.inference import PRIORITY_METADATA
 from server.supervisor.workers import WorkerPool, WorkerStartFailed
 
@@ -136,47 +136,29 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
     async def ReloadModels(
         self, request: admin_service_pb2.ReloadModelsRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.ReloadModelsResponse:
-        flags = _reload_flags(request)
-        if request.names:
-            everything = admin_service_pb2.ListModelsRequest()
-            listed = await self._ask_workers(
-                lambda stub: stub.ListModels(everything, metadata=self._metadata, timeout=10)  # type: ignore[no-any-return]
-            )
-            known = {model.name for answer in listed[:1] for model in answer.models}
-            unknown = sorted(set(request.names) - known)
-            if unknown:
-                names = ", ".join(sorted(known))
-                raise InvalidInput("names", f"no model is named {', '.join(unknown)}; known: {names}")
-        what = " ".join(flags) or "the same files"
-        _LOGGER.info("reloading the models in %d fresh workers (%s)", self._pool.count, what)
+        everything = admin_service_pb2.ListModelsRequest()
+        listed = await self._ask_workers(
+            lambda stub: stub.ListModels(everything, metadata=self._metadata, timeout=10)  # type: ignore[no-any-return]
+        )
+        target = reload_target(request, {model.name for answer in listed[:1] for model in answer.models})
+        flags: list[str] = []
+        if target.model_repository is not None:
+            flags += ["--model-repository", str(target.model_repository)]
+        if target.detector_model_path is not None:
+            flags += ["--detector-model-path", str(target.detector_model_path)]
+        if self._pool.reloading:
+            raise Conflict("a reload is already in progress; try again when it ends")
+        _LOGGER.info(
+            "reloading the models in %d fresh workers (%s)", self._pool.count, " ".join(flags) or "same files"
+        )
         try:
             fresh = await self._pool.reload(flags)
         except WorkerStartFailed as exc:
-            field = "model_repository" if request.model_repository else "detector_model_path"
-            if not (request.model_repository or request.detector_model_path):
-                field = "names"
-            raise InvalidInput(field, f"the models failed to load; the old ones still serve: {exc}") from None
+            message = f"the models failed to load; the old ones still serve: {exc}"
+            raise InvalidInput(target.failed_field, message) from None
         self._on_reloaded()
         async with grpc.aio.insecure_channel(f"127.0.0.1:{fresh[0].port}") as channel:
             models = await admin_service_pb2_grpc.AdminServiceStub(channel).ListModels(
                 admin_service_pb2.ListModelsRequest(), metadata=self._metadata, timeout=10
             )
         return admin_service_pb2.ReloadModelsResponse(models=models.models)
-
-
-def _reload_flags(request: admin_service_pb2.ReloadModelsRequest) -> list[str]:
-    """The worker flags a reload adds.
-
-    Raises:
-        InvalidInput: a path that is not a folder (repository) or a file (detector), naming it.
-    """
-    flags: list[str] = []
-    if request.model_repository:
-        if not Path(request.model_repository).is_dir():
-            raise InvalidInput("model_repository", "must be a folder on the server")
-        flags += ["--model-repository", request.model_repository]
-    if request.detector_model_path:
-        if not Path(request.detector_model_path).is_file():
-            raise InvalidInput("detector_model_path", "must be an ONNX file on the server")
-        flags += ["--detector-model-path", request.detector_model_path]
-    return flags

@@ -128,6 +128,11 @@ class WorkerPool:
         return list(self._ready)
 
     @property
+    def reloading(self) -> bool:
+        """Whether a reload is in progress."""
+        return self._reloading.locked()
+
+    @property
     def count(self) -> int:
         """How many workers the pool keeps running."""
         return self._count

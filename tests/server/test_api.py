@@ -28,7 +28,7 @@ from datalid.v1 import (
     types_pb2,
 )
 from pipeline.synth import render_label
-from tests.conftest import bad_request_fields
+from tests.conftest import REPO_ROOT, bad_request_fields
 from tests.image_files import png_chunk
 
 pytestmark = pytest.mark.slow
@@ -177,16 +177,55 @@ def test_message_over_the_limit_is_resource_exhausted(inference) -> None:
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_later_rpcs_are_unimplemented_with_a_plain_message(channel, inference) -> None:
+def test_reload_swaps_the_models_in_place(channel, inference, label_jpeg, tmp_path) -> None:
+    repository = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", repository)
     admin = admin_service_pb2_grpc.AdminServiceStub(channel)
-    calls = [
-        lambda: admin.ReloadModels(admin_service_pb2.ReloadModelsRequest(), timeout=10),
-    ]
-    for call in calls:
-        with pytest.raises(grpc.RpcError) as caught:
-            call()
-        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "not served by this server version yet" in caught.value.details()
+    answer = admin.ReloadModels(
+        admin_service_pb2.ReloadModelsRequest(model_repository=str(repository)), timeout=120
+    )
+    assert {m.name: m.path for m in answer.models}["date_detector"] == str(
+        repository / "date_detector" / "model.onnx"
+    )
+    listed = admin.ListModels(admin_service_pb2.ListModelsRequest(), timeout=10)
+    assert {m.name: m.path for m in listed.models}["date_detector"].startswith(str(repository))
+    assert inference.Process(types_pb2.ProcessRequest(image=label_jpeg), timeout=60).best_date.date.endswith(
+        "-11-16"
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"model_repository": "/no/such/folder"}, "model_repository"),
+        ({"detector_model_path": "/no/such/model.onnx"}, "detector_model_path"),
+        ({"names": ["no_such_model"]}, "names"),
+    ],
+)
+def test_reload_refuses_what_it_cannot_load(channel, inference, label_jpeg, request_fields, field) -> None:
+    admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.ReloadModels(admin_service_pb2.ReloadModelsRequest(**request_fields), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(caught.value) == [field]
+    assert inference.Process(types_pb2.ProcessRequest(image=label_jpeg), timeout=60).best_date.date.endswith(
+        "-11-16"
+    )
+
+
+def test_reload_of_a_broken_repository_keeps_the_old_models(channel, inference, label_jpeg, tmp_path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(REPO_ROOT / "models", broken)
+    (broken / "ocr_rec" / "config.yaml").write_text("path: [this is not a model\n")
+    admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.ReloadModels(admin_service_pb2.ReloadModelsRequest(model_repository=str(broken)), timeout=120)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(caught.value) == ["model_repository"]
+    assert "old ones still serve" in caught.value.details()
+    assert inference.Process(types_pb2.ProcessRequest(image=label_jpeg), timeout=60).best_date.date.endswith(
+        "-11-16"
+    )
 
 
 def test_stats_count_each_model_batcher(channel, inference, label_jpeg) -> None:

@@ -74,11 +74,11 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReloadModels(self, request, context):
-        """Swaps models in without dropping in-flight requests: fresh workers load and warm the models
-        (from a new repository or detector file when given), take the traffic, then the old ones
-        drain and stop. A repository that fails to load leaves the old models serving and is
-        answered INVALID_ARGUMENT naming the field. Needs --workers (a supervisor); a single-process
-        server answers FAILED_PRECONDITION.
+        """Swaps models in without dropping in-flight requests: the new models (from a new repository
+        or detector file when given) are loaded and warmed beside the serving ones, take the new
+        calls, and the old ones finish their work and close. With --workers, fresh workers load them
+        and the old workers drain and stop. Models that fail to load leave the old ones serving and
+        are answered INVALID_ARGUMENT naming the field; a reload during another is ABORTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
