@@ -16,7 +16,7 @@ ADMIN_PORT ?= 9901
 STATE := .state
 SETUP_LOG := $(STATE)/setup.log
 
-.PHONY: setup run test lint browser format stubs bench detector accuracy fuzz clean
+.PHONY: setup run test lint browser postgres format stubs bench detector accuracy fuzz clean
 
 setup: $(VENV)/.installed $(BUF)
 
@@ -47,7 +47,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BUF) lint
 
-test: lint browser
+test: lint browser postgres
 	$(BIN)/python -m pytest
 
 # The browser the web page's tests drive (tests/edge/test_web_page.py): Debian's chromium, installed
@@ -60,6 +60,18 @@ browser:
 	      || { apt-get update && apt-get install -y --no-install-recommends chromium; }; } >> $(SETUP_LOG) 2>&1 \
 	      || { tail -n 40 $(SETUP_LOG); exit 1; }; \
 	  else echo "no /usr/bin/chromium: the web page's browser tests will skip (apt-get install chromium)"; fi; }
+
+# The PostgreSQL server the job store's tests start in a temporary folder (tests/postgres.py):
+# Debian's postgresql, installed with apt-get when missing and run as root (CI); elsewhere those
+# tests skip, saying why.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing postgresql (log: $(SETUP_LOG)) ..."; mkdir -p $(STATE); \
+	    { apt-get install -y --no-install-recommends postgresql \
+	      || { apt-get update && apt-get install -y --no-install-recommends postgresql; }; } >> $(SETUP_LOG) 2>&1 \
+	      || { tail -n 40 $(SETUP_LOG); exit 1; }; \
+	  else echo "no PostgreSQL server: the PostgreSQL job store's tests will skip (apt-get install postgresql)"; fi; }
 
 format: setup
 	$(BIN)/ruff check --fix .

@@ -32,11 +32,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def latency_summary_ms(latencies_s: Sequence[float]) -> dict[str, float]:
-    """p50/p90/p99 and mean of latencies given in seconds, in milliseconds."""
+    """p50/p90/p95/p99 and mean of latencies given in seconds, in milliseconds."""
     ms = [s * 1000 for s in latencies_s]
     return {
         "p50_ms": round(percentile(ms, 50), 1),
         "p90_ms": round(percentile(ms, 90), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
         "p99_ms": round(percentile(ms, 99), 1),
         "mean_ms": round(sum(ms) / len(ms), 1) if ms else math.nan,
     }

@@ -36,6 +36,7 @@ from server.interceptors.rate_limit import RateLimitInterceptor
 from server.interceptors.tracing import TracingInterceptor
 from server.jobs_runner import JobProcess, JobRunner, local_job_process
 from server.jobstore import JobQuota, JobStore
+from server.jobstore_postgres import PostgresJobStore
 from server.metrics import HistogramSnapshot, MetricsHttpServer, ModelStatsSnapshot
 from server.services.admin import AdminService
 from server.services.inference import ExpiryDateService, url_fetcher
@@ -46,6 +47,7 @@ __all__ = [
     "SERVICE_NAMES",
     "Running",
     "add_job_service",
+    "bind_problem",
     "build_server",
     "load_models",
     "model_snapshots",
@@ -77,7 +79,7 @@ class Running:
     draining: DrainingInterceptor
     edge: Edge
     # None in a supervisor's worker (serve_jobs false): the supervisor keeps the jobs.
-    job_store: JobStore | None
+    job_store: JobStore | PostgresJobStore | None
     job_runner: JobRunner | None
     # Shared by ProcessUrl and URL jobs; shutdown abandons its fetches once the grace period is over.
     fetcher: UrlFetcher
@@ -247,26 +249,38 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
     )
 
 
-async def open_job_store(config: ServerConfig) -> JobStore:
-    """The job store the configuration names (the default file per port when none).
+async def open_job_store(config: ServerConfig) -> JobStore | PostgresJobStore:
+    """The job store the configuration names: PostgreSQL at ``job_store_url``, shared by replicas,
+    or else the SQLite file (``job_db_path``, or the default file per port).
 
     Raises:
-        StoreInUse: another process serves this file's jobs.
+        StoreInUse: another process serves the SQLite file's jobs.
+        StoreBusy: the PostgreSQL database cannot be reached.
     """
+    quota = JobQuota(
+        max_jobs=config.job_max_unfinished_per_principal,
+        max_bytes=config.job_max_unfinished_bytes_per_principal,
+    )
+    if config.job_store_url:
+        store = await PostgresJobStore.open(
+            config.job_store_url,
+            max_attempts=config.job_max_attempts,
+            lease_s=config.job_lease_s,
+            quota=quota,
+        )
+        _LOGGER.info("jobs in PostgreSQL (replica %s)", store.replica)
+        return store
     return await JobStore.open(
         config.job_db_path or default_job_db_path(config.port),
         max_attempts=config.job_max_attempts,
-        quota=JobQuota(
-            max_jobs=config.job_max_unfinished_per_principal,
-            max_bytes=config.job_max_unfinished_bytes_per_principal,
-        ),
+        quota=quota,
     )
 
 
 def add_job_service(
     server: grpc.aio.Server,
     config: ServerConfig,
-    job_store: JobStore,
+    job_store: JobStore | PostgresJobStore,
     fetcher: UrlFetcher,
     process: JobProcess,
 ) -> JobRunner:
@@ -310,7 +324,8 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
         port = 0
     if port == 0:
         hint = "" if config.reuse_port else " (another server on this port? --reuse-port true shares it)"
-        raise RuntimeError(f"cannot listen on {address}: {_bind_problem(config.host, config.port)}{hint}")
+        problem = bind_problem(config.host, config.port) or "gRPC could not bind it"
+        raise RuntimeError(f"cannot listen on {address}: {problem}{hint}")
     return port
 
 
@@ -336,9 +351,9 @@ def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(key, chain)], root_certificates=ca, require_client_auth=mutual)
 
 
-def _bind_problem(host: str, port: int) -> str:
-    """Why ``host:port`` cannot be bound, in the system's words: gRPC's own error only says that
-    it failed. Binds a throwaway socket, so it is only asked once gRPC has failed."""
+def bind_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound, in the system's words (gRPC's and Envoy's own errors only
+    say that it failed), or None if a throwaway socket binds it now."""
     try:
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -349,7 +364,7 @@ def _bind_problem(host: str, port: int) -> str:
                 probe.bind(sockaddr)
             except OSError as exc:
                 return exc.strerror or str(exc)
-    return "gRPC could not bind it"
+    return None
 
 
 async def load_models(running: Running) -> None:

@@ -93,6 +93,12 @@ class ServerConfig:
     # Jobs: SQLite file (":memory:" keeps nothing across restarts), concurrency, retention. Empty:
     # one file per user and port (default_job_db_path), so two servers never share one by accident.
     job_db_path: str = ""
+    # PostgreSQL instead (postgresql://user:password@host:port/database, or libpq's key=value form):
+    # the job store every replica of a cluster shares. Never logged with its password.
+    job_store_url: str = field(default="", repr=False)
+    # A claimed job's lease: the replica running it renews it every third of this; once it runs out
+    # (the replica died) another replica requeues the job. PostgreSQL only.
+    job_lease_s: float = 30.0
     job_concurrency: int = 1
     job_ttl_s: float = 7 * 24 * 3600.0
     job_max_attempts: int = 3
@@ -189,6 +195,14 @@ class ServerConfig:
             raise ConfigError("TLS needs both tls_cert_file and tls_key_file")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise ConfigError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        if self.job_store_url and not self.job_store_url.startswith(
+            ("postgresql://", "postgres://", "host=")
+        ):
+            raise ConfigError(
+                "job_store_url must be a PostgreSQL URL (postgresql://...) or libpq key=value string"
+            )
+        if not 1.0 <= self.job_lease_s <= 3600.0:
+            raise ConfigError(f"job_lease_s must be in 1..3600 seconds, got {self.job_lease_s!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0 (0: one per core), got {self.workers!r}")
         if self.supervisor_key_hash and not self.supervisor_key_hash.startswith("sha256:"):
@@ -342,6 +356,12 @@ OPTIONS: tuple[Option, ...] = (
         "SQLite file of the job store (created); :memory: keeps no jobs; "
         "default ~/.local/state/datalid/jobs-PORT.sqlite3",
     ),
+    Option(
+        "job_store_url",
+        str,
+        "PostgreSQL URL of a job store shared by replicas (default: SQLite, job_db_path)",
+    ),
+    Option("job_lease_s", float, "a PostgreSQL job's lease: another replica requeues it once it runs out"),
     Option("job_concurrency", int, "jobs run at once (at lower priority than interactive calls)"),
     Option("job_ttl_s", float, "finished jobs are deleted this many seconds after they end"),
     Option("job_max_attempts", int, "a job the server died running this many times ends FAILED"),

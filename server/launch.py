@@ -38,7 +38,8 @@ _SIDECAR_LISTENING = re.compile(r"^datalid sidecar listening on (\S+):(\d+)$", r
 _START_TIMEOUT_S = 180.0
 _STOP_TIMEOUT_S = 30.0
 _LOG_TAIL_LINES = 30
-_METRICS = re.compile(r"metrics on (http://\S+/metrics)")
+_METRICS = re.compile(r"^\S+ \S+ INFO server\.\S+ metrics on (http://\S+/metrics)", re.M)
+_WORKERS = re.compile(r"serving with (\d+) workers")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Banner:
     logs: tuple[Path, ...]
     pid_file: Path
     metrics_url: str = ""
+    # Worker processes behind the server's own Envoy (--workers); 1: the server serves alone.
+    workers: int = 1
 
     def lines(self) -> list[str]:
         device = (
@@ -61,11 +64,12 @@ class Banner:
             else "CPU"
         )
         auth = "on: send x-api-key or a bearer token" if self.auth_required else "off (loopback only)"
+        processes = f"{self.workers} worker processes behind Envoy" if self.workers > 1 else "one process"
         return [
             f"Datalid {self.version} is serving",
             f"  gRPC  {self.grpc_address}   .venv/bin/grpcurl -plaintext {self.grpc_address} list",
             f"  REST  http://{self.rest_address}   curl http://{self.rest_address}/healthz",
-            f"  models on {', '.join(self.providers) or 'no provider'} ({device}); auth {auth}",
+            f"  models on {', '.join(self.providers) or 'no provider'} ({device}), {processes}; auth {auth}",
             *([f"  metrics  {self.metrics_url}"] if self.metrics_url else []),
             f"  logs  {'  '.join(str(p) for p in self.logs)}",
             f"  reload API keys: kill -HUP $(cat {self.pid_file})",
@@ -224,6 +228,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             rest_address = f"{_reachable(rest_at.group(1))}:{rest_at.group(2)}"
             _wait_rest_serving(rest_address, sidecar)
             providers, auth_required, version = _describe(grpc_address)
+            server_text = server_log.read_text(errors="replace")
+            workers = _WORKERS.search(server_text)
             banner = Banner(
                 grpc_address=f"{args.host}:{grpc_at.group(2)}",
                 rest_address=f"{rest_at.group(1)}:{rest_at.group(2)}",
@@ -232,7 +238,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 version=version,
                 logs=(server_log, envoy_log),
                 pid_file=pid_file,
-                metrics_url=next(iter(_METRICS.findall(server_log.read_text(errors="replace"))), ""),
+                metrics_url=next(iter(_METRICS.findall(server_text)), ""),
+                workers=int(workers.group(1)) if workers else 1,
             )
             print("\n".join(banner.lines()), file=out, flush=True)
             while all(child.poll() is None for child in children):

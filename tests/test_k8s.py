@@ -58,6 +58,14 @@ def test_the_server_pods_probe_grpc_health_and_use_real_settings() -> None:
     assert {e["name"] for e in container["env"]} <= settings, "every variable is a server setting"
     grace = next(int(e["value"]) for e in container["env"] if e["name"] == "DATALID_GRACE_S")
     assert server["terminationGracePeriodSeconds"] > grace, "the drain finishes before the kill"
+    # One worker per requested core: the worker count follows the request, whatever it is set to.
+    workers = next(e for e in container["env"] if e["name"] == "DATALID_WORKERS")
+    assert workers["valueFrom"]["resourceFieldRef"] == {
+        "containerName": container["name"],
+        "resource": "requests.cpu",
+        "divisor": "1",
+    }
+    assert int(container["resources"]["requests"]["cpu"]) >= 2
     hpa = _by_kind("HorizontalPodAutoscaler")["datalid"]["spec"]["scaleTargetRef"]
     assert (hpa["kind"], hpa["name"]) == ("Deployment", "datalid")
     assert _by_kind("PodDisruptionBudget")["datalid"]["spec"]["selector"]["matchLabels"].items() <= (

@@ -30,7 +30,14 @@ from prometheus_client import Counter, Gauge
 
 from datalid.v1 import admin_service_pb2_grpc
 from pipeline.runtime import available_providers, cpu_count
-from server.app import SERVICE_NAMES, add_job_service, new_grpc_server, on_hangup, open_job_store
+from server.app import (
+    SERVICE_NAMES,
+    add_job_service,
+    bind_problem,
+    new_grpc_server,
+    on_hangup,
+    open_job_store,
+)
 from server.auth import hash_key, new_key
 from server.config import ServerConfig
 from server.edge import Edge
@@ -127,6 +134,10 @@ async def supervise(
     Raises:
         RuntimeError: Envoy or the first workers could not start; the job store is in use.
     """
+    # Asked before Envoy tries: its own error is a page of log lines.
+    problem = bind_problem(config.host, config.port) if config.port else None
+    if problem:
+        raise RuntimeError(f"cannot listen on {config.host}:{config.port}: {problem}")
     gpus = gpu_ids(config, environ)
     count = worker_count(config, gpus)
     key = new_key() if config.auth_required else ""

@@ -18,7 +18,7 @@ from pipeline import (
     Overloaded,
     ShuttingDown,
 )
-from server.errors import ERROR_DOMAIN, STATUS_BY_ERROR, grpc_errors
+from server.errors import ERROR_DOMAIN, STATUS_BY_ERROR, Conflict, grpc_errors
 from server.jobstore import StoreBusy
 
 
@@ -71,6 +71,7 @@ CASES = [
     (ShuttingDown("closing"), grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
     (BatchContractError("3 results for 4 items"), grpc.StatusCode.INTERNAL, "INTERNAL"),
     (StoreBusy("the job database is locked"), grpc.StatusCode.UNAVAILABLE, "JOB_STORE_BUSY"),
+    (Conflict("a reload is already in progress"), grpc.StatusCode.ABORTED, "CONFLICT"),
 ]
 
 
