@@ -61,14 +61,14 @@ async def _time_calls(target: str, calls: int, metadata: tuple[tuple[str, str], 
 async def _chain(calls: int) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
+    from server.api.admin import AdminService
     from server.app import build_server, shutdown
-    from server.auth import ApiKey, Authenticator, hash_key
     from server.config import ServerConfig
-    from server.edge import Edge
+    from server.edge.auth import ApiKey, Authenticator, hash_key
+    from server.edge.metrics import ServerMetrics
+    from server.edge.parts import Edge
+    from server.edge.ratelimit import TokenBuckets
     from server.host import PipelineHost
-    from server.metrics import ServerMetrics
-    from server.ratelimit import TokenBuckets
-    from server.services.admin import AdminService
 
     # The benchmark keeps no jobs: an in-memory store leaves no file behind.
     config = ServerConfig(port=0, job_db_path=":memory:")
@@ -129,7 +129,7 @@ def _rest(calls: int) -> None:
             [
                 sys.executable,
                 "-m",
-                "server.keys",
+                "server.edge.keys",
                 "--file",
                 str(keys),
                 "create",
@@ -149,7 +149,10 @@ def _rest(calls: int) -> None:
             {"DATALID_API_KEYS_FILE": str(keys)},
         )
         sidecar, rest_port = _start(
-            ["-m", "server.sidecar", "--upstream", f"127.0.0.1:{port}", "--listen", "0", "--admin-port", "0"],
+            [
+                *("-m", "server.rest.sidecar", "--upstream", f"127.0.0.1:{port}"),
+                *("--listen", "0", "--admin-port", "0"),
+            ],
             r"datalid sidecar listening on \S+:(\d+)",
         )
         try:

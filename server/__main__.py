@@ -10,8 +10,8 @@ from pathlib import Path
 
 from server.app import serve
 from server.config import ConfigError, ServerConfig, load_config
+from server.edge.redaction import install_log_redaction
 from server.process import die_with
-from server.redaction import install_log_redaction
 from server.supervisor.supervise import gpu_ids, supervise, worker_count
 
 

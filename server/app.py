@@ -23,25 +23,26 @@ from datalid.v1 import (
     job_service_pb2_grpc,
 )
 from pipeline import Pipeline, load_pipeline
-from server.auth import Authenticator, load_keys
+from server.api.admin import AdminService
+from server.api.inference import ExpiryDateService, url_fetcher
+from server.api.jobs import JobService
 from server.config import ServerConfig, default_job_db_path
-from server.edge import Edge
+from server.edge.auth import Authenticator, load_keys
+from server.edge.interceptors.access_log import AccessLogInterceptor
+from server.edge.interceptors.auth import AuthInterceptor
+from server.edge.interceptors.draining import DrainingInterceptor
+from server.edge.interceptors.malformed import MalformedRequestInterceptor
+from server.edge.interceptors.metrics import MetricsInterceptor
+from server.edge.interceptors.rate_limit import RateLimitInterceptor
+from server.edge.interceptors.tracing import TracingInterceptor
+from server.edge.metrics import HistogramSnapshot, MetricsHttpServer, ModelStatsSnapshot
+from server.edge.parts import Edge
+from server.fetch.fetcher import UrlFetcher
 from server.host import PipelineHost
-from server.interceptors.access_log import AccessLogInterceptor
-from server.interceptors.auth import AuthInterceptor
-from server.interceptors.draining import DrainingInterceptor
-from server.interceptors.malformed import MalformedRequestInterceptor
-from server.interceptors.metrics import MetricsInterceptor
-from server.interceptors.rate_limit import RateLimitInterceptor
-from server.interceptors.tracing import TracingInterceptor
-from server.jobs_runner import JobProcess, JobRunner, local_job_process
-from server.jobstore import JobQuota, JobStore
-from server.jobstore_postgres import PostgresJobStore
-from server.metrics import HistogramSnapshot, MetricsHttpServer, ModelStatsSnapshot
-from server.services.admin import AdminService
-from server.services.inference import ExpiryDateService, url_fetcher
-from server.services.jobs import JobService
-from server.urlfetch import UrlFetcher
+from server.jobs.postgres import PostgresJobStore
+from server.jobs.records import JobQuota
+from server.jobs.runner import JobProcess, JobRunner, local_job_process
+from server.jobs.sqlite import JobStore
 
 __all__ = [
     "SERVICE_NAMES",
@@ -437,7 +438,7 @@ def on_hangup(config: ServerConfig, authenticator: Authenticator | None) -> Call
 
 
 def reload_keys(path: Path, authenticator: Authenticator) -> None:
-    """Re-reads the API keys file (on SIGHUP): keys added or revoked with ``python -m server.keys``
+    """Re-reads the API keys file (on SIGHUP): keys added or revoked with ``python -m server.edge.keys``
     take effect without a restart. A file that cannot be read or parsed changes nothing: the keys in
     force stay, so a half-written edit never locks every caller out."""
     try:

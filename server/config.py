@@ -22,8 +22,8 @@ import yaml
 
 from pipeline import DateOrder, DecodeLimits, OcrConfig, PipelineConfig, RuntimeConfig
 from server.convert import MAX_DETECTIONS_LIMIT
-from server.netpolicy import is_network
-from server.urlfetch import UrlPolicy
+from server.fetch.fetcher import UrlPolicy
+from server.fetch.netpolicy import is_network
 
 __all__ = ["OPTIONS", "ConfigError", "Option", "ServerConfig", "load_config"]
 
@@ -337,7 +337,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("reuse_port", _parse_bool, "share the gRPC port with other servers (SO_REUSEPORT)"),
     Option("auth", str.lower, "required or disabled (default: required when keys or JWT are configured)"),
     Option("insecure", _parse_bool, "allow auth disabled on a non-loopback address"),
-    Option("api_keys_file", _parse_optional_path, "YAML file of API key hashes (python -m server.keys)"),
+    Option("api_keys_file", _parse_optional_path, "YAML file of API key hashes (python -m server.edge.keys)"),
     Option("tls_cert_file", _parse_optional_path, "PEM certificate chain: the gRPC port serves TLS"),
     Option("tls_key_file", _parse_optional_path, "PEM private key of tls_cert_file"),
     Option("tls_client_ca_file", _parse_optional_path, "PEM CA: callers need a certificate it signed (mTLS)"),

@@ -33,7 +33,7 @@ from pipeline import (
     ProcessStatus,
     StageTimings,
 )
-from server.jobstore import JobRecord, JobState
+from server.jobs.records import JobRecord, JobState
 
 __all__ = [
     "MAX_DETECTIONS_LIMIT",

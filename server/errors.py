@@ -28,7 +28,6 @@ from pipeline import (
     PipelineError,
     ShuttingDown,
 )
-from server.jobstore import StoreBusy
 from server.request_context import REQUEST_ID_HEADER, request_id_var
 
 __all__ = [
@@ -36,6 +35,7 @@ __all__ = [
     "MAX_ECHO_CHARS",
     "STATUS_BY_ERROR",
     "Conflict",
+    "StoreBusy",
     "abort_with",
     "bounded",
     "grpc_errors",
@@ -45,6 +45,21 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
+
+
+# What StoreBusy tells callers to wait before retrying: backups and shell sessions hold a SQLite
+# file's lock for about that long or more, a PostgreSQL failover longer; retrying sooner only
+# queues behind it.
+STORE_BUSY_RETRY_AFTER_S = 1.0
+
+
+class StoreBusy(PipelineError):
+    """The database stayed locked by another writer (a backup, a shell) for as long as the caller
+    could wait; nothing was changed. Retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, retry_after_s: float = STORE_BUSY_RETRY_AFTER_S) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Conflict(PipelineError):

@@ -182,7 +182,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             [
                 sys.executable,
                 "-m",
-                "server.sidecar",
+                "server.rest.sidecar",
                 "--upstream",
                 f"{upstream_host}:{args.port}",
                 "--listen",

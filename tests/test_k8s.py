@@ -80,10 +80,10 @@ def test_envoy_reaches_every_server_pod_through_the_headless_service() -> None:
     service = _by_kind("Service")[host]
     assert service["spec"]["clusterIP"] == "None", "per-request balancing needs every pod's address"
     assert int(port) in {p["port"] for p in service["spec"]["ports"]}
-    assert Path(REPO_ROOT / "server" / "sidecar.py").exists() and envoy["command"][:3] == [
+    assert Path(REPO_ROOT / "server" / "rest" / "sidecar.py").exists() and envoy["command"][:3] == [
         "python",
         "-m",
-        "server.sidecar",
+        "server.rest.sidecar",
     ]
 
 

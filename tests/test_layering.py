@@ -48,3 +48,55 @@ def test_serving_code_never_imports_the_trainer_or_its_dependencies() -> None:
         for path in (REPO_ROOT / folder).rglob("*.py"):
             forbidden = {"models", "torch"} | (set() if path in onnx_allowed else {"onnx"})
             assert not _imported_roots(path) & forbidden, path
+
+
+# server/ by area, lowest first: a module may import its own area's modules and those of the areas
+# below it, never above, so the arrows of the tree point one way (README "Layout").
+_SERVER_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("server.request_context", "server.process", "server.host"),
+    ("server.errors",),
+    ("server.fetch", "server.jobs.records", "server.jobs.page_tokens"),
+    ("server.config", "server.convert", "server.jobs"),
+    ("server.edge",),
+    ("server.api",),
+    ("server.rest",),
+    ("server.app",),
+    ("server.supervisor", "server.launch", "server.__main__"),
+)
+
+
+def _area(module: str) -> int:
+    """The layer of ``module``: that of its longest listed prefix."""
+    best = -1, -1
+    for rank, areas in enumerate(_SERVER_LAYERS):
+        for area in areas:
+            if (module == area or module.startswith(area + ".")) and len(area) > best[1]:
+                best = rank, len(area)
+    assert best[0] >= 0, f"{module} is in no layer of _SERVER_LAYERS"
+    return best[0]
+
+
+def _server_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("server.")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "server":
+                found |= {f"server.{alias.name}" for alias in node.names if alias.name != "__version__"}
+            elif node.module.startswith("server."):
+                found.add(node.module)
+    return found
+
+
+def test_server_areas_import_only_their_own_and_lower_ones() -> None:
+    upward = {}
+    for path in (REPO_ROOT / "server").rglob("*.py"):
+        module = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if module == "server":
+            continue
+        rank = _area(module)
+        above = sorted(name for name in _server_imports(path) if _area(name) > rank)
+        if above:
+            upward[module] = above
+    assert upward == {}

@@ -1,5 +1,5 @@
 -- Envoy's lua filter for datalid, first of the HTTP filters: the checks Envoy has no setting for.
--- Rendered by `python -m server.sidecar` (server/sidecar.py), which fills the dollar placeholders.
+-- Rendered by `python -m server.rest.sidecar` (server/rest/sidecar.py), which fills the dollar placeholders.
 --
 -- 1. An x-request-id that is not 1 to 128 of [A-Za-z0-9._:-] is replaced by a new random id, as the
 --    server does for gRPC callers: the id is written into access-log lines of key=value fields

@@ -22,10 +22,10 @@ from google.rpc import status_pb2
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, expiry_date_service_pb2_grpc, types_pb2
 from pipeline import InvalidInput, Overloaded
+from server.api.admin import reload_target
+from server.api.inference import PRIORITY_METADATA
 from server.errors import Conflict, grpc_errors, rich_status
-from server.jobs_runner import JobFailed, JobProcess
-from server.services.admin import reload_target
-from server.services.inference import PRIORITY_METADATA
+from server.jobs.runner import JobFailed, JobProcess
 from server.supervisor.workers import WorkerPool, WorkerStartFailed
 
 __all__ = ["ControlAdminService", "add_stats", "remote_job_process"]

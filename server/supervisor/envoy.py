@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from server.process import die_with_parent
-from server.sidecar import envoy_command
+from server.rest.sidecar import envoy_command
 from server.supervisor.front_door import (
     STREAM_CLUSTER,
     UNARY_CLUSTER,

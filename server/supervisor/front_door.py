@@ -1,11 +1,13 @@
 """The Envoy in front of a supervisor's workers: its bootstrap, and the worker endpoints it reads.
 
 Envoy owns the public gRPC port. Per call it picks the least-loaded worker (LEAST_REQUEST), over
-HTTP/2, and refuses in C++ whatever is over the circuit breakers: a unary call beyond the images
-the workers admit at once gets UNAVAILABLE with a google.rpc.RetryInfo, without any Python
-process parsing it. An idempotent unary call (the Process methods: reading a date twice changes
-nothing) that a worker refuses with UNAVAILABLE (it is stopping) or that finds a worker gone is
-retried once on another worker, within a retry budget so retries cannot become a storm of their own.
+one HTTP/2 connection to each worker that carries as many calls at once as the worker admits
+images. Unary calls beyond that wait in Envoy's queue (in C++, their bytes within its buffer
+limits, their deadlines kept) and a call beyond the queue is refused at once, UNAVAILABLE with a
+RetryInfo, without any Python process reading it. An idempotent unary call (the Process methods:
+reading a date twice changes nothing) that a worker refuses with UNAVAILABLE (it is stopping) or
+that finds a worker gone is retried once on another worker, within a retry budget so retries
+cannot become a storm of their own.
 
 The workers are not in the bootstrap: they change (a dead worker is replaced, a reload swaps them
 all), so Envoy reads them from files (EDS over the file system, ``write_endpoints``), which it
@@ -29,6 +31,7 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from datalid.v1 import expiry_date_service_pb2
+from server.rest.sidecar import downstream_tls
 
 __all__ = [
     "CONTROL_PATHS",
@@ -50,9 +53,9 @@ CONTROL_PATHS: tuple[tuple[str, bool], ...] = (
     ("/datalid.v1.AdminService/GetStats", False),
     ("/datalid.v1.AdminService/ReloadModels", False),
 )
-# How long a refused caller is told to wait: about one photo's time on one core, so a retry after it
-# finds a slot freed by a finished call rather than the same full house.
-_RETRY_DELAY_MS = 200
+# How long a refused caller is told to wait. A refusal means the queue is full as well: with the
+# queue at about two seconds of work, half a second lets a part of it drain before the retry.
+_RETRY_DELAY_MS = 500
 _ENVOY = "type.googleapis.com/envoy."
 
 
@@ -66,7 +69,12 @@ class FrontDoorConfig:
             calls to its workers (job runs), whatever TLS the public one has (0: a free one).
         control_socket: the supervisor's gRPC server (a Unix socket in a private folder).
         endpoints_dir: where ``write_endpoints`` puts the workers' files, watched by Envoy.
-        max_unary_calls: unary calls in flight to all workers together; more are refused by Envoy.
+        workers: how many workers there are.
+        calls_per_worker: unary calls one worker runs at once (the images it admits): Envoy opens
+            one HTTP/2 connection to each worker with this many streams at most.
+        queued_calls: unary calls Envoy holds, beyond those the workers run, until a worker has
+            room (or the call's deadline passes); more are refused at once with a RetryInfo. The
+            queue costs no Python time; its calls' bytes are held within Envoy's buffer limits.
         max_stream_calls: streaming calls in flight to all workers together (camera streams and
             progress streams: long-lived, each holds one); more are refused by Envoy.
         max_connections: client connections at once.
@@ -81,7 +89,9 @@ class FrontDoorConfig:
     internal_port: int = 0
     control_socket: Path
     endpoints_dir: Path
-    max_unary_calls: int
+    workers: int
+    calls_per_worker: int
+    queued_calls: int
     max_stream_calls: int
     max_connections: int = 256
     max_streams_per_connection: int = 32
@@ -188,7 +198,9 @@ def _listener(name: str, host: str, port: int, config: FrontDoorConfig) -> dict[
             "common_http_protocol_options": {"idle_timeout": f"{config.idle_timeout_s:g}s"},
             # Camera streams may be quiet between frames; the workers' own idle limit ends them.
             "stream_idle_timeout": "0s",
-            "local_reply_config": _local_reply(config.max_unary_calls),
+            "local_reply_config": _local_reply(
+                config.workers * config.calls_per_worker + config.queued_calls
+            ),
             "route_config": {
                 "name": "datalid",
                 "virtual_hosts": [{"name": "datalid", "domains": ["*"], "routes": _routes()}],
@@ -211,7 +223,9 @@ def _listener(name: str, host: str, port: int, config: FrontDoorConfig) -> dict[
     }
     chain: dict[str, Any] = {"filters": [limit, manager]}
     if name == "grpc" and config.tls_cert:
-        chain["transport_socket"] = _downstream_tls(config)
+        chain["transport_socket"] = downstream_tls(
+            config.tls_cert, config.tls_key, config.tls_client_ca, ("h2",)
+        )
     return {
         "name": name,
         "address": {"socket_address": {"address": host, "port_value": port}},
@@ -219,40 +233,37 @@ def _listener(name: str, host: str, port: int, config: FrontDoorConfig) -> dict[
     }
 
 
-def _downstream_tls(config: FrontDoorConfig) -> dict[str, Any]:
-    common: dict[str, Any] = {
-        "tls_certificates": [
-            {"certificate_chain": {"filename": config.tls_cert}, "private_key": {"filename": config.tls_key}}
-        ],
-        "alpn_protocols": ["h2"],
-    }
-    if config.tls_client_ca:
-        common["validation_context"] = {"trusted_ca": {"filename": config.tls_client_ca}}
+def _http2(options: dict[str, Any]) -> dict[str, Any]:
+    """Upstream HTTP/2 (gRPC) with ``options`` (Http2ProtocolOptions)."""
     return {
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-            "common_tls_context": common,
-            "require_client_certificate": bool(config.tls_client_ca),
-        },
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": options},
+        }
     }
 
 
-_HTTP2 = {
-    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        "explicit_http_config": {"http2_protocol_options": {}},
-    }
-}
-
-
-def _worker_cluster(name: str, config: FrontDoorConfig, max_calls: int) -> dict[str, Any]:
+def _worker_cluster(name: str, config: FrontDoorConfig) -> dict[str, Any]:
+    if name == UNARY_CLUSTER:
+        # One connection a worker, with as many streams as the worker admits images: a call beyond
+        # waits in Envoy's queue (pending), not in the worker, and a full queue is refused.
+        protocol = _http2({"max_concurrent_streams": config.calls_per_worker})
+        limits = {
+            "max_requests": config.workers * config.calls_per_worker,
+            "max_pending_requests": config.queued_calls,
+        }
+        per_host = [{"priority": "DEFAULT", "max_connections": 1}]
+    else:
+        # Streams live long (a camera's, a progress stream); the workers' own limits bound them.
+        protocol = _http2({})
+        limits = {"max_requests": config.max_stream_calls, "max_pending_requests": config.max_stream_calls}
+        per_host = []
     return {
         "name": name,
         "type": "EDS",
         "connect_timeout": "1s",
         "lb_policy": "LEAST_REQUEST",
-        "typed_extension_protocol_options": _HTTP2,
+        "typed_extension_protocol_options": protocol,
         "eds_cluster_config": {
             "eds_config": {
                 "path_config_source": {
@@ -266,13 +277,13 @@ def _worker_cluster(name: str, config: FrontDoorConfig, max_calls: int) -> dict[
             "thresholds": [
                 {
                     "priority": "DEFAULT",
-                    "max_requests": max_calls,
-                    "max_pending_requests": max_calls,
+                    **limits,
                     "max_connections": 1024,
                     # Retries at most a fifth of the calls in flight (at least 3 at once).
                     "retry_budget": {"budget_percent": {"value": 20.0}, "min_retry_concurrency": 3},
                 }
-            ]
+            ],
+            **({"per_host_thresholds": per_host} if per_host else {}),
         },
         # No active health check here: the supervisor publishes a worker only once it serves,
         # unpublishes it the moment its process ends, and kills one that stops answering its health
@@ -302,7 +313,7 @@ def render_bootstrap(config: FrontDoorConfig) -> str:
         "name": CONTROL_CLUSTER,
         "type": "STATIC",
         "connect_timeout": "1s",
-        "typed_extension_protocol_options": _HTTP2,
+        "typed_extension_protocol_options": _http2({}),
         "load_assignment": {
             "cluster_name": CONTROL_CLUSTER,
             "endpoints": [
@@ -322,8 +333,8 @@ def render_bootstrap(config: FrontDoorConfig) -> str:
                 _listener("internal", "127.0.0.1", config.internal_port, config),
             ],
             "clusters": [
-                _worker_cluster(UNARY_CLUSTER, config, config.max_unary_calls),
-                _worker_cluster(STREAM_CLUSTER, config, config.max_stream_calls),
+                _worker_cluster(UNARY_CLUSTER, config),
+                _worker_cluster(STREAM_CLUSTER, config),
                 control,
             ],
         },

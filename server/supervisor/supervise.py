@@ -30,6 +30,7 @@ from prometheus_client import Counter, Gauge
 
 from datalid.v1 import admin_service_pb2_grpc
 from pipeline.runtime import available_providers, cpu_count
+from server.api.inference import url_fetcher
 from server.app import (
     SERVICE_NAMES,
     add_job_service,
@@ -38,12 +39,11 @@ from server.app import (
     on_hangup,
     open_job_store,
 )
-from server.auth import hash_key, new_key
 from server.config import ServerConfig
-from server.edge import Edge
-from server.interceptors.draining import DrainingInterceptor
-from server.metrics import MetricsHttpServer
-from server.services.inference import url_fetcher
+from server.edge.auth import hash_key, new_key
+from server.edge.interceptors.draining import DrainingInterceptor
+from server.edge.metrics import MetricsHttpServer
+from server.edge.parts import Edge
 from server.supervisor.control import ControlAdminService, remote_job_process
 from server.supervisor.envoy import FrontDoorEnvoy
 from server.supervisor.front_door import FrontDoorConfig
@@ -103,6 +103,11 @@ def worker_flags(config: ServerConfig, count: int, key: str) -> list[str]:
     ]  # fmt: skip
     if not config.pipeline.runtime.intra_op_threads:
         flags += ["--intra-op-threads", str(max(1, cores // concurrency))]
+    if not config.pipeline.max_pending_images:
+        # Twice its share of Envoy's limit: Envoy's least-request choice can hand one worker a
+        # call or two beyond its share, and those must not be refused by the worker (costly, in
+        # Python) while Envoy's own limit (cheap, in C++) is what bounds the whole.
+        flags += ["--max-pending-images", str(2 * _pending_images(config, count))]
     if key:
         flags += ["--supervisor-key-hash", hash_key(key)]
     if config.rate_limit_rps > 0:
@@ -149,7 +154,10 @@ async def supervise(
                 listen_port=config.port,
                 control_socket=control_socket,
                 endpoints_dir=Path(work),
-                max_unary_calls=count * _pending_images(config, count),
+                workers=count,
+                calls_per_worker=_pending_images(config, count),
+                # Queued in Envoy: twice what the workers run at once, about two seconds of work here.
+                queued_calls=count * _pending_images(config, count) * 2,
                 max_stream_calls=count * config.max_concurrent_rpcs,
                 max_connections=config.max_connections,
                 max_streams_per_connection=config.max_streams_per_connection,

@@ -57,7 +57,7 @@ def _create_key(keys_file: Path, name: str, scopes: str) -> str:
         [
             sys.executable,
             "-m",
-            "server.keys",
+            "server.edge.keys",
             "--file",
             str(keys_file),
             "create",
@@ -86,7 +86,7 @@ class Secrets:
 
 @pytest.fixture(scope="session")
 def secrets(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
-    """API keys made with the real `python -m server.keys`, an HS256 secret and an RSA key pair."""
+    """API keys made with the real `python -m server.edge.keys`, an HS256 secret and an RSA key pair."""
     root = tmp_path_factory.mktemp("secrets")
     keys_file = root / "keys.yaml"
     keys = {
@@ -132,7 +132,7 @@ def metrics_url(edge_server: ServerProcess) -> str:
 
 
 class SidecarProcess(ServerProcess):
-    """`python -m server.sidecar` on free ports, in front of ``upstream``."""
+    """`python -m server.rest.sidecar` on free ports, in front of ``upstream``."""
 
     upstream: str = ""
     extra_args: tuple[str, ...] = ()
@@ -142,7 +142,7 @@ class SidecarProcess(ServerProcess):
             [
                 sys.executable,
                 "-m",
-                "server.sidecar",
+                "server.rest.sidecar",
                 "--upstream",
                 self.upstream,
                 "--listen",

@@ -23,10 +23,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, types_pb2
-from server.auth import Authenticator, AuthError, hash_key, load_keys, required_scope
 from server.config import ConfigError, load_config
-from server.interceptors.auth import AuthInterceptor, DrainLimits
-from server.interceptors.malformed import MalformedRequest
+from server.edge.auth import Authenticator, AuthError, hash_key, load_keys, required_scope
+from server.edge.interceptors.auth import AuthInterceptor, DrainLimits
+from server.edge.interceptors.malformed import MalformedRequest
 from tests.conftest import REPO_ROOT, ServerProcess, serving
 from tests.edge.conftest import AUDIENCE, ISSUER, _create_key
 
@@ -169,7 +169,7 @@ def test_keys_cli_stores_only_hashes(tmp_path) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "server.keys", "--file", str(keys_file), *args],
+            [sys.executable, "-m", "server.edge.keys", "--file", str(keys_file), *args],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -273,7 +273,7 @@ def test_sighup_reloads_the_keys_file_and_a_broken_file_changes_nothing(tmp_path
         assert _info_status(stub, second) == grpc.StatusCode.OK
 
 
-# Refused client streams are read before the refusal (server/interceptors/auth.py DrainLimits).
+# Refused client streams are read before the refusal (server/edge/interceptors/auth.py DrainLimits).
 _STREAM_METHOD = "/datalid.v1.ExpiryDateService/ProcessBatch"
 
 
@@ -303,7 +303,7 @@ async def _second_refused_while_the_first_is_read() -> tuple[grpc.StatusCode, bo
     await server.start()
     draining = asyncio.Event()
     signal_handler = _Signal(draining)
-    auth_logger = logging.getLogger("server.interceptors.auth")
+    auth_logger = logging.getLogger("server.edge.interceptors.auth")
     auth_logger.addHandler(signal_handler)
     level = auth_logger.level
     auth_logger.setLevel(logging.INFO)

@@ -16,11 +16,11 @@ from datalid.v1 import types_pb2
 from pipeline import InvalidInput
 from server.app import on_hangup
 from server.config import load_config
+from server.edge.interceptors.access_log import request_id_of
+from server.edge.interceptors.malformed import MalformedRequest, tolerant_deserializer, tolerant_handler
+from server.edge.redaction import MAX_LOG_MESSAGE_CHARS, RedactingFilter, install_log_redaction, redact
 from server.errors import MAX_ECHO_CHARS, bounded, rich_status, status_of_error
-from server.interceptors.access_log import request_id_of
-from server.interceptors.malformed import MalformedRequest, tolerant_deserializer, tolerant_handler
-from server.redaction import MAX_LOG_MESSAGE_CHARS, RedactingFilter, install_log_redaction, redact
-from server.sidecar import SidecarConfig, render_config
+from server.rest.sidecar import SidecarConfig, render_config
 
 KEY = "dlk_" + "A1b2-C3d4_" * 4 + "xyz"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"

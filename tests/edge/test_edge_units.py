@@ -6,8 +6,8 @@ import pytest
 import yaml
 from google.protobuf import descriptor_pb2
 
-from server.ratelimit import TokenBuckets
-from server.sidecar import SidecarConfig, SidecarError, build_descriptor_set, parse_args, render_config
+from server.edge.ratelimit import TokenBuckets
+from server.rest.sidecar import SidecarConfig, SidecarError, build_descriptor_set, parse_args, render_config
 
 
 class FakeClock:

@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
 from pipeline.synth import render_label
-from server.interceptors.metrics import _CountingContext, _declared_streaming
-from server.metrics import HistogramSnapshot, ModelStatsSnapshot, ServerMetrics
+from server.edge.interceptors.metrics import _CountingContext, _declared_streaming
+from server.edge.metrics import HistogramSnapshot, ModelStatsSnapshot, ServerMetrics
 from tests.edge.conftest import http
 
 pytestmark = pytest.mark.slow

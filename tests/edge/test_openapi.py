@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
-from server.openapi import DOCUMENT_PATH, generate
+from server.rest.openapi import DOCUMENT_PATH, generate
 from tests.conftest import ServerProcess, serving
 from tests.edge.conftest import SidecarProcess, http, wait_healthy
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_committed_document_is_current() -> None:
-    assert DOCUMENT_PATH.read_text() == generate(), "run: .venv/bin/python -m server.openapi"
+    assert DOCUMENT_PATH.read_text() == generate(), "run: .venv/bin/python -m server.rest.openapi"
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:

@@ -1,4 +1,4 @@
-"""The REST door's strict check (server/strict_json.py) and how the sidecar wires it into Envoy."""
+"""The REST door's strict check (server/rest/strict_json.py) and how the sidecar wires it into Envoy."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 import yaml
 
-from server.sidecar import SidecarConfig, render_config
-from server.strict_json import (
+from server.rest.sidecar import SidecarConfig, render_config
+from server.rest.strict_json import (
     StrictJsonService,
     api_routes,
     check_body,

@@ -20,7 +20,7 @@ from pipeline import load_pipeline
 from pipeline.synth import render_label
 from server.app import build_server, load_models, shutdown
 from server.config import ServerConfig
-from server.edge import Edge
+from server.edge.parts import Edge
 from server.host import PipelineHost
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The web page (server/web/, served by Envoy at GET /) in a real browser: Debian's Chromium driven
+"""The web page (server/rest/web/, served by Envoy at GET /) in a real browser: Debian's Chromium driven
 by Playwright, against a real server with auth on behind a real Envoy."""
 
 from __future__ import annotations

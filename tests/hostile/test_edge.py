@@ -31,7 +31,7 @@ from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 
 from datalid.v1 import admin_service_pb2, expiry_date_service_pb2, types_pb2
-from server.auth import ApiKey, hash_key, new_key, save_keys
+from server.edge.auth import ApiKey, hash_key, new_key, save_keys
 from tests.conftest import REPO_ROOT, ServerProcess, bad_request_fields, serving
 from tests.hostile.conftest import assert_still_serving
 

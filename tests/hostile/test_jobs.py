@@ -25,7 +25,7 @@ import pytest
 from google.rpc import code_pb2, error_details_pb2
 
 from datalid.v1 import job_service_pb2, job_service_pb2_grpc, types_pb2
-from server.auth import ApiKey, hash_key, save_keys
+from server.edge.auth import ApiKey, hash_key, save_keys
 from tests.conftest import ServerProcess, bad_request_fields, serving, status_detail
 from tests.hostile.conftest import MEMORY_LIMIT_BYTES, assert_still_serving
 

@@ -18,8 +18,7 @@ from pipeline import (
     Overloaded,
     ShuttingDown,
 )
-from server.errors import ERROR_DOMAIN, STATUS_BY_ERROR, Conflict, grpc_errors
-from server.jobstore import StoreBusy
+from server.errors import ERROR_DOMAIN, STATUS_BY_ERROR, Conflict, StoreBusy, grpc_errors
 
 
 class _Raising(admin_service_pb2_grpc.AdminServiceServicer):

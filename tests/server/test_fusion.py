@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from pipeline import DateFinding, DateKind, DatePrecision
-from server.fusion import StreamFusion
+from server.api.fusion import StreamFusion
 
 
 def _finding(day: int, confidence: float = 0.9) -> DateFinding:

@@ -18,22 +18,22 @@ import pytest
 
 from datalid.v1 import types_pb2
 from pipeline import Overloaded, ProcessResult, ProcessStatus, ShuttingDown, StageTimings
-from server import convert, jobstore
+from server import convert
+from server.errors import StoreBusy
+from server.fetch.fetcher import UrlFetcher, UrlPolicy
 from server.host import PipelineHost
-from server.jobs_runner import JobRunner, local_job_process
-from server.jobstore import (
+from server.jobs import records, sqlite
+from server.jobs.page_tokens import InvalidCursor
+from server.jobs.records import (
     UNFINISHED_BYTES_LIMIT,
     UNFINISHED_JOBS_LIMIT,
-    InvalidCursor,
     JobPayload,
     JobQuota,
     JobState,
-    JobStore,
     QuotaExceeded,
-    StoreBusy,
-    StoreInUse,
 )
-from server.urlfetch import UrlFetcher, UrlPolicy
+from server.jobs.runner import JobRunner, local_job_process
+from server.jobs.sqlite import JobStore, StoreInUse
 
 _PAYLOAD = JobPayload(b"image", "", b"")
 _PAGE_BYTES = 4 * 1024 * 1024
@@ -329,7 +329,7 @@ def test_a_locked_database_raises_store_busy_within_the_deadline(
 ) -> None:
     path = tmp_path / "jobs.sqlite3"
     # Long enough never to run out in this test (a hang guard): the write below waits for the lock.
-    monkeypatch.setattr(jobstore, "_MAX_LOCK_WAIT_S", 60.0)
+    monkeypatch.setattr(sqlite, "_MAX_LOCK_WAIT_S", 60.0)
 
     async def scenario() -> None:
         store = await JobStore.open(path)
@@ -344,8 +344,8 @@ def test_a_locked_database_raises_store_busy_within_the_deadline(
         other.rollback()
         assert (await waiting).state == JobState.QUEUED  # it waited for the lock, and got it
         # A call's wait ends before its deadline, so its answer reaches the caller in time.
-        assert jobstore._lock_wait_s(time.monotonic() + 1.0) <= 1.0 - jobstore._ANSWER_MARGIN_S
-        assert jobstore._lock_wait_s(time.monotonic() - 1.0) <= 0
+        assert sqlite._lock_wait_s(time.monotonic() + 1.0) <= 1.0 - sqlite._ANSWER_MARGIN_S
+        assert sqlite._lock_wait_s(time.monotonic() - 1.0) <= 0
         other.execute("BEGIN EXCLUSIVE")
         with pytest.raises(StoreBusy, match="waited") as caught:
             await store.create("alice", _PAYLOAD, deadline=time.monotonic() + 1.0)
@@ -377,8 +377,8 @@ def test_the_runner_outlasts_a_locked_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "jobs.sqlite3"
-    caplog.set_level(logging.WARNING, logger="server.jobs_runner")
-    monkeypatch.setattr(jobstore, "_BACKGROUND_LOCK_WAIT_S", 0.1)
+    caplog.set_level(logging.WARNING, logger="server.jobs.runner")
+    monkeypatch.setattr(sqlite, "_BACKGROUND_LOCK_WAIT_S", 0.1)
 
     class HeldPipeline:
         def __init__(self) -> None:
@@ -437,7 +437,7 @@ def test_writes_queued_behind_one_that_waited_in_vain_fail_fast_until_a_write_ge
 ) -> None:
     path = tmp_path / "jobs.sqlite3"
     # Calls without a deadline (REST through Envoy) wait this long; short, so the test is quick.
-    monkeypatch.setattr(jobstore, "_DEFAULT_LOCK_WAIT_S", 0.3)
+    monkeypatch.setattr(sqlite, "_DEFAULT_LOCK_WAIT_S", 0.3)
 
     async def scenario() -> None:
         store = await JobStore.open(path)
@@ -474,8 +474,8 @@ def test_the_writers_queue_is_bounded_and_refuses_beyond_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "jobs.sqlite3"
-    monkeypatch.setattr(jobstore, "_MAX_WAITING_CALLS", 2)
-    monkeypatch.setattr(jobstore, "_MAX_LOCK_WAIT_S", 60.0)  # a hang guard: the lock is released below
+    monkeypatch.setattr(sqlite, "_MAX_WAITING_CALLS", 2)
+    monkeypatch.setattr(sqlite, "_MAX_LOCK_WAIT_S", 60.0)  # a hang guard: the lock is released below
 
     async def scenario() -> None:
         store = await JobStore.open(path)
@@ -514,9 +514,9 @@ def test_a_slow_watcher_holds_only_the_newest_state_and_always_gets_the_final_on
         await store.progress(job.job_id, 0.99, "almost")
         await store.finish(job.job_id, JobState.SUCCEEDED, result=b"r", message="done")
         assert [(r.state, r.message) async for r in states] == [(JobState.SUCCEEDED, "done")]
-        assert job.job_id not in store._watchers  # the watcher is gone with its iterator
+        assert not store._watchers.follows(job.job_id)  # the watcher is gone with its iterator
         # A final record stays in the mailbox whatever comes after it.
-        box = jobstore._Latest()
+        box = records.Latest()
         final = await store.get("alice", job.job_id)
         assert final is not None
         box.put(final)
@@ -560,7 +560,7 @@ async def _runner(store: JobStore, pipeline: _ScriptedPipeline, **kwargs: object
     return JobRunner(store, local_job_process(host), UrlFetcher(UrlPolicy()), **{**settings, **kwargs})  # type: ignore[arg-type]
 
 
-async def _until(states, wanted) -> list[jobstore.JobRecord]:  # type: ignore[no-untyped-def]
+async def _until(states, wanted) -> list[records.JobRecord]:  # type: ignore[no-untyped-def]
     """The states read until the first for which ``wanted(record)`` holds (that one included)."""
     seen = []
     async for record in states:
@@ -573,7 +573,7 @@ async def _until(states, wanted) -> list[jobstore.JobRecord]:  # type: ignore[no
 def test_the_claim_loop_outlives_store_errors_and_logs_each_distinct_one_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="server.jobs_runner")
+    caplog.set_level(logging.INFO, logger="server.jobs.runner")
     failures: list[Exception] = [
         sqlite3.OperationalError("disk I/O error"),
         sqlite3.OperationalError("disk I/O error"),

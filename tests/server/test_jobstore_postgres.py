@@ -13,8 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from server.jobstore import JobPayload, JobQuota, JobState, QuotaExceeded, StoreBusy
-from server.jobstore_postgres import MIGRATIONS, PostgresJobStore
+from server.errors import StoreBusy
+from server.jobs.postgres import MIGRATIONS, PostgresJobStore
+from server.jobs.records import JobPayload, JobQuota, JobState, QuotaExceeded
 from tests.postgres import PostgresServer
 
 _PAYLOAD = JobPayload(b"\xff\xd8image", "", b"")

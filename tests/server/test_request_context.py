@@ -6,9 +6,9 @@ import asyncio
 import contextvars
 from typing import Any
 
-from server.interceptors.access_log import AccessLogInterceptor
+from server.api.calls import slot_key
+from server.edge.interceptors.access_log import AccessLogInterceptor
 from server.request_context import ANONYMOUS, Principal, peer_var, principal_var
-from server.services.calls import slot_key
 
 
 class _Call:

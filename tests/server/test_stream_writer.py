@@ -10,8 +10,8 @@ import grpc
 import pytest
 from grpc._cython.cygrpc import ExecuteBatchError
 
+from server.api.stream_writer import StreamWriter
 from server.errors import grpc_errors
-from server.services.stream_writer import StreamWriter
 
 _METHOD = "/test.Writer/Send"
 # What the serializer cannot encode: a stand-in for a serializer bug.

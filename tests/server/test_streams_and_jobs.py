@@ -39,8 +39,8 @@ from pipeline import (
     StageTimings,
 )
 from server.app import build_server, load_models, shutdown
-from server.auth import ApiKey, hash_key, save_keys
 from server.config import ServerConfig
+from server.edge.auth import ApiKey, hash_key, save_keys
 from server.host import PipelineHost
 
 KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789"}

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from pipeline import InvalidInput, Overloaded, ShuttingDown
 from server.errors import bounded
-from server.netpolicy import AllowList, embedded_ipv4, is_public_address
-from server.urlfetch import UrlFetcher, UrlPolicy
-from server.urls import SHOWN_CHARS, parse_url, quoted
+from server.fetch.fetcher import UrlFetcher, UrlPolicy
+from server.fetch.netpolicy import AllowList, embedded_ipv4, is_public_address
+from server.fetch.urls import SHOWN_CHARS, parse_url, quoted
 from tests.certs import make_pki
 
 IMAGE = b"\xff\xd8\xff" + b"x" * 1000

@@ -37,10 +37,12 @@ from google.rpc import status_pb2
 from datalid.v1 import types_pb2
 from pipeline import ModelNotReady, Overloaded, PipelineError, Priority, ShuttingDown
 from server import convert
-from server.errors import rich_status, status_of_error
+from server.errors import StoreBusy, rich_status, status_of_error
+from server.fetch.fetcher import UrlFetcher
 from server.host import PipelineHost
-from server.jobstore import JobPayload, JobRecord, JobState, JobStore, StoreBusy
-from server.urlfetch import UrlFetcher
+from server.jobs.postgres import PostgresJobStore
+from server.jobs.records import JobPayload, JobRecord, JobState
+from server.jobs.sqlite import JobStore
 
 __all__ = ["JobFailed", "JobProcess", "JobRunner", "local_job_process"]
 
@@ -122,7 +124,7 @@ class JobRunner:
 
     def __init__(
         self,
-        store: JobStore,
+        store: JobStore | PostgresJobStore,
         process: JobProcess,
         fetcher: UrlFetcher,
         *,

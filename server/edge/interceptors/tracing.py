@@ -16,7 +16,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from server.interceptors._calls import code_name, split_method
+from server.edge.interceptors._calls import code_name, split_method
 from server.request_context import principal_var, request_id_var
 
 __all__ = ["STAGES", "TracingInterceptor"]

@@ -1,4 +1,4 @@
-"""``python -m server.keys``: create, list and revoke API keys in the keys file.
+"""``python -m server.edge.keys``: create, list and revoke API keys in the keys file.
 
 The file holds only hashes; ``create`` prints the new key once, and it cannot be shown again.
 The file is ``--file`` or ``DATALID_API_KEYS_FILE``; the server reads it at start-up.
@@ -12,13 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from server.auth import SCOPES, ApiKey, hash_key, load_keys, new_key, save_keys
+from server.edge.auth import SCOPES, ApiKey, hash_key, load_keys, new_key, save_keys
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m server.keys", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m server.edge.keys", description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, help="keys file (default: $DATALID_API_KEYS_FILE)")
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print it once")

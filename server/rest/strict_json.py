@@ -5,7 +5,7 @@ methods and query parameters, none for body fields: envoyproxy/envoy#46623), so 
 ``options.ref_date`` came back 200 with the verdict for the wrong day; and its errors about
 values echo the whole value (a megabyte of bad base64). Envoy's ``ext_authz`` filter sends each
 JSON request body and each query string here first (``StrictJsonService``, an HTTP service that
-``python -m server.sidecar`` runs beside Envoy); it answers 200 to let the request through, or
+``python -m server.rest.sidecar`` runs beside Envoy); it answers 200 to let the request through, or
 400 with a ``google.rpc.Status`` JSON body (BadRequest naming the field, values cut to 200
 characters) that Envoy hands back.
 

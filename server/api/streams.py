@@ -32,8 +32,8 @@ from google.rpc import status_pb2
 from datalid.v1 import expiry_date_service_pb2
 from pipeline import InvalidInput, Priority, ProcessResult
 from server import convert
+from server.api.fusion import StreamFusion
 from server.errors import status_of_exception
-from server.fusion import StreamFusion
 from server.host import PipelineHost
 
 __all__ = ["FrameStream", "StreamIdle", "StreamSlots"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 
-from server.auth import KEY_PREFIX
+from server.edge.auth import KEY_PREFIX
 from server.errors import bounded
 
 __all__ = ["MAX_LOG_MESSAGE_CHARS", "RedactingFilter", "install_log_redaction", "redact"]
@@ -28,7 +28,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         rf"\1\2{_REDACTED}",
     ),
-    # Our API keys, wherever they appear (server.auth.new_key: the prefix, then URL-safe base64).
+    # Our API keys, wherever they appear (server.edge.auth.new_key: the prefix, then URL-safe base64).
     (re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]+"), KEY_PREFIX + _REDACTED),
     # JWTs: base64url JSON header ("eyJ" is '{"'), payload and signature.
     (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?"), _REDACTED),

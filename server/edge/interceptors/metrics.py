@@ -12,8 +12,8 @@ from google.protobuf import descriptor_pool
 from grpc_interceptor.server import AsyncServerInterceptor
 
 from datalid.v1 import expiry_date_service_pb2, types_pb2
-from server.interceptors._calls import code_name, split_method
-from server.metrics import ServerMetrics
+from server.edge.interceptors._calls import code_name, split_method
+from server.edge.metrics import ServerMetrics
 
 __all__ = ["MetricsInterceptor"]
 
@@ -58,7 +58,7 @@ _DoneCallback = Callable[[Any], None]
 class _CountingContext(grpc.aio.ServicerContext[Any, Any]):
     """The call's context, with every message the handler sends with ``write`` counted first.
 
-    Handlers that write their stream themselves (server/services/inference.py: their call's end
+    Handlers that write their stream themselves (server/api/inference.py: their call's end
     must reach them at once) send results the interceptor would otherwise never see. It stands in
     for the call's context for the handler and the interceptors inside this one, so it is a
     ``ServicerContext``: every other method is the call's own, delegated one by one.

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from server.interceptors._calls import call_next
+from server.edge.interceptors._calls import call_next
 
 __all__ = ["DrainingInterceptor"]
 

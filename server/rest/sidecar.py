@@ -1,4 +1,4 @@
-"""``python -m server.sidecar``: REST in front of the gRPC server, through a real Envoy.
+"""``python -m server.rest.sidecar``: REST in front of the gRPC server, through a real Envoy.
 
 The launcher builds the proto descriptor set (the datalid.v1 services plus google/rpc error
 details, so error bodies print their details), renders ``deploy/envoy/envoy.yaml.tmpl`` for the
@@ -31,17 +31,25 @@ from typing import Any
 import yaml
 
 from server.process import die_with_parent
-from server.strict_json import StrictJsonService, api_routes, raw_body_paths, template_pattern
+from server.rest.strict_json import StrictJsonService, api_routes, raw_body_paths, template_pattern
 
-__all__ = ["SidecarConfig", "build_descriptor_set", "envoy_command", "main", "parse_args", "render_config"]
+__all__ = [
+    "SidecarConfig",
+    "build_descriptor_set",
+    "downstream_tls",
+    "envoy_command",
+    "main",
+    "parse_args",
+    "render_config",
+]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "deploy" / "envoy" / "envoy.yaml.tmpl"
 EDGE_LUA = REPO_ROOT / "deploy" / "envoy" / "edge.lua"
-# Generated from the protos by `python -m server.openapi`; Envoy serves it at GET /openapi.json.
+# Generated from the protos by `python -m server.rest.openapi`; Envoy serves it at GET /openapi.json.
 OPENAPI_DOCUMENT = REPO_ROOT / "docs" / "openapi.json"
-# The web page (server/web/), files Envoy serves itself: path -> (file, content type).
-WEB = REPO_ROOT / "server" / "web"
+# The web page (server/rest/web/), files Envoy serves itself: path -> (file, content type).
+WEB = Path(__file__).resolve().parent / "web"
 STATIC_FILES: dict[str, tuple[Path, str]] = {
     "/": (WEB / "index.html", "text/html; charset=utf-8"),
     "/app.js": (WEB / "app.js", "text/javascript; charset=utf-8"),
@@ -113,7 +121,8 @@ def _host_port(text: str, default_host: str) -> tuple[str, int]:
 
 def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfig:
     """The sidecar's settings from flags, then ``DATALID_SIDECAR_*``/``DATALID_CORS_ORIGINS``."""
-    parser = argparse.ArgumentParser(prog="python -m server.sidecar", description=__doc__.splitlines()[0])
+    summary = __doc__.splitlines()[0]
+    parser = argparse.ArgumentParser(prog="python -m server.rest.sidecar", description=summary)
     parser.add_argument("--upstream", default=environ.get("DATALID_SIDECAR_UPSTREAM", "127.0.0.1:50051"))
     parser.add_argument("--listen", default=environ.get("DATALID_SIDECAR_LISTEN", "127.0.0.1:8080"))
     admin_port = int(environ.get("DATALID_SIDECAR_ADMIN_PORT", "9901"))
@@ -422,7 +431,7 @@ def _routes() -> list[dict[str, Any]]:
 
 def render_config(config: SidecarConfig, descriptor_set: Path, strict_json_port: int = 0) -> str:
     """The Envoy bootstrap YAML for ``config``, its JSON check at ``strict_json_port`` (see
-    ``server.strict_json``); checked to parse before it is returned."""
+    ``server.rest.strict_json``); checked to parse before it is returned."""
     values = {
         "ROUTES": _routes(),
         "LOCAL_REPLY": _local_reply(config),
@@ -446,7 +455,9 @@ def render_config(config: SidecarConfig, descriptor_set: Path, strict_json_port:
     # TLS is optional parts of the tree: added here rather than as empty keys in the template.
     resources = bootstrap["static_resources"]
     if config.tls_cert:
-        resources["listeners"][0]["filter_chains"][0]["transport_socket"] = _downstream_tls(config)
+        # http/1.1 and h2 by ALPN: REST callers and gRPC ones.
+        tls = downstream_tls(config.tls_cert, config.tls_key, config.tls_client_ca, ("h2", "http/1.1"))
+        resources["listeners"][0]["filter_chains"][0]["transport_socket"] = tls
     if config.upstream_tls_ca:
         cluster = next(c for c in resources["clusters"] if c["name"] == "datalid_grpc")
         cluster["transport_socket"] = _upstream_tls(config)
@@ -457,20 +468,22 @@ def _certificate(cert: str, key: str) -> dict[str, Any]:
     return {"certificate_chain": {"filename": cert}, "private_key": {"filename": key}}
 
 
-def _downstream_tls(config: SidecarConfig) -> dict[str, Any]:
-    """The REST listener's TLS: http/1.1 and h2 by ALPN; mutual with a client CA."""
+def downstream_tls(cert: str, key: str, client_ca: str, alpn: Sequence[str]) -> dict[str, Any]:
+    """An Envoy listener's TLS (its transport_socket): ``cert`` and ``key`` files, the ``alpn``
+    protocols offered, and client certificates required and checked against ``client_ca`` when
+    one is given (mutual TLS)."""
     common: dict[str, Any] = {
-        "tls_certificates": [_certificate(config.tls_cert, config.tls_key)],
-        "alpn_protocols": ["h2", "http/1.1"],
+        "tls_certificates": [_certificate(cert, key)],
+        "alpn_protocols": list(alpn),
     }
-    if config.tls_client_ca:
-        common["validation_context"] = {"trusted_ca": {"filename": config.tls_client_ca}}
+    if client_ca:
+        common["validation_context"] = {"trusted_ca": {"filename": client_ca}}
     return {
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
             "common_tls_context": common,
-            "require_client_certificate": bool(config.tls_client_ca),
+            "require_client_certificate": bool(client_ca),
         },
     }
 

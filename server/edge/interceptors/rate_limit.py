@@ -10,10 +10,10 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from server.auth import PUBLIC_PREFIXES
+from server.edge.auth import PUBLIC_PREFIXES
+from server.edge.interceptors._calls import call_next
+from server.edge.ratelimit import TokenBuckets
 from server.errors import ERROR_DOMAIN, abort_with, rich_status
-from server.interceptors._calls import call_next
-from server.ratelimit import TokenBuckets
 from server.request_context import peer_var, principal_var
 
 __all__ = ["RateLimitInterceptor", "peer_host"]

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from server.interceptors._calls import code_name
+from server.edge.interceptors._calls import code_name
 from server.request_context import REQUEST_ID_HEADER, peer_var, principal_var, request_id_var
 
 __all__ = ["AccessLogInterceptor", "request_id_of"]

@@ -13,10 +13,10 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from server.auth import Authenticator, AuthError, required_scope
+from server.edge.auth import Authenticator, AuthError, required_scope
+from server.edge.interceptors._calls import call_next
+from server.edge.interceptors.malformed import MalformedRequest
 from server.errors import ERROR_DOMAIN, abort_with, rich_status
-from server.interceptors._calls import call_next
-from server.interceptors.malformed import MalformedRequest
 from server.request_context import ANONYMOUS, principal_var
 
 __all__ = ["AuthInterceptor", "DrainLimits"]

@@ -21,7 +21,7 @@ import idna
 
 from pipeline import InvalidInput
 from server.errors import bounded
-from server.netpolicy import IpAddress
+from server.fetch.netpolicy import IpAddress
 
 __all__ = ["MAX_URL_CHARS", "SHOWN_CHARS", "UrlTarget", "parse_url", "quoted", "url_error"]
 

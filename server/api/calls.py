@@ -6,7 +6,7 @@ import time
 
 import grpc
 
-from server.interceptors.rate_limit import peer_host
+from server.edge.interceptors.rate_limit import peer_host
 from server.request_context import ANONYMOUS, peer_var, principal_var
 
 __all__ = ["deadline_of", "slot_key"]

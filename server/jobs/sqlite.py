@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import fcntl
 import functools
 import logging
@@ -54,26 +53,25 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline import PipelineError
-from server.page_tokens import InvalidCursor, PageTokens
+from server.errors import StoreBusy
+from server.jobs.page_tokens import PageTokens
+from server.jobs.records import (
+    COLUMNS,
+    LIST_COLUMNS,
+    JobPayload,
+    JobQuota,
+    JobRecord,
+    JobState,
+    Watchers,
+    check_quota,
+    listed_bytes,
+    record_of,
+)
 
-__all__ = [
-    "UNFINISHED_BYTES_LIMIT",
-    "UNFINISHED_JOBS_LIMIT",
-    "InvalidCursor",
-    "JobPayload",
-    "JobQuota",
-    "JobRecord",
-    "JobState",
-    "JobStore",
-    "QuotaExceeded",
-    "StoreBusy",
-    "StoreInUse",
-]
+__all__ = ["JobStore", "StoreInUse"]
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -94,9 +92,6 @@ _BACKGROUND_LOCK_WAIT_S = 0.5
 # Kept back from a call's remaining time (at most a quarter of it), so its UNAVAILABLE answer
 # reaches the caller before the deadline does.
 _ANSWER_MARGIN_S = 0.2
-# What StoreBusy tells callers to wait before retrying: backups and shell sessions hold the lock
-# for about that long or more; retrying sooner only queues behind it.
-_BUSY_RETRY_AFTER_S = 1.0
 # sqlite3 primary result codes (extended codes carry them in the low byte).
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 # Queued jobs failed by one expiry pass; the rest wait for the next pass.
@@ -106,33 +101,6 @@ _EXPIRE_BATCH = 500
 # fail fast once one has waited in vain, so a full queue means a stuck disk, not a busy server:
 # 64 is several times the concurrent job calls a server sees, and bounds the memory they hold.
 _MAX_WAITING_CALLS = 64
-
-# The limits QuotaExceeded names, spelled as the configuration options that set them.
-UNFINISHED_JOBS_LIMIT = "job_max_unfinished_per_principal"
-UNFINISHED_BYTES_LIMIT = "job_max_unfinished_bytes_per_principal"
-
-
-class JobState(enum.StrEnum):
-    """Where a job is in its life; SUCCEEDED, FAILED and CANCELLED are final."""
-
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def final(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
-
-class StoreBusy(PipelineError):
-    """The database stayed locked by another writer (a backup, a shell) for as long as the caller
-    could wait; nothing was changed. Retry after ``retry_after_s`` seconds."""
-
-    def __init__(self, message: str, retry_after_s: float = _BUSY_RETRY_AFTER_S) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class StoreInUse(RuntimeError):
@@ -177,70 +145,6 @@ class _OwnerLock:
             self._file = None
 
 
-class QuotaExceeded(Exception):
-    """The owner's unfinished jobs would exceed a :class:`JobQuota` limit; nothing was stored.
-
-    Args:
-        limit: which one: ``UNFINISHED_JOBS_LIMIT`` or ``UNFINISHED_BYTES_LIMIT``.
-        value: the limit's value (jobs, or payload bytes).
-        description: for the caller: what is in use and what the new job would add.
-    """
-
-    def __init__(self, limit: str, value: int, description: str) -> None:
-        super().__init__(description)
-        self.limit = limit
-        self.value = value
-        self.description = description
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobQuota:
-    """Per-owner bounds on unfinished (QUEUED or RUNNING) jobs, checked when a job is created.
-
-    ``max_bytes`` counts payloads: image bytes, URL and encoded options.
-    """
-
-    max_jobs: int = 100
-    max_bytes: int = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobRecord:
-    """One job as stored, without its payload. Times are Unix seconds; None when not reached yet.
-
-    ``version`` grows by one with every change, so a watcher can tell a new state from one it sent.
-    ``result`` is the full result, except in :meth:`JobStore.list` records, where it is the
-    summary the runner stored with it (the result without its pictures).
-    """
-
-    job_id: str
-    owner: str
-    state: JobState
-    progress: float
-    message: str
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    result: bytes
-    error: bytes
-    attempts: int
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class JobPayload:
-    """What a job works on: the image bytes or an URL to fetch, and the encoded options."""
-
-    image: bytes
-    url: str
-    options: bytes
-
-    @property
-    def size(self) -> int:
-        """Bytes it takes in the store, as the quota counts them."""
-        return len(self.image) + len(self.url.encode()) + len(self.options)
-
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -273,40 +177,8 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created_at, job_id);
 CREATE INDEX IF NOT EXISTS jobs_owner_state ON jobs (owner, state);
 """
-_COLUMNS = (
-    "job_id, owner, state, progress, message, created_at, started_at, finished_at, result, error, "
-    "attempts, version"
-)
-# What a list shows: _COLUMNS with the summary for the result (files written before summaries
-# existed only have the result).
-_LIST_COLUMNS = (
-    "job_id, owner, state, progress, message, created_at, started_at, finished_at, "
-    "CASE WHEN length(summary) > 0 THEN summary ELSE result END, error, attempts, version"
-)
 _FINAL = tuple(state.value for state in JobState if state.final)
 _UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value)
-
-
-def _record(row: tuple[Any, ...]) -> JobRecord:
-    return JobRecord(
-        job_id=row[0],
-        owner=row[1],
-        state=JobState(row[2]),
-        progress=row[3],
-        message=row[4],
-        created_at=row[5],
-        started_at=row[6],
-        finished_at=row[7],
-        result=bytes(row[8]),
-        error=bytes(row[9]),
-        attempts=row[10],
-        version=row[11],
-    )
-
-
-def _listed_bytes(record: JobRecord) -> int:
-    # What the record adds to a page: its blobs and texts; the fixed-size fields are noise.
-    return len(record.result) + len(record.error) + len(record.message) + len(record.owner) + 64
 
 
 def _lock_wait_s(deadline: float | None) -> float:
@@ -319,33 +191,6 @@ def _lock_wait_s(deadline: float | None) -> float:
 
 def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     return exc.sqlite_errorcode & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
-
-
-class _Latest:
-    """A watcher's one-slot mailbox: the newest record not yet taken.
-
-    A newer version replaces an older one, so a watcher that reads slowly skips states instead of
-    piling them up; a final record is never replaced, so the end of a job is never lost.
-    """
-
-    def __init__(self) -> None:
-        self._record: JobRecord | None = None
-        self._ready = asyncio.Event()
-
-    def put(self, record: JobRecord) -> None:
-        held = self._record
-        if held is not None and (held.state.final or held.version >= record.version):
-            return
-        self._record = record
-        self._ready.set()
-
-    async def take(self) -> JobRecord:
-        """The newest record put since the last take; waits for one."""
-        await self._ready.wait()
-        self._ready.clear()
-        record, self._record = self._record, None
-        assert record is not None
-        return record
 
 
 class JobStore:
@@ -380,13 +225,12 @@ class JobStore:
         self._local = threading.local()
         self._closed = False
         self._tokens = PageTokens(b"")
-        self._watchers: dict[str, set[_Latest]] = {}
+        self._watchers = Watchers()
         # Operations submitted to each thread (True: the reader's) and not yet done; event loop only.
         self._waiting = {False: 0, True: 0}
         # Set on the writer's thread when a write waited in vain for another writer's lock, cleared
         # when a write transaction commits: while set, writes try the lock without waiting.
         self._contended = False
-        self._listeners: list[Callable[[JobRecord], None]] = []
         self._owner = _OwnerLock(self._path) if self._path != ":memory:" else None
 
     @classmethod
@@ -516,8 +360,8 @@ class JobStore:
         return conn
 
     def _select(self, job_id: str) -> JobRecord | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return None if row is None else _record(row)
+        row = self._db.execute(f"SELECT {COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return None if row is None else record_of(row)
 
     def _update(self, job_id: str, where_states: tuple[str, ...], **values: Any) -> JobRecord | None:
         """Sets ``values`` if the job is in one of ``where_states``; the new record, or None if not."""
@@ -581,7 +425,7 @@ class JobStore:
                     "+ length(options)), 0) FROM jobs WHERE owner = ? AND state IN (?, ?)",
                     (owner, *_UNFINISHED),
                 ).fetchone()
-                self._check_quota(jobs, used, payload.size)
+                check_quota(self._quota, jobs, used, payload.size)
                 job_id = uuid.uuid4().hex
                 payload_columns = (payload.image, payload.url, payload.options)
                 db.execute(
@@ -594,22 +438,6 @@ class JobStore:
             return record
 
         return self._publish(await self._run(insert, deadline=deadline))
-
-    def _check_quota(self, jobs: int, used: int, size: int) -> None:
-        quota = self._quota
-        if jobs + 1 > quota.max_jobs:
-            raise QuotaExceeded(
-                UNFINISHED_JOBS_LIMIT,
-                quota.max_jobs,
-                f"{jobs} unfinished jobs already, at most {quota.max_jobs} per principal",
-            )
-        if used + size > quota.max_bytes:
-            raise QuotaExceeded(
-                UNFINISHED_BYTES_LIMIT,
-                quota.max_bytes,
-                f"unfinished jobs hold {used} bytes and this one {size}, "
-                f"at most {quota.max_bytes} per principal",
-            )
 
     async def get(self, owner: str, job_id: str, *, deadline: float | None = None) -> JobRecord | None:
         """The job, or None if it does not exist or belongs to another owner."""
@@ -653,7 +481,7 @@ class JobStore:
                 clauses.append("(created_at, job_id) < (?, ?)")
                 args.extend(after)
             query = (
-                f"SELECT {_LIST_COLUMNS} FROM jobs WHERE {' AND '.join(clauses)} "
+                f"SELECT {LIST_COLUMNS} FROM jobs WHERE {' AND '.join(clauses)} "
                 "ORDER BY created_at DESC, job_id DESC LIMIT ?"
             )
             records: list[JobRecord] = []
@@ -662,8 +490,8 @@ class JobStore:
             # end so the statement's read snapshot does not outlive the call.
             with contextlib.closing(self._db.execute(query, (*args, page_size + 1))) as rows:
                 for row in rows:
-                    record = _record(row)
-                    size += _listed_bytes(record)
+                    record = record_of(row)
+                    size += listed_bytes(record)
                     if len(records) == page_size or (records and size > max_bytes):
                         last = records[-1]
                         return records, self._tokens.encode(owner, scope, last.created_at, last.job_id)
@@ -720,43 +548,9 @@ class JobStore:
     async def watch(
         self, owner: str, job_id: str, *, deadline: float | None = None
     ) -> AsyncGenerator[JobRecord, None] | None:
-        """The job's states from now until it is final (the current one first), or None if it is
-        not the owner's. Subscribes before reading, so no change between the two is missed.
-
-        A watcher that reads slower than the job changes gets the newest state, skipping those in
-        between; the final state always comes, and is the last.
-        """
-        box = _Latest()
-        self._watchers.setdefault(job_id, set()).add(box)
-        try:
-            current = await self.get(owner, job_id, deadline=deadline)
-        except BaseException:
-            self._unwatch(job_id, box)
-            raise
-        if current is None:
-            self._unwatch(job_id, box)
-            return None
-        return self._follow(job_id, box, current)
-
-    async def _follow(self, job_id: str, box: _Latest, current: JobRecord) -> AsyncGenerator[JobRecord, None]:
-        try:
-            last_version = current.version
-            yield current
-            record = current
-            while not record.state.final:
-                record = await box.take()
-                if record.version > last_version:
-                    last_version = record.version
-                    yield record
-        finally:
-            self._unwatch(job_id, box)
-
-    def _unwatch(self, job_id: str, box: _Latest) -> None:
-        boxes = self._watchers.get(job_id)
-        if boxes is not None:
-            boxes.discard(box)
-            if not boxes:
-                del self._watchers[job_id]
+        """The job's states from now until it is final (see ``Watchers.watch``), or None if it is
+        not the owner's."""
+        return await self._watchers.watch(job_id, lambda: self.get(owner, job_id, deadline=deadline))
 
     # --- the runner's operations ---------------------------------------------------------------
     # They wait at most _BACKGROUND_LOCK_WAIT_S for a locked database and raise StoreBusy beyond:
@@ -764,7 +558,7 @@ class JobStore:
 
     def add_listener(self, listener: Callable[[JobRecord], None]) -> None:
         """Calls ``listener`` on the event loop with every new state of every job."""
-        self._listeners.append(listener)
+        self._watchers.add_listener(listener)
 
     async def claim_next(self, *, queued_ttl_s: float | None = None) -> tuple[JobRecord, JobPayload] | None:
         """Moves the oldest QUEUED job to RUNNING and returns it with its payload; None if none waits.
@@ -948,8 +742,4 @@ class JobStore:
             return {}
 
     def _publish(self, record: JobRecord) -> JobRecord:
-        for box in self._watchers.get(record.job_id, ()):
-            box.put(record)
-        for listener in self._listeners:
-            listener(record)
-        return record
+        return self._watchers.publish(record)

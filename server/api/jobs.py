@@ -19,14 +19,17 @@ from google.rpc import error_details_pb2, status_pb2
 from datalid.v1 import job_service_pb2, job_service_pb2_grpc
 from pipeline import InvalidInput, Overloaded
 from server import convert
+from server.api.calls import deadline_of as _deadline
+from server.api.calls import slot_key
+from server.api.stream_writer import StreamWriter
+from server.api.streams import StreamSlots
 from server.errors import ERROR_DOMAIN, abort_with, bounded, grpc_errors, rich_status
-from server.jobstore import InvalidCursor, JobPayload, JobStore, QuotaExceeded
+from server.fetch.fetcher import UrlFetcher
+from server.jobs.page_tokens import InvalidCursor
+from server.jobs.postgres import PostgresJobStore
+from server.jobs.records import JobPayload, QuotaExceeded
+from server.jobs.sqlite import JobStore
 from server.request_context import ANONYMOUS, principal_var
-from server.services.calls import deadline_of as _deadline
-from server.services.calls import slot_key
-from server.services.stream_writer import StreamWriter
-from server.streams import StreamSlots
-from server.urlfetch import UrlFetcher
 
 __all__ = ["JobService"]
 
@@ -71,7 +74,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     """Creates, reads, lists, cancels, deletes and watches the caller's jobs.
 
     Args:
-        store: the job store; the runner (server/jobs_runner.py) works through it.
+        store: the job store; the runner (server/jobs/runner.py) works through it.
         fetcher: checks URL jobs' URLs when they are created, so a refused URL fails at once.
         max_image_bytes: largest image a job may carry.
         max_page_bytes: a ListJobs page stops adding jobs at this many bytes (at least one job).
@@ -83,7 +86,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
 
     def __init__(
         self,
-        store: JobStore,
+        store: JobStore | PostgresJobStore,
         fetcher: UrlFetcher,
         *,
         max_image_bytes: int,

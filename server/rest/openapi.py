@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the REST API, generated from the protos.
 
-``python -m server.openapi`` compiles ``proto/`` (with comments: ``--include_source_info``) and
+``python -m server.rest.openapi`` compiles ``proto/`` (with comments: ``--include_source_info``) and
 writes ``docs/openapi.json``; Envoy serves that file at ``GET /openapi.json``; a test fails when the
 committed file is stale, as for the stubs. It describes what Envoy's gRPC-JSON transcoder serves
 (``deploy/envoy/envoy.yaml.tmpl``), from the same ``google.api.http`` annotations:
@@ -31,7 +31,7 @@ from typing import Any
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
-from server.sidecar import OPENAPI_DOCUMENT, SERVICES, build_descriptor_set
+from server.rest.sidecar import OPENAPI_DOCUMENT, SERVICES, build_descriptor_set
 
 __all__ = ["DOCUMENT_PATH", "build_document", "main"]
 
@@ -82,7 +82,7 @@ _ENVOY_PATHS: dict[str, Any] = {
     "/": {
         "get": {
             "operationId": "WebPage",
-            "summary": "A page to read photos in a browser (server/web/).",
+            "summary": "A page to read photos in a browser (server/rest/web/).",
             "security": [{}],
             "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
         }
@@ -344,7 +344,7 @@ def build_document(descriptor_set: descriptor_pb2.FileDescriptorSet, version: st
             "description": (
                 "Reads the expiry date on product packaging. REST through Envoy's gRPC-JSON "
                 "transcoder in front of the datalid.v1 gRPC services; generated from proto/ by "
-                "`python -m server.openapi`."
+                "`python -m server.rest.openapi`."
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
@@ -380,7 +380,8 @@ def generate() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.openapi", description=__doc__.splitlines()[0])
+    summary = __doc__.splitlines()[0]
+    parser = argparse.ArgumentParser(prog="python -m server.rest.openapi", description=summary)
     parser.add_argument("--out", type=Path, default=DOCUMENT_PATH)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,14 +12,14 @@ import grpc
 from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
 from pipeline import DeadlineExceeded, InvalidInput, Overloaded, Priority, ProcessOptions, Stage, StageEvent
 from server import convert
+from server.api.calls import deadline_of, slot_key
+from server.api.stream_writer import StreamWriter
+from server.api.streams import FrameStream, StreamIdle, StreamSlots
 from server.config import ServerConfig
 from server.errors import abort_with, grpc_errors, rich_status, status_of_exception
+from server.fetch.fetcher import UrlFetcher, UrlPolicy
 from server.host import PipelineHost
 from server.request_context import request_id_var
-from server.services.calls import deadline_of, slot_key
-from server.services.stream_writer import StreamWriter
-from server.streams import FrameStream, StreamIdle, StreamSlots
-from server.urlfetch import UrlFetcher, UrlPolicy
 
 __all__ = ["PRIORITY_METADATA", "ExpiryDateService", "url_fetcher"]
 

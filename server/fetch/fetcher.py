@@ -2,8 +2,8 @@
 
 The rules (same for ProcessUrl and URL jobs):
 
-- the URL's form and scheme: ``server.urls`` (https only, unless ``allow_http`` is set);
-- the host's every address must be public (``server.netpolicy``: no special-purpose range of the
+- the URL's form and scheme: ``server.fetch.urls`` (https only, unless ``allow_http`` is set);
+- the host's every address must be public (``server.fetch.netpolicy``: no special-purpose range of the
   IANA IPv4 and IPv6 registries, an IPv4-mapped or NAT64 address judged by the IPv4 address it
   carries), unless the host name or address is in ``allow_hosts`` (names, IPs or CIDR networks,
   matched as written);
@@ -42,8 +42,8 @@ import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from pipeline import InvalidInput, Overloaded, ShuttingDown
-from server.netpolicy import AllowList, IpAddress
-from server.urls import UrlTarget, parse_url, quoted, url_error
+from server.fetch.netpolicy import AllowList, IpAddress
+from server.fetch.urls import UrlTarget, parse_url, quoted, url_error
 
 __all__ = ["UrlFetcher", "UrlPolicy"]
 

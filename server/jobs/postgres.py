@@ -1,6 +1,6 @@
 """Jobs in PostgreSQL, shared by every replica of the server: the many-machine job store.
 
-The same operations and state machine as the SQLite store (``server.jobstore``), for replicas
+The same operations and state machine as the SQLite store (``server.jobs.sqlite``), for replicas
 that each run a job runner against one database:
 
 - **Claims** take the oldest QUEUED job with ``SELECT ... FOR UPDATE SKIP LOCKED``: two replicas
@@ -41,18 +41,20 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from server.jobstore import (
-    UNFINISHED_BYTES_LIMIT,
-    UNFINISHED_JOBS_LIMIT,
+from server.errors import StoreBusy
+from server.jobs.page_tokens import PageTokens
+from server.jobs.records import (
+    COLUMNS,
+    LIST_COLUMNS,
     JobPayload,
     JobQuota,
     JobRecord,
     JobState,
-    QuotaExceeded,
-    StoreBusy,
-    _Latest,
+    Watchers,
+    check_quota,
+    listed_bytes,
+    record_of,
 )
-from server.page_tokens import PageTokens
 
 __all__ = ["MIGRATIONS", "PostgresJobStore"]
 
@@ -95,14 +97,6 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
 )
-_COLUMNS = (
-    "job_id, owner, state, progress, message, created_at, started_at, finished_at, result, error, "
-    "attempts, version"
-)
-_LIST_COLUMNS = (
-    "job_id, owner, state, progress, message, created_at, started_at, finished_at, "
-    "CASE WHEN length(summary) > 0 THEN summary ELSE result END, error, attempts, version"
-)
 _FINAL = [state.value for state in JobState if state.final]
 _UNFINISHED = [JobState.QUEUED.value, JobState.RUNNING.value]
 # As the SQLite store: how long a call without a deadline, and the runner, may wait for the database.
@@ -110,24 +104,6 @@ _DEFAULT_WAIT_S = 2.0
 _BACKGROUND_WAIT_S = 5.0
 _EXPIRE_BATCH = 500
 _COUNT_TIMEOUT_S = 2.0
-_BUSY_RETRY_AFTER_S = 1.0
-
-
-def _record(row: tuple[Any, ...]) -> JobRecord:
-    return JobRecord(
-        job_id=row[0],
-        owner=row[1],
-        state=JobState(row[2]),
-        progress=row[3],
-        message=row[4],
-        created_at=row[5],
-        started_at=row[6],
-        finished_at=row[7],
-        result=bytes(row[8]),
-        error=bytes(row[9]),
-        attempts=row[10],
-        version=row[11],
-    )
 
 
 def _wait_s(deadline: float | None) -> float:
@@ -168,8 +144,7 @@ class PostgresJobStore:
         self._clock = clock
         self._quota = quota or JobQuota()
         self._tokens = PageTokens(b"")
-        self._watchers: dict[str, set[_Latest]] = {}
-        self._listeners: list[Callable[[JobRecord], None]] = []
+        self._watchers = Watchers()
         self._running: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -225,11 +200,9 @@ class PostgresJobStore:
             async with self._pool.connection(timeout=max(0.05, _wait_s(deadline))) as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise StoreBusy(
-                "the job database is busy: no free connection in time", _BUSY_RETRY_AFTER_S
-            ) from exc
+            raise StoreBusy("the job database is busy: no free connection in time") from exc
         except psycopg.OperationalError as exc:
-            raise StoreBusy(f"the job database failed: {_reason(exc)}", _BUSY_RETRY_AFTER_S) from exc
+            raise StoreBusy(f"the job database failed: {_reason(exc)}") from exc
 
     async def _migrate(self) -> None:
         async with self._connection(time.monotonic() + 30) as conn, conn.transaction():
@@ -264,9 +237,9 @@ class PostgresJobStore:
         await conn.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, f"{record.job_id} {record.version}"))
 
     async def _select(self, conn: psycopg.AsyncConnection, job_id: str) -> JobRecord | None:
-        cursor = await conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE job_id = %s", (job_id,))
+        cursor = await conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE job_id = %s", (job_id,))
         row = await cursor.fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else record_of(row)
 
     async def _set(
         self,
@@ -286,11 +259,11 @@ class PostgresJobStore:
             "UPDATE jobs SET {}, version = version + 1 WHERE job_id = %s AND state = ANY(%s){} RETURNING "
         ).format(assignments, sql.SQL(" AND lease_owner = %s") if lease_holder else sql.SQL(""))
         args = [*values.values(), job_id, where_states, *([self.replica] if lease_holder else [])]
-        cursor = await conn.execute(query + sql.SQL(_COLUMNS), args)
+        cursor = await conn.execute(query + sql.SQL(COLUMNS), args)
         row = await cursor.fetchone()
         if row is None:
             return None
-        record = _record(row)
+        record = record_of(row)
         await self._notify(conn, record)
         return record
 
@@ -312,10 +285,10 @@ class PostgresJobStore:
                 (owner, _UNFINISHED),
             )
             jobs, used = await cursor.fetchone()  # type: ignore[misc]
-            self._check_quota(jobs, int(used), payload.size)
+            check_quota(self._quota, jobs, int(used), payload.size)
             cursor = await conn.execute(
                 "INSERT INTO jobs (job_id, owner, state, created_at, image, url, options, message) "
-                f"VALUES (%s, %s, %s, %s, %s, %s, %s, 'queued') RETURNING {_COLUMNS}",
+                f"VALUES (%s, %s, %s, %s, %s, %s, %s, 'queued') RETURNING {COLUMNS}",
                 (
                     uuid.uuid4().hex,
                     owner,
@@ -326,25 +299,9 @@ class PostgresJobStore:
                     payload.options,
                 ),
             )
-            record = _record(await cursor.fetchone())  # type: ignore[arg-type]
+            record = record_of(await cursor.fetchone())  # type: ignore[arg-type]
             await self._notify(conn, record)
         return self._publish(record)
-
-    def _check_quota(self, jobs: int, used: int, size: int) -> None:
-        quota = self._quota
-        if jobs + 1 > quota.max_jobs:
-            raise QuotaExceeded(
-                UNFINISHED_JOBS_LIMIT,
-                quota.max_jobs,
-                f"{jobs} unfinished jobs already, at most {quota.max_jobs} per principal",
-            )
-        if used + size > quota.max_bytes:
-            raise QuotaExceeded(
-                UNFINISHED_BYTES_LIMIT,
-                quota.max_bytes,
-                f"unfinished jobs hold {used} bytes and this one {size}, "
-                f"at most {quota.max_bytes} per principal",
-            )
 
     async def get(self, owner: str, job_id: str, *, deadline: float | None = None) -> JobRecord | None:
         """The job, or None if it does not exist or belongs to another owner."""
@@ -378,7 +335,7 @@ class PostgresJobStore:
             clauses.append("(created_at, job_id) < (%s, %s)")
             args.extend(after)  # type: ignore[arg-type]
         query = (
-            f"SELECT {_LIST_COLUMNS} FROM jobs WHERE {' AND '.join(clauses)} "
+            f"SELECT {LIST_COLUMNS} FROM jobs WHERE {' AND '.join(clauses)} "
             "ORDER BY created_at DESC, job_id DESC LIMIT %s"
         )
         records: list[JobRecord] = []
@@ -390,10 +347,8 @@ class PostgresJobStore:
             await cursor.execute(query, (*args, page_size + 1))  # type: ignore[arg-type]
             while rows := await cursor.fetchmany(8):
                 for row in rows:
-                    record = _record(row)
-                    size += (
-                        len(record.result) + len(record.error) + len(record.message) + len(record.owner) + 64
-                    )
+                    record = record_of(row)
+                    size += listed_bytes(record)
                     if len(records) == page_size or (records and size > max_bytes):
                         last = records[-1]
                         return records, self._tokens.encode(owner, scope, last.created_at, last.job_id)
@@ -438,45 +393,16 @@ class PostgresJobStore:
     async def watch(
         self, owner: str, job_id: str, *, deadline: float | None = None
     ) -> AsyncGenerator[JobRecord, None] | None:
-        """The job's states until it is final, whichever replica changes it (see ``JobStore.watch``)."""
-        box = _Latest()
-        self._watchers.setdefault(job_id, set()).add(box)
-        try:
-            current = await self.get(owner, job_id, deadline=deadline)
-        except BaseException:
-            self._unwatch(job_id, box)
-            raise
-        if current is None:
-            self._unwatch(job_id, box)
-            return None
-        return self._follow(job_id, box, current)
-
-    async def _follow(self, job_id: str, box: _Latest, current: JobRecord) -> AsyncGenerator[JobRecord, None]:
-        try:
-            last_version = current.version
-            yield current
-            record = current
-            while not record.state.final:
-                record = await box.take()
-                if record.version > last_version:
-                    last_version = record.version
-                    yield record
-        finally:
-            self._unwatch(job_id, box)
-
-    def _unwatch(self, job_id: str, box: _Latest) -> None:
-        boxes = self._watchers.get(job_id)
-        if boxes is not None:
-            boxes.discard(box)
-            if not boxes:
-                del self._watchers[job_id]
+        """The job's states until it is final, whichever replica changes it (see
+        ``Watchers.watch``), or None if it is not the owner's."""
+        return await self._watchers.watch(job_id, lambda: self.get(owner, job_id, deadline=deadline))
 
     # --- the runner's operations ----------------------------------------------------------------
 
     def add_listener(self, listener: Callable[[JobRecord], None]) -> None:
         """Calls ``listener`` on the event loop with every new state of every job, whichever
         replica changed it."""
-        self._listeners.append(listener)
+        self._watchers.add_listener(listener)
 
     async def claim_next(self, *, queued_ttl_s: float | None = None) -> tuple[JobRecord, JobPayload] | None:
         """Moves the oldest QUEUED job to RUNNING under this replica's lease; None if none waits."""
@@ -494,12 +420,12 @@ class PostgresJobStore:
             cursor = await conn.execute(
                 "UPDATE jobs SET state = 'RUNNING', started_at = %s, attempts = attempts + 1, progress = 0, "
                 "message = 'running', version = version + 1, lease_owner = %s, lease_expires = %s "
-                f"WHERE job_id = %s RETURNING {_COLUMNS}, image, url, options",
+                f"WHERE job_id = %s RETURNING {COLUMNS}, image, url, options",
                 (now, self.replica, now + self._lease_s, row[0]),
             )
             claimed = await cursor.fetchone()
             assert claimed is not None
-            record = _record(claimed[:12])
+            record = record_of(claimed[:12])
             await self._notify(conn, record)
         self._running.add(record.job_id)
         return self._publish(record), JobPayload(bytes(claimed[12]), claimed[13], bytes(claimed[14]))
@@ -553,11 +479,11 @@ class PostgresJobStore:
                 "UPDATE jobs SET state = 'QUEUED', started_at = NULL, progress = 0, message = %s, "
                 "attempts = GREATEST(attempts - 1, 0), version = version + 1, lease_owner = NULL, "
                 f"lease_expires = NULL WHERE job_id = %s AND state = 'RUNNING' AND lease_owner = %s "
-                f"RETURNING {_COLUMNS}",
+                f"RETURNING {COLUMNS}",
                 (message, job_id, self.replica),
             )
             row = await cursor.fetchone()
-            record = None if row is None else _record(row)
+            record = None if row is None else record_of(row)
             if record is not None:
                 await self._notify(conn, record)
         return None if record is None else self._publish(record)
@@ -578,10 +504,10 @@ class PostgresJobStore:
                 "UPDATE jobs SET state = 'FAILED', finished_at = %s, error = %s, message = %s, "
                 "image = '', progress = 0, version = version + 1 WHERE seq IN (SELECT seq FROM jobs "
                 "WHERE state = 'QUEUED' AND created_at < %s ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) "
-                f"RETURNING {_COLUMNS}",
+                f"RETURNING {COLUMNS}",
                 (now, error, message, now - ttl_s, _EXPIRE_BATCH),
             )
-            records = [_record(row) for row in await cursor.fetchall()]
+            records = [record_of(row) for row in await cursor.fetchall()]
             for record in records:
                 await self._notify(conn, record)
         for record in records:
@@ -603,7 +529,7 @@ class PostgresJobStore:
                 "version = version + 1 "
                 "WHERE seq IN (SELECT seq FROM jobs WHERE state = 'RUNNING' AND lease_expires < %s "
                 "FOR UPDATE SKIP LOCKED) "
-                f"RETURNING {_COLUMNS}",
+                f"RETURNING {COLUMNS}",
                 (
                     self._max_attempts,
                     self._max_attempts,
@@ -614,7 +540,7 @@ class PostgresJobStore:
                     now,
                 ),
             )
-            records = [_record(row) for row in await cursor.fetchall()]
+            records = [record_of(row) for row in await cursor.fetchall()]
             for record in records:
                 await self._notify(conn, record)
         for record in records:
@@ -658,7 +584,7 @@ class PostgresJobStore:
 
     async def _relay(self, job_id: str, version: int) -> None:
         """A change another replica (or this one) committed: read it for whoever here follows it."""
-        if not (self._watchers.get(job_id) or self._listeners):
+        if not self._watchers.follows(job_id):
             return
         try:
             async with self._connection(time.monotonic() + _BACKGROUND_WAIT_S) as conn:
@@ -698,11 +624,7 @@ class PostgresJobStore:
     def _publish(self, record: JobRecord) -> JobRecord:
         if record.state != JobState.RUNNING:
             self._running.discard(record.job_id)
-        for box in self._watchers.get(record.job_id, ()):
-            box.put(record)
-        for listener in self._listeners:
-            listener(record)
-        return record
+        return self._watchers.publish(record)
 
 
 def _reason(exc: BaseException) -> str:

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from server.auth import Authenticator, authenticator_from_config
 from server.config import ConfigError, ServerConfig
-from server.metrics import JobCountsSource, ModelStatsSource, ServerMetrics
-from server.ratelimit import TokenBuckets
-from server.tracing import tracer_provider_from_config
+from server.edge.auth import Authenticator, authenticator_from_config
+from server.edge.metrics import JobCountsSource, ModelStatsSource, ServerMetrics
+from server.edge.ratelimit import TokenBuckets
+from server.edge.tracing import tracer_provider_from_config
 
 __all__ = ["Edge"]
 

@@ -1,0 +1,2 @@
+"""Asynchronous jobs: their values (``records``), the stores (``sqlite`` on one machine,
+``postgres`` shared by replicas) and the runner."""
