@@ -96,15 +96,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of each level")
+    parser.add_argument(
+        "--setups", default=",".join(_SETUPS), help=f"comma-separated, of: {', '.join(_SETUPS)}"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    setups_run = {name: _SETUPS[name] for name in args.setups.split(",")}
     images = load_images(args.images, args.limit)
     rounds = []
     for number in range(1, args.rounds + 1):
         ceiling = _measure(images, 2, 1, 1, ("cpu",))
         print(f"round {number}: in-process ceiling {ceiling['throughput_ips']:.2f} photos/s", flush=True)
         setups = {}
-        for name, flags in _SETUPS.items():
+        for name, flags in setups_run.items():
             print(f" {name}", flush=True)
             server = Server([*flags, "--metrics-port", "-1", "--job-db-path", ":memory:"])
             try:
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         name: {
             level: statistics.median(r["setups"][name]["ratios"][level] for r in rounds) for level in _RATIOS
         }
-        for name in _SETUPS
+        for name in setups_run
     }
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     report = {"host": host_description(), "settings": settings, "rounds": rounds, "median_ratios": summary}

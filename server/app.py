@@ -58,6 +58,7 @@ __all__ = [
     "reload_keys",
     "serve",
     "shutdown",
+    "tls_credentials",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -315,7 +316,7 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
         RuntimeError: the address cannot be bound (taken, or not this machine's), with the reason.
     """
     address = f"{config.host}:{config.port}"
-    credentials = _tls_credentials(config)
+    credentials = tls_credentials(config)
     try:
         if credentials is None:
             port = server.add_insecure_port(address)
@@ -330,7 +331,7 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
     return port
 
 
-def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+def tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     """The gRPC port's TLS (mutual with a client CA), or None for plaintext.
 
     Raises:

@@ -9,14 +9,35 @@ import grpc
 from server.edge.interceptors.rate_limit import peer_host
 from server.request_context import ANONYMOUS, peer_var, principal_var
 
-__all__ = ["deadline_of", "slot_key"]
+__all__ = ["ARRIVED_METADATA", "deadline_of", "slot_key"]
+
+# Set by a --workers front door (Envoy) on every call it forwards: when the call reached it, Unix
+# seconds. Envoy forwards the caller's grpc-timeout unchanged, so time a call spent in its queue
+# would otherwise count for nothing: a worker would start a photo whose caller has given up.
+ARRIVED_METADATA = "x-datalid-arrived"
+# An arrival time further back than this is no queue wait (a clock step, a bad header): ignored.
+_MAX_QUEUED_S = 3600.0
 
 
 def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     """The call's gRPC deadline as a ``time.monotonic()`` value (seconds), the form the pipeline
-    and the job store take; None when the caller set no deadline."""
+    and the job store take; None when the caller set no deadline. Behind a front door that says
+    when the call arrived (``ARRIVED_METADATA``), the time since is taken off: the deadline
+    counts from the caller's send, not from the worker's receipt. Anyone may send the header;
+    it can only shorten the sender's own deadline."""
     remaining_s = context.time_remaining()
-    return None if remaining_s is None else time.monotonic() + remaining_s
+    if remaining_s is None:
+        return None
+    for key, value in context.invocation_metadata() or ():
+        if key == ARRIVED_METADATA and isinstance(value, str):
+            try:
+                queued_s = time.time() - float(value)
+            except ValueError:
+                break
+            if 0.0 < queued_s < _MAX_QUEUED_S:
+                remaining_s -= queued_s
+            break
+    return time.monotonic() + remaining_s
 
 
 def slot_key() -> str:

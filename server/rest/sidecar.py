@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from datalid.v1 import expiry_date_service_pb2
 from server.process import die_with_parent
 from server.rest.strict_json import StrictJsonService, api_routes, raw_body_paths, template_pattern
 
@@ -87,6 +88,8 @@ class SidecarConfig:
 
     upstream_host: str = "127.0.0.1"
     upstream_port: int = 50051
+    # More servers (replicas on other hosts): calls are balanced per request over all of them.
+    extra_upstreams: tuple[tuple[str, int], ...] = ()
     listen_host: str = "127.0.0.1"
     # 0 picks a free port; the launcher prints the one Envoy bound.
     listen_port: int = 8080
@@ -123,7 +126,12 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfig
     """The sidecar's settings from flags, then ``DATALID_SIDECAR_*``/``DATALID_CORS_ORIGINS``."""
     summary = __doc__.splitlines()[0]
     parser = argparse.ArgumentParser(prog="python -m server.rest.sidecar", description=summary)
-    parser.add_argument("--upstream", default=environ.get("DATALID_SIDECAR_UPSTREAM", "127.0.0.1:50051"))
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        help="HOST:PORT of a server; repeat it (or comma-separate $DATALID_SIDECAR_UPSTREAM) for replicas "
+        "(default 127.0.0.1:50051)",
+    )
     parser.add_argument("--listen", default=environ.get("DATALID_SIDECAR_LISTEN", "127.0.0.1:8080"))
     admin_port = int(environ.get("DATALID_SIDECAR_ADMIN_PORT", "9901"))
     parser.add_argument("--admin-port", type=int, default=admin_port, help="Envoy admin port (loopback)")
@@ -153,11 +161,16 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfig
         raise SidecarError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
     if args.upstream_tls_cert and not args.upstream_tls_ca:
         raise SidecarError("--upstream-tls-cert needs --upstream-tls-ca (TLS to the server)")
-    upstream_host, upstream_port = _host_port(args.upstream, "127.0.0.1")
+    listed = args.upstream or environ.get("DATALID_SIDECAR_UPSTREAM", "127.0.0.1:50051").split(",")
+    upstreams = [_host_port(text.strip(), "127.0.0.1") for text in listed if text.strip()]
+    if not upstreams:
+        raise SidecarError("--upstream needs at least one HOST:PORT")
+    (upstream_host, upstream_port), *extra = upstreams
     listen_host, listen_port = _host_port(args.listen, "127.0.0.1")
     return SidecarConfig(
         upstream_host=upstream_host,
         upstream_port=upstream_port,
+        extra_upstreams=tuple(extra),
         listen_host=listen_host,
         listen_port=listen_port,
         admin_port=args.admin_port,
@@ -281,7 +294,10 @@ def _local_reply(config: SidecarConfig) -> dict[str, Any]:
     that mapper comes first and formats nothing; every other mapper has its own format and there
     is no catch-all ``body_format``.
     """
+    is_grpc = {"header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}}
     mappers: list[dict[str, Any]] = [
+        # A gRPC caller's local reply stays gRPC (grpc-status and grpc-message), not JSON.
+        {"filter": {"header_filter": is_grpc}},
         {"filter": _check_reply(400)},
         _status_mapper(_check_reply(503), 14, "the JSON check of the request is unavailable"),
         _healthz_mapper(200, {"status": "SERVING"}),
@@ -399,6 +415,47 @@ def _wrong_method_routes(off: dict[str, Any]) -> list[dict[str, Any]]:
     return routes
 
 
+def _grpc_routes(to_server: dict[str, Any], off: dict[str, Any]) -> list[dict[str, Any]]:
+    """gRPC callers through the same listener: passed to the servers as they are (no JSON check, no
+    transcoding), the call's grpc-timeout its deadline. A Process call (reading a date twice changes
+    nothing) that a server refused UNAVAILABLE (stopping) or that found a server gone is tried once
+    on another one; a call a server was running when it died is not (its caller sees UNAVAILABLE)."""
+    is_grpc = {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
+    deadline = {**to_server, "max_stream_duration": {"grpc_timeout_header_max": "0s"}}
+    retry = {
+        "retry_on": "unavailable,connect-failure,refused-stream,reset-before-request",
+        "num_retries": 1,
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3"
+                    ".PreviousHostsPredicate"
+                },
+            }
+        ],
+        "host_selection_retry_max_attempts": 3,
+    }
+    service = expiry_date_service_pb2.DESCRIPTOR.services_by_name["ExpiryDateService"]
+    unary = [
+        f"/{service.full_name}/{method.name}"
+        for method in service.methods
+        if not method.client_streaming and not method.server_streaming
+    ]
+    routes = [
+        {
+            "match": {"path": path, "headers": [is_grpc]},
+            "route": {**deadline, "retry_policy": retry},
+            "typed_per_filter_config": off,
+        }
+        for path in unary
+    ]
+    routes.append(
+        {"match": {"prefix": "/", "headers": [is_grpc]}, "route": deadline, "typed_per_filter_config": off}
+    )
+    return routes
+
+
 def _header(key: str, value: str) -> dict[str, Any]:
     return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 
@@ -411,9 +468,11 @@ def _routes() -> list[dict[str, Any]]:
     # deadlines and grace period bound the calls.
     to_server = {"cluster": "datalid_grpc", "timeout": "0s"}
     has_query = {"name": ":path", "string_match": {"contains": "?"}}
+    grpc_routes = _grpc_routes(to_server, {**_ext_authz_route(disabled=True), **_TRANSCODER_OFF})
     has_body = {"name": ":method", "string_match": {"safe_regex": {"regex": "POST|PUT|PATCH"}}}
     off = _ext_authz_route(disabled=True)
     routes: list[dict[str, Any]] = [
+        *grpc_routes,
         *(_static_route(path, file, kind, off) for path, (file, kind) in STATIC_FILES.items()),
         *_wrong_method_routes(off),
     ]
@@ -440,8 +499,12 @@ def render_config(config: SidecarConfig, descriptor_set: Path, strict_json_port:
         "ADMIN_PORT": config.admin_port,
         "LISTEN_HOST": config.listen_host,
         "LISTEN_PORT": config.listen_port,
-        "UPSTREAM_HOST": config.upstream_host,
-        "UPSTREAM_PORT": config.upstream_port,
+        "UPSTREAM_ENDPOINTS": [
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+            for host, port in _upstreams(config)
+        ],
+        # /healthz is 200 while any server is healthy (a replica down is no outage).
+        "MIN_HEALTHY_PERCENT": round(100 / len(_upstreams(config)) - 0.01, 2),
         "DESCRIPTOR_SET": str(descriptor_set),
         "SERVICES": list(SERVICES),
         "MAX_BODY_BYTES": config.max_body_bytes,
@@ -488,21 +551,29 @@ def downstream_tls(cert: str, key: str, client_ca: str, alpn: Sequence[str]) -> 
     }
 
 
+def _upstreams(config: SidecarConfig) -> list[tuple[str, int]]:
+    return [(config.upstream_host, config.upstream_port), *config.extra_upstreams]
+
+
 def _upstream_tls(config: SidecarConfig) -> dict[str, Any]:
-    """TLS to the server: its certificate must chain to the CA and name the upstream host."""
-    host = config.upstream_host
-    try:
-        ipaddress.ip_address(host)
-        san = {"san_type": "IP_ADDRESS", "matcher": {"exact": host}}
-        sni = ""  # an address is no server name (RFC 6066)
-    except ValueError:
-        san = {"san_type": "DNS", "matcher": {"exact": host}}
-        sni = host
+    """TLS to the servers: a certificate must chain to the CA and name one of the upstream hosts
+    (as an IP address or a DNS name); the name is sent as SNI when there is one name."""
+    sans = []
+    names = set()
+    for host, _ in _upstreams(config):
+        try:
+            ipaddress.ip_address(host)
+            sans.append({"san_type": "IP_ADDRESS", "matcher": {"exact": host}})
+        except ValueError:
+            sans.append({"san_type": "DNS", "matcher": {"exact": host}})
+            names.add(host)
+    # An address is no server name (RFC 6066); several names have no one SNI.
+    sni = names.pop() if len(names) == 1 and len(sans) == 1 else ""
     common: dict[str, Any] = {
         "alpn_protocols": ["h2"],
         "validation_context": {
             "trusted_ca": {"filename": config.upstream_tls_ca},
-            "match_typed_subject_alt_names": [san],
+            "match_typed_subject_alt_names": sans,
         },
     }
     if config.upstream_tls_cert:

@@ -31,6 +31,7 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from datalid.v1 import expiry_date_service_pb2
+from server.api.calls import ARRIVED_METADATA
 from server.rest.sidecar import downstream_tls
 
 __all__ = [
@@ -152,13 +153,23 @@ def _routes() -> list[dict[str, Any]]:
             "host_selection_retry_max_attempts": 3,
         }
     }
+    # When the call arrived here: a worker takes the time it waited in the queue off its deadline
+    # (server/api/calls.py deadline_of), as Envoy forwards grpc-timeout unchanged.
+    arrived = {
+        "request_headers_to_add": [
+            {
+                "header": {"key": ARRIVED_METADATA, "value": "%START_TIME(%s.%6f)%"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ]
+    }
     routes: list[dict[str, Any]] = []
     for path, prefix in CONTROL_PATHS:
         routes.append({"match": {"prefix" if prefix else "path": path}, "route": _route_to(CONTROL_CLUSTER)})
     for path in _unary_methods():
-        routes.append({"match": {"path": path}, "route": _route_to(UNARY_CLUSTER, **retry)})
+        routes.append({"match": {"path": path}, "route": _route_to(UNARY_CLUSTER, **retry), **arrived})
     # The rest: streams, the other AdminService calls, reflection.
-    routes.append({"match": {"prefix": "/"}, "route": _route_to(STREAM_CLUSTER)})
+    routes.append({"match": {"prefix": "/"}, "route": _route_to(STREAM_CLUSTER), **arrived})
     return routes
 
 

@@ -38,6 +38,7 @@ from server.app import (
     new_grpc_server,
     on_hangup,
     open_job_store,
+    tls_credentials,
 )
 from server.config import ServerConfig
 from server.edge.auth import hash_key, new_key
@@ -139,10 +140,11 @@ async def supervise(
     Raises:
         RuntimeError: Envoy or the first workers could not start; the job store is in use.
     """
-    # Asked before Envoy tries: its own error is a page of log lines.
+    # Asked before Envoy tries: its own errors are a page of log lines.
     problem = bind_problem(config.host, config.port) if config.port else None
     if problem:
         raise RuntimeError(f"cannot listen on {config.host}:{config.port}: {problem}")
+    tls_credentials(config)  # raises, naming the file, if a certificate or key cannot be read
     gpus = gpu_ids(config, environ)
     count = worker_count(config, gpus)
     key = new_key() if config.auth_required else ""

@@ -136,3 +136,25 @@ def test_rendered_tls_on_the_listener_and_to_the_server(tmp_path) -> None:
     assert "sni" not in upstream  # an address is no server name
     assert upstream["common_tls_context"]["alpn_protocols"] == ["h2"]
     assert "transport_socket" not in clusters["strict_json"], "the check service stays on loopback, plain"
+
+
+def test_several_upstreams_are_balanced_and_grpc_callers_pass_through(tmp_path) -> None:
+    config = parse_args(["--upstream", "10.0.0.5:6000", "--upstream", "10.0.0.6:6000"], {})
+    assert config.extra_upstreams == (("10.0.0.6", 6000),)
+    assert parse_args([], {"DATALID_SIDECAR_UPSTREAM": "a:1,b:2"}).extra_upstreams == (("b", 2),)
+    parts = _filters(render_config(config, tmp_path / "d.pb"))
+    cluster = next(c for c in parts["config"]["static_resources"]["clusters"] if c["name"] == "datalid_grpc")
+    hosts = [
+        e["endpoint"]["address"]["socket_address"]
+        for e in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    ]
+    assert [(h["address"], h["port_value"]) for h in hosts] == [("10.0.0.5", 6000), ("10.0.0.6", 6000)]
+    health = next(f for f in parts["hcm"]["http_filters"] if f["name"].endswith("health_check"))
+    assert health["typed_config"]["cluster_min_healthy_percentages"]["datalid_grpc"]["value"] == 49.99
+    routes = parts["vhost"]["routes"]
+    grpc = [r for r in routes if any(h["name"] == "content-type" for h in r["match"].get("headers", []))]
+    assert routes[: len(grpc)] == grpc, "gRPC callers are routed before any REST route"
+    process = next(r for r in grpc if r["match"].get("path") == "/datalid.v1.ExpiryDateService/Process")
+    assert "unavailable" in process["route"]["retry_policy"]["retry_on"]
+    assert grpc[-1]["match"]["prefix"] == "/" and "retry_policy" not in grpc[-1]["route"]
+    assert all(r["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["disabled"] for r in grpc)

@@ -126,3 +126,27 @@ def test_the_cli_speaks_mutual_tls(
     assert main(["info", "--json", *target, *client_cert], environ={}) == 0
     assert '"ready": true' in capsys.readouterr().out
     assert main(["info", *target], environ={}) == 1, "no client certificate: refused"
+
+
+def test_workers_behind_envoy_serve_mutual_tls(pki: Pki) -> None:
+    """With --workers, Envoy holds the port and the certificates; the workers listen on loopback."""
+    process = ServerProcess(
+        args=("--workers", "2"), env=_tls_env(pki, mutual=True), channel_credentials=_credentials(pki, True)
+    )
+    for server in serving(process):
+        assert _health(server.target, _credentials(pki, True)) == health_pb2.HealthCheckResponse.SERVING
+        for refused in (None, _credentials(pki, with_client_cert=False)):
+            with pytest.raises(grpc.RpcError) as caught:
+                _health(server.target, refused)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_workers_with_an_unreadable_certificate_stop_naming_it(pki: Pki, tmp_path: Path) -> None:
+    env = {
+        **_tls_env(pki, mutual=False),
+        "DATALID_TLS_KEY_FILE": str(tmp_path / "missing.key"),
+        "DATALID_WORKERS": "2",
+    }
+    completed = failed_start(env)
+    assert completed.returncode == 1
+    assert f"cannot read tls_key_file {tmp_path / 'missing.key'}" in completed.stderr
