@@ -8,9 +8,10 @@ here) and then, for each server setup in turn (started fresh, measured, stopped)
 - ``storm``: 64 callers whose calls have a 2 s deadline and who send again at once after any
   refusal, ignoring RetryInfo (issue 14's retry storm);
 - ``polite``: the same 64 callers, each waiting after a refusal as its RetryInfo says;
-- ``storm, remote`` and ``polite, remote``: the same, the callers at nice 19, so that they only
-  get the CPU the server leaves (on this 2-core machine the callers' own spinning otherwise takes
-  a core from the server; callers on other machines would not). Needs root to lower it back.
+- ``storm, remote`` and ``polite, remote``: the same, the callers held to a fifth of one core by a
+  CPU cgroup: on this 2-core machine the storm's own spinning otherwise takes a core from the
+  server, which callers on other machines would not. Their latencies include up to 8 ms of the
+  cgroup's throttling. Needs root.
 
 It reports admitted throughput (photos answered OK per second) against the ceiling, refusal
 latency (p50, p95), the status codes, and the peak memory of the server's whole process tree
@@ -24,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +45,11 @@ _SETUPS: dict[str, list[str]] = {
 }
 _STORM_CALLERS = 64
 _STORM_DEADLINE_S = 2.0
-# The callers' niceness in the "remote" levels: they get only the CPU the server leaves, as callers
-# on other machines would take none of it. Lowering it back afterwards needs root.
-_NICE = 19
-# name, callers, deadline (s), whether a refused caller waits as its RetryInfo says, niced.
+# The callers' share of one core in the "remote" levels (a CPU cgroup's quota over a 10 ms period):
+# callers on other machines would take none of the server's cores; here they share two.
+_REMOTE_CPU_SHARE = 0.2
+_CGROUP_PERIOD_US = 10_000
+# name, callers, deadline (s), whether a refused caller waits as its RetryInfo says, CPU-limited.
 _LEVELS: tuple[tuple[str, int, float, bool, bool], ...] = (
     ("c1", 1, 60.0, True, False),
     ("c8", 8, 60.0, True, False),
@@ -57,24 +61,47 @@ _LEVELS: tuple[tuple[str, int, float, bool, bool], ...] = (
 _RATIOS = ("c8", "storm", "polite", "storm, remote", "polite, remote")
 
 
+@contextlib.contextmanager
+def _cpu_limited() -> Iterator[None]:
+    """This process (the callers) in a CPU cgroup with ``_REMOTE_CPU_SHARE`` of a core, then back.
+    cgroup v2 (``cpu.max``) or v1 (``cpu.cfs_quota_us``); needs root.
+
+    Raises:
+        SystemExit: no CPU cgroup can be made here.
+    """
+    quota_us = int(_REMOTE_CPU_SHARE * _CGROUP_PERIOD_US)
+    v2, v1 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpu")
+    if (v2 / "cgroup.controllers").exists():
+        root, group = v2, v2 / "datalid-bench-callers"
+        group.mkdir(exist_ok=True)
+        (group / "cpu.max").write_text(f"{quota_us} {_CGROUP_PERIOD_US}")
+    elif (v1 / "cpu.cfs_quota_us").exists():
+        root, group = v1, v1 / "datalid-bench-callers"
+        group.mkdir(exist_ok=True)
+        (group / "cpu.cfs_period_us").write_text(str(_CGROUP_PERIOD_US))
+        (group / "cpu.cfs_quota_us").write_text(str(quota_us))
+    else:
+        raise SystemExit("no CPU cgroup here for the remote levels")
+    (group / "cgroup.procs").write_text(str(os.getpid()))
+    try:
+        yield
+    finally:
+        (root / "cgroup.procs").write_text(str(os.getpid()))
+
+
 async def _levels(server: Server, images: list[bytes], seconds: float) -> list[dict[str, Any]]:
     options = [("grpc.max_send_message_length", 64 * 2**20)]
     async with grpc.aio.insecure_channel(server.target, options=options) as channel:
         await _wait_ready(channel)
         load = Load(channel, images, server)
         reports = []
-        for name, callers, deadline_s, honour, niced in _LEVELS:
+        for name, callers, deadline_s, honour, limited in _LEVELS:
             load.honour_retry_info = honour
             # A storm's caller does not pause at all after a refusal; the others wait as told.
             backoff_s = 0.0 if not honour else 0.25
             cpu_before = time.process_time()
-            if niced:
-                os.setpriority(os.PRIO_PROCESS, 0, _NICE)
-            try:
+            with _cpu_limited() if limited else contextlib.nullcontext():
                 level = await load.closed(callers, deadline_s, backoff_s, 5.0, seconds, name)
-            finally:
-                if niced:
-                    os.setpriority(os.PRIO_PROCESS, 0, 0)
             report = level.report()
             report["client_cpu_s"] = round(time.process_time() - cpu_before, 1)
             report["rejected"] = latency_summary_ms(level.latencies_rejected_s)

@@ -55,7 +55,7 @@ CONTROL_PATHS: tuple[tuple[str, bool], ...] = (
     ("/datalid.v1.AdminService/ReloadModels", False),
 )
 # How long a refused caller is told to wait. A refusal means the queue is full as well: with the
-# queue at about two seconds of work, half a second lets a part of it drain before the retry.
+# queue at about a second of work, half a second lets half of it drain before the retry.
 _RETRY_DELAY_MS = 500
 _ENVOY = "type.googleapis.com/envoy."
 

@@ -165,7 +165,7 @@ def test_jobs_are_kept_by_the_supervisor_and_read_by_a_worker(channel, label_jpe
 
 def test_envoy_refuses_calls_over_capacity_with_a_retry_hint(channel) -> None:
     # Big photos, many at once: more than the two workers run (4 images each) and Envoy queues
-    # (twice that) together.
+    # (as many again) together.
     photo = render_label(["Use by", "16 NOV"], seed=3, size=(2400, 1800))
     with concurrent.futures.ThreadPoolExecutor(40) as pool:
         outcomes = list(pool.map(lambda _: _outcome(channel, photo), range(80)))
