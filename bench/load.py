@@ -112,6 +112,8 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0", *extra_args],
             cwd=REPO_ROOT,
+            # The server (and its workers and Envoy) ends with the benchmark, killed or not.
+            env={**os.environ, "DATALID_PARENT_PID": str(os.getpid())},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -62,6 +62,10 @@ class PostgresServer:
             for path in (self.base, sockets):
                 os.chown(path, user.pw_uid, user.pw_gid)
         self._run(str(binaries / "initdb"), "-D", str(data), "-U", "datalid", "-A", "trust", "--no-sync")
+        if self.host != "127.0.0.1":
+            # initdb trusts loopback only; the cluster test's replicas connect from other addresses.
+            with (data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {self.host}/24 trust\n")
         options = (
             f"-p {self.port} -k {sockets} -c listen_addresses={self.host} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
