@@ -66,6 +66,11 @@ def test_the_server_pods_probe_grpc_health_and_use_real_settings() -> None:
         "divisor": "1",
     }
     assert int(container["resources"]["requests"]["cpu"]) >= 2
+    # The pods share their jobs in PostgreSQL, its URL (a password in it) from a Secret.
+    store = next(e for e in container["env"] if e["name"] == "DATALID_JOB_STORE_URL")
+    secret = store["valueFrom"]["secretKeyRef"]
+    assert secret["key"] in _by_kind("Secret")[secret["name"]]["stringData"]
+    assert not any(e["name"] == "DATALID_JOB_DB_PATH" for e in container["env"])
     hpa = _by_kind("HorizontalPodAutoscaler")["datalid"]["spec"]["scaleTargetRef"]
     assert (hpa["kind"], hpa["name"]) == ("Deployment", "datalid")
     assert _by_kind("PodDisruptionBudget")["datalid"]["spec"]["selector"]["matchLabels"].items() <= (
