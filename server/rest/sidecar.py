@@ -294,10 +294,7 @@ def _local_reply(config: SidecarConfig) -> dict[str, Any]:
     that mapper comes first and formats nothing; every other mapper has its own format and there
     is no catch-all ``body_format``.
     """
-    is_grpc = {"header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}}
     mappers: list[dict[str, Any]] = [
-        # A gRPC caller's local reply stays gRPC (grpc-status and grpc-message), not JSON.
-        {"filter": {"header_filter": is_grpc}},
         {"filter": _check_reply(400)},
         _status_mapper(_check_reply(503), 14, "the JSON check of the request is unavailable"),
         _healthz_mapper(200, {"status": "SERVING"}),

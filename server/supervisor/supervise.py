@@ -13,6 +13,7 @@ runner puts running jobs back in the queue, and Envoy goes last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -199,65 +200,73 @@ async def _serve(
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    job_store = await open_job_store(config)
-    # The supervisor's own calls never go beyond loopback: its metrics count them as the workers'
-    # do; its edge authenticates job and admin callers like a worker's.
-    edge = Edge.from_config(config, job_counts=job_store.counts_by_state)
-    draining = DrainingInterceptor()
-    server = new_grpc_server(config, edge, draining)
-    limits = [("grpc.max_receive_message_length", config.max_message_bytes)]
-    limits.append(("grpc.max_send_message_length", config.max_message_bytes))
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{internal_port}", options=limits)
-    fetcher = url_fetcher(config)
-    runner = add_job_service(server, config, job_store, fetcher, remote_job_process(channel, key))
-    pool = WorkerPool(spec, count, front.publish)
-    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(ControlAdminService(pool, key), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    server.add_insecure_port(f"unix:{control_socket}")
-    await server.start()
-    registry = edge.metrics.registry
-    Gauge("datalid_workers_ready", "worker processes serving now", registry=registry).set_function(
-        lambda: len(pool.ready)
-    )
-    restarts = Counter("datalid_worker_restarts", "workers that died and were replaced", registry=registry)
-    pool.on_restart = restarts.inc
-    metrics_http = _metrics_http(config, WorkersCollector(registry, lambda: pool.ready))
-    loop.add_signal_handler(signal.SIGHUP, _forward_hangup(config, edge, pool))
-    announce()
-    starting = asyncio.create_task(pool.start())
-    watching = asyncio.create_task(_health(health_servicer, pool, starting))
-    stopped = asyncio.create_task(stop.wait())
-    envoy_exit = asyncio.create_task(asyncio.to_thread(front.process.wait))
-    try:
-        await asyncio.wait({starting, stopped, envoy_exit}, return_when=asyncio.FIRST_COMPLETED)
-        if starting.done():
-            starting.result()  # the first workers failed: raise
-            runner.start()
-            _LOGGER.info("serving with %d workers", count)
-            await asyncio.wait({stopped, envoy_exit}, return_when=asyncio.FIRST_COMPLETED)
-        if envoy_exit.done() and not stop.is_set():
-            raise RuntimeError(f"the front door's Envoy exited with code {front.process.returncode}")
-    finally:
-        await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
-        draining.start_draining()
-        _LOGGER.info("shutting down: workers drain their calls (up to %.1f s)", config.grace_s)
-        starting.cancel()
-        watching.cancel()
-        await asyncio.gather(starting, watching, return_exceptions=True)
-        await pool.stop()
-        await runner.close()
-        await server.stop(1.0)
-        await fetcher.aclose()
-        await channel.close()
-        await job_store.close()
+    # Undone in reverse order on the way out, whatever fails on the way in.
+    async with contextlib.AsyncExitStack() as cleanup:
+        cleanup.callback(_remove_signal_handlers, loop)
+        job_store = await open_job_store(config)
+        cleanup.push_async_callback(job_store.close)
+        # Jobs and admin callers are authenticated here as a worker would; the supervisor's own
+        # calls to its workers carry its key.
+        edge = Edge.from_config(config, job_counts=job_store.counts_by_state)
+        cleanup.callback(edge.close)
+        draining = DrainingInterceptor()
+        server = new_grpc_server(config, edge, draining)
+        limits = [("grpc.max_receive_message_length", config.max_message_bytes)]
+        limits.append(("grpc.max_send_message_length", config.max_message_bytes))
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{internal_port}", options=limits)
+        cleanup.push_async_callback(channel.close)
+        fetcher = url_fetcher(config)
+        cleanup.push_async_callback(fetcher.aclose)
+        runner = add_job_service(server, config, job_store, fetcher, remote_job_process(channel, key))
+        pool = WorkerPool(spec, count, front.publish)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(ControlAdminService(pool, key), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        server.add_insecure_port(f"unix:{control_socket}")
+        await server.start()
+        cleanup.push_async_callback(server.stop, 1.0)
+        # Workers stop after the runner: jobs they were reading go back to the queue first.
+        cleanup.push_async_callback(pool.stop)
+        cleanup.push_async_callback(runner.close)
+        registry = edge.metrics.registry
+        Gauge("datalid_workers_ready", "worker processes serving now", registry=registry).set_function(
+            lambda: len(pool.ready)
+        )
+        restarts = Counter(
+            "datalid_worker_restarts", "workers that died and were replaced", registry=registry
+        )
+        pool.on_restart = restarts.inc
+        metrics_http = _metrics_http(config, WorkersCollector(registry, lambda: pool.ready))
         if metrics_http is not None:
-            metrics_http.close()
-        edge.close()
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(signum)
-        stopped.cancel()
-        _LOGGER.info("stopped")
+            cleanup.callback(metrics_http.close)
+        loop.add_signal_handler(signal.SIGHUP, _forward_hangup(config, edge, pool))
+        announce()
+        starting = asyncio.create_task(pool.start())
+        watching = asyncio.create_task(_health(health_servicer, pool, starting))
+        stopped = asyncio.create_task(stop.wait())
+        envoy_exit = asyncio.create_task(asyncio.to_thread(front.process.wait))
+        try:
+            await asyncio.wait({starting, stopped, envoy_exit}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # the first workers failed: raise
+                runner.start()
+                _LOGGER.info("serving with %d workers", count)
+                await asyncio.wait({stopped, envoy_exit}, return_when=asyncio.FIRST_COMPLETED)
+            if envoy_exit.done() and not stop.is_set():
+                raise RuntimeError(f"the front door's Envoy exited with code {front.process.returncode}")
+        finally:
+            await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
+            draining.start_draining()
+            _LOGGER.info("shutting down: workers drain their calls (up to %.1f s)", config.grace_s)
+            for task in (starting, watching, stopped):
+                task.cancel()
+            await asyncio.gather(starting, watching, stopped, return_exceptions=True)
+    _LOGGER.info("stopped")
+
+
+def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.remove_signal_handler(signum)
 
 
 async def _set_health(servicer: health.aio.HealthServicer, status: int) -> None:
