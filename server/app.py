@@ -306,6 +306,7 @@ def add_job_service(
         ttl_s=config.job_ttl_s,
         queued_ttl_s=config.job_queued_ttl_s,
         max_message_bytes=config.max_message_bytes,
+        max_attempts=config.job_max_attempts,
     )
 
 

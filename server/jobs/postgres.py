@@ -234,7 +234,8 @@ class PostgresJobStore:
     @staticmethod
     async def _notify(conn: psycopg.AsyncConnection, record: JobRecord) -> None:
         # Sent when the transaction commits; a rolled-back change notifies nobody.
-        await conn.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, f"{record.job_id} {record.version}"))
+        payload = f"{record.job_id} {record.version} {record.state.value}"
+        await conn.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, payload))
 
     async def _select(self, conn: psycopg.AsyncConnection, job_id: str) -> JobRecord | None:
         cursor = await conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE job_id = %s", (job_id,))
@@ -432,7 +433,7 @@ class PostgresJobStore:
 
     async def progress(self, job_id: str, progress: float, message: str) -> JobRecord | None:
         """Records progress of a job this replica runs; None if it no longer does."""
-        async with self._connection(time.monotonic() + _BACKGROUND_WAIT_S) as conn:
+        async with self._connection(time.monotonic() + _BACKGROUND_WAIT_S) as conn, conn.transaction():
             record = await self._set(
                 conn, job_id, [JobState.RUNNING.value], lease_holder=True, progress=progress, message=message
             )
@@ -452,7 +453,7 @@ class PostgresJobStore:
         RUNNING under this replica's lease (cancelled, or requeued after the lease ran out)."""
         assert state.final
         self._running.discard(job_id)
-        async with self._connection(time.monotonic() + _BACKGROUND_WAIT_S) as conn:
+        async with self._connection(time.monotonic() + _BACKGROUND_WAIT_S) as conn, conn.transaction():
             record = await self._set(
                 conn,
                 job_id,
@@ -471,16 +472,17 @@ class PostgresJobStore:
             )
         return None if record is None else self._publish(record)
 
-    async def requeue(self, job_id: str, message: str) -> JobRecord | None:
-        """Gives a job this replica runs back to the queue, and its claim with it."""
+    async def requeue(self, job_id: str, message: str, *, keep_attempt: bool = False) -> JobRecord | None:
+        """Gives a job this replica runs back to the queue, and its claim with it unless
+        ``keep_attempt`` (the process reading it died: see ``JobStore.requeue``)."""
         self._running.discard(job_id)
-        async with self._connection(time.monotonic() + _BACKGROUND_WAIT_S) as conn:
+        async with self._connection(time.monotonic() + _BACKGROUND_WAIT_S) as conn, conn.transaction():
             cursor = await conn.execute(
                 "UPDATE jobs SET state = 'QUEUED', started_at = NULL, progress = 0, message = %s, "
-                "attempts = GREATEST(attempts - 1, 0), version = version + 1, lease_owner = NULL, "
+                "attempts = GREATEST(attempts - %s, 0), version = version + 1, lease_owner = NULL, "
                 f"lease_expires = NULL WHERE job_id = %s AND state = 'RUNNING' AND lease_owner = %s "
                 f"RETURNING {COLUMNS}",
-                (message, job_id, self.replica),
+                (message, 0 if keep_attempt else 1, job_id, self.replica),
             )
             row = await cursor.fetchone()
             record = None if row is None else record_of(row)
@@ -567,31 +569,45 @@ class PostgresJobStore:
 
     async def _listen(self) -> None:
         """Follows every replica's changes (LISTEN), passing them to local watchers and listeners;
-        reconnects after a lost connection."""
+        reconnects after a lost connection, then reads every followed job again (a change made
+        while it was away was notified to nobody)."""
         pause_s = 0.5
         while not self._closed:
             try:
-                async with await psycopg.AsyncConnection.connect(self._url, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, keepalives=1, keepalives_idle=30, keepalives_interval=10
+                ) as conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(_CHANNEL)))
                     pause_s = 0.5
+                    for job_id in self._watchers.watched():
+                        await self._relay(job_id, 0, None)
                     async for notice in conn.notifies():
-                        job_id, _, version = notice.payload.partition(" ")
-                        await self._relay(job_id, int(version or 0))
+                        job_id, version, state = _parse_notice(notice.payload)
+                        if job_id:
+                            await self._relay(job_id, version, state)
             except psycopg.OperationalError as exc:
                 _LOGGER.warning("listening for job changes: %s; reconnecting", _reason(exc))
                 await asyncio.sleep(pause_s)
                 pause_s = min(10.0, pause_s * 2)
 
-    async def _relay(self, job_id: str, version: int) -> None:
-        """A change another replica (or this one) committed: read it for whoever here follows it."""
+    async def _relay(self, job_id: str, version: int, state: JobState | None) -> None:
+        """A change another replica (or this one) committed, for whoever here follows it: the
+        runner only needs the new state, which the notice carries; a watcher gets the record as
+        read now, or, for a job deleted since, a final CANCELLED one."""
         if not self._watchers.follows(job_id):
+            return
+        if not self._watchers.watched_by_calls(job_id):
+            if state is not None:
+                self._publish(_bare(job_id, version, state, "changed"))
             return
         try:
             async with self._connection(time.monotonic() + _BACKGROUND_WAIT_S) as conn:
                 record = await self._select(conn, job_id)
         except StoreBusy:
             return
-        if record is not None and record.version >= version:
+        if record is None:
+            self._publish(_bare(job_id, max(version, 1) + 1, JobState.CANCELLED, "deleted"))
+        elif record.version >= version:
             self._publish(record)
 
     async def close(self) -> None:
@@ -625,6 +641,33 @@ class PostgresJobStore:
         if record.state != JobState.RUNNING:
             self._running.discard(record.job_id)
         return self._watchers.publish(record)
+
+
+def _parse_notice(payload: str) -> tuple[str, int, JobState | None]:
+    """A notice's job id, version and state ("" for a notice not of ours)."""
+    parts = payload.split(" ")
+    try:
+        return parts[0], int(parts[1]), JobState(parts[2]) if len(parts) > 2 else None
+    except (IndexError, ValueError):
+        return "", 0, None
+
+
+def _bare(job_id: str, version: int, state: JobState, message: str) -> JobRecord:
+    """A record that only says a job's new state (what the runner acts on; a deleted job's end)."""
+    return JobRecord(
+        job_id=job_id,
+        owner="",
+        state=state,
+        progress=0.0,
+        message=message,
+        created_at=0.0,
+        started_at=None,
+        finished_at=None,
+        result=b"",
+        error=b"",
+        attempts=0,
+        version=version,
+    )
 
 
 def _reason(exc: BaseException) -> str:

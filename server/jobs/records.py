@@ -202,6 +202,14 @@ class Watchers:
         """Calls ``listener`` on the event loop with every new state of every job."""
         self._listeners.append(listener)
 
+    def watched(self) -> list[str]:
+        """The jobs some WatchJob call follows now."""
+        return list(self._boxes)
+
+    def watched_by_calls(self, job_id: str) -> bool:
+        """Whether a WatchJob call follows ``job_id``."""
+        return bool(self._boxes.get(job_id))
+
     def follows(self, job_id: str) -> bool:
         """Whether anyone here wants ``job_id``'s new states."""
         return bool(self._boxes.get(job_id) or self._listeners)

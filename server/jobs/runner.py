@@ -44,7 +44,7 @@ from server.jobs.postgres import PostgresJobStore
 from server.jobs.records import JobPayload, JobRecord, JobState
 from server.jobs.sqlite import JobStore
 
-__all__ = ["JobFailed", "JobProcess", "JobRunner", "local_job_process"]
+__all__ = ["JobAttemptLost", "JobFailed", "JobProcess", "JobRunner", "local_job_process"]
 
 _LOGGER = logging.getLogger(__name__)
 _RETRY_LATER = (Overloaded, ModelNotReady, ShuttingDown)
@@ -71,6 +71,11 @@ class JobProcess(Protocol):
     async def __call__(
         self, image: bytes, options: types_pb2.ProcessOptions, job_id: str
     ) -> types_pb2.ProcessResponse: ...
+
+
+class JobAttemptLost(Exception):
+    """The process reading a job's image stopped answering mid-read (a worker killed, out of
+    memory): the claim counts, so a job that takes its reader down cannot do so forever."""
 
 
 class JobFailed(Exception):
@@ -120,6 +125,7 @@ class JobRunner:
         retry_pause_s: how long a job refused for load waits before it is claimed again.
         max_message_bytes: the largest Job message GetJob and WatchJob may send (the server's
             ``max_message_bytes``); a result's pictures are left out beyond it.
+        max_attempts: claims after which a job whose reader died (``JobAttemptLost``) ends FAILED.
     """
 
     def __init__(
@@ -133,7 +139,9 @@ class JobRunner:
         queued_ttl_s: float,
         retry_pause_s: float = 1.0,
         max_message_bytes: int = 16 * 1024 * 1024,
+        max_attempts: int = 3,
     ) -> None:
+        self._max_attempts = max_attempts
         self._store = store
         self._process = process
         self._fetcher = fetcher
@@ -252,6 +260,14 @@ class JobRunner:
             await asyncio.sleep(self._retry_pause_s)
             waiting = f"waiting: {exc}"
             await self._until_written(lambda: self._store.requeue(job_id, waiting))
+        except JobAttemptLost as exc:
+            if record.attempts >= self._max_attempts:
+                message = f"the worker reading it stopped {record.attempts} times: {exc}"
+                await self._fail(job_id, rich_status(grpc.StatusCode.UNAVAILABLE, message))
+            else:
+                _LOGGER.warning("job %s lost its reader (%s); requeued, the attempt counted", job_id, exc)
+                lost = f"requeued: the worker reading it stopped ({exc})"
+                await self._until_written(lambda: self._store.requeue(job_id, lost, keep_attempt=True))
         except PipelineError as exc:
             await self._fail(job_id, status_of_error(exc))
         except JobFailed as exc:

@@ -638,20 +638,21 @@ class JobStore:
         record = await self._background(update, job_id, (JobState.RUNNING,))
         return None if record is None else self._publish(record)
 
-    async def requeue(self, job_id: str, message: str) -> JobRecord | None:
+    async def requeue(self, job_id: str, message: str, *, keep_attempt: bool = False) -> JobRecord | None:
         """Puts a RUNNING job back to QUEUED (the server is stopping, or it was refused for load);
         None if it is no longer RUNNING.
 
         The claim is given back (``attempts`` goes down by one): the job did not get to run, so it
         must not come nearer to ``max_attempts``, which is for jobs that take the server down.
+        With ``keep_attempt`` it is not: the process reading it died, which is what that counts.
         """
 
         def requeue() -> JobRecord | None:
             with self._transaction() as db:
                 cursor = db.execute(
                     "UPDATE jobs SET state = ?, started_at = NULL, progress = 0, message = ?, "
-                    "attempts = MAX(attempts - 1, 0), version = version + 1 WHERE job_id = ? AND state = ?",
-                    (JobState.QUEUED, message, job_id, JobState.RUNNING),
+                    "attempts = MAX(attempts - ?, 0), version = version + 1 WHERE job_id = ? AND state = ?",
+                    (JobState.QUEUED, message, 0 if keep_attempt else 1, job_id, JobState.RUNNING),
                 )
                 return self._select(job_id) if cursor.rowcount else None
 

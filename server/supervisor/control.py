@@ -18,14 +18,14 @@ import logging
 from collections.abc import Callable
 
 import grpc
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, expiry_date_service_pb2_grpc, types_pb2
-from pipeline import InvalidInput, Overloaded
+from pipeline import InvalidInput, ModelNotReady, Overloaded
 from server.api.admin import reload_target
 from server.api.inference import PRIORITY_METADATA
 from server.errors import Conflict, grpc_errors, rich_status
-from server.jobs.runner import JobFailed, JobProcess
+from server.jobs.runner import JobAttemptLost, JobFailed, JobProcess
 from server.supervisor.workers import WorkerPool, WorkerStartFailed
 
 __all__ = ["ControlAdminService", "add_stats", "remote_job_process"]
@@ -35,7 +35,9 @@ _LOGGER = logging.getLogger(__name__)
 # interactive calls first. Past it the job fails DEADLINE_EXCEEDED rather than waiting forever.
 _JOB_CALL_TIMEOUT_S = 600.0
 # Refusals that mean "not now": the job goes back to the queue and is tried again.
-_RETRY_LATER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+# A worker's refusals that say "not now" (server/errors.py reasons); Envoy's own refusals carry a
+# RetryInfo. Either way the job did not run, and goes back to the queue with its claim given back.
+_NOT_NOW_REASONS = frozenset({"OVERLOADED", "MODEL_NOT_READY", "SHUTTING_DOWN", "JOB_STORE_BUSY"})
 _STATUS_DETAILS = "grpc-status-details-bin"
 
 
@@ -61,13 +63,30 @@ def remote_job_process(channel: grpc.aio.Channel, key: str) -> JobProcess:
         try:
             response = await stub.Process(request, metadata=metadata, timeout=_JOB_CALL_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in _RETRY_LATER:
+            status = _status_of(exc)
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED or _not_now(status):
                 raise Overloaded(exc.details() or "the workers are busy") from None
-            raise JobFailed(_status_of(exc)) from None
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                # No refusal: the connection to the worker reading it broke (it died mid-read).
+                raise JobAttemptLost(exc.details() or "the worker stopped") from None
+            raise JobFailed(status) from None
         response.request_id = job_id
         return response
 
     return process
+
+
+def _not_now(status: status_pb2.Status) -> bool:
+    """Whether ``status`` is a refusal to try again later rather than a failure of the read."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            return True
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.reason in _NOT_NOW_REASONS:
+                return True
+    return False
 
 
 def _status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
@@ -117,11 +136,22 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
         self._on_reloaded = on_reloaded
 
     async def _ask_workers(self, call: Callable[[admin_service_pb2_grpc.AdminServiceStub], object]) -> list:
+        """``call`` on every ready worker; the answers of those that answered.
+
+        Raises:
+            ModelNotReady: no worker is ready, or none answered (UNAVAILABLE with a retry hint).
+        """
+
         async def ask(port: int) -> object:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 return await call(admin_service_pb2_grpc.AdminServiceStub(channel))  # type: ignore[misc]
 
-        return list(await asyncio.gather(*(ask(w.port) for w in self._pool.ready)))
+        outcomes = await asyncio.gather(*(ask(w.port) for w in self._pool.ready), return_exceptions=True)
+        # A worker that just died or is being replaced is left out; its counts went with it.
+        answers = [o for o in outcomes if not isinstance(o, BaseException)]
+        if not answers:
+            raise ModelNotReady("no worker is serving yet; retry shortly")
+        return answers
 
     @grpc_errors
     async def GetStats(
@@ -151,8 +181,11 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
         _LOGGER.info(
             "reloading the models in %d fresh workers (%s)", self._pool.count, " ".join(flags) or "same files"
         )
+        # Shielded: a caller that gives up (its deadline, a cancel) does not stop a swap halfway;
+        # it runs to its end, either way, and the next ReloadModels sees the result.
+        swap = asyncio.ensure_future(self._pool.reload(flags))
         try:
-            fresh = await self._pool.reload(flags)
+            fresh = await asyncio.shield(swap)
         except WorkerStartFailed as exc:
             message = f"the models failed to load; the old ones still serve: {exc}"
             raise InvalidInput(target.failed_field, message) from None

@@ -5,9 +5,9 @@ one HTTP/2 connection to each worker that carries as many calls at once as the w
 images. Unary calls beyond that wait in Envoy's queue (in C++, their bytes within its buffer
 limits, their deadlines kept) and a call beyond the queue is refused at once, UNAVAILABLE with a
 RetryInfo, without any Python process reading it. An idempotent unary call (the Process methods:
-reading a date twice changes nothing) that a worker refuses with UNAVAILABLE (it is stopping) or
-that finds a worker gone is retried once on another worker, within a retry budget so retries
-cannot become a storm of their own.
+reading a date twice changes nothing) of at most 4 MiB that a worker refuses with UNAVAILABLE (it
+is stopping) or that finds a worker gone is retried once on another worker, within a retry budget
+so retries cannot become a storm of their own.
 
 The workers are not in the bootstrap: they change (a dead worker is replaced, a reload swaps them
 all), so Envoy reads them from files (EDS over the file system, ``write_endpoints``), which it
@@ -57,6 +57,12 @@ CONTROL_PATHS: tuple[tuple[str, bool], ...] = (
 # How long a refused caller is told to wait. A refusal means the queue is full as well: with the
 # queue at about a second of work, half a second lets half of it drain before the retry.
 _RETRY_DELAY_MS = 500
+# How long a caller is told to wait when no worker serves: about a worker's start.
+_NO_WORKER_DELAY_MS = 1000
+# A unary call's bytes Envoy keeps so it can retry the call on another worker; a larger call is
+# not retried (its caller sees the UNAVAILABLE). Bounded so that the queued and running calls'
+# copies stay small: typical photos are 1-4 MB.
+_RETRY_BUFFER_BYTES = 4 * 1024 * 1024
 _ENVOY = "type.googleapis.com/envoy."
 
 
@@ -105,7 +111,7 @@ class FrontDoorConfig:
 def overflow_status(max_calls: int) -> status_pb2.Status:
     """The google.rpc.Status Envoy sends (``grpc-status-details-bin``) with a refusal at the
     circuit breaker: UNAVAILABLE with a RetryInfo, so a client that honours it backs off."""
-    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(nanos=_RETRY_DELAY_MS * 1_000_000))
+    retry = _retry_info(_RETRY_DELAY_MS)
     status = status_pb2.Status(
         code=code_pb2.UNAVAILABLE,
         message=f"the server is at capacity ({max_calls} calls in flight); retry after the RetryInfo delay",
@@ -167,30 +173,49 @@ def _routes() -> list[dict[str, Any]]:
     for path, prefix in CONTROL_PATHS:
         routes.append({"match": {"prefix" if prefix else "path": path}, "route": _route_to(CONTROL_CLUSTER)})
     for path in _unary_methods():
-        routes.append({"match": {"path": path}, "route": _route_to(UNARY_CLUSTER, **retry), **arrived})
+        routes.append(
+            {
+                "match": {"path": path},
+                "route": _route_to(UNARY_CLUSTER, **retry),
+                "per_request_buffer_limit_bytes": _RETRY_BUFFER_BYTES,
+                **arrived,
+            }
+        )
     # The rest: streams, the other AdminService calls, reflection.
     routes.append({"match": {"prefix": "/"}, "route": _route_to(STREAM_CLUSTER), **arrived})
     return routes
 
 
 def _local_reply(max_calls: int) -> dict[str, Any]:
-    """A refusal at the circuit breaker (response flag UO) carries the RetryInfo and gRPC's own
-    pushback header; Envoy's other replies stay as they are (UNAVAILABLE when no worker is up)."""
-    details = base64.b64encode(overflow_status(max_calls).SerializeToString()).decode().rstrip("=")
+    """Envoy's refusals carry a RetryInfo and gRPC's own pushback header: a call over the queue
+    (response flag UO), and a call while no worker serves (UH: all restarting). Its other replies
+    (a worker gone mid-call) stay as they are."""
+    no_worker = status_pb2.Status(
+        code=code_pb2.UNAVAILABLE, message="no worker is serving yet; retry shortly"
+    )
+    no_worker.details.add().Pack(_retry_info(_NO_WORKER_DELAY_MS))
     return {
         "mappers": [
-            {
-                "filter": {"response_flag_filter": {"flags": ["UO"]}},
-                "headers_to_add": [
-                    _header("grpc-status-details-bin", details),
-                    _header("grpc-retry-pushback-ms", str(_RETRY_DELAY_MS)),
-                ],
-                "body_format_override": {
-                    "text_format_source": {"inline_string": overflow_status(max_calls).message}
-                },
-            }
+            _refusal_mapper("UO", overflow_status(max_calls), _RETRY_DELAY_MS),
+            _refusal_mapper("UH", no_worker, _NO_WORKER_DELAY_MS),
         ]
     }
+
+
+def _refusal_mapper(flag: str, status: status_pb2.Status, delay_ms: int) -> dict[str, Any]:
+    details = base64.b64encode(status.SerializeToString()).decode().rstrip("=")
+    return {
+        "filter": {"response_flag_filter": {"flags": [flag]}},
+        "headers_to_add": [
+            _header("grpc-status-details-bin", details),
+            _header("grpc-retry-pushback-ms", str(delay_ms)),
+        ],
+        "body_format_override": {"text_format_source": {"inline_string": status.message}},
+    }
+
+
+def _retry_info(delay_ms: int) -> error_details_pb2.RetryInfo:
+    return error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(nanos=delay_ms * 1_000_000))
 
 
 def _header(key: str, value: str) -> dict[str, Any]:
@@ -296,24 +321,11 @@ def _worker_cluster(name: str, config: FrontDoorConfig) -> dict[str, Any]:
             ],
             **({"per_host_thresholds": per_host} if per_host else {}),
         },
-        # No active health check here: the supervisor publishes a worker only once it serves,
-        # unpublishes it the moment its process ends, and kills one that stops answering its health
-        # checks (workers.py). Envoy's own check would hold each new worker back for up to one
-        # interval after it was published. Outlier detection takes out, for a while, a worker whose
-        # connections fail; only those: a worker's answers (DEADLINE_EXCEEDED for a caller's short
-        # deadline, UNAVAILABLE while it drains) say nothing against it.
-        "outlier_detection": {
-            "split_external_local_origin_errors": True,
-            "consecutive_local_origin_failure": 3,
-            "enforcing_consecutive_local_origin_failure": 100,
-            "enforcing_consecutive_5xx": 0,
-            "enforcing_consecutive_gateway_failure": 0,
-            "enforcing_success_rate": 0,
-            "enforcing_local_origin_success_rate": 0,
-            "interval": "1s",
-            "base_ejection_time": "2s",
-            "max_ejection_percent": 100,
-        },
+        # No health checks or outlier detection here: the supervisor publishes a worker only once
+        # it serves, unpublishes it the moment its process ends, and kills one that stops
+        # answering its own health checks (workers.py). Envoy's active check would hold each new
+        # worker back for an interval; its outlier detection counts a caller's deadline running
+        # out as the worker's failure, and could take every worker out under an overload.
         "common_lb_config": {"healthy_panic_threshold": {"value": 0.0}},
     }
 

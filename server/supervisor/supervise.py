@@ -5,9 +5,9 @@ health, GetStats and ReloadModels for all of them.
 Order of start: Envoy first (it is forked before this process has any thread), then this process's
 own gRPC server on a Unix socket Envoy routes control calls to, then the workers; the port is
 announced once Envoy listens, and health turns SERVING once a worker serves. Order of stop
-(SIGTERM, SIGINT): health NOT_SERVING, the workers drain their calls (each within ``grace_s``; a
-call refused by a stopping worker is retried by Envoy on another one while any is left), the job
-runner puts running jobs back in the queue, and Envoy goes last.
+(SIGTERM, SIGINT): health NOT_SERVING, the job runner puts running jobs back in the queue, the
+workers drain their calls (each within ``grace_s``; a call refused by a stopping worker is
+retried by Envoy on another one while any is left), and Envoy goes last.
 """
 
 from __future__ import annotations
@@ -105,11 +105,16 @@ def worker_flags(config: ServerConfig, count: int, key: str) -> list[str]:
     ]  # fmt: skip
     if not config.pipeline.runtime.intra_op_threads:
         flags += ["--intra-op-threads", str(max(1, cores // concurrency))]
+    # Room for what Envoy sends a worker (its unary calls and its share of the streams) and for
+    # the supervisor's health checks beside them: a worker at its call limit refuses those too.
+    share = _pending_images(config, count)
+    flags += ["--max-concurrent-rpcs", str(config.max_concurrent_rpcs + 2 * share + 8)]
+    flags += ["--max-streams-per-connection", str(max(config.max_streams_per_connection, 2 * share))]
     if not config.pipeline.max_pending_images:
         # Twice its share of Envoy's limit: Envoy's least-request choice can hand one worker a
         # call or two beyond its share, and those must not be refused by the worker (costly, in
         # Python) while Envoy's own limit (cheap, in C++) is what bounds the whole.
-        flags += ["--max-pending-images", str(2 * _pending_images(config, count))]
+        flags += ["--max-pending-images", str(2 * share)]
     if key:
         flags += ["--supervisor-key-hash", hash_key(key)]
     if config.rate_limit_rps > 0:

@@ -119,6 +119,9 @@ class WorkerPool:
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._reloading = asyncio.Lock()
+        self._publishing = asyncio.Lock()
+        # True only while a ReloadModels swap runs (replacements take the lock too).
+        self._swapping = False
         # Told each time a dead worker is replaced (the supervisor's restarts counter).
         self.on_restart: Callable[[], None] = lambda: None
 
@@ -130,7 +133,7 @@ class WorkerPool:
     @property
     def reloading(self) -> bool:
         """Whether a reload is in progress."""
-        return self._reloading.locked()
+        return self._swapping
 
     @property
     def count(self) -> int:
@@ -161,15 +164,25 @@ class WorkerPool:
             WorkerStartFailed: a new worker failed to start (the message says why).
         """
         async with self._reloading:
-            spec = self._spec.with_flags(flags)
-            fresh = await self._start_many(spec, self._count)
-            self._spec = spec
-            old, self._ready = self._ready, fresh
-            for worker in fresh:
-                self._watch(worker)
+            self._swapping = True
+            try:
+                return await self._swap(flags)
+            finally:
+                self._swapping = False
+
+    async def _swap(self, flags: Sequence[str]) -> list[Worker]:
+        spec = self._spec.with_flags(flags)
+        fresh = await self._start_many(spec, self._count)
+        self._spec = spec
+        old, self._ready = self._ready, fresh
+        for worker in fresh:
+            self._watch(worker)
+        try:
             await self._publish_ready()
+        finally:
+            # The old workers go whatever happened to the publish: the new ones are the pool now.
             await asyncio.gather(*(self._retire(worker) for worker in old))
-            return fresh
+        return fresh
 
     async def stop(self) -> None:
         """Stops every worker gracefully (each drains its calls within its grace period)."""
@@ -210,8 +223,12 @@ class WorkerPool:
         self._spawn(self._forward(worker, process.stderr))
         try:
             await asyncio.wait_for(self._until_serving(worker), spec.start_timeout_s)
-        except (TimeoutError, WorkerStartFailed) as exc:
-            await self._retire(worker)
+        except BaseException as exc:
+            # Whatever ends the wait (a failure, a timeout, a cancelled reload), the process goes:
+            # a worker nobody watches would hold its models' memory until the supervisor exits.
+            await asyncio.shield(self._retire(worker))
+            if not isinstance(exc, TimeoutError | WorkerStartFailed):
+                raise
             reason = str(exc) or f"not SERVING after {spec.start_timeout_s:.0f} s"
             tail = "\n".join(worker.tail)
             raise WorkerStartFailed(f"{name} did not start: {reason}; its last lines:\n{tail}") from None
@@ -317,13 +334,16 @@ class WorkerPool:
                     self._watch(worker)
                     await self._publish_ready()
                     return
-            except WorkerStartFailed as exc:
+            except Exception as exc:  # a failed start, Envoy slow to take it, no process slots
                 _LOGGER.error(
                     "replacing a worker failed; trying again in %.1f s: %s", self._restart_pause_s, exc
                 )
 
     async def _publish_ready(self) -> None:
-        await self._publish([w.port for w in self._ready])
+        # One at a time, each the set ready now: two at once (two workers dying together) would
+        # each wait for Envoy to hold its own set, and the first would wait for one it never gets.
+        async with self._publishing:
+            await self._publish([w.port for w in self._ready])
 
     async def _retire(self, worker: Worker) -> None:
         """Stops ``worker`` gracefully (SIGTERM: it drains within its grace period), killing it if

@@ -14,7 +14,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+import grpc
 import pytest
+from google.rpc import status_pb2
 
 from datalid.v1 import types_pb2
 from pipeline import Overloaded, ProcessResult, ProcessStatus, ShuttingDown, StageTimings
@@ -32,7 +34,7 @@ from server.jobs.records import (
     JobState,
     QuotaExceeded,
 )
-from server.jobs.runner import JobRunner, local_job_process
+from server.jobs.runner import JobAttemptLost, JobRunner, local_job_process
 from server.jobs.sqlite import JobStore, StoreInUse
 
 _PAYLOAD = JobPayload(b"image", "", b"")
@@ -706,3 +708,41 @@ def test_a_second_store_on_an_open_file_is_refused_naming_the_owner(tmp_path: Pa
         await again.close()
 
     asyncio.run(scenario())
+
+
+def test_a_job_whose_reader_keeps_dying_counts_its_attempts_and_ends_failed(tmp_path: Path) -> None:
+    """A --workers supervisor's job whose worker dies mid-read (JobAttemptLost) is requeued with
+    its claim counted, and ends FAILED after max_attempts: a photo that kills workers cannot do so
+    forever."""
+    reads = 0
+
+    async def dying_reader(image: bytes, options: object, job_id: str) -> object:
+        nonlocal reads
+        reads += 1
+        raise JobAttemptLost("upstream connect error or disconnect/reset before headers")
+
+    async def scenario() -> records.JobRecord:
+        store = await JobStore.open(tmp_path / "jobs.sqlite3")
+        runner = JobRunner(
+            store,
+            dying_reader,  # type: ignore[arg-type]
+            UrlFetcher(UrlPolicy()),
+            concurrency=1,
+            ttl_s=3600,
+            queued_ttl_s=3600,
+            retry_pause_s=0.01,
+            max_attempts=3,
+        )
+        job = await store.create("alice", _PAYLOAD)
+        states = await store.watch("alice", job.job_id)
+        assert states is not None
+        runner.start()
+        seen = await _until(states, lambda r: r.state.final)
+        await runner.close()
+        await store.close()
+        return seen[-1]
+
+    final = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert final.state == JobState.FAILED and final.attempts == 3 and reads == 3
+    assert status_pb2.Status.FromString(final.error).code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert "stopped 3 times" in final.message

@@ -10,7 +10,9 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
+from pipeline import ShuttingDown
 from server.edge.interceptors._calls import call_next
+from server.errors import abort_with, status_of_error
 
 __all__ = ["DrainingInterceptor"]
 
@@ -70,7 +72,10 @@ class DrainingInterceptor(AsyncServerInterceptor):
     ) -> Any:
         if not method_name.startswith(_HEALTH_PREFIX):
             if self._draining:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; retry shortly")
+                # With its reason, so a caller (a supervisor's job runner) can tell it from a crash.
+                await abort_with(
+                    context, status_of_error(ShuttingDown("server is shutting down; retry shortly"))
+                )
             self._enter()
             _LOGGER.debug("rpc admitted method=%s in_flight=%d", method_name, self._in_flight)
             # The call's end, whatever ends it (return, error, cancellation, a stream's last message).
