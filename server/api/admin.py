@@ -13,7 +13,7 @@ import onnxruntime
 from google.protobuf import timestamp_pb2
 
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc
-from pipeline import InvalidInput, ModelInfo, PipelineStats, load_pipeline
+from pipeline import InvalidInput, ModelInfo, Pipeline, PipelineConfig, PipelineStats, load_pipeline
 from pipeline.runtime import available_providers
 from server import __version__
 from server.config import ServerConfig
@@ -103,6 +103,21 @@ def reload_target(request: admin_service_pb2.ReloadModelsRequest, known: set[str
     return ReloadTarget(repository, detector)
 
 
+def _load_serving(config: PipelineConfig, served: set[str]) -> Pipeline:
+    """The pipeline of ``config``, if it serves every model in ``served``: a reload never serves
+    fewer models (a repository without a detector folder would silently drop the detector).
+
+    Raises:
+        ValueError: a model is missing, naming it.
+    """
+    pipeline = load_pipeline(config)
+    missing = sorted(served - {model.name for model in pipeline.models()})
+    if missing:
+        pipeline.close()
+        raise ValueError(f"the new models lack {', '.join(missing)}, which serve now")
+    return pipeline
+
+
 class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
     """Server and model information, the batchers' statistics, and reloading the models in place.
 
@@ -156,7 +171,8 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         """Loads and warms a new pipeline beside the serving one, swaps it in, then lets the old
         one finish its work and closes it. Needs the memory of both for that while (a --workers
         server swaps whole workers instead)."""
-        target = reload_target(request, {model.name for model in self._host.pipeline.models()})
+        served = {model.name for model in self._host.pipeline.models()}
+        target = reload_target(request, served)
         if self._reloading.locked():
             raise Conflict("a reload is already in progress; try again when it ends")
         async with self._reloading:
@@ -167,7 +183,7 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
                 changes["detector_model_path"] = target.detector_model_path
             config = dataclasses.replace(self._pipeline_config, **changes)
             try:
-                await self._host.reload(lambda: load_pipeline(config))
+                await self._host.reload(lambda: _load_serving(config, served))
             except Exception as exc:  # whatever a bad repository raises: the old models stay
                 reason = " ".join(str(exc).split())[:2000]
                 message = f"the models failed to load; the old ones still serve: {reason}"

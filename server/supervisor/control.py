@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -26,7 +26,7 @@ from server.api.admin import reload_target
 from server.api.inference import PRIORITY_METADATA
 from server.errors import Conflict, grpc_errors, rich_status
 from server.jobs.runner import JobAttemptLost, JobFailed, JobProcess
-from server.supervisor.workers import WorkerPool, WorkerStartFailed
+from server.supervisor.workers import Worker, WorkerPool, WorkerStartFailed
 
 __all__ = ["ControlAdminService", "add_stats", "remote_job_process"]
 
@@ -153,6 +153,21 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
             raise ModelNotReady("no worker is serving yet; retry shortly")
         return answers
 
+    def _serves_all(self, served: set[str]) -> Callable[[Worker], Awaitable[None]]:
+        """A check of a fresh worker: it serves every model in ``served`` (a reload never serves
+        fewer: a repository without a detector folder would silently drop the detector)."""
+
+        async def check(worker: Worker) -> None:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{worker.port}") as channel:
+                answer = await admin_service_pb2_grpc.AdminServiceStub(channel).ListModels(
+                    admin_service_pb2.ListModelsRequest(), metadata=self._metadata, timeout=10
+                )
+            missing = sorted(served - {model.name for model in answer.models})
+            if missing:
+                raise WorkerStartFailed(f"the new models lack {', '.join(missing)}, which serve now")
+
+        return check
+
     @grpc_errors
     async def GetStats(
         self, request: admin_service_pb2.GetStatsRequest, context: grpc.aio.ServicerContext
@@ -170,7 +185,8 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
         listed = await self._ask_workers(
             lambda stub: stub.ListModels(everything, metadata=self._metadata, timeout=10)  # type: ignore[no-any-return]
         )
-        target = reload_target(request, {model.name for answer in listed[:1] for model in answer.models})
+        served = {model.name for answer in listed[:1] for model in answer.models}
+        target = reload_target(request, served)
         flags: list[str] = []
         if target.model_repository is not None:
             flags += ["--model-repository", str(target.model_repository)]
@@ -183,7 +199,7 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
         )
         # Shielded: a caller that gives up (its deadline, a cancel) does not stop a swap halfway;
         # it runs to its end, either way, and the next ReloadModels sees the result.
-        swap = asyncio.ensure_future(self._pool.reload(flags))
+        swap = asyncio.ensure_future(self._pool.reload(flags, self._serves_all(served)))
         try:
             fresh = await asyncio.shield(swap)
         except WorkerStartFailed as exc:

@@ -2,12 +2,14 @@
 
 Envoy owns the public gRPC port. Per call it picks the least-loaded worker (LEAST_REQUEST), over
 one HTTP/2 connection to each worker that carries as many calls at once as the worker admits
-images. Unary calls beyond that wait in Envoy's queue (in C++, their bytes within its buffer
-limits, their deadlines kept) and a call beyond the queue is refused at once, UNAVAILABLE with a
-RetryInfo, without any Python process reading it. An idempotent unary call (the Process methods:
-reading a date twice changes nothing) of at most 4 MiB that a worker refuses with UNAVAILABLE (it
-is stopping) or that finds a worker gone is retried once on another worker, within a retry budget
-so retries cannot become a storm of their own.
+images. A unary call beyond what the workers run together is refused at once, UNAVAILABLE with a
+RetryInfo, without any Python process reading it. There is no queue in front of the workers
+(Envoy's pending queue only holds calls while a connection opens): the workers' own admission
+queues are the queue, and a longer one would hold calls with short deadlines until useless. An
+idempotent unary call (the Process methods: reading a date twice changes nothing) of at most
+4 MiB that a worker refuses with UNAVAILABLE (it is stopping) or that finds a worker gone is
+retried once on another worker, within a retry budget so retries cannot become a storm of their
+own.
 
 The workers are not in the bootstrap: they change (a dead worker is replaced, a reload swaps them
 all), so Envoy reads them from files (EDS over the file system, ``write_endpoints``), which it
@@ -54,8 +56,8 @@ CONTROL_PATHS: tuple[tuple[str, bool], ...] = (
     ("/datalid.v1.AdminService/GetStats", False),
     ("/datalid.v1.AdminService/ReloadModels", False),
 )
-# How long a refused caller is told to wait. A refusal means the queue is full as well: with the
-# queue at about a second of work, half a second lets half of it drain before the retry.
+# How long a refused caller is told to wait: half a second lets about half the calls in flight end
+# (a photo takes about a second of a worker's time under full load here).
 _RETRY_DELAY_MS = 500
 # How long a caller is told to wait when no worker serves: about a worker's start.
 _NO_WORKER_DELAY_MS = 1000
@@ -79,9 +81,9 @@ class FrontDoorConfig:
         workers: how many workers there are.
         calls_per_worker: unary calls one worker runs at once (the images it admits): Envoy opens
             one HTTP/2 connection to each worker with this many streams at most.
-        queued_calls: unary calls Envoy holds, beyond those the workers run, until a worker has
-            room (or the call's deadline passes); more are refused at once with a RetryInfo. The
-            queue costs no Python time; its calls' bytes are held within Envoy's buffer limits.
+        pending_calls: unary calls Envoy may hold while a connection to a worker opens (at start,
+            after a worker is replaced). Calls beyond what the workers run are refused at once:
+            Envoy's ``max_requests`` limit counts before its pending queue is used.
         max_stream_calls: streaming calls in flight to all workers together (camera streams and
             progress streams: long-lived, each holds one); more are refused by Envoy.
         max_connections: client connections at once.
@@ -98,7 +100,7 @@ class FrontDoorConfig:
     endpoints_dir: Path
     workers: int
     calls_per_worker: int
-    queued_calls: int
+    pending_calls: int
     max_stream_calls: int
     max_connections: int = 256
     max_streams_per_connection: int = 32
@@ -177,7 +179,7 @@ def _routes() -> list[dict[str, Any]]:
             {
                 "match": {"path": path},
                 "route": _route_to(UNARY_CLUSTER, **retry),
-                "per_request_buffer_limit_bytes": _RETRY_BUFFER_BYTES,
+                "request_body_buffer_limit": _RETRY_BUFFER_BYTES,
                 **arrived,
             }
         )
@@ -234,9 +236,7 @@ def _listener(name: str, host: str, port: int, config: FrontDoorConfig) -> dict[
             "common_http_protocol_options": {"idle_timeout": f"{config.idle_timeout_s:g}s"},
             # Camera streams may be quiet between frames; the workers' own idle limit ends them.
             "stream_idle_timeout": "0s",
-            "local_reply_config": _local_reply(
-                config.workers * config.calls_per_worker + config.queued_calls
-            ),
+            "local_reply_config": _local_reply(config.workers * config.calls_per_worker),
             "route_config": {
                 "name": "datalid",
                 "virtual_hosts": [{"name": "datalid", "domains": ["*"], "routes": _routes()}],
@@ -281,12 +281,13 @@ def _http2(options: dict[str, Any]) -> dict[str, Any]:
 
 def _worker_cluster(name: str, config: FrontDoorConfig) -> dict[str, Any]:
     if name == UNARY_CLUSTER:
-        # One connection a worker, with as many streams as the worker admits images: a call beyond
-        # waits in Envoy's queue (pending), not in the worker, and a full queue is refused.
+        # One connection a worker, with as many streams as the worker admits images; a call beyond
+        # what they run together is refused by max_requests (pending only covers a connection
+        # being opened).
         protocol = _http2({"max_concurrent_streams": config.calls_per_worker})
         limits = {
             "max_requests": config.workers * config.calls_per_worker,
-            "max_pending_requests": config.queued_calls,
+            "max_pending_requests": config.pending_calls,
         }
         per_host = [{"priority": "DEFAULT", "max_connections": 1}]
     else:

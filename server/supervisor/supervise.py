@@ -164,9 +164,7 @@ async def supervise(
                 endpoints_dir=Path(work),
                 workers=count,
                 calls_per_worker=_pending_images(config, count),
-                # Queued in Envoy: as many as the workers run at once, about a second of work here;
-                # a longer queue would hold calls with short deadlines until they are useless.
-                queued_calls=count * _pending_images(config, count),
+                pending_calls=count * _pending_images(config, count),
                 max_stream_calls=count * config.max_concurrent_rpcs,
                 max_connections=config.max_connections,
                 max_streams_per_connection=config.max_streams_per_connection,

@@ -152,7 +152,9 @@ class WorkerPool:
         for worker in started:
             self._watch(worker)
 
-    async def reload(self, flags: Sequence[str]) -> list[Worker]:
+    async def reload(
+        self, flags: Sequence[str], accept: Callable[[Worker], Awaitable[None]] | None = None
+    ) -> list[Worker]:
         """Starts ``count`` fresh workers with ``flags`` added, waits until they all serve, moves the
         traffic to them, then drains and stops the old ones; later replacements use ``flags`` too.
         A worker that cannot start leaves the old ones serving.
@@ -161,18 +163,27 @@ class WorkerPool:
             The new workers.
 
         Raises:
-            WorkerStartFailed: a new worker failed to start (the message says why).
+            WorkerStartFailed: a new worker failed to start, or ``accept`` (awaited with one of them
+                before any traffic moves) refused it; the message says why.
         """
         async with self._reloading:
             self._swapping = True
             try:
-                return await self._swap(flags)
+                return await self._swap(flags, accept)
             finally:
                 self._swapping = False
 
-    async def _swap(self, flags: Sequence[str]) -> list[Worker]:
+    async def _swap(
+        self, flags: Sequence[str], accept: Callable[[Worker], Awaitable[None]] | None
+    ) -> list[Worker]:
         spec = self._spec.with_flags(flags)
         fresh = await self._start_many(spec, self._count)
+        if accept is not None:
+            try:
+                await accept(fresh[0])
+            except BaseException:
+                await asyncio.shield(asyncio.gather(*(self._retire(worker) for worker in fresh)))
+                raise
         self._spec = spec
         old, self._ready = self._ready, fresh
         for worker in fresh:

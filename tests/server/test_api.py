@@ -213,16 +213,26 @@ def test_reload_refuses_what_it_cannot_load(channel, inference, label_jpeg, requ
     )
 
 
-def test_reload_of_a_broken_repository_keeps_the_old_models(channel, inference, label_jpeg, tmp_path) -> None:
-    broken = tmp_path / "broken"
-    shutil.copytree(REPO_ROOT / "models", broken)
-    (broken / "ocr_rec" / "config.yaml").write_text("path: [this is not a model\n")
+@pytest.mark.parametrize("kind", ["broken", "empty"])
+def test_reload_of_a_broken_repository_keeps_the_old_models(
+    channel, inference, label_jpeg, tmp_path, kind
+) -> None:
+    repository = tmp_path / kind
+    if kind == "broken":
+        shutil.copytree(REPO_ROOT / "models", repository)
+        (repository / "ocr_rec" / "config.yaml").write_text("path: [this is not a model\n")
+    else:  # loads (the OCR models have defaults) but would drop the date detector
+        repository.mkdir()
     admin = admin_service_pb2_grpc.AdminServiceStub(channel)
     with pytest.raises(grpc.RpcError) as caught:
-        admin.ReloadModels(admin_service_pb2.ReloadModelsRequest(model_repository=str(broken)), timeout=120)
+        admin.ReloadModels(
+            admin_service_pb2.ReloadModelsRequest(model_repository=str(repository)), timeout=120
+        )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert bad_request_fields(caught.value) == ["model_repository"]
     assert "old ones still serve" in caught.value.details()
+    listed = admin.ListModels(admin_service_pb2.ListModelsRequest(), timeout=10)
+    assert "date_detector" in {m.name for m in listed.models}
     assert inference.Process(types_pb2.ProcessRequest(image=label_jpeg), timeout=60).best_date.date.endswith(
         "-11-16"
     )

@@ -25,13 +25,13 @@ def _bootstrap(tmp_path: Path) -> dict:
         endpoints_dir=tmp_path,
         workers=2,
         calls_per_worker=4,
-        queued_calls=8,
+        pending_calls=8,
         max_stream_calls=128,
     )
     return yaml.safe_load(render_bootstrap(config))
 
 
-def test_the_front_door_runs_four_calls_a_worker_queues_eight_and_refuses_with_a_retry_hint(tmp_path) -> None:
+def test_the_front_door_runs_four_calls_a_worker_and_refuses_more_with_a_retry_hint(tmp_path) -> None:
     bootstrap = _bootstrap(tmp_path)
     clusters = {c["name"]: c for c in bootstrap["static_resources"]["clusters"]}
     unary = clusters[UNARY_CLUSTER]
@@ -55,7 +55,7 @@ def test_the_front_door_runs_four_calls_a_worker_queues_eight_and_refuses_with_a
         assert _not_now(status), "a refusal a job runner tries again later"
     routes = manager["route_config"]["virtual_hosts"][0]["routes"]
     process = next(r for r in routes if r["match"].get("path") == "/datalid.v1.ExpiryDateService/Process")
-    assert process["per_request_buffer_limit_bytes"] == 4 * 1024 * 1024
+    assert process["request_body_buffer_limit"] == 4 * 1024 * 1024
     assert process["request_headers_to_add"][0]["header"]["key"] == "x-datalid-arrived"
     assert process["route"]["max_stream_duration"] == {"grpc_timeout_header_max": "0s"}
 

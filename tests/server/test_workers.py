@@ -164,8 +164,7 @@ def test_jobs_are_kept_by_the_supervisor_and_read_by_a_worker(channel, label_jpe
 
 
 def test_envoy_refuses_calls_over_capacity_with_a_retry_hint(channel) -> None:
-    # Big photos, many at once: more than the two workers run (4 images each) and Envoy queues
-    # (as many again) together.
+    # Big photos, many at once: more than the two workers run (4 images each).
     photo = render_label(["Use by", "16 NOV"], seed=3, size=(2400, 1800))
     with concurrent.futures.ThreadPoolExecutor(40) as pool:
         outcomes = list(pool.map(lambda _: _outcome(channel, photo), range(80)))
@@ -243,6 +242,13 @@ def test_a_repository_that_fails_to_load_leaves_the_old_models_serving(channel, 
     assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert bad_request_fields(failed.value) == ["model_repository"]
     assert "old ones still serve" in failed.value.details()
+    # An empty folder loads (the OCR models have defaults) but would serve no date detector.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(grpc.RpcError) as dropped:
+        admin.ReloadModels(admin_service_pb2.ReloadModelsRequest(model_repository=str(empty)), timeout=300)
+    assert bad_request_fields(dropped.value) == ["model_repository"]
+    assert "lack date_detector" in dropped.value.details()
     assert _read(channel, label_jpeg).best_date.date.endswith("-11-16")
 
 
