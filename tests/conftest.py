@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +69,8 @@ class ServerProcess:
     log: list[str] = field(default_factory=list)
     terminated: bool = False
     _log_changed: threading.Condition = field(default_factory=threading.Condition)
+    # The folder of the server's own job database (unless the test names one), removed on stop.
+    _job_dir: Path | None = None
 
     @property
     def target(self) -> str:
@@ -75,7 +78,8 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         # Each server gets its own job database unless the test names one (restart tests do).
-        job_db = Path(tempfile.mkdtemp(prefix="datalid-jobs-")) / "jobs.sqlite3"
+        self._job_dir = Path(tempfile.mkdtemp(prefix="datalid-jobs-"))
+        job_db = self._job_dir / "jobs.sqlite3"
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "DATALID_JOB_DB_PATH": str(job_db), **self.env}
         self.process = subprocess.Popen(
             [
@@ -184,6 +188,9 @@ class ServerProcess:
             self.process.kill()
             self.process.wait()
             raise
+        finally:
+            if self._job_dir is not None:
+                shutil.rmtree(self._job_dir, ignore_errors=True)
 
 
 def failed_start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
