@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
 
 from datalid.v1 import (
     admin_service_pb2,
@@ -57,7 +58,9 @@ __all__ = [
     "open_job_store",
     "reload_keys",
     "serve",
+    "set_health",
     "shutdown",
+    "start_metrics_http",
     "tls_credentials",
 ]
 
@@ -87,9 +90,10 @@ class Running:
     fetcher: UrlFetcher
 
 
-def _set_health(servicer: health.aio.HealthServicer, status: int) -> list[asyncio.Future[None]]:
-    # "" is the whole server, as grpc-health-probe and Envoy ask by default.
-    return [servicer.set(name, status) for name in ("", *SERVICE_NAMES)]
+async def set_health(servicer: health.aio.HealthServicer, status: int) -> None:
+    """Sets ``status`` for the whole server ("", as grpc-health-probe and Envoy ask by default)
+    and for each service."""
+    await asyncio.gather(*(servicer.set(name, status) for name in ("", *SERVICE_NAMES)))
 
 
 def model_snapshots(host: PipelineHost) -> list[ModelStatsSnapshot]:
@@ -236,7 +240,7 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         if job_store is not None:
             await job_store.close()
         raise
-    await asyncio.gather(*_set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING))
+    await set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
     return Running(
         server=server,
@@ -375,7 +379,7 @@ async def load_models(running: Running) -> None:
     await running.host.load()
     if running.job_runner is not None:
         running.job_runner.start()
-    await asyncio.gather(*_set_health(running.health, health_pb2.HealthCheckResponse.SERVING))
+    await set_health(running.health, health_pb2.HealthCheckResponse.SERVING)
     _LOGGER.info("serving on port %d", running.port)
 
 
@@ -416,7 +420,7 @@ async def serve(
     loading = asyncio.create_task(load_models(running))
     metrics_http: MetricsHttpServer | None = None
     try:
-        metrics_http = _start_metrics_http(config, running)
+        metrics_http = start_metrics_http(config, running.edge.metrics.registry)
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({loading, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if loading.done():
@@ -456,11 +460,15 @@ def reload_keys(path: Path, authenticator: Authenticator) -> None:
     _LOGGER.info("reloaded %d API keys from %s", len(keys), path)
 
 
-def _start_metrics_http(config: ServerConfig, running: Running) -> MetricsHttpServer | None:
+def start_metrics_http(config: ServerConfig, registry: CollectorRegistry) -> MetricsHttpServer | None:
+    """Serves ``registry`` on ``metrics_host:metrics_port`` (None when the port is -1).
+
+    Raises:
+        RuntimeError: the port cannot be bound, naming it.
+    """
     if config.metrics_port < 0:
         return None
     try:
-        registry = running.edge.metrics.registry
         metrics_http = MetricsHttpServer(registry, config.metrics_host, config.metrics_port)
     except OSError as exc:
         where = f"{config.metrics_host}:{config.metrics_port}"

@@ -35,10 +35,12 @@ from server.process import die_with_parent
 from server.rest.strict_json import StrictJsonService, api_routes, raw_body_paths, template_pattern
 
 __all__ = [
+    "GRPC_RETRY_POLICY",
     "SidecarConfig",
     "build_descriptor_set",
     "downstream_tls",
     "envoy_command",
+    "idempotent_grpc_methods",
     "main",
     "parse_args",
     "render_config",
@@ -412,6 +414,37 @@ def _wrong_method_routes(off: dict[str, Any]) -> list[dict[str, Any]]:
     return routes
 
 
+# A gRPC call tried once more on another server: on UNAVAILABLE (a stopping server's refusal) and
+# when the server was gone before the call reached it (connect-failure, refused-stream,
+# reset-before-request). A call a server was running when it died is not retried (it may have
+# been half done): its caller sees UNAVAILABLE. Used by this sidecar and the --workers front door.
+GRPC_RETRY_POLICY: dict[str, Any] = {
+    "retry_on": "unavailable,connect-failure,refused-stream,reset-before-request",
+    "num_retries": 1,
+    "retry_host_predicate": [
+        {
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3"
+                ".PreviousHostsPredicate"
+            },
+        }
+    ],
+    "host_selection_retry_max_attempts": 3,
+}
+
+
+def idempotent_grpc_methods() -> list[str]:
+    """The gRPC paths safe to send twice: ExpiryDateService's unary methods (reading a date twice
+    changes nothing)."""
+    service = expiry_date_service_pb2.DESCRIPTOR.services_by_name["ExpiryDateService"]
+    return [
+        f"/{service.full_name}/{method.name}"
+        for method in service.methods
+        if not method.client_streaming and not method.server_streaming
+    ]
+
+
 def _grpc_routes(to_server: dict[str, Any], off: dict[str, Any]) -> list[dict[str, Any]]:
     """gRPC callers through the same listener: passed to the servers as they are (no JSON check, no
     transcoding), the call's grpc-timeout its deadline. A Process call (reading a date twice changes
@@ -419,33 +452,13 @@ def _grpc_routes(to_server: dict[str, Any], off: dict[str, Any]) -> list[dict[st
     on another one; a call a server was running when it died is not (its caller sees UNAVAILABLE)."""
     is_grpc = {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
     deadline = {**to_server, "max_stream_duration": {"grpc_timeout_header_max": "0s"}}
-    retry = {
-        "retry_on": "unavailable,connect-failure,refused-stream,reset-before-request",
-        "num_retries": 1,
-        "retry_host_predicate": [
-            {
-                "name": "envoy.retry_host_predicates.previous_hosts",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3"
-                    ".PreviousHostsPredicate"
-                },
-            }
-        ],
-        "host_selection_retry_max_attempts": 3,
-    }
-    service = expiry_date_service_pb2.DESCRIPTOR.services_by_name["ExpiryDateService"]
-    unary = [
-        f"/{service.full_name}/{method.name}"
-        for method in service.methods
-        if not method.client_streaming and not method.server_streaming
-    ]
     routes = [
         {
             "match": {"path": path, "headers": [is_grpc]},
-            "route": {**deadline, "retry_policy": retry},
+            "route": {**deadline, "retry_policy": GRPC_RETRY_POLICY},
             "typed_per_filter_config": off,
         }
-        for path in unary
+        for path in idempotent_grpc_methods()
     ]
     routes.append(
         {"match": {"prefix": "/", "headers": [is_grpc]}, "route": deadline, "typed_per_filter_config": off}

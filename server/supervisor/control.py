@@ -127,13 +127,11 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
     Args:
         pool: the workers.
         key: the supervisor's key for its calls to them ("" when auth is off).
-        on_reloaded: told when a reload has swapped the workers.
     """
 
-    def __init__(self, pool: WorkerPool, key: str, on_reloaded: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, pool: WorkerPool, key: str) -> None:
         self._pool = pool
         self._metadata = credentials_metadata(key)
-        self._on_reloaded = on_reloaded
 
     async def _ask_workers(self, call: Callable[[admin_service_pb2_grpc.AdminServiceStub], object]) -> list:
         """``call`` on every ready worker; the answers of those that answered.
@@ -205,7 +203,6 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
         except WorkerStartFailed as exc:
             message = f"the models failed to load; the old ones still serve: {exc}"
             raise InvalidInput(target.failed_field, message) from None
-        self._on_reloaded()
         async with grpc.aio.insecure_channel(f"127.0.0.1:{fresh[0].port}") as channel:
             models = await admin_service_pb2_grpc.AdminServiceStub(channel).ListModels(
                 admin_service_pb2.ListModelsRequest(), metadata=self._metadata, timeout=10

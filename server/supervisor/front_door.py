@@ -32,9 +32,8 @@ import yaml
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from datalid.v1 import expiry_date_service_pb2
 from server.api.calls import ARRIVED_METADATA
-from server.rest.sidecar import downstream_tls
+from server.rest.sidecar import GRPC_RETRY_POLICY, downstream_tls, idempotent_grpc_methods
 
 __all__ = [
     "CONTROL_PATHS",
@@ -122,16 +121,6 @@ def overflow_status(max_calls: int) -> status_pb2.Status:
     return status
 
 
-def _unary_methods() -> list[str]:
-    """The ExpiryDateService methods that are unary: idempotent reads, safe to retry elsewhere."""
-    service = expiry_date_service_pb2.DESCRIPTOR.services_by_name["ExpiryDateService"]
-    return [
-        f"/{service.full_name}/{method.name}"
-        for method in service.methods
-        if not method.client_streaming and not method.server_streaming
-    ]
-
-
 def _route_to(cluster: str, **extra: Any) -> dict[str, Any]:
     # No fixed timeout: a call's grpc-timeout (its deadline) bounds it, as it does at the worker.
     return {
@@ -143,24 +132,6 @@ def _route_to(cluster: str, **extra: Any) -> dict[str, Any]:
 
 
 def _routes() -> list[dict[str, Any]]:
-    retry = {
-        "retry_policy": {
-            # unavailable: a stopping worker's refusal; connect-failure/refused-stream/reset-before-
-            # request: a worker that died before the call reached it. A call a worker was running
-            # when it died is not retried (it may have been half done): its caller sees UNAVAILABLE.
-            "retry_on": "unavailable,connect-failure,refused-stream,reset-before-request",
-            "num_retries": 1,
-            "retry_host_predicate": [
-                {
-                    "name": "envoy.retry_host_predicates.previous_hosts",
-                    "typed_config": {
-                        "@type": _ENVOY + "extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
-                    },
-                }
-            ],
-            "host_selection_retry_max_attempts": 3,
-        }
-    }
     # When the call arrived here: a worker takes the time it waited in the queue off its deadline
     # (server/api/calls.py deadline_of), as Envoy forwards grpc-timeout unchanged.
     arrived = {
@@ -174,11 +145,11 @@ def _routes() -> list[dict[str, Any]]:
     routes: list[dict[str, Any]] = []
     for path, prefix in CONTROL_PATHS:
         routes.append({"match": {"prefix" if prefix else "path": path}, "route": _route_to(CONTROL_CLUSTER)})
-    for path in _unary_methods():
+    for path in idempotent_grpc_methods():
         routes.append(
             {
                 "match": {"path": path},
-                "route": _route_to(UNARY_CLUSTER, **retry),
+                "route": _route_to(UNARY_CLUSTER, retry_policy=GRPC_RETRY_POLICY),
                 "request_body_buffer_limit": _RETRY_BUFFER_BYTES,
                 **arrived,
             }

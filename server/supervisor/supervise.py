@@ -33,18 +33,18 @@ from datalid.v1 import admin_service_pb2_grpc
 from pipeline.runtime import available_providers, cpu_count
 from server.api.inference import url_fetcher
 from server.app import (
-    SERVICE_NAMES,
     add_job_service,
     bind_problem,
     new_grpc_server,
     on_hangup,
     open_job_store,
+    set_health,
+    start_metrics_http,
     tls_credentials,
 )
 from server.config import ServerConfig
 from server.edge.auth import hash_key, new_key
 from server.edge.interceptors.draining import DrainingInterceptor
-from server.edge.metrics import MetricsHttpServer
 from server.edge.parts import Edge
 from server.supervisor.control import ControlAdminService, remote_job_process
 from server.supervisor.envoy import FrontDoorEnvoy
@@ -87,8 +87,7 @@ def worker_flags(config: ServerConfig, count: int, key: str) -> list[str]:
     """The flags each worker gets after the supervisor's own: it serves alone on a free loopback
     port with no TLS, pid file or jobs of its own, its share of the cores, and of the rate limit
     (each worker keeps its own buckets, so together they allow about what one server would)."""
-    cores = max(1, cpu_count() // count)
-    concurrency = config.pipeline.max_concurrency or cores
+    cores, concurrency, share = _worker_share(config, count)
     flags = [
         "--workers", "1",
         "--host", "127.0.0.1",
@@ -107,7 +106,6 @@ def worker_flags(config: ServerConfig, count: int, key: str) -> list[str]:
         flags += ["--intra-op-threads", str(max(1, cores // concurrency))]
     # Room for what Envoy sends a worker (its unary calls and its share of the streams) and for
     # the supervisor's health checks beside them: a worker at its call limit refuses those too.
-    share = _pending_images(config, count)
     flags += ["--max-concurrent-rpcs", str(config.max_concurrent_rpcs + 2 * share + 8)]
     flags += ["--max-streams-per-connection", str(max(config.max_streams_per_connection, 2 * share))]
     if not config.pipeline.max_pending_images:
@@ -123,11 +121,12 @@ def worker_flags(config: ServerConfig, count: int, key: str) -> list[str]:
     return flags
 
 
-def _pending_images(config: ServerConfig, count: int) -> int:
-    """Images one worker admits at once (its pipeline's ``max_pending_images``)."""
+def _worker_share(config: ServerConfig, count: int) -> tuple[int, int, int]:
+    """One worker's share of the machine: (cores, pipeline threads, images it admits at once:
+    its pipeline's ``max_pending_images``, what Envoy sends it at most)."""
     cores = max(1, cpu_count() // count)
     concurrency = config.pipeline.max_concurrency or cores
-    return config.pipeline.max_pending_images or 4 * concurrency
+    return cores, concurrency, config.pipeline.max_pending_images or 4 * concurrency
 
 
 async def supervise(
@@ -154,6 +153,7 @@ async def supervise(
     gpus = gpu_ids(config, environ)
     count = worker_count(config, gpus)
     key = new_key() if config.auth_required else ""
+    share = _worker_share(config, count)[2]
     with tempfile.TemporaryDirectory(prefix="datalid-supervisor-") as work:
         control_socket = Path(work) / "control.sock"
         front = FrontDoorEnvoy(
@@ -163,8 +163,8 @@ async def supervise(
                 control_socket=control_socket,
                 endpoints_dir=Path(work),
                 workers=count,
-                calls_per_worker=_pending_images(config, count),
-                pending_calls=count * _pending_images(config, count),
+                calls_per_worker=share,
+                pending_calls=count * share,
                 max_stream_calls=count * config.max_concurrent_rpcs,
                 max_connections=config.max_connections,
                 max_streams_per_connection=config.max_streams_per_connection,
@@ -239,7 +239,7 @@ async def _serve(
             "datalid_worker_restarts", "workers that died and were replaced", registry=registry
         )
         pool.on_restart = restarts.inc
-        metrics_http = _metrics_http(config, WorkersCollector(registry, lambda: pool.ready))
+        metrics_http = start_metrics_http(config, WorkersCollector(registry, lambda: pool.ready).registry)
         if metrics_http is not None:
             cleanup.callback(metrics_http.close)
         loop.add_signal_handler(signal.SIGHUP, _forward_hangup(config, edge, pool))
@@ -258,7 +258,7 @@ async def _serve(
             if envoy_exit.done() and not stop.is_set():
                 raise RuntimeError(f"the front door's Envoy exited with code {front.process.returncode}")
         finally:
-            await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
+            await set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
             draining.start_draining()
             _LOGGER.info("shutting down: workers drain their calls (up to %.1f s)", config.grace_s)
             for task in (starting, watching, stopped):
@@ -272,10 +272,6 @@ def _remove_signal_handlers(loop: asyncio.AbstractEventLoop) -> None:
         loop.remove_signal_handler(signum)
 
 
-async def _set_health(servicer: health.aio.HealthServicer, status: int) -> None:
-    await asyncio.gather(*(servicer.set(name, status) for name in ("", *SERVICE_NAMES)))
-
-
 async def _health(
     servicer: health.aio.HealthServicer, pool: WorkerPool, starting: asyncio.Task[None]
 ) -> None:
@@ -286,7 +282,7 @@ async def _health(
     while True:
         wanted = serving if starting.done() and not starting.exception() and pool.ready else not_serving
         if wanted != current:
-            await _set_health(servicer, wanted)
+            await set_health(servicer, wanted)
             current = wanted
         await asyncio.sleep(_HEALTH_POLL_S)
 
@@ -302,16 +298,3 @@ def _forward_hangup(config: ServerConfig, edge: Edge, pool: WorkerPool) -> Calla
                 worker.process.send_signal(signal.SIGHUP)
 
     return hangup
-
-
-def _metrics_http(config: ServerConfig, collector: WorkersCollector) -> MetricsHttpServer | None:
-    if config.metrics_port < 0:
-        return None
-    try:
-        metrics_http = MetricsHttpServer(collector.registry, config.metrics_host, config.metrics_port)
-    except OSError as exc:
-        raise RuntimeError(
-            f"cannot serve metrics on {config.metrics_host}:{config.metrics_port}: {exc}"
-        ) from exc
-    _LOGGER.info("metrics on http://%s:%d/metrics", config.metrics_host, metrics_http.port)
-    return metrics_http

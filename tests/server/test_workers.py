@@ -37,7 +37,7 @@ from tests.conftest import REPO_ROOT, ServerProcess, bad_request_fields, serving
 pytestmark = pytest.mark.slow
 
 _WORKER_SERVING = re.compile(r"(worker-\d+) \(pid (\d+)\) serving on 127\.0\.0\.1:(\d+)")
-_METRICS = re.compile(r"^\S+ \S+ INFO server\.supervisor\.supervise metrics on (http://\S+/metrics)")
+_METRICS = re.compile(r"^\S+ \S+ INFO server\.app metrics on (http://\S+/metrics)")
 
 
 def _workers(server: ServerProcess) -> dict[str, tuple[int, int]]:
