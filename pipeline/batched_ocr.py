@@ -40,10 +40,11 @@ from pipeline.ocr import (
     pick_orientations,
     turned_crops,
 )
+from pipeline.raw_tensors import RawRow
 from pipeline.repository import BatchingConfig
 from pipeline.types import OcrLine
 
-__all__ = ["BatchedOcr", "pad_to_bucket", "rec_bucket_width", "warm_inputs"]
+__all__ = ["BatchedOcr", "pad_to_bucket", "raw_or_split", "rec_bucket_width", "warm_inputs"]
 
 # Recognition widths warmed at load: up to this many pixels (a text line 26 times longer than high).
 _REC_WARM_MAX_PX = 1248
@@ -112,12 +113,12 @@ class BatchedOcr:
         run: Callable[[np.ndarray], np.ndarray],
         split: Callable[[np.ndarray, int], list[Any]],
     ) -> DynamicBatcher[_Keyed, Any]:
-        def run_stacked(arrays: list[np.ndarray]) -> list[Any]:
-            return split(run(np.stack(arrays)), len(arrays))
+        def run_stacked(items: list[_Keyed]) -> list[Any]:
+            return raw_or_split(run(np.stack([array for array, _ in items])), items, split)
 
         async def run_batch(items: list[_Keyed]) -> list[Any]:
             key = min(key for _, key in items)
-            return await self._executor.run(key, run_stacked, [array for array, _ in items])
+            return await self._executor.run(key, run_stacked, items)
 
         return DynamicBatcher(run_batch, batching[name].batcher, name=name, group_key=_shape_key)
 
@@ -231,6 +232,20 @@ def warm_inputs(batching: dict[str, BatchingConfig]) -> dict[str, list[np.ndarra
             pad_to_bucket(np.zeros((1, 3, h, w), np.float32), det_bucket_px) for h, w in sorted(shapes)
         ]
     return inputs
+
+
+def raw_or_split(
+    output: np.ndarray, items: list[_Keyed], split: Callable[[np.ndarray, int], list[Any]]
+) -> list[Any]:
+    """Per item of a batch, the model's own output row for a :class:`RawRow` (a caller's raw
+    tensor), else what ``split`` makes of the pipeline's rows (maps, probabilities, text)."""
+    results: list[Any] = list(output)
+    cooked = [i for i, item in enumerate(items) if not isinstance(item, RawRow)]
+    if cooked:
+        rows = output if len(cooked) == len(items) else output[cooked]
+        for i, result in zip(cooked, split(rows, len(cooked)), strict=True):
+            results[i] = result
+    return results
 
 
 def _split_maps(maps: np.ndarray, count: int) -> list[np.ndarray]:

@@ -107,6 +107,7 @@ class BatcherStats:
         queue_seconds_total: the time items spent queued, summed over items.
         compute_seconds_total: the time ``run_batch`` took, summed over batches.
         batch_size_counts: batches run, by size.
+        batch_size_seconds: ``run_batch`` time of those batches, summed by size.
         rejected_count: items refused because the queue was full.
         expired_count: items whose deadline passed while queued.
         cancelled_count: items whose caller went away while they were queued.
@@ -123,6 +124,7 @@ class BatcherStats:
     queue_seconds_total: float = 0.0
     compute_seconds_total: float = 0.0
     batch_size_counts: dict[int, int] = field(default_factory=dict)
+    batch_size_seconds: dict[int, float] = field(default_factory=dict)
     rejected_count: int = 0
     expired_count: int = 0
     cancelled_count: int = 0
@@ -220,6 +222,7 @@ class DynamicBatcher(Generic[In, Out]):
         self._queue_s = 0.0
         self._compute_s = 0.0
         self._batch_sizes: Counter[int] = Counter()
+        self._batch_seconds: dict[int, float] = {}
         self._rejected = 0
         self._expired = 0
         self._cancelled = 0
@@ -278,6 +281,7 @@ class DynamicBatcher(Generic[In, Out]):
                 queue_seconds_total=self._queue_s,
                 compute_seconds_total=self._compute_s,
                 batch_size_counts=dict(sorted(self._batch_sizes.items())),
+                batch_size_seconds=dict(sorted(self._batch_seconds.items())),
                 rejected_count=self._rejected,
                 expired_count=self._expired,
                 cancelled_count=self._cancelled,
@@ -501,6 +505,7 @@ class DynamicBatcher(Generic[In, Out]):
                 self._execution_count += 1
                 self._inference_count += len(batch)
                 self._batch_sizes[len(batch)] += 1
+                self._batch_seconds[len(batch)] = self._batch_seconds.get(len(batch), 0.0) + compute_s
                 self._compute_s += compute_s
                 self._compute_hist.observe(compute_s)
                 for request in batch:

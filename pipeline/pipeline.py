@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,9 +31,10 @@ from pipeline.errors import DeadlineExceeded, InvalidInput, Overloaded, Shutting
 from pipeline.executor import Key, PriorityExecutor
 from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
+from pipeline.raw_tensors import RawRow, TensorModel, check_batch
 from pipeline.regions import Window, cut, reading_windows
 from pipeline.repository import DEFAULT_REPOSITORY
-from pipeline.runtime import cpu_count
+from pipeline.runtime import OnnxRuntimeError, cpu_count
 from pipeline.second_chance import Planned, Target, VariantRead, plan, starts_in_time, winner
 from pipeline.synth import render_label_image
 from pipeline.types import (
@@ -485,6 +486,67 @@ class Pipeline:
                 self._detect_batcher = detector_batcher(self._detector, self._executor)
             self._batched_loop = loop
         return self._batched
+
+    def tensor_models(self) -> dict[str, TensorModel]:
+        """The models :meth:`ainfer` runs, by name, in pipeline order."""
+        self._batched_ocr()
+        batched = self._batched
+        assert batched is not None
+        infos = {info.name: info for info in self.models()}
+        batchers = ([self._detect_batcher] if self._detect_batcher is not None else []) + batched.batchers()
+        models = {}
+        for batcher in batchers:
+            info = infos[batcher.name]
+            models[batcher.name] = TensorModel(info, batcher.config)
+        return models
+
+    async def ainfer(
+        self,
+        model: str,
+        batch: np.ndarray,
+        *,
+        field: str = "input",
+        deadline: float | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+    ) -> np.ndarray:
+        """Runs one model on a caller's tensor, row by row through the model's batcher (where the
+        rows share batches with the pipeline's own inputs of the same shape); returns the model's
+        output as it is, rows in order.
+
+        Args:
+            model: a name of :meth:`tensor_models` (``date_detector``, ``ocr_rec``...).
+            batch: the model's one input, batch axis first (see :func:`check_batch`).
+            field: how the caller's API names ``batch``, for errors.
+            deadline, priority: as for :meth:`aprocess`.
+
+        Raises:
+            InvalidInput: no such model, or a tensor the model does not take (names ``field``).
+            Overloaded, DeadlineExceeded, ShuttingDown: from the model's batcher.
+        """
+        self._check_open()
+        served = self.tensor_models()
+        if model not in served:
+            raise InvalidInput("model_name", f"no model is named {model!r}; served: {', '.join(served)}")
+        info = served[model].info
+        check_batch(info.inputs[0], batch, served[model].batching.max_batch_size, field)
+        batcher = self._tensor_batcher(model)
+        key = (float(priority), time.monotonic())
+        rows = [RawRow(np.ascontiguousarray(row), key) for row in batch]
+        try:
+            outputs = await batcher.submit_many(rows, priority=priority, deadline=deadline)
+        except OnnxRuntimeError as exc:
+            # The declared shape fits, but the network cannot take it (an axis too short for its
+            # pooling): the caller's tensor, not the server, is at fault. Only rows of this exact
+            # shape shared the batch, and it fails them all alike.
+            reason = " ".join(str(exc).split())[:500]
+            raise InvalidInput(field, f"{model} cannot run this tensor: {reason}") from None
+        return np.stack(outputs)
+
+    def _tensor_batcher(self, model: str) -> DynamicBatcher[Any, Any]:
+        assert self._batched is not None
+        if self._detect_batcher is not None and model == self._detect_batcher.name:
+            return self._detect_batcher
+        return next(b for b in self._batched.batchers() if b.name == model)
 
     def stats(self) -> PipelineStats:
         """The counters of :meth:`aprocess` and of every model batcher."""

@@ -20,6 +20,7 @@ from pipeline.weights_patch import WeightsPatch, apply_patch, sha256_of
 
 __all__ = [
     "OnnxModel",
+    "OnnxRuntimeError",
     "available_providers",
     "cpu_count",
     "intra_op_threads",
@@ -35,6 +36,12 @@ _ORT_NAMES = {
 _CPU = "CPUExecutionProvider"
 
 ProviderSpec = tuple[str, dict[str, str]]
+# What a session raises for inputs it cannot run (a shape its operators refuse), as opposed to
+# Python errors of our own: ONNX Runtime's Fail, InvalidArgument and RuntimeException.
+OnnxRuntimeError: tuple[type[Exception], ...] = tuple(
+    getattr(ort.capi.onnxruntime_pybind11_state, name)
+    for name in ("Fail", "InvalidArgument", "RuntimeException")
+)
 
 
 def available_providers() -> tuple[str, ...]:

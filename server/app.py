@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
+from tritonclient.grpc import service_pb2_grpc
 
 from datalid.v1 import (
     admin_service_pb2,
@@ -44,11 +45,16 @@ from server.jobs.postgres import PostgresJobStore
 from server.jobs.records import JobQuota
 from server.jobs.runner import JobProcess, JobRunner, local_job_process
 from server.jobs.sqlite import JobStore
+from server.kserve.metrics import TritonMetrics
+from server.kserve.service import SERVICE_NAME as KSERVE_SERVICE
+from server.kserve.service import InferenceService, Reload
+from server.kserve.stats import InferenceLedger, ModelCounters, model_counters
 
 __all__ = [
     "SERVICE_NAMES",
     "Running",
     "add_job_service",
+    "add_kserve_service",
     "bind_problem",
     "build_server",
     "load_models",
@@ -70,6 +76,8 @@ SERVICE_NAMES: tuple[str, ...] = (
     expiry_date_service_pb2.DESCRIPTOR.services_by_name["ExpiryDateService"].full_name,
     job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    # The KServe v2 / Triton protocol (server/kserve/), on the same port.
+    KSERVE_SERVICE,
 )
 
 
@@ -227,7 +235,9 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
     if job_store is not None:
         process = local_job_process(host, max_detections_limit=config.max_detections_limit)
         job_runner = add_job_service(server, config, job_store, fetcher, process)
-    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(config, host), server)
+    admin = AdminService(config, host)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+    add_kserve_service(server, config, host, edge, admin.reload)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -253,6 +263,24 @@ async def build_server(config: ServerConfig, host: PipelineHost, edge: Edge | No
         job_runner=job_runner,
         fetcher=fetcher,
     )
+
+
+def add_kserve_service(
+    server: grpc.aio.Server, config: ServerConfig, host: PipelineHost, edge: Edge, reload: Reload
+) -> InferenceService:
+    """Serves the v2 protocol on ``server`` from ``host``, its statistics also on ``/metrics``
+    under Triton's names."""
+    ledger = InferenceLedger()
+    service = InferenceService(host, config, ledger, reload)
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(service, server)
+
+    def counters() -> list[ModelCounters]:
+        # From the scrape thread: names and counters only, nothing that needs the event loop.
+        names = service.served_names()
+        return model_counters(ledger, names, host.pipeline.stats().models) if names else []
+
+    edge.metrics.registry.register(TritonMetrics(counters))
+    return service
 
 
 async def open_job_store(config: ServerConfig) -> JobStore | PostgresJobStore:

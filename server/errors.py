@@ -35,6 +35,7 @@ __all__ = [
     "MAX_ECHO_CHARS",
     "STATUS_BY_ERROR",
     "Conflict",
+    "ModelNotFound",
     "StoreBusy",
     "abort_with",
     "bounded",
@@ -66,6 +67,10 @@ class Conflict(PipelineError):
     """The call collides with one in progress (a second ReloadModels): ABORTED, try again later."""
 
 
+class ModelNotFound(PipelineError):
+    """No model of that name (or version) is served (the v2 protocol names models): NOT_FOUND."""
+
+
 ERROR_DOMAIN = "datalid.v1"
 # Messages and details echo what the caller sent (a job id, a date, a URL); every string of a
 # status is cut to this many characters, so no answer or log line carries a caller's megabyte.
@@ -80,6 +85,7 @@ STATUS_BY_ERROR: dict[type[PipelineError], grpc.StatusCode] = {
     BatchContractError: grpc.StatusCode.INTERNAL,
     StoreBusy: grpc.StatusCode.UNAVAILABLE,
     Conflict: grpc.StatusCode.ABORTED,
+    ModelNotFound: grpc.StatusCode.NOT_FOUND,
 }
 _CODE_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 _REASON_BY_ERROR: dict[type[PipelineError], str] = {
@@ -91,6 +97,7 @@ _REASON_BY_ERROR: dict[type[PipelineError], str] = {
     BatchContractError: "INTERNAL",
     StoreBusy: "JOB_STORE_BUSY",
     Conflict: "CONFLICT",
+    ModelNotFound: "MODEL_NOT_FOUND",
 }
 
 

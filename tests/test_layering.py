@@ -58,7 +58,7 @@ _SERVER_LAYERS: tuple[tuple[str, ...], ...] = (
     ("server.fetch", "server.jobs.records", "server.jobs.page_tokens"),
     ("server.config", "server.convert", "server.jobs"),
     ("server.edge",),
-    ("server.api",),
+    ("server.api", "server.kserve"),
     ("server.rest",),
     ("server.app",),
     ("server.supervisor", "server.launch", "server.__main__"),

@@ -171,6 +171,20 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
         """Loads and warms a new pipeline beside the serving one, swaps it in, then lets the old
         one finish its work and closes it. Needs the memory of both for that while (a --workers
         server swaps whole workers instead)."""
+        await self.reload(request)
+        return admin_service_pb2.ReloadModelsResponse(
+            models=[_model_to_pb(m) for m in self._host.pipeline.models()]
+        )
+
+    async def reload(self, request: admin_service_pb2.ReloadModelsRequest) -> None:
+        """What ReloadModels does (also the v2 protocol's RepositoryModelLoad).
+
+        Raises:
+            InvalidInput: an unknown name or file, or models that failed to load (the old ones
+                still serve); names the field.
+            Conflict: a reload is in progress.
+            ModelNotReady: the first models are still loading.
+        """
         served = {model.name for model in self._host.pipeline.models()}
         target = reload_target(request, served)
         if self._reloading.locked():
@@ -189,9 +203,6 @@ class AdminService(admin_service_pb2_grpc.AdminServiceServicer):
                 message = f"the models failed to load; the old ones still serve: {reason}"
                 raise InvalidInput(target.failed_field, message) from None
             self._pipeline_config = config
-        return admin_service_pb2.ReloadModelsResponse(
-            models=[_model_to_pb(m) for m in self._host.pipeline.models()]
-        )
 
     @grpc_errors
     async def GetStats(

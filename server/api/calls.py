@@ -6,10 +6,11 @@ import time
 
 import grpc
 
+from pipeline import Priority
 from server.edge.interceptors.rate_limit import peer_host
 from server.request_context import ANONYMOUS, peer_var, principal_var
 
-__all__ = ["ARRIVED_METADATA", "deadline_of", "slot_key"]
+__all__ = ["ARRIVED_METADATA", "PRIORITY_METADATA", "deadline_of", "priority_of", "slot_key"]
 
 # Set by a --workers front door (Envoy) on every call it forwards: when the call reached it, Unix
 # seconds. Envoy forwards the caller's grpc-timeout unchanged, so time a call spent in its queue
@@ -38,6 +39,19 @@ def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
                 remaining_s -= queued_s
             break
     return time.monotonic() + remaining_s
+
+
+# Metadata a caller sends to be served behind interactive calls: a --workers supervisor's job runs.
+# Anyone may ask to wait longer, so it needs no credentials of its own.
+PRIORITY_METADATA = "x-datalid-priority"
+
+
+def priority_of(context: grpc.aio.ServicerContext) -> Priority:
+    """JOB when the call asks for it (``x-datalid-priority: job``), else INTERACTIVE."""
+    for key, value in context.invocation_metadata() or ():
+        if key == PRIORITY_METADATA and value == "job":
+            return Priority.JOB
+    return Priority.INTERACTIVE
 
 
 def slot_key() -> str:

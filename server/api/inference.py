@@ -12,7 +12,7 @@ import grpc
 from datalid.v1 import expiry_date_service_pb2, expiry_date_service_pb2_grpc, types_pb2
 from pipeline import DeadlineExceeded, InvalidInput, Overloaded, Priority, ProcessOptions, Stage, StageEvent
 from server import convert
-from server.api.calls import deadline_of, slot_key
+from server.api.calls import deadline_of, priority_of, slot_key
 from server.api.stream_writer import StreamWriter
 from server.api.streams import FrameStream, StreamIdle, StreamSlots
 from server.config import ServerConfig
@@ -21,7 +21,7 @@ from server.fetch.fetcher import UrlFetcher, UrlPolicy
 from server.host import PipelineHost
 from server.request_context import request_id_var
 
-__all__ = ["PRIORITY_METADATA", "ExpiryDateService", "url_fetcher"]
+__all__ = ["ExpiryDateService", "url_fetcher"]
 
 _PROGRESS_STAGE = {
     Stage.DECODED: expiry_date_service_pb2.PROGRESS_STAGE_DECODED,
@@ -50,19 +50,6 @@ def url_fetcher(config: ServerConfig) -> UrlFetcher:
             max_concurrent=config.url_max_concurrent,
         )
     )
-
-
-# Metadata a caller sends to be served behind interactive calls: a --workers supervisor's job runs.
-# Anyone may ask to wait longer, so it needs no credentials of its own.
-PRIORITY_METADATA = "x-datalid-priority"
-
-
-def _priority(context: grpc.aio.ServicerContext) -> Priority:
-    """JOB when the call asks for it (``x-datalid-priority: job``), else INTERACTIVE."""
-    for key, value in context.invocation_metadata() or ():
-        if key == PRIORITY_METADATA and value == "job":
-            return Priority.JOB
-    return Priority.INTERACTIVE
 
 
 class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
@@ -134,7 +121,7 @@ class ExpiryDateService(expiry_date_service_pb2_grpc.ExpiryDateServiceServicer):
     async def Process(
         self, request: types_pb2.ProcessRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ProcessResponse:
-        return await self._answer(request.image, request.options, deadline_of(context), _priority(context))
+        return await self._answer(request.image, request.options, deadline_of(context), priority_of(context))
 
     @grpc_errors
     async def ProcessUpload(

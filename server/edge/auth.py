@@ -49,6 +49,10 @@ KEY_PREFIX = "dlk_"
 # Health checks and reflection answer anyone: load balancers and grpcurl need no key.
 PUBLIC_PREFIXES = (
     "/grpc.health.v1.Health/",
+    # The v2 protocol's health calls, which KServe's and Kubernetes' probes make without keys.
+    "/inference.GRPCInferenceService/ServerLive",
+    "/inference.GRPCInferenceService/ServerReady",
+    "/inference.GRPCInferenceService/ModelReady",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )
@@ -62,6 +66,12 @@ METHOD_SCOPES: dict[str, str] = {
     "/datalid.v1.AdminService/ListModels": "admin",
     "/datalid.v1.AdminService/ReloadModels": "admin",
     "/datalid.v1.AdminService/GetStats": "admin",
+    # The v2 protocol (server/kserve/): inference, metadata and statistics (perf_analyzer reads
+    # them as it measures) as Process; the repository calls reload the models, as ReloadModels.
+    "/inference.GRPCInferenceService/": "process",
+    "/inference.GRPCInferenceService/RepositoryIndex": "admin",
+    "/inference.GRPCInferenceService/RepositoryModelLoad": "admin",
+    "/inference.GRPCInferenceService/RepositoryModelUnload": "admin",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -24,6 +24,7 @@ __all__ = [
     "ModelStatsSnapshot",
     "ModelStatsSource",
     "ServerMetrics",
+    "pulled",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -78,17 +79,26 @@ def _bucket_text(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
+_T = TypeVar("_T")
+
+
+def pulled(source: Callable[[], Iterable[_T]], what: str) -> list[_T]:
+    """What ``source`` gives at a scrape, or nothing (logged) if it fails: a scrape must never take
+    the server down."""
+    try:
+        return list(source())
+    except Exception:
+        _LOGGER.exception("%s failed", what)
+        return []
+
+
 class _PulledCollector(Collector):
     def __init__(self, model_stats: ModelStatsSource, job_counts: JobCountsSource | None) -> None:
         self._model_stats = model_stats
         self._job_counts = job_counts
 
     def collect(self) -> Iterator[Any]:
-        try:
-            models = list(self._model_stats())
-        except Exception:  # a scrape must never take the server down; say so in the log
-            _LOGGER.exception("model stats source failed")
-            models = []
+        models = pulled(self._model_stats, "model stats source")
         inference = CounterMetricFamily(
             "datalid_model_inference_count", "Items run by the model (an image, a crop)", labels=["model"]
         )

@@ -23,7 +23,7 @@ from google.rpc import error_details_pb2, status_pb2
 from datalid.v1 import admin_service_pb2, admin_service_pb2_grpc, expiry_date_service_pb2_grpc, types_pb2
 from pipeline import InvalidInput, ModelNotReady, Overloaded
 from server.api.admin import reload_target
-from server.api.inference import PRIORITY_METADATA
+from server.api.calls import PRIORITY_METADATA
 from server.errors import Conflict, grpc_errors, rich_status
 from server.jobs.runner import JobAttemptLost, JobFailed, JobProcess
 from server.supervisor.workers import Worker, WorkerPool, WorkerStartFailed
