@@ -31,7 +31,9 @@ from typing import Any
 import yaml
 
 from datalid.v1 import expiry_date_service_pb2
+from server.kserve.service import SERVICE_NAME as KSERVE_SERVICE
 from server.process import die_with_parent
+from server.rest.kserve_gateway import KServeGateway
 from server.rest.strict_json import StrictJsonService, api_routes, raw_body_paths, template_pattern
 
 __all__ = [
@@ -435,13 +437,16 @@ GRPC_RETRY_POLICY: dict[str, Any] = {
 
 
 def idempotent_grpc_methods() -> list[str]:
-    """The gRPC paths safe to send twice: ExpiryDateService's unary methods (reading a date twice
-    changes nothing)."""
+    """The gRPC paths safe to send twice: ExpiryDateService's unary methods and the v2 protocol's
+    ModelInfer (reading a date, or running a model, twice changes nothing)."""
     service = expiry_date_service_pb2.DESCRIPTOR.services_by_name["ExpiryDateService"]
     return [
-        f"/{service.full_name}/{method.name}"
-        for method in service.methods
-        if not method.client_streaming and not method.server_streaming
+        *(
+            f"/{service.full_name}/{method.name}"
+            for method in service.methods
+            if not method.client_streaming and not method.server_streaming
+        ),
+        f"/{KSERVE_SERVICE}/ModelInfer",
     ]
 
 
@@ -481,8 +486,14 @@ def _routes() -> list[dict[str, Any]]:
     grpc_routes = _grpc_routes(to_server, {**_ext_authz_route(disabled=True), **_TRANSCODER_OFF})
     has_body = {"name": ":method", "string_match": {"safe_regex": {"regex": "POST|PUT|PATCH"}}}
     off = _ext_authz_route(disabled=True)
+    # The v2 protocol's REST side: its own JSON and binary bodies, read by the sidecar's gateway
+    # (server/rest/kserve_gateway.py), neither checked nor transcoded.
+    v2 = {"cluster": "kserve_rest", "timeout": "0s"}
+    not_ours = {**off, **_TRANSCODER_OFF}
     routes: list[dict[str, Any]] = [
         *grpc_routes,
+        {"match": {"path": "/v2"}, "route": v2, "typed_per_filter_config": not_ours},
+        {"match": {"prefix": "/v2/"}, "route": v2, "typed_per_filter_config": not_ours},
         *(_static_route(path, file, kind, off) for path, (file, kind) in STATIC_FILES.items()),
         *_wrong_method_routes(off),
     ]
@@ -498,11 +509,39 @@ def _routes() -> list[dict[str, Any]]:
     return routes
 
 
-def render_config(config: SidecarConfig, descriptor_set: Path, strict_json_port: int = 0) -> str:
+def _internal_routes() -> list[dict[str, Any]]:
+    """The internal gRPC listener's routes (the v2 gateway's calls): every call to the servers,
+    the idempotent ones retried as the REST listener's gRPC routes are."""
+    to_server = {
+        "cluster": "datalid_grpc",
+        "timeout": "0s",
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+    }
+    routes: list[dict[str, Any]] = [
+        {"match": {"path": path}, "route": {**to_server, "retry_policy": GRPC_RETRY_POLICY}}
+        for path in idempotent_grpc_methods()
+    ]
+    routes.append({"match": {"prefix": "/"}, "route": to_server})
+    return routes
+
+
+def render_config(
+    config: SidecarConfig,
+    descriptor_set: Path,
+    strict_json_port: int = 0,
+    *,
+    kserve_rest_port: int = 0,
+    internal_socket: str = "/nonexistent/datalid-grpc.sock",
+) -> str:
     """The Envoy bootstrap YAML for ``config``, its JSON check at ``strict_json_port`` (see
-    ``server.rest.strict_json``); checked to parse before it is returned."""
+    ``server.rest.strict_json``), the v2 REST gateway at ``kserve_rest_port`` and the internal gRPC
+    listener the gateway calls at the Unix socket ``internal_socket``; checked to parse before it
+    is returned."""
     values = {
         "ROUTES": _routes(),
+        "INTERNAL_ROUTES": _internal_routes(),
+        "INTERNAL_SOCKET": internal_socket,
+        "KSERVE_REST_PORT": kserve_rest_port,
         "LOCAL_REPLY": _local_reply(config),
         "STRICT_JSON_PORT": strict_json_port,
         "STRICT_JSON_URI": f"http://127.0.0.1:{strict_json_port}",
@@ -656,7 +695,17 @@ def run(config: SidecarConfig) -> int:
         # now (Envoy's config names its port), served from after Envoy's fork: no thread of ours
         # may exist while die_with_parent runs in the child.
         strict_json = StrictJsonService(config.max_body_bytes)
-        bootstrap.write_text(render_config(config, descriptor_set, strict_json.port))
+        # The v2 REST side likewise; it calls the servers back through Envoy's internal listener.
+        internal_socket = work_dir / "grpc.sock"
+        gateway = KServeGateway(f"unix:{internal_socket}", config.max_body_bytes)
+        rendered = render_config(
+            config,
+            descriptor_set,
+            strict_json.port,
+            kserve_rest_port=gateway.port,
+            internal_socket=str(internal_socket),
+        )
+        bootstrap.write_text(rendered)
         admin_path = work_dir / "admin-address"
         process = subprocess.Popen(
             [
@@ -673,6 +722,7 @@ def run(config: SidecarConfig) -> int:
             preexec_fn=die_with_parent,
         )
         strict_json.start()
+        gateway.start()
 
         def forward(signum: int, _frame: object) -> None:
             if process.poll() is None:
@@ -688,9 +738,11 @@ def run(config: SidecarConfig) -> int:
             forward(signal.SIGTERM, None)
             process.wait()
             strict_json.stop()
+            gateway.stop()
             raise
         code = process.wait()
         strict_json.stop()
+        gateway.stop()
         return code
 
 

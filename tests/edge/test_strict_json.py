@@ -160,6 +160,10 @@ def test_the_check_sees_json_bodies_and_query_strings_only(tmp_path) -> None:
         r["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["disabled"] for r in grpc
     )
     routes = routes[len(grpc) :]
+    # Then the v2 protocol's REST side: its own gateway, neither checked nor transcoded.
+    v2, routes = routes[:2], routes[2:]
+    assert [r["route"]["cluster"] for r in v2] == ["kserve_rest", "kserve_rest"]
+    assert all(r["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["disabled"] for r in v2)
     per_route = [r.get("typed_per_filter_config", {}).get("envoy.filters.http.ext_authz", {}) for r in routes]
     static = [r for r in routes if "direct_response" in r]
     files = [r["match"]["path"] for r in static if r["direct_response"]["status"] == 200]

@@ -1,0 +1,585 @@
+"""The v2 protocol's REST side (``/v2/...``), behind the sidecar's Envoy, as KServe and Triton define it.
+
+Envoy's gRPC-JSON transcoder cannot speak it: v2 JSON tensors are flat lists typed by their
+``datatype``, and its binary tensor extension puts raw tensor bytes after a JSON header whose
+length the ``Inference-Header-Content-Length`` header gives. So Envoy routes ``/v2`` here, an HTTP
+service the sidecar runs beside Envoy (as it runs the JSON check), and each request becomes one
+call of ``inference.GRPCInferenceService`` made back through Envoy (its internal gRPC listener, a
+Unix socket): the servers are balanced, health-checked and retried by Envoy as every other call,
+and their interceptors (keys, scopes, rate limits, metrics, logs) see the caller's credentials,
+forwarded as metadata. Sources: the Open Inference Protocol's REST API and Triton's binary tensor
+data extension (``docs/protocol/extension_binary_data.md``).
+
+Answers: 200 with the JSON (and binary) body; errors as ``{"error": "..."}`` with the HTTP status of
+the gRPC code (400 INVALID_ARGUMENT, 404 NOT_FOUND, 429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE, ...),
+the gRPC status's own message. Health and readiness are 200 when true, 400 when false, as the
+protocol says.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+import numpy as np
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+from pipeline import InvalidInput
+from server.errors import bounded
+from server.kserve.tensors import DATATYPES, MAX_RANK, deserialize_bytes, serialize_bytes
+
+__all__ = ["FORWARDED_HEADERS", "KServeGateway", "message_json", "parse_infer_request"]
+
+_LOGGER = logging.getLogger(__name__)
+# What a caller's HTTP request carries on to the server as gRPC metadata: credentials, the
+# request id the logs are joined by, trace context.
+FORWARDED_HEADERS = ("authorization", "x-api-key", "x-request-id", "traceparent", "tracestate")
+HEADER_LENGTH = "inference-header-content-length"
+_HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+_INT_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_FIXED32,
+    }
+)
+# An answer: HTTP status, body, extra headers.
+_Answer = tuple[int, bytes, dict[str, str]]
+_MODEL = r"/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?"
+
+
+class HttpError(Exception):
+    """An answer other than 200: its HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _value_json(field: FieldDescriptor, value: Any) -> Any:
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return message_json(value)
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return (
+            field.enum_type.values_by_number[value].name
+            if value in field.enum_type.values_by_number
+            else value
+        )
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A message as Triton's HTTP side writes it: proto field names, 64-bit integers as numbers
+    (``json_format`` writes them as strings), enums by name, every scalar (zeros too: a count of
+    0 is written), sub-messages and lists where set."""
+    document: dict[str, Any] = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+            if value:
+                value_field = field.message_type.fields_by_name["value"]
+                document[field.name] = {key: _value_json(value_field, item) for key, item in value.items()}
+        elif field.is_repeated:
+            if value:
+                document[field.name] = [_value_json(field, item) for item in value]
+        elif field.type == FieldDescriptor.TYPE_MESSAGE or field.containing_oneof is not None:
+            if message.HasField(field.name):
+                document[field.name] = _value_json(field, value)
+        else:
+            document[field.name] = _value_json(field, value)
+    return document
+
+
+def _flat(data: Any, field: str) -> Iterator[Any]:
+    stack = [iter(data if isinstance(data, list) else [data])]
+    depth_limit = MAX_RANK + 1
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            if len(stack) >= depth_limit:
+                raise InvalidInput(field, f"nests lists deeper than {MAX_RANK} axes")
+            stack.append(iter(item))
+        else:
+            yield item
+
+
+_END = object()
+
+
+def _json_raw(data: Any, datatype: str, shape: tuple[int, ...], field: str) -> bytes:
+    """A JSON tensor's ``data`` (flat or nested, row-major) as the raw bytes of gRPC's
+    ``raw_input_contents``."""
+    values = list(_flat(data, field))
+    count = math.prod(shape)
+    if len(values) != count:
+        raise InvalidInput(field, f"holds {len(values)} values; shape {list(shape)} needs {count}")
+    if datatype == "BYTES":
+        if not all(isinstance(v, str) for v in values):
+            raise InvalidInput(field, "BYTES data must be strings")
+        array = np.empty(count, dtype=object)
+        array[:] = [v.encode("utf-8") for v in values]
+        return serialize_bytes(array)
+    if datatype == "BOOL":
+        if not all(isinstance(v, bool) for v in values):
+            raise InvalidInput(field, "BOOL data must be true or false")
+    elif not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise InvalidInput(field, f"{datatype} data must be numbers")
+    dtype = DATATYPES[datatype]
+    try:
+        wide = np.asarray(values, dtype=np.float64 if dtype.kind in "fb" else object)
+        array = wide.astype(dtype)
+        if dtype.kind in "iu" and not all(int(a) == v for a, v in zip(array, values, strict=True)):
+            raise OverflowError
+    except (OverflowError, ValueError, TypeError):
+        raise InvalidInput(field, f"holds values outside {datatype}") from None
+    return array.tobytes()
+
+
+@dataclass(frozen=True)
+class InferCall:
+    """A REST inference request made gRPC: the request, and which outputs go back as binary."""
+
+    request: service_pb2.ModelInferRequest
+    binary_outputs: frozenset[str]
+    all_binary: bool
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(field, "must be a JSON object")
+    return value
+
+
+def _parameters(value: dict[str, Any], field: str) -> dict[str, Any]:
+    return _object(value.get("parameters", {}), f"{field}.parameters")
+
+
+def parse_infer_request(model: str, version: str, body: bytes, header_length: int | None) -> InferCall:
+    """A v2 REST inference body (JSON, or a JSON header of ``header_length`` bytes followed by
+    the binary tensors) as a gRPC ModelInferRequest with ``raw_input_contents``.
+
+    Raises:
+        InvalidInput: malformed JSON, a tensor without data or with data its shape does not fill,
+            binary data past the body's end or left over; names the field.
+    """
+    if header_length is not None and not 0 < header_length <= len(body):
+        raise InvalidInput(HEADER_LENGTH, f"must be 1 to the body's {len(body)} bytes, got {header_length}")
+    header = body[:header_length] if header_length is not None else body
+    binary = memoryview(body)[header_length:] if header_length is not None else memoryview(b"")
+    try:
+        document = _object(json.loads(header), "body")
+    except (ValueError, RecursionError):
+        raise InvalidInput("body", "is not JSON") from None
+    request = service_pb2.ModelInferRequest(model_name=model, model_version=version)
+    request_id = document.get("id", "")
+    if not isinstance(request_id, str):
+        raise InvalidInput("id", "must be a string")
+    request.id = request_id
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list):
+        raise InvalidInput("inputs", "must be a list of tensors")
+    offset = 0
+    for index, raw in enumerate(inputs):
+        field = f"inputs[{index}]"
+        tensor = _object(raw, field)
+        name, datatype, shape = tensor.get("name"), tensor.get("datatype"), tensor.get("shape")
+        if not isinstance(name, str):
+            raise InvalidInput(f"{field}.name", "must be a string")
+        if datatype not in DATATYPES:
+            raise InvalidInput(
+                f"{field}.datatype", f"must be one of {', '.join(DATATYPES)}, got {bounded(str(datatype))}"
+            )
+        if (
+            not isinstance(shape, list)
+            or len(shape) > MAX_RANK
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ):
+            raise InvalidInput(f"{field}.shape", f"must be a list of at most {MAX_RANK} lengths >= 0")
+        request.inputs.add(name=name, datatype=datatype, shape=shape)
+        size = _parameters(tensor, field).get("binary_data_size")
+        if size is not None:
+            if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= len(binary) - offset:
+                raise InvalidInput(
+                    f"{field}.parameters.binary_data_size",
+                    f"must be 0 to the {len(binary) - offset} binary bytes left",
+                )
+            request.raw_input_contents.append(bytes(binary[offset : offset + size]))
+            offset += size
+        elif "data" in tensor:
+            request.raw_input_contents.append(
+                _json_raw(tensor["data"], datatype, tuple(shape), f"{field}.data")
+            )
+        else:
+            raise InvalidInput(field, "needs data or parameters.binary_data_size")
+    if offset != len(binary):
+        raise InvalidInput("body", f"has {len(binary) - offset} binary bytes no input claims")
+    all_binary = bool(_parameters(document, "body").get("binary_data_output", False))
+    binary_outputs = set()
+    outputs = document.get("outputs", [])
+    if not isinstance(outputs, list):
+        raise InvalidInput("outputs", "must be a list")
+    for index, raw in enumerate(outputs):
+        wanted = _object(raw, f"outputs[{index}]")
+        name = wanted.get("name")
+        if not isinstance(name, str):
+            raise InvalidInput(f"outputs[{index}].name", "must be a string")
+        request.outputs.add(name=name)
+        if _parameters(wanted, f"outputs[{index}]").get("binary_data", False):
+            binary_outputs.add(name)
+    return InferCall(request, frozenset(binary_outputs), all_binary)
+
+
+def infer_response_body(
+    call: InferCall, response: service_pb2.ModelInferResponse
+) -> tuple[bytes, int | None]:
+    """The REST body of a gRPC inference response, and its JSON header's length when binary
+    outputs follow it (None for a JSON-only body)."""
+    outputs = []
+    blobs = []
+    for output, raw in zip(response.outputs, response.raw_output_contents, strict=True):
+        entry: dict[str, Any] = {
+            "name": output.name,
+            "datatype": output.datatype,
+            "shape": list(output.shape),
+        }
+        if call.all_binary or output.name in call.binary_outputs:
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            blobs.append(raw)
+        elif output.datatype == "BYTES":
+            values = deserialize_bytes(raw, math.prod(output.shape), output.name)
+            entry["data"] = [bytes(v).decode("utf-8", errors="replace") for v in values]
+        else:
+            entry["data"] = np.frombuffer(raw, dtype=DATATYPES[output.datatype]).tolist()
+        outputs.append(entry)
+    document = {
+        "model_name": response.model_name,
+        "model_version": response.model_version,
+        "outputs": outputs,
+    }
+    if response.id:
+        document["id"] = response.id
+    header = json.dumps(document, separators=(",", ":")).encode()
+    if not blobs:
+        return header, None
+    return header + b"".join(blobs), len(header)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _GatewayServer
+    protocol_version = "HTTP/1.1"
+
+    def __getattr__(self, name: str) -> Any:
+        # Every method: the routes say which are served (405 for the others), where the base
+        # class would answer 501 for a method it has no do_ function for.
+        if name.startswith("do_"):
+            return lambda: self._serve(self.command)
+        raise AttributeError(name)
+
+    def _serve(self, method: str) -> None:
+        headers: dict[str, str] = {}
+        try:
+            body = self._body()
+            status, payload, headers = self.server.gateway.answer(
+                method, self.path, body, self._metadata(), self.headers
+            )
+        except HttpError as exc:
+            status, payload = exc.status, _error(str(exc))
+        except InvalidInput as exc:
+            status, payload = 400, _error(str(exc))
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+            status, payload = (
+                _HTTP_STATUS.get(code, 500),
+                _error(exc.details() if isinstance(exc, grpc.Call) else str(exc)),
+            )
+            headers = _request_id(exc)
+        except Exception:
+            _LOGGER.exception("the v2 gateway failed on %s %s", method, self.path.split("?")[0][:200])
+            status, payload = 500, _error("internal error of the v2 REST gateway")
+        self.send_response(status)
+        content_type = headers.pop("content-type", "application/json")
+        self.send_header("content-type", content_type)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(payload)
+
+    def _body(self) -> bytes:
+        if self.headers.get("content-encoding", "identity").lower() != "identity":
+            raise HttpError(415, "compressed request bodies are not accepted; send them as they are")
+        limit = self.server.max_body_bytes
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            return _read_chunked(self.rfile, limit)
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            raise HttpError(400, "content-length must be a number") from None
+        if length > limit:
+            raise HttpError(413, f"the request body is larger than {limit} bytes")
+        return self.rfile.read(length)
+
+    def _metadata(self) -> list[tuple[str, str]]:
+        return [(name, value) for name in FORWARDED_HEADERS if (value := self.headers.get(name)) is not None]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Nothing: Envoy's access log has each request, without the query string's keys.
+        pass
+
+
+def _read_chunked(stream: Any, limit: int) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = stream.readline(1024)
+        try:
+            size = int(line.split(b";")[0].strip(), 16)
+        except ValueError:
+            raise HttpError(400, "malformed chunked body") from None
+        if size == 0:
+            stream.readline(1024)
+            return b"".join(parts)
+        total += size
+        if total > limit:
+            raise HttpError(413, f"the request body is larger than {limit} bytes")
+        parts.append(stream.read(size))
+        stream.readline(1024)
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"error": bounded(message, 2000)}).encode()
+
+
+def _request_id(error: grpc.RpcError) -> dict[str, str]:
+    trailers = error.trailing_metadata() if isinstance(error, grpc.Call) else None
+    for key, value in trailers or ():
+        if key == "x-request-id" and isinstance(value, str):
+            return {"x-request-id": value}
+    return {}
+
+
+class _GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], gateway: KServeGateway, max_body_bytes: int) -> None:
+        super().__init__(address, _Handler)
+        self.gateway = gateway
+        self.max_body_bytes = max_body_bytes
+
+
+_Route = tuple[str, re.Pattern[str], str]
+_ROUTES: tuple[_Route, ...] = tuple(
+    (method, re.compile(pattern), name)
+    for method, pattern, name in (
+        ("GET", r"/v2/?", "server_metadata"),
+        ("GET", r"/v2/health/live", "live"),
+        ("GET", r"/v2/health/ready", "ready"),
+        ("GET", r"/v2/models/stats", "all_stats"),
+        ("GET", _MODEL, "model_metadata"),
+        ("GET", _MODEL + "/ready", "model_ready"),
+        ("GET", _MODEL + "/config", "model_config"),
+        ("GET", _MODEL + "/stats", "model_stats"),
+        ("POST", _MODEL + "/infer", "infer"),
+        ("POST", r"/v2/repository/index", "index"),
+        ("POST", r"/v2/repository/models/(?P<model>[^/]+)/load", "load"),
+        ("POST", r"/v2/repository/models/(?P<model>[^/]+)/unload", "unload"),
+    )
+)
+
+
+class KServeGateway:
+    """The ``/v2`` REST service on ``host:port`` (0: a free port), served by daemon threads, calling
+    the servers at ``grpc_target`` (Envoy's internal gRPC listener).
+
+    Args:
+        grpc_target: a gRPC target (``unix:/path``), dialled when :meth:`start` runs.
+        max_body_bytes: the largest request body read (Envoy's own limit on the REST listener).
+    """
+
+    def __init__(self, grpc_target: str, max_body_bytes: int, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._target = grpc_target
+        self._max_message_bytes = max_body_bytes + 1024 * 1024
+        self._server = _GatewayServer((host, port), self, max_body_bytes)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="kserve-rest", daemon=True)
+        self._channel: grpc.Channel | None = None
+        self._stub: service_pb2_grpc.GRPCInferenceServiceStub | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> KServeGateway:
+        """Dials the servers and serves; after any fork (gRPC's threads start here)."""
+        # Responses as large as what a server may send (raw tensors of a batch).
+        limit = 64 * 1024 * 1024
+        options = [
+            ("grpc.max_send_message_length", self._max_message_bytes),
+            ("grpc.max_receive_message_length", limit),
+        ]
+        self._channel = grpc.insecure_channel(self._target, options=options)
+        self._stub = service_pb2_grpc.GRPCInferenceServiceStub(self._channel)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._channel is not None:
+            self._channel.close()
+
+    def answer(
+        self, method: str, target: str, body: bytes, metadata: list[tuple[str, str]], headers: Any
+    ) -> _Answer:
+        """One request's status, body and extra headers.
+
+        Raises:
+            HttpError: no such route (404) or method (405).
+            InvalidInput: a malformed request (400).
+            grpc.RpcError: the server's answer to the call (its status, mapped by the handler).
+        """
+        path = target.split("?", 1)[0]
+        # HEAD is GET without the body (the handler leaves it out).
+        method = "GET" if method == "HEAD" else method
+        allowed = []
+        for route_method, pattern, name in _ROUTES:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            if route_method != method:
+                allowed.append(route_method)
+                continue
+            handler: Callable[..., _Answer] = getattr(self, f"_{name}")
+            names = {key: urllib.parse.unquote(value) for key, value in match.groupdict().items() if value}
+            return handler(names, body, metadata, headers)
+        if allowed:
+            raise HttpError(405, f"{bounded(path)} is served for {', '.join(sorted(set(allowed)))} only")
+        raise HttpError(404, f"no v2 endpoint at {bounded(path)}")
+
+    @property
+    def stub(self) -> service_pb2_grpc.GRPCInferenceServiceStub:
+        assert self._stub is not None, "start() dials the servers"
+        return self._stub
+
+    def _json(self, message: Message) -> _Answer:
+        return 200, json.dumps(message_json(message), separators=(",", ":")).encode(), {}
+
+    def _server_metadata(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        return self._json(self.stub.ServerMetadata(service_pb2.ServerMetadataRequest(), metadata=metadata))
+
+    def _live(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        live = self.stub.ServerLive(service_pb2.ServerLiveRequest(), metadata=metadata).live
+        return (200 if live else 400), b"", {}
+
+    def _ready(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        try:
+            ready = self.stub.ServerReady(service_pb2.ServerReadyRequest(), metadata=metadata).ready
+        except grpc.RpcError as exc:
+            # No server serves (Envoy: no healthy upstream): not ready, which is no error here.
+            if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
+                return 400, b"", {}
+            raise
+        return (200 if ready else 400), b"", {}
+
+    def _model_ready(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        request = service_pb2.ModelReadyRequest(name=match["model"], version=match.get("version", ""))
+        ready = self.stub.ModelReady(request, metadata=metadata).ready
+        return (200 if ready else 400), b"", {}
+
+    def _model_metadata(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        request = service_pb2.ModelMetadataRequest(name=match["model"], version=match.get("version", ""))
+        return self._json(self.stub.ModelMetadata(request, metadata=metadata))
+
+    def _model_config(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        request = service_pb2.ModelConfigRequest(name=match["model"], version=match.get("version", ""))
+        # Triton's HTTP side answers the configuration itself, not wrapped in {"config": ...}.
+        config = self.stub.ModelConfig(request, metadata=metadata).config
+        return 200, json.dumps(message_json(config), separators=(",", ":")).encode(), {}
+
+    def _all_stats(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        return self._json(self.stub.ModelStatistics(service_pb2.ModelStatisticsRequest(), metadata=metadata))
+
+    def _model_stats(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        request = service_pb2.ModelStatisticsRequest(name=match["model"], version=match.get("version", ""))
+        return self._json(self.stub.ModelStatistics(request, metadata=metadata))
+
+    def _infer(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        length_text = headers.get(HEADER_LENGTH)
+        try:
+            header_length = int(length_text) if length_text is not None else None
+        except ValueError:
+            raise InvalidInput(HEADER_LENGTH, "must be a number") from None
+        call = parse_infer_request(match["model"], match.get("version", ""), body, header_length)
+        response, rpc = self.stub.ModelInfer.with_call(call.request, metadata=metadata)
+        payload, json_length = infer_response_body(call, response)
+        extra = {key: value for key, value in rpc.trailing_metadata() or () if key == "x-request-id"}
+        if json_length is not None:
+            extra[HEADER_LENGTH] = str(json_length)
+            extra["content-type"] = "application/octet-stream"
+        return 200, payload, extra
+
+    def _index(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        document = _json_body(body)
+        ready = document.get("ready", False)
+        if not isinstance(ready, bool):
+            raise InvalidInput("ready", "must be true or false")
+        request = service_pb2.RepositoryIndexRequest(ready=ready)
+        index = self.stub.RepositoryIndex(request, metadata=metadata)
+        # Triton's HTTP side answers the list itself.
+        return 200, json.dumps([message_json(m) for m in index.models], separators=(",", ":")).encode(), {}
+
+    def _load(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        _json_body(body)
+        self.stub.RepositoryModelLoad(
+            service_pb2.RepositoryModelLoadRequest(model_name=match["model"]), metadata=metadata
+        )
+        return 200, b"", {}
+
+    def _unload(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        _json_body(body)
+        request = service_pb2.RepositoryModelUnloadRequest(model_name=match["model"])
+        self.stub.RepositoryModelUnload(request, metadata=metadata)
+        return 200, b"", {}
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        return _object(json.loads(body), "body")
+    except (ValueError, RecursionError):
+        raise InvalidInput("body", "is not JSON") from None
