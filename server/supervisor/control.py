@@ -28,7 +28,7 @@ from server.errors import Conflict, grpc_errors, rich_status
 from server.jobs.runner import JobAttemptLost, JobFailed, JobProcess
 from server.supervisor.workers import Worker, WorkerPool, WorkerStartFailed
 
-__all__ = ["ControlAdminService", "add_stats", "remote_job_process"]
+__all__ = ["ControlAdminService", "add_stats", "ask_workers", "remote_job_process"]
 
 _LOGGER = logging.getLogger(__name__)
 # A job's image read by a worker: as long as any photo may take with the worker busy with
@@ -121,6 +121,25 @@ def add_stats(parts: list[admin_service_pb2.Stats]) -> admin_service_pb2.Stats:
     return total
 
 
+async def ask_workers(pool: WorkerPool, call: Callable[[grpc.aio.Channel], object]) -> list:
+    """``call`` with a channel to every ready worker; the answers of those that answered.
+
+    Raises:
+        ModelNotReady: no worker is ready, or none answered (UNAVAILABLE with a retry hint).
+    """
+
+    async def ask(port: int) -> object:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            return await call(channel)  # type: ignore[misc]
+
+    outcomes = await asyncio.gather(*(ask(w.port) for w in pool.ready), return_exceptions=True)
+    # A worker that just died or is being replaced is left out; its counts went with it.
+    answers = [o for o in outcomes if not isinstance(o, BaseException)]
+    if not answers:
+        raise ModelNotReady("no worker is serving yet; retry shortly")
+    return answers
+
+
 class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
     """GetStats and ReloadModels for all workers; the other AdminService calls go to a worker.
 
@@ -139,17 +158,9 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
         Raises:
             ModelNotReady: no worker is ready, or none answered (UNAVAILABLE with a retry hint).
         """
-
-        async def ask(port: int) -> object:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                return await call(admin_service_pb2_grpc.AdminServiceStub(channel))  # type: ignore[misc]
-
-        outcomes = await asyncio.gather(*(ask(w.port) for w in self._pool.ready), return_exceptions=True)
-        # A worker that just died or is being replaced is left out; its counts went with it.
-        answers = [o for o in outcomes if not isinstance(o, BaseException)]
-        if not answers:
-            raise ModelNotReady("no worker is serving yet; retry shortly")
-        return answers
+        return await ask_workers(
+            self._pool, lambda channel: call(admin_service_pb2_grpc.AdminServiceStub(channel))
+        )
 
     def _serves_all(self, served: set[str]) -> Callable[[Worker], Awaitable[None]]:
         """A check of a fresh worker: it serves every model in ``served`` (a reload never serves
@@ -179,6 +190,32 @@ class ControlAdminService(admin_service_pb2_grpc.AdminServiceServicer):
     async def ReloadModels(
         self, request: admin_service_pb2.ReloadModelsRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.ReloadModelsResponse:
+        return await self.reload(request)
+
+    async def served_models(self) -> set[str]:
+        """The names of the models the workers serve (one worker's answer: they serve the same).
+
+        Raises:
+            ModelNotReady: no worker answered.
+        """
+        everything = admin_service_pb2.ListModelsRequest()
+        listed = await self._ask_workers(
+            lambda stub: stub.ListModels(everything, metadata=self._metadata, timeout=10)  # type: ignore[no-any-return]
+        )
+        return {model.name for answer in listed[:1] for model in answer.models}
+
+    async def reload(
+        self, request: admin_service_pb2.ReloadModelsRequest
+    ) -> admin_service_pb2.ReloadModelsResponse:
+        """Fresh workers with the models ``request`` asks for, then the old ones drained (also
+        the v2 protocol's RepositoryModelLoad).
+
+        Raises:
+            InvalidInput: an unknown name or file, or models that failed to load (the old
+                workers still serve).
+            Conflict: a reload is in progress.
+            ModelNotReady: no worker serves yet.
+        """
         everything = admin_service_pb2.ListModelsRequest()
         listed = await self._ask_workers(
             lambda stub: stub.ListModels(everything, metadata=self._metadata, timeout=10)  # type: ignore[no-any-return]

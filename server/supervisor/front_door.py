@@ -15,8 +15,9 @@ The workers are not in the bootstrap: they change (a dead worker is replaced, a 
 all), so Envoy reads them from files (EDS over the file system, ``write_endpoints``), which it
 watches and applies within milliseconds, with no restart and no call dropped.
 
-Two routes lead elsewhere than the workers: health, JobService, GetStats and ReloadModels go to the
-supervisor's own gRPC server (the ``control`` cluster), which answers them for all workers.
+Some routes lead elsewhere than the workers: health, JobService, GetStats, ReloadModels and the v2
+protocol's ModelStatistics and RepositoryModelLoad go to the supervisor's own gRPC server (the
+``control`` cluster), which answers them for all workers.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ CONTROL_PATHS: tuple[tuple[str, bool], ...] = (
     ("/datalid.v1.JobService/", True),
     ("/datalid.v1.AdminService/GetStats", False),
     ("/datalid.v1.AdminService/ReloadModels", False),
+    # The v2 protocol's statistics and load, for the same reasons (server/supervisor/kserve_control.py).
+    ("/inference.GRPCInferenceService/ModelStatistics", False),
+    ("/inference.GRPCInferenceService/RepositoryModelLoad", False),
 )
 # How long a refused caller is told to wait: half a second lets about half the calls in flight end
 # (a photo takes about a second of a worker's time under full load here).

@@ -28,6 +28,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import Counter, Gauge
+from tritonclient.grpc import service_pb2_grpc
 
 from datalid.v1 import admin_service_pb2_grpc
 from pipeline.runtime import available_providers, cpu_count
@@ -49,6 +50,7 @@ from server.edge.parts import Edge
 from server.supervisor.control import ControlAdminService, remote_job_process
 from server.supervisor.envoy import FrontDoorEnvoy
 from server.supervisor.front_door import FrontDoorConfig
+from server.supervisor.kserve_control import ControlInferenceService
 from server.supervisor.metrics import WorkersCollector
 from server.supervisor.workers import WorkerPool, WorkerSpec
 
@@ -222,7 +224,10 @@ async def _serve(
         cleanup.push_async_callback(fetcher.aclose)
         runner = add_job_service(server, config, job_store, fetcher, remote_job_process(channel, key))
         pool = WorkerPool(spec, count, front.publish)
-        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(ControlAdminService(pool, key), server)
+        admin = ControlAdminService(pool, key)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+        inference = ControlInferenceService(pool, key, admin)
+        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(inference, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         server.add_insecure_port(f"unix:{control_socket}")

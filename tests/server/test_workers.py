@@ -18,9 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
+import tritonclient.grpc as triton
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tritonclient.utils import InferenceServerException
 
 from datalid.v1 import (
     admin_service_pb2,
@@ -145,6 +148,32 @@ def test_metrics_carry_every_worker_and_the_supervisor(supervisor, channel, labe
     # One family per name: the exposition format allows a TYPE line once.
     types = re.findall(r"^# TYPE (\S+)", page, re.M)
     assert len(types) == len(set(types))
+
+
+def test_the_v2_protocol_through_the_front_door(supervisor, label_jpeg) -> None:
+    client = triton.InferenceServerClient(supervisor.target)
+    assert client.is_server_ready() and client.is_model_ready("datalid")
+    image = triton.InferInput("image", [1], "BYTES")
+    image.set_data_from_numpy(np.array([label_jpeg], dtype=object))
+    for _ in range(3):
+        assert client.infer("datalid", [image]).as_numpy("date")[0].endswith(b"-11-16")
+    # ModelStatistics is the supervisor's: every worker's added up.
+    total = client.get_inference_statistics("datalid").model_stats[0]
+    parts = []
+    for pid, port in _workers(supervisor).values():
+        if _alive(pid):
+            direct = triton.InferenceServerClient(f"127.0.0.1:{port}")
+            parts.append(direct.get_inference_statistics("datalid").model_stats[0])
+    assert total.inference_stats.success.count == sum(p.inference_stats.success.count for p in parts) >= 3
+    with pytest.raises(InferenceServerException) as caught:
+        client.load_model("no_such_model")
+    assert str(caught.value.status()) == "StatusCode.NOT_FOUND"
+    # A load is the supervisor's reload: fresh workers, the old ones drained.
+    old = {name for name, (pid, _) in _workers(supervisor).items() if _alive(pid)}
+    client.load_model("datalid")
+    alive = {name for name, (pid, _) in _workers(supervisor).items() if _alive(pid)}
+    assert len(alive) == 2 and not alive & old
+    assert client.infer("datalid", [image]).as_numpy("date")[0].endswith(b"-11-16")
 
 
 def _retired(server: ServerProcess) -> set[str]:
