@@ -16,7 +16,7 @@ ADMIN_PORT ?= 9901
 STATE := .state
 SETUP_LOG := $(STATE)/setup.log
 
-.PHONY: setup run test lint browser postgres format stubs bench detector accuracy fuzz clean
+.PHONY: setup run test lint browser postgres perf-analyzer format stubs bench detector accuracy fuzz clean
 
 setup: $(VENV)/.installed $(BUF)
 
@@ -47,7 +47,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BUF) lint
 
-test: lint browser postgres
+test: lint browser postgres perf-analyzer
 	$(BIN)/python -m pytest
 
 # The browser the web page's tests drive (tests/edge/test_web_page.py): Debian's chromium, installed
@@ -72,6 +72,26 @@ postgres:
 	      || { apt-get update && apt-get install -y --no-install-recommends postgresql; }; } >> $(SETUP_LOG) 2>&1 \
 	      || { tail -n 40 $(SETUP_LOG); exit 1; }; \
 	  else echo "no PostgreSQL server: the PostgreSQL job store's tests will skip (apt-get install postgresql)"; fi; }
+
+# Triton's perf_analyzer, which tests/kserve/test_perf_analyzer.py and bench/perf_analyzer.py point at
+# the server's v2 protocol. From the tritonclient 2.51.0 wheel: the newest build that runs on Debian
+# 12's glibc 2.36 (later ones, and the perf-analyzer wheels, need glibc 2.38). It links libb64
+# (Debian's libb64-0d, installed with apt-get as root) and CUDA's runtime library, which it loads
+# on any machine and uses only for CUDA shared memory (the nvidia-cuda-runtime-cu12 wheel).
+PERF_ANALYZER_DIR := .tools/perf_analyzer
+perf-analyzer: $(PERF_ANALYZER_DIR)/.installed
+$(PERF_ANALYZER_DIR)/.installed: | setup
+	@mkdir -p $(STATE)
+	@test -e /usr/lib/x86_64-linux-gnu/libb64.so.0d || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libb64-0d for perf_analyzer (log: $(SETUP_LOG)) ..."; \
+	    { apt-get install -y --no-install-recommends libb64-0d \
+	      || { apt-get update && apt-get install -y --no-install-recommends libb64-0d; }; } >> $(SETUP_LOG) 2>&1 \
+	      || { tail -n 40 $(SETUP_LOG); exit 1; }; \
+	  else echo "no libb64.so.0d: perf_analyzer will not run and its test will skip (apt-get install libb64-0d)"; fi; }
+	@$(BIN)/python -m pip install --quiet --no-deps --target $(PERF_ANALYZER_DIR) \
+	  tritonclient==2.51.0 nvidia-cuda-runtime-cu12==12.9.79 >> $(SETUP_LOG) 2>&1 || { tail -n 40 $(SETUP_LOG); exit 1; }
+	@touch $@
 
 format: setup
 	$(BIN)/ruff check --fix .

@@ -128,7 +128,12 @@ def model_counters(
                 inference_count=stats.inference_count,
                 execution_count=stats.execution_count,
                 queue=Duration(stats.inference_count, int(stats.queue_seconds_total * 1e9)),
-                compute_infer=Duration(stats.execution_count, compute_ns),
+                # Counted per item, as Triton counts per request, the three alike (perf_analyzer
+                # refuses statistics whose compute counts differ); a raw model's input and output
+                # take no time of their own, its whole execution is compute_infer.
+                compute_input=Duration(stats.inference_count, 0),
+                compute_infer=Duration(stats.inference_count, compute_ns),
+                compute_output=Duration(stats.inference_count, 0),
                 batches={
                     size: Duration(count, int(stats.batch_size_seconds.get(size, 0.0) * 1e9))
                     for size, count in stats.batch_size_counts.items()
