@@ -448,6 +448,8 @@ def _requested(outputs: list[Tensor], request: service_pb2.ModelInferRequest) ->
     by_name = {output.name: output for output in outputs}
     chosen = []
     for i, wanted in enumerate(request.outputs):
+        if "classification" in wanted.parameters:
+            raise InvalidInput(f"outputs[{i}].parameters", "the classification extension is not offered")
         if wanted.name not in by_name:
             raise InvalidInput(
                 f"outputs[{i}].name",

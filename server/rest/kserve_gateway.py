@@ -258,7 +258,10 @@ def parse_infer_request(model: str, version: str, body: bytes, header_length: in
         if not isinstance(name, str):
             raise InvalidInput(f"outputs[{index}].name", "must be a string")
         request.outputs.add(name=name)
-        if _parameters(wanted, f"outputs[{index}]").get("binary_data", False):
+        parameters = _parameters(wanted, f"outputs[{index}]")
+        if "classification" in parameters:
+            raise InvalidInput(f"outputs[{index}].parameters", "the classification extension is not offered")
+        if parameters.get("binary_data", False):
             binary_outputs.add(name)
     return InferCall(request, frozenset(binary_outputs), all_binary)
 

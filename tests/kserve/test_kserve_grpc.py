@@ -334,3 +334,15 @@ def test_load_reloads_the_models_in_place(client: triton.InferenceServerClient) 
         5,
         1600,
     )
+
+
+def test_classification_is_not_offered(client: triton.InferenceServerClient) -> None:
+    images = np.zeros((1, 3, 320, 320), dtype=np.float32)
+    with pytest.raises(InferenceServerException) as caught:
+        client.infer(
+            "date_detector",
+            [_fp32_input("images", images)],
+            outputs=[triton.InferRequestedOutput("output0", class_count=3)],
+        )
+    assert _status(caught.value) == "StatusCode.INVALID_ARGUMENT"
+    assert "classification" in caught.value.message()
