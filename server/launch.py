@@ -69,6 +69,7 @@ class Banner:
             f"Datalid {self.version} is serving",
             f"  gRPC  {self.grpc_address}   .venv/bin/grpcurl -plaintext {self.grpc_address} list",
             f"  REST  http://{self.rest_address}   curl http://{self.rest_address}/healthz",
+            f"  Triton/KServe v2  both ports   curl http://{self.rest_address}/v2/health/ready",
             f"  models on {', '.join(self.providers) or 'no provider'} ({device}), {processes}; auth {auth}",
             *([f"  metrics  {self.metrics_url}"] if self.metrics_url else []),
             f"  logs  {'  '.join(str(p) for p in self.logs)}",

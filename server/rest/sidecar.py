@@ -78,7 +78,11 @@ _PROTO_FILES = (
     "google/rpc/error_details.proto",
     "google/rpc/status.proto",
 )
-_CORS_HEADERS = "authorization, x-api-key, content-type, x-request-id, traceparent, tracestate"
+# The last: the v2 protocol's binary tensor extension (its JSON header's length), both ways.
+_CORS_HEADERS = (
+    "authorization, x-api-key, content-type, x-request-id, traceparent, tracestate, "
+    "inference-header-content-length"
+)
 _READY_TIMEOUT_S = 60.0
 
 
@@ -226,7 +230,7 @@ def _cors_per_filter_config(origins: Sequence[str]) -> dict[str, Any]:
         ),
         "allow_methods": "GET, POST, DELETE, OPTIONS",
         "allow_headers": _CORS_HEADERS,
-        "expose_headers": "x-request-id, grpc-status, grpc-message",
+        "expose_headers": "x-request-id, grpc-status, grpc-message, inference-header-content-length",
         "max_age": "600",
         # A wildcard origin with credentials would let any site act with the user's key.
         "allow_credentials": not any_origin,

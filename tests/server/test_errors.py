@@ -18,7 +18,7 @@ from pipeline import (
     Overloaded,
     ShuttingDown,
 )
-from server.errors import ERROR_DOMAIN, STATUS_BY_ERROR, Conflict, StoreBusy, grpc_errors
+from server.errors import ERROR_DOMAIN, STATUS_BY_ERROR, Conflict, ModelNotFound, StoreBusy, grpc_errors
 
 
 class _Raising(admin_service_pb2_grpc.AdminServiceServicer):
@@ -71,6 +71,7 @@ CASES = [
     (BatchContractError("3 results for 4 items"), grpc.StatusCode.INTERNAL, "INTERNAL"),
     (StoreBusy("the job database is locked"), grpc.StatusCode.UNAVAILABLE, "JOB_STORE_BUSY"),
     (Conflict("a reload is already in progress"), grpc.StatusCode.ABORTED, "CONFLICT"),
+    (ModelNotFound("no model is named 'x'"), grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND"),
 ]
 
 
