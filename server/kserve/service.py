@@ -49,6 +49,8 @@ SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].f
 EXTENSIONS = ("model_repository", "model_configuration", "statistics", "binary_tensor_data")
 # Requests of one ModelStreamInfer stream run at once; their responses go out in request order.
 _STREAM_IN_FLIGHT = 4
+# Of a response's bytes, what its names, shapes and framing may take beside the tensors.
+_RESPONSE_MARGIN_BYTES = 64 * 1024
 _KIND_NAMES = {"expiry": "EXPIRY", "manufacture": "MANUFACTURE", "unknown": "UNKNOWN"}
 
 Reload = Callable[[admin_service_pb2.ReloadModelsRequest], Awaitable[None]]
@@ -280,11 +282,29 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
                 model_name=model.name, model_version=VERSION, id=request.id
             )
             encode_outputs(response, _requested(outputs, request))
+            self._check_size(response)
             ok = True
             return response
         finally:
             self._ledger.record(
                 model.name, ok=ok, duration_ns=time.perf_counter_ns() - started, timings=timings
+            )
+
+    def _check_size(self, response: service_pb2.ModelInferResponse) -> None:
+        """Refuses an answer over the message limit: gRPC would fail to send it, and the caller's
+        tensor (a recogniser's input 4096 wide gives 38 MB of probabilities) is what made it so.
+
+        Raises:
+            InvalidInput: naming ``inputs``, with the size and the limit.
+        """
+        size = sum(len(raw) for raw in response.raw_output_contents)
+        # Room for the rest of the message (names, shapes).
+        limit = self._config.max_message_bytes - _RESPONSE_MARGIN_BYTES
+        if size > limit:
+            raise InvalidInput(
+                "inputs",
+                f"the outputs would be {size} bytes, over the {limit} a response may carry; "
+                "send fewer rows or smaller tensors",
             )
 
     async def _read_photos(
