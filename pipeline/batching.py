@@ -116,6 +116,7 @@ class BatcherStats:
         queue_seconds_buckets: (upper bound in seconds, items that waited at most that long),
             cumulative, the last bound +inf: a Prometheus-style histogram of queue time per item.
         compute_seconds_buckets: the same for ``run_batch`` time per batch.
+        last_run_unix_s: when the last batch ended, Unix seconds (0: none yet).
     """
 
     name: str
@@ -132,6 +133,37 @@ class BatcherStats:
     running: int = 0
     queue_seconds_buckets: tuple[tuple[float, int], ...] = ()
     compute_seconds_buckets: tuple[tuple[float, int], ...] = ()
+    last_run_unix_s: float = 0.0
+
+    def plus(self, other: BatcherStats) -> BatcherStats:
+        """These counters and ``other``'s together (the same model's, of two batchers: a reload's
+        old and new); ``queued`` and ``running`` are the sum of now, histograms added by bucket."""
+
+        def added(a: dict[int, Any], b: dict[int, Any]) -> dict[int, Any]:
+            return {k: a.get(k, 0) + b.get(k, 0) for k in sorted({*a, *b})}
+
+        def buckets(a: tuple[tuple[float, int], ...], b: tuple[tuple[float, int], ...]) -> tuple:
+            if not a or not b:
+                return a or b
+            return tuple((bound, x + y) for (bound, x), (_, y) in zip(a, b, strict=True))
+
+        return BatcherStats(
+            name=self.name,
+            inference_count=self.inference_count + other.inference_count,
+            execution_count=self.execution_count + other.execution_count,
+            queue_seconds_total=self.queue_seconds_total + other.queue_seconds_total,
+            compute_seconds_total=self.compute_seconds_total + other.compute_seconds_total,
+            batch_size_counts=added(self.batch_size_counts, other.batch_size_counts),
+            batch_size_seconds=added(self.batch_size_seconds, other.batch_size_seconds),
+            rejected_count=self.rejected_count + other.rejected_count,
+            expired_count=self.expired_count + other.expired_count,
+            cancelled_count=self.cancelled_count + other.cancelled_count,
+            queued=self.queued + other.queued,
+            running=self.running + other.running,
+            queue_seconds_buckets=buckets(self.queue_seconds_buckets, other.queue_seconds_buckets),
+            compute_seconds_buckets=buckets(self.compute_seconds_buckets, other.compute_seconds_buckets),
+            last_run_unix_s=max(self.last_run_unix_s, other.last_run_unix_s),
+        )
 
 
 # Upper bounds of the time histograms, seconds: from a GPU batch (~1 ms) to a long CPU queue.
@@ -226,6 +258,7 @@ class DynamicBatcher(Generic[In, Out]):
         self._rejected = 0
         self._expired = 0
         self._cancelled = 0
+        self._last_run_unix_s = 0.0
 
     # ----------------------------------------------------------------- public API
 
@@ -289,6 +322,7 @@ class DynamicBatcher(Generic[In, Out]):
                 running=len(self._running),
                 queue_seconds_buckets=self._queue_hist.cumulative(),
                 compute_seconds_buckets=self._compute_hist.cumulative(),
+                last_run_unix_s=self._last_run_unix_s,
             )
 
     async def aclose(self, timeout_s: float | None = None) -> None:
@@ -506,6 +540,8 @@ class DynamicBatcher(Generic[In, Out]):
                 self._inference_count += len(batch)
                 self._batch_sizes[len(batch)] += 1
                 self._batch_seconds[len(batch)] = self._batch_seconds.get(len(batch), 0.0) + compute_s
+                # Wall-clock time, for statistics only (Triton's last_inference); never scheduling.
+                self._last_run_unix_s = time.time()
                 self._compute_s += compute_s
                 self._compute_hist.observe(compute_s)
                 for request in batch:

@@ -31,10 +31,10 @@ from pipeline.errors import DeadlineExceeded, InvalidInput, Overloaded, Shutting
 from pipeline.executor import Key, PriorityExecutor
 from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
-from pipeline.raw_tensors import RawRow, TensorModel, check_batch
+from pipeline.raw_tensors import RawRow, TensorModel, check_batch, check_output_size, output_ratio
 from pipeline.regions import Window, cut, reading_windows
 from pipeline.repository import DEFAULT_REPOSITORY
-from pipeline.runtime import OnnxRuntimeError, cpu_count
+from pipeline.runtime import OnnxModel, OnnxRuntimeError, cpu_count
 from pipeline.second_chance import Planned, Target, VariantRead, plan, starts_in_time, winner
 from pipeline.synth import render_label_image
 from pipeline.types import (
@@ -182,6 +182,8 @@ class Pipeline:
         # The second chance's variants, parsed once (PipelineConfig checked them).
         self._window_variants = parse_plan(config.second_chance_window_variants)
         self._photo_variants = parse_plan(config.second_chance_photo_variants)
+        # Each model's output elements per input element, measured at warm-up (ainfer's bound).
+        self._output_ratios: dict[str, float | None] = {}
 
     @property
     def ready(self) -> bool:
@@ -213,8 +215,12 @@ class Pipeline:
             self._ocr.detector.run(batch)
         for batch in warm["ocr_rec"]:
             self._ocr.recognizer.run(batch)
+        self._output_ratios = {model.name: output_ratio(model) for model in self._onnx_models()}
         with self._lock:
             self._warmed = True
+
+    def _onnx_models(self) -> list[OnnxModel]:
+        return ([self._detector.model] if self._detector is not None else []) + self._ocr.models()
 
     def models(self) -> list[ModelInfo]:
         """Describes every loaded model."""
@@ -497,7 +503,7 @@ class Pipeline:
         models = {}
         for batcher in batchers:
             info = infos[batcher.name]
-            models[batcher.name] = TensorModel(info, batcher.config)
+            models[batcher.name] = TensorModel(info, batcher.config, self._output_ratios.get(batcher.name))
         return models
 
     async def ainfer(
@@ -508,6 +514,7 @@ class Pipeline:
         field: str = "input",
         deadline: float | None = None,
         priority: Priority = Priority.INTERACTIVE,
+        max_output_bytes: int | None = None,
     ) -> np.ndarray:
         """Runs one model on a caller's tensor, row by row through the model's batcher (where the
         rows share batches with the pipeline's own inputs of the same shape); returns the model's
@@ -518,9 +525,12 @@ class Pipeline:
             batch: the model's one input, batch axis first (see :func:`check_batch`).
             field: how the caller's API names ``batch``, for errors.
             deadline, priority: as for :meth:`aprocess`.
+            max_output_bytes: refuse, before running, a tensor whose output would be larger
+                (estimated from the model's output-to-input ratio, see :func:`output_ratio`).
 
         Raises:
-            InvalidInput: no such model, or a tensor the model does not take (names ``field``).
+            InvalidInput: no such model, a tensor the model does not take, or whose output would
+                pass ``max_output_bytes`` (names ``field``).
             Overloaded, DeadlineExceeded, ShuttingDown: from the model's batcher.
         """
         self._check_open()
@@ -529,6 +539,7 @@ class Pipeline:
             raise InvalidInput("model_name", f"no model is named {model!r}; served: {', '.join(served)}")
         info = served[model].info
         check_batch(info.inputs[0], batch, served[model].batching.max_batch_size, field)
+        check_output_size(served[model], batch, max_output_bytes, field)
         batcher = self._tensor_batcher(model)
         key = (float(priority), time.monotonic())
         rows = [RawRow(np.ascontiguousarray(row), key) for row in batch]

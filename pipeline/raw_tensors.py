@@ -22,9 +22,18 @@ import numpy as np
 from pipeline.batching import BatcherConfig
 from pipeline.errors import InvalidInput
 from pipeline.executor import Key
+from pipeline.runtime import OnnxModel
 from pipeline.types import ModelInfo, TensorInfo
 
-__all__ = ["MAX_DYNAMIC_DIM", "NUMPY_DTYPES", "RawRow", "TensorModel", "check_batch"]
+__all__ = [
+    "MAX_DYNAMIC_DIM",
+    "NUMPY_DTYPES",
+    "RawRow",
+    "TensorModel",
+    "check_batch",
+    "check_output_size",
+    "output_ratio",
+]
 
 # ONNX Runtime's type names (``NodeArg.type``) for the types a served model may take or give.
 NUMPY_DTYPES: dict[str, np.dtype] = {
@@ -49,10 +58,12 @@ MAX_DYNAMIC_DIM = 4096
 
 @dataclass(frozen=True, slots=True)
 class TensorModel:
-    """A model served raw: what its ONNX file declares, and how its batcher batches."""
+    """A model served raw: what its ONNX file declares, how its batcher batches, and its output
+    elements per input element (None when it could not be measured)."""
 
     info: ModelInfo
     batching: BatcherConfig
+    output_ratio: float | None = None
 
 
 class RawRow(NamedTuple):
@@ -97,3 +108,50 @@ def check_batch(info: TensorInfo, batch: np.ndarray, max_batch_size: int, field:
 
 def _shown(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+# A probe input's dynamic axes: small, and a multiple of every stride the models here have (DB's
+# 32, the recogniser's 8), so that every model takes it.
+_PROBE_DIM = 32
+
+
+def output_ratio(model: OnnxModel) -> float | None:
+    """The model's output elements per input element, measured on one small input (batch 1,
+    dynamic axes ``_PROBE_DIM``); None if the model does not take that input.
+
+    With the smallest input the ratio is at its largest for outputs of a fixed size per row (a
+    classifier's two scores) and the same for outputs that grow with the input (a recogniser's
+    steps, a detector's map): an upper estimate of what a larger input gives, as a bound wants.
+    """
+    (declared,) = model.info().inputs
+    dtype = NUMPY_DTYPES.get(declared.data_type)
+    if dtype is None:
+        return None
+    shape = tuple(1 if axis == 0 else (_PROBE_DIM if d < 0 else d) for axis, d in enumerate(declared.shape))
+    try:
+        output = model.run_single_input(np.zeros(shape, dtype=dtype))
+    except Exception:  # a model that refuses the probe gets no bound before running
+        return None
+    return output.size / max(1, math.prod(shape))
+
+
+def check_output_size(
+    model: TensorModel, batch: np.ndarray, max_output_bytes: int | None, field: str
+) -> None:
+    """Refuses a batch whose output would pass ``max_output_bytes``, estimated from the model's
+    :func:`output_ratio`, before it is queued (a recogniser's 4 x 3 x 48 x 4096 input would give
+    153 MB of probabilities).
+
+    Raises:
+        InvalidInput: naming ``field``, with the estimate and the bound.
+    """
+    if max_output_bytes is None or model.output_ratio is None:
+        return
+    itemsize = NUMPY_DTYPES.get(model.info.outputs[0].data_type, np.dtype(np.float32)).itemsize
+    estimate = int(batch.size * model.output_ratio * itemsize)
+    if estimate > max_output_bytes:
+        raise InvalidInput(
+            field,
+            f"{model.info.name}'s output would be about {estimate} bytes, over the {max_output_bytes} "
+            "an answer may carry; send fewer rows or a smaller tensor",
+        )

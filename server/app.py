@@ -277,7 +277,7 @@ def add_kserve_service(
     def counters() -> list[ModelCounters]:
         # From the scrape thread: names and counters only, nothing that needs the event loop.
         names = service.served_names()
-        return model_counters(ledger, names, host.pipeline.stats().models) if names else []
+        return model_counters(ledger, names, host.model_stats()) if names else []
 
     edge.metrics.registry.register(TritonMetrics(counters))
     return service

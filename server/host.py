@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 
-from pipeline import ModelNotReady, Pipeline
+from pipeline import BatcherStats, ModelNotReady, Pipeline
 
 __all__ = ["PipelineHost"]
 
@@ -29,6 +30,29 @@ class PipelineHost:
         self._load = load
         self._pipeline: Pipeline | None = None
         self.started_at = dt.datetime.now(dt.UTC)
+        # Pipelines a reload replaced: those still finishing their work, and the final batcher
+        # counters of those closed, so that counts since start never go back (model_stats). The
+        # lock: a metrics scrape reads them from its own thread.
+        self._stats_lock = threading.Lock()
+        self._draining: tuple[Pipeline, ...] = ()
+        self._retired: dict[str, BatcherStats] = {}
+
+    def model_stats(self) -> list[BatcherStats]:
+        """Each model batcher's counters since the server started, reloads included, in the
+        serving pipeline's order; empty while the models load. Safe from any thread."""
+        with self._stats_lock:
+            pipeline = self._pipeline
+            if pipeline is None:
+                return []
+            earlier = [dict(self._retired)]
+            earlier += [{s.name: s for s in old.stats().models} for old in self._draining]
+        totals = []
+        for stats in pipeline.stats().models:
+            for part in earlier:
+                if stats.name in part:
+                    stats = stats.plus(part[stats.name])
+            totals.append(stats)
+        return totals
 
     @property
     def ready(self) -> bool:
@@ -64,13 +88,21 @@ class PipelineHost:
         loop = asyncio.get_running_loop()
         started = loop.time()
         fresh = await asyncio.to_thread(load)
-        old, self._pipeline = self._pipeline, fresh
+        with self._stats_lock:
+            old, self._pipeline = self._pipeline, fresh
+            if old is not None:
+                self._draining += (old,)
         _LOGGER.info(
             "models reloaded and warmed in %.0f ms; the old ones finish their work",
             (loop.time() - started) * 1000,
         )
         if old is not None:
             await old.aclose(None)
+            with self._stats_lock:
+                self._draining = tuple(p for p in self._draining if p is not old)
+                for stats in old.stats().models:
+                    known = self._retired.get(stats.name)
+                    self._retired[stats.name] = stats if known is None else known.plus(stats)
 
     async def close(self, timeout_s: float | None = None) -> None:
         """Closes the model batchers in pipeline order (each drains, then refuses), then releases

@@ -29,7 +29,14 @@ from pipeline.repository import DEFAULT_REPOSITORY
 from server import __version__, convert
 from server.api.calls import deadline_of, priority_of
 from server.config import ServerConfig
-from server.errors import ModelNotFound, abort_with, grpc_errors, rich_status, status_of_exception
+from server.errors import (
+    MAX_ECHO_CHARS,
+    ModelNotFound,
+    abort_with,
+    grpc_errors,
+    rich_status,
+    status_of_exception,
+)
 from server.host import PipelineHost
 from server.kserve.models import (
     PIPELINE_MODEL,
@@ -109,6 +116,17 @@ async def _all_or_none(awaitables: list[Awaitable[ProcessResult]]) -> list[Proce
             task.cancel()
 
 
+def _not_offered(what: str) -> Callable[..., Awaitable[None]]:
+    """A servicer method answering UNIMPLEMENTED, saying what is not offered (the generated
+    base class's answer logs a traceback for every call)."""
+
+    async def method(self: object, request: object, context: grpc.aio.ServicerContext) -> None:
+        message = f"{what} is not offered by Datalid (README: Triton and KServe clients)"
+        await abort_with(context, rich_status(grpc.StatusCode.UNIMPLEMENTED, message))
+
+    return method
+
+
 class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
     """Serves the v2 protocol from the pipeline ``host`` holds.
 
@@ -119,6 +137,16 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         reload: what RepositoryModelLoad does (AdminService's reload).
         today: the server's date, the default reference for ``is_expired`` (injected in tests).
     """
+
+    # Callers are on other machines; tracing and logs have Datalid's own settings.
+    SystemSharedMemoryStatus = _not_offered("system shared memory")
+    SystemSharedMemoryRegister = _not_offered("system shared memory")
+    SystemSharedMemoryUnregister = _not_offered("system shared memory")
+    CudaSharedMemoryStatus = _not_offered("CUDA shared memory")
+    CudaSharedMemoryRegister = _not_offered("CUDA shared memory")
+    CudaSharedMemoryUnregister = _not_offered("CUDA shared memory")
+    TraceSetting = _not_offered("TraceSetting (tracing is set at start: --tracing)")
+    LogSettings = _not_offered("LogSettings (logging is configured at start)")
 
     def __init__(
         self,
@@ -207,7 +235,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         self, request: service_pb2.ModelStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> service_pb2.ModelStatisticsResponse:
         names = [self._model(request.name, request.version).name] if request.name else list(self.models())
-        counters = model_counters(self._ledger, names, self._host.pipeline.stats().models)
+        counters = model_counters(self._ledger, names, self._host.model_stats())
         return service_pb2.ModelStatisticsResponse(
             model_stats=[statistics_to_pb(c, VERSION) for c in counters]
         )
@@ -229,32 +257,45 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         request order, up to ``_STREAM_IN_FLIGHT`` requests running at once. The call's deadline
         applies to every request of the stream."""
         deadline, priority = deadline_of(context), priority_of(context)
-        running: asyncio.Queue[asyncio.Task[service_pb2.ModelInferResponse] | None] = asyncio.Queue(
-            maxsize=_STREAM_IN_FLIGHT
-        )
+        Pending = tuple[service_pb2.ModelInferRequest, asyncio.Task[service_pb2.ModelInferResponse]]
+        running: asyncio.Queue[Pending | None] = asyncio.Queue(maxsize=_STREAM_IN_FLIGHT)
 
         async def read() -> None:
             try:
                 async for request in request_iterator:
-                    await running.put(asyncio.ensure_future(self.infer(request, deadline, priority)))
+                    await running.put(
+                        (request, asyncio.ensure_future(self.infer(request, deadline, priority)))
+                    )
             finally:
                 await running.put(None)
 
         reader = asyncio.ensure_future(read())
+        # Whatever ends the reader (a malformed request's abort, a cancelled call) is the call's
+        # status, read below or dropped with the call: never an unretrieved task's log line.
+        reader.add_done_callback(lambda task: task.cancelled() or task.exception())
         try:
-            while (task := await running.get()) is not None:
+            while (pending := await running.get()) is not None:
+                request, task = pending
                 try:
                     yield service_pb2.ModelStreamInferResponse(infer_response=await task)
                 except Exception as exc:  # the request's error goes in-band, as Triton sends it
                     status = status_of_exception(exc)
-                    yield service_pb2.ModelStreamInferResponse(error_message=status.message)
+                    # With the request's id and model, so that the caller knows which one failed.
+                    failed = service_pb2.ModelInferResponse(
+                        model_name=request.model_name[:MAX_ECHO_CHARS],
+                        model_version=request.model_version[:MAX_ECHO_CHARS],
+                        id=request.id[:MAX_ECHO_CHARS],
+                    )
+                    yield service_pb2.ModelStreamInferResponse(
+                        error_message=status.message, infer_response=failed
+                    )
             await reader
         finally:
             reader.cancel()
             while not running.empty():
                 leftover = running.get_nowait()
                 if leftover is not None:
-                    leftover.cancel()
+                    leftover[1].cancel()
 
     async def infer(
         self, request: service_pb2.ModelInferRequest, deadline: float | None, priority: Priority
@@ -271,6 +312,9 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         ok = False
         timings = []
         try:
+            deadline = _request_deadline(request, deadline)
+            # What can be refused from the request alone is, before any tensor is decoded.
+            _check_request(model, request)
             tensors = decode_inputs(request)
             if model.name == PIPELINE_MODEL:
                 results = await self._read_photos(tensors, deadline, priority)
@@ -345,9 +389,9 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         _check_text_rows(tensor, field)
         given = tensor.array.shape[0]
         if given not in (1, rows):
-            raise InvalidInput(
-                f"{field}.shape", f"reference_date holds 1 or {rows} dates (one per photo), got {given}"
-            )
+            wanted = "1 date" if rows == 1 else f"1 date (for every photo) or {rows} (one per photo)"
+            raise InvalidInput(f"{field}.shape", f"reference_date holds {wanted}, got {given}")
+
         texts = [_utf8(value, field) for value in tensor.array]
         return [self._options(texts[0] if given == 1 else texts[row], field) for row in range(rows)]
 
@@ -373,7 +417,12 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         if tensor.datatype != spec.datatype:
             raise InvalidInput(f"{field}.datatype", f"{spec.name} is {spec.datatype}, got {tensor.datatype}")
         output = await self._host.pipeline.ainfer(
-            model.name, tensor.array, field=field, deadline=deadline, priority=priority
+            model.name,
+            tensor.array,
+            field=field,
+            deadline=deadline,
+            priority=priority,
+            max_output_bytes=self._config.max_message_bytes - _RESPONSE_MARGIN_BYTES,
         )
         (out_spec,) = model.outputs
         return [Tensor(out_spec.name, out_spec.datatype, output)]
@@ -409,6 +458,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         """Reloads the models from their files, as ReloadModels does: they load together, so
         loading any of them (or ``datalid``) reloads every one."""
         _repository(request.repository_name)
+        _no_load_parameters(request)
         model = self._model(request.model_name)
         names = [] if model.name == PIPELINE_MODEL else [model.name]
         await self._reload(admin_service_pb2.ReloadModelsRequest(names=names))
@@ -420,6 +470,87 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         message = "Datalid's models serve together and cannot be unloaded one by one; load reloads them"
         await abort_with(context, rich_status(grpc.StatusCode.FAILED_PRECONDITION, message))
         return service_pb2.RepositoryModelUnloadResponse()
+
+
+def _no_load_parameters(request: service_pb2.RepositoryModelLoadRequest) -> None:
+    """A load takes its configuration and files from the repository, never from the request.
+
+    Raises:
+        InvalidInput: the request carries parameters (a config override, files), naming one.
+    """
+    for key in request.parameters:
+        raise InvalidInput(
+            f"parameters.{key[:MAX_ECHO_CHARS]}",
+            "a load reads the models' files and settings from the repository; it takes no parameters",
+        )
+
+
+# Request parameters of Triton's that ask for what Datalid does not offer (sequence batching).
+_SEQUENCE_PARAMETERS = ("sequence_id", "sequence_start", "sequence_end")
+
+
+def _request_deadline(request: service_pb2.ModelInferRequest, deadline: float | None) -> float | None:
+    """The call's deadline, or the request's ``timeout`` parameter (microseconds, Triton's) if
+    sooner.
+
+    Raises:
+        InvalidInput: a ``timeout`` that is not a positive integer.
+    """
+    if "timeout" not in request.parameters:
+        return deadline
+    parameter = request.parameters["timeout"]
+    if parameter.WhichOneof("parameter_choice") not in ("int64_param", "uint64_param"):
+        raise InvalidInput("parameters.timeout", "must be an integer number of microseconds")
+    micros = parameter.int64_param or parameter.uint64_param
+    if micros <= 0:
+        raise InvalidInput("parameters.timeout", f"must be > 0 microseconds, got {micros}")
+    mine = time.monotonic() + micros / 1e6
+    return mine if deadline is None else min(deadline, mine)
+
+
+def _check_request(model: ServedModel, request: service_pb2.ModelInferRequest) -> None:
+    """What can be refused before any tensor is decoded or any model runs: sequence requests,
+    shared memory, inputs and outputs the model does not have, an output asked for twice.
+
+    Raises:
+        InvalidInput: naming the field.
+    """
+    for key in _SEQUENCE_PARAMETERS:
+        if key in request.parameters:
+            raise InvalidInput(f"parameters.{key}", "sequence batching is not offered")
+    known_inputs = [spec.name for spec in model.inputs]
+    if len(request.inputs) > len(known_inputs):
+        raise InvalidInput(
+            "inputs", f"{model.name} takes {len(known_inputs)} inputs, got {len(request.inputs)}"
+        )
+    for index, tensor in enumerate(request.inputs):
+        if "shared_memory_region" in tensor.parameters:
+            raise InvalidInput(
+                f"inputs[{index}].parameters.shared_memory_region",
+                "shared memory is not offered; send contents",
+            )
+        if tensor.name not in known_inputs:
+            raise InvalidInput(
+                f"inputs[{index}].name",
+                f"no input is named {tensor.name[:MAX_ECHO_CHARS]!r}; "
+                f"the model takes {', '.join(known_inputs)}",
+            )
+    known_outputs = [spec.name for spec in model.outputs]
+    asked: set[str] = set()
+    for index, wanted in enumerate(request.outputs):
+        if "classification" in wanted.parameters:
+            raise InvalidInput(f"outputs[{index}].parameters", "the classification extension is not offered")
+        if wanted.name not in known_outputs:
+            raise InvalidInput(
+                f"outputs[{index}].name",
+                f"no output is named {wanted.name[:MAX_ECHO_CHARS]!r}; "
+                f"the model gives {', '.join(known_outputs)}",
+            )
+        if wanted.name in asked:
+            raise InvalidInput(
+                f"outputs[{index}].name", f"{wanted.name[:MAX_ECHO_CHARS]!r} is asked for twice"
+            )
+        asked.add(wanted.name)
 
 
 def _repository(name: str) -> None:
@@ -462,18 +593,9 @@ def _utf8(value: bytes, field: str) -> str:
 
 
 def _requested(outputs: list[Tensor], request: service_pb2.ModelInferRequest) -> list[Tensor]:
-    """The outputs the request names, in its order; all of them when it names none."""
+    """The outputs the request names (checked by ``_check_request``), in its order; all of them
+    when it names none."""
     if not request.outputs:
         return outputs
     by_name = {output.name: output for output in outputs}
-    chosen = []
-    for i, wanted in enumerate(request.outputs):
-        if "classification" in wanted.parameters:
-            raise InvalidInput(f"outputs[{i}].parameters", "the classification extension is not offered")
-        if wanted.name not in by_name:
-            raise InvalidInput(
-                f"outputs[{i}].name",
-                f"no output is named {wanted.name!r}; the model gives {', '.join(by_name)}",
-            )
-        chosen.append(by_name[wanted.name])
-    return chosen
+    return [by_name[wanted.name] for wanted in request.outputs]

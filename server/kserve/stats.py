@@ -125,6 +125,7 @@ def model_counters(
             compute_ns = int(stats.compute_seconds_total * 1e9)
             seen = _replace(
                 seen,
+                last_inference_ms=max(seen.last_inference_ms, int(stats.last_run_unix_s * 1000)),
                 inference_count=stats.inference_count,
                 execution_count=stats.execution_count,
                 queue=Duration(stats.inference_count, int(stats.queue_seconds_total * 1e9)),

@@ -26,6 +26,7 @@ from pipeline import InvalidInput
 
 __all__ = [
     "DATATYPES",
+    "MAX_DIM",
     "MAX_RANK",
     "Tensor",
     "datatype_of",
@@ -68,6 +69,10 @@ _CONTENTS_FIELD = {
 }
 # Axes a tensor may have: Triton allows more, no model here has more than 4.
 MAX_RANK = 8
+# The longest axis, and the most elements of a tensor (its non-zero axes multiplied): far past what
+# a message can carry (16 MiB: 4 Mi elements at most), and small enough that an empty tensor with
+# one huge axis (0 x 2^63) never reaches numpy, which cannot size it.
+MAX_DIM = 2**31 - 1
 _LENGTH = struct.Struct("<I")
 
 
@@ -141,6 +146,8 @@ def _shape(tensor: service_pb2.ModelInferRequest.InferInputTensor, field: str) -
         raise InvalidInput(f"{field}.shape", f"has {len(shape)} axes, at most {MAX_RANK}")
     if any(d < 0 for d in shape):
         raise InvalidInput(f"{field}.shape", f"must hold lengths >= 0, got {list(shape)}")
+    if math.prod(d for d in shape if d) > MAX_DIM:
+        raise InvalidInput(f"{field}.shape", f"{list(shape)} holds more than {MAX_DIM} elements")
     return shape
 
 

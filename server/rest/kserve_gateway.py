@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import re
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -37,15 +38,18 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from pipeline import InvalidInput
 from server.errors import bounded
-from server.kserve.tensors import DATATYPES, MAX_RANK, deserialize_bytes, serialize_bytes
+from server.kserve.tensors import DATATYPES, MAX_DIM, MAX_RANK, deserialize_bytes, serialize_bytes
 
-__all__ = ["FORWARDED_HEADERS", "KServeGateway", "message_json", "parse_infer_request"]
+__all__ = ["CALL_TIMEOUT_S", "FORWARDED_HEADERS", "KServeGateway", "message_json", "parse_infer_request"]
 
 _LOGGER = logging.getLogger(__name__)
 # What a caller's HTTP request carries on to the server as gRPC metadata: credentials, the
 # request id the logs are joined by, trace context.
 FORWARDED_HEADERS = ("authorization", "x-api-key", "x-request-id", "traceparent", "tracestate")
 HEADER_LENGTH = "inference-header-content-length"
+# How long a call to the servers may take: far past a request of 64 photos under load (a request's
+# own ``timeout`` parameter, which the server honours, may be shorter); past it, 504.
+CALL_TIMEOUT_S = 300.0
 _HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.FAILED_PRECONDITION: 400,
@@ -151,7 +155,10 @@ def _json_raw(data: Any, datatype: str, shape: tuple[int, ...], field: str) -> b
         if not all(isinstance(v, str) for v in values):
             raise InvalidInput(field, "BYTES data must be strings")
         array = np.empty(count, dtype=object)
-        array[:] = [v.encode("utf-8") for v in values]
+        try:
+            array[:] = [v.encode("utf-8") for v in values]
+        except UnicodeEncodeError:
+            raise InvalidInput(field, "BYTES data must be Unicode text (a lone surrogate is not)") from None
         return serialize_bytes(array)
     if datatype == "BOOL":
         if not all(isinstance(v, bool) for v in values):
@@ -188,20 +195,53 @@ def _parameters(value: dict[str, Any], field: str) -> dict[str, Any]:
     return _object(value.get("parameters", {}), f"{field}.parameters")
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _flag(parameters: dict[str, Any], key: str, field: str) -> bool:
+    value = parameters.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{field}.parameters.{key}", "must be true or false")
+    return value
+
+
+def _request_parameters(request: service_pb2.ModelInferRequest, parameters: dict[str, Any]) -> None:
+    """The request's parameters but ``binary_data_output`` (the gateway's own), carried to the
+    server as gRPC parameters, which it checks (``timeout``, ``sequence_id``, ...)."""
+    for key, value in parameters.items():
+        if key == "binary_data_output":
+            continue
+        target = request.parameters[key]
+        if isinstance(value, bool):
+            target.bool_param = value
+        elif isinstance(value, int) and -(2**63) <= value < 2**63:
+            target.int64_param = value
+        elif isinstance(value, float):
+            target.double_param = value
+        elif isinstance(value, str):
+            target.string_param = value
+        else:
+            raise InvalidInput(
+                f"parameters.{bounded(key)}", "must be a boolean, an integer, a number or a string"
+            )
+
+
 def parse_infer_request(model: str, version: str, body: bytes, header_length: int | None) -> InferCall:
     """A v2 REST inference body (JSON, or a JSON header of ``header_length`` bytes followed by
     the binary tensors) as a gRPC ModelInferRequest with ``raw_input_contents``.
 
     Raises:
-        InvalidInput: malformed JSON, a tensor without data or with data its shape does not fill,
-            binary data past the body's end or left over; names the field.
+        InvalidInput: malformed JSON (NaN and Infinity included), a tensor without data, with both
+            data and binary data, or with data its shape does not fill, binary data past the
+            body's end or left over, shared memory, an output named twice; names the field.
     """
     if header_length is not None and not 0 < header_length <= len(body):
         raise InvalidInput(HEADER_LENGTH, f"must be 1 to the body's {len(body)} bytes, got {header_length}")
     header = body[:header_length] if header_length is not None else body
     binary = memoryview(body)[header_length:] if header_length is not None else memoryview(b"")
     try:
-        document = _object(json.loads(header), "body")
+        document = _object(json.loads(header, parse_constant=_reject_constant), "body")
     except (ValueError, RecursionError):
         raise InvalidInput("body", "is not JSON") from None
     request = service_pb2.ModelInferRequest(model_name=model, model_version=version)
@@ -209,6 +249,9 @@ def parse_infer_request(model: str, version: str, body: bytes, header_length: in
     if not isinstance(request_id, str):
         raise InvalidInput("id", "must be a string")
     request.id = request_id
+    request_parameters = _parameters(document, "body")
+    all_binary = _flag(request_parameters, "binary_data_output", "body")
+    _request_parameters(request, request_parameters)
     inputs = document.get("inputs")
     if not isinstance(inputs, list):
         raise InvalidInput("inputs", "must be a list of tensors")
@@ -219,18 +262,27 @@ def parse_infer_request(model: str, version: str, body: bytes, header_length: in
         name, datatype, shape = tensor.get("name"), tensor.get("datatype"), tensor.get("shape")
         if not isinstance(name, str):
             raise InvalidInput(f"{field}.name", "must be a string")
-        if datatype not in DATATYPES:
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
             raise InvalidInput(
                 f"{field}.datatype", f"must be one of {', '.join(DATATYPES)}, got {bounded(str(datatype))}"
             )
         if (
             not isinstance(shape, list)
             or len(shape) > MAX_RANK
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DIM for d in shape)
         ):
-            raise InvalidInput(f"{field}.shape", f"must be a list of at most {MAX_RANK} lengths >= 0")
+            raise InvalidInput(
+                f"{field}.shape", f"must be a list of at most {MAX_RANK} lengths, 0 to {MAX_DIM}"
+            )
         request.inputs.add(name=name, datatype=datatype, shape=shape)
-        size = _parameters(tensor, field).get("binary_data_size")
+        parameters = _parameters(tensor, field)
+        if "shared_memory_region" in parameters:
+            raise InvalidInput(
+                f"{field}.parameters.shared_memory_region", "shared memory is not offered; send data"
+            )
+        size = parameters.get("binary_data_size")
+        if size is not None and "data" in tensor:
+            raise InvalidInput(field, "has both data and parameters.binary_data_size; send one of them")
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= len(binary) - offset:
                 raise InvalidInput(
@@ -247,32 +299,47 @@ def parse_infer_request(model: str, version: str, body: bytes, header_length: in
             raise InvalidInput(field, "needs data or parameters.binary_data_size")
     if offset != len(binary):
         raise InvalidInput("body", f"has {len(binary) - offset} binary bytes no input claims")
-    all_binary = bool(_parameters(document, "body").get("binary_data_output", False))
     binary_outputs = set()
     outputs = document.get("outputs", [])
     if not isinstance(outputs, list):
         raise InvalidInput("outputs", "must be a list")
+    named: set[str] = set()
     for index, raw in enumerate(outputs):
-        wanted = _object(raw, f"outputs[{index}]")
+        field = f"outputs[{index}]"
+        wanted = _object(raw, field)
         name = wanted.get("name")
         if not isinstance(name, str):
-            raise InvalidInput(f"outputs[{index}].name", "must be a string")
+            raise InvalidInput(f"{field}.name", "must be a string")
+        if name in named:
+            raise InvalidInput(f"{field}.name", f"{bounded(name)!r} is asked for twice")
+        named.add(name)
         request.outputs.add(name=name)
-        parameters = _parameters(wanted, f"outputs[{index}]")
+        parameters = _parameters(wanted, field)
         if "classification" in parameters:
-            raise InvalidInput(f"outputs[{index}].parameters", "the classification extension is not offered")
-        if parameters.get("binary_data", False):
+            raise InvalidInput(f"{field}.parameters", "the classification extension is not offered")
+        if _flag(parameters, "binary_data", field):
             binary_outputs.add(name)
     return InferCall(request, frozenset(binary_outputs), all_binary)
+
+
+# Elements an answer writes as JSON at most: a Python float and its text per element (about 60
+# bytes of the gateway's memory each); larger outputs go as binary data, as a caller can ask.
+MAX_JSON_ELEMENTS = 1 << 20
 
 
 def infer_response_body(
     call: InferCall, response: service_pb2.ModelInferResponse
 ) -> tuple[bytes, int | None]:
     """The REST body of a gRPC inference response, and its JSON header's length when binary
-    outputs follow it (None for a JSON-only body)."""
+    outputs follow it (None for a JSON-only body).
+
+    Raises:
+        InvalidInput: outputs to write as JSON that are larger than ``MAX_JSON_ELEMENTS`` together,
+            or hold NaN or infinities, which JSON cannot carry (binary data can).
+    """
     outputs = []
     blobs = []
+    json_elements = 0
     for output, raw in zip(response.outputs, response.raw_output_contents, strict=True):
         entry: dict[str, Any] = {
             "name": output.name,
@@ -282,11 +349,27 @@ def infer_response_body(
         if call.all_binary or output.name in call.binary_outputs:
             entry["parameters"] = {"binary_data_size": len(raw)}
             blobs.append(raw)
-        elif output.datatype == "BYTES":
+            outputs.append(entry)
+            continue
+        json_elements += math.prod(output.shape)
+        if json_elements > MAX_JSON_ELEMENTS:
+            raise InvalidInput(
+                "outputs",
+                f"more than {MAX_JSON_ELEMENTS} values to write as JSON; "
+                'ask for them as binary data ({"parameters": {"binary_data": true}})',
+            )
+        if output.datatype == "BYTES":
             values = deserialize_bytes(raw, math.prod(output.shape), output.name)
             entry["data"] = [bytes(v).decode("utf-8", errors="replace") for v in values]
         else:
-            entry["data"] = np.frombuffer(raw, dtype=DATATYPES[output.datatype]).tolist()
+            array = np.frombuffer(raw, dtype=DATATYPES[output.datatype])
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise InvalidInput(
+                    "outputs",
+                    f"{bounded(output.name)} holds NaN or infinities, which JSON cannot carry; "
+                    "ask for binary data",
+                )
+            entry["data"] = array.tolist()
         outputs.append(entry)
     document = {
         "model_name": response.model_name,
@@ -314,8 +397,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         headers: dict[str, str] = {}
+        self._body_read = False
         try:
             body = self._body()
+            self._body_read = True
             status, payload, headers = self.server.gateway.answer(
                 method, self.path, body, self._metadata(), self.headers
             )
@@ -339,11 +424,23 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in headers.items():
             self.send_header(key, value)
         self.send_header("content-length", str(len(payload)))
+        if not self._body_read:
+            # Answered before the whole body was read (refused, or it never came): whatever of it
+            # is still on the connection must never be read as the next request, which Envoy may
+            # send on the same connection for another caller. So the connection ends here.
+            self.send_header("connection", "close")
+            self.close_connection = True
         self.end_headers()
         if method != "HEAD":
             self.wfile.write(payload)
 
     def _body(self) -> bytes:
+        """The request's whole body.
+
+        Raises:
+            HttpError: compressed (415), over the limit (413), a malformed length or chunk, or a
+                body that ended early (400).
+        """
         if self.headers.get("content-encoding", "identity").lower() != "identity":
             raise HttpError(415, "compressed request bodies are not accepted; send them as they are")
         limit = self.server.max_body_bytes
@@ -353,9 +450,12 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("content-length") or 0)
         except ValueError:
             raise HttpError(400, "content-length must be a number") from None
-        if length > limit:
-            raise HttpError(413, f"the request body is larger than {limit} bytes")
-        return self.rfile.read(length)
+        if not 0 <= length <= limit:
+            raise HttpError(413 if length > limit else 400, f"the request body must be 0 to {limit} bytes")
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise HttpError(400, f"the request body ended after {len(body)} of its {length} bytes")
+        return body
 
     def _metadata(self) -> list[tuple[str, str]]:
         return [(name, value) for name in FORWARDED_HEADERS if (value := self.headers.get(name)) is not None]
@@ -380,7 +480,10 @@ def _read_chunked(stream: Any, limit: int) -> bytes:
         total += size
         if total > limit:
             raise HttpError(413, f"the request body is larger than {limit} bytes")
-        parts.append(stream.read(size))
+        part = stream.read(size)
+        if len(part) != size:
+            raise HttpError(400, "the chunked body ended early")
+        parts.append(part)
         stream.readline(1024)
 
 
@@ -398,6 +501,14 @@ def _request_id(error: grpc.RpcError) -> dict[str, str]:
 
 class _GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The base class prints a traceback; a caller (Envoy) gone mid-answer is none of ours.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            _LOGGER.debug("v2 REST caller went away: %s", error)
+            return
+        _LOGGER.exception("v2 REST gateway connection failed")
 
     def __init__(self, address: tuple[str, int], gateway: KServeGateway, max_body_bytes: int) -> None:
         super().__init__(address, _Handler)
@@ -421,6 +532,16 @@ _ROUTES: tuple[_Route, ...] = tuple(
         ("POST", r"/v2/repository/index", "index"),
         ("POST", r"/v2/repository/models/(?P<model>[^/]+)/load", "load"),
         ("POST", r"/v2/repository/models/(?P<model>[^/]+)/unload", "unload"),
+        # Triton's extensions Datalid does not offer: 501, as gRPC's UNIMPLEMENTED.
+        *(
+            (method, pattern, "unserved")
+            for method in ("GET", "POST")
+            for pattern in (
+                r"/v2/(?:systemsharedmemory|cudasharedmemory)(?:/.*)?",
+                r"/v2/trace/setting",
+                r"/v2/logging",
+            )
+        ),
     )
 )
 
@@ -502,15 +623,23 @@ class KServeGateway:
         return 200, json.dumps(message_json(message), separators=(",", ":")).encode(), {}
 
     def _server_metadata(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
-        return self._json(self.stub.ServerMetadata(service_pb2.ServerMetadataRequest(), metadata=metadata))
+        return self._json(
+            self.stub.ServerMetadata(
+                service_pb2.ServerMetadataRequest(), metadata=metadata, timeout=CALL_TIMEOUT_S
+            )
+        )
 
     def _live(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
-        live = self.stub.ServerLive(service_pb2.ServerLiveRequest(), metadata=metadata).live
+        live = self.stub.ServerLive(
+            service_pb2.ServerLiveRequest(), metadata=metadata, timeout=CALL_TIMEOUT_S
+        ).live
         return (200 if live else 400), b"", {}
 
     def _ready(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         try:
-            ready = self.stub.ServerReady(service_pb2.ServerReadyRequest(), metadata=metadata).ready
+            ready = self.stub.ServerReady(
+                service_pb2.ServerReadyRequest(), metadata=metadata, timeout=CALL_TIMEOUT_S
+            ).ready
         except grpc.RpcError as exc:
             # No server serves (Envoy: no healthy upstream): not ready, which is no error here.
             if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
@@ -520,25 +649,29 @@ class KServeGateway:
 
     def _model_ready(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         request = service_pb2.ModelReadyRequest(name=match["model"], version=match.get("version", ""))
-        ready = self.stub.ModelReady(request, metadata=metadata).ready
+        ready = self.stub.ModelReady(request, metadata=metadata, timeout=CALL_TIMEOUT_S).ready
         return (200 if ready else 400), b"", {}
 
     def _model_metadata(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         request = service_pb2.ModelMetadataRequest(name=match["model"], version=match.get("version", ""))
-        return self._json(self.stub.ModelMetadata(request, metadata=metadata))
+        return self._json(self.stub.ModelMetadata(request, metadata=metadata, timeout=CALL_TIMEOUT_S))
 
     def _model_config(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         request = service_pb2.ModelConfigRequest(name=match["model"], version=match.get("version", ""))
         # Triton's HTTP side answers the configuration itself, not wrapped in {"config": ...}.
-        config = self.stub.ModelConfig(request, metadata=metadata).config
+        config = self.stub.ModelConfig(request, metadata=metadata, timeout=CALL_TIMEOUT_S).config
         return 200, json.dumps(message_json(config), separators=(",", ":")).encode(), {}
 
     def _all_stats(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
-        return self._json(self.stub.ModelStatistics(service_pb2.ModelStatisticsRequest(), metadata=metadata))
+        return self._json(
+            self.stub.ModelStatistics(
+                service_pb2.ModelStatisticsRequest(), metadata=metadata, timeout=CALL_TIMEOUT_S
+            )
+        )
 
     def _model_stats(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         request = service_pb2.ModelStatisticsRequest(name=match["model"], version=match.get("version", ""))
-        return self._json(self.stub.ModelStatistics(request, metadata=metadata))
+        return self._json(self.stub.ModelStatistics(request, metadata=metadata, timeout=CALL_TIMEOUT_S))
 
     def _infer(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         length_text = headers.get(HEADER_LENGTH)
@@ -547,7 +680,9 @@ class KServeGateway:
         except ValueError:
             raise InvalidInput(HEADER_LENGTH, "must be a number") from None
         call = parse_infer_request(match["model"], match.get("version", ""), body, header_length)
-        response, rpc = self.stub.ModelInfer.with_call(call.request, metadata=metadata)
+        response, rpc = self.stub.ModelInfer.with_call(
+            call.request, metadata=metadata, timeout=CALL_TIMEOUT_S
+        )
         payload, json_length = infer_response_body(call, response)
         extra = {key: value for key, value in rpc.trailing_metadata() or () if key == "x-request-id"}
         if json_length is not None:
@@ -555,13 +690,16 @@ class KServeGateway:
             extra["content-type"] = "application/octet-stream"
         return 200, payload, extra
 
+    def _unserved(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
+        raise HttpError(501, "not offered: shared memory, trace and log settings (see the README)")
+
     def _index(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         document = _json_body(body)
         ready = document.get("ready", False)
         if not isinstance(ready, bool):
             raise InvalidInput("ready", "must be true or false")
         request = service_pb2.RepositoryIndexRequest(ready=ready)
-        index = self.stub.RepositoryIndex(request, metadata=metadata)
+        index = self.stub.RepositoryIndex(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
         # Triton's HTTP side answers the list itself.
         return 200, json.dumps([message_json(m) for m in index.models], separators=(",", ":")).encode(), {}
 
@@ -575,7 +713,7 @@ class KServeGateway:
     def _unload(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         _json_body(body)
         request = service_pb2.RepositoryModelUnloadRequest(model_name=match["model"])
-        self.stub.RepositoryModelUnload(request, metadata=metadata)
+        self.stub.RepositoryModelUnload(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
         return 200, b"", {}
 
 

@@ -492,7 +492,9 @@ def _routes() -> list[dict[str, Any]]:
     off = _ext_authz_route(disabled=True)
     # The v2 protocol's REST side: its own JSON and binary bodies, read by the sidecar's gateway
     # (server/rest/kserve_gateway.py), neither checked nor transcoded.
-    v2 = {"cluster": "kserve_rest", "timeout": "0s"}
+    # A caller whose body stops coming holds one of the gateway's few connections: 30 s of
+    # silence end it (the gateway bounds its own calls to the servers).
+    v2 = {"cluster": "kserve_rest", "timeout": "0s", "idle_timeout": "30s"}
     not_ours = {**off, **_TRANSCODER_OFF}
     routes: list[dict[str, Any]] = [
         *grpc_routes,

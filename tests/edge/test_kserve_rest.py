@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,74 @@ def test_statistics_over_rest_are_numbers(client, app) -> None:
     stats = client.get_inference_statistics("date_detector", headers={**app})["model_stats"][0]
     assert isinstance(stats["inference_count"], int) and stats["inference_count"] > 0
     assert json.dumps(stats)  # plain JSON all the way down
+
+
+def test_a_body_refused_unread_never_becomes_the_next_request(sidecar: SidecarProcess, app) -> None:
+    """A compressed body is refused (415) before it is read: the gateway then closes its
+    connection, so a request hidden in that body is never answered to the next caller Envoy
+    sends down that connection."""
+    hidden = b"GET /v2/models/smuggled_probe HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = (
+        "POST /v2/models/date_detector/infer HTTP/1.1\r\nHost: x\r\ncontent-encoding: gzip\r\n"
+        f"x-api-key: {app['x-api-key']}\r\ncontent-length: {len(hidden)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=30) as attacker:
+        attacker.sendall(head.encode() + hidden)
+        first = attacker.recv(65536)
+        assert first.startswith(b"HTTP/1.1 415")
+    base = f"http://127.0.0.1:{sidecar.port}"
+    for _ in range(6):
+        answer = http("GET", base + "/v2", None, dict(app))
+        assert answer.status == 200 and answer.json()["name"] == "datalid", answer.body
+
+
+def test_flags_and_numbers_are_strict(sidecar: SidecarProcess, app) -> None:
+    base = f"http://127.0.0.1:{sidecar.port}"
+    headers = {**app, "content-type": "application/json"}
+    both = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "datatype": "BYTES",
+                    "shape": [1],
+                    "data": ["a"],
+                    "parameters": {"binary_data_size": 0},
+                }
+            ]
+        }
+    ).encode()
+    loose = json.dumps(
+        {
+            "inputs": [{"name": "images", "datatype": "FP32", "shape": [1], "data": [0.5]}],
+            "outputs": [{"name": "output0", "parameters": {"binary_data": "no"}}],
+        }
+    ).encode()
+    nan = b'{"inputs": [{"name": "images", "datatype": "FP32", "shape": [1], "data": [NaN]}]}'
+    huge = b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [0, 18446744073709551616], "data": []}]}'
+    listed = b'{"inputs": [{"name": "images", "datatype": ["FP32"], "shape": [1], "data": [1]}]}'
+    for body, named in (
+        (both, "both data and"),
+        (loose, "binary_data"),
+        (nan, "not JSON"),
+        (huge, "inputs[0].shape"),
+        (listed, "inputs[0].datatype"),
+    ):
+        response = http("POST", base + "/v2/models/date_detector/infer", body, headers)
+        assert response.status == 400, (body, response.body)
+        assert named in response.json()["error"], (body, response.body)
+    assert http("GET", base + "/v2/systemsharedmemory/status", None, dict(app)).status == 501
+
+
+def test_large_outputs_go_as_binary_not_json(client, app) -> None:
+    # 60 steps x 18,710 classes: over a million values, which JSON would make 60 MB of.
+    crops = np.zeros((1, 3, 48, 480), dtype=np.float32)
+    tensor = triton_http.InferInput("x", list(crops.shape), "FP32")
+    tensor.set_data_from_numpy(crops)
+    as_json = [triton_http.InferRequestedOutput("fetch_name_0", binary_data=False)]
+    with pytest.raises(InferenceServerException) as caught:
+        client.infer("ocr_rec", [tensor], outputs=as_json, headers={**app})
+    assert caught.value.status() == "400" and "binary" in caught.value.message()
+    as_binary = [triton_http.InferRequestedOutput("fetch_name_0", binary_data=True)]
+    probs = client.infer("ocr_rec", [tensor], outputs=as_binary, headers={**app}).as_numpy("fetch_name_0")
+    assert probs.shape == (1, 60, 18710)

@@ -26,16 +26,16 @@ def _request(
 
 CASES = [
     # A shape of 2^62 photos with four bytes behind it.
-    (
-        "huge BYTES shape",
-        _request("datalid", "image", "BYTES", [2**62], b"\0\0\0\0"),
-        "raw_input_contents[0]",
-    ),
+    ("huge BYTES shape", _request("datalid", "image", "BYTES", [2**62], b"\0\0\0\0"), "inputs[0].shape"),
+    # More photos than the bytes behind them hold.
+    ("BYTES short", _request("datalid", "image", "BYTES", [1000], b"\0\0\0\0"), "raw_input_contents[0]"),
+    # No elements, but an axis numpy cannot size.
+    ("empty, huge axis", _request("date_detector", "images", "FP32", [0, 2**63 - 1], b""), "inputs[0].shape"),
     # A product that overflows any fixed-width integer.
     (
         "huge product",
         _request("date_detector", "images", "FP32", [2**62, 2**62, 3, 320], b""),
-        "raw_input_contents[0]",
+        "inputs[0].shape",
     ),
     ("nine axes", _request("date_detector", "images", "FP32", [1] * 9, b"\0\0\0\0"), "inputs[0].shape"),
     (
@@ -54,11 +54,11 @@ CASES = [
     # 64 photos' worth of rows, each an empty string.
     ("empty photos", _request("datalid", "image", "BYTES", [3], b"\0\0\0\0" * 3), "inputs[0] (image row 0)"),
     # A recogniser input whose probabilities (4000 wide: 500 steps x 18,710 classes x 4 bytes, 37 MB)
-    # would not fit a response.
+    # would not fit a response: refused before it runs, from the model's output-to-input ratio.
     (
         "an answer over the message limit",
         _request("ocr_rec", "x", "FP32", [1, 3, 48, 4000], np.zeros((1, 3, 48, 4000), np.float32).tobytes()),
-        "inputs",
+        "inputs[0]",
     ),
 ]
 
@@ -78,8 +78,15 @@ def test_hostile_v2_requests_are_invalid_argument(
 
 def test_a_stream_of_bad_requests_ends_cleanly(hostile_channel: grpc.Channel) -> None:
     stub = service_pb2_grpc.GRPCInferenceServiceStub(hostile_channel)
-    requests = [CASES[i][1] for i in (0, 2, 3)] * 5
+    requests = []
+    for index in range(15):
+        request = service_pb2.ModelInferRequest()
+        request.CopyFrom(CASES[index % 4][1])
+        request.id = f"bad-{index}"
+        requests.append(request)
     answers = list(stub.ModelStreamInfer(iter(requests), timeout=120))
     assert len(answers) == len(requests)
-    assert all(answer.error_message and not answer.HasField("infer_response") for answer in answers)
+    assert all(answer.error_message for answer in answers)
+    # Each error names its request, as Triton's do: the caller knows which one failed.
+    assert [answer.infer_response.id for answer in answers] == [r.id for r in requests]
     assert_still_serving(hostile_channel)

@@ -326,8 +326,13 @@ def test_repository_index_and_unload(client: triton.InferenceServerClient) -> No
 
 
 def test_load_reloads_the_models_in_place(client: triton.InferenceServerClient) -> None:
+    before = client.get_inference_statistics("date_detector").model_stats[0]
     client.load_model("ocr_rec")  # returns once the new models serve (RepositoryModelLoad -> ReloadModels)
     assert client.is_model_ready("ocr_rec")
+    # Counts since start survive the reload: the old batchers' numbers are carried on.
+    after = client.get_inference_statistics("date_detector").model_stats[0]
+    assert after.inference_count >= before.inference_count > 0
+    assert after.inference_stats.compute_infer.ns >= before.inference_stats.compute_infer.ns
     images = np.zeros((1, 3, 320, 320), dtype=np.float32)
     assert client.infer("date_detector", [_fp32_input("images", images)]).as_numpy("output0").shape == (
         1,
@@ -346,3 +351,51 @@ def test_classification_is_not_offered(client: triton.InferenceServerClient) -> 
         )
     assert _status(caught.value) == "StatusCode.INVALID_ARGUMENT"
     assert "classification" in caught.value.message()
+
+
+def _detector_request(**parameters: object) -> service_pb2.ModelInferRequest:
+    request = service_pb2.ModelInferRequest(model_name="date_detector")
+    request.inputs.add(name="images", datatype="FP32", shape=[1, 3, 320, 320])
+    request.raw_input_contents.append(np.zeros((1, 3, 320, 320), np.float32).tobytes())
+    for key, value in parameters.items():
+        if isinstance(value, bool):
+            request.parameters[key].bool_param = value
+        else:
+            request.parameters[key].int64_param = int(value)  # type: ignore[call-overload]
+    return request
+
+
+def test_what_is_not_offered_is_refused_before_any_work(stub) -> None:
+    cases = {
+        "parameters.sequence_id": _detector_request(sequence_id=7),
+        "parameters.timeout": _detector_request(timeout=-5),
+    }
+    shared = _detector_request()
+    shared.inputs[0].parameters["shared_memory_region"].string_param = "region0"
+    cases["inputs[0].parameters.shared_memory_region"] = shared
+    twice = _detector_request()
+    twice.outputs.add(name="output0")
+    twice.outputs.add(name="output0")
+    cases["outputs[1].name"] = twice
+    for field, request in cases.items():
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ModelInfer(request, timeout=60)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert bad_request_fields(caught.value) == [field]
+    load = service_pb2.RepositoryModelLoadRequest(model_name="ocr_rec")
+    load.parameters["config"].string_param = '{"max_batch_size": 8}'
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.RepositoryModelLoad(load, timeout=60)
+    assert bad_request_fields(caught.value) == ["parameters.config"]
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.SystemSharedMemoryStatus(service_pb2.SystemSharedMemoryStatusRequest(), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "shared memory is not offered" in caught.value.details()
+
+
+def test_the_timeout_parameter_is_a_deadline(stub) -> None:
+    # Triton's per-request timeout, in microseconds: 1 us passes before the work can start.
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ModelInfer(_detector_request(timeout=1), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert stub.ModelInfer(_detector_request(timeout=60_000_000), timeout=60).outputs[0].name == "output0"
