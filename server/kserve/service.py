@@ -18,6 +18,7 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -61,6 +62,14 @@ _RESPONSE_MARGIN_BYTES = 64 * 1024
 _KIND_NAMES = {"expiry": "EXPIRY", "manufacture": "MANUFACTURE", "unknown": "UNKNOWN"}
 
 Reload = Callable[[admin_service_pb2.ReloadModelsRequest], Awaitable[None]]
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Marks a stream's task's exception as seen: a request's error goes in-band, a reader's is
+    the call's status, and both are dropped with a call that ends first (never a log line of an
+    unretrieved exception)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _version(model: str, version: str) -> None:
@@ -263,16 +272,14 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         async def read() -> None:
             try:
                 async for request in request_iterator:
-                    await running.put(
-                        (request, asyncio.ensure_future(self.infer(request, deadline, priority)))
-                    )
+                    task = asyncio.ensure_future(self.infer(request, deadline, priority))
+                    task.add_done_callback(_retrieved)
+                    await running.put((request, task))
             finally:
                 await running.put(None)
 
         reader = asyncio.ensure_future(read())
-        # Whatever ends the reader (a malformed request's abort, a cancelled call) is the call's
-        # status, read below or dropped with the call: never an unretrieved task's log line.
-        reader.add_done_callback(lambda task: task.cancelled() or task.exception())
+        reader.add_done_callback(_retrieved)
         try:
             while (pending := await running.get()) is not None:
                 request, task = pending
