@@ -35,7 +35,7 @@ from server.edge.interceptors.auth import AuthInterceptor
 from server.edge.interceptors.draining import DrainingInterceptor
 from server.edge.interceptors.malformed import MalformedRequestInterceptor
 from server.edge.interceptors.metrics import MetricsInterceptor
-from server.edge.interceptors.rate_limit import RateLimitInterceptor
+from server.edge.interceptors.rate_limit import RateLimitInterceptor, caller_key
 from server.edge.interceptors.tracing import TracingInterceptor
 from server.edge.metrics import HistogramSnapshot, MetricsHttpServer, ModelStatsSnapshot
 from server.edge.parts import Edge
@@ -271,7 +271,10 @@ def add_kserve_service(
     """Serves the v2 protocol on ``server`` from ``host``, its statistics also on ``/metrics``
     under Triton's names."""
     ledger = InferenceLedger()
-    service = InferenceService(host, config, ledger, reload)
+    buckets = edge.buckets
+    # Each request of a ModelStreamInfer stream past its first takes a token, as a call does.
+    limit = (lambda context: buckets.take(caller_key(context))) if buckets is not None else None
+    service = InferenceService(host, config, ledger, reload, limit=limit)
     service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(service, server)
 
     def counters() -> list[ModelCounters]:

@@ -25,7 +25,7 @@ import numpy as np
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from datalid.v1 import admin_service_pb2, types_pb2
-from pipeline import InvalidInput, Pipeline, Priority, ProcessOptions, ProcessResult
+from pipeline import InvalidInput, Overloaded, Pipeline, Priority, ProcessOptions, ProcessResult
 from pipeline.repository import DEFAULT_REPOSITORY
 from server import __version__, convert
 from server.api.calls import deadline_of, priority_of
@@ -50,7 +50,7 @@ from server.kserve.models import (
 from server.kserve.stats import InferenceLedger, model_counters, statistics_to_pb
 from server.kserve.tensors import Tensor, decode_inputs, encode_outputs
 
-__all__ = ["EXTENSIONS", "SERVICE_NAME", "InferenceService"]
+__all__ = ["EXTENSIONS", "SERVICE_NAME", "InferenceService", "no_load_parameters"]
 
 SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 # What ServerMetadata says is supported, in Triton's extension names.
@@ -62,6 +62,10 @@ _RESPONSE_MARGIN_BYTES = 64 * 1024
 _KIND_NAMES = {"expiry": "EXPIRY", "manufacture": "MANUFACTURE", "unknown": "UNKNOWN"}
 
 Reload = Callable[[admin_service_pb2.ReloadModelsRequest], Awaitable[None]]
+
+
+async def _rate_limited(wait_s: float) -> service_pb2.ModelInferResponse:
+    raise Overloaded(f"rate limit: retry in {wait_s:.2f} s", retry_after_s=wait_s)
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
@@ -145,6 +149,8 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         ledger: counts requests per model (ModelStatistics, the ``nv_inference_*`` metrics).
         reload: what RepositoryModelLoad does (AdminService's reload).
         today: the server's date, the default reference for ``is_expired`` (injected in tests).
+        limit: takes a rate-limit token for a call's caller; 0.0 when granted, else the seconds
+            until one is there (None: no rate limit).
     """
 
     # Callers are on other machines; tracing and logs have Datalid's own settings.
@@ -164,7 +170,9 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         ledger: InferenceLedger,
         reload: Reload,
         today: Callable[[], dt.date] = dt.date.today,
+        limit: Callable[[grpc.aio.ServicerContext], float] | None = None,
     ) -> None:
+        self._limit = limit
         self._host = host
         self._config = config
         self._ledger = ledger
@@ -271,8 +279,13 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
 
         async def read() -> None:
             try:
+                first = True
                 async for request in request_iterator:
-                    task = asyncio.ensure_future(self.infer(request, deadline, priority))
+                    # The call took the first request's token; each further one takes its own.
+                    wait_s = 0.0 if first or self._limit is None else self._limit(context)
+                    first = False
+                    work = self.infer(request, deadline, priority) if wait_s <= 0 else _rate_limited(wait_s)
+                    task = asyncio.ensure_future(work)
                     task.add_done_callback(_retrieved)
                     await running.put((request, task))
             finally:
@@ -385,7 +398,15 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
                     raise
                 raise InvalidInput(f"{field} (image row {row})", exc.description) from None
 
-        return await _all_or_none([read(row) for row in range(rows)])
+        # A few photos at a time, as ProcessBatch reads its items: all at once, 64 photos would
+        # pass the pipeline's pending-image limit (4 per thread) on an idle server.
+        slots = asyncio.Semaphore(self._config.batch_concurrency)
+
+        async def read_in_turn(row: int) -> ProcessResult:
+            async with slots:
+                return await read(row)
+
+        return await _all_or_none([read_in_turn(row) for row in range(rows)])
 
     def _row_options(self, tensors: list[Tensor], index: dict[str, int], rows: int) -> list[ProcessOptions]:
         """Each row's options: its reference date (one for all rows, or one per row) or today."""
@@ -465,7 +486,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         """Reloads the models from their files, as ReloadModels does: they load together, so
         loading any of them (or ``datalid``) reloads every one."""
         _repository(request.repository_name)
-        _no_load_parameters(request)
+        no_load_parameters(request)
         model = self._model(request.model_name)
         names = [] if model.name == PIPELINE_MODEL else [model.name]
         await self._reload(admin_service_pb2.ReloadModelsRequest(names=names))
@@ -479,7 +500,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         return service_pb2.RepositoryModelUnloadResponse()
 
 
-def _no_load_parameters(request: service_pb2.RepositoryModelLoadRequest) -> None:
+def no_load_parameters(request: service_pb2.RepositoryModelLoadRequest) -> None:
     """A load takes its configuration and files from the repository, never from the request.
 
     Raises:
@@ -509,8 +530,10 @@ def _request_deadline(request: service_pb2.ModelInferRequest, deadline: float | 
     if parameter.WhichOneof("parameter_choice") not in ("int64_param", "uint64_param"):
         raise InvalidInput("parameters.timeout", "must be an integer number of microseconds")
     micros = parameter.int64_param or parameter.uint64_param
-    if micros <= 0:
-        raise InvalidInput("parameters.timeout", f"must be > 0 microseconds, got {micros}")
+    if micros == 0:  # Triton's "no timeout"
+        return deadline
+    if micros < 0:
+        raise InvalidInput("parameters.timeout", f"must be >= 0 microseconds, got {micros}")
     mine = time.monotonic() + micros / 1e6
     return mine if deadline is None else min(deadline, mine)
 

@@ -24,6 +24,7 @@ import math
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ from typing import Any
 import grpc
 import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2, status_pb2
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from pipeline import InvalidInput
@@ -77,6 +79,8 @@ _INT_TYPES = frozenset(
         FieldDescriptor.TYPE_FIXED32,
     }
 )
+# How long the servers' answer to "are credentials needed" is kept: a keys file can change.
+_AUTH_PROBE_S = 60.0
 # An answer: HTTP status, body, extra headers.
 _Answer = tuple[int, bytes, dict[str, str]]
 _MODEL = r"/v2/models/(?P<model>[^/]+)(?:/versions/(?P<version>[^/]+))?"
@@ -168,8 +172,12 @@ def _json_raw(data: Any, datatype: str, shape: tuple[int, ...], field: str) -> b
     dtype = DATATYPES[datatype]
     try:
         wide = np.asarray(values, dtype=np.float64 if dtype.kind in "fb" else object)
-        array = wide.astype(dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = wide.astype(dtype)
         if dtype.kind in "iu" and not all(int(a) == v for a, v in zip(array, values, strict=True)):
+            raise OverflowError
+        # 1e300 as FP16 would be inf: a value the type cannot hold, not an infinity sent.
+        if dtype.kind == "f" and not np.isfinite(array).all():
             raise OverflowError
     except (OverflowError, ValueError, TypeError):
         raise InvalidInput(field, f"holds values outside {datatype}") from None
@@ -414,7 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
                 _HTTP_STATUS.get(code, 500),
                 _error(exc.details() if isinstance(exc, grpc.Call) else str(exc)),
             )
-            headers = _request_id(exc)
+            headers = {**_request_id(exc), **_retry_after(exc)}
         except Exception:
             _LOGGER.exception("the v2 gateway failed on %s %s", method, self.path.split("?")[0][:200])
             status, payload = 500, _error("internal error of the v2 REST gateway")
@@ -491,6 +499,26 @@ def _error(message: str) -> bytes:
     return json.dumps({"error": bounded(message, 2000)}).encode()
 
 
+def _retry_after(error: grpc.RpcError) -> dict[str, str]:
+    """``retry-after`` (whole seconds, at least 1) from the status's RetryInfo, as REST callers
+    read a 429's or 503's wait."""
+    trailers = error.trailing_metadata() if isinstance(error, grpc.Call) else None
+    for key, value in trailers or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            try:
+                status = status_pb2.Status.FromString(value)
+            except DecodeError:
+                return {}
+            for detail in status.details:
+                if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    info = error_details_pb2.RetryInfo()
+                    detail.Unpack(info)
+                    return {
+                        "retry-after": str(max(1, math.ceil(info.retry_delay.ToTimedelta().total_seconds())))
+                    }
+    return {}
+
+
 def _request_id(error: grpc.RpcError) -> dict[str, str]:
     trailers = error.trailing_metadata() if isinstance(error, grpc.Call) else None
     for key, value in trailers or ():
@@ -501,6 +529,9 @@ def _request_id(error: grpc.RpcError) -> dict[str, str]:
 
 class _GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
+    # Connections waiting to be accepted: more than Envoy opens (its breaker allows 16), where the
+    # default 5 dropped a burst's connections (Envoy answered them 503 "overflow").
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The base class prints a traceback; a caller (Envoy) gone mid-answer is none of ours.
@@ -562,6 +593,9 @@ class KServeGateway:
         self._thread = threading.Thread(target=self._server.serve_forever, name="kserve-rest", daemon=True)
         self._channel: grpc.Channel | None = None
         self._stub: service_pb2_grpc.GRPCInferenceServiceStub | None = None
+        self._auth_lock = threading.Lock()
+        self._auth_needed = False
+        self._auth_checked_at: float | None = None
 
     @property
     def port(self) -> int:
@@ -599,6 +633,10 @@ class KServeGateway:
         path = target.split("?", 1)[0]
         # HEAD is GET without the body (the handler leaves it out).
         method = "GET" if method == "HEAD" else method
+        if method == "POST" and not _credentials(metadata) and self._auth_required():
+            # Refused before the body is parsed (a 16 MiB JSON tensor costs seconds): a caller
+            # without credentials gets what the server would answer, as the gRPC side does.
+            raise HttpError(401, "this server needs credentials: an x-api-key or authorization header")
         allowed = []
         for route_method, pattern, name in _ROUTES:
             match = pattern.fullmatch(path)
@@ -613,6 +651,26 @@ class KServeGateway:
         if allowed:
             raise HttpError(405, f"{bounded(path)} is served for {', '.join(sorted(set(allowed)))} only")
         raise HttpError(404, f"no v2 endpoint at {bounded(path)}")
+
+    def _auth_required(self) -> bool:
+        """Whether the servers refuse callers without credentials, asked of them (a call without
+        any) at most every ``_AUTH_PROBE_S``; False when they cannot be asked (the call itself
+        will then say why)."""
+        now = time.monotonic()
+        with self._auth_lock:
+            if self._auth_checked_at is not None and now - self._auth_checked_at < _AUTH_PROBE_S:
+                return self._auth_needed
+        try:
+            self.stub.ServerMetadata(service_pb2.ServerMetadataRequest(), timeout=5)
+            needed = False
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            if code not in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                return False
+            needed = code == grpc.StatusCode.UNAUTHENTICATED
+        with self._auth_lock:
+            self._auth_needed, self._auth_checked_at = needed, now
+        return needed
 
     @property
     def stub(self) -> service_pb2_grpc.GRPCInferenceServiceStub:
@@ -715,6 +773,10 @@ class KServeGateway:
         request = service_pb2.RepositoryModelUnloadRequest(model_name=match["model"])
         self.stub.RepositoryModelUnload(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
         return 200, b"", {}
+
+
+def _credentials(metadata: list[tuple[str, str]]) -> bool:
+    return any(key in ("authorization", "x-api-key") for key, _ in metadata)
 
 
 def _json_body(body: bytes) -> dict[str, Any]:

@@ -84,6 +84,9 @@ _CORS_HEADERS = (
     "inference-header-content-length"
 )
 _READY_TIMEOUT_S = 60.0
+# The largest REST request body (413 past it): the transcoder's limit, and what Envoy buffers of a
+# v2 body before the gateway sees it.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 class SidecarError(RuntimeError):
@@ -105,7 +108,7 @@ class SidecarConfig:
     admin_port: int = 9901
     # Browser origins allowed by CORS, exact matches; "*" allows any origin, without credentials.
     cors_origins: tuple[str, ...] = ()
-    max_body_bytes: int = 16 * 1024 * 1024
+    max_body_bytes: int = MAX_BODY_BYTES
     # Longest request path (query string included), bytes; longer ones get 414. 8 KiB: what
     # common servers allow in a request line, well past any route of the API.
     max_path_bytes: int = 8 * 1024
@@ -495,7 +498,18 @@ def _routes() -> list[dict[str, Any]]:
     # A caller whose body stops coming holds one of the gateway's few connections: 30 s of
     # silence end it (the gateway bounds its own calls to the servers).
     v2 = {"cluster": "kserve_rest", "timeout": "0s", "idle_timeout": "30s"}
-    not_ours = {**off, **_TRANSCODER_OFF}
+    # The buffer filter is off by default (envoy.yaml.tmpl): switched on here, with its limit.
+    buffered = {
+        "envoy.filters.http.buffer": {
+            "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+            "disabled": False,
+            "config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+                "buffer": {"max_request_bytes": MAX_BODY_BYTES},
+            },
+        }
+    }
+    not_ours = {**off, **_TRANSCODER_OFF, **buffered}
     routes: list[dict[str, Any]] = [
         *grpc_routes,
         {"match": {"path": "/v2"}, "route": v2, "typed_per_filter_config": not_ours},

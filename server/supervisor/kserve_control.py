@@ -15,7 +15,8 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from datalid.v1 import admin_service_pb2
 from server.errors import ModelNotFound, grpc_errors
-from server.kserve.models import PIPELINE_MODEL
+from server.kserve.models import PIPELINE_MODEL, VERSION
+from server.kserve.service import no_load_parameters
 from server.supervisor.control import ControlAdminService, ask_workers, credentials_metadata
 from server.supervisor.workers import WorkerPool
 
@@ -69,11 +70,25 @@ class ControlInferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         self._metadata = credentials_metadata(key)
         self._admin = admin
 
+    async def _check_served(self, name: str) -> None:
+        """Raises ModelNotFound unless the workers serve ``name`` (or it is ``datalid``)."""
+        served = await self._admin.served_models()
+        if name != PIPELINE_MODEL and name not in served:
+            known = ", ".join([PIPELINE_MODEL, *sorted(served)])
+            raise ModelNotFound(f"no model is named {name!r}; served: {known}")
+
     @grpc_errors
     async def ModelStatistics(
         self, request: service_pb2.ModelStatisticsRequest, context: grpc.aio.ServicerContext
     ) -> service_pb2.ModelStatisticsResponse:
-        # A worker's NOT_FOUND (no such model) is every worker's: the first error is the answer.
+        # Checked here: ask_workers leaves out the workers that fail, NOT_FOUND included.
+        if request.name:
+            await self._check_served(request.name)
+        if request.version not in ("", VERSION):
+            raise ModelNotFound(
+                f"model {request.name!r} has no version {request.version!r}; it has version {VERSION}"
+            )
+
         async def ask(channel: grpc.aio.Channel) -> service_pb2.ModelStatisticsResponse:
             stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
             return await stub.ModelStatistics(request, metadata=self._metadata, timeout=10)
@@ -87,10 +102,8 @@ class ControlInferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
     ) -> service_pb2.RepositoryModelLoadResponse:
         if request.repository_name:
             raise ModelNotFound(f"there is one model repository, named ''; got {request.repository_name!r}")
-        served = await self._admin.served_models()
-        if request.model_name != PIPELINE_MODEL and request.model_name not in served:
-            known = ", ".join([PIPELINE_MODEL, *sorted(served)])
-            raise ModelNotFound(f"no model is named {request.model_name!r}; served: {known}")
+        no_load_parameters(request)
+        await self._check_served(request.model_name)
         names = [] if request.model_name == PIPELINE_MODEL else [request.model_name]
         await self._admin.reload(admin_service_pb2.ReloadModelsRequest(names=names))
         return service_pb2.RepositoryModelLoadResponse()

@@ -70,6 +70,7 @@ def test_a_body_that_ends_early_is_refused_not_forwarded(gateway: KServeGateway)
         ),
         (b'{"inputs": [], "outputs": [{"name": "a"}, {"name": "a"}]}', "outputs[1].name"),
         (b'{"inputs": [], "parameters": {"timeout": [1]}}', "parameters.timeout"),
+        (b'{"inputs": [{"name": "x", "datatype": "FP16", "shape": [1], "data": [1e300]}]}', "inputs[0].data"),
     ],
 )
 def test_malformed_requests_name_the_field(body: bytes, field: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +258,51 @@ def test_large_outputs_go_as_binary_not_json(client, app) -> None:
     as_binary = [triton_http.InferRequestedOutput("fetch_name_0", binary_data=True)]
     probs = client.infer("ocr_rec", [tensor], outputs=as_binary, headers={**app}).as_numpy("fetch_name_0")
     assert probs.shape == (1, 60, 18710)
+
+
+def test_without_credentials_nothing_is_parsed(sidecar: SidecarProcess) -> None:
+    # Garbage without a key is 401, as on the gRPC side, not a 400 about the garbage.
+    response = http("POST", f"http://127.0.0.1:{sidecar.port}/v2/models/datalid/infer", b"{not json", {})
+    assert response.status == 401, response.body
+
+
+def test_each_request_of_a_stream_takes_a_rate_limit_token(
+    edge_server: ServerProcess, secrets: Secrets
+) -> None:
+    """The edge server allows 2 calls a second after a burst of 40 per key: 60 requests in one
+    stream cannot all pass (they did, when only the call took a token)."""
+    client = triton_grpc.InferenceServerClient(edge_server.target)
+    answers: list = []
+    client.start_stream(
+        callback=lambda result, error: answers.append(error), headers={"x-api-key": secrets.keys["burst"]}
+    )
+    try:
+        images = np.zeros((1, 3, 320, 320), dtype=np.float32)
+        tensor = triton_grpc.InferInput("images", list(images.shape), "FP32")
+        tensor.set_data_from_numpy(images)
+        for index in range(60):
+            client.async_stream_infer("date_detector", [tensor], request_id=str(index))
+        deadline = time.monotonic() + 120
+        while len(answers) < 60 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        client.stop_stream()
+    limited = [error for error in answers if error is not None and "rate limit" in str(error)]
+    assert limited, f"{len(answers)} answers, none rate-limited"
+
+
+def test_slow_bodies_hold_none_of_the_gateways_connections(sidecar: SidecarProcess) -> None:
+    """Envoy reads a v2 body whole before the gateway sees it: callers trickling their bodies
+    (more of them than the gateway has connections) leave readiness and everyone else served."""
+    head = b"POST /v2/models/datalid/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"
+    slow = [socket.create_connection(("127.0.0.1", sidecar.port), timeout=30) for _ in range(24)]
+    try:
+        for connection in slow:
+            connection.sendall(head)
+        time.sleep(1)
+        for _ in range(3):
+            ready = http("GET", f"http://127.0.0.1:{sidecar.port}/v2/health/ready", None, {})
+            assert ready.status == 200
+    finally:
+        for connection in slow:
+            connection.close()

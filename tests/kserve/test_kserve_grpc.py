@@ -399,3 +399,10 @@ def test_the_timeout_parameter_is_a_deadline(stub) -> None:
         stub.ModelInfer(_detector_request(timeout=1), timeout=60)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert stub.ModelInfer(_detector_request(timeout=60_000_000), timeout=60).outputs[0].name == "output0"
+
+
+def test_more_photos_than_the_pipeline_admits_at_once(client: triton.InferenceServerClient) -> None:
+    # 10 rows: more than the pending-image limit of an idle 2-core server (8); read a few at a time.
+    labels = [render_label(["Use by", f"{day} NOV 2026"], seed=day) for day in range(10, 20)]
+    result = client.infer("datalid", [_bytes_input("image", labels)])
+    assert [d.decode() for d in result.as_numpy("date")] == [f"2026-11-{day}" for day in range(10, 20)]

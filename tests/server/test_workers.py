@@ -168,6 +168,13 @@ def test_the_v2_protocol_through_the_front_door(supervisor, label_jpeg) -> None:
     with pytest.raises(InferenceServerException) as caught:
         client.load_model("no_such_model")
     assert str(caught.value.status()) == "StatusCode.NOT_FOUND"
+    for name, version in (("no_such_model", ""), ("datalid", "2")):
+        with pytest.raises(InferenceServerException) as caught:
+            client.get_inference_statistics(name, version)
+        assert str(caught.value.status()) == "StatusCode.NOT_FOUND"
+    with pytest.raises(InferenceServerException) as caught:
+        client.load_model("ocr_rec", config='{"max_batch_size": 1}')
+    assert str(caught.value.status()) == "StatusCode.INVALID_ARGUMENT"
     # A load is the supervisor's reload: fresh workers, the old ones drained.
     old = {name for name, (pid, _) in _workers(supervisor).items() if _alive(pid)}
     client.load_model("datalid")

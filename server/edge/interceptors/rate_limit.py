@@ -16,7 +16,7 @@ from server.edge.ratelimit import TokenBuckets
 from server.errors import ERROR_DOMAIN, abort_with, rich_status
 from server.request_context import peer_var, principal_var
 
-__all__ = ["RateLimitInterceptor", "peer_host"]
+__all__ = ["RateLimitInterceptor", "caller_key", "peer_host"]
 
 
 def peer_host(peer: str | None) -> str:
@@ -26,6 +26,16 @@ def peer_host(peer: str | None) -> str:
     if peer.startswith("ipv6:["):
         return peer[: peer.rfind("]") + 1]
     return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+
+
+def caller_key(context: grpc.aio.ServicerContext) -> str:
+    """Whose bucket a call takes from: its principal, or for anonymous callers their address."""
+    principal = principal_var.get()
+    if principal is None or principal.kind == "anonymous":
+        # The address the access log read at the call's start: peer() on a call that has ended
+        # reads freed memory (see access_log.py).
+        return "peer:" + peer_host(peer_var.get() or context.peer())
+    return principal.id
 
 
 class RateLimitInterceptor(AsyncServerInterceptor):
@@ -45,14 +55,7 @@ class RateLimitInterceptor(AsyncServerInterceptor):
         method_name: str,
     ) -> Any:
         if not method_name.startswith(PUBLIC_PREFIXES):
-            principal = principal_var.get()
-            if principal is None or principal.kind == "anonymous":
-                # The address the access log read at the call's start: peer() on a call that has
-                # ended reads freed memory (see access_log.py).
-                key = "peer:" + peer_host(peer_var.get() or context.peer())
-            else:
-                key = principal.id
-            wait_s = self._buckets.take(key)
+            wait_s = self._buckets.take(caller_key(context))
             if wait_s > 0:
                 await _exhausted(context, wait_s)
         return await call_next(method, request_or_iterator, context)
