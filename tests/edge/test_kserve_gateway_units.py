@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from pipeline import InvalidInput
-from server.rest.kserve_gateway import KServeGateway, parse_infer_request
+from server.rest.kserve_gateway import KServeGateway
+from server.rest.kserve_json import parse_infer_request
 
 
 @pytest.fixture
