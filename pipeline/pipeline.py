@@ -57,7 +57,7 @@ from pipeline.types import (
 from pipeline.variants import Variant, make_variant, parse_plan
 from pipeline.visualize import encode_crops, render_visualization
 
-__all__ = ["Pipeline", "PipelineStats", "load_pipeline"]
+__all__ = ["Pipeline", "PipelineStats", "all_or_cancel", "load_pipeline"]
 
 _DEFAULT_OPTIONS = ProcessOptions()
 _T = TypeVar("_T")
@@ -344,7 +344,7 @@ class Pipeline:
                 async with gate:
                     return await read(crop, None, scale)
 
-            reads = await _all_or_cancel([read_window(crop) for crop in crops])
+            reads = await all_or_cancel([read_window(crop) for crop in crops])
             del crops
             costs[Target.WINDOW] = time.perf_counter() - detected
             lines = _placed(reads, windows)
@@ -495,16 +495,18 @@ class Pipeline:
 
     def tensor_models(self) -> dict[str, TensorModel]:
         """The models :meth:`ainfer` runs, by name, in pipeline order."""
-        self._batched_ocr()
-        batched = self._batched
-        assert batched is not None
-        infos = {info.name: info for info in self.models()}
-        batchers = ([self._detect_batcher] if self._detect_batcher is not None else []) + batched.batchers()
-        models = {}
-        for batcher in batchers:
-            info = infos[batcher.name]
-            models[batcher.name] = TensorModel(info, batcher.config, self._output_ratios.get(batcher.name))
-        return models
+        return {batcher.name: self._tensor_model(batcher) for batcher in self._batchers()}
+
+    def _batchers(self) -> list[DynamicBatcher[Any, Any]]:
+        """Every model batcher of this event loop, in pipeline order (built on first use)."""
+        batched = self._batched_ocr()
+        return ([self._detect_batcher] if self._detect_batcher is not None else []) + batched.batchers()
+
+    def _tensor_model(self, batcher: DynamicBatcher[Any, Any]) -> TensorModel:
+        model = next(m for m in self._onnx_models() if m.name == batcher.name)
+        return TensorModel(
+            model.info(ready=self.ready), batcher.config, self._output_ratios.get(batcher.name)
+        )
 
     async def ainfer(
         self,
@@ -534,13 +536,13 @@ class Pipeline:
             Overloaded, DeadlineExceeded, ShuttingDown: from the model's batcher.
         """
         self._check_open()
-        served = self.tensor_models()
-        if model not in served:
-            raise InvalidInput("model_name", f"no model is named {model!r}; served: {', '.join(served)}")
-        info = served[model].info
-        check_batch(info.inputs[0], batch, served[model].batching.max_batch_size, field)
-        check_output_size(served[model], batch, max_output_bytes, field)
-        batcher = self._tensor_batcher(model)
+        batchers = {batcher.name: batcher for batcher in self._batchers()}
+        if model not in batchers:
+            raise InvalidInput("model_name", f"no model is named {model!r}; served: {', '.join(batchers)}")
+        batcher = batchers[model]
+        served = self._tensor_model(batcher)
+        check_batch(served.info.inputs[0], batch, served.batching.max_batch_size, field)
+        check_output_size(served, batch, max_output_bytes, field)
         key = (float(priority), time.monotonic())
         rows = [RawRow(np.ascontiguousarray(row), key) for row in batch]
         try:
@@ -552,12 +554,6 @@ class Pipeline:
             reason = " ".join(str(exc).split())[:500]
             raise InvalidInput(field, f"{model} cannot run this tensor: {reason}") from None
         return np.stack(outputs)
-
-    def _tensor_batcher(self, model: str) -> DynamicBatcher[Any, Any]:
-        assert self._batched is not None
-        if self._detect_batcher is not None and model == self._detect_batcher.name:
-            return self._detect_batcher
-        return next(b for b in self._batched.batchers() if b.name == model)
 
     def stats(self) -> PipelineStats:
         """The counters of :meth:`aprocess` and of every model batcher."""
@@ -802,7 +798,7 @@ class Pipeline:
         )
 
 
-async def _all_or_cancel(awaitables: list[Awaitable[_T]]) -> list[_T]:
+async def all_or_cancel(awaitables: list[Awaitable[_T]]) -> list[_T]:
     """Awaits all concurrently; the first failure cancels the others and is raised as it is.
 
     Unlike a task group, callers see the pipeline's own error (``DeadlineExceeded``...), not an

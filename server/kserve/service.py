@@ -26,6 +26,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from datalid.v1 import admin_service_pb2, types_pb2
 from pipeline import InvalidInput, Overloaded, Pipeline, Priority, ProcessOptions, ProcessResult
+from pipeline.pipeline import all_or_cancel
 from pipeline.repository import DEFAULT_REPOSITORY
 from server import __version__, convert
 from server.api.calls import deadline_of, priority_of
@@ -48,7 +49,7 @@ from server.kserve.models import (
     served_models,
 )
 from server.kserve.stats import InferenceLedger, model_counters, statistics_to_pb
-from server.kserve.tensors import Tensor, decode_inputs, encode_outputs
+from server.kserve.tensors import Tensor, bytes_array, decode_inputs, encode_outputs
 
 __all__ = ["EXTENSIONS", "SERVICE_NAME", "InferenceService", "no_load_parameters"]
 
@@ -105,28 +106,13 @@ def _pipeline_outputs(results: Sequence[ProcessResult]) -> list[Tensor]:
         expired.append(best.is_expired if best else False)
         boxes.append(_best_box(result))
 
-    def text(values: list[bytes]) -> np.ndarray:
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-        return array
-
     return [
-        Tensor("date", "BYTES", text(dates)),
-        Tensor("kind", "BYTES", text(kinds)),
+        Tensor("date", "BYTES", bytes_array(dates)),
+        Tensor("kind", "BYTES", bytes_array(kinds)),
         Tensor("confidence", "FP32", np.asarray(confidences, dtype=np.float32)),
         Tensor("is_expired", "BOOL", np.asarray(expired, dtype=np.bool_)),
         Tensor("box", "FP32", np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
     ]
-
-
-async def _all_or_none(awaitables: list[Awaitable[ProcessResult]]) -> list[ProcessResult]:
-    """Every result in order; on the first failure the others are cancelled and it is raised."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        return list(await asyncio.gather(*tasks))
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 def _not_offered(what: str) -> Callable[..., Awaitable[None]]:
@@ -179,6 +165,12 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         self._reload = reload
         self._today = today
         self._catalogue: tuple[Pipeline, dict[str, ServedModel]] | None = None
+
+    @property
+    def _max_answer_bytes(self) -> int:
+        """The tensors' bytes an answer may carry: the message limit, less room for the rest of
+        the message (names, shapes)."""
+        return self._config.max_message_bytes - _RESPONSE_MARGIN_BYTES
 
     def models(self) -> dict[str, ServedModel]:
         """The models served now, by name (recomputed after a reload).
@@ -362,8 +354,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             InvalidInput: naming ``inputs``, with the size and the limit.
         """
         size = sum(len(raw) for raw in response.raw_output_contents)
-        # Room for the rest of the message (names, shapes).
-        limit = self._config.max_message_bytes - _RESPONSE_MARGIN_BYTES
+        limit = self._max_answer_bytes
         if size > limit:
             raise InvalidInput(
                 "inputs",
@@ -374,7 +365,8 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def _read_photos(
         self, tensors: list[Tensor], deadline: float | None, priority: Priority
     ) -> list[ProcessResult]:
-        index = _check_names(tensors, ("image", "reference_date"))
+        # The names were checked before decoding (_check_request), and none is given twice.
+        index = {tensor.name: i for i, tensor in enumerate(tensors)}
         if "image" not in index:
             raise InvalidInput("inputs", "datalid needs the input 'image' (BYTES, one encoded photo per row)")
         image = tensors[index["image"]]
@@ -406,7 +398,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             async with slots:
                 return await read(row)
 
-        return await _all_or_none([read_in_turn(row) for row in range(rows)])
+        return await all_or_cancel([read_in_turn(row) for row in range(rows)])
 
     def _row_options(self, tensors: list[Tensor], index: dict[str, int], rows: int) -> list[ProcessOptions]:
         """Each row's options: its reference date (one for all rows, or one per row) or today."""
@@ -437,7 +429,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         self, model: ServedModel, tensors: list[Tensor], deadline: float | None, priority: Priority
     ) -> list[Tensor]:
         (spec,) = model.inputs
-        index = _check_names(tensors, (spec.name,))
+        index = {tensor.name: i for i, tensor in enumerate(tensors)}
         if spec.name not in index:
             raise InvalidInput("inputs", f"{model.name} needs the input {spec.name!r} ({spec.datatype})")
         tensor = tensors[index[spec.name]]
@@ -450,7 +442,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             field=field,
             deadline=deadline,
             priority=priority,
-            max_output_bytes=self._config.max_message_bytes - _RESPONSE_MARGIN_BYTES,
+            max_output_bytes=self._max_answer_bytes,
         )
         (out_spec,) = model.outputs
         return [Tensor(out_spec.name, out_spec.datatype, output)]
@@ -593,16 +585,6 @@ def _model_folders(root: Path) -> set[str]:
         return {path.parent.name for path in root.glob("*/config.yaml")}
     except OSError:
         return set()
-
-
-def _check_names(tensors: list[Tensor], known: Sequence[str]) -> dict[str, int]:
-    index = {tensor.name: i for i, tensor in enumerate(tensors)}
-    for name, i in index.items():
-        if name not in known:
-            raise InvalidInput(
-                f"inputs[{i}].name", f"no input is named {name!r}; the model takes {', '.join(known)}"
-            )
-    return index
 
 
 def _check_text_rows(tensor: Tensor, field: str) -> None:

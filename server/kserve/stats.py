@@ -14,6 +14,7 @@ Durations are nanoseconds, as in Triton's ``StatisticDuration``.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -97,18 +98,12 @@ class InferenceLedger:
                         len(timings), sum(_ns(t.parse_ms) for t in timings)
                     ),
                 )
-            self._models[model] = _replace(now, **changes)
+            self._models[model] = dataclasses.replace(now, **changes)
 
     def get(self, model: str) -> ModelCounters:
         """What was recorded for ``model`` (zeros if nothing)."""
         with self._lock:
             return self._models.get(model) or ModelCounters(model)
-
-
-def _replace(counters: ModelCounters, **changes: object) -> ModelCounters:
-    values = {name: getattr(counters, name) for name in ModelCounters.__dataclass_fields__}
-    values.update(changes)
-    return ModelCounters(**values)  # type: ignore[arg-type]
 
 
 def model_counters(
@@ -123,7 +118,7 @@ def model_counters(
         stats = by_name.get(name)
         if stats is not None:
             compute_ns = int(stats.compute_seconds_total * 1e9)
-            seen = _replace(
+            seen = dataclasses.replace(
                 seen,
                 last_inference_ms=max(seen.last_inference_ms, int(stats.last_run_unix_s * 1000)),
                 inference_count=stats.inference_count,

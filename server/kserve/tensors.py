@@ -29,6 +29,7 @@ __all__ = [
     "MAX_DIM",
     "MAX_RANK",
     "Tensor",
+    "bytes_array",
     "datatype_of",
     "decode_inputs",
     "deserialize_bytes",
@@ -105,6 +106,13 @@ def datatype_of(array: np.ndarray) -> str:
     raise ValueError(f"no v2 datatype for numpy {array.dtype}")
 
 
+def bytes_array(values: Sequence[bytes]) -> np.ndarray:
+    """A one-axis object array of ``values`` (BYTES elements), whatever their lengths."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
 def deserialize_bytes(raw: bytes, count: int, field: str) -> np.ndarray:
     """``count`` length-prefixed BYTES elements of ``raw`` as an object array.
 
@@ -125,9 +133,7 @@ def deserialize_bytes(raw: bytes, count: int, field: str) -> np.ndarray:
         offset += length
     if offset != len(view):
         raise InvalidInput(field, f"has {len(view) - offset} bytes after its {count} BYTES elements")
-    array = np.empty(count, dtype=object)
-    array[:] = values
-    return array
+    return bytes_array(values)
 
 
 def serialize_bytes(array: np.ndarray) -> bytes:
@@ -177,9 +183,7 @@ def _from_contents(
             f"{field}.contents.{name}", f"holds {len(values)} values; shape {list(shape)} needs {count}"
         )
     if datatype == "BYTES":
-        array = np.empty(count, dtype=object)
-        array[:] = list(values)
-        return array.reshape(shape)
+        return bytes_array(list(values)).reshape(shape)
     dtype = DATATYPES[datatype]
     try:
         # Checked: an int_contents value of 300 for INT8 is the caller's error, not a wrapped 44.

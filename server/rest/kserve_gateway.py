@@ -369,7 +369,7 @@ class KServeGateway:
         return self._stub
 
     def _json(self, message: Message) -> _Answer:
-        return 200, json.dumps(message_json(message), separators=(",", ":")).encode(), {}
+        return _json_answer(message_json(message))
 
     def _server_metadata(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         return self._json(
@@ -382,7 +382,7 @@ class KServeGateway:
         live = self.stub.ServerLive(
             service_pb2.ServerLiveRequest(), metadata=metadata, timeout=CALL_TIMEOUT_S
         ).live
-        return (200 if live else 400), b"", {}
+        return _truth(live)
 
     def _ready(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         try:
@@ -392,14 +392,14 @@ class KServeGateway:
         except grpc.RpcError as exc:
             # No server serves (Envoy: no healthy upstream): not ready, which is no error here.
             if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
-                return 400, b"", {}
+                return _truth(False)
             raise
-        return (200 if ready else 400), b"", {}
+        return _truth(ready)
 
     def _model_ready(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         request = service_pb2.ModelReadyRequest(name=match["model"], version=match.get("version", ""))
         ready = self.stub.ModelReady(request, metadata=metadata, timeout=CALL_TIMEOUT_S).ready
-        return (200 if ready else 400), b"", {}
+        return _truth(ready)
 
     def _model_metadata(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         request = service_pb2.ModelMetadataRequest(name=match["model"], version=match.get("version", ""))
@@ -409,7 +409,7 @@ class KServeGateway:
         request = service_pb2.ModelConfigRequest(name=match["model"], version=match.get("version", ""))
         # Triton's HTTP side answers the configuration itself, not wrapped in {"config": ...}.
         config = self.stub.ModelConfig(request, metadata=metadata, timeout=CALL_TIMEOUT_S).config
-        return 200, json.dumps(message_json(config), separators=(",", ":")).encode(), {}
+        return _json_answer(message_json(config))
 
     def _all_stats(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         return self._json(
@@ -450,7 +450,7 @@ class KServeGateway:
         request = service_pb2.RepositoryIndexRequest(ready=ready)
         index = self.stub.RepositoryIndex(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
         # Triton's HTTP side answers the list itself.
-        return 200, json.dumps([message_json(m) for m in index.models], separators=(",", ":")).encode(), {}
+        return _json_answer([message_json(m) for m in index.models])
 
     def _load(self, match: dict, body: bytes, metadata: list, headers: Any) -> _Answer:
         _json_body(body)
@@ -464,6 +464,15 @@ class KServeGateway:
         request = service_pb2.RepositoryModelUnloadRequest(model_name=match["model"])
         self.stub.RepositoryModelUnload(request, metadata=metadata, timeout=CALL_TIMEOUT_S)
         return 200, b"", {}
+
+
+def _json_answer(document: Any) -> _Answer:
+    return 200, json.dumps(document, separators=(",", ":")).encode(), {}
+
+
+def _truth(flag: bool) -> _Answer:
+    """A health or readiness answer: 200 when true, 400 when false (the protocol's 4xx)."""
+    return (200 if flag else 400), b"", {}
 
 
 def _credentials(metadata: list[tuple[str, str]]) -> bool:

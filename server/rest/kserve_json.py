@@ -22,7 +22,14 @@ from tritonclient.grpc import service_pb2
 
 from pipeline import InvalidInput
 from server.errors import bounded
-from server.kserve.tensors import DATATYPES, MAX_DIM, MAX_RANK, deserialize_bytes, serialize_bytes
+from server.kserve.tensors import (
+    DATATYPES,
+    MAX_DIM,
+    MAX_RANK,
+    bytes_array,
+    deserialize_bytes,
+    serialize_bytes,
+)
 
 __all__ = [
     "HEADER_LENGTH",
@@ -101,12 +108,11 @@ def _json_raw(data: Any, datatype: str, shape: tuple[int, ...], field: str) -> b
     if datatype == "BYTES":
         if not all(isinstance(v, str) for v in values):
             raise InvalidInput(field, "BYTES data must be strings")
-        array = np.empty(count, dtype=object)
         try:
-            array[:] = [v.encode("utf-8") for v in values]
+            encoded = [v.encode("utf-8") for v in values]
         except UnicodeEncodeError:
             raise InvalidInput(field, "BYTES data must be Unicode text (a lone surrogate is not)") from None
-        return serialize_bytes(array)
+        return serialize_bytes(bytes_array(encoded))
     if datatype == "BOOL":
         if not all(isinstance(v, bool) for v in values):
             raise InvalidInput(field, "BOOL data must be true or false")
