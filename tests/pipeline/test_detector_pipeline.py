@@ -189,7 +189,7 @@ def test_use_detector_off_reads_whole_images_even_with_a_model(tmp_path) -> None
 
 
 def test_a_failing_crop_read_cancels_its_siblings_and_raises_as_itself() -> None:
-    from pipeline.pipeline import _all_or_cancel
+    from pipeline.pipeline import all_or_cancel
 
     cancelled = []
 
@@ -207,7 +207,7 @@ def test_a_failing_crop_read_cancels_its_siblings_and_raises_as_itself() -> None
 
     async def main() -> None:
         with pytest.raises(ValueError, match="crop 1 failed"):
-            await _all_or_cancel([slow(), failing(), slow()])
+            await all_or_cancel([slow(), failing(), slow()])
 
     asyncio.run(asyncio.wait_for(main(), 5))
     assert cancelled == [True, True]
