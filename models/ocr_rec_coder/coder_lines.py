@@ -10,8 +10,10 @@ must read as the old one did (distillation keeps it from forgetting the rest of 
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,7 +21,7 @@ import numpy as np
 from models.date_detector.scenes import DOT_FONTS, PRINT_STYLES, Scene, render_scene
 from pipeline.ocr import OcrEngine, _crop_quad
 
-__all__ = ["STYLE_WEIGHTS", "LineCrop", "printed_label", "scene_crops"]
+__all__ = ["STYLE_WEIGHTS", "LineCrop", "printed_label", "scene_crops", "uk_text_crops"]
 
 # A box is one date line when it holds at least this share of that line's ink and at most
 # ``STRAY`` of any other line's: the detector's boxes are padded (unclip), so whole lines sit
@@ -106,3 +108,26 @@ def scene_crops(seed: int, engine: OcrEngine) -> Iterator[LineCrop]:
         elif not whole and max(shares, default=0.0) == 0.0 and anchors < ANCHORS_PER_SCENE:
             anchors += 1
             yield LineCrop(seed, style, crop, None)
+
+
+# The date detector's held-out photos (models/date_detector/validation.csv): never trained on.
+_VALIDATION = Path(__file__).resolve().parent.parent / "date_detector" / "validation.csv"
+
+
+def uk_text_crops(dataset: Path, engine: OcrEngine) -> Iterator[tuple[int, np.ndarray]]:
+    """Every text box of the UK label photos (``dataset``: manifest.csv + images) outside the date
+    detector's validation split, cut as the pipeline cuts it, keyed ``-1 - the photo's row``.
+
+    Raises:
+        ValueError: a photo of the manifest is not an image.
+    """
+    validation = {row["file"] for row in csv.DictReader(_VALIDATION.open())}
+    rows = [row for row in csv.DictReader((dataset / "manifest.csv").open()) if row["file"] not in validation]
+    for index, row in enumerate(rows):
+        image = cv2.imread(str(dataset / row["file"]))
+        if image is None:
+            raise ValueError(f"{dataset / row['file']}: not an image")
+        for quad in engine.text_boxes(image, engine.detector.detect(image)):
+            crop = _crop_quad(image, quad)
+            if min(crop.shape[:2]) >= 4:
+                yield -index - 1, crop

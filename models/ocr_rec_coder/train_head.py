@@ -24,7 +24,6 @@ log-sum-exp of their logits), which is exact for both losses.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import time
@@ -33,7 +32,6 @@ from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -41,12 +39,12 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
-from models.ocr_rec_coder.coder_lines import scene_crops
+from models.ocr_rec_coder.coder_lines import scene_crops, uk_text_crops
 
 # The pipeline's own cut, resize and padding, so that training sees what serving shows the head.
 from pipeline.batched_ocr import rec_bucket_width
 from pipeline.config import OcrConfig, RuntimeConfig
-from pipeline.ocr import _REC_SHAPE, OcrEngine, _crop_quad, _resize_pad
+from pipeline.ocr import _REC_SHAPE, OcrEngine, _resize_pad
 from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
 from pipeline.weights_patch import PatchedColumns, WeightsPatch, save_patch
 
@@ -167,19 +165,8 @@ def synthetic_examples(
 
 def uk_anchors(dataset: Path, reader: HeadReader) -> Iterator[tuple[int, np.ndarray]]:
     """Every text box of the UK label photos outside the date detector's validation split."""
-    validation = {
-        row["file"] for row in csv.DictReader((HERE.parent / "date_detector" / "validation.csv").open())
-    }
-    engine = _engine()
-    rows = [row for row in csv.DictReader((dataset / "manifest.csv").open()) if row["file"] not in validation]
-    for index, row in enumerate(rows):
-        image = cv2.imread(str(dataset / row["file"]))
-        if image is None:
-            raise ValueError(f"{dataset / row['file']}: not an image")
-        for quad in engine.text_boxes(image, engine.detector.detect(image)):
-            crop = _crop_quad(image, quad)
-            if min(crop.shape[:2]) >= 4:
-                yield -index - 1, reader.features(crop)
+    for key, crop in uk_text_crops(dataset, _engine()):
+        yield key, reader.features(crop)
 
 
 @dataclass(frozen=True, slots=True)

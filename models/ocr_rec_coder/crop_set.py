@@ -1,0 +1,188 @@
+"""The recogniser's fine-tuning set: crops the pipeline cuts, stored as the recogniser sees them.
+
+    python -m models.ocr_rec_coder.crop_set OUT.npz --uk-dataset ../shared/datasets/label-recognition
+
+Labelled crops and anchors come from ``coder_lines.scene_crops`` (rendered packaging) and every
+text box of the UK label photos outside ``models/date_detector/validation.csv``, as in
+``train_head.py``. Unlike the head's trainer, which keeps the features of a frozen network, the
+whole network is trained here (``finetune.py``), so the crops themselves are kept: resized to the
+recogniser's height (48 px, BGR uint8, at most ``REC_MAX_WIDTH_PX`` wide) and turned the way the
+wheel reads them better. Anchors keep the wheel's own read as its ``TOP_K`` most likely classes a
+step (the distillation target: what was read before is read the same).
+
+The ``.npz`` layout (``N`` crops; ``S`` anchor steps in all)::
+
+    pixels   (P,)     uint8    every crop's (48, w, 3) pixels, flattened one after another
+    widths   (N,)     int32    each crop's width w
+    labels   (N,)     str      the printed text; '' for an anchor
+    keys     (N,)     int64    the scene's seed (UK photos: -1 - the photo's row)
+    styles   (N,)     str      the print style ('uk' for UK photos)
+    top_ids  (S, K)   int32    anchors: the wheel's K most likely classes a step
+    top_probs (S, K)  float16  and their probabilities
+    steps    (N,)     int32    anchors: steps (width / 8); 0 for labelled crops
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from models.ocr_rec_coder.coder_lines import scene_crops, uk_text_crops
+from models.ocr_rec_coder.train_head import PLAIN_ENTRY, REC_BUCKET_PX, _engine, edit_distance
+from pipeline.batched_ocr import rec_bucket_width
+from pipeline.ocr import _REC_SHAPE, REC_MAX_WIDTH_PX, _resize_pad
+from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
+
+# Classes kept a step of an anchor's target: the wheel's softmax puts nearly all its mass on a
+# handful of classes; the rest is one remainder class in the loss.
+TOP_K = 8
+# A labelled crop the wheel reads less than 60% right is a bad box (cut, or holding other text).
+MIN_READ_SHARE = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class Crop:
+    pixels: np.ndarray  # (48, w, 3) uint8 BGR
+    label: str  # '' for an anchor
+    key: int
+    style: str
+    top_ids: np.ndarray | None  # (w / 8, TOP_K) int32, anchors only
+    top_probs: np.ndarray | None  # (w / 8, TOP_K) float16
+
+
+def model_height_crop(crop: np.ndarray) -> np.ndarray:
+    """``crop`` at the recogniser's height, its width as the pipeline gives it (``_resize_pad``)."""
+    height = _REC_SHAPE[1]
+    width = min(REC_MAX_WIDTH_PX, max(1, math.ceil(height * crop.shape[1] / crop.shape[0])))
+    return cv2.resize(crop, (width, height))
+
+
+class WheelReader:
+    """The wheel's recogniser as served: a crop -> ``(T, classes)`` probabilities."""
+
+    def __init__(self, model_path: Path, characters: list[str]) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.characters = characters
+
+    def probs(self, crop: np.ndarray) -> np.ndarray:
+        width = rec_bucket_width(crop.shape, REC_BUCKET_PX)
+        batch = _resize_pad(crop, _REC_SHAPE, width / _REC_SHAPE[1])[None]
+        return self._session.run(None, {"x": batch})[0][0]
+
+    def text(self, probs: np.ndarray) -> str:
+        best = probs.argmax(-1)
+        return "".join(
+            self.characters[c] for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1])
+        )
+
+
+def anchor(crop: np.ndarray, reader: WheelReader, key: int, style: str) -> Crop:
+    pixels = model_height_crop(crop)
+    probs = reader.probs(pixels)[: pixels.shape[1] // 8]
+    ids = np.argsort(-probs, axis=1)[:, :TOP_K].astype(np.int32)
+    return Crop(pixels, "", key, style, ids, np.take_along_axis(probs, ids, 1).astype(np.float16))
+
+
+_WORKER: tuple[object, WheelReader] | None = None
+
+
+def _start_worker(model_path: Path, characters: list[str]) -> None:
+    global _WORKER  # one engine per worker process, built once
+    _WORKER = (_engine(), WheelReader(model_path, characters))
+
+
+def _scene(seed: int) -> list[Crop]:
+    assert _WORKER is not None
+    engine, reader = _WORKER
+    out = []
+    for item in scene_crops(seed, engine):  # type: ignore[arg-type]
+        if item.label is None:
+            out.append(anchor(item.crop, reader, seed, item.style))
+            continue
+        best: tuple[int, np.ndarray] | None = None
+        for turned in (item.crop, np.ascontiguousarray(np.rot90(item.crop, 2))):
+            pixels = model_height_crop(turned)
+            distance = edit_distance(reader.text(reader.probs(pixels)), item.label)
+            if best is None or distance < best[0]:
+                best = (distance, pixels)
+        assert best is not None
+        if best[0] <= (1 - MIN_READ_SHARE) * len(item.label):
+            out.append(Crop(best[1], item.label, seed, item.style, None, None))
+    return out
+
+
+def scene_set(seeds: Iterable[int], model_path: Path, characters: list[str], workers: int) -> Iterator[Crop]:
+    with Pool(workers, initializer=_start_worker, initargs=(model_path, characters)) as pool:
+        for crops in pool.imap(_scene, seeds, chunksize=8):
+            yield from crops
+
+
+def uk_set(dataset: Path, reader: WheelReader) -> Iterator[Crop]:
+    """Every text box of the UK label photos outside the date detector's validation split."""
+    for key, crop in uk_text_crops(dataset, _engine()):
+        yield anchor(crop, reader, key, "uk")
+
+
+def save(path: Path, crops: list[Crop]) -> None:
+    anchors = [c for c in crops if c.top_ids is not None]
+    np.savez(
+        path,
+        pixels=np.concatenate([c.pixels.reshape(-1) for c in crops]),
+        widths=np.array([c.pixels.shape[1] for c in crops], np.int32),
+        labels=np.array([c.label for c in crops]),
+        keys=np.array([c.key for c in crops], np.int64),
+        styles=np.array([c.style for c in crops]),
+        top_ids=np.concatenate([c.top_ids for c in anchors if c.top_ids is not None]),
+        top_probs=np.concatenate([c.top_probs for c in anchors if c.top_probs is not None]),
+        steps=np.array([0 if c.top_ids is None else len(c.top_ids) for c in crops], np.int32),
+    )
+
+
+def characters_of(entry_name: str = PLAIN_ENTRY) -> tuple[Path, list[str]]:
+    entry = load_model_config(entry_name, "ocr_rec", DEFAULT_REPOSITORY)
+    if entry.path is None or entry.character_dict is None:
+        raise SystemExit(f"models/{entry_name}/config.yaml must name the wheel's model and dictionary")
+    return entry.path, ["blank", *entry.character_dict.read_text(encoding="utf-8").splitlines(), " "]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("out", type=Path)
+    parser.add_argument(
+        "--uk-dataset", type=Path, required=True, help="label-recognition: manifest.csv + images/"
+    )
+    parser.add_argument("--scenes", type=int, default=6000)
+    parser.add_argument(
+        "--first-seed", type=int, default=3_000_000, help="far from the hard sets' 710000/940000"
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    started = time.monotonic()
+    model_path, characters = characters_of()
+    seeds = range(args.first_seed, args.first_seed + args.scenes)
+    crops: list[Crop] = []
+    for crop in scene_set(seeds, model_path, characters, args.workers):
+        crops.append(crop)
+        if len(crops) % 1000 == 0:
+            print(f"{len(crops)} crops, {time.monotonic() - started:.0f} s", flush=True)
+    crops += uk_set(args.uk_dataset, WheelReader(model_path, characters))
+    save(args.out, crops)
+    labelled = sum(bool(c.label) for c in crops)
+    print(f"{labelled} labelled crops, {len(crops) - labelled} anchors, {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
