@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="folder the manifest's file column is relative to (default: $DATALID_LABEL_DATASET)",
     )
     parser.add_argument("--detector-model", type=Path, help="default: models/date_detector/model.onnx")
+    parser.add_argument("--rec-model-name", help="the recogniser's repository entry (default: ocr_rec)")
+    parser.add_argument("--rec-model-path", type=Path, help="a recogniser ONNX file instead of the entry's")
     parser.add_argument("--limit", type=int, default=0, help="first N photos only (0: all)")
     parser.add_argument(
         "--max-concurrency",
@@ -198,6 +200,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.limit:
         rows = rows[: args.limit]
     config = PipelineConfig(detector_model_path=args.detector_model, max_concurrency=args.max_concurrency)
+    ocr = config.ocr
+    if args.rec_model_name:
+        ocr = dataclasses.replace(ocr, rec_model_name=args.rec_model_name)
+    if args.rec_model_path:
+        ocr = dataclasses.replace(ocr, rec_model_path=args.rec_model_path)
+    config = dataclasses.replace(config, ocr=ocr)
     report = {
         "host": host_description(),
         "manifest": str(args.manifest),
