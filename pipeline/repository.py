@@ -23,11 +23,12 @@ The OCR models take a few more keys, because they belong to the weights, not to 
     text_detection: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],        # ocr_det
                      thresh: 0.3, box_thresh: 0.5, unclip_ratio: 1.6, use_dilation: false}
 
-    weights_patch: coder_head.npz                                                     # ocr_*
+    weights_patch: coder_net.npz                                                      # ocr_*
 
-``weights_patch``: columns of the model file's weights retrained by the project (an ``.npz`` of
-:mod:`pipeline.weights_patch`, beside the config), applied to the entry's ``path`` when it loads;
-a model file given by a flag (``--rec-model-path``) is loaded as it is. ``character_dict``: one
+``weights_patch``: weights (or some of their columns) of the model file retrained by the project
+(an ``.npz`` of :mod:`pipeline.weights_patch`, beside the config), applied to the entry's ``path``
+when it loads; a model file given by a flag (``--rec-model-path``) is loaded as it is.
+``character_dict``: one
 character a line (UTF-8; CTC's blank and a trailing space are added), for a recogniser whose ONNX
 file has no ``character`` metadata. ``text_detection``: the input
 normalisation the detector was trained with and its DB post-processing (see

