@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["render_label", "render_label_image"]
+__all__ = ["render_dot_line", "render_label", "render_label_image"]
 
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_TRIPLEX)
 
@@ -81,6 +81,35 @@ def render_label(
     if not ok:
         raise RuntimeError("OpenCV could not encode the label as JPEG")
     return encoded.tobytes()
+
+
+def render_dot_line(text: str, height: int) -> np.ndarray:
+    """A date line as an inkjet coder prints it: Hershey glyphs sampled on a grid of round dots.
+
+    The grid pitch is a seventh of the glyphs' height and each dot's radius 0.7 pitch, so dots
+    touch along strokes: a coarser, heavier dot font than ``models/date_detector/scenes.py``'s
+    (5x5 to 7x9 bitmaps, strokes sampled at 12 and 16 rows), which is why it judges recognisers
+    trained on those (``bench/dot_lines.py``).
+
+    Args:
+        text: the line.
+        height: the glyphs' cap height in pixels (``cv2.getFontScaleFromHeight``).
+
+    Returns:
+        A ``(h, w, 3)`` uint8 BGR image: dark dots on a light margin of 30 pixels.
+    """
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = cv2.getFontScaleFromHeight(font, height, 2)
+    thickness = max(2, height // 10)
+    (width, glyph_h), baseline = cv2.getTextSize(text, font, scale, thickness)
+    pitch, pad = max(2, glyph_h // 7), 30
+    mask = np.zeros((glyph_h + baseline + 2 * pitch, width + 2 * pitch), np.uint8)
+    cv2.putText(mask, text, (pitch, glyph_h + pitch), font, scale, 255, max(thickness, pitch), cv2.LINE_8)
+    image = np.full((mask.shape[0] + 2 * pad, mask.shape[1] + 2 * pad, 3), 235, np.uint8)
+    for row, col in zip(*np.nonzero(mask[::pitch, ::pitch]), strict=True):
+        center = (pad + int(col) * pitch, pad + int(row) * pitch)
+        cv2.circle(image, center, int(pitch * 0.7), (30, 30, 30), -1, cv2.LINE_AA)
+    return image
 
 
 def _fit_scale(text: str, font: int, *, max_width: float, max_height: float) -> float:

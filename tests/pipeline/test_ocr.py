@@ -13,7 +13,7 @@ from pipeline.batched_ocr import BatchedOcr
 from pipeline.config import OcrConfig, RuntimeConfig
 from pipeline.executor import PriorityExecutor
 from pipeline.ocr import AngleClassifier, OcrEngine
-from pipeline.synth import render_label, render_label_image
+from pipeline.synth import render_dot_line, render_label, render_label_image
 
 pytestmark = pytest.mark.slow
 
@@ -70,22 +70,6 @@ def test_upside_down_text_is_turned_upright(real_pipeline: Pipeline) -> None:
     assert result.best_date is not None and result.best_date.date.isoformat() == "2027-11-16"
 
 
-def _dot_matrix_line(text: str, height: int) -> np.ndarray:
-    """A date line as an inkjet coder prints it: the glyphs sampled on a grid of round dots."""
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    scale = cv2.getFontScaleFromHeight(font, height, 2)
-    thickness = max(2, height // 10)
-    (width, glyph_h), baseline = cv2.getTextSize(text, font, scale, thickness)
-    pitch, pad = max(2, glyph_h // 7), 30
-    mask = np.zeros((glyph_h + baseline + 2 * pitch, width + 2 * pitch), np.uint8)
-    cv2.putText(mask, text, (pitch, glyph_h + pitch), font, scale, 255, max(thickness, pitch), cv2.LINE_8)
-    image = np.full((mask.shape[0] + 2 * pad, mask.shape[1] + 2 * pad, 3), 235, np.uint8)
-    for row, col in zip(*np.nonzero(mask[::pitch, ::pitch]), strict=True):
-        center = (pad + int(col) * pitch, pad + int(row) * pitch)
-        cv2.circle(image, center, int(pitch * 0.7), (30, 30, 30), -1, cv2.LINE_AA)
-    return image
-
-
 class _ProposesEveryFlip(AngleClassifier):
     """The angle classifier as it behaves on some dot-matrix photos: every line looks upside down."""
 
@@ -113,7 +97,7 @@ def _batched_read(engine: OcrEngine, image: np.ndarray) -> list[str]:
 def test_a_dot_matrix_date_line_reads_right_both_ways_whatever_the_classifier_says(
     engine: OcrEngine, text: str, height: int
 ) -> None:
-    line = _dot_matrix_line(text, height)
+    line = render_dot_line(text, height)
     misled = OcrEngine(
         engine.detector, _ProposesEveryFlip(engine.classifier.model), engine.recognizer, engine.min_text_score
     )
