@@ -5,16 +5,17 @@
 Labelled crops and anchors come from ``coder_lines.scene_crops`` (rendered packaging) and every
 text box of the UK label photos outside ``models/date_detector/validation.csv``, and the
 network is trained on them (``finetune.py``), so the crops themselves are kept: resized to the
-recogniser's height (48 px, BGR uint8, at most ``REC_MAX_WIDTH_PX`` wide) and turned the way the
-wheel reads them better. Anchors keep the wheel's own read as its ``TOP_K`` most likely classes a
-step (the distillation target: what was read before is read the same).
+recogniser's height (48 px, BGR uint8, at most ``REC_MAX_WIDTH_PX`` wide), labelled crops turned
+the way the wheel reads them better (anchors as cut). Anchors keep the wheel's own read as its
+``TOP_K`` most likely classes a step (the distillation target: what was read before is read the
+same).
 
 The ``.npz`` layout (``N`` crops; ``S`` anchor steps in all)::
 
     pixels   (P,)     uint8    every crop's (48, w, 3) pixels, flattened one after another
     widths   (N,)     int32    each crop's width w
     labels   (N,)     str      the printed text; '' for an anchor
-    keys     (N,)     int64    the scene's seed (UK photos: -1 - the photo's row)
+    keys     (N,)     int64    the scene's seed (UK photos: -1 - the photo's row among those kept)
     styles   (N,)     str      the print style ('uk' for UK photos)
     top_ids  (S, K)   int32    anchors: the wheel's K most likely classes a step
     top_probs (S, K)  float16  and their probabilities
@@ -175,8 +176,12 @@ def save(path: Path, crops: list[Crop]) -> None:
         labels=np.array([c.label for c in crops]),
         keys=np.array([c.key for c in crops], np.int64),
         styles=np.array([c.style for c in crops]),
-        top_ids=np.concatenate([c.top_ids for c in anchors if c.top_ids is not None]),
-        top_probs=np.concatenate([c.top_probs for c in anchors if c.top_probs is not None]),
+        top_ids=np.concatenate(
+            [np.zeros((0, TOP_K), np.int32)] + [c.top_ids for c in anchors if c.top_ids is not None]
+        ),
+        top_probs=np.concatenate(
+            [np.zeros((0, TOP_K), np.float16)] + [c.top_probs for c in anchors if c.top_probs is not None]
+        ),
         steps=np.array([0 if c.top_ids is None else len(c.top_ids) for c in crops], np.int32),
     )
 

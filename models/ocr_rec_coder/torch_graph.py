@@ -10,8 +10,11 @@ model served is the wheel's graph with new numbers: no exporter, no change in co
 BatchNormalization always uses its running statistics (inference semantics): fine-tuning with
 small batches of one kind of crop would otherwise skew them.
 
-Only the operators and attributes this recogniser uses are implemented; any other raises
-``NotImplementedError`` naming it, so a new model file fails loudly instead of computing wrongly.
+Only the operators this recogniser uses are implemented, with the attributes it sets (checked
+against ONNX Runtime, ``tests/models/test_torch_graph.py``); any other operator raises
+``NotImplementedError`` naming it, and so do the attribute values known to differ (a Softmax over
+another axis than the last, which opset 11 flattens; pool dilations). Attributes are not checked
+one by one: another model file must be checked against ONNX Runtime before it is trained.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ def _pool(node: onnx.NodeProto, x: Value, kind: str) -> Value:
     a = _attrs(node)
     kernel = tuple(a["kernel_shape"])  # type: ignore[arg-type]
     strides = tuple(a.get("strides", [1] * len(kernel)))  # type: ignore[arg-type]
+    if any(d != 1 for d in a.get("dilations", [1] * len(kernel))):  # type: ignore[union-attr]
+        raise NotImplementedError(f"{node.op_type} with dilations ({node.name})")
     auto_pad = a.get("auto_pad", b"NOTSET")
     if auto_pad == b"SAME_UPPER" and kind == "max":
         pads = _same_upper(list(x.shape[2:]), list(kernel), list(strides), [1] * len(kernel))
@@ -149,6 +154,15 @@ def _unsqueeze(node: onnx.NodeProto, x: Value) -> Value:
     return x
 
 
+def _softmax(node: onnx.NodeProto, x: Value) -> Value:
+    """Opset 11's Softmax: over the last axis only (over an inner axis it flattens the axes from
+    there on, which this module does not do)."""
+    axis = int(_attrs(node).get("axis", 1))  # type: ignore[arg-type]
+    if axis % x.dim() != x.dim() - 1:
+        raise NotImplementedError(f"Softmax over axis {axis} of a rank-{x.dim()} input ({node.name})")
+    return torch.softmax(x, -1)
+
+
 def _hard_sigmoid(node: onnx.NodeProto, x: Value) -> Value:
     a = _attrs(node)
     alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))  # type: ignore[arg-type]
@@ -165,8 +179,8 @@ _WITH_NODE: dict[str, Callable[..., Value]] = {
     "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze,
     "HardSigmoid": _hard_sigmoid,
-    "Transpose": lambda n, x: x.permute(*_attrs(n)["perm"]),
-    "Softmax": lambda n, x: torch.softmax(x, int(_attrs(n).get("axis", 1))),
+    "Transpose": lambda n, x: x.permute(*_attrs(n).get("perm", range(x.dim() - 1, -1, -1))),
+    "Softmax": _softmax,
     "Concat": lambda n, *xs: torch.cat(xs, int(_attrs(n)["axis"])),
 }
 _PLAIN: dict[str, Callable[..., Value]] = {

@@ -130,3 +130,33 @@ def test_a_crop_set_reads_back_as_the_examples_it_was_written_from(
     for example in examples:
         loss = batch_loss(tail, [example], kl_weight=5.0)
         assert torch.isfinite(loss) and loss > 0
+
+
+def _one_node(node: onnx.NodeProto, shape: list[int]) -> onnx.ModelProto:
+    graph = onnx.helper.make_graph(
+        [node],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, shape)],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+    )
+    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 11)])
+
+
+def test_attribute_values_it_would_compute_wrongly_are_refused_and_defaults_follow_onnx() -> None:
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype(np.float32)
+    # Opset 11 flattens a Softmax from an inner axis on: not what torch.softmax does.
+    inner = TorchGraph(
+        _one_node(onnx.helper.make_node("Softmax", ["x"], ["y"], axis=1), list(x.shape)), ["y"]
+    )
+    with pytest.raises(NotImplementedError, match="Softmax over axis 1"):
+        inner(torch.from_numpy(x))
+    pool = onnx.helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2])
+    with pytest.raises(NotImplementedError, match="dilations"):
+        TorchGraph(_one_node(pool, list(x.shape)), ["y"])(torch.from_numpy(x))
+    # Transpose without perm reverses the axes, as ONNX Runtime does.
+    model = _one_node(onnx.helper.make_node("Transpose", ["x"], ["y"]), list(x.shape))
+    ours = TorchGraph(model, ["y"])(torch.from_numpy(x))[0].numpy()
+    theirs = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x}
+    )
+    assert np.array_equal(ours, theirs[0])
