@@ -74,8 +74,19 @@ def held_out(key: int) -> bool:
 
 def greedy(logits: np.ndarray, characters: list[str]) -> str:
     """CTC's greedy read of ``(T, classes)`` logits or probabilities (class 0 the blank)."""
-    best = logits.argmax(-1)
+    return ctc_text(logits.argmax(-1), characters)
+
+
+def ctc_text(best: np.ndarray, characters: list[str]) -> str:
+    """The text of ``(T,)`` class indices, one a step: repeats merged, blanks (class 0) dropped."""
     return "".join(characters[c] for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1]))
+
+
+def serving_input(crop: np.ndarray) -> np.ndarray:
+    """``(1, 3, 48, W)`` float32: ``crop`` as the CPU server gives it to the recogniser (its
+    resize, scaling and right padding to ``REC_BUCKET_PX``)."""
+    width = rec_bucket_width(crop.shape, REC_BUCKET_PX)
+    return _resize_pad(crop, _REC_SHAPE, width / _REC_SHAPE[1])[None]
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -112,9 +123,7 @@ class WheelReader:
         self.characters = characters
 
     def probs(self, crop: np.ndarray) -> np.ndarray:
-        width = rec_bucket_width(crop.shape, REC_BUCKET_PX)
-        batch = _resize_pad(crop, _REC_SHAPE, width / _REC_SHAPE[1])[None]
-        return self._session.run(None, {"x": batch})[0][0]
+        return self._session.run(None, {"x": serving_input(crop)})[0][0]
 
     def text(self, probs: np.ndarray) -> str:
         return greedy(probs, self.characters)

@@ -42,10 +42,16 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from models.ocr_rec_coder.crop_set import REC_BUCKET_PX, characters_of, edit_distance, greedy, held_out
+from models.ocr_rec_coder.crop_set import (
+    characters_of,
+    ctc_text,
+    edit_distance,
+    greedy,
+    held_out,
+    serving_input,
+)
 from models.ocr_rec_coder.torch_graph import TorchGraph
-from pipeline.batched_ocr import rec_bucket_width
-from pipeline.ocr import _REC_SHAPE, _resize_pad
+from pipeline.ocr import _REC_SHAPE
 from pipeline.weights_patch import PatchedColumns, WeightsPatch, save_patch
 
 HERE = Path(__file__).resolve().parent
@@ -110,9 +116,7 @@ def load_examples(
     for i in kept:
         label = labels[i]
         crop = pixels[pixel_at[i] : pixel_at[i + 1]].reshape(_REC_SHAPE[1], int(widths[i]), 3)
-        width = rec_bucket_width(crop.shape, REC_BUCKET_PX)
-        batch = _resize_pad(crop, _REC_SHAPE, width / _REC_SHAPE[1])[None]
-        front = session.run([FRONT_CUT], {"x": batch})[0][0].astype(np.float16)
+        front = session.run([FRONT_CUT], {"x": serving_input(crop)})[0][0].astype(np.float16)
         steps_of = slice(step_at[i], step_at[i + 1])
         examples.append(
             Example(
@@ -198,10 +202,7 @@ def report(tail: TorchGraph, examples: list[Example], characters: list[str]) -> 
         styles[example.style][0] += text == example.label
         styles[example.style][1] += 1
     out["exact_by_style"] = {s: f"{a}/{n}" for s, (a, n) in sorted(styles.items())}
-    before = [
-        greedy(np.eye(len(characters), dtype=np.float32)[e.top_ids[:, 0]], characters)  # type: ignore[index]
-        for e in anchors
-    ]
+    before = [ctc_text(e.top_ids[:, 0], characters) for e in anchors]  # type: ignore[index]
     after = reads(tail, anchors, characters)
     out["anchors_unchanged"] = sum(a == b for a, b in zip(before, after, strict=True))
     return out
