@@ -1,8 +1,8 @@
 """Recognisers on dot-matrix date lines of a renderer they were not trained on.
 
-    python -m bench.dot_lines --rec-model-name ocr_rec --rec-model-name ocr_rec_coder
+    python -m bench.dot_lines --rec-model-name ocr_rec_ppocrv6_small --rec-model-name ocr_rec
 
-The coder-print recogniser (``models/ocr_rec_coder/``) is trained on the dot fonts of
+The coder-print recogniser (``models/ocr_rec/``, the default) is trained on the dot fonts of
 ``models/date_detector/scenes.py``, and hard set v2 is drawn by that renderer too; this bench reads
 lines of another one (``pipeline.synth.render_dot_line``: Hershey glyphs on a coarse grid of large
 dots) through the OCR engine of each recogniser, upright and turned 180 degrees, and counts the

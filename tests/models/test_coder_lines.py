@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.date_detector.scenes import render_scene
-from models.ocr_rec_coder.coder_lines import printed_label, scene_crops, training_scene
+from models.ocr_rec.coder_lines import printed_label, scene_crops, training_scene
 from pipeline.config import OcrConfig, RuntimeConfig
 from pipeline.ocr import OcrEngine
 

