@@ -64,19 +64,21 @@ def measure(engine: OcrEngine, items: list[Line]) -> dict[str, object]:
     exact = {height: 0 for height in HEIGHTS}
     total = {height: 0 for height in HEIGHTS}
     misreads = []
-    wrong_digits = 0
+    wrong_digits = upside_down = 0
     for line in items:
         image = render_dot_line(line.text, line.height)
-        for turned in (image, np.ascontiguousarray(image[::-1, ::-1])):
+        for way, turned in (("", image), (" upside down", np.ascontiguousarray(image[::-1, ::-1]))):
             read = " | ".join(found.text for found in engine.read(turned))
             total[line.height] += 1
             if _compact(read) == _compact(line.text):
                 exact[line.height] += 1
+                upside_down += bool(way)
             else:
-                misreads.append(f"{line.text} @ {line.height} px: {read!r}")
+                misreads.append(f"{line.text} @ {line.height} px{way}: {read!r}")
                 wrong_digits += same_shape(read, line.text)
     return {
         "exact": sum(exact.values()),
+        "upside_down": upside_down,
         "reads": sum(total.values()),
         "wrong_digits": wrong_digits,
         "by_height": {str(h): f"{exact[h]}/{total[h]}" for h in HEIGHTS},
@@ -101,16 +103,19 @@ def main() -> None:
     items = lines(args.count, args.seed)
     report = {}
     print(
-        "| recogniser | exact | digits wrong, shape right | " + " | ".join(f"{h} px" for h in HEIGHTS) + " |"
+        "| recogniser | exact | upside down | digits wrong, shape right | "
+        + " | ".join(f"{h} px" for h in HEIGHTS)
+        + " |"
     )
-    print("| --- | --- | --- | " + " | ".join("---" for _ in HEIGHTS) + " |")
+    print("| --- | --- | --- | --- | " + " | ".join("---" for _ in HEIGHTS) + " |")
     for name, config in configs:
         engine = OcrEngine.load(config, RuntimeConfig(providers=("cpu",)))
         result = measure(engine, items)
         report[name] = result
         heights = " | ".join(result["by_height"].values())  # type: ignore[union-attr]
         exact, wrong = f"{result['exact']}/{result['reads']}", result["wrong_digits"]
-        print(f"| {name} | {exact} | {wrong} | {heights} |", flush=True)
+        upside_down = f"{result['upside_down']}/{result['reads'] // 2}"  # type: ignore[operator]
+        print(f"| {name} | {exact} | {upside_down} | {wrong} | {heights} |", flush=True)
     for name, result in report.items():
         print(f"\n{name} misreads:")
         for miss in result["misreads"]:  # type: ignore[union-attr]

@@ -4,7 +4,9 @@ Each request's work is split at the model calls: its own pre/post-processing run
 executor, and its model inputs (one detection input per image, one item per text crop) join the
 model's batcher, where they share batches with other requests' inputs of the same size bucket.
 A crop the angle classifier would turn goes to recognition twice, as cut and turned, and the better
-read is kept, as in :meth:`pipeline.ocr.OcrEngine.read`.
+read is kept, as in :meth:`pipeline.ocr.OcrEngine.read`; so is one it left as cut whose read is
+unsure and looks like an upside-down number (:func:`pipeline.ocr.unproposed_turns`), in a second
+recogniser submission.
 
 Size buckets keep batches possible with variable shapes:
 - detection inputs are padded (bottom and right) to a multiple of ``bucket_px`` per side, and the
@@ -39,6 +41,8 @@ from pipeline.ocr import (
     lines_from_reads,
     pick_orientations,
     turned_crops,
+    unproposed_turns,
+    with_turned_reads,
 )
 from pipeline.raw_tensors import RawRow
 from pipeline.repository import BatchingConfig
@@ -188,7 +192,15 @@ class BatchedOcr:
             chunk_reads = await self.rec.submit_many(
                 [(x, key) for x in rec_inputs], priority=priority, deadline=deadline
             )
-            reads.extend(pick_orientations(chunk_reads, flips))
+            chunk_reads = pick_orientations(chunk_reads, flips)
+            turns = unproposed_turns(chunk_reads, flips) if self.cls is not None else []
+            if any(turns):
+                turned_inputs = await run(key, self._rec_inputs, turned_crops(crops, turns))
+                turned = await self.rec.submit_many(
+                    [(x, key) for x in turned_inputs], priority=priority, deadline=deadline
+                )
+                chunk_reads = with_turned_reads(chunk_reads, turns, turned)
+            reads.extend(chunk_reads)
         return lines_from_reads(quads, reads, self._engine.min_text_score, detection_index)
 
     # -- CPU work, on the executor

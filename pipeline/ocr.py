@@ -11,15 +11,17 @@ with where its number comes from). Memory of one read, at the caps: the detector
 (28 MB); then ``TEXT_BOXES_AT_ONCE`` text boxes at a time (of at most ``DET_MAX_BOXES``), each a
 crop of at most ``CROP_MAX_PIXELS`` x 3 bytes (3 MB), a classifier input (110 KB) and a
 recognizer input of at most 48 x ``REC_MAX_WIDTH_PX`` x 12 bytes (1.1 MB): 135 MB. A crop the
-angle classifier would turn is also read turned: one more crop and recognizer input each, made one
-recognizer batch at a time (a few MB). The recogniser's output comes on top, one batch at a
-time: at most 18 MB a crop with PP-OCRv5/v6's 18,000-odd classes (see ``REC_MAX_WIDTH_PX``). Model
-activations come on top too, and are largest for the detector at its 4 MP cap.
+angle classifier would turn, or whose read looks like an upside-down number, is also read turned:
+one more crop and recognizer input each, made one recognizer batch at a time (a few MB). The
+recogniser's output comes on top, one batch at a time: at most 18 MB a crop with PP-OCRv5/v6's
+18,000-odd classes (see ``REC_MAX_WIDTH_PX``). Model activations come on top too, and are largest
+for the detector at its 4 MP cap.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -68,6 +70,8 @@ __all__ = [
     "pick_orientations",
     "reading_order",
     "turned_crops",
+    "unproposed_turns",
+    "with_turned_reads",
 ]
 
 _WHEEL_MODELS = Path(rapidocr_onnxruntime.__file__).resolve().parent / "models"
@@ -104,6 +108,12 @@ _CLS_FLIP_SCORE = 0.9
 # A crop read as cut with at least this mean confidence is never turned: the classifier is wrong
 # on it (dot-matrix and stencilled lines fool it; the recogniser reads them upright, confidently).
 _KEEP_AS_CUT_CONFIDENCE = 0.9
+# A crop the classifier leaves as cut is read turned too when its read is unsure (below
+# _KEEP_AS_CUT_CONFIDENCE), holds no date, and holds at least this many digits: an upside-down
+# date line still reads as digits ("5202/21/61", "92E090"), and the classifier, trained on solid
+# print, leaves upside-down dot-matrix lines as cut (bench/dot_lines.py: half of its misses). The
+# digits keep the second read off the unsure reads of words, logos and other scripts.
+_UNPROPOSED_TURN_DIGITS = 4
 # What a date-like text (see _date_like) adds to a read's score when orientations are compared:
 # upside down, "19/12/2025" reads "5202/21/61", no date; upright, a date. Small against a real gap
 # in confidence, decisive against a near tie.
@@ -295,6 +305,33 @@ def pick_orientations(reads: list[tuple[str, float]], flips: list[bool]) -> list
     return [
         better_orientation(read, next(turned)) if flip else read
         for read, flip in zip(reads[:count], flips, strict=True)
+    ]
+
+
+def unproposed_turns(reads: Sequence[tuple[str, float]], flips: Sequence[bool]) -> list[bool]:
+    """Which crops to read turned by 180 degrees although the classifier did not propose it
+    (``flips``): those whose read (:func:`pick_orientations`) is unsure, dateless and digit-bearing
+    (see ``_UNPROPOSED_TURN_DIGITS``). Their turned reads go to :func:`with_turned_reads`."""
+    return [
+        not flip
+        and read[1] < _KEEP_AS_CUT_CONFIDENCE
+        and sum(character.isdigit() for character in read[0]) >= _UNPROPOSED_TURN_DIGITS
+        and not _date_like(read[0])
+        for read, flip in zip(reads, flips, strict=True)
+    ]
+
+
+def with_turned_reads(
+    reads: Sequence[tuple[str, float]], turns: Sequence[bool], turned: Sequence[tuple[str, float]]
+) -> list[tuple[str, float]]:
+    """``reads`` with each crop flagged in ``turns`` given :func:`better_orientation` of its read
+    and its read turned (``turned``: one per flag, in order)."""
+    if len(turned) != sum(turns):
+        raise ValueError(f"{len(turned)} turned reads for {sum(turns)} turns")
+    later = iter(turned)
+    return [
+        better_orientation(read, next(later)) if turn else read
+        for read, turn in zip(reads, turns, strict=True)
     ]
 
 
@@ -584,9 +621,24 @@ class OcrEngine:
             if self.classifier is None:
                 reads.extend(self.recognizer.recognize(crops))
                 continue
-            # A crop the classifier would turn is read both ways, in the same recogniser batch.
+            # A crop the classifier would turn is read both ways, in the same recogniser batch; one
+            # it left as cut but reads like an upside-down number, in a second one.
             flips = self.classifier.classify(crops)
-            reads.extend(pick_orientations(self.recognizer.recognize(crops, flips), flips))
+            chunk_reads = pick_orientations(self.recognizer.recognize(crops, flips), flips)
+            turns = unproposed_turns(chunk_reads, flips)
+            if any(turns):
+                chunk_reads = with_turned_reads(chunk_reads, turns, self._read_turned(crops, turns))
+            reads.extend(chunk_reads)
+        return reads
+
+    def _read_turned(self, crops: list[np.ndarray], turns: list[bool]) -> list[tuple[str, float]]:
+        """The reads of the crops flagged in ``turns``, turned by 180 degrees, made one recogniser
+        batch at a time (the memory bound in the module docstring)."""
+        turned = iter(turned_crops(crops, turns))
+        size = max(1, self.recognizer.model.max_batch_size)
+        reads: list[tuple[str, float]] = []
+        while batch := list(itertools.islice(turned, size)):
+            reads.extend(self.recognizer.recognize(batch))
         return reads
 
     def _split_reads(

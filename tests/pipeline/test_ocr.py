@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import Pipeline
+from pipeline import Pipeline, batched_ocr
+from pipeline import ocr as ocr_module
 from pipeline.batched_ocr import BatchedOcr
 from pipeline.config import OcrConfig, RuntimeConfig
 from pipeline.executor import PriorityExecutor
@@ -108,6 +109,21 @@ def test_a_dot_matrix_date_line_reads_right_both_ways_whatever_the_classifier_sa
             # not turned by the misled classifier, the upside-down one is turned by both.
             assert [_compact(found.text) for found in ocr.read(image)] == [_compact(text)]
             assert _batched_read(ocr, image) == [_compact(text)]
+
+
+@pytest.mark.parametrize("text", ["BB 04/09/27", "EXP 13 DEC 2029"])
+def test_an_upside_down_dot_matrix_line_the_classifier_leaves_as_cut_is_read_turned(
+    engine: OcrEngine, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    # bench/dot_lines.py: the classifier leaves these as cut; as cut they read as unsure digits.
+    upside_down = np.ascontiguousarray(render_dot_line(text, 48)[::-1, ::-1])
+    assert [_compact(found.text) for found in engine.read(upside_down)] == [_compact(text)]
+    assert _batched_read(engine, upside_down) == [_compact(text)]
+    never = lambda reads, flips: [False] * len(reads)  # noqa: E731
+    monkeypatch.setattr(ocr_module, "unproposed_turns", never)
+    monkeypatch.setattr(batched_ocr, "unproposed_turns", never)
+    assert [_compact(found.text) for found in engine.read(upside_down)] != [_compact(text)]
+    assert _batched_read(engine, upside_down) != [_compact(text)]
 
 
 def test_render_label_is_deterministic() -> None:

@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.ocr import _date_like, better_orientation, orientation_score, pick_orientations, turned_crops
+from pipeline.ocr import (
+    _date_like,
+    better_orientation,
+    orientation_score,
+    pick_orientations,
+    turned_crops,
+    unproposed_turns,
+    with_turned_reads,
+)
 
 
 def test_a_proposed_flip_that_reads_worse_is_not_taken() -> None:
@@ -42,6 +50,31 @@ def test_each_crop_gets_its_own_read_and_only_proposed_flips_are_weighed() -> No
     assert pick_orientations(reads, flips)[0] != reads[3]
     with pytest.raises(ValueError):
         pick_orientations(reads[:4], flips)
+
+
+def test_an_unsure_dateless_number_the_classifier_left_is_read_turned_too() -> None:
+    reads = [
+        ("22/00/00 08", 0.62),  # BB 04/09/27 upside down, left as cut: read turned
+        ("L2/00/0088", 0.95),  # as unsure-looking, but confident: kept as cut
+        ("19/12/2025", 0.7),  # a date, however unsure: kept
+        ("Malaysia", 0.4),  # words: not worth a second read
+        ("5202/21/61", 0.5),  # the classifier proposed it: read turned already
+        ("607", 0.3),  # too few digits
+    ]
+    flips = [False, False, False, False, True, False]
+    assert unproposed_turns(reads, flips) == [True, False, False, False, False, False]
+    with pytest.raises(ValueError):
+        unproposed_turns(reads, flips[:-1])
+
+
+def test_a_turned_read_replaces_the_read_as_cut_only_when_better() -> None:
+    reads = [("22/00/00 08", 0.62), ("LOT 42", 0.5), ("8800 94", 0.7)]
+    turns = [True, False, True]
+    turned = [("BB 04/09/27", 0.8), ("LO 9008", 0.4)]
+    kept = [("BB 04/09/27", 0.8), ("LOT 42", 0.5), ("8800 94", 0.7)]
+    assert with_turned_reads(reads, turns, turned) == kept
+    with pytest.raises(ValueError):
+        with_turned_reads(reads, turns, turned[:1])
 
 
 def test_only_proposed_flips_cost_an_extra_crop() -> None:
