@@ -192,6 +192,7 @@ class BatchedOcr:
             chunk_reads = await self.rec.submit_many(
                 [(x, key) for x in rec_inputs], priority=priority, deadline=deadline
             )
+            del rec_inputs  # the turned inputs below take their place in the memory bound
             chunk_reads = pick_orientations(chunk_reads, flips)
             turns = unproposed_turns(chunk_reads, flips) if self.cls is not None else []
             if any(turns):

@@ -21,7 +21,6 @@ for the detector at its 4 MP cap.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -324,15 +323,18 @@ def unproposed_turns(reads: Sequence[tuple[str, float]], flips: Sequence[bool]) 
 def with_turned_reads(
     reads: Sequence[tuple[str, float]], turns: Sequence[bool], turned: Sequence[tuple[str, float]]
 ) -> list[tuple[str, float]]:
-    """``reads`` with each crop flagged in ``turns`` given :func:`better_orientation` of its read
-    and its read turned (``turned``: one per flag, in order)."""
+    """``reads`` with each crop flagged in ``turns`` given its read turned (``turned``: one per
+    flag, in order) when that is more confident as well as :func:`better_orientation`: with no
+    classifier's proposal behind it, the date-like bonus alone must not turn a number that reads
+    unsure either way into a date."""
     if len(turned) != sum(turns):
         raise ValueError(f"{len(turned)} turned reads for {sum(turns)} turns")
     later = iter(turned)
-    return [
-        better_orientation(read, next(later)) if turn else read
-        for read, turn in zip(reads, turns, strict=True)
-    ]
+    kept = []
+    for read, turn in zip(reads, turns, strict=True):
+        other = next(later) if turn else read
+        kept.append(other if other[1] > read[1] and better_orientation(read, other) == other else read)
+    return kept
 
 
 def better_orientation(as_cut: tuple[str, float], turned: tuple[str, float]) -> tuple[str, float]:
@@ -632,14 +634,10 @@ class OcrEngine:
         return reads
 
     def _read_turned(self, crops: list[np.ndarray], turns: list[bool]) -> list[tuple[str, float]]:
-        """The reads of the crops flagged in ``turns``, turned by 180 degrees, made one recogniser
-        batch at a time (the memory bound in the module docstring)."""
-        turned = iter(turned_crops(crops, turns))
-        size = max(1, self.recognizer.model.max_batch_size)
-        reads: list[tuple[str, float]] = []
-        while batch := list(itertools.islice(turned, size)):
-            reads.extend(self.recognizer.recognize(batch))
-        return reads
+        """The reads of the crops flagged in ``turns``, turned by 180 degrees, one at a time: each
+        padded to its own width only, as the batched path's buckets pad it (and one turned copy in
+        memory at a time). Few crops are flagged (see ``_UNPROPOSED_TURN_DIGITS``)."""
+        return [self.recognizer.recognize([turned])[0] for turned in turned_crops(crops, turns)]
 
     def _split_reads(
         self, image: np.ndarray, quads: list[np.ndarray], reads: list[tuple[str, float]]

@@ -106,7 +106,8 @@ def test_a_dot_matrix_date_line_reads_right_both_ways_whatever_the_classifier_sa
     for image in (line, np.ascontiguousarray(line[::-1, ::-1])):
         for ocr in (engine, misled):
             # A proposed flip is taken only when the turned crop reads better: the upright line is
-            # not turned by the misled classifier, the upside-down one is turned by both.
+            # not turned by the misled classifier, the upside-down one is turned by both (by the
+            # real classifier's proposal, or by the unsure-number rule where it makes none).
             assert [_compact(found.text) for found in ocr.read(image)] == [_compact(text)]
             assert _batched_read(ocr, image) == [_compact(text)]
 

@@ -68,10 +68,13 @@ def test_an_unsure_dateless_number_the_classifier_left_is_read_turned_too() -> N
 
 
 def test_a_turned_read_replaces_the_read_as_cut_only_when_better() -> None:
-    reads = [("22/00/00 08", 0.62), ("LOT 42", 0.5), ("8800 94", 0.7)]
-    turns = [True, False, True]
-    turned = [("BB 04/09/27", 0.8), ("LO 9008", 0.4)]
-    kept = [("BB 04/09/27", 0.8), ("LOT 42", 0.5), ("8800 94", 0.7)]
+    reads = [("22/00/00 08", 0.62), ("LOT 42", 0.5), ("8800 94", 0.7), ("6190 12", 0.7)]
+    turns = [True, False, True, True]
+    # The last turned read is a date, less confident: the date-like bonus would take it for a
+    # proposed turn (0.65 + 0.1 > 0.7), but an unproposed one needs more confidence too.
+    turned = [("BB 04/09/27", 0.8), ("LO 9008", 0.4), ("16 NOV", 0.65)]
+    assert better_orientation(reads[3], turned[2]) == turned[2]
+    kept = [("BB 04/09/27", 0.8), ("LOT 42", 0.5), ("8800 94", 0.7), ("6190 12", 0.7)]
     assert with_turned_reads(reads, turns, turned) == kept
     with pytest.raises(ValueError):
         with_turned_reads(reads, turns, turned[:1])
