@@ -75,7 +75,9 @@ def intra_op_threads(config: RuntimeConfig, concurrency: int, cores: int | None 
     return max(1, cores // max(1, concurrency))
 
 
-def select_providers(config: RuntimeConfig, available: Sequence[str]) -> list[ProviderSpec]:
+def select_providers(
+    config: RuntimeConfig, available: Sequence[str], cache_prefix: str = ""
+) -> list[ProviderSpec]:
     """Picks the execution providers to use, best first, with their options.
 
     A provider is used when the configuration allows it and ONNX Runtime offers it. CPU is always
@@ -84,6 +86,8 @@ def select_providers(config: RuntimeConfig, available: Sequence[str]) -> list[Pr
     Args:
         config: the allowed providers and their settings.
         available: what :func:`available_providers` returned.
+        cache_prefix: TensorRT's engine cache file prefix (see :class:`OnnxModel`); empty for
+            ONNX Runtime's own.
 
     Returns:
         ``(provider name, options)`` pairs in the order ONNX Runtime should try them.
@@ -92,21 +96,24 @@ def select_providers(config: RuntimeConfig, available: Sequence[str]) -> list[Pr
     for short_name in config.providers:
         ort_name = _ORT_NAMES[short_name]
         if ort_name in available and ort_name != _CPU:
-            chosen.append((ort_name, _provider_options(short_name, config)))
+            chosen.append((ort_name, _provider_options(short_name, config, cache_prefix)))
     chosen.append((_CPU, {}))
     return chosen
 
 
-def _provider_options(short_name: str, config: RuntimeConfig) -> dict[str, str]:
+def _provider_options(short_name: str, config: RuntimeConfig, cache_prefix: str) -> dict[str, str]:
     if short_name == "tensorrt":
         cache_dir = config.tensorrt_cache_dir.expanduser()
-        return {
+        options = {
             "trt_fp16_enable": str(config.tensorrt_fp16),
             "trt_engine_cache_enable": "True",
             "trt_engine_cache_path": str(cache_dir),
             "trt_timing_cache_enable": "True",
             "trt_timing_cache_path": str(cache_dir),
         }
+        if cache_prefix:
+            options["trt_engine_cache_prefix"] = cache_prefix
+        return options
     if short_name == "cuda":
         # Exhaustive search is slow on the first call of every new input shape, and OCR shapes vary.
         return {
@@ -177,8 +184,17 @@ class OnnxModel:
         self.kind = kind
         self.path = Path(path)
         self.max_batch_size = max_batch_size
-        providers = select_providers(config, available_providers() if available is None else available)
         source = apply_patch(self.path, weights_patch) if weights_patch is not None else None
+        self._sha256 = sha256_of(source) if source is not None else _sha256(self.path)
+        # ONNX Runtime names a cached TensorRT engine by a hash of the graph (and the file's name),
+        # not of the weights: a retrained model of the same graph, or a weights patch applied to
+        # the wheel's file, would load the engine built for the old weights. The weights' own
+        # hash in the name keeps each version's engine apart.
+        providers = select_providers(
+            config,
+            available_providers() if available is None else available,
+            cache_prefix=f"{name}_{self._sha256[:16]}",
+        )
         self._session = ort.InferenceSession(
             source if source is not None else str(self.path),
             sess_options=_session_options(intra_op_threads(config, concurrency)),
@@ -187,7 +203,6 @@ class OnnxModel:
         )
         self._input_names = [arg.name for arg in self._session.get_inputs()]
         self._output_names = [arg.name for arg in self._session.get_outputs()]
-        self._sha256 = sha256_of(source) if source is not None else _sha256(self.path)
 
     @property
     def provider(self) -> str:

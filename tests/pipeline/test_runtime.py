@@ -42,6 +42,13 @@ def test_tensorrt_options_expand_the_cache_dir() -> None:
     assert options["trt_fp16_enable"] == "False"
     assert options["trt_engine_cache_path"] == str(Path("~/trt-cache").expanduser())
     assert "~" not in options["trt_engine_cache_path"]
+    assert "trt_engine_cache_prefix" not in options  # ONNX Runtime's own naming
+
+
+def test_a_model_s_tensorrt_engines_are_named_by_its_weights() -> None:
+    # Two versions of one graph (a retrained or patched model) must not share a cached engine.
+    (_, options), *_ = select_providers(RuntimeConfig(), [TRT, CPU], cache_prefix="ocr_rec_5435fd747c9e0efe")
+    assert options["trt_engine_cache_prefix"] == "ocr_rec_5435fd747c9e0efe"
 
 
 def test_this_host_offers_cpu() -> None:
