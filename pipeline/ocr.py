@@ -12,10 +12,10 @@ with where its number comes from). Memory of one read, at the caps: the detector
 crop of at most ``CROP_MAX_PIXELS`` x 3 bytes (3 MB), a classifier input (110 KB) and a
 recognizer input of at most 48 x ``REC_MAX_WIDTH_PX`` x 12 bytes (1.1 MB): 135 MB. A crop the
 angle classifier would turn, or whose read looks like an upside-down number, is also read turned:
-one more crop and recognizer input each, made one recognizer batch at a time (a few MB). The
-recogniser's output comes on top, one batch at a time: at most 18 MB a crop with PP-OCRv5/v6's
-18,000-odd classes (see ``REC_MAX_WIDTH_PX``). Model activations come on top too, and are largest
-for the detector at its 4 MP cap.
+one more crop and recognizer input each, made one recognizer batch (or one crop) at a time (a few
+MB). The recogniser's output comes on top, one batch at a time: at most 18 MB a crop with
+PP-OCRv5/v6's 18,000-odd classes (see ``REC_MAX_WIDTH_PX``). Model activations come on top too,
+and are largest for the detector at its 4 MP cap.
 """
 
 from __future__ import annotations
@@ -635,8 +635,9 @@ class OcrEngine:
 
     def _read_turned(self, crops: list[np.ndarray], turns: list[bool]) -> list[tuple[str, float]]:
         """The reads of the crops flagged in ``turns``, turned by 180 degrees, one at a time: each
-        padded to its own width only, as the batched path's buckets pad it (and one turned copy in
-        memory at a time). Few crops are flagged (see ``_UNPROPOSED_TURN_DIGITS``)."""
+        padded to its own width only, not to a wider crop's (the batched path pads each to its
+        width bucket), and one turned copy in memory at a time. Few crops are flagged (see
+        ``_UNPROPOSED_TURN_DIGITS``)."""
         return [self.recognizer.recognize([turned])[0] for turned in turned_crops(crops, turns)]
 
     def _split_reads(

@@ -70,9 +70,10 @@ def _triple(
     a compact 062028 is June 2028, not 20 June 2028)."""
     if order is DateOrder.YMD and len(y) <= 2 and len(a) == 2:
         # A two-digit first field is the year: 26/03/15 is 2026-03-15, 27.7.1 is 2027-07-01. A
-        # one-digit day only after a one-digit month: a printer that pads the month pads the day,
-        # and "12/01/2" is a day, month and year whose year OCR cut short (12/01/27), not 2012.
-        if len(y) == 1 and len(b) != 1:
+        # one-digit day never after a zero-padded month: a printer that pads the month pads the
+        # day, and "12/01/2" is a day, month and year whose year OCR cut short (12/01/27), not
+        # 2012 (27.10.1 stays 2027-10-01: months 10 to 12 have two digits unpadded).
+        if len(y) == 1 and b.startswith("0"):
             return None
         date = _day(window.year(a), int(b), int(y))
         return Reading(date, DatePrecision.DAY, short_year=True) if date else None

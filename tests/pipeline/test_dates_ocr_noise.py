@@ -384,7 +384,7 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "Xoxland Russland MChJ, Rossiya, 140126, Moskva",  # a postal code between commas
         "Ul. Lenina 5, 251123, Kyiv",
         "12/01/2\u53f7",  # 12/01/27 whose 7 OCR read as a CJK sign: no 2012-01-02 (27.7.1 stays)
-        "\u8cde\u5473\u671f\u9650 26.03.1",  # a year-first day is unpadded only after an unpadded month
+        "\u8cde\u5473\u671f\u9650 26.03.1",  # a year-first day is never unpadded after a padded month
     ],
 )
 def test_not_dates(text: str) -> None:
