@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DIGIT_CONTEXT_RATIO", "CtcDecoder"]
+__all__ = ["DIGIT_CONTEXT_RATIO", "CtcDecoder", "greedy_steps"]
 
 # How close behind the greedy choice the model must rank a digit, a date separator or a blank for
 # it to replace a character inside a number. Chosen on realworld-dev and the UK held-out split
@@ -69,9 +69,7 @@ class CtcDecoder:
 
     def _line(self, probs: np.ndarray) -> tuple[str, float]:
         best = probs.argmax(axis=1)
-        keep = best != 0
-        keep[1:] &= best[1:] != best[:-1]
-        steps = np.flatnonzero(keep)
+        steps = greedy_steps(best)
         if steps.size == 0:
             return "", 0.0
         classes = best[steps]
@@ -106,6 +104,14 @@ class CtcDecoder:
             elif char in _MARKS and row[0] >= bar:
                 out[k] = ""  # a stray mark: a speck of ink the model half saw as nothing
         return out
+
+
+def greedy_steps(best: np.ndarray) -> np.ndarray:
+    """CTC's greedy collapse of ``(T,)`` class indices, one a step (class 0 the blank): the steps
+    whose class is read, each the first of a run of repeats that is not the blank; ``(K,)`` int64."""
+    keep = best != 0
+    keep[1:] &= best[1:] != best[:-1]
+    return np.flatnonzero(keep)
 
 
 def _inside_number(before2: str, before: str, after: str) -> bool:

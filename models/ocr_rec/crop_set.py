@@ -41,6 +41,7 @@ from models.ocr_rec.coder_lines import scene_crops, uk_text_crops
 # The pipeline's own cut, resize and padding, so that training sees what serving shows the model.
 from pipeline.batched_ocr import rec_bucket_width
 from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.ctc import greedy_steps
 from pipeline.ocr import _REC_SHAPE, REC_MAX_WIDTH_PX, OcrEngine, _resize_pad
 from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
 
@@ -79,8 +80,9 @@ def greedy(logits: np.ndarray, characters: list[str]) -> str:
 
 
 def ctc_text(best: np.ndarray, characters: list[str]) -> str:
-    """The text of ``(T,)`` class indices, one a step: repeats merged, blanks (class 0) dropped."""
-    return "".join(characters[c] for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1]))
+    """The text of ``(T,)`` class indices, one a step: repeats merged, blanks (class 0) dropped
+    (the serving decoder's collapse, without its digit-context repair)."""
+    return "".join(characters[c] for c in best[greedy_steps(best)])
 
 
 def serving_input(crop: np.ndarray) -> np.ndarray:
