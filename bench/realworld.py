@@ -262,6 +262,19 @@ def _captions(
     return lines
 
 
+def _second_chance(result: ProcessResult) -> dict[str, Any] | None:
+    """What the second chance did on a photo (``None``: it did not run)."""
+    second = result.second_chance
+    if second is None:
+        return None
+    return {
+        "read": len(second.read),
+        "winner": second.winner,
+        "support": second.support,
+        "ms": round(second.ms, 1),
+    }
+
+
 def measure(
     rows: list[Row],
     images: Path,
@@ -311,6 +324,7 @@ def measure(
                 "lines": [line.text for line in result.ocr_lines],
                 "parser_alone": _describe(alone),
                 "total_ms": round(result.timings.total_ms, 1),
+                "second_chance": _second_chance(result),
             }
         )
         if outcome != "exact" and failures is not None:
@@ -332,6 +346,8 @@ def measure(
         },
         "photos_with_detections": sum(bool(r.detections) for r in results),
         "fallback_used": sum(r.full_image_fallback_used for r in results),
+        "second_chance_run": sum(r.second_chance is not None for r in results),
+        "second_chance_won": sum(bool(r.second_chance and r.second_chance.winner) for r in results),
         "by_print_family": {name: t.summary() for name, t in sorted(by_family.items())},
         "by_print_style": {name: t.summary() for name, t in sorted(by_style.items())},
         "by_condition": {name: t.summary() for name, t in sorted(by_condition.items())},
@@ -385,7 +401,8 @@ def markdown(report: dict[str, Any]) -> str:
         out.append(f"| {stat} | {cells} | {report['wall_ms'][stat]} |")
     out.append(
         f"\nphotos with a detection: {report['photos_with_detections']}/{n}; "
-        f"whole image read (nothing dated in the boxes): {report['fallback_used']}/{n}"
+        f"whole image read (nothing dated in the boxes): {report['fallback_used']}/{n}; "
+        f"second chance read: {report['second_chance_run']}/{n}, its date won: {report['second_chance_won']}"
     )
     return "\n".join(out)
 

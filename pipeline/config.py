@@ -173,23 +173,25 @@ class PipelineConfig:
     # ...and by this many text heights above and to the left, where labels print the word that
     # names the date ("Use by", "EXP"): without it an expiry date reads as a date of unknown kind.
     detection_crop_context: float = 1.0
-    # When the first read finds no date, read variants of the windows and then of the photo
-    # (dot-matrix joined, turned, inverted...; pipeline/second_chance.py). Photos the first read
-    # dates never pay for it.
+    # When the first read finds no date, or only a doubtful one (a cut line's "11 MAY" with no
+    # keyword), read variants of the windows and then of the photo (dot-matrix joined, turned,
+    # inverted...; pipeline/second_chance.py). Photos the first read dates beyond doubt never pay.
     second_chance: bool = True
     # At most this many variants tried per image, windows' and photo's together (a variant of
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
     # grid, counts but is not read). A read costs a text-detector pass and recognition of what it
     # finds. The default tries every variant of the default lists.
-    second_chance_max_variants: int = 9
+    second_chance_max_variants: int = 10
     # The variants read, in order: comma-separated, each steps joined with "+" (pipeline/variants.py
     # names them: dots, contrast, invert, upscale, turn90, turn180, turn270, deskew). The defaults
     # are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance reads").
     second_chance_window_variants: str = "dots,contrast,upscale"
     # The photo's upscale reads small print in photos of up to about 2.5 MP (the variants' 4 MP cap
     # over its least useful 1.25x; a cap's 10.04.24 whose first read lost a digit); a larger photo
-    # has no room for it and it is not read (pipeline/variants.py).
-    second_chance_photo_variants: str = "dots,contrast,upscale,dots+turn90,turn90,turn270"
+    # has no room for it and it is not read (pipeline/variants.py). The deskew is made only for a
+    # photo whose text leans 4 degrees or more: a dotted line at 20 degrees that the first read cut
+    # in two ("06-11" and "19-07-") reads whole levelled (bench/RESULTS.md, "seventh session").
+    second_chance_photo_variants: str = "dots,contrast,upscale,deskew,dots+turn90,turn90,turn270"
 
     def __post_init__(self) -> None:
         _require(

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import numpy as np
 
@@ -35,7 +35,17 @@ from pipeline.raw_tensors import RawRow, TensorModel, check_batch, check_output_
 from pipeline.regions import Window, cut, reading_windows
 from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import OnnxModel, OnnxRuntimeError, cpu_count
-from pipeline.second_chance import Planned, Target, VariantRead, plan, starts_in_time, winner
+from pipeline.second_chance import (
+    Need,
+    Planned,
+    Target,
+    VariantRead,
+    doubtful,
+    need,
+    plan,
+    starts_in_time,
+    winner,
+)
 from pipeline.synth import render_label_image
 from pipeline.types import (
     BoundingBox,
@@ -54,7 +64,7 @@ from pipeline.types import (
     StageEvent,
     StageTimings,
 )
-from pipeline.variants import Variant, make_variant, parse_plan
+from pipeline.variants import Variant, dot_grid, make_variant, parse_plan
 from pipeline.visualize import encode_crops, render_visualization
 
 __all__ = ["Pipeline", "PipelineStats", "all_or_cancel", "load_pipeline"]
@@ -349,7 +359,7 @@ class Pipeline:
             costs[Target.WINDOW] = time.perf_counter() - detected
             lines = _placed(reads, windows)
             windows_best = self._parse(lines, settings).best
-            windows_dated = _is_expiry(windows_best)
+            windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
             fallback = settings.full_image_fallback and not windows_dated
             if fallback:
                 fallback_started = time.perf_counter()
@@ -357,8 +367,9 @@ class Pipeline:
                 lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
-        if self._wants_second_chance(windows_dated, lines, settings):
-            context = _ReadContext(key, priority, deadline, costs)
+        wanted = await run(key, self._second_chance_need, image, windows_dated, lines, settings)
+        if wanted is not Need.NONE:
+            context = _ReadContext(key, priority, deadline, costs, wanted is Need.DOUBTFUL)
             whole = fallback or self._detector is None
             found, second = await self._asecond_chance(ocr, image, windows, scale, whole, settings, context)
             lines = found or lines
@@ -419,9 +430,9 @@ class Pipeline:
             if refused:
                 skipped += [planned.name for later in rounds[index + 1 :] for planned in later]
                 break
-            if winner(reads) is not None:
+            if winner(reads, context.beyond_doubt) is not None:
                 break
-        return _second_chance_result(reads, skipped, started)
+        return _second_chance_result(reads, skipped, started, context.beyond_doubt)
 
     async def _aread_variant(
         self,
@@ -612,8 +623,9 @@ class Pipeline:
             # ran and came back empty, and detect_ms stays 0.
             lines = tuple(self._ocr.read(image, detection_index=-1))
             second = None
-            if self._wants_second_chance(False, lines, settings):
-                lines, second = self._second_chance(image, [], 1.0, True, settings, lines)
+            wanted = self._second_chance_need(image, False, lines, settings)
+            if wanted is not Need.NONE:
+                lines, second = self._second_chance(image, [], 1.0, True, settings, lines, wanted)
             times = (queued_at, started, decoded, decoded, time.perf_counter())
             return _with_second_chance(self._finish(image, settings, (), lines, times, False), second)
         detections = self._detector.detect(
@@ -623,13 +635,14 @@ class Pipeline:
         windows, scale = self._windows(image, detections)
         lines = _placed([self._ocr.read(cut(image, window), scale=scale) for window in windows], windows)
         windows_best = self._parse(lines, settings).best
-        windows_dated = _is_expiry(windows_best)
+        windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
         fallback = settings.full_image_fallback and not windows_dated
         if fallback:
             lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, windows_best, settings)
         second = None
-        if self._wants_second_chance(windows_dated, lines, settings):
-            lines, second = self._second_chance(image, windows, scale, fallback, settings, lines)
+        wanted = self._second_chance_need(image, windows_dated, lines, settings)
+        if wanted is not Need.NONE:
+            lines, second = self._second_chance(image, windows, scale, fallback, settings, lines, wanted)
         times = (queued_at, started, decoded, detected, time.perf_counter())
         return _with_second_chance(self._finish(image, settings, detections, lines, times, fallback), second)
 
@@ -641,34 +654,41 @@ class Pipeline:
         photo: bool,
         settings: _Settings,
         lines: tuple[OcrLine, ...],
+        wanted: Need,
     ) -> tuple[tuple[OcrLine, ...], SecondChance]:
         """Reads variants of the windows, then of the photo if ``photo`` (the first read read it),
         round by round (see :mod:`pipeline.second_chance`), one read at a time in the calling
-        thread, as :meth:`_asecond_chance` does through the batchers.
+        thread, as :meth:`_asecond_chance` does through the batchers. ``wanted``: why (see
+        :func:`need`); after a doubtful date only a date beyond doubt wins.
 
         Returns:
             The winning variant's lines, else ``lines`` (the first read's); and the report.
         """
         started = time.perf_counter()
+        beyond_doubt = wanted is Need.DOUBTFUL
         reads: list[VariantRead] = []
         for round_ in self._rounds(windows, photo):
             for planned in round_:
                 read = self._read_variant(image, windows, scale, planned, settings)
                 if read is not None:
                     reads.append(read)
-            if winner(reads) is not None:
+            if winner(reads, beyond_doubt) is not None:
                 break
-        found, report = _second_chance_result(reads, [], started)
+        found, report = _second_chance_result(reads, [], started, beyond_doubt)
         return found or lines, report
 
-    def _wants_second_chance(
-        self, windows_dated: bool, lines: tuple[OcrLine, ...], settings: _Settings
-    ) -> bool:
-        """Whether the first read (its final ``lines``) holds no date and the second chance is on.
-        ``windows_dated``: the windows' lines held an expiry date, so no fallback ran and ``lines``
-        are theirs: known dated without parsing them again (photos the first read dates pay
-        nothing)."""
-        return self.config.second_chance and not windows_dated and not self._has_date(lines, settings)
+    def _second_chance_need(
+        self, image: np.ndarray, windows_dated: bool, lines: tuple[OcrLine, ...], settings: _Settings
+    ) -> Need:
+        """What the first read of ``image`` (its final ``lines``) asks of the second chance (see
+        :func:`need`): nothing when it is off or the read holds a date beyond doubt.
+        ``windows_dated``: the windows' lines held an expiry date beyond doubt, so no fallback ran
+        and ``lines`` are theirs: known dated without parsing them again (photos the first read
+        dates pay nothing). The photo's dot grid is measured (about 20 ms at 0.5 MP) only for an
+        unlabelled date without a year."""
+        if not self.config.second_chance or windows_dated:
+            return Need.NONE
+        return need(self._dates_in(lines, settings).best, lambda: dot_grid(image) is not None)
 
     def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:
         return plan(
@@ -823,13 +843,16 @@ class _ReadContext:
     priority: Priority
     deadline: float | None
     costs: dict[Target, float]
+    # The first read found a doubtful date: only a date beyond doubt may replace it.
+    beyond_doubt: bool = False
 
 
 def _second_chance_result(
-    reads: list[VariantRead], skipped: list[str], started: float
+    reads: list[VariantRead], skipped: list[str], started: float, beyond_doubt: bool
 ) -> tuple[tuple[OcrLine, ...] | None, SecondChance]:
-    """The winning read's lines (``None`` when no read holds a date) and the report."""
-    won = winner(reads)
+    """The winning read's lines (``None`` when no date stands, see :func:`winner`) and the
+    report."""
+    won = winner(reads, beyond_doubt)
     report = SecondChance(
         read=tuple(read.name for read in reads),
         skipped=tuple(skipped),
@@ -875,7 +898,7 @@ def _with_second_chance(result: ProcessResult, second: SecondChance | None) -> P
     return result if second is None else dataclasses.replace(result, second_chance=second)
 
 
-def _is_expiry(windows_best: ParsedDate | None) -> bool:
+def _is_expiry(windows_best: ParsedDate | None) -> TypeGuard[ParsedDate]:
     """Whether the reading windows' best date (parsed from their lines as read) is labelled as the
     expiry. When it is not (nothing detected; only a lot code, a barcode or a production date; a
     date whose keyword was not read), the whole image is read: a detector miss then costs time,

@@ -1,10 +1,12 @@
 """Second-chance reads: which variants of a dateless photo to read, in which order, and which wins.
 
 When the first read of a photo (the detector's windows, then the whole photo if they hold no
-date) finds no date, the pipeline reads variants of the same pixels (:mod:`pipeline.variants`)
-through the same models: first variants of the windows, then, if no date stands among them and
-the whole-photo fallback is on, variants of the whole photo. A photo whose first read finds a date
-never gets here, so its latency does not change.
+date) finds no date, or only a :func:`doubtful` one, the pipeline reads variants of the same
+pixels (:mod:`pipeline.variants`) through the same models: first variants of the windows, then,
+if no date stands among them and the whole-photo fallback is on, variants of the whole photo. A
+photo whose first read finds a date beyond doubt never gets here, so its latency does not change.
+After a doubtful first read only a date beyond doubt may win (``winner(..., beyond_doubt=True)``);
+when none stands, the first read's date stays.
 
 Variants are tried in the configured order (``PipelineConfig.second_chance_window_variants`` and
 ``second_chance_photo_variants``; the defaults keep the variants that read dates the first read
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pipeline.types import DateKind, DatePrecision, OcrLine, ParsedDate
@@ -28,9 +30,12 @@ from pipeline.variants import Step
 __all__ = [
     "MIN_VOTES",
     "VARIANTS_AT_ONCE",
+    "Need",
     "Planned",
     "Target",
     "VariantRead",
+    "doubtful",
+    "need",
     "plan",
     "starts_in_time",
     "winner",
@@ -53,6 +58,25 @@ MIN_VOTES = 2
 # agree in form are a code, and the parser's choice among them (the later) is its answer.
 CODE_BLOCK_DATES = 2
 _SEPARATED = re.compile(r"\d[./\-]\d{1,2}[./\-]\d")
+# Two two-digit numbers and a separator: as much a day and month as a month and year.
+_NUMBER_PAIR = re.compile(r"\d{2} ?[./\-] ?\d{2}")
+
+
+class Need(enum.Enum):
+    """Whether a photo's first read needs the second chance, and why."""
+
+    NONE = "none"  # it found a date beyond doubt (or the second chance is off)
+    DATELESS = "dateless"  # it found no date
+    DOUBTFUL = "doubtful"  # it found only a doubtful() one: only a date beyond doubt may replace it
+
+
+def need(best: ParsedDate | None, dot_print: Callable[[], bool]) -> Need:
+    """What the first read's best date (``None``: none) asks of the second chance; ``dot_print``
+    says whether the photo holds dot-matrix print (asked only when it matters, see
+    :func:`doubtful`)."""
+    if best is None:
+        return Need.DATELESS
+    return Need.DOUBTFUL if doubtful(best, dot_print) else Need.NONE
 
 
 class Target(enum.StrEnum):
@@ -108,7 +132,28 @@ def _chunks(items: list[Planned]) -> Iterator[list[Planned]]:
         yield items[start : start + VARIANTS_AT_ONCE]
 
 
-def winner(reads: Sequence[VariantRead]) -> tuple[VariantRead, int] | None:
+def doubtful(found: ParsedDate, dot_print: Callable[[], bool] = lambda: True) -> bool:
+    """Whether a date the first read found is too weak to end the reading, so that the second
+    chance runs as if it had found none (hard set v2, bench/RESULTS.md "seventh session"):
+
+    - on dot-matrix print (``dot_print()``, see :func:`pipeline.variants.dot_grid`), a date that
+      no keyword names an expiry date and whose year was not printed: what is left of a line whose
+      year the read lost ("11 MAY" of ``VAL: 11 MAY 2025`` in sparse dots, whose year then came
+      from the reference date). Not on other print: a label's unlabelled "01 DEC" is common
+      there (6 of the 96 UK labels), read right, and its variants only cost time;
+    - a month read from two two-digit numbers (``06-11`` as June 2011): as much a day and month
+      whose year the read cut off (``06-11-29``) as a month and a year.
+
+    A labelled day and month without a year ("Use by 12 AUG") is not doubtful. The default
+    ``dot_print`` holds every such date doubtful: a date that replaces a doubtful one must be
+    beyond doubt on any print.
+    """
+    if found.precision is DatePrecision.MONTH and _NUMBER_PAIR.fullmatch(found.text.strip()) is not None:
+        return True
+    return found.kind is not DateKind.EXPIRY and found.year_inferred and dot_print()
+
+
+def winner(reads: Sequence[VariantRead], beyond_doubt: bool = False) -> tuple[VariantRead, int] | None:
     """The read whose date is best supported, and how many reads support it.
 
     Each read votes for the parser's best date in its own lines. A date stands only with
@@ -117,14 +162,16 @@ def winner(reads: Sequence[VariantRead]) -> tuple[VariantRead, int] | None:
     the dates that stand, the one with the most votes wins; a tie goes to
     the date read with the higher parser confidence, then to the one read first (the plan's
     order). Of the reads voting for the winning date, the one with the highest confidence (the
-    first, on a tie) gives the lines.
+    first, on a tie) gives the lines. With ``beyond_doubt`` (the first read found a
+    :func:`doubtful` date) a read whose date is doubtful too does not vote: it would only read the
+    first read's weak date again.
 
     Returns:
         ``(read, votes)``, or ``None`` when no date stands.
     """
     votes: dict[object, list[VariantRead]] = {}
     for read in reads:
-        if read.best is not None:
+        if read.best is not None and not (beyond_doubt and doubtful(read.best)):
             votes.setdefault(read.best.date, []).append(read)
     standing = [
         voters

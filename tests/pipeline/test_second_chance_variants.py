@@ -16,8 +16,11 @@ from pipeline.second_chance import (
     CODE_BLOCK_DATES,
     MIN_VOTES,
     VARIANTS_AT_ONCE,
+    Need,
     Target,
     VariantRead,
+    doubtful,
+    need,
     plan,
     winner,
 )
@@ -255,6 +258,64 @@ def test_a_coders_block_read_once_stands() -> None:
     beside = VariantRead("photo:dots", (), month, (made, expiry, month))
     for read in (alone, unseparated, with_month, same_twice, beside):
         assert winner([read]) is None, read.dates
+
+
+def _parsed(
+    text: str,
+    date: dt.date,
+    kind: DateKind,
+    year_inferred: bool = False,
+    precision: DatePrecision = DatePrecision.DAY,
+) -> ParsedDate:
+    return ParsedDate(date, kind, precision, year_inferred, 0.9, text)
+
+
+CUT_YEAR = _parsed("11 MAY", dt.date(2027, 5, 11), DateKind.UNKNOWN, year_inferred=True)
+CUT_PAIR = _parsed("06-11", dt.date(2011, 6, 30), DateKind.EXPIRY, precision=DatePrecision.MONTH)
+
+
+def _never() -> bool:
+    raise AssertionError("the dot grid was measured for a date that does not need it")
+
+
+def test_what_is_doubtful() -> None:
+    # What is left of a dot-matrix line whose year the read lost; on other print, an answer.
+    assert doubtful(CUT_YEAR, lambda: True) and not doubtful(CUT_YEAR, lambda: False)
+    # Two two-digit numbers read as a month: doubtful on any print, with or without a keyword.
+    assert doubtful(CUT_PAIR, _never)
+    spaced = _parsed("06 / 27", dt.date(2027, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH)
+    assert doubtful(spaced, _never)
+    # Beyond doubt: a labelled day and month ("Use by 12 AUG"), a whole date, a four-digit year.
+    for found in (
+        _parsed("12 AUG", dt.date(2027, 8, 12), DateKind.EXPIRY, year_inferred=True),
+        _parsed("11 MAY 2025", dt.date(2025, 5, 11), DateKind.UNKNOWN),
+        _parsed("06-11-29", dt.date(2029, 11, 6), DateKind.UNKNOWN),
+        _parsed("06/2027", dt.date(2027, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH),
+    ):
+        assert not doubtful(found, _never), found.text
+    # Without a word on the print, every unlabelled date without a year is doubtful: a date that
+    # replaces a doubtful one must be beyond doubt on any print.
+    assert doubtful(CUT_YEAR)
+
+
+def test_what_the_first_read_asks_of_the_second_chance() -> None:
+    assert need(None, _never) is Need.DATELESS
+    assert need(CUT_YEAR, lambda: True) is Need.DOUBTFUL and need(CUT_PAIR, _never) is Need.DOUBTFUL
+    assert need(CUT_YEAR, lambda: False) is Need.NONE
+    assert need(_parsed("12 AUG 2027", dt.date(2027, 8, 12), DateKind.UNKNOWN), _never) is Need.NONE
+
+
+def test_after_a_doubtful_read_only_a_date_beyond_doubt_wins() -> None:
+    again = [VariantRead("photo:dots", (), CUT_YEAR), VariantRead("photo:contrast", (), CUT_YEAR)]
+    whole = _parsed("11 MAY 2025", dt.date(2025, 5, 11), DateKind.UNKNOWN)
+    read_whole = [VariantRead("photo:upscale", (), whole), VariantRead("photo:deskew", (), whole)]
+    # Read twice, the cut date would stand after a dateless first read; not after a doubtful one.
+    assert winner(again) == (again[0], 2)
+    assert winner(again, beyond_doubt=True) is None
+    assert winner([*again, *read_whole], beyond_doubt=True) == (read_whole[0], 2)
+    labelled_pair = VariantRead("window:dots", (), CUT_PAIR)
+    assert winner([labelled_pair]) == (labelled_pair, 1)
+    assert winner([labelled_pair], beyond_doubt=True) is None
 
 
 def test_rounds_read_windows_first_and_never_mix_targets() -> None:

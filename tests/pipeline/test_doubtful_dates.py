@@ -1,0 +1,81 @@
+"""A first read that finds only a doubtful date takes the second chance, on the shipped models.
+
+Two scenes of hard set v2 (rendered here from their seeds by ``bench/hard_set.py``, so no photo is
+stored), each of a kind the first read answers with what is left of a damaged line:
+- 940406, sparse dot-matrix ``VAL: 11 MAY 2025`` under a production date: the first read keeps
+  only ``11 MAY``, unlabelled, and the year comes from the reference date (2027, wrong);
+- 940213, a dotted ``USE BY 06-11-29`` turned 23 degrees: the first read cuts the line after
+  ``06-11`` and answers June 2011.
+
+With the second chance off the doubtful date is the answer (so these fail if the rule goes); with
+it on, a variant reads the whole line and its date, beyond doubt, replaces the first read's
+(940406: ``window:dots``; 940213: ``photo:deskew``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from bench.hard_set import Slot, encoded, render
+from pipeline import Pipeline, PipelineConfig, ProcessOptions, ProcessResult
+from pipeline.detector import load_detector
+from pipeline.ocr import OcrEngine
+
+pytestmark = pytest.mark.slow
+
+# bench/realworld.py's reference date, the one hard set v2 is scored against.
+OPTIONS = ProcessOptions(reference_date=dt.date(2026, 11, 30))
+# name: (slot, seed, the first read's doubtful date, the expiry)
+SCENES = {
+    "sparse-dots-year-lost": (
+        Slot("distractor dates", "dot-matrix"), 940406, dt.date(2027, 5, 11), dt.date(2025, 5, 11)
+    ),
+    "turned-dots-cut-after-month": (
+        Slot("turned", "dot-matrix"), 940213, dt.date(2011, 6, 30), dt.date(2029, 11, 6)
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pipelines() -> Iterator[tuple[Pipeline, Pipeline]]:
+    """The shipped pipeline, and the same without the second chance, on one set of models."""
+    config = PipelineConfig()
+    ocr = OcrEngine.load(config.ocr, config.runtime, concurrency=2)
+    detector = load_detector(config, concurrency=2)
+    with (
+        Pipeline(config, ocr, detector) as on,
+        Pipeline(dataclasses.replace(config, second_chance=False), ocr, detector) as off,
+    ):
+        yield on, off
+
+
+def _read(pipeline: Pipeline, data: bytes, way: str) -> ProcessResult:
+    if way == "process":
+        return pipeline.process(data, OPTIONS)
+    return asyncio.run(pipeline.aprocess(data, OPTIONS, deadline=None))
+
+
+@pytest.mark.parametrize("way", ["process", "aprocess"])
+@pytest.mark.parametrize("scene", sorted(SCENES))
+def test_a_doubtful_first_date_is_replaced_by_one_beyond_doubt(
+    pipelines: tuple[Pipeline, Pipeline], scene: str, way: str
+) -> None:
+    slot, seed, doubtful, expiry = SCENES[scene]
+    data, _ = encoded(render(slot, seed).image)
+    on, off = pipelines
+
+    first = _read(off, data, way)
+    result = _read(on, data, way)
+
+    found = first.best_date.date if first.best_date else None
+    # Batched (aprocess), 940406's windows are read in other batch shapes, and their first read
+    # loses the date altogether: the second chance runs all the same.
+    assert found == doubtful or (way == "aprocess" and scene.startswith("sparse") and found is None)
+    assert result.best_date is not None and result.best_date.date == expiry
+    report = result.second_chance
+    assert report is not None and report.winner != "" and report.skipped == ()
