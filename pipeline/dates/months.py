@@ -46,6 +46,26 @@ _NUMBERS = {
     for month, words in enumerate(_MONTH_WORDS, start=1)
     for word in words.replace("|", " ").split()
 }
+# Letters that dot-matrix and inkjet print leave looking like digits, as OCR then reads them in a
+# month word: AU6, FE8, DE0, JU1, DE2, AU6UST, and N0V and 0CT (hard set v2's "30 De0 2026";
+# bench/RESULTS.md, "seventh session"). Each may be read so after a word's first letter; a first
+# letter read as a digit would join the number before it ("125EP" is no month), except the O,
+# which OCR reads as a zero anywhere (0CT; ``word_tree``'s ``zero_for_o``). A spelling that ends
+# in such a digit is no month before another digit: "15MAR26" is March 2026, not "MAR2" and a 6.
+_READ_AS_DIGIT = {"O": "0", "C": "0", "G": "6", "B": "8", "S": "5", "L": "1", "Z": "2"}
+
+
+def _spellings(word: str) -> list[str]:
+    """``word`` and every way of reading its look-alike letters (after the first) as digits."""
+    spellings = [word[0]]
+    for letter in word[1:]:
+        digit = _READ_AS_DIGIT.get(letter)
+        spellings = [s + c for s in spellings for c in (letter, digit) if c is not None]
+    return spellings
+
+
+_SPELLINGS = {spelling: month for word, month in _NUMBERS.items() for spelling in _spellings(word)}
+_ENDS = {spelling: r"(?!\d)" for spelling in _SPELLINGS if spelling[-1].isdigit()}
 
 
 def _is_letter(char: str) -> bool:
@@ -53,11 +73,10 @@ def _is_letter(char: str) -> bool:
 
 
 # Every month word, as a regex. MONTH_AT_WORD_START also requires that no letter comes before it.
-# OCR reads the letter O as a zero (N0V, 0CT): both are accepted.
-MONTH_PATTERN = word_tree(_NUMBERS, zero_for_o=True)
-MONTH_AT_WORD_START = word_tree(_NUMBERS, _is_letter, zero_for_o=True)
+MONTH_PATTERN = word_tree(_SPELLINGS, zero_for_o=True, ends=_ENDS)
+MONTH_AT_WORD_START = word_tree(_SPELLINGS, _is_letter, zero_for_o=True, ends=_ENDS)
 
 
 def month_number(name: str) -> int:
     """1..12 for a name ``MONTH_PATTERN`` matched."""
-    return _NUMBERS[name.replace("0", "O")]
+    return _SPELLINGS["O" + name[1:] if name.startswith("0") else name]

@@ -41,12 +41,19 @@ CASES = [
     ("05/2027", "2027-05-31", DatePrecision.MONTH, False),
     ("02/28", "2028-02-29", DatePrecision.MONTH, False),
     ("15 MAR 2026", "2026-03-15", DatePrecision.DAY, False),
-    ("15MAR26", "2026-03-15", DatePrecision.DAY, False),
+    ("15MAR26", "2026-03-15", DatePrecision.DAY, False),  # not MARZ read as "MAR2", then a 6
     ("15 mar. 2027", "2027-03-15", DatePrecision.DAY, False),
     ("16 NOV", "2026-11-16", DatePrecision.DAY, True),
     ("Use by 16 NOV", "2026-11-16", DatePrecision.DAY, True),
     ("Useby\n19NOV\n07-18", "2026-11-19", DatePrecision.DAY, True),
     ("Use by 16 N0V", "2026-11-16", DatePrecision.DAY, True),  # OCR read the O as a zero
+    # Dot-matrix letters read as the digits they look like, after a month's first letter.
+    ("Display until\n30 De0 2026", "2026-12-30", DatePrecision.DAY, False),
+    ("EXP 30 AU6 2027", "2027-08-30", DatePrecision.DAY, False),
+    ("BB 14 FE8 2027", "2027-02-14", DatePrecision.DAY, False),
+    ("EXP 04 JU1 2027", "2027-07-04", DatePrecision.DAY, False),
+    ("15 AU6 27", "2027-08-15", DatePrecision.DAY, False),
+    ("05 5EP 2026", None, None, None),  # a first letter read as a digit joins the number before it
     ("best before 3 JAN", "2027-01-03", DatePrecision.DAY, True),  # January is next year's
     ("VAL 10 DEZ 2026", "2026-12-10", DatePrecision.DAY, False),
     ("VENCE 5 FEVEREIRO 2027", "2027-02-05", DatePrecision.DAY, False),
