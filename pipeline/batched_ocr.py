@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.batching import BatcherStats, DynamicBatcher, Priority
+from pipeline.ctc import Read
 from pipeline.executor import Key, PriorityExecutor
 from pipeline.ocr import (
     _REC_SHAPE,
@@ -126,7 +127,7 @@ class BatchedOcr:
 
         return DynamicBatcher(run_batch, batching[name].batcher, name=name, group_key=_shape_key)
 
-    def _decode(self, probs: np.ndarray, count: int) -> list[tuple[str, float]]:
+    def _decode(self, probs: np.ndarray, count: int) -> list[Read]:
         return self._engine.recognizer.postprocess(probs)
 
     def batchers(self) -> list[DynamicBatcher[_Keyed, Any]]:
@@ -177,7 +178,7 @@ class BatchedOcr:
         quads = await run(key, self._engine.text_boxes, image, quads)
         if on_regions is not None:
             on_regions(len(quads))
-        reads: list[tuple[str, float]] = []
+        reads: list[Read] = []
         for chunk in chunks(quads):
             crops, cls_inputs = await run(key, self._crops, image, chunk)
             flips = [False] * len(crops)

@@ -16,19 +16,34 @@ at its step when the model gives that at least ``DIGIT_CONTEXT_RATIO`` of the gr
 probability; a stray mark with a blank that likely becomes nothing. Other letters ("5x200",
 "2027年6月"), letters beside letters (keywords, ``LOT``), and characters at a number's edge
 (``130527B``, a printer's suffix) are never touched.
+
+Each read also keeps its **digit alternatives**: the text with one digit replaced by the digit the
+model ranked second at that step, where that digit has at least ``SWAP_RATIO`` of the greedy
+digit's probability (at most ``MAX_ALTERNATIVES``, the closest second first). Dot-matrix print
+makes digits of each other (an 8 of a 0 whose dots smear: ``84 Aug 2029`` with the 0 at 0.35 to
+the 8's 0.63); nothing here chooses between them, the pipeline tries them only on a photo whose
+reads hold no date (``pipeline.second_chance``), where the parser can tell a day from a 84.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["DIGIT_CONTEXT_RATIO", "CtcDecoder", "greedy_steps"]
+__all__ = ["DIGIT_CONTEXT_RATIO", "MAX_ALTERNATIVES", "SWAP_RATIO", "CtcDecoder", "Read", "greedy_steps"]
 
 # How close behind the greedy choice the model must rank a digit, a date separator or a blank for
 # it to replace a character inside a number. Chosen on realworld-dev and the UK held-out split
 # (bench/RESULTS.md, "digit-context repair"): at 0.05 the model's second choice is right on the
 # misreads seen there, and no UK read changes.
 DIGIT_CONTEXT_RATIO = 0.05
+
+# How close behind a read digit the model must rank another digit for the swap to be an
+# alternative, and how many alternatives a read keeps. Hard set v2's 940269 ranks its 0 at 0.56 of
+# the 8 read; digits read surely (0.99 and more) have no second above 0.01.
+SWAP_RATIO = 0.25
+MAX_ALTERNATIVES = 3
 
 _DIGITS = frozenset("0123456789")
 # The only characters a repair touches: letters and marks that print or OCR makes of a digit or a
@@ -39,6 +54,15 @@ _SEPARATORS = frozenset("./-")
 # What a step inside a number may become. Not a space: "04 10" is two numbers, and a space the
 # model put there is kept as it is (spaces are never replaced, nor put in).
 _NUMBER_CHARS = _DIGITS | _SEPARATORS
+
+
+class Read(NamedTuple):
+    """One crop's read: its text, the mean probability of its characters, and its digit
+    alternatives (see the module's docstring; most likely first)."""
+
+    text: str
+    score: float
+    alternatives: tuple[str, ...] = ()
 
 
 class CtcDecoder:
@@ -57,9 +81,13 @@ class CtcDecoder:
         self._glyph_classes = np.array(
             [i for i, c in enumerate(characters) if i > 0 and c in _NUMBER_CHARS], dtype=np.int64
         )
+        self._digit_classes = np.array(
+            [i for i, c in enumerate(characters) if i > 0 and c in _DIGITS], dtype=np.int64
+        )
 
-    def __call__(self, probs: np.ndarray) -> list[tuple[str, float]]:
-        """``(N, T, classes)`` float probabilities to N ``(text, mean character probability)``.
+    def __call__(self, probs: np.ndarray) -> list[Read]:
+        """``(N, T, classes)`` float probabilities to N reads: text, mean character probability
+        and digit alternatives.
 
         The mean is over the greedy read's characters (0.0 for an empty read), as PP-OCR reports
         it: a repaired character keeps its step's greedy probability, so a repair never raises a
@@ -67,17 +95,37 @@ class CtcDecoder:
         """
         return [self._line(row) for row in probs]
 
-    def _line(self, probs: np.ndarray) -> tuple[str, float]:
+    def _line(self, probs: np.ndarray) -> Read:
         best = probs.argmax(axis=1)
         steps = greedy_steps(best)
         if steps.size == 0:
-            return "", 0.0
+            return Read("", 0.0)
         classes = best[steps]
         score = float(probs[steps, classes].mean())
         chars = [self.characters[c] for c in classes]
         if self._ratio > 0 and len(chars) >= 3:
             chars = self._repair(probs, steps, classes, chars)
-        return "".join(chars), score
+        return Read("".join(chars), score, self._alternatives(probs, steps, classes, chars))
+
+    def _alternatives(
+        self, probs: np.ndarray, steps: np.ndarray, classes: np.ndarray, chars: list[str]
+    ) -> tuple[str, ...]:
+        """The text with one read digit swapped for a close second digit (see ``SWAP_RATIO``)."""
+        found: list[tuple[float, int, str]] = []
+        for k, char in enumerate(chars):
+            # A digit as the model read it (not one the repair made of a look-alike).
+            if char not in _DIGITS or self.characters[classes[k]] != char:
+                continue
+            row = probs[steps[k]]
+            others = self._digit_classes[self._digit_classes != classes[k]]
+            second = int(others[row[others].argmax()])
+            ratio = float(row[second] / row[classes[k]])
+            if ratio >= SWAP_RATIO:
+                found.append((ratio, k, self.characters[second]))
+        found.sort(key=lambda item: -item[0])
+        return tuple(
+            "".join(chars[:k]) + digit + "".join(chars[k + 1 :]) for _, k, digit in found[:MAX_ALTERNATIVES]
+        )
 
     def _repair(
         self, probs: np.ndarray, steps: np.ndarray, classes: np.ndarray, chars: list[str]

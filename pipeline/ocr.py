@@ -35,7 +35,7 @@ from rapidocr_onnxruntime.ch_ppocr_cls.utils import ClsPostProcess
 from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
 
 from pipeline.config import OcrConfig, RuntimeConfig
-from pipeline.ctc import DIGIT_CONTEXT_RATIO, CtcDecoder
+from pipeline.ctc import DIGIT_CONTEXT_RATIO, CtcDecoder, Read
 from pipeline.repository import (
     DEFAULT_REPOSITORY,
     BatchingConfig,
@@ -294,7 +294,7 @@ def turned_crops(crops: Sequence[np.ndarray], flips: Sequence[bool]) -> Iterator
             yield cv2.rotate(crop, cv2.ROTATE_180)
 
 
-def pick_orientations(reads: list[tuple[str, float]], flips: list[bool]) -> list[tuple[str, float]]:
+def pick_orientations(reads: list[Read], flips: list[bool]) -> list[Read]:
     """Each crop's read, from the recogniser's reads of the crops followed by their
     :func:`turned_crops`: a proposed flip is kept only when :func:`better_orientation` says so."""
     count = len(flips)
@@ -307,7 +307,7 @@ def pick_orientations(reads: list[tuple[str, float]], flips: list[bool]) -> list
     ]
 
 
-def unproposed_turns(reads: Sequence[tuple[str, float]], flips: Sequence[bool]) -> list[bool]:
+def unproposed_turns(reads: Sequence[Read], flips: Sequence[bool]) -> list[bool]:
     """Which crops to read turned by 180 degrees although the classifier did not propose it
     (``flips``): those whose read (:func:`pick_orientations`) is unsure, dateless and digit-bearing
     (see ``_UNPROPOSED_TURN_DIGITS``). Their turned reads go to :func:`with_turned_reads`."""
@@ -320,9 +320,7 @@ def unproposed_turns(reads: Sequence[tuple[str, float]], flips: Sequence[bool]) 
     ]
 
 
-def with_turned_reads(
-    reads: Sequence[tuple[str, float]], turns: Sequence[bool], turned: Sequence[tuple[str, float]]
-) -> list[tuple[str, float]]:
+def with_turned_reads(reads: Sequence[Read], turns: Sequence[bool], turned: Sequence[Read]) -> list[Read]:
     """``reads`` with each crop flagged in ``turns`` given its read turned (``turned``: one per
     flag, in order) when that is more confident as well as :func:`better_orientation`: with no
     classifier's proposal behind it, the date-like bonus alone must not turn a number that reads
@@ -337,7 +335,7 @@ def with_turned_reads(
     return kept
 
 
-def better_orientation(as_cut: tuple[str, float], turned: tuple[str, float]) -> tuple[str, float]:
+def better_orientation(as_cut: Read, turned: Read) -> Read:
     """Of a crop's two reads, as cut and turned by 180 degrees, the one to keep.
 
     The classifier proposed the turn; the turned read is kept only when it reads better: a higher
@@ -349,9 +347,9 @@ def better_orientation(as_cut: tuple[str, float], turned: tuple[str, float]) -> 
     return turned if orientation_score(turned) > orientation_score(as_cut) else as_cut
 
 
-def orientation_score(read: tuple[str, float]) -> float:
+def orientation_score(read: Read) -> float:
     """A read's mean character confidence, plus ``_DATE_LIKE_BONUS`` when its text holds a date."""
-    text, confidence = read
+    text, confidence = read[0], read[1]
     if not text.strip():
         return 0.0
     return confidence + (_DATE_LIKE_BONUS if _date_like(text) else 0.0)
@@ -449,11 +447,11 @@ class TextRecognizer:
         """Runs the model; returns ``(N, T, classes)`` per-step character probabilities."""
         return self.model.run_single_input(batch)
 
-    def postprocess(self, probs: np.ndarray) -> list[tuple[str, float]]:
-        """Decodes CTC outputs into ``(text, mean character confidence)`` pairs."""
-        return [(text, float(score)) for text, score in self._decode(probs)]
+    def postprocess(self, probs: np.ndarray) -> list[Read]:
+        """Decodes CTC outputs into reads: text, mean character confidence, digit alternatives."""
+        return self._decode(probs)
 
-    def recognize(self, crops: list[np.ndarray], flips: Sequence[bool] = ()) -> list[tuple[str, float]]:
+    def recognize(self, crops: list[np.ndarray], flips: Sequence[bool] = ()) -> list[Read]:
         """Reads the text of each crop, and of each crop with a ``flips`` flag turned by 180 degrees.
 
         Returns:
@@ -472,7 +470,7 @@ class TextRecognizer:
         }
         # Similar widths batch together with little padding, as PP-OCR does.
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
-        results: list[tuple[str, float]] = [("", 0.0)] * (len(crops) + len(turned_at))
+        results: list[Read] = [Read("", 0.0)] * (len(crops) + len(turned_at))
         batch_size = max(1, self.model.max_batch_size)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
@@ -616,8 +614,8 @@ class OcrEngine:
             quads, reads = self._split_reads(image, quads, reads)
         return lines_from_reads(quads, reads, self.min_text_score, detection_index)
 
-    def _read_boxes(self, image: np.ndarray, quads: list[np.ndarray]) -> list[tuple[str, float]]:
-        reads: list[tuple[str, float]] = []
+    def _read_boxes(self, image: np.ndarray, quads: list[np.ndarray]) -> list[Read]:
+        reads: list[Read] = []
         for chunk in chunks(quads):
             crops = [_crop_quad(image, quad) for quad in chunk]
             if self.classifier is None:
@@ -633,7 +631,7 @@ class OcrEngine:
             reads.extend(chunk_reads)
         return reads
 
-    def _read_turned(self, crops: list[np.ndarray], turns: list[bool]) -> list[tuple[str, float]]:
+    def _read_turned(self, crops: list[np.ndarray], turns: list[bool]) -> list[Read]:
         """The reads of the crops flagged in ``turns``, turned by 180 degrees, one at a time: each
         padded to its own width only, not to a wider crop's (the batched path pads each to its
         width bucket), and one turned copy in memory at a time. Few crops are flagged (see
@@ -641,8 +639,8 @@ class OcrEngine:
         return [self.recognizer.recognize([turned])[0] for turned in turned_crops(crops, turns)]
 
     def _split_reads(
-        self, image: np.ndarray, quads: list[np.ndarray], reads: list[tuple[str, float]]
-    ) -> tuple[list[np.ndarray], list[tuple[str, float]]]:
+        self, image: np.ndarray, quads: list[np.ndarray], reads: list[Read]
+    ) -> tuple[list[np.ndarray], list[Read]]:
         """The boxes and reads with each box of stacked lines replaced by its lines and their reads.
 
         The lines are read in batches of their own: here a batch is padded to its widest crop, so
@@ -655,7 +653,7 @@ class OcrEngine:
             return quads, reads
         part_reads = iter(self._read_boxes(image, [part for parts in split.values() for part in parts]))
         boxes: list[np.ndarray] = []
-        texts: list[tuple[str, float]] = []
+        texts: list[Read] = []
         for index, (quad, read) in enumerate(zip(quads, reads, strict=True)):
             parts = split.get(index, [quad])
             boxes.extend(parts)
@@ -741,14 +739,17 @@ def det_input_size(height: int, width: int, scale: float) -> tuple[int, int]:
 
 
 def lines_from_reads(
-    quads: list[np.ndarray], reads: list[tuple[str, float]], min_text_score: float, detection_index: int
+    quads: list[np.ndarray], reads: list[Read], min_text_score: float, detection_index: int
 ) -> list[OcrLine]:
-    """Pairs each box with its text, dropping empty lines and lines read below ``min_text_score``."""
-    return [
-        OcrLine(text=text, confidence=score, box=_bounding_box(quad), detection_index=detection_index)
-        for quad, (text, score) in zip(quads, reads, strict=True)
-        if text.strip() and score >= min_text_score
-    ]
+    """Pairs each box with its read (text, score, digit alternatives), dropping empty lines and
+    lines read below ``min_text_score``."""
+    lines = []
+    for quad, read in zip(quads, reads, strict=True):
+        text, score, alternatives = Read(*read)
+        if text.strip() and score >= min_text_score:
+            box = _bounding_box(quad)
+            lines.append(OcrLine(text, score, box, detection_index, alternatives))
+    return lines
 
 
 def _order_clockwise(points: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from pipeline.regions import Window, cut, reading_windows
 from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import OnnxModel, OnnxRuntimeError, cpu_count
 from pipeline.second_chance import (
+    DIGIT_SWAP,
     Need,
     Planned,
     Target,
@@ -371,7 +372,9 @@ class Pipeline:
         if wanted is not Need.NONE:
             context = _ReadContext(key, priority, deadline, costs, wanted is Need.DOUBTFUL)
             whole = fallback or self._detector is None
-            found, second = await self._asecond_chance(ocr, image, windows, scale, whole, settings, context)
+            found, second = await self._asecond_chance(
+                ocr, image, windows, scale, whole, settings, context, lines
+            )
             lines = found or lines
         report(StageEvent(Stage.TEXT_READ, len(lines), f"{_counted(len(lines), 'line')} read"))
         times = (queued_at, started, decoded, detected, time.perf_counter())
@@ -390,8 +393,10 @@ class Pipeline:
         photo: bool,
         settings: _Settings,
         context: _ReadContext,
+        lines: tuple[OcrLine, ...],
     ) -> tuple[tuple[OcrLine, ...] | None, SecondChance]:
-        """Reads variants of the windows, then of the photo, round by round through the batchers
+        """Tries the first read's ``lines`` with a digit swapped (:meth:`_digit_swap_read`), then
+        reads variants of the windows, then of the photo, round by round through the batchers
         (see :mod:`pipeline.second_chance`), as :meth:`_second_chance` does in the caller's thread.
 
         A round is not started when the deadline would pass before one read of its target (timed
@@ -403,10 +408,15 @@ class Pipeline:
             The winning read's lines (``None`` when no variant read a date) and the report.
         """
         started = time.perf_counter()
-        reads: list[VariantRead] = []
+        swap = await self._executor.run(
+            context.key, self._digit_swap_read, lines, settings, context.beyond_doubt
+        )
+        reads: list[VariantRead] = [] if swap is None else [swap]
         skipped: list[str] = []
         rounds = self._rounds(windows, photo)
         for index, round_ in enumerate(rounds):
+            if winner(reads, context.beyond_doubt) is not None:
+                break
             cost = context.costs.get(round_[0].target, 0.0)
             if not starts_in_time(context.deadline, cost, time.monotonic()):
                 skipped += [planned.name for later in rounds[index:] for planned in later]
@@ -429,8 +439,6 @@ class Pipeline:
                     reads.append(result)
             if refused:
                 skipped += [planned.name for later in rounds[index + 1 :] for planned in later]
-                break
-            if winner(reads, context.beyond_doubt) is not None:
                 break
         return _second_chance_result(reads, skipped, started, context.beyond_doubt)
 
@@ -666,16 +674,47 @@ class Pipeline:
         """
         started = time.perf_counter()
         beyond_doubt = wanted is Need.DOUBTFUL
-        reads: list[VariantRead] = []
+        swap = self._digit_swap_read(lines, settings, beyond_doubt)
+        reads: list[VariantRead] = [] if swap is None else [swap]
         for round_ in self._rounds(windows, photo):
+            if winner(reads, beyond_doubt) is not None:
+                break
             for planned in round_:
                 read = self._read_variant(image, windows, scale, planned, settings)
                 if read is not None:
                     reads.append(read)
-            if winner(reads, beyond_doubt) is not None:
-                break
         found, report = _second_chance_result(reads, [], started, beyond_doubt)
         return found or lines, report
+
+    def _digit_swap_read(
+        self, lines: tuple[OcrLine, ...], settings: _Settings, beyond_doubt: bool
+    ) -> VariantRead | None:
+        """The first read's ``lines`` with one digit swapped for the recogniser's close second
+        (``OcrLine.alternatives``, see :mod:`pipeline.ctc`), as a read of its own named
+        ``DIGIT_SWAP``: the first swap, line by line and each line's closest second first, that
+        gives a date the first read did not, read on the swapped line (``84 Aug 2029`` under
+        ``EXP``: 04 Aug 2029). It votes as a variant read does (:func:`winner`): alone, its date
+        stands only with its keyword; it costs no model run, only a parse per swap (at most
+        ``MAX_ALTERNATIVES`` a line). ``None``: no swap gives a new date."""
+        before = self._dates_in(lines, settings).best
+        for index, line in enumerate(lines):
+            for text in line.alternatives:
+                swapped = (
+                    *lines[:index],
+                    dataclasses.replace(line, text=text, alternatives=()),
+                    *lines[index + 1 :],
+                )
+                found = self._dates_in(swapped, settings)
+                best = found.best
+                if (
+                    best is None
+                    or (before is not None and best.date == before.date)
+                    or (beyond_doubt and doubtful(best))
+                    or not (text in best.text or best.text in text)
+                ):
+                    continue
+                return VariantRead(DIGIT_SWAP, swapped, best, found.candidates)
+        return None
 
     def _second_chance_need(
         self, image: np.ndarray, windows_dated: bool, lines: tuple[OcrLine, ...], settings: _Settings

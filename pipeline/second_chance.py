@@ -6,7 +6,9 @@ pixels (:mod:`pipeline.variants`) through the same models: first variants of the
 if no date stands among them and the whole-photo fallback is on, variants of the whole photo. A
 photo whose first read finds a date beyond doubt never gets here, so its latency does not change.
 After a doubtful first read only a date beyond doubt may win (``winner(..., beyond_doubt=True)``);
-when none stands, the first read's date stays.
+when none stands, the first read's date stays. Before any variant, the first read's own lines are
+tried with one digit swapped for the recogniser's close second choice (``DIGIT_SWAP``, see
+:mod:`pipeline.ctc`): a read that costs no model run and votes as a variant read does.
 
 Variants are tried in the configured order (``PipelineConfig.second_chance_window_variants`` and
 ``second_chance_photo_variants``; the defaults keep the variants that read dates the first read
@@ -28,6 +30,7 @@ from pipeline.types import DateKind, DatePrecision, OcrLine, ParsedDate
 from pipeline.variants import Step
 
 __all__ = [
+    "DIGIT_SWAP",
     "MIN_VOTES",
     "VARIANTS_AT_ONCE",
     "Need",
@@ -41,6 +44,9 @@ __all__ = [
     "winner",
 ]
 
+# The name of the read that costs no model run: the first read's lines with one digit swapped for
+# the recogniser's close second choice (pipeline.ctc), tried before any variant is read.
+DIGIT_SWAP = "text:digits"
 # Variant reads of one image at once: each holds up to ~135 MB of crops and model inputs at the
 # caps of pipeline/ocr.py, plus its variant image (at most 12 MB, pipeline/variants.py), so this
 # bounds a request's memory as WINDOWS_AT_ONCE does for the first read.

@@ -125,6 +125,9 @@ class OcrLine:
     confidence: float
     box: BoundingBox
     detection_index: int = -1
+    # The text with one digit swapped for the recogniser's close second choice, most likely first
+    # (``pipeline.ctc``): tried only on a photo whose reads hold no date. Not sent to callers.
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

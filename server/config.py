@@ -505,7 +505,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "second_chance",
         _parse_bool,
-        "when the first read finds no date, read variants of the windows, then of the photo",
+        "when the first read finds no date or only a doubtful one, try its digits' second readings, "
+        "then read variants of the windows, then of the photo",
         "pipeline",
     ),
     Option(

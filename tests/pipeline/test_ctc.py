@@ -1,4 +1,5 @@
-"""pipeline/ctc.py: greedy CTC decoding and its digit-context repair, on probability arrays."""
+"""pipeline/ctc.py: greedy CTC decoding, its digit-context repair and digit alternatives, on
+probability arrays."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from rapidocr_onnxruntime.ch_ppocr_rec.utils import CTCLabelDecode
 
-from pipeline.ctc import CtcDecoder
+from pipeline.ctc import MAX_ALTERNATIVES, SWAP_RATIO, CtcDecoder, Read
 
 _DICTIONARY = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZxh:/.-',=%年月日")
 _CLASSES = ["blank", *_DICTIONARY, " "]
@@ -33,7 +34,7 @@ def test_without_the_repair_it_reads_as_pp_ocr_does() -> None:
     for _ in range(100):
         probs = rng.random((4, int(rng.integers(1, 30)), len(_CLASSES))) ** 6
         probs = (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float32)
-        for (text, score), (want_text, want_score) in zip(ours(probs), reference(probs), strict=True):
+        for (text, score, _), (want_text, want_score) in zip(ours(probs), reference(probs), strict=True):
             assert text == want_text
             assert score == pytest.approx(want_score, abs=1e-6) or text == ""
 
@@ -101,9 +102,42 @@ def test_a_separator_after_a_code_letter_is_no_number() -> None:
 
 def test_the_score_is_the_greedy_reads_own() -> None:
     probs = _steps({"2": 0.8}, {"C": 0.4, "0": 0.3}, {"2": 0.8})
-    text, score = CtcDecoder(_CLASSES)(probs[None])[0]
+    text, score, _ = CtcDecoder(_CLASSES)(probs[None])[0]
     assert text == "202" and score == pytest.approx((0.8 + 0.4 + 0.8) / 3)
 
 
 def test_an_empty_read_scores_zero() -> None:
-    assert CtcDecoder(_CLASSES)(_steps({"blank": 0.9}, {"blank": 0.9})[None]) == [("", 0.0)]
+    assert CtcDecoder(_CLASSES)(_steps({"blank": 0.9}, {"blank": 0.9})[None]) == [Read("", 0.0)]
+
+
+def _alternatives(*steps: dict[str, float]) -> tuple[str, ...]:
+    return CtcDecoder(_CLASSES)(_steps(*steps)[None])[0].alternatives
+
+
+def test_a_digit_with_a_close_second_digit_gives_an_alternative() -> None:
+    # Hard set v2 940269: dot-matrix "04 Aug 2029", its 0 read as an 8 (0.63 against 0.35).
+    line = [{"8": 0.63, "0": 0.35}, {"4": 0.99}, {" ": 0.9}, {"A": 0.9}, {"U": 0.9}, {"G": 0.9}]
+    read = CtcDecoder(_CLASSES)(_steps(*line)[None])[0]
+    assert read == Read("84 AUG", pytest.approx(read.score), ("04 AUG",))
+    # A second digit below SWAP_RATIO of the first gives none; a sure read has none.
+    assert SWAP_RATIO == 0.25 and _alternatives({"8": 0.8, "0": 0.19}, {"4": 0.99}) == ()
+    assert _alternatives(*_confident("2027")) == ()
+
+
+def test_alternatives_are_the_closest_seconds_first_and_few() -> None:
+    line = [
+        {"1": 0.5, "7": 0.4},
+        {"8": 0.6, "0": 0.3},
+        {"3": 0.5, "8": 0.45},
+        {"5": 0.5, "6": 0.2},
+        {"2": 0.9},
+    ]
+    assert MAX_ALTERNATIVES == 3
+    assert _alternatives(*line) == ("18852", "78352", "10352")
+
+
+def test_no_alternative_for_letters_or_for_a_digit_the_repair_made() -> None:
+    # A letter's second digit is the repair's business ("2C27" -> "2027"), not an alternative's;
+    # the repaired 0 is not swapped again for the model's third choice.
+    assert _alternatives({"2": 0.9}, {"C": 0.6, "0": 0.3, "8": 0.2}, {"2": 0.9}, {"7": 0.9}) == ()
+    assert _alternatives({"B": 0.6, "8": 0.4}, {"B": 0.01}) == ()

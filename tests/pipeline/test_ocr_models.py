@@ -14,6 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.ctc import Read
 from pipeline.ocr import OcrEngine, TextRecognizer, default_model_paths
 from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
 from pipeline.runtime import OnnxModel
@@ -66,7 +67,7 @@ def test_a_dictionary_file_decodes_a_model_without_metadata(
     keys = tmp_path / "keys.txt"
     keys.write_bytes(newline.join(["a", "b", "c"]).encode() + newline.encode())
     recognizer = TextRecognizer(ctc_model, keys)
-    assert [text for text, _ in recognizer.recognize([_CROP, _CROP])] == ["ab", "ab"]
+    assert [read.text for read in recognizer.recognize([_CROP, _CROP])] == ["ab", "ab"]
 
 
 def test_a_model_without_metadata_needs_a_dictionary(ctc_model: OnnxModel) -> None:
@@ -120,7 +121,7 @@ def test_the_engine_takes_the_recogniser_and_dictionary_its_config_names(tmp_pat
     )
     assert engine.recognizer.model.path == tmp_path / "rec.onnx"
     assert engine.recognizer.model.name == "ocr_rec"  # the stage's name: metrics and batching keep theirs
-    assert engine.recognizer.recognize([_CROP]) == [("ab", 1.0)]
+    assert engine.recognizer.recognize([_CROP]) == [Read("ab", 1.0)]
     # The flag's dictionary wins over the entry's, and is checked against the model.
     (tmp_path / "long.txt").write_text("a\nb\nc\nd\n")
     with pytest.raises(ValueError, match=r"rec_dict_path .*long\.txt: 4 characters"):

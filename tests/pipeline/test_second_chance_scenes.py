@@ -1,7 +1,9 @@
-"""A first read that finds only a doubtful date takes the second chance, on the shipped models.
+"""Hard set v2 scenes the second chance reads and the first read does not, on the shipped models.
 
-Two scenes of hard set v2 (rendered here from their seeds by ``bench/hard_set.py``, so no photo is
-stored), each of a kind the first read answers with what is left of a damaged line:
+The scenes are rendered here from their seeds by ``bench/hard_set.py``, so no photo is stored.
+
+A first read that finds only a doubtful date takes the second chance; two scenes, each of a kind
+the first read answers with what is left of a damaged line:
 - 940406, sparse dot-matrix ``VAL: 11 MAY 2025`` under a production date: the first read keeps
   only ``11 MAY``, unlabelled, and the year comes from the reference date (2027, wrong);
 - 940213, a dotted ``USE BY 06-11-29`` turned 23 degrees: the first read cuts the line after
@@ -10,6 +12,9 @@ stored), each of a kind the first read answers with what is left of a damaged li
 With the second chance off the doubtful date is the answer (so these fail if the rule goes); with
 it on, a variant reads the whole line and its date, beyond doubt, replaces the first read's
 (940406: ``window:dots``; 940213: ``photo:deskew``).
+
+A digit misread into an impossible date is read again from the recogniser's second choice, with
+no model run: 940269's dot-matrix ``04 Aug 2029`` under ``EXP``, read ``84 Aug 2029``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from bench.hard_set import Slot, encoded, render
 from pipeline import Pipeline, PipelineConfig, ProcessOptions, ProcessResult
 from pipeline.detector import load_detector
 from pipeline.ocr import OcrEngine
+from pipeline.second_chance import DIGIT_SWAP
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +85,20 @@ def test_a_doubtful_first_date_is_replaced_by_one_beyond_doubt(
     assert result.best_date is not None and result.best_date.date == expiry
     report = result.second_chance
     assert report is not None and report.winner != "" and report.skipped == ()
+
+
+@pytest.mark.parametrize("way", ["process", "aprocess"])
+def test_a_digit_read_into_an_impossible_day_is_read_from_its_second_choice(
+    pipelines: tuple[Pipeline, Pipeline], way: str
+) -> None:
+    data, _ = encoded(render(Slot("blur + glare", "cij"), 940269).image)
+    on, off = pipelines
+
+    first = _read(off, data, way)
+    result = _read(on, data, way)
+
+    # Only the production date (FAB 01 Aug 2028) is read: no expiry, no answer.
+    assert first.best_date is None and any("84 Aug 2029" in line.text for line in first.ocr_lines)
+    assert result.best_date is not None and result.best_date.date == dt.date(2029, 8, 4)
+    report = result.second_chance
+    assert report is not None and report.winner == DIGIT_SWAP and report.read == (DIGIT_SWAP,)
