@@ -64,8 +64,12 @@ MIN_VOTES = 2
 # agree in form are a code, and the parser's choice among them (the later) is its answer.
 CODE_BLOCK_DATES = 2
 _SEPARATED = re.compile(r"\d[./\-]\d{1,2}[./\-]\d")
-# Two two-digit numbers and a separator: as much a day and month as a month and year.
-_NUMBER_PAIR = re.compile(r"\d{2} ?[./\-] ?\d{2}")
+# What is left of a day-month-year line cut short, read as a month: two two-digit numbers and a
+# separator (as much a day and month as a month and year), or a four-digit year and a month (a
+# year-first date cut before its day).
+_CUT_MONTH = re.compile(r"\d{2} ?[./\-] ?\d{2}|\d{4} ?[./\-] ?\d{1,2}")
+# A year printed as the two digits 20: a four-digit year 20xx cut after its century.
+_CUT_YEAR = re.compile(r"(?<![\d./\-])20$")
 
 
 class Need(enum.Enum):
@@ -147,14 +151,19 @@ def doubtful(found: ParsedDate, dot_print: Callable[[], bool] = lambda: True) ->
       year the read lost ("11 MAY" of ``VAL: 11 MAY 2025`` in sparse dots, whose year then came
       from the reference date). Not on other print: a label's unlabelled "01 DEC" is common
       there (6 of the 96 UK labels), read right, and its variants only cost time;
-    - a month read from two two-digit numbers (``06-11`` as June 2011): as much a day and month
-      whose year the read cut off (``06-11-29``) as a month and a year.
+    - a line cut short, read as a month or with its year's century only: two two-digit numbers
+      (``06-11`` as June 2011: as much a day and month whose year the read cut off, ``06-11-29``,
+      as a month and a year), a year and a month (``2024-03`` of ``2024-03-10``), a year of 20
+      (``14 Apr 20`` of ``14 Apr 2030``).
 
     A labelled day and month without a year ("Use by 12 AUG") is not doubtful. The default
     ``dot_print`` holds every such date doubtful: a date that replaces a doubtful one must be
     beyond doubt on any print.
     """
-    if found.precision is DatePrecision.MONTH and _NUMBER_PAIR.fullmatch(found.text.strip()) is not None:
+    text = found.text.strip()
+    if found.precision is DatePrecision.MONTH and _CUT_MONTH.fullmatch(text) is not None:
+        return True
+    if not found.year_inferred and found.date.year == 2020 and _CUT_YEAR.search(text) is not None:
         return True
     return found.kind is not DateKind.EXPIRY and found.year_inferred and dot_print()
 

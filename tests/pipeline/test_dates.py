@@ -60,6 +60,7 @@ CASES = [
     ("CAD 7 ENE 2027", "2027-01-07", DatePrecision.DAY, False),
     ("Validade Abril/27", "2027-04-30", DatePrecision.MONTH, False),
     ("EXP140427", "2027-04-14", DatePrecision.DAY, False),
+    ("ED20260727 RE21", "2026-07-27", DatePrecision.DAY, False),  # Indonesian coders' "expired date"
     ("31/02/2026", None, None, None),  # no such day
     ("13/13/2026", None, None, None),
     ("Keep refrigerated 11:38", None, None, None),
@@ -88,6 +89,12 @@ def test_keywords_set_the_kind_and_expiry_wins() -> None:
     assert kinds == [("2027-01-10", DateKind.MANUFACTURE), ("2026-01-10", DateKind.EXPIRY)]
     assert result.best is not None and result.best.date == dt.date(2026, 1, 10)
     assert result.best.text == "10/01/2026"
+
+
+def test_ed_names_an_expiry_date_only_as_a_word_of_its_own() -> None:
+    assert parse_dates("ED: 12/26", REF).best.kind is DateKind.EXPIRY  # type: ignore[union-attr]
+    for text in ("USED 12/26", "REDUCED 12/10/26"):
+        assert parse_dates(text, REF).best.kind is DateKind.UNKNOWN, text  # type: ignore[union-attr]
 
 
 def test_without_keyword_the_latest_date_wins() -> None:

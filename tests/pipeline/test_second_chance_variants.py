@@ -281,8 +281,12 @@ def _never() -> bool:
 def test_what_is_doubtful() -> None:
     # What is left of a dot-matrix line whose year the read lost; on other print, an answer.
     assert doubtful(CUT_YEAR, lambda: True) and not doubtful(CUT_YEAR, lambda: False)
-    # Two two-digit numbers read as a month: doubtful on any print, with or without a keyword.
+    # A line cut short: two two-digit numbers, or a year and a month, read as a month; a year
+    # read as its century (20). Doubtful on any print, with or without a keyword.
     assert doubtful(CUT_PAIR, _never)
+    year_month = _parsed("2024-03", dt.date(2024, 3, 31), DateKind.UNKNOWN, precision=DatePrecision.MONTH)
+    assert doubtful(year_month, _never)
+    assert doubtful(_parsed("14 Apr 20", dt.date(2020, 4, 14), DateKind.EXPIRY), _never)
     spaced = _parsed("06 / 27", dt.date(2027, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH)
     assert doubtful(spaced, _never)
     # Beyond doubt: a labelled day and month ("Use by 12 AUG"), a whole date, a four-digit year.
@@ -291,6 +295,9 @@ def test_what_is_doubtful() -> None:
         _parsed("11 MAY 2025", dt.date(2025, 5, 11), DateKind.UNKNOWN),
         _parsed("06-11-29", dt.date(2029, 11, 6), DateKind.UNKNOWN),
         _parsed("06/2027", dt.date(2027, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH),
+        # A two-digit year 20 in a numeric date is whole; 2020 printed in full is no cut year.
+        _parsed("14/04/20", dt.date(2020, 4, 14), DateKind.EXPIRY),
+        _parsed("12 DEC 2020", dt.date(2020, 12, 12), DateKind.EXPIRY),
     ):
         assert not doubtful(found, _never), found.text
     # Without a word on the print, every unlabelled date without a year is doubtful: a date that
