@@ -16,6 +16,7 @@ from pipeline.dates.order import legend_order, year_first_script
 from pipeline.dates.patterns import Form, RawMatch, find_matches
 from pipeline.dates.prices import is_price
 from pipeline.dates.reading import Reading, read
+from pipeline.dates.stacked import joins
 from pipeline.dates.years import YearWindow
 from pipeline.types import DateKind, DateOrder, DatePrecision, ParsedDate
 
@@ -88,10 +89,25 @@ def parse_dates(
     order = date_order if date_order is None or date_order.__class__ is DateOrder else DateOrder(date_order)
     default = default_order if default_order.__class__ is DateOrder else DateOrder(default_order)
     window = _year_window(reference_date, years_back, years_ahead)
-    candidates, _ = parse_with_evidence(text[:MAX_TEXT_CHARS], order, window, grace_days, default)
+    text = text[:MAX_TEXT_CHARS]
+    candidates, _ = parse_with_evidence(text, order, window, grace_days, default)
+    best = _pick_best(candidates) if candidates else None
+    if best is None or best.precision is DatePrecision.MONTH or best.year_inferred:
+        # Nothing whole: perhaps a date printed over two or three lines (pipeline/dates/stacked.py).
+        for joined in joins(text):
+            found, _ = parse_with_evidence(joined, order, window, grace_days, default)
+            whole = _pick_best(found) if found else None
+            # Whole, and read across the join: its span is nowhere in the text as read.
+            if _is_whole(whole) and whole.text not in text:  # type: ignore[union-attr]
+                return DateParseResult(best=whole, candidates=found)
     if not candidates:
         return _NOTHING
-    return DateParseResult(best=_pick_best(candidates), candidates=candidates)
+    return DateParseResult(best=best, candidates=candidates)
+
+
+def _is_whole(found: ParsedDate | None) -> bool:
+    """A day with its year printed."""
+    return found is not None and found.precision is DatePrecision.DAY and not found.year_inferred
 
 
 @lru_cache(maxsize=64)

@@ -97,6 +97,30 @@ def test_ed_names_an_expiry_date_only_as_a_word_of_its_own() -> None:
         assert parse_dates(text, REF).best.kind is DateKind.UNKNOWN, text  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("EXP\n16\nJun 2025 KS1", "2025-06-16"),  # a turned line read as three boxes
+        ("EXP 16\nJUN 2025", "2025-06-16"),
+        ("BB\n16 JUN\n2025", "2025-06-16"),
+        ("16\nJUN\n2025", "2025-06-16"),
+    ],
+)
+def test_a_date_printed_over_lines_is_read_whole(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected
+    assert best.precision is DatePrecision.DAY and not best.year_inferred
+
+
+def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
+    # A whole date on its own line is never joined to the next; nor a day and month to a number
+    # that is no year, or to another line's date.
+    assert parse_dates("EXP 16 JUN 2027\n2025 L42", REF).best.text == "16 JUN 2027"  # type: ignore[union-attr]
+    for text in ("Use by\n15 APR\nL012617.18", "16 JUN\n1234 5678", "Use by 16 NOV\nDisplay until 14 NOV"):
+        best = parse_dates(text, REF).best
+        assert best is not None and best.year_inferred, text
+
+
 def test_without_keyword_the_latest_date_wins() -> None:
     best = parse_dates("14/05/25 15/11/25", REF).best
     assert best is not None and best.date == dt.date(2025, 11, 15)

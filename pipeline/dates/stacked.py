@@ -1,0 +1,36 @@
+"""Dates printed over two or three lines: a day above its month and year ("16" over "JUN 2025"),
+a day and month above their year ("16 JUN" over "2025"), or one part a line.
+
+OCR reads each printed line apart, and the patterns never cross a line break, so such a date reads
+as a month without its day ("JUN 2025"), a day and month without their year (its year then taken
+from the reference date), or nothing. When that is all a text gives, it is read again with the
+line breaks between such parts made spaces (:func:`joins`), and kept if that makes a whole date.
+Hard set v3's 960154, "EXP 16 Jun 2025" turned 40 degrees and read as ``EXP`` / ``16`` /
+``Jun 2025``, is one (bench/RESULTS.md, "seventh session").
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+__all__ = ["MAX_JOINS", "joins"]
+
+# A line that ends in a day (one or two digits) or a word (a month, a keyword), before a line that
+# starts with a word of three letters (a month) or a four-digit number (a year).
+_JOINABLE = re.compile(r"(?:(?<!\d)\d{1,2}|[^\W\d_]{3,}\.?)\n(?=[^\W\d_]{3}|\d{4}(?!\d))")
+# At most this many line breaks are tried (a date's lines are near each other; a page of text has
+# many breaks, and each try is one more parse of it).
+MAX_JOINS = 12
+
+
+def joins(text: str) -> Iterator[str]:
+    """``text`` with one joinable line break made a space, for each in order; then with two
+    breaks in a row (day, month, year on three lines) made spaces. Same length as ``text``."""
+    breaks = [match.end() - 1 for match in _JOINABLE.finditer(text)][:MAX_JOINS]
+    for at in breaks:
+        yield f"{text[:at]} {text[at + 1 :]}"
+    for first, second in itertools.pairwise(breaks):
+        if "\n" not in text[first + 1 : second]:
+            yield f"{text[:first]} {text[first + 1 : second]} {text[second + 1 :]}"
