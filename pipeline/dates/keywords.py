@@ -29,7 +29,7 @@ from pipeline.dates.months import MONTH_PATTERN
 from pipeline.dates.normalize import fold
 from pipeline.dates.wordtree import word_tree
 
-__all__ = ["Keyword", "Role", "find_keywords"]
+__all__ = ["Keyword", "Role", "find_keywords", "restore_glued"]
 
 
 class Role(enum.Enum):
@@ -163,11 +163,58 @@ _TABLE = _entries()
 # A lone letter (V 08/27, E:02 08 2026) stands apart from letters (the tree's guard). After a
 # digit it is a tag only with a colon or dot ("08:05F: 02 01 19") or a digit ("LOT0207V021125")
 # after it: "1L 12/08/2026" and "V4L" are volumes. A letter may not follow it.
-_LETTER_END = r"(?:(?<!\d[VFPLE])|(?=[:.\d]))[:.]?(?![^\W\d_])"
+# Nor a letter, unless an English month's three letters start there: a coder's E glued to its
+# month ("EJUL 2029"). Only those: every word that starts with E, F, L, P or V is tried here.
+_CODER_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+_LETTER_END = rf"(?:(?<!\d[VFPLE])|(?=[:.\d]))[:.]?(?:(?![^\W\d_])|(?=(?:{_CODER_MONTHS})(?![^\W\d_])))"
 _KEYWORDS = re.compile(word_tree(_words(), _spaced_script, ends=dict.fromkeys(_LETTER_ROLES, _LETTER_END)))
 # After a word of a spaced script: no letter, unless a month name starts there ("EXPFEV27").
 _LETTER = re.compile(r"[^\W\d_]")
 _MONTH_NEXT = re.compile(rf"(?:{MONTH_PATTERN})(?![^\W\d_])")
+
+
+# A keyword glued to its date whose last letter OCR read as the digit it looks like ("DLU0" +
+# 09.07.2027 for DLUO, "HS0" + 20240829 for HSD; hard set v3, bench/RESULTS.md "seventh session"):
+# the date then reads as 009.07.2027. Words of three letters or more, of Latin script, with no gap;
+# only before a digit, at a word's start.
+_LAST_LETTER_AS_DIGIT = {"O": "0", "D": "0", "B": "8", "S": "5", "G": "6", "I": "1", "L": "1", "Z": "2"}
+
+
+def _glued_spellings() -> dict[str, str]:
+    words = (
+        fold(w) for group in (*_EXPIRY_WORDS.values(), *_MANUFACTURE_WORDS.values()) for w in group.split("|")
+    )
+    return {
+        word[:-1] + _LAST_LETTER_AS_DIGIT[word[-1]]: word
+        for word in words
+        if len(word) >= 3
+        and word.isascii()
+        and word.isalpha()
+        and word[-1] in _LAST_LETTER_AS_DIGIT
+        # Not where the rest is a keyword itself: "BB05/07/27" is BB and the 5th, never BBD 5/07.
+        and word[:-1] not in _TABLE
+    }
+
+
+_GLUED_SPELLINGS = _glued_spellings()
+# The alternation opens with literals, so the engine skips to where a spelling can start; that it
+# starts a word is checked on each match (a look-behind first would be tried at every position).
+_GLUED = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(_GLUED_SPELLINGS, key=len, reverse=True)))})(?=\d)")
+
+
+def restore_glued(text: str) -> str:
+    """``text`` (normalised) with each keyword glued to a number whose last letter was read as a
+    digit spelled right again (``DLU009.07.2027`` -> ``DLUO09.07.2027``); same length."""
+    if not _GLUED.search(text):
+        return text
+
+    def restored(match: re.Match[str]) -> str:
+        start = match.start()
+        if start and _LETTER.match(text, start - 1):
+            return match.group()  # inside a word
+        return _GLUED_SPELLINGS[match.group()]
+
+    return _GLUED.sub(restored, text)
 
 
 class Keyword(NamedTuple):

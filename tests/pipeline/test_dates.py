@@ -121,6 +121,21 @@ def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
         assert best is not None and best.year_inferred, text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected", "span"),
+    [
+        ("DLU009.07.2027", "2027-07-09", "09.07.2027"),  # DLUO, its O read as a zero
+        ("NSX 20220708\nHS020240829 RE21", "2024-08-29", "20240829"),  # HSD, its D read as a zero
+        ("BB05/07/27", "2027-07-05", "05/07/27"),  # BB is a keyword: the 0 is the day's, not BBD's
+        ("EJUL 2029\nPACKEDSEP 2028", "2029-07-31", "JUL 2029"),  # a coder's E glued to its month
+    ],
+)
+def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.kind is DateKind.EXPIRY
+    assert (best.date.isoformat(), best.text) == (expected, span)
+
+
 def test_without_keyword_the_latest_date_wins() -> None:
     best = parse_dates("14/05/25 15/11/25", REF).best
     assert best is not None and best.date == dt.date(2025, 11, 15)
