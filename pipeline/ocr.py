@@ -64,9 +64,11 @@ __all__ = [
     "chunks",
     "default_model_paths",
     "det_input_size",
+    "line_angle",
     "lines_from_reads",
     "orientation_score",
     "pick_orientations",
+    "quad_reading_order",
     "reading_order",
     "turned_crops",
     "unproposed_turns",
@@ -137,6 +139,12 @@ REC_MAX_WIDTH_PX = 1920
 REC_DICT_MAX_BYTES = 1 << 20
 # Boxes whose tops differ by less than this many pixels count as one row when sorting.
 _SAME_ROW_PX = 10
+# Lines turned by this many degrees or more are sorted along their own rows (quad_reading_order);
+# past the most, lines of vertical text and lines turned a quarter are sorted as the image's rows.
+# A line is a box at least _LINE_ASPECT times longer than high.
+_TURNED_TEXT_DEG = 10.0
+_MAX_TURNED_DEG = 60.0
+_LINE_ASPECT = 2.0
 
 _Item = TypeVar("_Item")
 
@@ -251,7 +259,7 @@ class TextDetector:
             quad[:, 1] = np.clip(quad[:, 1], 0, height - 1)
             if _quad_width(quad) > 3 and _quad_height(quad) > 3:
                 kept.append(quad * prepared.scale)
-        return reading_order(kept, lambda quad: (float(quad[0][0]), float(quad[0][1])))
+        return quad_reading_order(kept)
 
     def detect(self, image: np.ndarray, scale: float | None = None) -> list[np.ndarray]:
         """Finds the text boxes of one image (see :meth:`preprocess` and :meth:`postprocess`)."""
@@ -765,6 +773,34 @@ def _quad_width(quad: np.ndarray) -> float:
 
 def _quad_height(quad: np.ndarray) -> float:
     return float(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
+
+
+def line_angle(quads: Sequence[np.ndarray]) -> float:
+    """The angle of the text lines among ``quads`` (``(4, 2)`` corners from top-left, clockwise),
+    in degrees, image y down (positive: the lines fall to the right): the median of the top edges
+    of the boxes at least ``_LINE_ASPECT`` times longer than high; 0.0 with fewer than two such."""
+    angles = []
+    for quad in quads:
+        top, side = quad[1] - quad[0], quad[3] - quad[0]
+        if math.hypot(*top) >= _LINE_ASPECT * math.hypot(*side):
+            angles.append(math.degrees(math.atan2(float(top[1]), float(top[0]))))
+    return float(np.median(angles)) if len(angles) >= 2 else 0.0
+
+
+def quad_reading_order(quads: list[np.ndarray]) -> list[np.ndarray]:
+    """Text boxes in :func:`reading_order`, along the text's own rows when its lines are turned
+    by ``_TURNED_TEXT_DEG`` to ``_MAX_TURNED_DEG`` degrees (:func:`line_angle`): the boxes are
+    sorted by their corners turned level. Sorted by the image's rows instead, the boxes of a
+    turned code come line by line in the wrong order, a keyword before the date of another line
+    (hard set v3 960183: ``Use by`` read before the production date beside it; bench/RESULTS.md,
+    "seventh session")."""
+    angle = line_angle(quads)
+    if not _TURNED_TEXT_DEG <= abs(angle) <= _MAX_TURNED_DEG:
+        return reading_order(quads, lambda quad: (float(quad[0][0]), float(quad[0][1])))
+    turn = math.radians(-angle)
+    level = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]], dtype=np.float32)
+    corners = {id(quad): (quad @ level.T).min(axis=0) for quad in quads}
+    return reading_order(quads, lambda quad: (float(corners[id(quad)][0]), float(corners[id(quad)][1])))
 
 
 def reading_order(items: list[_Item], top_left: Callable[[_Item], tuple[float, float]]) -> list[_Item]:
