@@ -173,9 +173,10 @@ class PipelineConfig:
     # ...and by this many text heights above and to the left, where labels print the word that
     # names the date ("Use by", "EXP"): without it an expiry date reads as a date of unknown kind.
     detection_crop_context: float = 1.0
-    # When the first read finds no date, or only a doubtful one (a cut line's "11 MAY" with no
-    # keyword), read variants of the windows and then of the photo (dot-matrix joined, turned,
-    # inverted...; pipeline/second_chance.py). Photos the first read dates beyond doubt never pay.
+    # When the first read finds no date, or only a doubtful one (what is left of a line cut short,
+    # pipeline.second_chance.doubtful), read variants of the windows and then of the photo
+    # (dot-matrix joined, turned, inverted...; pipeline/second_chance.py). Photos the first read
+    # dates beyond doubt never pay.
     second_chance: bool = True
     # At most this many variants tried per image, windows' and photo's together (a variant of
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot

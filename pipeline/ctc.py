@@ -120,7 +120,12 @@ class CtcDecoder:
             others = self._digit_classes[self._digit_classes != classes[k]]
             second = int(others[row[others].argmax()])
             ratio = float(row[second] / row[classes[k]])
-            if ratio >= SWAP_RATIO:
+            # A digit that repeats its neighbour's class on an adjacent step is that neighbour
+            # (CTC merges the two): no text the model could have meant.
+            merged = (k > 0 and classes[k - 1] == second and steps[k - 1] == steps[k] - 1) or (
+                k + 1 < len(chars) and classes[k + 1] == second and steps[k + 1] == steps[k] + 1
+            )
+            if ratio >= SWAP_RATIO and not merged:
                 found.append((ratio, k, self.characters[second]))
         found.sort(key=lambda item: -item[0])
         return tuple(

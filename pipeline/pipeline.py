@@ -37,6 +37,7 @@ from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import OnnxModel, OnnxRuntimeError, cpu_count
 from pipeline.second_chance import (
     DIGIT_SWAP,
+    MAX_DIGIT_SWAPS,
     Need,
     Planned,
     Target,
@@ -408,9 +409,9 @@ class Pipeline:
             The winning read's lines (``None`` when no variant read a date) and the report.
         """
         started = time.perf_counter()
-        swap = await self._executor.run(
-            context.key, self._digit_swap_read, lines, settings, context.beyond_doubt
-        )
+        swap = None
+        if not context.beyond_doubt:
+            swap = await self._executor.run(context.key, self._digit_swap_read, lines, settings)
         reads: list[VariantRead] = [] if swap is None else [swap]
         skipped: list[str] = []
         rounds = self._rounds(windows, photo)
@@ -674,7 +675,7 @@ class Pipeline:
         """
         started = time.perf_counter()
         beyond_doubt = wanted is Need.DOUBTFUL
-        swap = self._digit_swap_read(lines, settings, beyond_doubt)
+        swap = None if beyond_doubt else self._digit_swap_read(lines, settings)
         reads: list[VariantRead] = [] if swap is None else [swap]
         for round_ in self._rounds(windows, photo):
             if winner(reads, beyond_doubt) is not None:
@@ -686,34 +687,28 @@ class Pipeline:
         found, report = _second_chance_result(reads, [], started, beyond_doubt)
         return found or lines, report
 
-    def _digit_swap_read(
-        self, lines: tuple[OcrLine, ...], settings: _Settings, beyond_doubt: bool
-    ) -> VariantRead | None:
+    def _digit_swap_read(self, lines: tuple[OcrLine, ...], settings: _Settings) -> VariantRead | None:
         """The first read's ``lines`` with one digit swapped for the recogniser's close second
         (``OcrLine.alternatives``, see :mod:`pipeline.ctc`), as a read of its own named
         ``DIGIT_SWAP``: the first swap, line by line and each line's closest second first, that
-        gives a date the first read did not, read on the swapped line (``84 Aug 2029`` under
-        ``EXP``: 04 Aug 2029). It votes as a variant read does (:func:`winner`): alone, its date
-        stands only with its keyword; it costs no model run, only a parse per swap (at most
-        ``MAX_ALTERNATIVES`` a line). ``None``: no swap gives a new date."""
-        before = self._dates_in(lines, settings).best
+        gives a date read on the swapped line (``84 Aug 2029`` under ``EXP``: 04 Aug 2029). Only
+        for a first read that holds no date: a doubtful date's own digits are not changed into
+        one beyond doubt with nothing to confirm it. It votes as a variant read does
+        (:func:`winner`): alone, its date stands only with its keyword. It costs no model run:
+        a parse of the lines for each swap, at most ``MAX_DIGIT_SWAPS``. ``None``: no swap gives
+        a date."""
+        tried = 0
         for index, line in enumerate(lines):
             for text in line.alternatives:
-                swapped = (
-                    *lines[:index],
-                    dataclasses.replace(line, text=text, alternatives=()),
-                    *lines[index + 1 :],
-                )
+                if tried == MAX_DIGIT_SWAPS:
+                    return None
+                tried += 1
+                changed = dataclasses.replace(line, text=text, alternatives=())
+                swapped = (*lines[:index], changed, *lines[index + 1 :])
                 found = self._dates_in(swapped, settings)
                 best = found.best
-                if (
-                    best is None
-                    or (before is not None and best.date == before.date)
-                    or (beyond_doubt and doubtful(best))
-                    or not (text in best.text or best.text in text)
-                ):
-                    continue
-                return VariantRead(DIGIT_SWAP, swapped, best, found.candidates)
+                if best is not None and (text in best.text or best.text in text):
+                    return VariantRead(DIGIT_SWAP, swapped, best, found.candidates)
         return None
 
     def _second_chance_need(

@@ -6,9 +6,10 @@ pixels (:mod:`pipeline.variants`) through the same models: first variants of the
 if no date stands among them and the whole-photo fallback is on, variants of the whole photo. A
 photo whose first read finds a date beyond doubt never gets here, so its latency does not change.
 After a doubtful first read only a date beyond doubt may win (``winner(..., beyond_doubt=True)``);
-when none stands, the first read's date stays. Before any variant, the first read's own lines are
-tried with one digit swapped for the recogniser's close second choice (``DIGIT_SWAP``, see
-:mod:`pipeline.ctc`): a read that costs no model run and votes as a variant read does.
+when none stands, the first read's date stays. Before any variant of a dateless first read, its
+own lines are tried with one digit swapped for the recogniser's close second choice
+(``DIGIT_SWAP``, see :mod:`pipeline.ctc`): a read that costs no model run and votes as a variant
+read does.
 
 Variants are tried in the configured order (``PipelineConfig.second_chance_window_variants`` and
 ``second_chance_photo_variants``; the defaults keep the variants that read dates the first read
@@ -31,6 +32,7 @@ from pipeline.variants import Step
 
 __all__ = [
     "DIGIT_SWAP",
+    "MAX_DIGIT_SWAPS",
     "MIN_VOTES",
     "VARIANTS_AT_ONCE",
     "Need",
@@ -47,6 +49,9 @@ __all__ = [
 # The name of the read that costs no model run: the first read's lines with one digit swapped for
 # the recogniser's close second choice (pipeline.ctc), tried before any variant is read.
 DIGIT_SWAP = "text:digits"
+# At most this many swaps are parsed for a photo (each a parse of its lines, which on a dateless
+# page of text may read it again for dates over lines, pipeline/dates/stacked.py: a few ms).
+MAX_DIGIT_SWAPS = 12
 # Variant reads of one image at once: each holds up to ~135 MB of crops and model inputs at the
 # caps of pipeline/ocr.py, plus its variant image (at most 12 MB, pipeline/variants.py), so this
 # bounds a request's memory as WINDOWS_AT_ONCE does for the first read.
@@ -65,9 +70,10 @@ MIN_VOTES = 2
 CODE_BLOCK_DATES = 2
 _SEPARATED = re.compile(r"\d[./\-]\d{1,2}[./\-]\d")
 # What is left of a day-month-year line cut short, read as a month: two two-digit numbers and a
-# separator (as much a day and month as a month and year), or a four-digit year and a month (a
-# year-first date cut before its day).
-_CUT_MONTH = re.compile(r"\d{2} ?[./\-] ?\d{2}|\d{4} ?[./\-] ?\d{1,2}")
+# separator whose second is a month too (as much a day and month as a month and year), or a
+# four-digit year and a month (a year-first date cut before its day).
+_NUMBER_PAIR = re.compile(r"\d{2} ?[./\-] ?(\d{2})")
+_YEAR_MONTH = re.compile(r"\d{4} ?[./\-] ?\d{1,2}")
 # A year printed as the two digits 20: a four-digit year 20xx cut after its century.
 _CUT_YEAR = re.compile(r"(?<![\d./\-])20$")
 
@@ -152,17 +158,23 @@ def doubtful(found: ParsedDate, dot_print: Callable[[], bool] = lambda: True) ->
       from the reference date). Not on other print: a label's unlabelled "01 DEC" is common
       there (6 of the 96 UK labels), read right, and its variants only cost time;
     - a line cut short, read as a month or with its year's century only: two two-digit numbers
-      (``06-11`` as June 2011: as much a day and month whose year the read cut off, ``06-11-29``,
-      as a month and a year), a year and a month (``2024-03`` of ``2024-03-10``), a year of 20
-      (``14 Apr 20`` of ``14 Apr 2030``).
+      whose second is a month too (``06-11`` as June 2011: as much a day and month whose year
+      the read cut off, ``06-11-29``, as a month and a year; ``EXP 06/26`` is no day and month,
+      and not doubtful), an unlabelled year and month (``2024-03`` of ``2024-03-10``; ``VAL:
+      2026-03`` is a label's own format), a month-name date whose year is the two digits 20
+      (``14 Apr 20`` of ``14 Apr 2030``; read as a year, 20 is 2020).
 
     A labelled day and month without a year ("Use by 12 AUG") is not doubtful. The default
     ``dot_print`` holds every such date doubtful: a date that replaces a doubtful one must be
     beyond doubt on any print.
     """
     text = found.text.strip()
-    if found.precision is DatePrecision.MONTH and _CUT_MONTH.fullmatch(text) is not None:
-        return True
+    if found.precision is DatePrecision.MONTH:
+        pair = _NUMBER_PAIR.fullmatch(text)
+        if pair is not None and 1 <= int(pair.group(1)) <= 12:
+            return True
+        if found.kind is not DateKind.EXPIRY and _YEAR_MONTH.fullmatch(text) is not None:
+            return True
     if not found.year_inferred and found.date.year == 2020 and _CUT_YEAR.search(text) is not None:
         return True
     return found.kind is not DateKind.EXPIRY and found.year_inferred and dot_print()

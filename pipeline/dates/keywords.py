@@ -60,7 +60,8 @@ _EXPIRY_WORDS = {
     "tr": "S K T|SON KULLANMA TARIHI|SON TUKETIM TARIHI|TETT|TAVSIYE EDILEN TUKETIM TARIHI",
     "pl": "NALEZY SPOZYC DO|NAJLEPIEJ SPOZYC PRZED|NAJLEPIEJ SPOZYC PRZED KONCEM|SPOZYC DO"
     "|DATA WAZNOSCI|WAZNE DO|TERMIN PRZYDATNOSCI",
-    # ED ("expired date"): how Indonesian and Malaysian coders abbreviate it (ED 20260727, ED: 12/26).
+    # ED ("expired date"): how Indonesian and Malaysian coders abbreviate it (ED20260727, ED: 12/26;
+    # only so, see _ED_END).
     "id": "BAIK DIGUNAKAN SEBELUM|BAIK DIKONSUMSI SEBELUM|KEDALUWARSA|KADALUARSA|KADALUWARSA|ED",
     "vi": "HSD|HAN SU DUNG|HAN DUNG|NGAY HET HAN",
     "ru": "ГОДЕН ДО|ГОДНО ДО|ГОДЕН ДО КОНЦА|СРОК ГОДНОСТИ ДО|УПОТРЕБИТЬ ДО|ИСПОЛЬЗОВАТЬ ДО"
@@ -162,12 +163,17 @@ def _spaced_script(first: str) -> bool:
 _TABLE = _entries()
 # A lone letter (V 08/27, E:02 08 2026) stands apart from letters (the tree's guard). After a
 # digit it is a tag only with a colon or dot ("08:05F: 02 01 19") or a digit ("LOT0207V021125")
-# after it: "1L 12/08/2026" and "V4L" are volumes. A letter may not follow it.
-# Nor a letter, unless an English month's three letters start there: a coder's E glued to its
-# month ("EJUL 2029"). Only those: every word that starts with E, F, L, P or V is tried here.
+# after it: "1L 12/08/2026" and "V4L" are volumes. A letter may not follow it...
+_LETTER_END = r"(?:(?<!\d[VFPLE])|(?=[:.\d]))[:.]?(?![^\W\d_])"
+# ... except after E, an English month's three letters: a coder's E glued to its month ("EJUL
+# 2029"). Not after L, P, F or V: "LMAR25" is a lot code.
 _CODER_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
-_LETTER_END = rf"(?:(?<!\d[VFPLE])|(?=[:.\d]))[:.]?(?:(?![^\W\d_])|(?=(?:{_CODER_MONTHS})(?![^\W\d_])))"
-_KEYWORDS = re.compile(word_tree(_words(), _spaced_script, ends=dict.fromkeys(_LETTER_ROLES, _LETTER_END)))
+_E_END = rf"(?:(?<!\dE)|(?=[:.\d]))[:.]?(?:(?![^\W\d_])|(?=(?:{_CODER_MONTHS})(?![^\W\d_])))"
+# ED labels a date only glued to it or with its colon or dot ("ED20260727", "ED: 12/26"): the
+# Italian "ed" ("and") and a PACKED cut into "PACK" / "ED" stand before a space.
+_ED_END = r"(?=[:.\d])"
+_ENDS = {**dict.fromkeys(_LETTER_ROLES, _LETTER_END), "E": _E_END, "ED": _ED_END}
+_KEYWORDS = re.compile(word_tree(_words(), _spaced_script, ends=_ENDS))
 # After a word of a spaced script: no letter, unless a month name starts there ("EXPFEV27").
 _LETTER = re.compile(r"[^\W\d_]")
 _MONTH_NEXT = re.compile(rf"(?:{MONTH_PATTERN})(?![^\W\d_])")
@@ -177,7 +183,10 @@ _MONTH_NEXT = re.compile(rf"(?:{MONTH_PATTERN})(?![^\W\d_])")
 # 09.07.2027 for DLUO, "HS0" + 20240829 for HSD; hard set v3, bench/RESULTS.md "seventh session"):
 # the date then reads as 009.07.2027. Words of three letters or more, of Latin script, with no gap;
 # only before a digit, at a word's start.
-_LAST_LETTER_AS_DIGIT = {"O": "0", "D": "0", "B": "8", "S": "5", "G": "6", "I": "1", "L": "1", "Z": "2"}
+# Only letters read as a zero: a keyword whose last letter OCR dropped leaves the date's own first
+# digit there ("VA12/05/2026" is VAL 12/05, never VAL 2/05), and a zero taken from a date is the
+# zero of a padded day or month, which changes no date.
+_LAST_LETTER_AS_DIGIT = {"O": "0", "D": "0"}
 
 
 def _glued_spellings() -> dict[str, str]:

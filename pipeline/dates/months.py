@@ -47,12 +47,15 @@ _NUMBERS = {
     for word in words.replace("|", " ").split()
 }
 # Letters that dot-matrix and inkjet print leave looking like digits, as OCR then reads them in a
-# month word: AU6, FE8, DE0, JU1, DE2, AU6UST, and N0V and 0CT (hard set v2's "30 De0 2026";
-# bench/RESULTS.md, "seventh session"). Each may be read so after a word's first letter; a first
-# letter read as a digit would join the number before it ("125EP" is no month), except the O,
-# which OCR reads as a zero anywhere (0CT; ``word_tree``'s ``zero_for_o``). A spelling that ends
-# in such a digit is no month before another digit: "15MAR26" is March 2026, not "MAR2" and a 6.
-_READ_AS_DIGIT = {"O": "0", "C": "0", "G": "6", "B": "8", "S": "5", "L": "1", "Z": "2"}
+# coder's month (JAN ... DEC, what coders print): AU6, FE8, DE0, JU1, O0T (hard set v2's "30 De0
+# 2026"; bench/RESULTS.md, "seventh session"), after the first letter (a first letter read as a
+# digit would join the number before it: "125EP" is no month). Only these twelve: every word of
+# every language so spelled makes codes months ("KA5" for Turkish KAS, "A60" for AGO). The O read
+# as a zero, in every month word and anywhere in it (N0V, 0CT), is ``word_tree``'s
+# ``zero_for_o``. A spelling that ends in such a digit is no month before another digit:
+# "15MAR26" is March 2026, not "MAR2" and a 6.
+_CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_READ_AS_DIGIT = {"C": "0", "G": "6", "B": "8", "L": "1"}
 
 
 def _spellings(word: str) -> list[str]:
@@ -64,8 +67,23 @@ def _spellings(word: str) -> list[str]:
     return spellings
 
 
-_SPELLINGS = {spelling: month for word, month in _NUMBERS.items() for spelling in _spellings(word)}
+_SPELLINGS = {
+    **_NUMBERS,
+    **{spelling: _NUMBERS[word] for word in _CODER_MONTHS for spelling in _spellings(word)},
+}
 _ENDS = {spelling: r"(?!\d)" for spelling in _SPELLINGS if spelling[-1].isdigit()}
+
+
+def _zeros_for_o(spelling: str) -> list[str]:
+    """``spelling`` with each of its O read as an O or a zero, as ``zero_for_o`` matches it."""
+    found = [""]
+    for char in spelling:
+        found = [head + c for head in found for c in ((char, "0") if char == "O" else (char,))]
+    return found
+
+
+# Every spelling the patterns match, to its month (month_number looks a match up here).
+_MATCHED = {read: month for spelling, month in _SPELLINGS.items() for read in _zeros_for_o(spelling)}
 
 
 def _is_letter(char: str) -> bool:
@@ -79,4 +97,4 @@ MONTH_AT_WORD_START = word_tree(_SPELLINGS, _is_letter, zero_for_o=True, ends=_E
 
 def month_number(name: str) -> int:
     """1..12 for a name ``MONTH_PATTERN`` matched."""
-    return _SPELLINGS["O" + name[1:] if name.startswith("0") else name]
+    return _MATCHED[name]

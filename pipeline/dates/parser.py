@@ -97,7 +97,8 @@ def parse_dates(
         for joined in joins(text):
             found, _ = parse_with_evidence(joined, order, window, grace_days, default)
             whole = _pick_best(found) if found else None
-            # Whole, and read across the join: its span is nowhere in the text as read.
+            # Whole, and read across the join: its span (with a space for the break) is not a
+            # piece of the text as read.
             if _is_whole(whole) and whole.text not in text:  # type: ignore[union-attr]
                 return DateParseResult(best=whole, candidates=found)
     if not candidates:

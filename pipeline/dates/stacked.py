@@ -17,9 +17,11 @@ from collections.abc import Iterator
 
 __all__ = ["MAX_JOINS", "joins"]
 
-# A line that ends in a day (one or two digits) or a word (a month, a keyword), before a line that
-# starts with a word of three letters (a month) or a four-digit number (a year).
-_JOINABLE = re.compile(r"(?:(?<!\d)\d{1,2}|[^\W\d_]{3,}\.?)\n(?=[^\W\d_]{3}|\d{4}(?!\d))")
+# A line that is a day alone (one or two digits) before a line that starts with a word of three
+# letters (a month); or a line that ends in a word (a month) before a line that is a year alone.
+# Alone: a day or a year that shares its line is a size, a time, a lot or an energy ("500 ml 12"
+# over "JUN 2026", "16 JUN" over "2030kJ" or "2015 L4"), never taken for a date's part.
+_JOINABLE = re.compile(r"(?:(?:^|(?<=\n))\d{1,2}\n(?=[^\W\d_]{3})|[^\W\d_]{3,}\.?\n(?=\d{4}(?:\n|$)))")
 # At most this many line breaks are tried (a date's lines are near each other; a page of text has
 # many breaks, and each try is one more parse of it).
 MAX_JOINS = 12

@@ -128,12 +128,12 @@ def test_alternatives_are_the_closest_seconds_first_and_few() -> None:
     line = [
         {"1": 0.5, "7": 0.4},
         {"8": 0.6, "0": 0.3},
-        {"3": 0.5, "8": 0.45},
+        {"3": 0.5, "9": 0.45},
         {"5": 0.5, "6": 0.2},
         {"2": 0.9},
     ]
     assert MAX_ALTERNATIVES == 3
-    assert _alternatives(*line) == ("18852", "78352", "10352")
+    assert _alternatives(*line) == ("18952", "78352", "10352")
 
 
 def test_no_alternative_for_letters_or_for_a_digit_the_repair_made() -> None:
@@ -141,3 +141,10 @@ def test_no_alternative_for_letters_or_for_a_digit_the_repair_made() -> None:
     # the repaired 0 is not swapped again for the model's third choice.
     assert _alternatives({"2": 0.9}, {"C": 0.6, "0": 0.3, "8": 0.2}, {"2": 0.9}, {"7": 0.9}) == ()
     assert _alternatives({"B": 0.6, "8": 0.4}, {"B": 0.01}) == ()
+
+
+def test_no_alternative_that_ctc_would_merge_into_its_neighbour() -> None:
+    # "102" with the 0's second a 1 on the step after the 1: CTC reads "112" as "12", no swap.
+    assert _alternatives({"1": 0.9}, {"0": 0.6, "1": 0.3}, {"2": 0.9}) == ()
+    # With a blank step between them, "112" is what the model could mean.
+    assert _alternatives({"1": 0.9}, {"blank": 0.9}, {"0": 0.6, "1": 0.3}, {"2": 0.9}) == ("112",)

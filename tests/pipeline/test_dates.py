@@ -91,17 +91,20 @@ def test_keywords_set_the_kind_and_expiry_wins() -> None:
     assert result.best.text == "10/01/2026"
 
 
-def test_ed_names_an_expiry_date_only_as_a_word_of_its_own() -> None:
-    assert parse_dates("ED: 12/26", REF).best.kind is DateKind.EXPIRY  # type: ignore[union-attr]
-    for text in ("USED 12/26", "REDUCED 12/10/26"):
+def test_ed_names_an_expiry_date_only_glued_to_it_or_with_its_colon() -> None:
+    for text in ("ED: 12/26", "ED. 12/26", "ED20260727"):
+        assert parse_dates(text, REF).best.kind is DateKind.EXPIRY, text  # type: ignore[union-attr]
+    # Inside a word, the Italian "ed" ("and"), a PACKED cut in two: no keyword.
+    for text in ("USED 12/26", "REDUCED 12/10/26", "PACK ED 12/05/25"):
         assert parse_dates(text, REF).best.kind is DateKind.UNKNOWN, text  # type: ignore[union-attr]
+    best = parse_dates("Prodotto ed imbottigliato il 12/05/2025\n12/05/2027", REF).best
+    assert best is not None and best.date == dt.date(2027, 5, 12)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("EXP\n16\nJun 2025 KS1", "2025-06-16"),  # a turned line read as three boxes
-        ("EXP 16\nJUN 2025", "2025-06-16"),
         ("BB\n16 JUN\n2025", "2025-06-16"),
         ("16\nJUN\n2025", "2025-06-16"),
     ],
@@ -116,9 +119,20 @@ def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
     # A whole date on its own line is never joined to the next; nor a day and month to a number
     # that is no year, or to another line's date.
     assert parse_dates("EXP 16 JUN 2027\n2025 L42", REF).best.text == "16 JUN 2027"  # type: ignore[union-attr]
-    for text in ("Use by\n15 APR\nL012617.18", "16 JUN\n1234 5678", "Use by 16 NOV\nDisplay until 14 NOV"):
+    for text in (
+        "Use by\n15 APR\nL012617.18",
+        "16 JUN\n1234 5678",
+        "Use by 16 NOV\nDisplay until 14 NOV",
+        # A year that shares its line is a lot, an energy, a time: not the date's.
+        "USE BY 16 JUN\n2015 L4",
+        "BEST BEFORE 16 JUN\n2030kJ/485kcal",
+    ):
         best = parse_dates(text, REF).best
         assert best is not None and best.year_inferred, text
+    # A day that shares its line is a size or a number of a phone: the month stays a month.
+    for text in ("500 ml 12\nJUN 2026", "Size 10\nMAR 2026", "TEL 0800 12\nMAR 2026"):
+        best = parse_dates(text, REF).best
+        assert best is not None and best.precision is DatePrecision.MONTH, text
 
 
 @pytest.mark.parametrize(
@@ -128,12 +142,26 @@ def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
         ("NSX 20220708\nHS020240829 RE21", "2024-08-29", "20240829"),  # HSD, its D read as a zero
         ("BB05/07/27", "2027-07-05", "05/07/27"),  # BB is a keyword: the 0 is the day's, not BBD's
         ("EJUL 2029\nPACKEDSEP 2028", "2029-07-31", "JUL 2029"),  # a coder's E glued to its month
+        ("VA12/05/2026", "2026-05-12", "12/05/2026"),  # VAL lost its L: the 1 is the day's
     ],
 )
 def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> None:
     best = parse_dates(text, REF).best
-    assert best is not None and best.kind is DateKind.EXPIRY
+    assert best is not None
     assert (best.date.isoformat(), best.text) == (expected, span)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("LMAR25 12/05/2026", "2026-05-12"),  # a lot code: L glued to a month is no keyword
+        ("12/05/2026\nREF KA5 2030", "2026-05-12"),  # look-alike digits only in a coder's month
+        ("15.06.2026\nTYPE A60 2030", "2026-06-15"),
+    ],
+)
+def test_codes_are_not_read_as_glued_keywords_or_months(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected
 
 
 def test_without_keyword_the_latest_date_wins() -> None:

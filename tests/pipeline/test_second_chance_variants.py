@@ -287,7 +287,7 @@ def test_what_is_doubtful() -> None:
     year_month = _parsed("2024-03", dt.date(2024, 3, 31), DateKind.UNKNOWN, precision=DatePrecision.MONTH)
     assert doubtful(year_month, _never)
     assert doubtful(_parsed("14 Apr 20", dt.date(2020, 4, 14), DateKind.EXPIRY), _never)
-    spaced = _parsed("06 / 27", dt.date(2027, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH)
+    spaced = _parsed("06 / 11", dt.date(2011, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH)
     assert doubtful(spaced, _never)
     # Beyond doubt: a labelled day and month ("Use by 12 AUG"), a whole date, a four-digit year.
     for found in (
@@ -295,6 +295,9 @@ def test_what_is_doubtful() -> None:
         _parsed("11 MAY 2025", dt.date(2025, 5, 11), DateKind.UNKNOWN),
         _parsed("06-11-29", dt.date(2029, 11, 6), DateKind.UNKNOWN),
         _parsed("06/2027", dt.date(2027, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH),
+        # A label's own month formats: MM/YY whose YY is no month, a labelled year and month.
+        _parsed("06/26", dt.date(2026, 6, 30), DateKind.EXPIRY, precision=DatePrecision.MONTH),
+        _parsed("2026-03", dt.date(2026, 3, 31), DateKind.EXPIRY, precision=DatePrecision.MONTH),
         # A two-digit year 20 in a numeric date is whole; 2020 printed in full is no cut year.
         _parsed("14/04/20", dt.date(2020, 4, 14), DateKind.EXPIRY),
         _parsed("12 DEC 2020", dt.date(2020, 12, 12), DateKind.EXPIRY),
