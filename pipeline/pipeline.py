@@ -361,7 +361,7 @@ class Pipeline:
             costs[Target.WINDOW] = time.perf_counter() - detected
             lines = _placed(reads, windows)
             windows_best = self._parse(lines, settings).best
-            windows_dated = _dated_beyond_doubt(windows_best)
+            windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
             fallback = settings.full_image_fallback and not windows_dated
             if fallback:
                 fallback_started = time.perf_counter()
@@ -369,9 +369,7 @@ class Pipeline:
                 lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
-        wanted = Need.NONE
-        if not self._second_chance_settled(windows_dated):  # else no parse: no executor hop
-            wanted = await run(key, self._second_chance_need, image, windows_dated, lines, settings)
+        wanted = await run(key, self._second_chance_need, image, windows_dated, lines, settings)
         if wanted is not Need.NONE:
             context = _ReadContext(key, priority, deadline, costs, wanted is Need.DOUBTFUL)
             whole = fallback or self._detector is None
@@ -646,7 +644,7 @@ class Pipeline:
         windows, scale = self._windows(image, detections)
         lines = _placed([self._ocr.read(cut(image, window), scale=scale) for window in windows], windows)
         windows_best = self._parse(lines, settings).best
-        windows_dated = _dated_beyond_doubt(windows_best)
+        windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
         fallback = settings.full_image_fallback and not windows_dated
         if fallback:
             lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, windows_best, settings)
@@ -722,14 +720,9 @@ class Pipeline:
         and ``lines`` are theirs: known dated without parsing them again (photos the first read
         dates pay nothing). The photo's dot grid is measured (about 20 ms at 0.5 MP) only for an
         unlabelled date without a year."""
-        if self._second_chance_settled(windows_dated):
+        if not self.config.second_chance or windows_dated:
             return Need.NONE
         return need(self._dates_in(lines, settings).best, lambda: dot_grid(image) is not None)
-
-    def _second_chance_settled(self, windows_dated: bool) -> bool:
-        """Whether no second chance is owed before any parse: it is off, or the windows' lines
-        held an expiry date beyond doubt."""
-        return not self.config.second_chance or windows_dated
 
     def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:
         return plan(
@@ -937,13 +930,6 @@ def _in_photo_pixels(result: ProcessResult, photo: DecodedImage) -> ProcessResul
 
 def _with_second_chance(result: ProcessResult, second: SecondChance | None) -> ProcessResult:
     return result if second is None else dataclasses.replace(result, second_chance=second)
-
-
-def _dated_beyond_doubt(windows_best: ParsedDate | None) -> bool:
-    """Whether the reading windows' best date ends the read: labelled as the expiry
-    (:func:`_is_expiry`) and not :func:`doubtful` (``06-11`` under ``USE BY``: what is left of a
-    line cut short, so the whole photo is read too)."""
-    return _is_expiry(windows_best) and not doubtful(windows_best)
 
 
 def _is_expiry(windows_best: ParsedDate | None) -> TypeGuard[ParsedDate]:

@@ -25,7 +25,7 @@ import enum
 import re
 from typing import NamedTuple
 
-from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN
+from pipeline.dates.months import MONTH_PATTERN
 from pipeline.dates.normalize import fold
 from pipeline.dates.wordtree import word_tree
 
@@ -164,11 +164,11 @@ _TABLE = _entries()
 # A lone letter (V 08/27, E:02 08 2026) stands apart from letters (the tree's guard). After a
 # digit it is a tag only with a colon or dot ("08:05F: 02 01 19") or a digit ("LOT0207V021125")
 # after it: "1L 12/08/2026" and "V4L" are volumes. A letter may not follow it...
-_AFTER_LETTER = r"(?:(?<!\d[VFPLE])|(?=[:.\d]))[:.]?"
-_LETTER_END = rf"{_AFTER_LETTER}(?![^\W\d_])"
+_LETTER_END = r"(?:(?<!\d[VFPLE])|(?=[:.\d]))[:.]?(?![^\W\d_])"
 # ... except after E, an English month's three letters: a coder's E glued to its month ("EJUL
 # 2029"). Not after L, P, F or V: "LMAR25" is a lot code.
-_E_END = rf"{_AFTER_LETTER}(?:(?![^\W\d_])|(?=(?:{'|'.join(CODER_MONTHS)})(?![^\W\d_])))"
+_CODER_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+_E_END = rf"(?:(?<!\dE)|(?=[:.\d]))[:.]?(?:(?![^\W\d_])|(?=(?:{_CODER_MONTHS})(?![^\W\d_])))"
 # ED labels a date only glued to it or with its colon or dot ("ED20260727", "ED: 12/26"): the
 # Italian "ed" ("and") and a PACKED cut into "PACK" / "ED" stand before a space.
 _ED_END = r"(?=[:.\d])"

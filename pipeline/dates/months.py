@@ -11,12 +11,9 @@ Vietnamese labels print numeric dates, read by the numeric patterns.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
-
 from pipeline.dates.wordtree import word_tree
 
-__all__ = ["CODER_MONTHS", "MONTH_AT_WORD_START", "MONTH_PATTERN", "month_number"]
+__all__ = ["MONTH_AT_WORD_START", "MONTH_PATTERN", "month_number"]
 
 # One row per month; one group of words per language, separated by " | ".
 _MONTH_WORDS = (
@@ -57,34 +54,36 @@ _NUMBERS = {
 # as a zero, in every month word and anywhere in it (N0V, 0CT), is ``word_tree``'s
 # ``zero_for_o``. A spelling that ends in such a digit is no month before another digit:
 # "15MAR26" is March 2026, not "MAR2" and a 6.
-CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _READ_AS_DIGIT = {"C": "0", "G": "6", "B": "8", "L": "1"}
 
 
-def _each_way(word: str, ways: Callable[[int, str], tuple[str, ...]]) -> list[str]:
-    """Every spelling of ``word`` whose character at each position ``i`` is one of ``ways(i, c)``."""
-    return ["".join(chars) for chars in itertools.product(*(ways(i, c) for i, c in enumerate(word)))]
-
-
-def _as_digit_after_first(i: int, char: str) -> tuple[str, ...]:
-    digit = _READ_AS_DIGIT.get(char) if i else None
-    return (char,) if digit is None else (char, digit)
-
-
-def _o_or_zero(i: int, char: str) -> tuple[str, ...]:
-    return (char, "0") if char == "O" else (char,)
+def _spellings(word: str) -> list[str]:
+    """``word`` and every way of reading its look-alike letters (after the first) as digits."""
+    spellings = [word[0]]
+    for letter in word[1:]:
+        digit = _READ_AS_DIGIT.get(letter)
+        spellings = [s + c for s in spellings for c in (letter, digit) if c is not None]
+    return spellings
 
 
 _SPELLINGS = {
     **_NUMBERS,
-    **{spelling: _NUMBERS[w] for w in CODER_MONTHS for spelling in _each_way(w, _as_digit_after_first)},
+    **{spelling: _NUMBERS[word] for word in _CODER_MONTHS for spelling in _spellings(word)},
 }
 _ENDS = {spelling: r"(?!\d)" for spelling in _SPELLINGS if spelling[-1].isdigit()}
 
 
-# Every spelling the patterns match (each O also read as a zero, as ``zero_for_o`` matches it), to
-# its month: month_number looks a match up here.
-_MATCHED = {read: month for spelling, month in _SPELLINGS.items() for read in _each_way(spelling, _o_or_zero)}
+def _zeros_for_o(spelling: str) -> list[str]:
+    """``spelling`` with each of its O read as an O or a zero, as ``zero_for_o`` matches it."""
+    found = [""]
+    for char in spelling:
+        found = [head + c for head in found for c in ((char, "0") if char == "O" else (char,))]
+    return found
+
+
+# Every spelling the patterns match, to its month (month_number looks a match up here).
+_MATCHED = {read: month for spelling, month in _SPELLINGS.items() for read in _zeros_for_o(spelling)}
 
 
 def _is_letter(char: str) -> bool:

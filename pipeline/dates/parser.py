@@ -7,7 +7,6 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeGuard
 
 from pipeline.dates.binding import bind_roles
 from pipeline.dates.confidence import Evidence, confidence
@@ -100,14 +99,14 @@ def parse_dates(
             whole = _pick_best(found) if found else None
             # Whole, and read across the join: its span (with a space for the break) is not a
             # piece of the text as read.
-            if _is_whole(whole) and whole.text not in text:
+            if _is_whole(whole) and whole.text not in text:  # type: ignore[union-attr]
                 return DateParseResult(best=whole, candidates=found)
     if not candidates:
         return _NOTHING
     return DateParseResult(best=best, candidates=candidates)
 
 
-def _is_whole(found: ParsedDate | None) -> TypeGuard[ParsedDate]:
+def _is_whole(found: ParsedDate | None) -> bool:
     """A day with its year printed."""
     return found is not None and found.precision is DatePrecision.DAY and not found.year_inferred
 
