@@ -83,6 +83,10 @@ _DOT_TILE_PX = 512
 # sample of more), so the pairwise distances take at most 16 MB (three such arrays while they are
 # computed); a code has a few hundred.
 _MAX_DOTS_MEASURED = 2048
+# Erosions of the ink masks tried when dots touch (see dot_grid): two one-pixel erosions part dots
+# of up to ~9 px whose blur joins them (hard set v2's 940113: no grid before, one after the first).
+_DOT_EROSIONS = 2
+_ERODE_KERNEL = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
 class Step(enum.StrEnum):
@@ -356,16 +360,26 @@ def dot_grid(image: np.ndarray) -> DotGrid | None:
     1.25 pitches, the pitch being the class's median nearest-neighbour distance, itself between 1
     and 3 dot diameters. The tile and class with the most such dots give the grid.
 
+    Dense print (a pitch little more than a dot, blurred) joins neighbouring dots into strokes in
+    the ink mask, which then holds few dots: when neither polarity gives a grid, the masks are
+    eroded by one pixel and measured again, at most ``_DOT_EROSIONS`` times (the neck between two
+    touching dots is thinner than a dot, so it parts first; the pitch, between centres, stays).
+
     Returns:
         The grid, or ``None`` when the image holds no such print.
     """
     gray = _gray(image)
-    best: DotGrid | None = None
-    for dark, mask in zip((True, False), _ink_masks(gray), strict=True):
-        grid = _grid_of(mask, gray, dark)
-        if grid is not None and (best is None or grid.dots > best.dots):
-            best = grid
-    return best
+    masks = _ink_masks(gray)
+    for _ in range(_DOT_EROSIONS + 1):
+        best: DotGrid | None = None
+        for dark, mask in zip((True, False), masks, strict=True):
+            grid = _grid_of(mask, gray, dark)
+            if grid is not None and (best is None or grid.dots > best.dots):
+                best = grid
+        if best is not None:
+            return best
+        masks = tuple(cv2.erode(mask, _ERODE_KERNEL) for mask in masks)
+    return None
 
 
 def _grid_of(mask: np.ndarray, gray: np.ndarray, dark: bool) -> DotGrid | None:

@@ -149,6 +149,17 @@ def test_dots_are_measured_on_dot_matrix_print_only() -> None:
     assert make_variant(solid, (Step.DOTS,)) is None
 
 
+def test_dots_that_blur_joins_are_measured_apart() -> None:
+    # Dots 8 px across, 10 px apart, blurred: the ink mask joins each stroke's dots into one
+    # piece (no grid), the eroded mask parts them again and the pitch between centres stays.
+    label = cv2.GaussianBlur(
+        dot_matrix_label("EXP 16/11/2026", pitch_px=10, dot_radius_px=4).image, (3, 3), 0
+    )
+    grid = dot_grid(label)
+    assert grid is not None and grid.dark
+    assert grid.pitch_px == pytest.approx(10, abs=1.0)
+
+
 def test_joined_dots_become_strokes() -> None:
     label = dot_matrix_label("16/11", pitch_px=12, dot_radius_px=3).image
     variant = make_variant(label, (Step.DOTS,))
