@@ -45,6 +45,7 @@ from pipeline.second_chance import (
     doubtful,
     need,
     plan,
+    settled,
     starts_in_time,
     winner,
 )
@@ -369,9 +370,10 @@ class Pipeline:
                 lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
-        wanted = await run(key, self._second_chance_need, image, windows_dated, lines, settings)
+        wanted, first = await run(key, self._second_chance_need, image, windows_dated, lines, settings)
         if wanted is not Need.NONE:
-            context = _ReadContext(key, priority, deadline, costs, wanted is Need.DOUBTFUL)
+            doubted = first if wanted is Need.DOUBTFUL else None
+            context = _ReadContext(key, priority, deadline, costs, doubted)
             whole = fallback or self._detector is None
             found, second = await self._asecond_chance(
                 ocr, image, windows, scale, whole, settings, context, lines
@@ -410,13 +412,13 @@ class Pipeline:
         """
         started = time.perf_counter()
         swap = None
-        if not context.beyond_doubt:
+        if context.doubted is None:
             swap = await self._executor.run(context.key, self._digit_swap_read, lines, settings)
         reads: list[VariantRead] = [] if swap is None else [swap]
         skipped: list[str] = []
         rounds = self._rounds(windows, photo)
         for index, round_ in enumerate(rounds):
-            if winner(reads, context.beyond_doubt) is not None:
+            if settled(reads, context.doubted):
                 break
             cost = context.costs.get(round_[0].target, 0.0)
             if not starts_in_time(context.deadline, cost, time.monotonic()):
@@ -441,7 +443,7 @@ class Pipeline:
             if refused:
                 skipped += [planned.name for later in rounds[index + 1 :] for planned in later]
                 break
-        return _second_chance_result(reads, skipped, started, context.beyond_doubt)
+        return _second_chance_result(reads, skipped, started, context.doubted)
 
     async def _aread_variant(
         self,
@@ -632,9 +634,9 @@ class Pipeline:
             # ran and came back empty, and detect_ms stays 0.
             lines = tuple(self._ocr.read(image, detection_index=-1))
             second = None
-            wanted = self._second_chance_need(image, False, lines, settings)
+            wanted, first = self._second_chance_need(image, False, lines, settings)
             if wanted is not Need.NONE:
-                lines, second = self._second_chance(image, [], 1.0, True, settings, lines, wanted)
+                lines, second = self._second_chance(image, [], 1.0, True, settings, lines, wanted, first)
             times = (queued_at, started, decoded, decoded, time.perf_counter())
             return _with_second_chance(self._finish(image, settings, (), lines, times, False), second)
         detections = self._detector.detect(
@@ -649,9 +651,11 @@ class Pipeline:
         if fallback:
             lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, windows_best, settings)
         second = None
-        wanted = self._second_chance_need(image, windows_dated, lines, settings)
+        wanted, first = self._second_chance_need(image, windows_dated, lines, settings)
         if wanted is not Need.NONE:
-            lines, second = self._second_chance(image, windows, scale, fallback, settings, lines, wanted)
+            lines, second = self._second_chance(
+                image, windows, scale, fallback, settings, lines, wanted, first
+            )
         times = (queued_at, started, decoded, detected, time.perf_counter())
         return _with_second_chance(self._finish(image, settings, detections, lines, times, fallback), second)
 
@@ -664,6 +668,7 @@ class Pipeline:
         settings: _Settings,
         lines: tuple[OcrLine, ...],
         wanted: Need,
+        first: ParsedDate | None,
     ) -> tuple[tuple[OcrLine, ...], SecondChance]:
         """Reads variants of the windows, then of the photo if ``photo`` (the first read read it),
         round by round (see :mod:`pipeline.second_chance`), one read at a time in the calling
@@ -674,17 +679,17 @@ class Pipeline:
             The winning variant's lines, else ``lines`` (the first read's); and the report.
         """
         started = time.perf_counter()
-        beyond_doubt = wanted is Need.DOUBTFUL
-        swap = None if beyond_doubt else self._digit_swap_read(lines, settings)
+        doubted = first if wanted is Need.DOUBTFUL else None
+        swap = None if doubted is not None else self._digit_swap_read(lines, settings)
         reads: list[VariantRead] = [] if swap is None else [swap]
         for round_ in self._rounds(windows, photo):
-            if winner(reads, beyond_doubt) is not None:
+            if settled(reads, doubted):
                 break
             for planned in round_:
                 read = self._read_variant(image, windows, scale, planned, settings)
                 if read is not None:
                     reads.append(read)
-        found, report = _second_chance_result(reads, [], started, beyond_doubt)
+        found, report = _second_chance_result(reads, [], started, doubted)
         return found or lines, report
 
     def _digit_swap_read(self, lines: tuple[OcrLine, ...], settings: _Settings) -> VariantRead | None:
@@ -713,16 +718,18 @@ class Pipeline:
 
     def _second_chance_need(
         self, image: np.ndarray, windows_dated: bool, lines: tuple[OcrLine, ...], settings: _Settings
-    ) -> Need:
+    ) -> tuple[Need, ParsedDate | None]:
         """What the first read of ``image`` (its final ``lines``) asks of the second chance (see
-        :func:`need`): nothing when it is off or the read holds a date beyond doubt.
-        ``windows_dated``: the windows' lines held an expiry date beyond doubt, so no fallback ran
-        and ``lines`` are theirs: known dated without parsing them again (photos the first read
-        dates pay nothing). The photo's dot grid is measured (about 20 ms at 0.5 MP) only for an
-        unlabelled date without a year."""
+        :func:`need`): nothing when it is off or the read holds a date beyond doubt; and the
+        read's best date (``None`` when it was not parsed again or holds none). ``windows_dated``:
+        the windows' lines held an expiry date beyond doubt, so no fallback ran and ``lines`` are
+        theirs: known dated without parsing them again (photos the first read dates pay nothing).
+        The photo's dot grid is measured (about 20 ms at 0.5 MP) only for an unlabelled date
+        without a year."""
         if not self.config.second_chance or windows_dated:
-            return Need.NONE
-        return need(self._dates_in(lines, settings).best, lambda: dot_grid(image) is not None)
+            return Need.NONE, None
+        best = self._dates_in(lines, settings).best
+        return need(best, lambda: dot_grid(image) is not None), best
 
     def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:
         return plan(
@@ -877,16 +884,16 @@ class _ReadContext:
     priority: Priority
     deadline: float | None
     costs: dict[Target, float]
-    # The first read found a doubtful date: only a date beyond doubt may replace it.
-    beyond_doubt: bool = False
+    # The first read's doubtful date, if it found one: only a date beyond doubt may replace it.
+    doubted: ParsedDate | None = None
 
 
 def _second_chance_result(
-    reads: list[VariantRead], skipped: list[str], started: float, beyond_doubt: bool
+    reads: list[VariantRead], skipped: list[str], started: float, doubted: ParsedDate | None
 ) -> tuple[tuple[OcrLine, ...] | None, SecondChance]:
     """The winning read's lines (``None`` when no date stands, see :func:`winner`) and the
     report."""
-    won = winner(reads, beyond_doubt)
+    won = winner(reads, doubted)
     report = SecondChance(
         read=tuple(read.name for read in reads),
         skipped=tuple(skipped),

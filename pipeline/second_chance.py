@@ -5,19 +5,19 @@ date) finds no date, or only a :func:`doubtful` one, the pipeline reads variants
 pixels (:mod:`pipeline.variants`) through the same models: first variants of the windows, then,
 if no date stands among them and the whole-photo fallback is on, variants of the whole photo. A
 photo whose first read finds a date beyond doubt never gets here, so its latency does not change.
-After a doubtful first read only a date beyond doubt may win (``winner(..., beyond_doubt=True)``);
-when none stands, the first read's date stays. Before any variant of a dateless first read, its
-own lines are tried with one digit swapped for the recogniser's close second choice
-(``DIGIT_SWAP``, see :mod:`pipeline.ctc`): a read that costs no model run and votes as a variant
-read does.
+After a doubtful first read only a date beyond doubt may win (``winner(..., doubted=...)``), one
+that completes the doubtful date before any other; when none stands, the first read's date
+stays. Before any variant of a dateless first read, its own lines are tried with one digit
+swapped for the recogniser's close second choice (``DIGIT_SWAP``, see :mod:`pipeline.ctc`): a
+read that costs no model run and votes as a variant read does.
 
 Variants are tried in the configured order (``PipelineConfig.second_chance_window_variants`` and
 ``second_chance_photo_variants``; the defaults keep the variants that read dates the first read
 missed, on realworld-dev and on synthetic labels: bench/RESULTS.md, "Second-chance reads"), at
 most ``PipelineConfig.second_chance_max_variants`` of them, in rounds of ``VARIANTS_AT_ONCE``: the
 reads of one round run concurrently (through the batchers, in ``aprocess``), and after each round
-:func:`winner` looks for a date that stands among every read so far; if there is one, the reading
-stops.
+:func:`winner` looks for a date that stands among every read so far; if there is one (after a
+doubtful first read: one that completes it, :func:`settled`), the reading stops.
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ __all__ = [
     "Planned",
     "Target",
     "VariantRead",
+    "completes",
     "doubtful",
     "need",
     "plan",
+    "settled",
     "starts_in_time",
     "winner",
 ]
@@ -76,6 +78,8 @@ _NUMBER_PAIR = re.compile(r"\d{2} ?[./\-] ?(\d{2})")
 _YEAR_MONTH = re.compile(r"\d{4} ?[./\-] ?\d{1,2}")
 # A year printed as the two digits 20: a four-digit year 20xx cut after its century.
 _CUT_YEAR = re.compile(r"(?<![\d./\-])20$")
+# What a doubtful date's text and its completion are compared on (completes()).
+_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
 
 class Need(enum.Enum):
@@ -180,7 +184,7 @@ def doubtful(found: ParsedDate, dot_print: Callable[[], bool] = lambda: True) ->
     return found.kind is not DateKind.EXPIRY and found.year_inferred and dot_print()
 
 
-def winner(reads: Sequence[VariantRead], beyond_doubt: bool = False) -> tuple[VariantRead, int] | None:
+def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> tuple[VariantRead, int] | None:
     """The read whose date is best supported, and how many reads support it.
 
     Each read votes for the parser's best date in its own lines. A date stands only with
@@ -189,22 +193,29 @@ def winner(reads: Sequence[VariantRead], beyond_doubt: bool = False) -> tuple[Va
     the dates that stand, the one with the most votes wins; a tie goes to
     the date read with the higher parser confidence, then to the one read first (the plan's
     order). Of the reads voting for the winning date, the one with the highest confidence (the
-    first, on a tie) gives the lines. With ``beyond_doubt`` (the first read found a
-    :func:`doubtful` date) a read whose date is doubtful too does not vote: it would only read the
-    first read's weak date again.
+    first, on a tie) gives the lines.
+
+    ``doubted`` is the first read's :func:`doubtful` date, when it found one: then a read whose date
+    is doubtful too does not vote (it would only read the weak date again), and a standing date
+    that :func:`completes` it wins over any that does not, whatever their votes: the doubtful
+    date is what the first read saw of the expiry line, and another line's date read whole more
+    often is still another line's (hard set v2 940213: ``MFD 19-07-29`` over a dotted ``USE BY
+    06-11-29`` first read as ``06-11``).
 
     Returns:
         ``(read, votes)``, or ``None`` when no date stands.
     """
     votes: dict[object, list[VariantRead]] = {}
     for read in reads:
-        if read.best is not None and not (beyond_doubt and doubtful(read.best)):
+        if read.best is not None and not (doubted is not None and doubtful(read.best)):
             votes.setdefault(read.best.date, []).append(read)
     standing = [
         voters
         for voters in votes.values()
         if len(voters) >= MIN_VOTES or any(map(_named, voters)) or any(map(_code_block, voters))
     ]
+    if doubted is not None:
+        standing = [voters for voters in standing if _completing(voters, doubted)] or standing
     if not standing:
         return None
 
@@ -214,6 +225,26 @@ def winner(reads: Sequence[VariantRead], beyond_doubt: bool = False) -> tuple[Va
     # max() keeps the first of equals, and dicts keep the order dates were first read in.
     voters = max(standing, key=strength)
     return max(voters, key=_confidence), len(voters)
+
+
+def settled(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> bool:
+    """Whether the reading may stop: a date stands (:func:`winner`) and, after a doubtful first
+    date, it completes that date. A date of another line does not end the reading after a
+    doubtful one: a later variant may still read the doubtful line whole."""
+    won = winner(reads, doubted)
+    return won is not None and (doubted is None or _completing([won[0]], doubted))
+
+
+def completes(found: ParsedDate, doubted: ParsedDate) -> bool:
+    """Whether ``found`` is ``doubted`` read whole: the letters and digits of ``doubted``'s text
+    (case and separators aside) run on in ``found``'s (``06-11`` in ``06-11-29``, ``11 MAY`` in
+    ``11 MAY 2025``, ``14 Apr 20`` in ``14 Apr 2030``)."""
+    part = _ALNUM.sub("", doubted.text).upper()
+    return bool(part) and part in _ALNUM.sub("", found.text).upper()
+
+
+def _completing(voters: Sequence[VariantRead], doubted: ParsedDate) -> bool:
+    return any(read.best is not None and completes(read.best, doubted) for read in voters)
 
 
 def _code_block(read: VariantRead) -> bool:

@@ -19,9 +19,11 @@ from pipeline.second_chance import (
     Need,
     Target,
     VariantRead,
+    completes,
     doubtful,
     need,
     plan,
+    settled,
     winner,
 )
 from pipeline.types import BoundingBox, DateKind, DatePrecision, OcrLine, ParsedDate
@@ -332,11 +334,42 @@ def test_after_a_doubtful_read_only_a_date_beyond_doubt_wins() -> None:
     read_whole = [VariantRead("photo:upscale", (), whole), VariantRead("photo:deskew", (), whole)]
     # Read twice, the cut date would stand after a dateless first read; not after a doubtful one.
     assert winner(again) == (again[0], 2)
-    assert winner(again, beyond_doubt=True) is None
-    assert winner([*again, *read_whole], beyond_doubt=True) == (read_whole[0], 2)
+    assert winner(again, doubted=CUT_YEAR) is None
+    assert winner([*again, *read_whole], doubted=CUT_YEAR) == (read_whole[0], 2)
     labelled_pair = VariantRead("window:dots", (), CUT_PAIR)
     assert winner([labelled_pair]) == (labelled_pair, 1)
-    assert winner([labelled_pair], beyond_doubt=True) is None
+    assert winner([labelled_pair], doubted=CUT_PAIR) is None
+
+
+def test_after_a_doubtful_read_its_line_read_whole_wins_over_another_line() -> None:
+    # Hard set v2 940213: "MFD 19-07-29" over a dotted "USE BY 06-11-29" first read as "06-11".
+    other = _parsed("19-07-29", dt.date(2029, 7, 19), DateKind.UNKNOWN)
+    whole = _parsed("06-11-29", dt.date(2029, 11, 6), DateKind.EXPIRY)
+    others = [VariantRead("window:dots", (), other), VariantRead("photo:dots", (), other)]
+    completed = VariantRead("photo:deskew", (), whole)
+    assert completes(whole, CUT_PAIR) and not completes(other, CUT_PAIR)
+    # Two votes for another line's date stand, but do not end the reading after a doubtful date...
+    assert winner(others, doubted=CUT_PAIR) == (others[0], 2)
+    assert not settled(others, doubted=CUT_PAIR) and settled(others)
+    # ...and the doubtful line read whole, once, wins over them.
+    assert winner([*others, completed], doubted=CUT_PAIR) == (completed, 1)
+    assert settled([*others, completed], doubted=CUT_PAIR)
+    # Without a doubtful date, votes decide as before.
+    assert winner([*others, completed]) == (others[0], 2)
+
+
+def test_what_completes_a_doubtful_date() -> None:
+    def date(text: str) -> ParsedDate:
+        return _parsed(text, dt.date(2025, 5, 11), DateKind.UNKNOWN)
+
+    # Case and separators aside, the doubtful text runs on in the whole one.
+    assert completes(date("11 may 2025"), CUT_YEAR) and completes(date("11MAY25"), CUT_YEAR)
+    assert completes(date("06/11/2029"), CUT_PAIR)
+    assert completes(date("14 Apr 2030"), date("14 Apr 20"))
+    # A different day, or the same digits out of order, is another date.
+    assert not completes(date("12 MAY 2025"), CUT_YEAR) and not completes(date("11-06-29"), CUT_PAIR)
+    # A doubtful text with no letter or digit completes nothing.
+    assert not completes(date("11 MAY 2025"), date(" - "))
 
 
 def test_rounds_read_windows_first_and_never_mix_targets() -> None:
