@@ -21,8 +21,9 @@ Each read also keeps its **digit alternatives**: the text with one digit replace
 model ranked second at that step, where that digit has at least ``SWAP_RATIO`` of the greedy
 digit's probability (at most ``MAX_ALTERNATIVES``, the closest second first). Dot-matrix print
 makes digits of each other (an 8 of a 0 whose dots smear: ``84 Aug 2029`` with the 0 at 0.35 to
-the 8's 0.63); nothing here chooses between them, the pipeline tries them only on a photo whose
-reads hold no date (``pipeline.second_chance``), where the parser can tell a day from a 84.
+the 8's 0.63); nothing here chooses between them, the pipeline tries them only where the parser
+can tell a day from a 84: on a photo whose reads hold no date (``pipeline.second_chance``), and on
+a whole numeric date the parser refuses (``pipeline.impossible_dates``: ``31.10.2050``).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from pipeline.decode import DecodedImage, decode_photo
 from pipeline.detector import YoloDetector, detector_batcher, load_detector
 from pipeline.errors import DeadlineExceeded, InvalidInput, Overloaded, ShuttingDown
 from pipeline.executor import Key, PriorityExecutor
+from pipeline.impossible_dates import repaired
 from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
 from pipeline.raw_tensors import RawRow, TensorModel, check_batch, check_output_size, output_ratio
@@ -370,7 +371,7 @@ class Pipeline:
                 lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
-        wanted, first = await run(key, self._second_chance_need, image, windows_dated, lines, settings)
+        lines, wanted, first = await run(key, self._after_first_read, image, windows_dated, lines, settings)
         if wanted is not Need.NONE:
             doubted = first if wanted is Need.DOUBTFUL else None
             context = _ReadContext(key, priority, deadline, costs, doubted)
@@ -634,7 +635,7 @@ class Pipeline:
             # ran and came back empty, and detect_ms stays 0.
             lines = tuple(self._ocr.read(image, detection_index=-1))
             second = None
-            wanted, first = self._second_chance_need(image, False, lines, settings)
+            lines, wanted, first = self._after_first_read(image, False, lines, settings)
             if wanted is not Need.NONE:
                 lines, second = self._second_chance(image, [], 1.0, True, settings, lines, wanted, first)
             times = (queued_at, started, decoded, decoded, time.perf_counter())
@@ -651,7 +652,7 @@ class Pipeline:
         if fallback:
             lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, windows_best, settings)
         second = None
-        wanted, first = self._second_chance_need(image, windows_dated, lines, settings)
+        lines, wanted, first = self._after_first_read(image, windows_dated, lines, settings)
         if wanted is not Need.NONE:
             lines, second = self._second_chance(
                 image, windows, scale, fallback, settings, lines, wanted, first
@@ -716,20 +717,23 @@ class Pipeline:
                     return VariantRead(DIGIT_SWAP, swapped, best, found.candidates)
         return None
 
-    def _second_chance_need(
+    def _after_first_read(
         self, image: np.ndarray, windows_dated: bool, lines: tuple[OcrLine, ...], settings: _Settings
-    ) -> tuple[Need, ParsedDate | None]:
-        """What the first read of ``image`` (its final ``lines``) asks of the second chance (see
-        :func:`need`): nothing when it is off or the read holds a date beyond doubt; and the
-        read's best date (``None`` when it was not parsed again or holds none). ``windows_dated``:
-        the windows' lines held an expiry date beyond doubt, so no fallback ran and ``lines`` are
+    ) -> tuple[tuple[OcrLine, ...], Need, ParsedDate | None]:
+        """The first read of ``image`` (its final ``lines``) with its impossible dates repaired
+        (:func:`pipeline.impossible_dates.repaired`: a line with alternatives and a whole numeric
+        date costs a parse of the line, others nothing); what it asks of the second chance (see
+        :func:`need`): nothing when it is off or the read holds a date beyond doubt; and its best
+        date (``None`` when it was not parsed again or holds none). ``windows_dated``: the
+        windows' lines held an expiry date beyond doubt, so no fallback ran and ``lines`` are
         theirs: known dated without parsing them again (photos the first read dates pay nothing).
         The photo's dot grid is measured (about 20 ms at 0.5 MP) only for an unlabelled date
         without a year."""
+        lines = repaired(lines, lambda text: self._parse_text(text, settings).best is not None)
         if not self.config.second_chance or windows_dated:
-            return Need.NONE, None
+            return lines, Need.NONE, None
         best = self._dates_in(lines, settings).best
-        return need(best, lambda: dot_grid(image) is not None), best
+        return lines, need(best, lambda: dot_grid(image) is not None), best
 
     def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:
         return plan(
@@ -780,8 +784,11 @@ class Pipeline:
         return windows, self._ocr.detector.reading_scale(image.shape)
 
     def _parse(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
+        return self._parse_text("\n".join(line.text for line in lines), settings)
+
+    def _parse_text(self, text: str, settings: _Settings) -> DateParseResult:
         return parse_dates(
-            "\n".join(line.text for line in lines),
+            text,
             settings.reference_date,
             settings.date_order,
             default_order=self.config.date_order,

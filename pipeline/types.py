@@ -126,7 +126,8 @@ class OcrLine:
     box: BoundingBox
     detection_index: int = -1
     # The text with one digit swapped for the recogniser's close second choice, most likely first
-    # (``pipeline.ctc``): tried only on a photo whose reads hold no date. Not sent to callers.
+    # (``pipeline.ctc``): tried on a photo whose reads hold no date, and on a line whose whole
+    # numeric date is impossible (``pipeline.impossible_dates``). Not sent to callers.
     alternatives: tuple[str, ...] = ()
 
 

@@ -1,0 +1,80 @@
+"""Impossible whole dates read with the recogniser's second choice for a digit (impossible_dates.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from pipeline import Pipeline, ProcessOptions
+from pipeline.dates import parse_dates
+from pipeline.impossible_dates import repaired
+from pipeline.pipeline import _resolve
+from pipeline.types import BoundingBox, OcrLine
+
+REFERENCE = dt.date(2026, 11, 30)
+BOX = BoundingBox(x1=0.0, y1=0.0, x2=100.0, y2=20.0)
+
+
+def _line(text: str, *alternatives: str) -> OcrLine:
+    return OcrLine(text=text, confidence=0.9, box=BOX, alternatives=alternatives)
+
+
+def _dated(text: str) -> bool:
+    """The parser's default year window: 15 years either side of the reference date."""
+    return parse_dates(text, REFERENCE).best is not None
+
+
+def _texts(lines: tuple[OcrLine, ...]) -> list[str]:
+    return [line.text for line in lines]
+
+
+def test_an_impossible_year_is_read_with_the_close_second_digit() -> None:
+    # Hard set v3 960466: the 3 of a dot-matrix 2030 read as 5; the model ranked 3 second.
+    lines = (_line("MF6t 06.10.2026", "MF6t 06.10.2028"), _line("31.10.2050", "31.10.2030", "51.10.2050"))
+    fixed = repaired(lines, _dated)
+    assert _texts(fixed) == ["MF6t 06.10.2026", "31.10.2030"]
+    # The repaired line keeps no alternatives: it is read once, as repaired.
+    assert fixed[1].alternatives == () and fixed[0] is lines[0]
+
+
+def test_impossible_months_and_days_either_way_round() -> None:
+    assert _texts(repaired((_line("EXP 31.13.2026", "EXP 31.12.2026"),), _dated)) == ["EXP 31.12.2026"]
+    assert _texts(repaired((_line("2027-06-38", "2027-06-28"),), _dated)) == ["2027-06-28"]
+    # The closest second that makes a date wins; one that does not is passed over.
+    assert _texts(repaired((_line("31/13/27", "31/18/27", "31/12/27"),), _dated)) == ["31/12/27"]
+
+
+def test_a_line_read_as_a_date_is_never_changed() -> None:
+    # A date read right stays, whatever its alternatives (the second digit is no better a read).
+    for line in (_line("06.10.2026", "06.10.2028"), _line("EXP 31.10.2030", "EXP 31.10.2050")):
+        assert repaired((line,), _dated) == (line,)
+
+
+def test_only_a_whole_date_is_repaired_and_only_inside_it() -> None:
+    untouched = (
+        # No whole numeric date: a lot number, a year alone, a date with one separator.
+        _line("LOT 5050", "LOT 2050"),
+        _line("2050", "2030"),
+        _line("10.2050", "10.2030"),
+        # The swap falls outside the impossible date.
+        _line("L5 31.13.2026", "L3 31.13.2026"),
+        # No alternative makes it a date.
+        _line("31.10.2050", "31.10.2058"),
+        # No alternatives at all.
+        _line("31.10.2050"),
+    )
+    for line in untouched:
+        assert repaired((line,), _dated) == (line,), line.text
+
+
+def test_the_pipeline_repairs_its_first_read(real_pipeline: Pipeline) -> None:
+    settings = _resolve(ProcessOptions(reference_date=REFERENCE), real_pipeline.config)
+    lines = (_line("MF6t 06.10.2026", "MF6t 06.10.2028"), _line("31.10.2050", "31.10.2030"))
+    image = np.full((64, 64, 3), 255, np.uint8)
+
+    fixed, _, best = real_pipeline._after_first_read(image, False, lines, settings)
+
+    assert _texts(fixed) == ["MF6t 06.10.2026", "31.10.2030"]
+    # The later of two unlabelled dates is the expiry: the repaired one, not the production date.
+    assert best is not None and best.date == dt.date(2030, 10, 31)
