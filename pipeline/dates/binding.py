@@ -157,7 +157,10 @@ def bind_roles(
         roles.append(_role_of(text, cluster, start))
         floor = end
     for keyword, index in suffix_dates:
-        roles[index] = keyword.role
+        # A word that labels the date before it outranks a lone letter after it: "BEST IF USED BY
+        # 20JUL2022 F M 0938" (a US coder's plant and line letters) is a best-by date.
+        if roles[index] is None:
+            roles[index] = keyword.role
     _bind_columns(spans, keywords, ends, roles, dates)
     for keyword in keywords:
         if keyword.after:

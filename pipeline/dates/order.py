@@ -18,7 +18,7 @@ import re
 
 from pipeline.types import DateOrder
 
-__all__ = ["legend_order", "year_first_script"]
+__all__ = ["legend_order", "market_order", "year_first_script"]
 
 # One field of a legend: D, DD, M, MM, Y..YYYY; Thai ว(วัน) ด(เดือน) ป(ปี); 日 月 年 (with y/m/d).
 _FIELDS = {"D": "D", "ว": "D", "日": "D", "M": "M", "ด": "M", "月": "M", "Y": "Y", "ป": "Y", "年": "Y"}
@@ -58,6 +58,14 @@ _FIELD_AT = re.compile(_FIELD)
 # Hangul syllables, kana and CJK ideographs: scripts whose dates are written year first.
 _YEAR_FIRST_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
 _ORDERS = {"DMY": DateOrder.DMY, "MDY": DateOrder.MDY, "YMD": DateOrder.YMD, "YDM": DateOrder.YMD}
+# Date phrases of the United States' market, whose numeric dates are month first: "Best if used
+# by" is the phrase the USDA (FSIS, "Food Product Dating") and the FDA ask food makers to use,
+# "Sell by" and "Use or freeze by" are US retail practice, "Best by" its common short form. The
+# UK's and the EU's phrases ("Use by", "Best before", "Display until") are not here: they print
+# day first, and so do Canada's ("Best before" over "YY MM DD" or "MEILLEUR AVANT").
+_US_PHRASE = re.compile(
+    r"\bBEST ?(?:IF ?USED ?)?BY\b|\bBEST ?IF ?USED ?BEFORE\b|\bSELL ?BY\b|\bUSE ?OR ?FREEZE ?BY\b"
+)
 
 
 def _field(token: str) -> str:
@@ -79,6 +87,16 @@ def legend_order(text: str) -> DateOrder | None:
         order = _ORDERS.get(fields)
         if order is not None:
             return order
+    return None
+
+
+def market_order(text: str) -> DateOrder | None:
+    """MDY when ``text`` (normalised: upper case) holds a date phrase of the US market ("BEST IF
+    USED BY 06-03-2024" is 3 June), else None. A guess, as a script is: the label's own dates
+    overrule it (``parser.py``: "BEST BY 28/05/2024" reads only day first, and is read so)."""
+    # Most lines hold neither word: no pattern scan for them.
+    if ("BY" in text or "BEFORE" in text) and _US_PHRASE.search(text) is not None:
+        return DateOrder.MDY
     return None
 
 

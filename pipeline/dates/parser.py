@@ -12,7 +12,7 @@ from pipeline.dates.binding import bind_roles
 from pipeline.dates.confidence import Evidence, confidence
 from pipeline.dates.keywords import Keyword, Role, find_keywords, restore_glued
 from pipeline.dates.normalize import MAX_TEXT_CHARS, normalize
-from pipeline.dates.order import legend_order, year_first_script
+from pipeline.dates.order import legend_order, market_order, year_first_script
 from pipeline.dates.patterns import Form, RawMatch, find_matches
 from pipeline.dates.prices import is_price
 from pipeline.dates.reading import Reading, read
@@ -142,9 +142,12 @@ def parse_with_evidence(
     if order is None:
         order = legend_order(normalized)
         if order is None:
-            # A year-first script, else the default: a guess, which the label's dates may overrule.
+            # A year-first script, else the market's order (a US date phrase), else the default: a
+            # guess, which the label's dates may overrule.
             guessed = True
             by_script = year_first_script(normalized)
+            if not by_script:
+                default_order = market_order(normalized) or default_order
             order = DateOrder.YMD if by_script else default_order
     readings = _read_all(normalized, matches, order, window, grace_days)
     if guessed and _order_sensitive(matches, readings, window, by_script):
@@ -195,7 +198,10 @@ def parse_with_evidence(
             reading.precision is DatePrecision.DAY,
             len(year) == 4 or (form is Form.COMPACT and len(original) == 8),
             reading.year_inferred,
-            form is Form.DAY_NAME or form is Form.NAME_DAY_YEAR or form is Form.NAME_YEAR,
+            form is Form.DAY_NAME
+            or form is Form.NAME_DAY_YEAR
+            or form is Form.NAME_YEAR
+            or form is Form.YEAR_NAME_DAY,
             form is Form.COMPACT,
             reading.ambiguous,
             reading.swapped,

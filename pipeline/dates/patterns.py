@@ -26,6 +26,7 @@ class Form(enum.Enum):
     DAY_NAME = "day_name"  # 15 MAR 2026, 15MAR26, 15 de marco de 2026, 16 NOV
     NAME_DAY_YEAR = "name_day_year"  # MAR 15 2026, MAR 15, 2026
     NAME_YEAR = "name_year"  # MAR/27, SET25, ABRIL 2027
+    YEAR_NAME_DAY = "year_name_day"  # 2023-MAR-15, 2023 MAR 15
 
 
 # A year, and where it may end: four digits not glued to more digits or to a time, or two digits
@@ -147,14 +148,29 @@ def _named_patterns(month: str) -> tuple[tuple[Form, re.Pattern[str]], ...]:
     return (
         (Form.DAY_NAME, re.compile(rf"(?P<d>{_FIRST}\d?){_NAME_SEP}{_MONTH}(?:{_NAME_SEP}{_YEAR})?")),
         (
-            # MAR 15 2026, OCT 03 27, AUG-19-2027, JUL/22/27: a two-digit year only after a separator.
+            # MAR 15 2026, OCT 03 27, AUG-19-2027, JUL/22/27: a two-digit year after a separator;
+            # or glued, after a two-digit day glued to a three-letter month: US coders print
+            # MMMDDYY ("BEST BY JAN1323", "BB:FEB0223CA"). Not where the four digits read as a
+            # year 19xx or 20xx: "JAN2027" is January 2027 (NAME_YEAR), as likely as 20 January
+            # 2027; not after a month spelt out ("Outubro2826" is October 2026 misread).
             Form.NAME_DAY_YEAR,
             re.compile(
                 rf"{month}[ .,/\-]{{0,2}}(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ .,/\-]{{0,2}}"
-                r"(?P<y>\d{4}(?!\d)|(?<=[ .,/\-])\d{2}(?![\d:]))"
+                r"(?P<y>\d{4}(?!\d)|(?<=[ .,/\-])\d{2}(?![\d:])"
+                r"|(?<=(?<![A-Z])[A-Z]{3}(?!19|20)\d\d)\d{2}(?![\d:]))"
             ),
         ),
         (Form.NAME_YEAR, re.compile(rf"{month}{_NAME_SEP}{_YEAR}")),
+        # 2023-MAR-15, 2023 MAR 15: year, month name, day (ISO 8601's order with the month spelt,
+        # US and Canadian coders). Four-digit years of the Gregorian or Buddhist era only ("23 MAR
+        # 15" is a day, month and year; "SAC 0800 DECEMBER 19 2028" a phone number and a date).
+        (
+            Form.YEAR_NAME_DAY,
+            re.compile(
+                rf"(?P<y>(?<!\d)(?:19|20|25)\d\d)[ .,/\-]{{0,2}}{month}"
+                r"[ .,/\-]{0,2}(?P<d>\d{1,2})(?![\d:])"
+            ),
+        ),
     )
 
 

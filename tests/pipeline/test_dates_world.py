@@ -174,7 +174,8 @@ KEYWORDS = [
     ("Najlepiej spożyć przed 12.08.2027", "2027-08-12"),
     ("Baik digunakan sebelum 12 08 2027", "2027-08-12"),
     ("PRO.DATE 12.08.2026\nEXP.DATE 12.08.2027", "2027-08-12"),
-    ("SELL BY 12/08/2027", "2027-08-12"),
+    # "Sell by" is the US market's phrase: its numeric dates are month first (test_dates_us.py).
+    ("SELL BY 12/08/2027", "2027-12-08"),
     ("PKD 12/08/2026 BBE 12/02/2027", "2027-02-12"),
     ("MFD 01/06/2026 USE BEFORE 01/06/2027", "2027-06-01"),
     ("EXPIRY DATE: 30/09/2027", "2027-09-30"),

@@ -1,0 +1,73 @@
+"""The date parser on US labels: month-first numbers under the US market's date phrases, the
+coders' MMMDDYY, year-month-day with the month spelt, and plant letters after a best-by date.
+
+The texts are written for these tests after the kinds of label on US groceries (a best-by date
+over a lot and a time): none is copied from a photo.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipeline.dates import parse_dates
+from pipeline.types import DateKind, DateOrder, DatePrecision
+
+REF = dt.date(2022, 11, 21)
+
+US_LABELS = [
+    # Month first under "Best if used by" (the USDA's phrase), "Best by", "Sell by".
+    ("BEST IF USED BY 06-03-2024\nS115402-1", "2024-06-03"),
+    ("BEST IF USED BY 10/05/22 E 49-70 23:28 17", "2022-10-05"),
+    ("BEST IF USED BY 06 10 2024\nD061022 16:48:51", "2024-06-10"),
+    ("Best By 04/11/2023", "2023-04-11"),
+    ("SELL BY 01/02/23", "2023-01-02"),
+    ("BEST IF USED BEFORE 03/04/2024", "2024-03-04"),
+    ("USE OR FREEZE BY 12/01/22", "2022-12-01"),
+    # A date that reads only day first is read so whatever the phrase.
+    ("BEST BY 28/05/2024", "2024-05-28"),
+    # MMMDDYY, glued, with the coder's letters after it.
+    ("BEST If Used By\nJAN1323 PS\nRC001:236401 B2", "2023-01-13"),
+    ("BB:FEB0223CA\n12:04 EH050521", "2023-02-02"),
+    ("OCT1527", "2027-10-15"),
+    # Year, month name, day.
+    ("BEST BY 2023-MAR-15\n6641LB 1242 0642", "2023-03-15"),
+    ("2024 JUL 09", "2024-07-09"),
+    ("2023MAR15", "2023-03-15"),
+    # A plant or line letter after the date does not make it a production date under a phrase.
+    ("BEST IF USED BY\n20JUL2022 F M 0938", "2022-07-20"),
+    # The UK's and the EU's phrases stay day first, and so does a label with no phrase (the
+    # configured default).
+    ("BEST BEFORE 06-03-2024", "2024-03-06"),
+    ("USE BY 10/05/22", "2022-05-10"),
+    ("DISPLAY UNTIL 06 10 2024", "2024-10-06"),
+    ("06/03/2024", "2024-03-06"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), US_LABELS)
+def test_us_and_other_labels(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None, text
+    assert (best.date.isoformat(), best.precision) == (expected, DatePrecision.DAY), text
+
+
+def test_the_caller_and_a_legend_outrank_the_phrase() -> None:
+    assert parse_dates("BEST BY 06/03/2024", REF, DateOrder.DMY).best.date == dt.date(2024, 3, 6)  # type: ignore[union-attr]
+    legend = parse_dates("BEST BY (DD/MM/YYYY)\n06/03/2024", REF).best
+    assert legend is not None and legend.date == dt.date(2024, 3, 6)
+
+
+def test_four_digits_after_a_month_that_read_as_a_year_are_its_year() -> None:
+    # JAN2027 is as likely 20 January 2027 as January 2027: the month, as before, not a guessed day.
+    found = parse_dates("JAN2027", REF).best
+    assert found is not None and found.precision is DatePrecision.MONTH and found.date == dt.date(2027, 1, 31)
+    # A two-digit year glued after a one-digit day is no MMMDDYY ("MAR526"): no date is made up.
+    assert parse_dates("MAR526", REF).best is None
+
+
+def test_a_lone_letter_after_a_date_still_labels_it_without_a_word() -> None:
+    result = parse_dates("12/2027 V 01/2025 F", REF)
+    kinds = {c.date.isoformat(): c.kind for c in result.candidates}
+    assert kinds == {"2027-12-31": DateKind.EXPIRY, "2025-01-31": DateKind.MANUFACTURE}
