@@ -56,14 +56,18 @@ _NUMBERS = {
 # "15MAR26" is March 2026, not "MAR2" and a 6.
 _CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _READ_AS_DIGIT = {"C": "0", "G": "6", "B": "8", "L": "1"}
+# And a U whose bottom the print leaves open, read as its two stems: "27ALIG2022" for 27AUG2022
+# (inkjet on a US pouch), JLIN, JLIL.
+_READ_AS_LETTERS = {"U": "LI"}
 
 
 def _spellings(word: str) -> list[str]:
-    """``word`` and every way of reading its look-alike letters (after the first) as digits."""
+    """``word`` and every way of reading its look-alike letters (after the first) as digits, or
+    as the letters OCR makes of them."""
     spellings = [word[0]]
     for letter in word[1:]:
-        digit = _READ_AS_DIGIT.get(letter)
-        spellings = [s + c for s in spellings for c in (letter, digit) if c is not None]
+        reads = (letter, _READ_AS_DIGIT.get(letter), _READ_AS_LETTERS.get(letter))
+        spellings = [s + c for s in spellings for c in reads if c is not None]
     return spellings
 
 

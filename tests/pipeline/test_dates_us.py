@@ -31,6 +31,9 @@ US_LABELS = [
     ("BEST If Used By\nJAN1323 PS\nRC001:236401 B2", "2023-01-13"),
     ("BB:FEB0223CA\n12:04 EH050521", "2023-02-02"),
     ("OCT1527", "2027-10-15"),
+    # A U whose bottom the inkjet left open, read as L and I.
+    ("BEST If Used By\n27ALIG2022\nRWQM 11:35 3", "2022-08-27"),
+    ("BEST BY JLIN 08 21", "2021-06-08"),
     # Year, month name, day.
     ("BEST BY 2023-MAR-15\n6641LB 1242 0642", "2023-03-15"),
     ("2024 JUL 09", "2024-07-09"),
@@ -65,6 +68,8 @@ def test_four_digits_after_a_month_that_read_as_a_year_are_its_year() -> None:
     assert found is not None and found.precision is DatePrecision.MONTH and found.date == dt.date(2027, 1, 31)
     # A two-digit year glued after a one-digit day is no MMMDDYY ("MAR526"): no date is made up.
     assert parse_dates("MAR526", REF).best is None
+    # A word that holds a month read with L and I for its U is no month ("ALIGN 2022").
+    assert parse_dates("ALIGN 2022", REF).best is None
 
 
 def test_a_lone_letter_after_a_date_still_labels_it_without_a_word() -> None:
