@@ -190,9 +190,11 @@ class PipelineConfig:
     # The photo's upscale reads small print in photos of up to about 2.5 MP (the variants' 4 MP cap
     # over its least useful 1.25x; a cap's 10.04.24 whose first read lost a digit); a larger photo
     # has no room for it and it is not read (pipeline/variants.py). The deskew is made only for a
-    # photo whose text leans 4 degrees or more: a dotted line at 20 degrees that the first read cut
-    # in two ("06-11" and "19-07-") reads whole levelled (bench/RESULTS.md, "seventh session").
-    second_chance_photo_variants: str = "dots,contrast,upscale,deskew,dots+turn90,turn90,turn270"
+    # photo whose text leans 4 degrees or more (up to 90 either way): a dotted line at 20 degrees
+    # that the first read cut in two ("06-11" and "19-07-") reads whole levelled, and dots levelled
+    # read a code turned 60 degrees, or 90 (as dots+turn90 did before; bench/RESULTS.md,
+    # "seventh session", "eighth session").
+    second_chance_photo_variants: str = "dots,contrast,upscale,deskew,dots+deskew,turn90,turn270"
 
     def __post_init__(self) -> None:
         _require(

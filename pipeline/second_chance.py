@@ -65,12 +65,19 @@ VARIANTS_AT_ONCE = 4
 # their keyword (019 "BBF15082027") or from two variants.
 MIN_VOTES = 2
 # A single read stands all the same when it holds a coder's block: at least this many different
-# dates to the day, each printed with its two separators ("22.06.23" over "05.07.23", dot-matrix
-# on a carton: the first read saw "3:89:23", only the joined dots read it). Noise read as dates
-# gives one date, or digits without their separators (050, 710028 above); two whole dates that
-# agree in form are a code, and the parser's choice among them (the later) is its answer.
+# dates to the day, each printed whole: with its two separators ("22.06.23" over "05.07.23",
+# dot-matrix on a carton: the first read saw "3:89:23", only the joined dots read it), or with its
+# month spelt and a four-digit year ("13 May 2027" over "12 Jan 2027", dotted and turned 60
+# degrees: hard set v3 960106). Noise read as dates gives one date, or digits without their
+# separators (050, 710028 above); two whole dates are a code, and the parser's choice among them
+# (the later) is its answer.
 CODE_BLOCK_DATES = 2
-_SEPARATED = re.compile(r"\d[./\-]\d{1,2}[./\-]\d")
+_SEPARATED = re.compile(
+    r"\d[./\-]\d{1,2}[./\-]\d"
+    r"|\d[ .\-/]?[^\W\d_]{3,}[ .,\-/]{0,2}\d{4}(?!\d)"
+    r"|[^\W\d_]{3,}[ .\-/]?\d{1,2}[ .,\-/]{1,2}\d{4}(?!\d)"
+    r"|(?<!\d)\d{4}[ .\-/]?[^\W\d_]{3,}[ .\-/]?\d"
+)
 # What is left of a day-month-year line cut short, read as a month: two two-digit numbers and a
 # separator whose second is a month too (as much a day and month as a month and year), or a
 # four-digit year and a month (a year-first date cut before its day).
@@ -248,7 +255,7 @@ def _completing(voters: Sequence[VariantRead], doubted: ParsedDate) -> bool:
 
 
 def _code_block(read: VariantRead) -> bool:
-    """Whether the read holds ``CODE_BLOCK_DATES`` different dates to the day, each separated."""
+    """Whether the read holds ``CODE_BLOCK_DATES`` different dates to the day, each printed whole."""
     whole = {
         found.date
         for found in read.dates

@@ -57,9 +57,10 @@ _UPSCALE = 2.0
 _MIN_UPSCALE = 1.25
 # Slants smaller than this are left to the text detector, whose boxes follow them.
 _MIN_SKEW_DEG = 4.0
-# Slants searched by skew_angle: a label held at an angle, up to the point where a 90-degree turn
-# is the better variant.
-_MAX_SKEW_DEG = 45.0
+# Slants searched by skew_angle: any, either way (a turn of 90 is a quarter turn; 180 more is upside
+# down, which the recogniser's orientation classifier turns back). Searched to 45 before the eighth
+# session, when a code turned 60 degrees then needed a quarter turn and a deskew after it.
+_MAX_SKEW_DEG = 90.0
 # skew_angle measures on a copy at most this many pixels a side: the slant of text lines does not
 # need more, and the search warps this copy once per angle tried.
 _SKEW_SIDE_PX = 400

@@ -197,6 +197,15 @@ def test_skew_is_measured_and_levelled() -> None:
     assert make_variant(label, (Step.DESKEW,)) is None
     levelled = make_variant(turned, (Step.DESKEW,))
     assert levelled is not None and abs(skew_angle(levelled.image)) < 2
+    # Steeper than 45 degrees, either way: levelled too (the turn variants are quarter turns).
+    for angle in (-65, 70):
+        steep = cv2.warpAffine(
+            np.pad(label, ((250, 250), (0, 0), (0, 0)), mode="edge"),
+            cv2.getRotationMatrix2D((450, 450), angle, 1.0),
+            (900, 900),
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        assert skew_angle(steep) == pytest.approx(-angle, abs=2), angle
 
 
 def test_plans_parse_and_bad_steps_are_named() -> None:
@@ -271,6 +280,24 @@ def test_a_coders_block_read_once_stands() -> None:
     beside = VariantRead("photo:dots", (), month, (made, expiry, month))
     for read in (alone, unseparated, with_month, same_twice, beside):
         assert winner([read]) is None, read.dates
+
+
+def test_a_block_of_dates_with_their_months_spelt_stands() -> None:
+    # Hard set v3 960106: "13 May 2027" over "12 Jan 2027", dotted, turned 60 degrees.
+    expiry = _unlabelled("13 May 2027", dt.date(2027, 5, 13))
+    for made in ("12 Jan 2027", "JAN 12 2027", "2027-JAN-12"):
+        block = VariantRead(
+            "photo:dots+deskew", (), expiry, (_unlabelled(made, dt.date(2027, 1, 12)), expiry)
+        )
+        assert winner([block]) == (block, 1), made
+    # Without a four-digit year a spelt month is no whole date: "13 May" and "12 Jan 20" are not a block.
+    short = VariantRead(
+        "photo:dots",
+        (),
+        expiry,
+        (_unlabelled("12 Jan 20", dt.date(2020, 1, 12)), _unlabelled("13 May", dt.date(2027, 5, 13))),
+    )
+    assert winner([short]) is None
 
 
 def _parsed(
