@@ -106,6 +106,14 @@ def _suffix_letter_dates(
     return found if reads_so else []
 
 
+def _line_goes_on(text: str, start: int) -> bool:
+    """Whether anything but spaces follows ``start`` on its line."""
+    end = text.find("\n", start)
+    return not text[start : len(text) if end < 0 else end].isspace() and start < (
+        len(text) if end < 0 else end
+    )
+
+
 def _date_just_before(text: str, keyword: Keyword, spans: Sequence[Span]) -> int | None:
     """Index of the date that ends at most two spaces before ``keyword``, if any."""
     index = bisect_right(spans, keyword.start, key=lambda span: span[1]) - 1
@@ -157,9 +165,11 @@ def bind_roles(
         roles.append(_role_of(text, cluster, start))
         floor = end
     for keyword, index in suffix_dates:
-        # A word that labels the date before it outranks a lone letter after it: "BEST IF USED BY
-        # 20JUL2022 F M 0938" (a US coder's plant and line letters) is a best-by date.
-        if roles[index] is None:
+        # A word that labels the date before it outranks a lone letter after it that more of the
+        # coder's line follows: "BEST IF USED BY 20JUL2022 F M 0938" (a US coder's plant and line
+        # letters) is a best-by date. A letter that ends its line is the date's own tag ("EXP
+        # 12/03/2026 F" lost its V date: 12/03/2026 is the production date).
+        if roles[index] is None or not _line_goes_on(text, keyword.end):
             roles[index] = keyword.role
     _bind_columns(spans, keywords, ends, roles, dates)
     for keyword in keywords:

@@ -63,8 +63,13 @@ _ORDERS = {"DMY": DateOrder.DMY, "MDY": DateOrder.MDY, "YMD": DateOrder.YMD, "YD
 # "Sell by" and "Use or freeze by" are US retail practice, "Best by" its common short form. The
 # UK's and the EU's phrases ("Use by", "Best before", "Display until") are not here: they print
 # day first, and so do Canada's ("Best before" over "YY MM DD" or "MEILLEUR AVANT").
+# The phrase must label a numeric date with slashes, hyphens or spaces right after it (a colon or a
+# line break between): "Rated best by Which?" or "Best by nature" over a UK "Best before 05.06.27"
+# label nothing, and dots are a day-first sign (US coders print / - or spaces: "Best by: 12.06.2027"
+# on an export pack is 12 June).
 _US_PHRASE = re.compile(
-    r"\bBEST ?(?:IF ?USED ?)?BY\b|\bBEST ?IF ?USED ?BEFORE\b|\bSELL ?BY\b|\bUSE ?OR ?FREEZE ?BY\b"
+    r"(?:\bBEST ?(?:IF ?USED ?)?BY|\bBEST ?IF ?USED ?BEFORE|\bSELL ?BY|\bUSE ?OR ?FREEZE ?BY)"
+    r"[ :\-\n]{0,4}\d{1,2}([/\- ])\d{1,2}\1\d{2}"
 )
 
 
@@ -91,9 +96,10 @@ def legend_order(text: str) -> DateOrder | None:
 
 
 def market_order(text: str) -> DateOrder | None:
-    """MDY when ``text`` (normalised: upper case) holds a date phrase of the US market ("BEST IF
-    USED BY 06-03-2024" is 3 June), else None. A guess, as a script is: the label's own dates
-    overrule it (``parser.py``: "BEST BY 28/05/2024" reads only day first, and is read so)."""
+    """MDY when ``text`` (normalised: upper case) holds a date phrase of the US market right
+    before a numeric date ("BEST IF USED BY 06-03-2024" is 3 June), else None. A guess, as a
+    script is: the label's own dates overrule it (``parser.py``: "BEST BY 28/05/2024" reads only
+    day first, and is read so)."""
     # Most lines hold neither word: no pattern scan for them.
     if ("BY" in text or "BEFORE" in text) and _US_PHRASE.search(text) is not None:
         return DateOrder.MDY

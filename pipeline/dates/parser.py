@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -33,6 +34,8 @@ def _kind_of(role: Role | None) -> DateKind:
 
 
 _DIGIT = re.compile(r"\d")
+# Between a keyword and the date it labels right after it (_expiry_right_before).
+_GAP = re.compile(r"[\s:.\-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,20 @@ def parse_dates(
     return DateParseResult(best=best, candidates=candidates)
 
 
+def _coder_glued(match: RawMatch) -> bool:
+    """Whether ``match`` is a month with its day and two-digit year glued on ("JAN1323")."""
+    return "coder" in match.groups.re.groupindex and match.groups["coder"] is not None
+
+
+def _expiry_right_before(text: str, start: int, keywords: Sequence[Keyword]) -> bool:
+    """Whether an expiry keyword ends right before ``start``: only spaces, line breaks, colons,
+    dots or hyphens between ("BEST If Used By\nJAN1323", "BB:FEB0223")."""
+    for keyword in keywords:
+        if keyword.role is Role.EXPIRY and keyword.end <= start and _GAP.fullmatch(text, keyword.end, start):
+            return True
+    return False
+
+
 def _is_whole(found: ParsedDate | None) -> bool:
     """A day with its year printed."""
     return found is not None and found.precision is DatePrecision.DAY and not found.year_inferred
@@ -175,6 +192,9 @@ def parse_with_evidence(
         if role is not Role.LOT  # lot codes are never dates
         # a date glued to a shift code stands only under its expiry keyword (see patterns.py)
         and (role is Role.EXPIRY or "shift" not in match.groups.re.groupindex)
+        # and so does a US coder's MMMDDYY, its keyword right before it ("BEST BY JAN1323";
+        # unlabelled, or with a code between, "NOV1230" is as likely a style or batch code)
+        and (not _coder_glued(match) or _expiry_right_before(normalized, match.start, keywords))
         # a bare compact number between commas is part of an address or a list ("Rossiya,
         # 140126, Moskva": a postal code), not a printed date
         and not (role is None and match.form is Form.COMPACT and _between_commas(normalized, match))

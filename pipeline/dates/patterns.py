@@ -149,26 +149,31 @@ def _named_patterns(month: str) -> tuple[tuple[Form, re.Pattern[str]], ...]:
         (Form.DAY_NAME, re.compile(rf"(?P<d>{_FIRST}\d?){_NAME_SEP}{_MONTH}(?:{_NAME_SEP}{_YEAR})?")),
         (
             # MAR 15 2026, OCT 03 27, AUG-19-2027, JUL/22/27: a two-digit year after a separator;
-            # or glued, after a two-digit day glued to a three-letter month: US coders print
-            # MMMDDYY ("BEST BY JAN1323", "BB:FEB0223CA"). Not where the four digits read as a
-            # year 19xx or 20xx: "JAN2027" is January 2027 (NAME_YEAR), as likely as 20 January
-            # 2027; not after a month spelt out ("Outubro2826" is October 2026 misread).
+            # or glued, after a two-digit day glued to an English month's three letters: US coders
+            # print MMMDDYY ("BEST BY JAN1323", "BB:FEB0223CA"). Not where the four digits read as
+            # a year 19xx or 20xx: "JAN2027" is January 2027 (NAME_YEAR), as likely as 20 January
+            # 2027; not after a month spelt out ("Outubro2826" is October 2026 misread). Kept only
+            # where a keyword labels it an expiry date (``coder``, see parser.py): unlabelled,
+            # "NOV1230" is as likely a style or batch code.
             Form.NAME_DAY_YEAR,
             re.compile(
                 rf"{month}[ .,/\-]{{0,2}}(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ .,/\-]{{0,2}}"
                 r"(?P<y>\d{4}(?!\d)|(?<=[ .,/\-])\d{2}(?![\d:])"
-                r"|(?<=(?<![A-Z])[A-Z]{3}(?!19|20)\d\d)\d{2}(?![\d:]))"
+                r"|(?<=(?<![A-Z])(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?!19|20)\d\d)"
+                r"(?P<coder>\d{2})(?![\d:]))"
             ),
         ),
         (Form.NAME_YEAR, re.compile(rf"{month}{_NAME_SEP}{_YEAR}")),
         # 2023-MAR-15, 2023 MAR 15: year, month name, day (ISO 8601's order with the month spelt,
-        # US and Canadian coders). Four-digit years of the Gregorian or Buddhist era only ("23 MAR
-        # 15" is a day, month and year; "SAC 0800 DECEMBER 19 2028" a phone number and a date).
+        # US and Canadian coders). Years 20xx only ("23 MAR 15" is a day, month and year; "SAC 0800
+        # DECEMBER 19 2028" a phone number and a date, "BEST BEFORE 2517 NOV 28" a code and a
+        # month); not with a letter after the day ("2029 JUL 1A", a lot) nor a year ("LOT 2026 MAR
+        # 15 2027" is a code and 15 March 2027).
         (
             Form.YEAR_NAME_DAY,
             re.compile(
-                rf"(?P<y>(?<!\d)(?:19|20|25)\d\d)[ .,/\-]{{0,2}}{month}"
-                r"[ .,/\-]{0,2}(?P<d>\d{1,2})(?![\d:])"
+                rf"(?P<y>(?<!\d)20\d\d)[ .,/\-]{{0,2}}{month}"
+                r"[ .,/\-]{0,2}(?P<d>\d{1,2})(?![^\W_]|:)(?![ .,/\-]{1,2}\d\d)"
             ),
         ),
     )

@@ -30,7 +30,7 @@ US_LABELS = [
     # MMMDDYY, glued, with the coder's letters after it.
     ("BEST If Used By\nJAN1323 PS\nRC001:236401 B2", "2023-01-13"),
     ("BB:FEB0223CA\n12:04 EH050521", "2023-02-02"),
-    ("OCT1527", "2027-10-15"),
+    ("EXP OCT1527", "2027-10-15"),
     # A U whose bottom the inkjet left open, read as L and I.
     ("BEST If Used By\n27ALIG2022\nRWQM 11:35 3", "2022-08-27"),
     ("BEST BY JLIN 08 21", "2021-06-08"),
@@ -70,6 +70,47 @@ def test_four_digits_after_a_month_that_read_as_a_year_are_its_year() -> None:
     assert parse_dates("MAR526", REF).best is None
     # A word that holds a month read with L and I for its U is no month ("ALIGN 2022").
     assert parse_dates("ALIGN 2022", REF).best is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A glued month and four digits is a date only right after its expiry keyword: unlabelled,
+        # or with a code between, it is a style or batch code, and never outranks a real date.
+        ("05.06.2027\nSET1530", "2027-06-05"),
+        ("12.05.2027 23:10\nLOT NOV1230", "2027-05-12"),
+        ("15/06/2027 L2\nJAN1330", "2027-06-15"),
+        ("Best before: see side\nCODE: MAR2526 A", None),
+        ("Style No. JUN1530", None),
+        # A US phrase labels only the numeric date right after it, and never a dotted one.
+        ("EXP 05/06/2027\nEnjoy it at its best by storing in a cool dry place", "2027-06-05"),
+        ("Rated best by Which?\nBest before 05.06.27", "2027-06-05"),
+        ("Best by nature\nEXP 05/06/2027", "2027-06-05"),
+        ("BEST BEFORE: SEE BASE\nSELL BY: SEE BASE\n05/06/27 L23", "2027-06-05"),
+        ("Best by: 12.06.2027", "2027-06-12"),
+        ("Mindestens haltbar bis / Best by: 05.06.2027", "2027-06-05"),
+        # Year, month name, day: a year 20xx, no letter or year after the day.
+        ("BEST BEFORE 2517 NOV 28", "2028-11"),
+        ("LOT 2026 MAR 15 2027", "2027-03-15"),
+        ("BEST BY 2031 MAR 15 2027", "2027-03-15"),
+        ("12.05.2027\n2029 JUL 1A", "2027-05-12"),
+    ],
+)
+def test_what_the_us_rules_leave_alone(text: str, expected: str | None) -> None:
+    # Found by a review that tried to break these rules with labels of other markets.
+    best = parse_dates(text, REF).best
+    if expected is None:
+        assert best is None or best.kind is DateKind.MANUFACTURE, (text, best)
+        return
+    assert best is not None, text
+    assert best.date.isoformat()[: len(expected)] == expected, (text, best)
+
+
+def test_a_lone_letter_that_ends_its_line_tags_the_date_before_it() -> None:
+    # "EXP 12/03/2026 F": the F date of a "V ... F" pair whose V date was lost, not an expiry.
+    for text in ("EXP 12/03/2026 F", "BEST BEFORE 12/03/2026 P"):
+        best = parse_dates(text, REF).best
+        assert best is None or best.kind is DateKind.MANUFACTURE, (text, best)
 
 
 def test_a_lone_letter_after_a_date_still_labels_it_without_a_word() -> None:
