@@ -31,15 +31,6 @@ class StreamWriter:
     def __init__(self, context: grpc.aio.ServicerContext) -> None:
         self._context = context
         self._started = False
-        # grpc.aio cancels the handler when its client cancels, but not always while a write
-        # waits on the client's flow-control window: a client that stopped reading and then
-        # cancelled left the handler waiting for ever, its slot held and nothing logged (1 run in
-        # 6 of tests/hostile/test_streams.py's cancelled stream on a loaded 2-core machine; 0 in
-        # 40 with this). The call's cancellation cancels the task that writes, whatever it awaits.
-        # Made inside the handler, so that task is the handler's.
-        writer = asyncio.current_task()
-        if writer is not None:
-            context.add_done_callback(lambda _: writer.cancel() if context.cancelled() else None)
 
     @property
     def started(self) -> bool:

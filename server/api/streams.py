@@ -139,7 +139,14 @@ class FrameStream:
                 # A place first, then the wire: a full stream leaves the next frame to flow control.
                 await self._room.acquire()
                 try:
-                    frame = await asyncio.wait_for(anext(iterator), self._idle_timeout_s)
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for runs the read as a task
+                    # of its own and loses a cancellation that lands as the read ends, and this
+                    # reader then waited for room for ever while run() waited for it (a client
+                    # that stopped reading and cancelled: its stream never ended, its slot was
+                    # held and nothing logged; tests/hostile/test_streams.py, 1 run in 6 on a
+                    # loaded 2-core machine).
+                    async with asyncio.timeout(self._idle_timeout_s):
+                        frame = await anext(iterator)
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
