@@ -199,8 +199,12 @@ class JobRunner:
             failure.reset()
             if claimed is None:
                 # Woken by a new job; the timeout also picks up jobs requeued after a pause.
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+                # that lands as the wait ends, and a stopping runner would claim on (see
+                # server/api/streams.py's reader, where that hung a cancelled stream).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._retry_pause_s)
+                    async with asyncio.timeout(self._retry_pause_s):
+                        await self._wake.wait()
                 continue
             record, payload = claimed
             task = asyncio.create_task(self._run(record, payload), name=f"datalid-job-{record.job_id}")

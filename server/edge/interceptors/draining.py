@@ -49,7 +49,10 @@ class DrainingInterceptor(AsyncServerInterceptor):
     async def wait_idle(self, timeout_s: float) -> bool:
         """Waits until no call is in flight; False if ``timeout_s`` passed first."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            # asyncio.timeout, not wait_for (which on Python 3.11 can lose a cancellation that
+            # lands as the wait ends: server/api/streams.py's reader).
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True
