@@ -371,9 +371,8 @@ class Pipeline:
                 lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
-        lines, wanted, first = await run(key, self._after_first_read, image, windows_dated, lines, settings)
+        lines, wanted, doubted = await run(key, self._after_first_read, image, windows_dated, lines, settings)
         if wanted is not Need.NONE:
-            doubted = first if wanted is Need.DOUBTFUL else None
             context = _ReadContext(key, priority, deadline, costs, doubted)
             whole = fallback or self._detector is None
             found, second = await self._asecond_chance(
@@ -635,9 +634,9 @@ class Pipeline:
             # ran and came back empty, and detect_ms stays 0.
             lines = tuple(self._ocr.read(image, detection_index=-1))
             second = None
-            lines, wanted, first = self._after_first_read(image, False, lines, settings)
+            lines, wanted, doubted = self._after_first_read(image, False, lines, settings)
             if wanted is not Need.NONE:
-                lines, second = self._second_chance(image, [], 1.0, True, settings, lines, wanted, first)
+                lines, second = self._second_chance(image, [], 1.0, True, settings, lines, doubted)
             times = (queued_at, started, decoded, decoded, time.perf_counter())
             return _with_second_chance(self._finish(image, settings, (), lines, times, False), second)
         detections = self._detector.detect(
@@ -652,11 +651,9 @@ class Pipeline:
         if fallback:
             lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, windows_best, settings)
         second = None
-        lines, wanted, first = self._after_first_read(image, windows_dated, lines, settings)
+        lines, wanted, doubted = self._after_first_read(image, windows_dated, lines, settings)
         if wanted is not Need.NONE:
-            lines, second = self._second_chance(
-                image, windows, scale, fallback, settings, lines, wanted, first
-            )
+            lines, second = self._second_chance(image, windows, scale, fallback, settings, lines, doubted)
         times = (queued_at, started, decoded, detected, time.perf_counter())
         return _with_second_chance(self._finish(image, settings, detections, lines, times, fallback), second)
 
@@ -668,19 +665,17 @@ class Pipeline:
         photo: bool,
         settings: _Settings,
         lines: tuple[OcrLine, ...],
-        wanted: Need,
-        first: ParsedDate | None,
+        doubted: ParsedDate | None,
     ) -> tuple[tuple[OcrLine, ...], SecondChance]:
         """Reads variants of the windows, then of the photo if ``photo`` (the first read read it),
         round by round (see :mod:`pipeline.second_chance`), one read at a time in the calling
-        thread, as :meth:`_asecond_chance` does through the batchers. ``wanted``: why (see
-        :func:`need`); after a doubtful date only a date beyond doubt wins.
+        thread, as :meth:`_asecond_chance` does through the batchers. ``doubted``: the first
+        read's :func:`doubtful` date, if it found one: then only a date beyond doubt wins.
 
         Returns:
             The winning variant's lines, else ``lines`` (the first read's); and the report.
         """
         started = time.perf_counter()
-        doubted = first if wanted is Need.DOUBTFUL else None
         swap = None if doubted is not None else self._digit_swap_read(lines, settings)
         reads: list[VariantRead] = [] if swap is None else [swap]
         for round_ in self._rounds(windows, photo):
@@ -724,7 +719,7 @@ class Pipeline:
         (:func:`pipeline.impossible_dates.repaired`: a line with alternatives and a whole numeric
         date costs a parse of the line, others nothing); what it asks of the second chance (see
         :func:`need`): nothing when it is off or the read holds a date beyond doubt; and its best
-        date (``None`` when it was not parsed again or holds none). ``windows_dated``: the
+        date when that is :func:`doubtful` (``None`` otherwise). ``windows_dated``: the
         windows' lines held an expiry date beyond doubt, so no fallback ran and ``lines`` are
         theirs: known dated without parsing them again (photos the first read dates pay nothing).
         The photo's dot grid is measured (about 20 ms at 0.5 MP) only for an unlabelled date
@@ -733,7 +728,8 @@ class Pipeline:
         if not self.config.second_chance or windows_dated:
             return lines, Need.NONE, None
         best = self._dates_in(lines, settings).best
-        return lines, need(best, lambda: dot_grid(image) is not None), best
+        wanted = need(best, lambda: dot_grid(image) is not None)
+        return lines, wanted, best if wanted is Need.DOUBTFUL else None
 
     def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:
         return plan(

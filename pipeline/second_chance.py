@@ -72,7 +72,7 @@ MIN_VOTES = 2
 # separators (050, 710028 above); two whole dates are a code, and the parser's choice among them
 # (the later) is its answer.
 CODE_BLOCK_DATES = 2
-_SEPARATED = re.compile(
+_PRINTED_WHOLE = re.compile(
     r"\d[./\-]\d{1,2}[./\-]\d"
     r"|\d[ .\-/]?[^\W\d_]{3,}[ .,\-/]{0,2}\d{4}(?!\d)"
     r"|[^\W\d_]{3,}[ .\-/]?\d{1,2}[ .,\-/]{1,2}\d{4}(?!\d)"
@@ -259,7 +259,7 @@ def _code_block(read: VariantRead) -> bool:
     whole = {
         found.date
         for found in read.dates
-        if found.precision is DatePrecision.DAY and _SEPARATED.search(found.text) is not None
+        if found.precision is DatePrecision.DAY and _PRINTED_WHOLE.search(found.text) is not None
     }
     # The read's own answer is one of them: a compact or month date beside a block is no block's.
     return len(whole) >= CODE_BLOCK_DATES and read.best is not None and read.best.date in whole

@@ -109,9 +109,7 @@ def _suffix_letter_dates(
 def _line_goes_on(text: str, start: int) -> bool:
     """Whether anything but spaces follows ``start`` on its line."""
     end = text.find("\n", start)
-    return not text[start : len(text) if end < 0 else end].isspace() and start < (
-        len(text) if end < 0 else end
-    )
+    return bool(text[start : len(text) if end < 0 else end].strip())
 
 
 def _date_just_before(text: str, keyword: Keyword, spans: Sequence[Span]) -> int | None:

@@ -25,7 +25,7 @@ import enum
 import re
 from typing import NamedTuple
 
-from pipeline.dates.months import MONTH_PATTERN
+from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN
 from pipeline.dates.normalize import fold
 from pipeline.dates.wordtree import word_tree
 
@@ -167,8 +167,8 @@ _TABLE = _entries()
 _LETTER_END = r"(?:(?<!\d[VFPLE])|(?=[:.\d]))[:.]?(?![^\W\d_])"
 # ... except after E, an English month's three letters: a coder's E glued to its month ("EJUL
 # 2029"). Not after L, P, F or V: "LMAR25" is a lot code.
-_CODER_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
-_E_END = rf"(?:(?<!\dE)|(?=[:.\d]))[:.]?(?:(?![^\W\d_])|(?=(?:{_CODER_MONTHS})(?![^\W\d_])))"
+_CODER_MONTH = "|".join(CODER_MONTHS)
+_E_END = rf"(?:(?<!\dE)|(?=[:.\d]))[:.]?(?:(?![^\W\d_])|(?=(?:{_CODER_MONTH})(?![^\W\d_])))"
 # ED labels a date only glued to it or with its colon or dot ("ED20260727", "ED: 12/26"): the
 # Italian "ed" ("and") and a PACKED cut into "PACK" / "ED" stand before a space.
 _ED_END = r"(?=[:.\d])"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pipeline.dates.wordtree import word_tree
 
-__all__ = ["MONTH_AT_WORD_START", "MONTH_PATTERN", "month_number"]
+__all__ = ["CODER_MONTHS", "MONTH_AT_WORD_START", "MONTH_PATTERN", "month_number"]
 
 # One row per month; one group of words per language, separated by " | ".
 _MONTH_WORDS = (
@@ -53,8 +53,9 @@ _NUMBERS = {
 # every language so spelled makes codes months ("KA5" for Turkish KAS, "A60" for AGO). The O read
 # as a zero, in every month word and anywhere in it (N0V, 0CT), is ``word_tree``'s
 # ``zero_for_o``. A spelling that ends in such a digit is no month before another digit:
-# "15MAR26" is March 2026, not "MAR2" and a 6.
-_CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+# "15MAR26" is March 2026, not "MAR2" and a 6. The keywords (a coder's E glued to its month) and
+# the patterns (a US coder's MMMDDYY) use these twelve too.
+CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _READ_AS_DIGIT = {"C": "0", "G": "6", "B": "8", "L": "1"}
 # And a U whose bottom the print leaves open, read as its two stems: "27ALIG2022" for 27AUG2022
 # (inkjet on a US pouch), JLIN, JLIL.
@@ -73,7 +74,7 @@ def _spellings(word: str) -> list[str]:
 
 _SPELLINGS = {
     **_NUMBERS,
-    **{spelling: _NUMBERS[word] for word in _CODER_MONTHS for spelling in _spellings(word)},
+    **{spelling: _NUMBERS[word] for word in CODER_MONTHS for spelling in _spellings(word)},
 }
 _ENDS = {spelling: r"(?!\d)" for spelling in _SPELLINGS if spelling[-1].isdigit()}
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
-from pipeline.dates.months import MONTH_AT_WORD_START, MONTH_PATTERN
+from pipeline.dates.months import CODER_MONTHS, MONTH_AT_WORD_START, MONTH_PATTERN
 
 __all__ = ["Form", "RawMatch", "find_matches"]
 
@@ -159,7 +159,7 @@ def _named_patterns(month: str) -> tuple[tuple[Form, re.Pattern[str]], ...]:
             re.compile(
                 rf"{month}[ .,/\-]{{0,2}}(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ .,/\-]{{0,2}}"
                 r"(?P<y>\d{4}(?!\d)|(?<=[ .,/\-])\d{2}(?![\d:])"
-                r"|(?<=(?<![A-Z])(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?!19|20)\d\d)"
+                rf"|(?<=(?<![A-Z])(?:{'|'.join(CODER_MONTHS)})(?!19|20)\d\d)"
                 r"(?P<coder>\d{2})(?![\d:]))"
             ),
         ),

@@ -73,8 +73,9 @@ def test_the_pipeline_repairs_its_first_read(real_pipeline: Pipeline) -> None:
     lines = (_line("MF6t 06.10.2026", "MF6t 06.10.2028"), _line("31.10.2050", "31.10.2030"))
     image = np.full((64, 64, 3), 255, np.uint8)
 
-    fixed, _, best = real_pipeline._after_first_read(image, False, lines, settings)
+    fixed, _, doubted = real_pipeline._after_first_read(image, False, lines, settings)
 
-    assert _texts(fixed) == ["MF6t 06.10.2026", "31.10.2030"]
+    assert _texts(fixed) == ["MF6t 06.10.2026", "31.10.2030"] and doubted is None
+    best = real_pipeline._dates_in(fixed, settings).best
     # The later of two unlabelled dates is the expiry: the repaired one, not the production date.
     assert best is not None and best.date == dt.date(2030, 10, 31)
