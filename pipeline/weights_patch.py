@@ -108,7 +108,8 @@ def apply_patch(model_path: Path, patch: WeightsPatch) -> bytes:
 
     Raises:
         ValueError: the file is not the patch's base (its SHA-256 differs), or an initializer is
-            missing or of another shape than the patch's columns fit.
+            missing (an initializer or a Constant node's output of that name) or of another shape
+            than the patch's columns fit.
     """
     data = Path(model_path).read_bytes()
     digest = sha256_of(data)
@@ -119,6 +120,15 @@ def apply_patch(model_path: Path, patch: WeightsPatch) -> bytes:
         )
     model = onnx.load_model_from_string(data)
     found = {tensor.name: tensor for tensor in model.graph.initializer}
+    # Some converters keep weights in Constant nodes (the PP-OCRv4 detector's Paddle export): a
+    # Constant's tensor goes by its node's output name.
+    found |= {
+        node.output[0]: attr.t
+        for node in model.graph.node
+        if node.op_type == "Constant"
+        for attr in node.attribute
+        if attr.name == "value"
+    }
     for name, part in patch.initializers.items():
         if name not in found:
             raise ValueError(f"{model_path} has no initializer {name!r} to patch")
@@ -131,5 +141,5 @@ def apply_patch(model_path: Path, patch: WeightsPatch) -> bytes:
                 f"patch's {part.values.shape} columns"
             )
         weights[..., part.columns] = part.values.astype(weights.dtype)
-        found[name].CopyFrom(numpy_helper.from_array(weights, name))
+        found[name].CopyFrom(numpy_helper.from_array(weights, found[name].name))
     return model.SerializeToString()

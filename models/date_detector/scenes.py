@@ -185,6 +185,9 @@ _DATE_FORMATS = (
     "N d Y",
     "d n Y",
 )
+# Label values of the code's lines that hold no date (lot, time, price, a keyword's own line):
+# above any date line's (a code has at most a few of those).
+_OTHER_LINE_LABEL = 128
 _SIZES = ((840, 640), (640, 840), (720, 960), (960, 720), (768, 768))
 
 
@@ -217,6 +220,10 @@ class Scene:
     # With ``render_scene(..., with_ink=True)``: (height, width) uint8, i + 1 where the ink of
     # ``lines[i]`` is, 0 elsewhere; None otherwise.
     ink: np.ndarray | None = field(default=None, repr=False)
+    # With ``with_ink=True``: (height, width) uint8, the ink of every line of the code, date or
+    # not (lot, time, price, legends), each line its own value > 0 (not ``ink``'s numbering): what
+    # a text detector must find (models/ocr_det_coder/det_set.py); None otherwise.
+    code_ink: np.ndarray | None = field(default=None, repr=False)
     # The expiry's keyword as printed, on its line or on its own line above ("" when none).
     keyword: str = ""
     # The expiry's format in ``_DATE_FORMATS`` letters: d day, m month, Y/y four/two-digit year,
@@ -871,9 +878,10 @@ def _print_code(
     height: int,
     ink: _Ink,
 ) -> tuple[list[tuple[_LineSpec, int]], set[int], dict[int, float]]:
-    """Prints the code's lines from ``origin`` down; returns each date line with its label value,
-    the labels of the lines that ran off the face (part of their ink not printed), and per label
-    the share of a line's ink a worn ribbon left out."""
+    """Prints the code's lines from ``origin`` down, each line's ink labelled in ``labels``;
+    returns each date line with its label value, the labels of the lines that ran off the face
+    (part of their ink not printed), and per label the share of a line's ink a worn ribbon left
+    out."""
     x0, y = origin
     legend_font = int(_choice(rng, _FONTS))
     legend_colour = _colour(rng, 0, 90)
@@ -883,9 +891,12 @@ def _print_code(
     cut: set[int] = set()
     worn: dict[int, float] = {}
     x = x0
+    others = 0
     for spec in specs:
         line_h = max(5, int(height * spec.scale))
-        label = len(dated) + 1 if spec.role else 0
+        # Lines without a date are labelled too (from _OTHER_LINE_LABEL up), for Scene.code_ink.
+        label = len(dated) + 1 if spec.role else _OTHER_LINE_LABEL + others
+        others += 0 if spec.role else 1
         for segment in spec.segments:
             mask, segment_worn = _segment_mask(rng, segment, line_h, ink, legend_font)
             if label:
@@ -1288,7 +1299,8 @@ def render_scene(
             damage.
         size: ``(width, height)`` of the photo in pixels; None: one of 840x640, 640x840,
             720x960, 960x720 or 768x768, by the seed.
-        with_ink: also return ``Scene.ink``, the map of each date line's ink (for tests).
+        with_ink: also return ``Scene.ink``, the map of each date line's ink (for tests), and
+            ``Scene.code_ink``, every code line's.
         style: one of PRINT_STYLES in place of the seed's.
         angle: degrees the product is turned (positive: counter-clockwise), in place of the
             seed's (mostly upright, up to 90 either way).
@@ -1410,6 +1422,7 @@ def render_scene(
         surface=surface,
         angle=angle,
         ink=renumber[ink_map] if with_ink else None,
+        code_ink=ink_map if with_ink else None,
         keyword=keyword,
         date_format=fmt,
         cap_height=cap_height,

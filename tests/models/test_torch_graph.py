@@ -160,3 +160,31 @@ def test_attribute_values_it_would_compute_wrongly_are_refused_and_defaults_foll
         None, {"x": x}
     )
     assert np.array_equal(ours, theirs[0])
+
+
+def test_the_text_detector_in_torch_computes_what_onnx_runtime_does() -> None:
+    # The PP-OCRv4 detector keeps its weights in Constant nodes and upsamples (Resize,
+    # ConvTranspose): models/ocr_det_coder/finetune.py trains its neck and head from the front's outputs.
+    from models.ocr_det_coder.det_set import FRONT_CUTS, OUTPUT, front_session, wheel_path
+    from models.ocr_det_coder.finetune import LOGITS, patch_of
+
+    model = onnx.load(str(wheel_path()))
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 3, 224, 288)).astype(np.float32)
+    theirs = front_session(wheel_path()).run(None, {"x": x})
+    neck = TorchGraph(model, [OUTPUT, LOGITS], inputs=list(FRONT_CUTS))
+    with torch.no_grad():
+        whole = TorchGraph(model, [OUTPUT])(torch.from_numpy(x))[0].numpy()
+        ours, logits = neck(*(torch.from_numpy(f) for f in theirs[1:]))
+    assert whole.shape == theirs[0].shape == (1, 1, 224, 288)
+    assert np.abs(whole - theirs[0]).max() < 1e-4
+    assert np.abs(ours.numpy() - theirs[0]).max() < 1e-4
+    assert torch.allclose(torch.sigmoid(logits), ours, atol=1e-6)
+    # Trained weights written back into the Constant nodes are what the server then runs.
+    with torch.no_grad():
+        neck.parameter_names()["conv2d_159.w_0"].mul_(1.5)
+        moved = neck(*(torch.from_numpy(f) for f in theirs[1:]))[0].numpy()
+    served = ort.InferenceSession(
+        apply_patch(wheel_path(), patch_of(neck, wheel_path())), providers=["CPUExecutionProvider"]
+    )
+    assert np.abs(served.run(None, {"x": x})[0] - moved).max() < 1e-4
+    assert np.abs(moved - theirs[0]).max() > 1e-2

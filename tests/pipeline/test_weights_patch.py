@@ -64,6 +64,40 @@ def test_a_patched_model_computes_with_the_new_columns_and_keeps_the_others(tmp_
     assert base.read_bytes() == (tmp_path / "base.onnx").read_bytes()  # the base file is untouched
 
 
+def test_weights_kept_in_constant_nodes_are_patched_as_initializers_are(tmp_path: Path) -> None:
+    # The PP-OCRv4 detector's Paddle export keeps every weight in a Constant node, none in
+    # initializers: its patch (models/ocr_det_coder/coder_det.npz) names the nodes' outputs.
+    graph = helper.make_graph(
+        [
+            helper.make_node("Constant", [], ["linear.w"], value=numpy_helper.from_array(_WEIGHT, "w")),
+            helper.make_node("Constant", [], ["linear.b"], value=numpy_helper.from_array(_BIAS, "b")),
+            helper.make_node("MatMul", ["x", "linear.w"], ["xw"]),
+            helper.make_node("Add", ["xw", "linear.b"], ["y"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    base = tmp_path / "constants.onnx"
+    onnx.save(model, str(base))
+    patched = OnnxModel(
+        "det", "ocr_det", base, RuntimeConfig(providers=("cpu",)), weights_patch=_patch(base, [0, 5])
+    )
+    x = np.ones((1, 4), np.float32)
+    expected = x @ _WEIGHT + _BIAS
+    expected[:, [0, 5]] = 4 * 2.0 - 1.0
+    np.testing.assert_allclose(patched.run_single_input(x), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"no initializer 'other\.w'"):
+        apply_patch(
+            base,
+            WeightsPatch(
+                _patch(base, [0]).base_sha256, {"other.w": PatchedColumns(np.array([0]), _WEIGHT[:, :1])}
+            ),
+        )
+
+
 def test_a_patch_refuses_another_base_model(tmp_path: Path) -> None:
     base = _linear_model(tmp_path / "base.onnx")
     patch = _patch(base, [0])
