@@ -56,7 +56,9 @@ _NUMBERS = {
 # "15MAR26" is March 2026, not "MAR2" and a 6. The keywords (a coder's E glued to its month) and
 # the patterns (a US coder's MMMDDYY) use these twelve too.
 CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_READ_AS_DIGIT = {"C": "0", "G": "6", "B": "8", "L": "1"}
+# The digits each letter is read as: a dot-matrix G is a 6 or, its bar read as a loop, an 8 ("AU8
+# 13 23" of AUG 13 23, inkjet on a US bag: realworld2 001).
+_READ_AS_DIGIT = {"C": "0", "G": "68", "B": "8", "L": "1"}
 # And a U whose bottom the print leaves open, read as its two stems: "27ALIG2022" for 27AUG2022
 # (inkjet on a US pouch), JLIN, JLIL.
 _READ_AS_LETTERS = {"U": "LI"}
@@ -67,7 +69,7 @@ def _spellings(word: str) -> list[str]:
     as the letters OCR makes of them."""
     spellings = [word[0]]
     for letter in word[1:]:
-        reads = (letter, _READ_AS_DIGIT.get(letter), _READ_AS_LETTERS.get(letter))
+        reads = (letter, *_READ_AS_DIGIT.get(letter, ""), _READ_AS_LETTERS.get(letter))
         spellings = [s + c for s in spellings for c in reads if c is not None]
     return spellings
 

@@ -34,6 +34,9 @@ US_LABELS = [
     # A U whose bottom the inkjet left open, read as L and I.
     ("BEST If Used By\n27ALIG2022\nRWQM 11:35 3", "2022-08-27"),
     ("BEST BY JLIN 08 21", "2021-06-08"),
+    # A dot-matrix G read as an 8 (as a 6 before).
+    ("BEST IF USED BY\nAU8 13 23 1342 K7", "2023-08-13"),
+    ("EXP AU6 13 2027", "2027-08-13"),
     # Year, month name, day.
     ("BEST BY 2023-MAR-15\n6641LB 1242 0642", "2023-03-15"),
     ("2024 JUL 09", "2024-07-09"),
