@@ -106,6 +106,10 @@ class BatchedOcr:
         self._det_bucket_px = batching["ocr_det"].bucket_px
         self._rec_bucket_px = batching["ocr_rec"].bucket_px
         self.det = self._batcher("ocr_det", batching, engine.detector.run, _split_maps)
+        coder = engine.coder_detector
+        # The second chance's coder reads (pipeline/variants.py, Step.CODER) go through their own.
+        self.det_coder = self._batcher("ocr_det_coder", batching, coder.run, _split_maps) if coder else None
+        self._coder_bucket_px = batching["ocr_det_coder"].bucket_px if coder else self._det_bucket_px
         classifier = engine.classifier
         self.cls = self._batcher("ocr_cls", batching, classifier.run, _split_rows) if classifier else None
         # Decoding runs with the batch, on the executor: CTC decoding is not free.
@@ -131,8 +135,9 @@ class BatchedOcr:
         return self._engine.recognizer.postprocess(probs)
 
     def batchers(self) -> list[DynamicBatcher[_Keyed, Any]]:
-        """The batchers, in pipeline order."""
-        return [b for b in (self.det, self.cls, self.rec) if b is not None]
+        """The batchers, in pipeline order (the coder detector's, read only by the second chance,
+        last)."""
+        return [b for b in (self.det, self.cls, self.rec, self.det_coder) if b is not None]
 
     def stats(self) -> list[BatcherStats]:
         """Each batcher's counters, in pipeline order."""
@@ -153,6 +158,7 @@ class BatchedOcr:
         priority: Priority = Priority.INTERACTIVE,
         deadline: float | None = None,
         on_regions: Callable[[int], None] | None = None,
+        coder: bool = False,
     ) -> list[OcrLine]:
         """Reads the text lines of one BGR image (see :meth:`OcrEngine.read`).
 
@@ -160,18 +166,22 @@ class BatchedOcr:
             key: the request's scheduling key, ``(priority, arrival time)``: smaller runs first.
             scale: text detection's resize factor (see :meth:`TextDetector.preprocess`).
             on_regions: told how many text regions were found, before they are read.
+            coder: find the text with the engine's coder detector.
 
         Raises:
             Overloaded, DeadlineExceeded, ShuttingDown: from the batchers.
+            ValueError: ``coder`` and the engine has no coder detector.
         """
         run = self._executor.run
-        prepared: DetInput = await run(key, self._engine.detector.preprocess, image, scale)
-        det_input = pad_to_bucket(prepared.batch, self._det_bucket_px)[0]
-        prob_map = await self.det.submit((det_input, key), priority=priority, deadline=deadline)
+        detector = self._engine.text_detector(coder)
+        batcher = self.det_coder if coder and self.det_coder is not None else self.det
+        prepared: DetInput = await run(key, detector.preprocess, image, scale)
+        det_input = pad_to_bucket(prepared.batch, self._coder_bucket_px if coder else self._det_bucket_px)[0]
+        prob_map = await batcher.submit((det_input, key), priority=priority, deadline=deadline)
         height, width = prepared.batch.shape[-2:]
         quads = await run(
             key,
-            self._engine.detector.postprocess,
+            detector.postprocess,
             np.ascontiguousarray(prob_map[..., :height, :width]),
             prepared,
         )

@@ -81,6 +81,10 @@ class RuntimeConfig:
         _require(self.intra_op_threads >= 0, "intra_op_threads", self.intra_op_threads, ">= 0")
 
 
+# The model repository's coder-print text detector (OcrConfig.coder_det_model_name).
+CODER_DET_DEFAULT = "ocr_det_coder"
+
+
 @dataclass(frozen=True, kw_only=True)
 class OcrConfig:
     """The three OCR models and their settings.
@@ -94,6 +98,11 @@ class OcrConfig:
     det_model_name: str = "ocr_det"
     cls_model_name: str = "ocr_cls"
     rec_model_name: str = "ocr_rec"
+    # A second text detector, read only by the second chance's ``coder`` variant (pipeline/variants.py):
+    # PP-OCRv4's neck and head fine-tuned to find dot-matrix and inkjet lines as lines
+    # (models/ocr_det_coder/MODEL_CARD.md). "" loads none, nor does another repository without this
+    # default's folder: the plans' coder variants are then not read.
+    coder_det_model_name: str = CODER_DET_DEFAULT
     det_model_path: Path | None = None
     cls_model_path: Path | None = None
     rec_model_path: Path | None = None
@@ -124,6 +133,14 @@ class OcrConfig:
                 name,
                 value,
                 "a folder name in the model repository ([A-Za-z0-9_.-], at most 64)",
+            )
+        if self.coder_det_model_name:
+            _require(
+                bool(_MODEL_NAME.fullmatch(self.coder_det_model_name))
+                and self.coder_det_model_name not in (".", ".."),
+                "coder_det_model_name",
+                self.coder_det_model_name,
+                "a folder name in the model repository, or empty for none",
             )
         _require(self.det_limit_side_len >= 32, "det_limit_side_len", self.det_limit_side_len, ">= 32")
         if self.det_box_thresh is not None:
@@ -182,11 +199,14 @@ class PipelineConfig:
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
     # grid, counts but is not read). A read costs a text-detector pass and recognition of what it
     # finds. The default tries every variant of the default lists.
-    second_chance_max_variants: int = 10
+    second_chance_max_variants: int = 12
     # The variants read, in order: comma-separated, each steps joined with "+" (pipeline/variants.py
-    # names them: dots, contrast, invert, upscale, turn90, turn180, turn270, deskew). The defaults
-    # are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance reads").
-    second_chance_window_variants: str = "dots,contrast,upscale"
+    # names them: coder, dots, contrast, invert, upscale, turn90, turn180, turn270, deskew). The
+    # defaults are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance
+    # reads"). coder comes first in both: it reads the pixels as they are, with the detector
+    # fine-tuned for coder print, and its date stands on one read (realworld-dev 012, realworld2
+    # 001, hard set v3 960009; bench/RESULTS.md, "ninth session").
+    second_chance_window_variants: str = "coder,dots,contrast,upscale"
     # The photo's upscale reads small print in photos of up to about 2.5 MP (the variants' 4 MP cap
     # over its least useful 1.25x; a cap's 10.04.24 whose first read lost a digit); a larger photo
     # has no room for it and it is not read (pipeline/variants.py). The deskew is made only for a
@@ -194,7 +214,7 @@ class PipelineConfig:
     # that the first read cut in two ("06-11" and "19-07-") reads whole levelled, and dots levelled
     # read a code turned 60 degrees, or 90 (as dots+turn90 did before; bench/RESULTS.md,
     # "seventh session", "eighth session").
-    second_chance_photo_variants: str = "dots,contrast,upscale,deskew,dots+deskew,turn90,turn270"
+    second_chance_photo_variants: str = "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270"
 
     def __post_init__(self) -> None:
         _require(
@@ -226,10 +246,16 @@ class PipelineConfig:
             "in 0..64",
         )
         # Imported here: pipeline.variants imports the OCR module, which imports this one.
-        from pipeline.variants import parse_plan
+        from pipeline.variants import Step, parse_plan
 
         for name in ("second_chance_window_variants", "second_chance_photo_variants"):
             try:
-                parse_plan(getattr(self, name))
+                plan = parse_plan(getattr(self, name))
             except ValueError as error:
                 raise ValueError(f"{name}: {error}") from None
+            _require(
+                bool(self.ocr.coder_det_model_name) or not any(Step.CODER in steps for steps in plan),
+                name,
+                getattr(self, name),
+                "without coder when no coder_det_model_name is set",
+            )

@@ -34,7 +34,7 @@ import rapidocr_onnxruntime
 from rapidocr_onnxruntime.ch_ppocr_cls.utils import ClsPostProcess
 from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
 
-from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.config import CODER_DET_DEFAULT, OcrConfig, RuntimeConfig
 from pipeline.ctc import DIGIT_CONTEXT_RATIO, CtcDecoder, Read
 from pipeline.repository import (
     DEFAULT_REPOSITORY,
@@ -502,6 +502,8 @@ class OcrEngine:
         min_text_score: lines read with a lower confidence are dropped.
         split_stacked_lines: split a box of two or three printed lines into one box a line
             (:func:`pipeline.stacked_lines.split_stacked`).
+        coder_detector: a second text detector, for reads that ask for it (``read(...,
+            coder=True)``: the second chance's ``coder`` variant); ``None``: none loaded.
     """
 
     def __init__(
@@ -511,8 +513,10 @@ class OcrEngine:
         recognizer: TextRecognizer,
         min_text_score: float,
         split_stacked_lines: bool = True,
+        coder_detector: TextDetector | None = None,
     ) -> None:
         self.detector = detector
+        self.coder_detector = coder_detector
         self.classifier = classifier
         self.recognizer = recognizer
         self.min_text_score = min_text_score
@@ -575,6 +579,31 @@ class OcrEngine:
             models[name] = model
             entries[name] = entry
         detector = TextDetector(models["ocr_det"], config, entries["ocr_det"].text_detection)
+        coder = None
+        name = config.coder_det_model_name
+        # Another repository without the default folder has no coder detector (its coder variants
+        # are not read); a folder named on purpose must be there.
+        if name and (name != CODER_DET_DEFAULT or (repository / name / "config.yaml").is_file()):
+            key = "coder_det_model_name"
+            entry = _named_entry(key, name, "ocr_det", repository)
+            if entry.path is None or not entry.path.is_file():
+                raise ValueError(f"{key}: {repository / entry.name / 'config.yaml'} names no model file")
+            model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
+            patch = load_patch(entry.weights_patch) if entry.weights_patch else None
+            try:
+                model = OnnxModel(
+                    "ocr_det_coder",
+                    entry.kind,
+                    entry.path,
+                    model_runtime,
+                    concurrency=concurrency,
+                    weights_patch=patch,
+                )
+            except ValueError as exc:
+                raise ValueError(f"{repository / entry.name / 'config.yaml'}: {exc}") from None
+            batching["ocr_det_coder"] = entry.batching_for(model.provider)
+            model.max_batch_size = batching["ocr_det_coder"].batcher.max_batch_size
+            coder = TextDetector(model, config, entry.text_detection)
         classifier = AngleClassifier(models["ocr_cls"]) if "ocr_cls" in models else None
         rec_entry = entries["ocr_rec"]
         if config.rec_dict_path is not None:
@@ -588,7 +617,9 @@ class OcrEngine:
             dict_source=source,
             digit_context_ratio=config.digit_context_ratio,
         )
-        engine = cls(detector, classifier, recognizer, config.min_text_score, config.split_stacked_lines)
+        engine = cls(
+            detector, classifier, recognizer, config.min_text_score, config.split_stacked_lines, coder
+        )
         engine.batching = batching
         return engine
 
@@ -597,13 +628,29 @@ class OcrEngine:
         stages = [self.detector.model, self.recognizer.model]
         if self.classifier is not None:
             stages.insert(1, self.classifier.model)
+        if self.coder_detector is not None:
+            stages.append(self.coder_detector.model)
         return stages
+
+    def text_detector(self, coder: bool) -> TextDetector:
+        """The detector a read uses: ``coder_detector`` when ``coder``, else ``detector``.
+
+        Raises:
+            ValueError: ``coder`` and no coder detector is loaded.
+        """
+        if not coder:
+            return self.detector
+        if self.coder_detector is None:
+            raise ValueError("no coder text detector is loaded (coder_det_model_name)")
+        return self.coder_detector
 
     def text_boxes(self, image: np.ndarray, quads: list[np.ndarray]) -> list[np.ndarray]:
         """The text detector's boxes, those of stacked lines split one a line (if configured)."""
         return split_stacked(image, quads) if self.split_stacked_lines else quads
 
-    def read(self, image: np.ndarray, detection_index: int = -1, scale: float | None = None) -> list[OcrLine]:
+    def read(
+        self, image: np.ndarray, detection_index: int = -1, scale: float | None = None, coder: bool = False
+    ) -> list[OcrLine]:
         """Reads the text lines of one BGR image.
 
         Args:
@@ -611,12 +658,16 @@ class OcrEngine:
             detection_index: stored on every line, pointing at the detection the image came from.
             scale: text detection's resize factor; ``None`` for the whole-image rule (see
                 :meth:`TextDetector.preprocess`).
+            coder: find the text with ``coder_detector`` instead of ``detector``.
 
         Returns:
             Lines in reading order (top to bottom, then left to right), boxes in ``image`` pixels,
             without empty lines or lines below ``min_text_score``.
+
+        Raises:
+            ValueError: ``coder`` asked of an engine without a coder detector.
         """
-        quads = self.detector.detect(image, scale)
+        quads = self.text_detector(coder).detect(image, scale)
         reads = self._read_boxes(image, quads)
         if self.split_stacked_lines:
             quads, reads = self._split_reads(image, quads, reads)
@@ -676,7 +727,11 @@ def _stage_entry(stage: str, config: OcrConfig, repository: Path) -> ModelConfig
     folder with a config.yaml of the stage's kind.
     """
     key = f"{stage[4:]}_model_name"
-    name = getattr(config, key)
+    return _named_entry(key, getattr(config, key), stage, repository)
+
+
+def _named_entry(key: str, name: str, stage: str, repository: Path) -> ModelConfig:
+    """The entry ``name`` (set by the configuration's ``key``), which must be of kind ``stage``."""
     entry = load_model_config(name, stage, repository)
     if name != stage and not (repository / name / "config.yaml").is_file():
         raise ValueError(f"{key}: no {repository / name / 'config.yaml'}")

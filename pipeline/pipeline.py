@@ -68,7 +68,7 @@ from pipeline.types import (
     StageEvent,
     StageTimings,
 )
-from pipeline.variants import Variant, dot_grid, make_variant, parse_plan
+from pipeline.variants import Step, Variant, dot_grid, make_variant, parse_plan
 from pipeline.visualize import encode_crops, render_visualization
 
 __all__ = ["Pipeline", "PipelineStats", "all_or_cancel", "load_pipeline"]
@@ -219,6 +219,8 @@ class Pipeline:
                 image, config.detection_confidence, config.detection_iou, config.max_detections
             )
         self._ocr.detector.detect(image)
+        if self._ocr.coder_detector is not None:
+            self._ocr.coder_detector.detect(image)
         # A fixed crop, so classification and recognition run even if detection found nothing.
         crop = np.ascontiguousarray(image[200:260, 100:400])
         if self._ocr.classifier is not None:
@@ -460,10 +462,17 @@ class Pipeline:
         time."""
         run = self._executor.run
         key = context.key
+        if Step.CODER in planned.steps and self._ocr.coder_detector is None:
+            return None
 
         async def read(variant: Variant, read_scale: float | None) -> list[OcrLine]:
             lines = await ocr.read(
-                variant.image, key=key, scale=read_scale, priority=context.priority, deadline=context.deadline
+                variant.image,
+                key=key,
+                scale=read_scale,
+                priority=context.priority,
+                deadline=context.deadline,
+                coder=variant.coder,
             )
             return variant.source_lines(lines)
 
@@ -742,11 +751,13 @@ class Pipeline:
         self, image: np.ndarray, windows: list[Window], scale: float, planned: Planned, settings: _Settings
     ) -> VariantRead | None:
         """One variant read in the calling thread (see :meth:`_aread_variant`)."""
+        if Step.CODER in planned.steps and self._ocr.coder_detector is None:
+            return None
         if planned.target is Target.PHOTO:
             variant = make_variant(image, planned.steps)
             if variant is None:
                 return None
-            lines = tuple(variant.source_lines(self._ocr.read(variant.image)))
+            lines = tuple(variant.source_lines(self._ocr.read(variant.image, coder=variant.coder)))
         else:
             window_reads: list[list[OcrLine]] = []
             made = False
@@ -756,7 +767,7 @@ class Pipeline:
                 if variant is None:
                     window_reads.append([])
                 else:
-                    read = self._ocr.read(variant.image, scale=variant.read_scale(scale))
+                    read = self._ocr.read(variant.image, scale=variant.read_scale(scale), coder=variant.coder)
                     window_reads.append(variant.source_lines(read))
             if not made:
                 return None

@@ -194,9 +194,11 @@ def doubtful(found: ParsedDate, dot_print: Callable[[], bool] = lambda: True) ->
 def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> tuple[VariantRead, int] | None:
     """The read whose date is best supported, and how many reads support it.
 
-    Each read votes for the parser's best date in its own lines. A date stands only with
+    Each read votes for the parser's best date in its own lines (a coder detector's unlabelled
+    run of digits excepted, :func:`_coder_digits`). A date stands only with
     ``MIN_VOTES`` votes, or with a keyword naming it an expiry date in one of its reads (``EXP``,
-    ``BBF``, ``Use by``...), or in a read that holds a coder's block (``CODE_BLOCK_DATES``). Of
+    ``BBF``, ``Use by``...), or in a read that holds a coder's block (``CODE_BLOCK_DATES``), or
+    in the coder detector's read of the image as it is (:func:`_own_pixels`). Of
     the dates that stand, the one with the most votes wins; a tie goes to
     the date read with the higher parser confidence, then to the one read first (the plan's
     order). Of the reads voting for the winning date, the one with the highest confidence (the
@@ -214,12 +216,16 @@ def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> t
     """
     votes: dict[object, list[VariantRead]] = {}
     for read in reads:
-        if read.best is not None and not (doubted is not None and doubtful(read.best)):
-            votes.setdefault(read.best.date, []).append(read)
+        if read.best is None or (doubted is not None and doubtful(read.best)) or _coder_digits(read):
+            continue
+        votes.setdefault(read.best.date, []).append(read)
     standing = [
         voters
         for voters in votes.values()
-        if len(voters) >= MIN_VOTES or any(map(_named, voters)) or any(map(_code_block, voters))
+        if len(voters) >= MIN_VOTES
+        or any(map(_named, voters))
+        or any(map(_code_block, voters))
+        or any(map(_own_pixels, voters))
     ]
     if doubted is not None:
         standing = [voters for voters in standing if _completing(voters, doubted)] or standing
@@ -263,6 +269,28 @@ def _code_block(read: VariantRead) -> bool:
     }
     # The read's own answer is one of them: a compact or month date beside a block is no block's.
     return len(whole) >= CODE_BLOCK_DATES and read.best is not None and read.best.date in whole
+
+
+def _coder_digits(read: VariantRead) -> bool:
+    """Whether a coder detector's read (``Step.CODER``) answers an unlabelled run of digits
+    (``180925``): it finds the digit runs of a code (lot, time, a production date whose MFG is
+    not printed) that the wheel's detector passes over, and such a run is the weakest date there
+    is; it does not vote (realworld-dev 050: its production date's digits, read by it and by
+    one variant, stood for the expiry)."""
+    found = read.best
+    return (
+        found is not None
+        and Step.CODER in read.name.partition(":")[2].split("+")
+        and found.kind is DateKind.UNKNOWN
+        and found.text.strip().isdigit()
+    )
+
+
+def _own_pixels(read: VariantRead) -> bool:
+    """Whether the read is of the image's own pixels, its text found by the coder detector
+    (``Step.CODER`` alone): no step changed what the recogniser sees, so its date is as good as
+    a first read's, which needs no second vote (``MIN_VOTES`` is for pixels a variant changed)."""
+    return read.name.partition(":")[2] == Step.CODER
 
 
 def _named(read: VariantRead) -> bool:

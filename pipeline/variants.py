@@ -10,7 +10,10 @@ A first read that finds no date is retried on variants of the same pixels (see
 - ``upscale``: twice the size (less where a cap stops it), for small text;
 - ``turn90``, ``turn180``, ``turn270``: turned clockwise by that many degrees;
 - ``deskew``: turned by the text's own slant (:func:`skew_angle`), when it is at least
-  ``_MIN_SKEW_DEG``.
+  ``_MIN_SKEW_DEG``;
+- ``coder``: the pixels unchanged, their text found by the second text detector, fine-tuned for
+  coder print (``OcrEngine.coder_detector``; ``Variant.coder``); with another step, that step's
+  pixels are read so.
 
 Every variant remembers how its pixels map back to the source image (an affine ``to_source``),
 so the boxes read on it are reported in the source's pixels: exactly for turns and scales, as the
@@ -101,6 +104,10 @@ class Step(enum.StrEnum):
     TURN180 = "turn180"
     TURN270 = "turn270"
     DESKEW = "deskew"
+    # The same pixels, read with the text detector fine-tuned for coder print (OcrEngine's
+    # coder_detector) instead of the first read's: it finds dotted lines as lines where the
+    # wheel's lights a dot here and there (models/ocr_det_coder/MODEL_CARD.md).
+    CODER = "coder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +147,11 @@ class Variant:
     def name(self) -> str:
         """The steps joined with ``+``, e.g. ``dots+turn180``."""
         return "+".join(self.steps)
+
+    @property
+    def coder(self) -> bool:
+        """Whether the variant is read with the coder text detector (``Step.CODER``)."""
+        return Step.CODER in self.steps
 
     def read_scale(self, scale: float) -> float:
         """The text detector's resize factor for this variant of a region read at ``scale`` (see
@@ -330,6 +342,7 @@ _STEPS: dict[Step, Callable[[np.ndarray], _Changed | None]] = {
     Step.TURN180: _turn(cv2.ROTATE_180, 2),
     Step.TURN270: _turn(cv2.ROTATE_90_COUNTERCLOCKWISE, 3),
     Step.DESKEW: _deskew,
+    Step.CODER: lambda image: (image, _IDENTITY),
 }
 
 

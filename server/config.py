@@ -415,6 +415,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("cls_model_name", str, "model repository folder of the OCR angle classifier (ocr_cls)", "ocr"),
     Option("rec_model_name", str, "model repository folder of the OCR recogniser (ocr_rec)", "ocr"),
     Option(
+        "coder_det_model_name",
+        str,
+        "model repository folder of the second chance's coder-print text detector ('' for none)",
+        "ocr",
+    ),
+    Option(
         "det_model_path",
         _parse_optional_path,
         "OCR text-detection ONNX file (default: its repository folder's)",

@@ -288,7 +288,14 @@ def test_statistics_count_requests_and_the_batchers_work(
     assert int(after["inference_stats"]["compute_infer"]["ns"]) > 0
     assert after["batch_stats"], "executions by batch size"
     every = client.get_inference_statistics(as_json=True)["model_stats"]
-    assert [s["name"] for s in every] == ["datalid", "date_detector", "ocr_det", "ocr_cls", "ocr_rec"]
+    assert [s["name"] for s in every] == [
+        "datalid",
+        "date_detector",
+        "ocr_det",
+        "ocr_cls",
+        "ocr_rec",
+        "ocr_det_coder",
+    ]
     # The same numbers on /metrics under Triton's names.
     match = server.wait_for_log(_METRICS, 60)
     text = (

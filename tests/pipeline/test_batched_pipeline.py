@@ -122,7 +122,13 @@ def test_images_over_the_pending_limit_are_refused_at_once() -> None:
         assert (await first).best_date is not None
         stats = pipeline.stats()
         assert (stats.requests_total, stats.images_processed_total, stats.rejected_total) == (2, 1, 1)
-        assert [m.name for m in stats.models] == ["date_detector", "ocr_det", "ocr_cls", "ocr_rec"]
+        assert [m.name for m in stats.models] == [
+            "date_detector",
+            "ocr_det",
+            "ocr_cls",
+            "ocr_rec",
+            "ocr_det_coder",
+        ]
         await pipeline.aclose()
         with pytest.raises(ShuttingDown):
             await pipeline.aprocess(LABELS[0])

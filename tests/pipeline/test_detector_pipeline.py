@@ -165,6 +165,7 @@ def test_aprocess_detects_through_its_batcher_as_process_does(detecting_pipeline
         "ocr_det",
         "ocr_cls",
         "ocr_rec",
+        "ocr_det_coder",
     ]
 
     fallback = asyncio.run(
@@ -182,7 +183,7 @@ def test_models_list_the_detector_first(detecting_pipeline: Pipeline) -> None:
 def test_use_detector_off_reads_whole_images_even_with_a_model(tmp_path) -> None:
     path = build_yolo_model(tmp_path / "model.onnx", [((100.0, 100.0, 50.0, 20.0), 0, 0.9)])
     with load_pipeline(PipelineConfig(detector_model_path=path, use_detector=False)) as pipeline:
-        assert [model.kind for model in pipeline.models()] == ["ocr_det", "ocr_cls", "ocr_rec"]
+        assert [model.kind for model in pipeline.models()] == ["ocr_det", "ocr_cls", "ocr_rec", "ocr_det"]
         result = pipeline.process(USE_BY, ProcessOptions(reference_date=REF))
     assert result.detections == () and not result.full_image_fallback_used
     assert result.best_date is not None and result.best_date.date == dt.date(2026, 11, 16)

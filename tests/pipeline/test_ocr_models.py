@@ -121,6 +121,12 @@ def test_the_engine_takes_the_recogniser_and_dictionary_its_config_names(tmp_pat
     )
     assert engine.recognizer.model.path == tmp_path / "rec.onnx"
     assert engine.recognizer.model.name == "ocr_rec"  # the stage's name: metrics and batching keep theirs
+    # This repository has no coder detector: none is loaded and reads cannot ask for one.
+    assert engine.coder_detector is None and [m.name for m in engine.models()] == ["ocr_det", "ocr_rec"]
+    with pytest.raises(ValueError, match="no coder text detector"):
+        engine.read(_CROP, coder=True)
+    with pytest.raises(ValueError, match=r"coder_det_model_name: no .*ocr_det_elsewhere/config\.yaml"):
+        OcrEngine.load(OcrConfig(coder_det_model_name="ocr_det_elsewhere"), CPU, repository=repository)
     assert engine.recognizer.recognize([_CROP]) == [Read("ab", 1.0)]
     # The flag's dictionary wins over the entry's, and is checked against the model.
     (tmp_path / "long.txt").write_text("a\nb\nc\nd\n")

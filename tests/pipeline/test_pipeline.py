@@ -159,7 +159,8 @@ def test_aprocess_runs_off_the_event_loop(real_pipeline: Pipeline) -> None:
 def test_models_describe_the_loaded_sessions(real_pipeline: Pipeline) -> None:
     assert real_pipeline.ready
     infos = real_pipeline.models()
-    assert [info.kind for info in infos] == ["yolo_detector", "ocr_det", "ocr_cls", "ocr_rec"]
+    assert [info.kind for info in infos] == ["yolo_detector", "ocr_det", "ocr_cls", "ocr_rec", "ocr_det"]
+    assert infos[-1].name == "ocr_det_coder"  # the second chance's coder-print detector
     assert all(info.ready and info.providers and len(info.sha256) == 64 for info in infos)
 
 

@@ -102,3 +102,28 @@ def test_a_digit_read_into_an_impossible_day_is_read_from_its_second_choice(
     assert result.best_date is not None and result.best_date.date == dt.date(2029, 8, 4)
     report = result.second_chance
     assert report is not None and report.winner == DIGIT_SWAP and report.read == (DIGIT_SWAP,)
+
+
+@pytest.mark.parametrize("way", ["process", "aprocess"])
+def test_a_dotted_line_the_first_read_never_finds_is_found_by_the_coder_detector(
+    pipelines: tuple[Pipeline, Pipeline], way: str
+) -> None:
+    # Hard set v3 960009: continuous-inkjet dots "CAD MAY 31 2030" over "PACKED SEP 22 2028"; the
+    # first read and every variant of the wheel's detector read "CRD MRV 31 2030" or less. The
+    # coder detector (models/ocr_det_coder) cuts the line whole, and reads "CAD MAY 31 2030".
+    data, _ = encoded(render(Slot("as printed", "cij"), 960009).image)
+    on, _ = pipelines
+    plain = dataclasses.replace(
+        on.config,
+        second_chance_window_variants=on.config.second_chance_window_variants.replace("coder,", ""),
+        second_chance_photo_variants=on.config.second_chance_photo_variants.replace("coder,", ""),
+    )
+    assert "coder" not in plain.second_chance_window_variants + plain.second_chance_photo_variants
+    with Pipeline(plain, on._ocr, on._detector) as without:
+        before = _read(without, data, way)
+    result = _read(on, data, way)
+
+    assert before.best_date is None or before.best_date.date != dt.date(2030, 5, 31)
+    assert result.best_date is not None and result.best_date.date == dt.date(2030, 5, 31)
+    report = result.second_chance
+    assert report is not None and report.winner.endswith(":coder")

@@ -260,6 +260,38 @@ def test_a_date_read_once_without_its_keyword_does_not_stand() -> None:
     assert winner([_read("window:dots", B, 0.9, DateKind.MANUFACTURE)]) is None
 
 
+def test_the_coder_detectors_read_of_the_pixels_as_they_are_stands_alone() -> None:
+    # No step changed what the recogniser sees: its date is a first read's, not a variant's noise.
+    for name in ("photo:coder", "window:coder"):
+        assert winner([_read(name, B, 0.9, DateKind.UNKNOWN)]) == (_read(name, B, 0.9, DateKind.UNKNOWN), 1)
+    # Combined with a step that changes the pixels, it needs its second vote as any variant does.
+    assert winner([_read("photo:coder+contrast", B, 0.9, DateKind.UNKNOWN)]) is None
+    assert winner([_read("photo:dots", B, 0.9, DateKind.UNKNOWN)]) is None
+
+
+def test_an_unlabelled_run_of_digits_read_by_the_coder_detector_does_not_vote() -> None:
+    def read(name: str, text: str, kind: DateKind = DateKind.UNKNOWN) -> VariantRead:
+        return VariantRead(name, (), ParsedDate(B, kind, DatePrecision.DAY, False, 0.9, text))
+
+    # realworld-dev 050: a production date's digits, read by the coder detector and one variant.
+    assert winner([read("window:coder", "180925"), read("window:upscale", "180925")]) is None
+    assert winner([read("window:contrast", "180925"), read("window:upscale", "180925")]) is not None
+    # Printed whole, or under its keyword, the coder detector's date votes (and stands alone).
+    assert winner([read("photo:coder", "18/09/25")]) == (read("photo:coder", "18/09/25"), 1)
+    assert winner([read("photo:coder", "180925", DateKind.EXPIRY)]) is not None
+
+
+def test_the_coder_step_keeps_the_pixels_and_asks_for_the_coder_detector() -> None:
+    image = _marked(120, 200, (20, 30, 90, 50))
+    variant = make_variant(image, (Step.CODER,))
+    assert variant is not None and variant.coder and np.array_equal(variant.image, image)
+    assert variant.source_box(BoundingBox(20, 30, 90, 50)) == BoundingBox(20, 30, 90, 50)
+    turned = make_variant(image, (Step.CODER, Step.TURN90))
+    assert turned is not None and turned.coder
+    plain = make_variant(image, (Step.CONTRAST,))
+    assert plain is not None and not plain.coder
+
+
 def _unlabelled(text: str, date: dt.date, precision: DatePrecision = DatePrecision.DAY) -> ParsedDate:
     return ParsedDate(date, DateKind.UNKNOWN, precision, False, 0.8, text)
 

@@ -248,7 +248,7 @@ def test_stats_count_each_model_batcher(channel, inference, label_jpeg) -> None:
     assert stats.requests_total >= before.requests_total + 1
     assert stats.images_processed_total >= before.images_processed_total + 1
     models = {m.name: m for m in stats.models}
-    assert list(models) == ["date_detector", "ocr_det", "ocr_cls", "ocr_rec"]
+    assert list(models) == ["date_detector", "ocr_det", "ocr_cls", "ocr_rec", "ocr_det_coder"]
     assert models["date_detector"].inference_count >= 1
     det = models["ocr_det"]
     assert det.inference_count >= 1 and det.execution_count >= 1
@@ -266,7 +266,7 @@ def test_server_info_and_models(channel) -> None:
     assert "CPUExecutionProvider" in info.available_providers
     assert info.max_message_bytes == 16 * 1024 * 1024
     models = admin.ListModels(admin_service_pb2.ListModelsRequest(), timeout=10).models
-    assert sorted(m.kind for m in models) == ["ocr_cls", "ocr_det", "ocr_rec", "yolo_detector"]
+    assert sorted(m.kind for m in models) == ["ocr_cls", "ocr_det", "ocr_det", "ocr_rec", "yolo_detector"]
     assert [m.class_names for m in models if m.kind == "yolo_detector"] == [["date"]]
     for model in models:
         assert model.state == admin_service_pb2.MODEL_STATE_READY
