@@ -204,8 +204,8 @@ class PipelineConfig:
     # names them: coder, dots, contrast, invert, upscale, turn90, turn180, turn270, deskew). The
     # defaults are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance
     # reads"). coder comes first in both: it reads the pixels as they are, with the detector
-    # fine-tuned for coder print, and its date stands on one read (realworld-dev 012, realworld2
-    # 001, hard set v3 960009; bench/RESULTS.md, "ninth session").
+    # fine-tuned for coder print, and its date stands on one read (realworld2 001 and 016, hard set
+    # v3 960009; bench/RESULTS.md, "ninth session"). Without a coder detector it is not read.
     second_chance_window_variants: str = "coder,dots,contrast,upscale"
     # The photo's upscale reads small print in photos of up to about 2.5 MP (the variants' 4 MP cap
     # over its least useful 1.25x; a cap's 10.04.24 whose first read lost a digit); a larger photo
@@ -246,16 +246,10 @@ class PipelineConfig:
             "in 0..64",
         )
         # Imported here: pipeline.variants imports the OCR module, which imports this one.
-        from pipeline.variants import Step, parse_plan
+        from pipeline.variants import parse_plan
 
         for name in ("second_chance_window_variants", "second_chance_photo_variants"):
             try:
-                plan = parse_plan(getattr(self, name))
+                parse_plan(getattr(self, name))
             except ValueError as error:
                 raise ValueError(f"{name}: {error}") from None
-            _require(
-                bool(self.ocr.coder_det_model_name) or not any(Step.CODER in steps for steps in plan),
-                name,
-                getattr(self, name),
-                "without coder when no coder_det_model_name is set",
-            )

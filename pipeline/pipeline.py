@@ -229,6 +229,9 @@ class Pipeline:
         warm = warm_inputs(self._ocr.batching)
         for batch in warm.get("ocr_det", []):
             self._ocr.detector.run(batch)
+            # The coder detector's buckets are the first read's (models/ocr_det_coder/config.yaml).
+            if self._ocr.coder_detector is not None:
+                self._ocr.coder_detector.run(batch)
         for batch in warm["ocr_rec"]:
             self._ocr.recognizer.run(batch)
         self._output_ratios = {model.name: output_ratio(model) for model in self._onnx_models()}

@@ -78,6 +78,9 @@ _PRINTED_WHOLE = re.compile(
     r"|[^\W\d_]{3,}[ .\-/]?\d{1,2}[ .,\-/]{1,2}\d{4}(?!\d)"
     r"|(?<!\d)\d{4}[ .\-/]?[^\W\d_]{3,}[ .\-/]?\d"
 )
+# A date printed as a run of digits, no separator or month word: spaces and the letters the parser
+# reads as digits (O for 0) aside ("180925", "18 09 25", "18O925").
+_DIGIT_RUN = re.compile(r"[\dOoIl ]+")
 # What is left of a day-month-year line cut short, read as a month: two two-digit numbers and a
 # separator whose second is a month too (as much a day and month as a month and year), or a
 # four-digit year and a month (a year-first date cut before its day).
@@ -225,7 +228,7 @@ def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> t
         if len(voters) >= MIN_VOTES
         or any(map(_named, voters))
         or any(map(_code_block, voters))
-        or any(map(_own_pixels, voters))
+        or any(_own_pixels(read, doubted) for read in voters)
     ]
     if doubted is not None:
         standing = [voters for voters in standing if _completing(voters, doubted)] or standing
@@ -273,7 +276,7 @@ def _code_block(read: VariantRead) -> bool:
 
 def _coder_digits(read: VariantRead) -> bool:
     """Whether a coder detector's read (``Step.CODER``) answers an unlabelled run of digits
-    (``180925``): it finds the digit runs of a code (lot, time, a production date whose MFG is
+    (``180925``, ``18 09 25``): it finds the digit runs of a code (lot, time, a production date whose MFG is
     not printed) that the wheel's detector passes over, and such a run is the weakest date there
     is; it does not vote (realworld-dev 050: its production date's digits, read by it and by
     one variant, stood for the expiry)."""
@@ -282,15 +285,24 @@ def _coder_digits(read: VariantRead) -> bool:
         found is not None
         and Step.CODER in read.name.partition(":")[2].split("+")
         and found.kind is DateKind.UNKNOWN
-        and found.text.strip().isdigit()
+        and _DIGIT_RUN.fullmatch(found.text.strip()) is not None
     )
 
 
-def _own_pixels(read: VariantRead) -> bool:
+def _own_pixels(read: VariantRead, doubted: ParsedDate | None) -> bool:
     """Whether the read is of the image's own pixels, its text found by the coder detector
-    (``Step.CODER`` alone): no step changed what the recogniser sees, so its date is as good as
-    a first read's, which needs no second vote (``MIN_VOTES`` is for pixels a variant changed)."""
-    return read.name.partition(":")[2] == Step.CODER
+    (``Step.CODER`` alone), and its date one that would end a first read: no step changed what
+    the recogniser sees, so such a date needs no second vote (``MIN_VOTES`` is for pixels a
+    variant changed). Not a :func:`doubtful` date (a first read's would not end the reading
+    either), and after a doubtful first read only one that :func:`completes` it: another line's
+    date read once does not replace what the first read saw of the expiry line."""
+    found = read.best
+    return (
+        found is not None
+        and read.name.partition(":")[2] == Step.CODER
+        and not doubtful(found)
+        and (doubted is None or completes(found, doubted))
+    )
 
 
 def _named(read: VariantRead) -> bool:

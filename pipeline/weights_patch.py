@@ -131,7 +131,7 @@ def apply_patch(model_path: Path, patch: WeightsPatch) -> bytes:
     }
     for name, part in patch.initializers.items():
         if name not in found:
-            raise ValueError(f"{model_path} has no initializer {name!r} to patch")
+            raise ValueError(f"{model_path} has no initializer or Constant {name!r} to patch")
         weights = numpy_helper.to_array(found[name]).copy()
         if weights.shape[:-1] != part.values.shape[:-1] or (
             part.columns.size and part.columns[-1] >= weights.shape[-1]

@@ -5,8 +5,8 @@
   per row the best date (``date``, "" when none), its ``kind`` (EXPIRY, MANUFACTURE, UNKNOWN, ""),
   ``confidence`` (FP32), ``is_expired`` (BOOL) and ``box`` (FP32 [-1, 4]: x1, y1, x2, y2 in the
   photo's pixels of the text line it was read from, zeros when none).
-- Each ONNX model the pipeline runs (``date_detector``, ``ocr_det``, ``ocr_cls``, ``ocr_rec``),
-  raw: its own input and output names, types and shapes, through its dynamic batcher.
+- Each ONNX model the pipeline runs (``date_detector``, ``ocr_det``, ``ocr_cls``, ``ocr_rec``,
+  ``ocr_det_coder``), raw: its own input and output names, types and shapes, through its dynamic batcher.
 
 Every model has one version, "1". ModelConfig answers with Triton's ``ModelConfig`` message
 (``model_config.proto``): batching as the model's batcher is configured, platform

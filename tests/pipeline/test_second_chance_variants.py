@@ -267,6 +267,21 @@ def test_the_coder_detectors_read_of_the_pixels_as_they_are_stands_alone() -> No
     # Combined with a step that changes the pixels, it needs its second vote as any variant does.
     assert winner([_read("photo:coder+contrast", B, 0.9, DateKind.UNKNOWN)]) is None
     assert winner([_read("photo:dots", B, 0.9, DateKind.UNKNOWN)]) is None
+    # A date that would not end a first read does not end the reading on one coder read either:
+    # "11 MAY" whose year the read lost.
+    lost_year = ParsedDate(A, DateKind.UNKNOWN, DatePrecision.DAY, True, 0.9, "11 MAY")
+    assert winner([VariantRead("window:coder", (), lost_year)]) is None
+    # After a doubtful first read ("06-11" of 06-11-29), one coder read of another line does not
+    # replace it; one that completes it does.
+    doubted = ParsedDate(dt.date(2011, 6, 30), DateKind.UNKNOWN, DatePrecision.MONTH, False, 0.8, "06-11")
+    other = VariantRead(
+        "window:coder", (), ParsedDate(B, DateKind.MANUFACTURE, DatePrecision.DAY, False, 0.9, "MFD 19-07-29")
+    )
+    whole = VariantRead(
+        "window:coder", (), ParsedDate(A, DateKind.UNKNOWN, DatePrecision.DAY, False, 0.9, "06-11-29")
+    )
+    assert winner([other], doubted) is None
+    assert winner([other, whole], doubted) == (whole, 1)
 
 
 def test_an_unlabelled_run_of_digits_read_by_the_coder_detector_does_not_vote() -> None:
@@ -275,6 +290,8 @@ def test_an_unlabelled_run_of_digits_read_by_the_coder_detector_does_not_vote() 
 
     # realworld-dev 050: a production date's digits, read by the coder detector and one variant.
     assert winner([read("window:coder", "180925"), read("window:upscale", "180925")]) is None
+    assert winner([read("window:coder", "18 09 25")]) is None
+    assert winner([read("photo:coder+turn90", "18O925"), read("photo:dots", "18O925")]) is None
     assert winner([read("window:contrast", "180925"), read("window:upscale", "180925")]) is not None
     # Printed whole, or under its keyword, the coder detector's date votes (and stands alone).
     assert winner([read("photo:coder", "18/09/25")]) == (read("photo:coder", "18/09/25"), 1)

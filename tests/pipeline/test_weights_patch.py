@@ -89,7 +89,7 @@ def test_weights_kept_in_constant_nodes_are_patched_as_initializers_are(tmp_path
     expected = x @ _WEIGHT + _BIAS
     expected[:, [0, 5]] = 4 * 2.0 - 1.0
     np.testing.assert_allclose(patched.run_single_input(x), expected, rtol=1e-6)
-    with pytest.raises(ValueError, match=r"no initializer 'other\.w'"):
+    with pytest.raises(ValueError, match=r"no initializer or Constant 'other\.w'"):
         apply_patch(
             base,
             WeightsPatch(
@@ -114,7 +114,7 @@ def test_a_patch_must_fit_the_initializer(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not take the patch's"):
         apply_patch(base, too_far)
     unknown = WeightsPatch(digest, {"head.w": PatchedColumns(np.array([0]), np.zeros(1, np.float32))})
-    with pytest.raises(ValueError, match=r"has no initializer 'head\.w'"):
+    with pytest.raises(ValueError, match=r"has no initializer or Constant 'head\.w'"):
         apply_patch(base, unknown)
 
 
