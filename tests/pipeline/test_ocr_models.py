@@ -13,7 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from pipeline.config import OcrConfig, RuntimeConfig
+from pipeline.config import OcrConfig, PipelineConfig, RuntimeConfig
 from pipeline.ctc import Read
 from pipeline.ocr import OcrEngine, TextRecognizer, default_model_paths
 from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
@@ -127,6 +127,9 @@ def test_the_engine_takes_the_recogniser_and_dictionary_its_config_names(tmp_pat
         engine.read(_CROP, coder=True)
     with pytest.raises(ValueError, match=r"coder_det_model_name: no .*ocr_det_elsewhere/config\.yaml"):
         OcrEngine.load(OcrConfig(coder_det_model_name="ocr_det_elsewhere"), CPU, repository=repository)
+    # And "" loads none from the shipped repository, whose default plans still name coder.
+    plain = OcrEngine.load(OcrConfig(coder_det_model_name="", use_angle_cls=False), CPU)
+    assert plain.coder_detector is None and "coder" in PipelineConfig().second_chance_photo_variants
     assert engine.recognizer.recognize([_CROP]) == [Read("ab", 1.0)]
     # The flag's dictionary wins over the entry's, and is checked against the model.
     (tmp_path / "long.txt").write_text("a\nb\nc\nd\n")
