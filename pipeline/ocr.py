@@ -600,7 +600,8 @@ class OcrEngine:
                     weights_patch=patch,
                 )
             except ValueError as exc:
-                raise ValueError(f"{repository / entry.name / 'config.yaml'}: {exc}") from None
+                where = f"{repository / entry.name / 'config.yaml'}{' weights_patch' if patch else ''}"
+                raise ValueError(f"{where}: {exc}") from None
             batching["ocr_det_coder"] = entry.batching_for(model.provider)
             model.max_batch_size = batching["ocr_det_coder"].batcher.max_batch_size
             coder = TextDetector(model, config, entry.text_detection)
