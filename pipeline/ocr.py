@@ -579,32 +579,7 @@ class OcrEngine:
             models[name] = model
             entries[name] = entry
         detector = TextDetector(models["ocr_det"], config, entries["ocr_det"].text_detection)
-        coder = None
-        name = config.coder_det_model_name
-        # Another repository without the default folder has no coder detector (its coder variants
-        # are not read); a folder named on purpose must be there.
-        if name and (name != CODER_DET_DEFAULT or (repository / name / "config.yaml").is_file()):
-            key = "coder_det_model_name"
-            entry = _named_entry(key, name, "ocr_det", repository)
-            if entry.path is None or not entry.path.is_file():
-                raise ValueError(f"{key}: {repository / entry.name / 'config.yaml'} names no model file")
-            model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
-            patch = load_patch(entry.weights_patch) if entry.weights_patch else None
-            try:
-                model = OnnxModel(
-                    "ocr_det_coder",
-                    entry.kind,
-                    entry.path,
-                    model_runtime,
-                    concurrency=concurrency,
-                    weights_patch=patch,
-                )
-            except ValueError as exc:
-                where = f"{repository / entry.name / 'config.yaml'}{' weights_patch' if patch else ''}"
-                raise ValueError(f"{where}: {exc}") from None
-            batching["ocr_det_coder"] = entry.batching_for(model.provider)
-            model.max_batch_size = batching["ocr_det_coder"].batcher.max_batch_size
-            coder = TextDetector(model, config, entry.text_detection)
+        coder = _coder_detector(config, runtime, concurrency, repository, batching)
         classifier = AngleClassifier(models["ocr_cls"]) if "ocr_cls" in models else None
         rec_entry = entries["ocr_rec"]
         if config.rec_dict_path is not None:
@@ -719,6 +694,47 @@ class OcrEngine:
             boxes.extend(parts)
             texts.extend([next(part_reads) for _ in parts] if index in split else [read])
         return boxes, texts
+
+
+def _coder_detector(
+    config: OcrConfig,
+    runtime: RuntimeConfig,
+    concurrency: int,
+    repository: Path,
+    batching: dict[str, BatchingConfig],
+) -> TextDetector | None:
+    """The second chance's coder-print text detector that ``config`` names (its batching added to
+    ``batching`` as ``ocr_det_coder``), or ``None``: none named, or the default name and a
+    repository without that folder (its coder variants are then not read).
+
+    Raises:
+        ValueError: a folder named on purpose is missing or of another kind, its model file is
+            missing, or its weights patch was trained on another file; the message names the key.
+    """
+    name = config.coder_det_model_name
+    if not name or (name == CODER_DET_DEFAULT and not (repository / name / "config.yaml").is_file()):
+        return None
+    key = "coder_det_model_name"
+    entry = _named_entry(key, name, "ocr_det", repository)
+    if entry.path is None or not entry.path.is_file():
+        raise ValueError(f"{key}: {repository / entry.name / 'config.yaml'} names no model file")
+    model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
+    patch = load_patch(entry.weights_patch) if entry.weights_patch else None
+    try:
+        model = OnnxModel(
+            "ocr_det_coder",
+            entry.kind,
+            entry.path,
+            model_runtime,
+            concurrency=concurrency,
+            weights_patch=patch,
+        )
+    except ValueError as exc:
+        where = f"{repository / entry.name / 'config.yaml'}{' weights_patch' if patch else ''}"
+        raise ValueError(f"{where}: {exc}") from None
+    batching["ocr_det_coder"] = entry.batching_for(model.provider)
+    model.max_batch_size = batching["ocr_det_coder"].batcher.max_batch_size
+    return TextDetector(model, config, entry.text_detection)
 
 
 def _stage_entry(stage: str, config: OcrConfig, repository: Path) -> ModelConfig:
