@@ -563,20 +563,9 @@ class OcrEngine:
             if not path.is_file():
                 key = f"{name[4:]}_model_path" if overrides[name] else f"{entry.name}/config.yaml path"
                 raise ValueError(f"{key}: no model file {str(path)!r}")
-            model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
             # A patch was trained on the entry's own file; a file from a flag loads as it is.
-            patch = load_patch(entry.weights_patch) if entry.weights_patch and not overrides[name] else None
-            try:
-                model = OnnxModel(
-                    name, entry.kind, path, model_runtime, concurrency=concurrency, weights_patch=patch
-                )
-            except ValueError as exc:
-                if patch is None:
-                    raise
-                raise ValueError(f"{repository / entry.name / 'config.yaml'} weights_patch: {exc}") from None
-            batching[name] = entry.batching_for(model.provider)
-            model.max_batch_size = batching[name].batcher.max_batch_size
-            models[name] = model
+            patched = not overrides[name]
+            models[name] = _session(name, entry, path, patched, runtime, concurrency, repository, batching)
             entries[name] = entry
         detector = TextDetector(models["ocr_det"], config, entries["ocr_det"].text_detection)
         coder = _coder_detector(config, runtime, concurrency, repository, batching)
@@ -718,23 +707,39 @@ def _coder_detector(
     entry = _named_entry(key, name, "ocr_det", repository)
     if entry.path is None or not entry.path.is_file():
         raise ValueError(f"{key}: {repository / entry.name / 'config.yaml'} names no model file")
-    model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
-    patch = load_patch(entry.weights_patch) if entry.weights_patch else None
-    try:
-        model = OnnxModel(
-            "ocr_det_coder",
-            entry.kind,
-            entry.path,
-            model_runtime,
-            concurrency=concurrency,
-            weights_patch=patch,
-        )
-    except ValueError as exc:
-        where = f"{repository / entry.name / 'config.yaml'}{' weights_patch' if patch else ''}"
-        raise ValueError(f"{where}: {exc}") from None
-    batching["ocr_det_coder"] = entry.batching_for(model.provider)
-    model.max_batch_size = batching["ocr_det_coder"].batcher.max_batch_size
+    model = _session("ocr_det_coder", entry, entry.path, True, runtime, concurrency, repository, batching)
     return TextDetector(model, config, entry.text_detection)
+
+
+def _session(
+    name: str,
+    entry: ModelConfig,
+    path: Path,
+    patched: bool,
+    runtime: RuntimeConfig,
+    concurrency: int,
+    repository: Path,
+    batching: dict[str, BatchingConfig],
+) -> OnnxModel:
+    """The ONNX Runtime session of ``entry``'s model file ``path`` under the model name ``name``,
+    with the entry's weights patch when ``patched``, on the entry's providers; its batching for
+    the provider it ended up on is added to ``batching``.
+
+    Raises:
+        ValueError: the file cannot be loaded, or the patch was trained on another file (the
+            message then names the entry's config and its weights_patch).
+    """
+    model_runtime = dataclasses.replace(runtime, providers=entry.providers or runtime.providers)
+    patch = load_patch(entry.weights_patch) if entry.weights_patch and patched else None
+    try:
+        model = OnnxModel(name, entry.kind, path, model_runtime, concurrency=concurrency, weights_patch=patch)
+    except ValueError as exc:
+        if patch is None:
+            raise
+        raise ValueError(f"{repository / entry.name / 'config.yaml'} weights_patch: {exc}") from None
+    batching[name] = entry.batching_for(model.provider)
+    model.max_batch_size = batching[name].batcher.max_batch_size
+    return model
 
 
 def _stage_entry(stage: str, config: OcrConfig, repository: Path) -> ModelConfig:
