@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-__all__ = ["PatchedColumns", "WeightsPatch", "apply_patch", "load_patch", "save_patch"]
+__all__ = ["PatchedColumns", "WeightsPatch", "apply_patch", "constant_tensors", "load_patch", "save_patch"]
 
 # A patch replaces a few columns of a few tensors; far more than that is a whole model in disguise
 # (and an .npz of it would be read into memory whole), so loading refuses it.
@@ -103,6 +103,19 @@ def load_patch(path: Path) -> WeightsPatch:
     return WeightsPatch(base, initializers)
 
 
+def constant_tensors(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
+    """The tensors of the graph's Constant nodes, by their node's output name: some converters
+    (the PP-OCRv4 detector's Paddle export) keep every weight there instead of in initializers,
+    and a patch (or a trainer) treats them as it treats initializers."""
+    return {
+        node.output[0]: attr.t
+        for node in model.graph.node
+        if node.op_type == "Constant"
+        for attr in node.attribute
+        if attr.name == "value"
+    }
+
+
 def apply_patch(model_path: Path, patch: WeightsPatch) -> bytes:
     """The serialized ONNX model of ``model_path`` with ``patch``'s columns in place.
 
@@ -119,16 +132,7 @@ def apply_patch(model_path: Path, patch: WeightsPatch) -> bytes:
             f"(sha256 {digest[:12]}..., the patch's base is {patch.base_sha256[:12]}...)"
         )
     model = onnx.load_model_from_string(data)
-    found = {tensor.name: tensor for tensor in model.graph.initializer}
-    # Some converters keep weights in Constant nodes (the PP-OCRv4 detector's Paddle export): a
-    # Constant's tensor goes by its node's output name.
-    found |= {
-        node.output[0]: attr.t
-        for node in model.graph.node
-        if node.op_type == "Constant"
-        for attr in node.attribute
-        if attr.name == "value"
-    }
+    found = {tensor.name: tensor for tensor in model.graph.initializer} | constant_tensors(model)
     for name, part in patch.initializers.items():
         if name not in found:
             raise ValueError(f"{model_path} has no initializer or Constant {name!r} to patch")

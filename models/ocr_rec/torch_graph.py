@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 
+from pipeline.weights_patch import constant_tensors
+
 __all__ = ["TorchGraph"]
 
 Value = torch.Tensor
@@ -277,7 +279,7 @@ class TorchGraph(torch.nn.Module):
         super().__init__()
         self._inputs = list(inputs) if inputs is not None else [model.graph.input[0].name]
         self._outputs = list(outputs)
-        initializers = {t.name: t for t in model.graph.initializer} | _constant_nodes(model)
+        initializers = {t.name: t for t in model.graph.initializer} | constant_tensors(model)
         self._nodes = _between(list(model.graph.node), set(self._inputs), self._outputs, set(initializers))
         for node in self._nodes:
             if node.op_type not in _WITH_NODE and node.op_type not in _PLAIN:
@@ -319,18 +321,6 @@ class TorchGraph(torch.nn.Module):
             else:
                 values[node.output[0]] = _PLAIN[node.op_type](*args)
         return [values[name] for name in self._outputs]
-
-
-def _constant_nodes(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
-    """The tensors of the graph's Constant nodes by output name: some converters (the text
-    detector's Paddle export) keep every weight there instead of in initializers."""
-    return {
-        node.output[0]: attr.t
-        for node in model.graph.node
-        if node.op_type == "Constant"
-        for attr in node.attribute
-        if attr.name == "value"
-    }
 
 
 def _between(
