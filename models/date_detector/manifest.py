@@ -12,10 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ManifestRow", "is_validation", "read_manifest", "write_manifest"]
+__all__ = ["VALIDATION_CSV", "ManifestRow", "is_validation", "read_manifest", "write_manifest"]
 
 # One photo in this many (by a hash of its name) is held out for validation.
 VALIDATION_EVERY = 3
+# The shipped detector's held-out UK photos (the trainer writes it beside the model): never
+# trained on, by this model or by the OCR fine-tunes (models/ocr_rec, models/ocr_det_coder).
+VALIDATION_CSV = Path(__file__).resolve().parent / "validation.csv"
 
 
 @dataclass(frozen=True, slots=True)

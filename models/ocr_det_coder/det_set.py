@@ -32,7 +32,6 @@ Written as ``.npy`` files in ``OUT`` (memory-mapped by the trainer; ``N`` sample
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -46,11 +45,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from models.date_detector.manifest import VALIDATION_CSV, read_manifest
 from models.date_detector.scenes import render_scene
 from pipeline.config import OcrConfig
 from pipeline.ocr import _MEAN, _STD
 
-HERE = Path(__file__).resolve().parent
 # The wheel's PP-OCRv4 detector, as models/ocr_det/config.yaml names it.
 WHEEL_FILE = "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx"
 # The backbone's four outputs, as the ONNX file names them: the neck (RSE-FPN) and head take these.
@@ -180,16 +179,16 @@ def scene_crop(seed: int) -> Crop:
 
 def uk_crops(dataset: Path, per_photo: int, seed: int) -> Iterator[Crop]:
     """Crops of the UK label photos outside the date detector's validation split (teacher only)."""
-    validation_csv = HERE.parent / "date_detector" / "validation.csv"
-    validation = {row["file"] for row in csv.DictReader(validation_csv.open())}
-    rows = [row for row in csv.DictReader((dataset / "manifest.csv").open()) if row["file"] not in validation]
+    validation = {row.file for row in read_manifest(VALIDATION_CSV)}
+    rows = [row for row in read_manifest(dataset / "manifest.csv") if row.file not in validation]
     rng = np.random.default_rng(seed)
     for index, row in enumerate(rows):
-        photo = cv2.imread(str(dataset / row["file"]))
+        photo = cv2.imread(str(dataset / row.file))
         if photo is None:
-            raise ValueError(f"{dataset / row['file']}: not an image")
+            raise ValueError(f"{dataset / row.file}: not an image")
         image, scale = _reading_resize(photo, float(rng.uniform(0.8, 1.2)))
-        label = (float(row["x"]) + float(row["w"]) / 2, float(row["y"]) + float(row["h"]) / 2)
+        x, y, w, h = row.box
+        label = (x + w / 2, y + h / 2)
         for k in range(per_photo):
             centre = (
                 (label[0] * scale, label[1] * scale) if k == 0 else tuple(rng.uniform(0, image.shape[1::-1]))

@@ -93,13 +93,10 @@ def batch_loss(
     return loss, parts
 
 
-def _batch(
-    data: dict[str, np.ndarray], rows: np.ndarray, rng: np.random.Generator
-) -> tuple[list, torch.Tensor, torch.Tensor]:
-    """Front features, targets and teacher maps of ``rows``, each flipped left-right at random
-    (text reads either way to a detector; the features of a flipped crop are not the flipped
-    features, so flips are not used: kept as is)."""
-    rows = np.sort(rows)
+def _batch(data: dict[str, np.ndarray], rows: np.ndarray) -> tuple[list, torch.Tensor, torch.Tensor]:
+    """Front features (float32), targets and teacher maps of ``rows``, as stored: no augmentation,
+    since the front's cached features of a changed crop are not the changed features."""
+    rows = np.sort(rows)  # memory-mapped reads in file order
     features = [
         torch.from_numpy(np.asarray(data[f"f{k}"][rows], dtype=np.float32)) for k in range(len(FRONT_CUTS))
     ]
@@ -127,7 +124,7 @@ def train(folder: Path, epochs: int, batch: int, lr: float, seed: int, log=print
         totals: dict[str, float] = {}
         with torch.no_grad():
             for start in range(0, len(validation), batch):
-                features, target, teacher = _batch(data, validation[start : start + batch], rng)
+                features, target, teacher = _batch(data, validation[start : start + batch])
                 _, parts = batch_loss(graph(*features)[0], target, teacher)
                 for name, value in parts.items():
                     totals[name] = totals.get(name, 0.0) + value
@@ -141,7 +138,7 @@ def train(folder: Path, epochs: int, batch: int, lr: float, seed: int, log=print
     for epoch in range(epochs):
         order = rng.permutation(training)
         for start in range(0, len(order) - batch + 1, batch):
-            features, target, teacher = _batch(data, order[start : start + batch], rng)
+            features, target, teacher = _batch(data, order[start : start + batch])
             loss, _ = batch_loss(graph(*features)[0], target, teacher)
             optimiser.zero_grad()
             loss.backward()

