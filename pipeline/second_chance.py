@@ -274,6 +274,12 @@ def _code_block(read: VariantRead) -> bool:
     return len(whole) >= CODE_BLOCK_DATES and read.best is not None and read.best.date in whole
 
 
+def _steps_of(read: VariantRead) -> list[str]:
+    """The steps in a read's name (``Planned.name``'s ``target:steps``); ``DIGIT_SWAP``'s
+    ``text:digits``, a read of no variant, gives ``digits``, which is no Step."""
+    return read.name.partition(":")[2].split("+")
+
+
 def _coder_digits(read: VariantRead) -> bool:
     """Whether a coder detector's read (``Step.CODER``) answers an unlabelled run of digits
     (``180925``, ``18 09 25``): it finds the digit runs of a code (lot, time, a production date whose MFG is
@@ -283,7 +289,7 @@ def _coder_digits(read: VariantRead) -> bool:
     found = read.best
     return (
         found is not None
-        and Step.CODER in read.name.partition(":")[2].split("+")
+        and Step.CODER in _steps_of(read)
         and found.kind is DateKind.UNKNOWN
         and _DIGIT_RUN.fullmatch(found.text.strip()) is not None
     )
@@ -299,7 +305,7 @@ def _own_pixels(read: VariantRead, doubted: ParsedDate | None) -> bool:
     found = read.best
     return (
         found is not None
-        and read.name.partition(":")[2] == Step.CODER
+        and _steps_of(read) == [Step.CODER]
         and not doubtful(found)
         and (doubted is None or completes(found, doubted))
     )
