@@ -237,8 +237,30 @@ class Keyword(NamedTuple):
     after: bool = False
 
 
+# A keyword's O that OCR read as a zero inside the word ("PR0.DATE", "BEF0RE": a dot-matrix O is
+# a zero's shape; hard set v2 940367, bench/RESULTS.md "tenth session"): a zero with a letter on
+# each side, or two letters before it and a stop, colon or space after.
+_INNER_ZERO = re.compile(r"(?<=[A-Z])0(?=[A-Z])|(?<=[A-Z]{2})0(?=[.:\s])")
+
+
 def find_keywords(text: str) -> list[Keyword]:
-    """Every keyword in ``text`` (normalised), in text order."""
+    """Every keyword in ``text`` (normalised), in text order; also those whose O was read as a
+    zero (``_INNER_ZERO``), where they overlap no keyword of the text as read ("EXP0 12/26" keeps
+    its EXP)."""
+    found = _keywords_in(text)
+    view = _INNER_ZERO.sub("O", text)
+    if view == text:
+        return found
+    restored = [
+        keyword
+        for keyword in _keywords_in(view)
+        if "0" in text[keyword.start : keyword.end]
+        and not any(keyword.start < other.end and other.start < keyword.end for other in found)
+    ]
+    return sorted(found + restored, key=lambda keyword: keyword.start) if restored else found
+
+
+def _keywords_in(text: str) -> list[Keyword]:
     found = []
     for match in _KEYWORDS.finditer(text):
         start, end = match.span()

@@ -27,6 +27,7 @@ from bench.dates_cases import (
 )
 from pipeline.dates import MAX_TEXT_CHARS, parse_dates
 from pipeline.dates.confidence import BIAS, WEIGHTS
+from pipeline.dates.keywords import find_keywords
 from pipeline.types import DateKind, DateOrder, DatePrecision
 
 REF = dt.date(2026, 11, 25)
@@ -149,6 +150,25 @@ def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> Non
     best = parse_dates(text, REF).best
     assert best is not None
     assert (best.date.isoformat(), best.text) == (expected, span)
+
+
+@pytest.mark.parametrize(
+    ("text", "date", "kind"),
+    [
+        # A dot-matrix O read as a zero inside the keyword (hard set v2 940367).
+        ("PR0.DATE: 12 APR 2024\n07 APR 2026 A", dt.date(2024, 4, 12), DateKind.MANUFACTURE),
+        ("PR0D 12/05/2026\nEXP 12/05/2027", dt.date(2026, 5, 12), DateKind.MANUFACTURE),
+        ("BEST BEF0RE 12/05/2027", dt.date(2027, 5, 12), DateKind.EXPIRY),
+    ],
+)
+def test_a_keyword_whose_o_was_read_as_a_zero(text: str, date: dt.date, kind: DateKind) -> None:
+    dates = {candidate.date: candidate.kind for candidate in parse_dates(text, REF).candidates}
+    assert dates[date] is kind
+
+
+def test_a_zero_glued_after_a_keyword_leaves_it_as_read() -> None:
+    # "EXPO" would be a longer word, no keyword: EXP as read stays what it was.
+    assert find_keywords("EXP0 12/05/2027") == find_keywords("EXP 012/05/2027")
 
 
 @pytest.mark.parametrize(
