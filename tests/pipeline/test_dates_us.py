@@ -20,6 +20,8 @@ US_LABELS = [
     # Month first under "Best if used by" (the USDA's phrase), "Best by", "Sell by".
     ("BEST IF USED BY 06-03-2024\nS115402-1", "2024-06-03"),
     ("BEST IF USED BY 10/05/22 E 49-70 23:28 17", "2022-10-05"),
+    # ... its first word garbled by OCR, as on the curved rim it was printed on (realworld2 009).
+    ("2ST IF USED BY 10/05/22 E 49-70 23:28 17", "2022-10-05"),
     ("BEST IF USED BY 06 10 2024\nD061022 16:48:51", "2024-06-10"),
     ("Best By 04/11/2023", "2023-04-11"),
     ("SELL BY 01/02/23", "2023-01-02"),
