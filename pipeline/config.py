@@ -124,6 +124,9 @@ class OcrConfig:
     # A text box that holds two or three printed lines (sparse dot-matrix codes) is split into one
     # box a line before it is read (pipeline/stacked_lines.py).
     split_stacked_lines: bool = True
+    # A text line that curves (print on a can or a tub) is boxed along its curve and read
+    # straightened, where a rectangle would drop it or take in its neighbours (pipeline/curved_lines.py).
+    curved_lines: bool = True
 
     def __post_init__(self) -> None:
         for name in ("det_model_name", "cls_model_name", "rec_model_name"):

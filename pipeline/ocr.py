@@ -36,6 +36,7 @@ from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
 
 from pipeline.config import CODER_DET_DEFAULT, OcrConfig, RuntimeConfig
 from pipeline.ctc import DIGIT_CONTEXT_RATIO, CtcDecoder, Read
+from pipeline.curved_lines import CurveAwareDBPostProcess, crop_polygon, is_polygon, polygon_size
 from pipeline.repository import (
     DEFAULT_REPOSITORY,
     BatchingConfig,
@@ -185,7 +186,8 @@ class TextDetector:
         self._shift = (np.asarray(settings.mean, dtype=np.float32) / np.asarray(settings.std)).astype(
             np.float32
         )
-        self._post = DBPostProcess(
+        post = CurveAwareDBPostProcess if config.curved_lines else DBPostProcess
+        self._post = post(
             thresh=settings.thresh,
             box_thresh=settings.box_thresh if config.det_box_thresh is None else config.det_box_thresh,
             max_candidates=DET_MAX_BOXES,
@@ -248,13 +250,14 @@ class TextDetector:
 
         Returns:
             ``(4, 2)`` float32 quadrilaterals (top-left, top-right, bottom-right, bottom-left)
-            in original image pixels.
+            in original image pixels; a curved line's ``(2k, 2)`` polygon instead (top edge left
+            to right, bottom edge right to left, see :mod:`pipeline.curved_lines`).
         """
         boxes, _ = self._post(prob_map, prepared.shape)
         height, width = prepared.shape
         kept = []
         for box in boxes:
-            quad = _order_clockwise(box.astype(np.float32))
+            quad = box.astype(np.float32) if is_polygon(box) else _order_clockwise(box.astype(np.float32))
             quad[:, 0] = np.clip(quad[:, 0], 0, width - 1)
             quad[:, 1] = np.clip(quad[:, 1], 0, height - 1)
             if _quad_width(quad) > 3 and _quad_height(quad) > 3:
@@ -845,19 +848,26 @@ def _order_clockwise(points: np.ndarray) -> np.ndarray:
 
 
 def _quad_width(quad: np.ndarray) -> float:
+    if is_polygon(quad):
+        return polygon_size(quad)[0]
     return float(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
 
 
 def _quad_height(quad: np.ndarray) -> float:
+    if is_polygon(quad):
+        return polygon_size(quad)[1]
     return float(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
 
 
 def line_angle(quads: Sequence[np.ndarray]) -> float:
     """The angle of the text lines among ``quads`` (``(4, 2)`` corners from top-left, clockwise),
     in degrees, image y down (positive: the lines fall to the right): the median of the top edges
-    of the boxes at least ``_LINE_ASPECT`` times longer than high; 0.0 with fewer than two such."""
+    of the boxes at least ``_LINE_ASPECT`` times longer than high; 0.0 with fewer than two such.
+    A curved line's polygon has no one angle and is left out."""
     angles = []
     for quad in quads:
+        if is_polygon(quad):
+            continue
         top, side = quad[1] - quad[0], quad[3] - quad[0]
         if math.hypot(*top) >= _LINE_ASPECT * math.hypot(*side):
             angles.append(math.degrees(math.atan2(float(top[1]), float(top[0]))))
@@ -902,10 +912,13 @@ def reading_order(items: list[_Item], top_left: Callable[[_Item], tuple[float, f
 
 def _crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Cuts a (possibly rotated) quadrilateral out of the image as an upright rectangle, within
-    ``CROP_MAX_SIDE_PX`` and ``CROP_MAX_PIXELS`` (a larger one is cut at a reduced scale)."""
+    ``CROP_MAX_SIDE_PX`` and ``CROP_MAX_PIXELS`` (a larger one is cut at a reduced scale); a
+    curved line's polygon straightened (:func:`pipeline.curved_lines.crop_polygon`)."""
     width = max(1, int(_quad_width(quad)))
     height = max(1, int(_quad_height(quad)))
     shrink = min(1.0, CROP_MAX_SIDE_PX / max(width, height), math.sqrt(CROP_MAX_PIXELS / (width * height)))
+    if is_polygon(quad):
+        return crop_polygon(image, quad, shrink)
     out_w, out_h = (
         (width, height) if shrink >= 1.0 else (max(1, int(width * shrink)), max(1, int(height * shrink)))
     )

@@ -21,6 +21,8 @@ import itertools
 import cv2
 import numpy as np
 
+from pipeline.curved_lines import crop_polygon, is_polygon, polygon_edges, polygon_size
+
 __all__ = ["MAX_LINES", "VERTICAL_RATIO", "split_stacked"]
 
 # The most lines one box is split into.
@@ -52,7 +54,8 @@ def split_stacked(image: np.ndarray, quads: list[np.ndarray]) -> list[np.ndarray
 
     Args:
         image: the BGR (or grey) image the boxes are in.
-        quads: ``(4, 2)`` float32 boxes, clockwise from the top-left, in ``image`` pixels.
+        quads: ``(4, 2)`` float32 boxes, clockwise from the top-left, in ``image`` pixels, or
+            curved lines' polygons (:mod:`pipeline.curved_lines`: their rows run along the curve).
 
     Returns:
         The boxes, a split box's lines in its place, top line first.
@@ -69,8 +72,11 @@ def _rows(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     """The box's ink share per pixel row (judged size); None when too small to hold two lines."""
     if not np.isfinite(quad).all():
         return None
-    top_w = float(np.linalg.norm(quad[1] - quad[0]))
-    left_h = float(np.linalg.norm(quad[3] - quad[0]))
+    if is_polygon(quad):
+        top_w, left_h = polygon_size(quad)
+    else:
+        top_w = float(np.linalg.norm(quad[1] - quad[0]))
+        left_h = float(np.linalg.norm(quad[3] - quad[0]))
     if top_w < 1 or left_h < 1 or left_h / top_w >= VERTICAL_RATIO:
         return None  # a vertical line (read turned, see pipeline.ocr): its words are no lines
     # Rows are what count: the width is averaged down more than the height.
@@ -82,9 +88,12 @@ def _rows(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     # the box, and rows of dots are averaged rather than sampled.
     full_w = max(1, round(min(top_w, 2 * _MAX_WIDTH_PX)))
     full_h = max(1, round(min(left_h, 2 * _MAX_HEIGHT_PX)))
-    target = np.float32([[0, 0], [full_w, 0], [full_w, full_h], [0, full_h]])
-    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
-    crop = cv2.warpPerspective(image, matrix, (full_w, full_h))
+    if is_polygon(quad):
+        crop = crop_polygon(image, quad, min(full_w / top_w, full_h / left_h))
+    else:
+        target = np.float32([[0, 0], [full_w, 0], [full_w, full_h], [0, full_h]])
+        matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+        crop = cv2.warpPerspective(image, matrix, (full_w, full_h))
     if (width, height) != (full_w, full_h):
         crop = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
@@ -133,9 +142,18 @@ def _gaps(rows: np.ndarray) -> list[float]:
 
 
 def _cut(quad: np.ndarray, cuts: list[float]) -> list[np.ndarray]:
-    """The box cut across at each of ``cuts`` (shares of its height, rising): its parts, top first."""
-    top_left, top_right, bottom_right, bottom_left = quad
+    """The box cut across at each of ``cuts`` (shares of its height, rising): its parts, top first.
+    A curved line's polygon is cut along its curve, station by station."""
     shares = [0.0, *cuts, 1.0]
+    if is_polygon(quad):
+        top, bottom = polygon_edges(quad)
+        return [
+            np.concatenate([top + upper * (bottom - top), (top + lower * (bottom - top))[::-1]]).astype(
+                np.float32
+            )
+            for upper, lower in itertools.pairwise(shares)
+        ]
+    top_left, top_right, bottom_right, bottom_left = quad
     parts = []
     for upper, lower in itertools.pairwise(shares):
         parts.append(

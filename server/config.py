@@ -454,6 +454,12 @@ OPTIONS: tuple[Option, ...] = (
         "ocr",
     ),
     Option(
+        "curved_lines",
+        _parse_bool,
+        "box a curved text line (print on a can) along its curve and read it straightened",
+        "ocr",
+    ),
+    Option(
         "digit_context_ratio",
         float,
         "a character inside a number is read as the digit, separator or blank that the recogniser "
