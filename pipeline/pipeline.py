@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ from pipeline.impossible_dates import repaired
 from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
 from pipeline.raw_tensors import RawRow, TensorModel, check_batch, check_output_size, output_ratio
-from pipeline.regions import Window, cut, reading_windows
+from pipeline.regions import Window, cut, grown, reading_windows
 from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import OnnxModel, OnnxRuntimeError, cpu_count
 from pipeline.second_chance import (
@@ -365,6 +366,18 @@ class Pipeline:
 
             reads = await all_or_cancel([read_window(crop) for crop in crops])
             del crops
+            regrown = grown(
+                image.shape, windows, reads, functools.partial(self._text_dated, settings=settings)
+            )
+            if regrown is not None:
+                # Only the grown windows are read again.
+                known = dict(zip(windows, reads, strict=True))
+                windows = regrown
+                again = [window for window in windows if window not in known]
+                crops = await run(key, lambda: [cut(image, window) for window in again])
+                known.update(zip(again, await all_or_cancel([read_window(c) for c in crops]), strict=True))
+                del crops
+                reads = [known[window] for window in windows]
             costs[Target.WINDOW] = time.perf_counter() - detected
             lines = _placed(reads, windows)
             windows_best = self._parse(lines, settings).best
@@ -656,7 +669,16 @@ class Pipeline:
         )
         detected = time.perf_counter()
         windows, scale = self._windows(image, detections)
-        lines = _placed([self._ocr.read(cut(image, window), scale=scale) for window in windows], windows)
+        reads = [self._ocr.read(cut(image, window), scale=scale) for window in windows]
+        regrown = grown(image.shape, windows, reads, functools.partial(self._text_dated, settings=settings))
+        if regrown is not None:
+            known = dict(zip(windows, reads, strict=True))
+            windows = regrown
+            reads = [
+                known[window] if window in known else self._ocr.read(cut(image, window), scale=scale)
+                for window in windows
+            ]
+        lines = _placed(reads, windows)
         windows_best = self._parse(lines, settings).best
         windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
         fallback = settings.full_image_fallback and not windows_dated
@@ -806,6 +828,10 @@ class Pipeline:
             years_back=self.config.date_years_back,
             years_ahead=self.config.date_years_ahead,
         )
+
+    def _text_dated(self, text: str, settings: _Settings) -> bool:
+        """Whether the parser finds a date in ``text`` (one line's)."""
+        return self._parse_text(text, settings).best is not None
 
     def _dates_in(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
         """The parser's dates in ``lines`` read as printed (see :func:`assemble_lines`), as

@@ -7,18 +7,24 @@ A date box is tight around the date, but OCR needs more than the box:
   expiry date from a production date.
 Windows of one photo that overlap (two boxes on one long date, a date and its keyword) are merged
 and read once: text in the shared part would otherwise be read, and reported, twice.
+
+A detector box can cover only part of a printed line (the date of ``PRO.DATE: 12 APR 2024``): its
+window then cuts the line, and what is left can name another date than the one printed ("E: 12
+APR 2024", an expiry date), or lose the words that say how to read it ("Y 06 10 2024" of a US
+"BEST IF USED BY 06 10 2024", read day first). A window whose read holds a dated line that runs
+off its left or right side is grown along that line and read again (:func:`grown`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.types import Detection
+from pipeline.types import Detection, OcrLine
 
-__all__ = ["Window", "cut", "reading_windows"]
+__all__ = ["Window", "cut", "grown", "reading_windows"]
 
 # A printed date is at least this many times wider than its text is high ("1/26", "1 JAN"). A box
 # can hold more than one line (a date with the time printed under it), so its text height is
@@ -94,6 +100,63 @@ def reading_windows(
     """
     windows = [_window(d, i, shape, padding, context) for i, d in enumerate(detections)]
     return sorted(_merge(windows), key=lambda w: w.detection_index)
+
+
+# A line runs off a window's side when its box (window pixels) ends within this many of the line's
+# heights of the side, or 2 pixels: the text detector's boxes reach a little past the glyphs, and
+# are clipped at the crop's edge.
+_RUN_OFF = 0.1
+# A cut line is followed this many of its heights further: "TE GEBRUIKEN TOT", the longest
+# keywords the parser knows, are about ten text heights, and the line's box is taller than its text.
+_FOLLOW = 8.0
+
+
+def grown(
+    shape: tuple[int, ...],
+    windows: Sequence[Window],
+    reads: Sequence[Sequence[OcrLine]],
+    dated: Callable[[str], bool],
+) -> list[Window] | None:
+    """The windows grown along the dated lines that run off their left or right sides, merged
+    where they now overlap, best detection first; ``None`` when no such line runs off a side the
+    photo goes past.
+
+    Only a line that holds a date counts: a window cuts the label's other text all the time (a
+    UK label's nutrition lines, 15 of the 96 held-out photos), and growing for it would read those
+    windows twice for nothing. No held-out UK window and no realworld-dev window cuts a dated line.
+
+    Args:
+        shape: the photo's shape, ``(height, width, ...)``.
+        windows: the windows read, in photo pixels.
+        reads: each window's lines, in that window's pixels.
+        dated: whether a line's text holds a date (the parser's call).
+    """
+    height, width = shape[:2]
+    out: list[Window] = []
+    changed = False
+    for window, lines in zip(windows, reads, strict=True):
+        x1, y1, x2, y2 = window.x1, window.y1, window.x2, window.y2
+        for line in lines:
+            box = line.box
+            line_h = box.y2 - box.y1
+            margin = max(2.0, _RUN_OFF * line_h)
+            left = box.x1 <= margin and window.x1 > 0
+            right = box.x2 >= window.x2 - window.x1 - margin and window.x2 < width
+            if (left or right) and not dated(line.text):
+                continue
+            if left:
+                x1 = min(x1, max(0, int(window.x1 - _FOLLOW * line_h)))
+            if right:
+                x2 = max(x2, min(width, round(window.x2 + _FOLLOW * line_h)))
+            if left or right:
+                # A line cut by the window can climb or fall out of it further on (curved, tilted).
+                y1 = min(y1, max(0, int(window.y1 - line_h)))
+                y2 = max(y2, min(height, round(window.y2 + line_h)))
+        changed = changed or (x1, x2) != (window.x1, window.x2)
+        out.append(Window(x1, y1, x2, y2, window.detection_index))
+    if not changed:
+        return None
+    return sorted(_merge(out), key=lambda w: w.detection_index)
 
 
 def cut(image: np.ndarray, window: Window) -> np.ndarray:

@@ -7,14 +7,16 @@ the shipped models: a dot-matrix code on a curved label whose lines the rectangl
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import datetime as dt
 
 import cv2
 import numpy as np
 import pytest
 
-from bench.hard_set import Slot, render
-from pipeline import PipelineConfig
+from bench.hard_set import Slot, encoded, render
+from pipeline import PipelineConfig, ProcessOptions, load_pipeline
 from pipeline.curved_lines import (
     CurveAwareDBPostProcess,
     crop_polygon,
@@ -135,3 +137,21 @@ def test_a_curved_dot_matrix_code_is_read_whole() -> None:
     assert not any("2026" in text for text in flat)
     assert any("DATE" in text and "12 APR" in text for text in curved)
     assert any("07 APR 2026" in text for text in curved)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("way", ["process", "aprocess"])
+def test_a_window_that_cuts_a_curved_dated_line_is_grown_and_read_whole(way: str) -> None:
+    """The same scene through the pipeline: the detector's windows cover the right half of the
+    code only, and read ``E: 12 APR 2024``, an expiry date by its lone-letter keyword. The
+    window grows along the dated line it cuts (pipeline.regions.grown) and the curved lines are
+    read whole, keyword and all: 12 APR 2024 is the production date, 07 APR 2026 the answer."""
+    data, _ = encoded(render(Slot("blur + glare", "cij"), 940367).image)
+    options = ProcessOptions(reference_date=dt.date(2026, 11, 30))
+    with load_pipeline(PipelineConfig()) as pipeline:
+        if way == "process":
+            result = pipeline.process(data, options)
+        else:
+            result = asyncio.run(pipeline.aprocess(data, options, deadline=None))
+    assert result.best_date is not None and result.best_date.date == dt.date(2026, 4, 7)
+    assert any("DATE" in line.text and "12 APR 2024" in line.text for line in result.ocr_lines)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.regions import Window, cut, reading_windows
-from pipeline.types import BoundingBox, Detection
+from pipeline.regions import Window, cut, grown, reading_windows
+from pipeline.types import BoundingBox, Detection, OcrLine
 
 SHAPE = (640, 840, 3)
 
@@ -70,3 +70,51 @@ def test_a_union_that_reaches_a_third_window_takes_it_in() -> None:
     c, a, b = _detection(400, 100, 480, 130), _detection(100, 100, 300, 150), _detection(280, 140, 500, 190)
     (window,) = reading_windows(SHAPE, [c, a, b], padding=0.0, context=0.0)
     assert window == Window(100, 100, 500, 190, detection_index=0)
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, text: str = "E: 12 APR 2024") -> OcrLine:
+    return OcrLine(text, 0.9, BoundingBox(x1, y1, x2, y2))
+
+
+def _dated(text: str) -> bool:
+    """The parser's call, stood in for: a digit is a date here."""
+    return any(char.isdigit() for char in text)
+
+
+def test_a_window_grows_along_a_line_that_runs_off_its_side() -> None:
+    # A window at x 500..800 of an 840-wide photo whose read starts at its left edge: the line's
+    # keyword ("PRO.DATE") is left of the window. It grows 8 line heights left, one up and down.
+    window = Window(500, 400, 800, 560, detection_index=0)
+    (grown_window,) = grown(SHAPE, [window], [[_line(0, 97, 259, 149)]], _dated) or []
+    assert grown_window == Window(500 - 8 * 52, 400 - 52, 800, 560 + 52, detection_index=0)
+    # The taller the line, the further: 60 high, 480 left and 60 down.
+    (clipped,) = grown(SHAPE, [window], [[_line(0, 97, 259, 157)]], _dated) or []
+    assert (clipped.x1, clipped.y2) == (20, 620)
+
+
+def test_a_line_inside_its_window_or_at_the_photo_edge_grows_nothing() -> None:
+    inside = Window(200, 200, 600, 300, detection_index=0)
+    assert grown(SHAPE, [inside], [[_line(20, 20, 380, 60)]], _dated) is None
+    at_edge = Window(0, 200, 840, 300, detection_index=0)
+    assert grown(SHAPE, [at_edge], [[_line(0, 20, 840, 60)]], _dated) is None
+
+
+def test_grown_windows_that_meet_are_merged_under_the_better_detection() -> None:
+    left = Window(100, 300, 300, 360, detection_index=1)
+    right = Window(400, 300, 600, 360, detection_index=0)
+    reads = [[_line(20, 10, 200, 40)], [_line(0, 10, 150, 40)]]  # the right one's line runs off its left
+    (merged,) = grown(SHAPE, [left, right], reads, _dated) or []
+    assert merged.detection_index == 0
+    assert (merged.x1, merged.x2) == (100, 600)
+
+
+def test_growth_stops_at_the_photo() -> None:
+    window = Window(300, 20, 700, 600, detection_index=0)
+    (grown_window,) = grown(SHAPE, [window], [[_line(0, 10, 400, 70)]], _dated) or []
+    assert grown_window == Window(0, 0, 840, 640, detection_index=0)
+
+
+def test_a_cut_line_without_a_date_grows_nothing() -> None:
+    # A label's nutrition text runs off windows all the time; only a dated line is followed.
+    window = Window(500, 400, 800, 560, detection_index=0)
+    assert grown(SHAPE, [window], [[_line(0, 97, 259, 149, text="Reference Intakes of an")]], _dated) is None
