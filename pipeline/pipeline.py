@@ -34,7 +34,7 @@ from pipeline.impossible_dates import repaired
 from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
 from pipeline.raw_tensors import RawRow, TensorModel, check_batch, check_output_size, output_ratio
-from pipeline.regions import Window, cut, grown, reading_windows
+from pipeline.regions import Window, cut, grown, keeps_dates, reading_windows
 from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import OnnxModel, OnnxRuntimeError, cpu_count
 from pipeline.second_chance import (
@@ -366,18 +366,18 @@ class Pipeline:
 
             reads = await all_or_cancel([read_window(crop) for crop in crops])
             del crops
-            regrown = grown(
-                image.shape, windows, reads, functools.partial(self._text_dated, settings=settings)
-            )
+            date_in = functools.partial(self._date_in, settings=settings)
+            regrown = grown(image.shape, windows, reads, date_in)
             if regrown is not None:
                 # Only the grown windows are read again.
                 known = dict(zip(windows, reads, strict=True))
-                windows = regrown
-                again = [window for window in windows if window not in known]
+                again = [window for window in regrown if window not in known]
                 crops = await run(key, lambda: [cut(image, window) for window in again])
                 known.update(zip(again, await all_or_cancel([read_window(c) for c in crops]), strict=True))
                 del crops
-                reads = [known[window] for window in windows]
+                grown_reads = [known[window] for window in regrown]
+                if keeps_dates(reads, grown_reads, date_in):
+                    windows, reads = regrown, grown_reads
             costs[Target.WINDOW] = time.perf_counter() - detected
             lines = _placed(reads, windows)
             windows_best = self._parse(lines, settings).best
@@ -670,14 +670,16 @@ class Pipeline:
         detected = time.perf_counter()
         windows, scale = self._windows(image, detections)
         reads = [self._ocr.read(cut(image, window), scale=scale) for window in windows]
-        regrown = grown(image.shape, windows, reads, functools.partial(self._text_dated, settings=settings))
+        date_in = functools.partial(self._date_in, settings=settings)
+        regrown = grown(image.shape, windows, reads, date_in)
         if regrown is not None:
             known = dict(zip(windows, reads, strict=True))
-            windows = regrown
-            reads = [
+            grown_reads = [
                 known[window] if window in known else self._ocr.read(cut(image, window), scale=scale)
-                for window in windows
+                for window in regrown
             ]
+            if keeps_dates(reads, grown_reads, date_in):
+                windows, reads = regrown, grown_reads
         lines = _placed(reads, windows)
         windows_best = self._parse(lines, settings).best
         windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
@@ -829,9 +831,10 @@ class Pipeline:
             years_ahead=self.config.date_years_ahead,
         )
 
-    def _text_dated(self, text: str, settings: _Settings) -> bool:
-        """Whether the parser finds a date in ``text`` (one line's)."""
-        return self._parse_text(text, settings).best is not None
+    def _date_in(self, text: str, settings: _Settings) -> str | None:
+        """The parser's best date in ``text`` (one line's), as printed; ``None``: none."""
+        best = self._parse_text(text, settings).best
+        return None if best is None else best.text
 
     def _dates_in(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
         """The parser's dates in ``lines`` read as printed (see :func:`assemble_lines`), as

@@ -12,7 +12,8 @@ A detector box can cover only part of a printed line (the date of ``PRO.DATE: 12
 window then cuts the line, and what is left can name another date than the one printed ("E: 12
 APR 2024", an expiry date), or lose the words that say how to read it ("Y 06 10 2024" of a US
 "BEST IF USED BY 06 10 2024", read day first). A window whose read holds a dated line that runs
-off its left or right side is grown along that line and read again (:func:`grown`).
+off its left or right side is grown along that line and read again (:func:`grown`), unless the
+new read loses a date the first read held (:func:`keeps_dates`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from pipeline.types import Detection, OcrLine
 
-__all__ = ["Window", "cut", "grown", "reading_windows"]
+__all__ = ["Window", "cut", "grown", "keeps_dates", "reading_windows"]
 
 # A printed date is at least this many times wider than its text is high ("1/26", "1 JAN"). A box
 # can hold more than one line (a date with the time printed under it), so its text height is
@@ -115,7 +116,7 @@ def grown(
     shape: tuple[int, ...],
     windows: Sequence[Window],
     reads: Sequence[Sequence[OcrLine]],
-    dated: Callable[[str], bool],
+    date_in: Callable[[str], str | None],
 ) -> list[Window] | None:
     """The windows grown along the dated lines that run off their left or right sides, merged
     where they now overlap, best detection first; ``None`` when no such line runs off a side the
@@ -129,7 +130,7 @@ def grown(
         shape: the photo's shape, ``(height, width, ...)``.
         windows: the windows read, in photo pixels.
         reads: each window's lines, in that window's pixels.
-        dated: whether a line's text holds a date (the parser's call).
+        date_in: the date the parser reads in a line's text, as printed; ``None``: none.
     """
     height, width = shape[:2]
     out: list[Window] = []
@@ -142,7 +143,7 @@ def grown(
             margin = max(2.0, _RUN_OFF * line_h)
             left = box.x1 <= margin and window.x1 > 0
             right = box.x2 >= window.x2 - window.x1 - margin and window.x2 < width
-            if (left or right) and not dated(line.text):
+            if (left or right) and date_in(line.text) is None:
                 continue
             if left:
                 x1 = min(x1, max(0, int(window.x1 - _FOLLOW * line_h)))
@@ -157,6 +158,27 @@ def grown(
     if not changed:
         return None
     return sorted(_merge(out), key=lambda w: w.detection_index)
+
+
+def keeps_dates(
+    reads: Sequence[Sequence[OcrLine]],
+    grown_reads: Sequence[Sequence[OcrLine]],
+    date_in: Callable[[str], str | None],
+) -> bool:
+    """Whether the grown windows' reads still hold every date that the windows' first reads held
+    line by line, as printed (spaces aside; ``date_in`` as for :func:`grown`). Growing a window
+    adds what it cut (``E: 12 APR 2024`` -> ``PRO.DATE: 12 APR 2024``, ``5/06/2026`` ->
+    ``EXP 15/06/2026``); a read of the wider crop that reads the date's own digits otherwise (hard
+    set v4 980039: ``21/11/2025`` read again as ``BBD: E1/11/2025``, its lone E then taken for an
+    expiry keyword) is the less likely of two reads of the same print, and the first reads stand.
+    """
+    grown_text = "".join(line.text for lines in grown_reads for line in lines).replace(" ", "")
+    for lines in reads:
+        for line in lines:
+            date = date_in(line.text)
+            if date is not None and date.replace(" ", "") not in grown_text:
+                return False
+    return True
 
 
 def cut(image: np.ndarray, window: Window) -> np.ndarray:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from pipeline.regions import Window, cut, grown, reading_windows
+from pipeline.regions import Window, cut, grown, keeps_dates, reading_windows
 from pipeline.types import BoundingBox, Detection, OcrLine
 
 SHAPE = (640, 840, 3)
@@ -76,45 +78,61 @@ def _line(x1: float, y1: float, x2: float, y2: float, text: str = "E: 12 APR 202
     return OcrLine(text, 0.9, BoundingBox(x1, y1, x2, y2))
 
 
-def _dated(text: str) -> bool:
-    """The parser's call, stood in for: a digit is a date here."""
-    return any(char.isdigit() for char in text)
+def _date_in(text: str) -> str | None:
+    """The parser's call, stood in for: the digits and what is between them are the date."""
+    found = re.search(r"\d.*\d", text)
+    return None if found is None else found.group()
 
 
 def test_a_window_grows_along_a_line_that_runs_off_its_side() -> None:
     # A window at x 500..800 of an 840-wide photo whose read starts at its left edge: the line's
     # keyword ("PRO.DATE") is left of the window. It grows 8 line heights left, one up and down.
     window = Window(500, 400, 800, 560, detection_index=0)
-    (grown_window,) = grown(SHAPE, [window], [[_line(0, 97, 259, 149)]], _dated) or []
+    (grown_window,) = grown(SHAPE, [window], [[_line(0, 97, 259, 149)]], _date_in) or []
     assert grown_window == Window(500 - 8 * 52, 400 - 52, 800, 560 + 52, detection_index=0)
     # The taller the line, the further: 60 high, 480 left and 60 down.
-    (clipped,) = grown(SHAPE, [window], [[_line(0, 97, 259, 157)]], _dated) or []
+    (clipped,) = grown(SHAPE, [window], [[_line(0, 97, 259, 157)]], _date_in) or []
     assert (clipped.x1, clipped.y2) == (20, 620)
 
 
 def test_a_line_inside_its_window_or_at_the_photo_edge_grows_nothing() -> None:
     inside = Window(200, 200, 600, 300, detection_index=0)
-    assert grown(SHAPE, [inside], [[_line(20, 20, 380, 60)]], _dated) is None
+    assert grown(SHAPE, [inside], [[_line(20, 20, 380, 60)]], _date_in) is None
     at_edge = Window(0, 200, 840, 300, detection_index=0)
-    assert grown(SHAPE, [at_edge], [[_line(0, 20, 840, 60)]], _dated) is None
+    assert grown(SHAPE, [at_edge], [[_line(0, 20, 840, 60)]], _date_in) is None
 
 
 def test_grown_windows_that_meet_are_merged_under_the_better_detection() -> None:
     left = Window(100, 300, 300, 360, detection_index=1)
     right = Window(400, 300, 600, 360, detection_index=0)
     reads = [[_line(20, 10, 200, 40)], [_line(0, 10, 150, 40)]]  # the right one's line runs off its left
-    (merged,) = grown(SHAPE, [left, right], reads, _dated) or []
+    (merged,) = grown(SHAPE, [left, right], reads, _date_in) or []
     assert merged.detection_index == 0
     assert (merged.x1, merged.x2) == (100, 600)
 
 
 def test_growth_stops_at_the_photo() -> None:
     window = Window(300, 20, 700, 600, detection_index=0)
-    (grown_window,) = grown(SHAPE, [window], [[_line(0, 10, 400, 70)]], _dated) or []
+    (grown_window,) = grown(SHAPE, [window], [[_line(0, 10, 400, 70)]], _date_in) or []
     assert grown_window == Window(0, 0, 840, 640, detection_index=0)
 
 
 def test_a_cut_line_without_a_date_grows_nothing() -> None:
     # A label's nutrition text runs off windows all the time; only a dated line is followed.
     window = Window(500, 400, 800, 560, detection_index=0)
-    assert grown(SHAPE, [window], [[_line(0, 97, 259, 149, text="Reference Intakes of an")]], _dated) is None
+    assert (
+        grown(SHAPE, [window], [[_line(0, 97, 259, 149, text="Reference Intakes of an")]], _date_in) is None
+    )
+
+
+def test_a_grown_read_stands_only_if_it_keeps_the_first_reads_dates() -> None:
+    first = [[_line(0, 0, 100, 30, text="E: 12 APR 2024")], [_line(0, 0, 50, 20, text="LOT 7")]]
+    more = [[_line(0, 0, 300, 30, text="PRO.DATE: 12 APR 2024")], [_line(0, 0, 50, 20, text="LOT 7")]]
+    assert keeps_dates(first, more, _date_in)
+    # The digits cut from the date's left come back: what was read is still there.
+    assert keeps_dates(
+        [[_line(0, 0, 100, 30, text="5/06/2026")]], [[_line(0, 0, 9, 9, text="EXP 15/06/2026")]], _date_in
+    )
+    # Read otherwise the second time (a 2 read as E): the first reads stand.
+    cut_read = [[_line(0, 0, 100, 30, text="21/11/2025")]]
+    assert not keeps_dates(cut_read, [[_line(0, 0, 300, 30, text="BBD: E1/11/2025")]], _date_in)
