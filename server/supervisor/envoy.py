@@ -188,6 +188,9 @@ class FrontDoorEnvoy:
 
 
 async def _until_accepting(host: str, port: int) -> None:
-    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1)
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that lands as
+    # the wait ends (server/jobs/runner.py), and a stopping supervisor would wait on.
+    async with asyncio.timeout(1):
+        _, writer = await asyncio.open_connection(host, port)
     writer.close()
     await writer.wait_closed()

@@ -233,7 +233,10 @@ class WorkerPool:
         self._spawn(self._forward(worker, process.stdout))
         self._spawn(self._forward(worker, process.stderr))
         try:
-            await asyncio.wait_for(self._until_serving(worker), spec.start_timeout_s)
+            # asyncio.timeout, not wait_for (which on Python 3.11 can lose a cancellation that
+            # lands as the wait ends: a cancelled reload would wait on for this worker).
+            async with asyncio.timeout(spec.start_timeout_s):
+                await self._until_serving(worker)
         except BaseException as exc:
             # Whatever ends the wait (a failure, a timeout, a cancelled reload), the process goes:
             # a worker nobody watches would hold its models' memory until the supervisor exits.
@@ -363,7 +366,8 @@ class WorkerPool:
         if worker.process.returncode is None:
             try:
                 worker.process.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(worker.process.wait(), timeout=120)
+                async with asyncio.timeout(120):
+                    await worker.process.wait()
             except ProcessLookupError:
                 pass
             except TimeoutError:
