@@ -59,6 +59,8 @@ _ON_ARC = 0.3
 # word bends too little to matter.
 _MIN_LENGTH = 5.0
 _MIN_LENGTH_PX = 64
+# cv2.remap's largest source side (SHRT_MAX).
+_REMAP_MAX_SIDE_PX = 32767
 # One station every this many thicknesses: pieces short enough to be straight.
 _STATION_THICKNESSES = 1.5
 
@@ -105,11 +107,14 @@ def curved_band(contour: np.ndarray, prob_map: np.ndarray, unclip_ratio: float) 
     u = (points - centre) @ along
     v = (points - centre) @ across
     start, end = float(u.min()), float(u.max())
-    length = end - start
-    thickness = len(points) / max(length, 1.0)
-    if length < max(_MIN_LENGTH * thickness, _MIN_LENGTH_PX):
+    chord_length = end - start
+    if chord_length < max(_MIN_LENGTH * len(points) / max(chord_length, 1.0), _MIN_LENGTH_PX):
         return None
     curve = np.polynomial.Polynomial.fit(u, v, 2)
+    # Along the arc, not the chord: a band bent round a lid is longer than the chord under it,
+    # and its area over the chord would make it thicker than it is.
+    length = _arc_length(curve, start, end)
+    thickness = len(points) / max(length, 1.0)
     chord = np.polynomial.Polynomial.fit(u, v, 1)
     samples = np.linspace(start, end, 32)
     if np.abs(curve(samples) - chord(samples)).max() < _BENT * thickness:
@@ -124,13 +129,20 @@ def curved_band(contour: np.ndarray, prob_map: np.ndarray, unclip_ratio: float) 
     # rapidocr's unclip of a length x thickness rectangle: area * ratio / perimeter.
     grow = length * thickness * unclip_ratio / (2.0 * (length + thickness))
     half = thickness / 2.0 + grow
-    count = int(min(MAX_STATIONS, max(2, math.ceil(length / (_STATION_THICKNESSES * thickness)) + 1)))
-    stations = np.linspace(start - grow, end + grow, count)
+    count = int(min(MAX_STATIONS - 2, max(3, math.ceil(length / (_STATION_THICKNESSES * thickness)) + 1)))
+    stations = np.linspace(start, end, count)
     slope = curve.deriv()(stations)
     normals = np.stack([-slope, np.ones_like(slope)], axis=1) / np.sqrt(1.0 + slope**2)[:, None]
-    mid = curve(stations)
-    on_line = centre + np.outer(stations, along) + np.outer(mid, across)
+    tangents = np.stack([np.ones_like(slope), slope], axis=1) / np.sqrt(1.0 + slope**2)[:, None]
+    on_line = centre + np.outer(stations, along) + np.outer(curve(stations), across)
     normal_xy = normals[:, :1] * along + normals[:, 1:] * across
+    tangent_xy = tangents[:, :1] * along + tangents[:, 1:] * across
+    # The ends go on by the unclip distance along the band's own direction there (not along the
+    # chord, nor by extrapolating the arc).
+    on_line = np.concatenate(
+        [on_line[:1] - grow * tangent_xy[:1], on_line, on_line[-1:] + grow * tangent_xy[-1:]]
+    )
+    normal_xy = np.concatenate([normal_xy[:1], normal_xy, normal_xy[-1:]])
     top = on_line - half * normal_xy
     bottom = on_line + half * normal_xy
     score = float(cv2.mean(prob_map[y : y + h, x : x + w], mask)[0])
@@ -195,18 +207,26 @@ class CurveAwareDBPostProcess(DBPostProcess):
 
 
 def _off_arc(u: np.ndarray, v: np.ndarray, curve: np.polynomial.Polynomial, thickness: float) -> float:
-    """How far the centres of the band's stretches (two thicknesses long) lie from ``curve``, at
-    most, in thicknesses; ``u`` along the band, ``v`` across it."""
-    edges = np.linspace(
-        float(u.min()), float(u.max()), max(3, int((u.max() - u.min()) / (2 * thickness))) + 1
-    )
-    stretch = np.digitize(u, edges[1:-1])
-    worst = 0.0
-    for index in range(len(edges) - 1):
-        inside = stretch == index
-        if inside.sum() > 3:
-            worst = max(worst, abs(float(np.median(v[inside]) - curve(float(np.median(u[inside]))))))
-    return worst / thickness
+    """How far the centres (medians) of the band's stretches, each two thicknesses long, lie from
+    ``curve``, at most, in thicknesses; ``u`` along the band, ``v`` across it. Vectorised: a photo
+    can hold hundreds of bands."""
+    start, end = float(u.min()), float(u.max())
+    count = int(min(MAX_STATIONS * 4, max(3, (end - start) / (2 * thickness))))
+    stretch = np.minimum(((u - start) / max(end - start, 1e-9) * count).astype(np.int64), count - 1)
+    sizes = np.bincount(stretch, minlength=count)
+    firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    middles = firsts + (sizes - 1) // 2  # each stretch's lower median, in the sorted order
+    kept = sizes > 3
+    by_v = np.lexsort((v, stretch))
+    by_u = np.lexsort((u, stretch))
+    off = v[by_v][middles[kept]] - curve(u[by_u][middles[kept]])
+    return float(np.abs(off).max(initial=0.0)) / thickness
+
+
+def _arc_length(curve: np.polynomial.Polynomial, start: float, end: float) -> float:
+    """The length of ``v = curve(u)`` from ``start`` to ``end`` (64 chords)."""
+    u = np.linspace(start, end, 65)
+    return float(np.hypot(np.diff(u), np.diff(curve(u))).sum())
 
 
 def is_polygon(box: np.ndarray) -> bool:
@@ -223,34 +243,58 @@ def polygon_size(polygon: np.ndarray) -> tuple[float, float]:
     return width, height
 
 
-def crop_polygon(image: np.ndarray, polygon: np.ndarray, shrink: float = 1.0) -> np.ndarray:
+def crop_polygon(image: np.ndarray, polygon: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
     """The band under ``polygon`` straightened: each output column samples the segment from the
     top edge to the bottom edge at its share of their lengths, so the band's curve becomes a row
     (one remap, no seams between pieces).
 
     Args:
-        image: ``(H, W, 3)`` uint8.
+        image: ``(H, W, 3)`` uint8 (or any channels).
         polygon: ``(2k, 2)`` float32, as :class:`CurvedBand` holds it, in ``image`` pixels.
-        shrink: scale of the crop (the caller's caps on crop size), at most 1.
+        size: the crop's ``(width, height)``, the caller's caps applied; ``None``:
+            :func:`polygon_size`'s, whole pixels.
 
     Returns:
-        ``(height, width, 3)`` uint8, :func:`polygon_size` times ``shrink``.
+        ``(height, width, ...)`` of ``image``'s dtype.
     """
     top, bottom = polygon_edges(polygon)
-    width, height = polygon_size(polygon)
-    out_w, out_h = max(1, int(width * shrink)), max(1, int(height * shrink))
+    if size is None:
+        width, height = polygon_size(polygon)
+        size = (int(width), int(height))
+    out_w, out_h = max(1, size[0]), max(1, size[1])
     along = (np.arange(out_w, dtype=np.float32) + 0.5) / out_w
     upper = _at_shares(top, along)  # (out_w, 2)
     lower = _at_shares(bottom, along)
     down = ((np.arange(out_h, dtype=np.float32) + 0.5) / out_h)[:, None, None]
     grid = upper[None] + down * (lower - upper)[None]  # (out_h, out_w, 2)
+    source, grid = _under(image, grid)
     return cv2.remap(
-        image,
+        source,
         np.ascontiguousarray(grid[..., 0]),
         np.ascontiguousarray(grid[..., 1]),
         interpolation=cv2.INTER_CUBIC,
         borderMode=cv2.BORDER_REPLICATE,
     )
+
+
+def _under(image: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``image`` that ``grid`` samples (with a margin for the cubic kernel), and the
+    grid in its pixels. OpenCV's remap takes sources under ``_REMAP_MAX_SIDE_PX`` a side only
+    (photos may be longer: 44,700 px at the decode limits); a larger part is shrunk to fit."""
+    height, width = image.shape[:2]
+    low = np.floor(np.nanmin(grid.reshape(-1, 2), axis=0)).astype(np.int64) - 2
+    high = np.ceil(np.nanmax(grid.reshape(-1, 2), axis=0)).astype(np.int64) + 3
+    x0, y0 = int(np.clip(low[0], 0, width - 1)), int(np.clip(low[1], 0, height - 1))
+    x1, y1 = int(np.clip(high[0], x0 + 1, width)), int(np.clip(high[1], y0 + 1, height))
+    source = image[y0:y1, x0:x1]
+    grid = grid - np.array([x0, y0], dtype=np.float32)
+    longest = max(source.shape[:2])
+    if longest >= _REMAP_MAX_SIDE_PX:
+        factor = (_REMAP_MAX_SIDE_PX - 1) / longest
+        out = (max(1, int(source.shape[1] * factor)), max(1, int(source.shape[0] * factor)))
+        source = cv2.resize(source, out, interpolation=cv2.INTER_AREA)
+        grid = grid * np.array([out[0] / (x1 - x0), out[1] / (y1 - y0)], dtype=np.float32)
+    return source, grid
 
 
 def _at_shares(path: np.ndarray, shares: np.ndarray) -> np.ndarray:

@@ -917,11 +917,11 @@ def _crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     width = max(1, int(_quad_width(quad)))
     height = max(1, int(_quad_height(quad)))
     shrink = min(1.0, CROP_MAX_SIDE_PX / max(width, height), math.sqrt(CROP_MAX_PIXELS / (width * height)))
-    if is_polygon(quad):
-        return crop_polygon(image, quad, shrink)
     out_w, out_h = (
         (width, height) if shrink >= 1.0 else (max(1, int(width * shrink)), max(1, int(height * shrink)))
     )
+    if is_polygon(quad):
+        return crop_polygon(image, quad, (out_w, out_h))
     target = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], dtype=np.float32)
     transform = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
     crop = cv2.warpPerspective(

@@ -89,7 +89,7 @@ def _rows(image: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     full_w = max(1, round(min(top_w, 2 * _MAX_WIDTH_PX)))
     full_h = max(1, round(min(left_h, 2 * _MAX_HEIGHT_PX)))
     if is_polygon(quad):
-        crop = crop_polygon(image, quad, min(full_w / top_w, full_h / left_h))
+        crop = crop_polygon(image, quad, (full_w, full_h))
     else:
         target = np.float32([[0, 0], [full_w, 0], [full_w, full_h], [0, full_h]])
         matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)

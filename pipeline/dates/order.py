@@ -69,7 +69,8 @@ _ORDERS = {"DMY": DateOrder.DMY, "MDY": DateOrder.MDY, "YMD": DateOrder.YMD, "YD
 # on an export pack is 12 June). "If used by" is enough without its "Best": OCR garbles a line's
 # first word more than the others ("2ST IF USED BY 10/05/22" on a tub's rim, realworld2 009).
 _US_PHRASE = re.compile(
-    r"(?:\bBEST ?BY|\bIF ?USED ?(?:BY|BEFORE)|\bSELL ?BY|\bUSE ?OR ?FREEZE ?BY)"
+    r"(?:\bBEST ?(?:IF ?USED ?)?BY|\bBEST ?IF ?USED ?BEFORE|\bIF ?USED ?(?:BY|BEFORE)|\bSELL ?BY"
+    r"|\bUSE ?OR ?FREEZE ?BY)"
     r"[ :\-\n]{0,4}\d{1,2}([/\- ])\d{1,2}\1\d{2}"
 )
 

@@ -111,8 +111,42 @@ def test_a_straightened_crop_lays_the_band_along_a_row() -> None:
     assert columns.any(axis=0).all()
     centres = [np.nonzero(column)[0].mean() for column in columns.T]
     assert np.ptp(centres) <= 3
-    half = crop_polygon(image, band.polygon, shrink=0.5)
+    half = crop_polygon(image, band.polygon, (int(width * 0.5), int(height * 0.5)))
     assert half.shape[:2] == (int(height * 0.5), int(width * 0.5))
+
+
+def test_a_tight_arc_is_boxed_as_thick_as_it_is_and_no_longer() -> None:
+    """A band bent round a lid (a parabola rising 200 px over 200 px) is longer along its arc
+    than its chord: its thickness and its ends are measured along the arc."""
+    prob = np.zeros((300, 400), dtype=np.float32)
+    xs = np.arange(100, 301)
+    points = np.stack([xs, 40 + 0.02 * (xs - 200) ** 2], axis=1).round().astype(np.int32)
+    cv2.polylines(prob, [points], False, 1.0, thickness=12)
+    band = curved_band(_contour(prob), prob, UNCLIP)
+    assert band is not None
+    _, height = polygon_size(band.polygon)
+    assert height <= 3.5 * 12  # 12 thick, grown by the unclip distance on each side
+    # Its ends stay within the unclip distance (about 10 px here) of the band's own ends.
+    ends = band.polygon[[0, len(band.polygon) // 2 - 1]]
+    assert np.linalg.norm(ends - [[100, 240], [300, 240]], axis=1).max() <= 40
+
+
+def test_a_curved_line_on_a_photo_longer_than_remap_takes_is_cut_out() -> None:
+    """OpenCV's remap refuses sources of 32,767 px a side or more; the decode limits let in
+    photos up to about 44,700 px long. The crop is cut from the part under the polygon."""
+    prob = _arc_map(sag=40)
+    band = curved_band(_contour(prob), prob, UNCLIP)
+    assert band is not None
+    image = np.full((400, 33_000, 3), 255, dtype=np.uint8)
+    polygon = band.polygon + np.array([32_000, 0], dtype=np.float32)
+    image[60:160, 32_050:32_550] = 0
+    crop = crop_polygon(image, polygon)
+    width, height = polygon_size(polygon)
+    assert crop.shape == (int(height), int(width), 3)
+    assert (crop < 128).any()
+    # A polygon across the whole long photo: its source is shrunk to fit, the crop is as asked.
+    long_polygon = band.polygon * np.array([66.0, 1.0], dtype=np.float32)
+    assert crop_polygon(image, long_polygon, (2000, 30)).shape == (30, 2000, 3)
 
 
 @pytest.mark.slow

@@ -22,6 +22,9 @@ US_LABELS = [
     ("BEST IF USED BY 10/05/22 E 49-70 23:28 17", "2022-10-05"),
     # ... its first word garbled by OCR, as on the curved rim it was printed on (realworld2 009).
     ("2ST IF USED BY 10/05/22 E 49-70 23:28 17", "2022-10-05"),
+    # ... and with its spaces lost.
+    ("BESTIFUSEDBY 06/10/24", "2024-06-10"),
+    ("BESTIFUSEDBEFORE 03/04/2024", "2024-03-04"),
     ("BEST IF USED BY 06 10 2024\nD061022 16:48:51", "2024-06-10"),
     ("Best By 04/11/2023", "2023-04-11"),
     ("SELL BY 01/02/23", "2023-01-02"),
