@@ -14,6 +14,7 @@ import datetime as dt
 import cv2
 import numpy as np
 import pytest
+from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
 
 from bench.hard_set import Slot, encoded, render
 from pipeline import PipelineConfig, ProcessOptions, load_pipeline
@@ -95,6 +96,21 @@ def test_the_post_processing_keeps_a_bent_band_rapidocr_drops() -> None:
     curved, _ = CurveAwareDBPostProcess(0.3, 0.5, 1000, UNCLIP)(prob, (400, 1200))
     assert len(curved) == 1 and is_polygon(curved[0])
     assert curved[0][:, 0].max() <= 1200 and curved[0][:, 1].max() <= 400  # in the caller's pixels
+
+
+def test_straight_print_is_boxed_exactly_as_rapidocr_boxes_it() -> None:
+    """The rectangle path is rapidocr's own loop (pinned rapidocr-onnxruntime 1.4.4): straight
+    lines, tilted lines and specks get the same boxes and scores as before."""
+    prob = np.zeros((1, 1, 400, 600), dtype=np.float32)
+    cv2.line(prob[0, 0], (40, 50), (560, 50), 1.0, thickness=14)
+    cv2.line(prob[0, 0], (60, 150), (500, 220), 0.9, thickness=10)
+    cv2.circle(prob[0, 0], (300, 330), 4, 0.8, thickness=-1)
+    cv2.rectangle(prob[0, 0], (40, 300), (200, 360), 0.7, thickness=-1)
+    ours, our_scores = CurveAwareDBPostProcess(0.3, 0.5, 1000, UNCLIP)(prob, (800, 1200))
+    theirs, their_scores = DBPostProcess(0.3, 0.5, 1000, UNCLIP)(prob, (800, 1200))
+    assert len(ours) == len(theirs) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    assert our_scores == their_scores
 
 
 def test_a_straightened_crop_lays_the_band_along_a_row() -> None:
