@@ -15,7 +15,11 @@ arc: what a cylinder makes of a straight line in a photo), leaves the straight l
 ``_BENT`` of its thickness or more, and explains its pixels better than that line: their spread
 about the line is ``_EXPLAINED`` times their spread about the arc. A straight band of uneven
 thickness (dots that fall away at one end, hard set v2 940143) fits an arc a little, and no
-better than its line: it keeps rapidocr's rectangle, as all straight print does.
+better than its line: it keeps rapidocr's rectangle, as all straight print does. Nor do pieces
+run together (a dotted line and a word printed lower beside it, realworld2 001): every stretch of
+two thicknesses must have its centre on the arc (``_ON_ARC``). Thickness and length are measured
+along the arc, and the ends grown along the band's own direction there: a band bent round a lid
+is longer than its chord.
 
 Numbers: a station every ``_STATION_THICKNESSES`` band thicknesses, at most ``MAX_STATIONS``;
 only bands at least ``_MIN_LENGTH`` thicknesses and ``_MIN_LENGTH_PX`` long. Every crop is within
