@@ -112,7 +112,8 @@ def curved_band(contour: np.ndarray, prob_map: np.ndarray, unclip_ratio: float) 
     v = (points - centre) @ across
     start, end = float(u.min()), float(u.max())
     chord_length = end - start
-    if chord_length < max(_MIN_LENGTH * len(points) / max(chord_length, 1.0), _MIN_LENGTH_PX):
+    chord_thickness = len(points) / max(chord_length, 1.0)
+    if chord_length < max(_MIN_LENGTH * chord_thickness, _MIN_LENGTH_PX):
         return None
     curve = np.polynomial.Polynomial.fit(u, v, 2)
     # Along the arc, not the chord: a band bent round a lid is longer than the chord under it,
@@ -136,8 +137,9 @@ def curved_band(contour: np.ndarray, prob_map: np.ndarray, unclip_ratio: float) 
     count = int(min(MAX_STATIONS - 2, max(3, math.ceil(length / (_STATION_THICKNESSES * thickness)) + 1)))
     stations = np.linspace(start, end, count)
     slope = curve.deriv()(stations)
-    normals = np.stack([-slope, np.ones_like(slope)], axis=1) / np.sqrt(1.0 + slope**2)[:, None]
-    tangents = np.stack([np.ones_like(slope), slope], axis=1) / np.sqrt(1.0 + slope**2)[:, None]
+    norm = np.sqrt(1.0 + slope**2)[:, None]
+    normals = np.stack([-slope, np.ones_like(slope)], axis=1) / norm
+    tangents = np.stack([np.ones_like(slope), slope], axis=1) / norm
     on_line = centre + np.outer(stations, along) + np.outer(curve(stations), across)
     normal_xy = normals[:, :1] * along + normals[:, 1:] * across
     tangent_xy = tangents[:, :1] * along + tangents[:, 1:] * across

@@ -260,7 +260,7 @@ class TextDetector:
             quad = box.astype(np.float32) if is_polygon(box) else _order_clockwise(box.astype(np.float32))
             quad[:, 0] = np.clip(quad[:, 0], 0, width - 1)
             quad[:, 1] = np.clip(quad[:, 1], 0, height - 1)
-            if _quad_width(quad) > 3 and _quad_height(quad) > 3:
+            if min(_quad_size(quad)) > 3:
                 kept.append(quad * prepared.scale)
         return quad_reading_order(kept)
 
@@ -847,16 +847,14 @@ def _order_clockwise(points: np.ndarray) -> np.ndarray:
     return np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
 
 
-def _quad_width(quad: np.ndarray) -> float:
+def _quad_size(quad: np.ndarray) -> tuple[float, float]:
+    """A box's width and height: a quadrilateral's longer opposite sides, a curved line's
+    straightened size (:func:`pipeline.curved_lines.polygon_size`, measured once for both)."""
     if is_polygon(quad):
-        return polygon_size(quad)[0]
-    return float(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
-
-
-def _quad_height(quad: np.ndarray) -> float:
-    if is_polygon(quad):
-        return polygon_size(quad)[1]
-    return float(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
+        return polygon_size(quad)
+    width = max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3]))
+    height = max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2]))
+    return float(width), float(height)
 
 
 def line_angle(quads: Sequence[np.ndarray]) -> float:
@@ -914,8 +912,8 @@ def _crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Cuts a (possibly rotated) quadrilateral out of the image as an upright rectangle, within
     ``CROP_MAX_SIDE_PX`` and ``CROP_MAX_PIXELS`` (a larger one is cut at a reduced scale); a
     curved line's polygon straightened (:func:`pipeline.curved_lines.crop_polygon`)."""
-    width = max(1, int(_quad_width(quad)))
-    height = max(1, int(_quad_height(quad)))
+    box_w, box_h = _quad_size(quad)
+    width, height = max(1, int(box_w)), max(1, int(box_h))
     shrink = min(1.0, CROP_MAX_SIDE_PX / max(width, height), math.sqrt(CROP_MAX_PIXELS / (width * height)))
     out_w, out_h = (
         (width, height) if shrink >= 1.0 else (max(1, int(width * shrink)), max(1, int(height * shrink)))
