@@ -110,6 +110,9 @@ _RUN_OFF = 0.1
 # A cut line is followed this many of its heights further: "TE GEBRUIKEN TOT", the longest
 # keywords the parser knows, are about ten text heights, and the line's box is taller than its text.
 _FOLLOW = 8.0
+# A box within this many pixels of the crop's edge was clipped by it (rapidocr clips boxes to the
+# crop; mapping a resized read back to window pixels moves them a pixel or two).
+_CLIPPED = 2.0
 
 
 def grown(
@@ -118,9 +121,17 @@ def grown(
     reads: Sequence[Sequence[OcrLine]],
     date_in: Callable[[str], str | None],
 ) -> list[Window] | None:
-    """The windows grown along the dated lines that run off their left or right sides, merged
-    where they now overlap, best detection first; ``None`` when no such line runs off a side the
-    photo goes past.
+    """The windows grown along the dated lines that run off their sides, merged where they now
+    overlap, best detection first; ``None`` when no such line runs off a side the photo goes past.
+
+    A line cut at the window's left or right side is followed ``_FOLLOW`` of its heights that
+    way. One cut at the top or bottom is a slanted line leaving through it (which of its ends
+    leaves is not known from its box, and it may touch a side too): the window grows that far on
+    both sides. Either way the
+    window grows up and down as far as the line's slant can take it over that distance (its box's
+    height over its width, at least one line height): a line photographed at 30 degrees and cut
+    by the window falls further than one line height (hard set v2 940125 and 940346 as OpenCV
+    5.1 renders them, bench/RESULTS.md, eleventh session).
 
     Only a line that holds a date counts: a window cuts the label's other text all the time (a
     UK label's nutrition lines, 15 of the 96 held-out photos), and growing for it would read those
@@ -143,17 +154,23 @@ def grown(
             margin = max(2.0, _RUN_OFF * line_h)
             left = box.x1 <= margin and window.x1 > 0
             right = box.x2 >= window.x2 - window.x1 - margin and window.x2 < width
-            if (left or right) and date_in(line.text) is None:
+            # Above and below, only a box the crop's edge clipped: a window is padded less than
+            # the text detector's boxes reach past the glyphs, so a line near the top or bottom
+            # of its window is common and whole (UK held-out photos: 3 to 17 px off; the slanted
+            # lines cut there: 1 px).
+            top = box.y1 <= _CLIPPED and window.y1 > 0
+            bottom = box.y2 >= window.y2 - window.y1 - _CLIPPED and window.y2 < height
+            if not (left or right or top or bottom) or date_in(line.text) is None:
                 continue
-            if left:
-                x1 = min(x1, max(0, int(window.x1 - _FOLLOW * line_h)))
-            if right:
-                x2 = max(x2, min(width, round(window.x2 + _FOLLOW * line_h)))
-            if left or right:
-                # A line cut by the window can climb or fall out of it further on (curved, tilted).
-                y1 = min(y1, max(0, int(window.y1 - line_h)))
-                y2 = max(y2, min(height, round(window.y2 + line_h)))
-        changed = changed or (x1, x2) != (window.x1, window.x2)
+            reach = _FOLLOW * line_h
+            climb = max(line_h, reach * line_h / max(1.0, box.x2 - box.x1))
+            if left or top or bottom:
+                x1 = min(x1, max(0, int(window.x1 - reach)))
+            if right or top or bottom:
+                x2 = max(x2, min(width, round(window.x2 + reach)))
+            y1 = min(y1, max(0, int(window.y1 - climb)))
+            y2 = max(y2, min(height, round(window.y2 + climb)))
+        changed = changed or (x1, y1, x2, y2) != (window.x1, window.y1, window.x2, window.y2)
         out.append(Window(x1, y1, x2, y2, window.detection_index))
     if not changed:
         return None
@@ -172,13 +189,24 @@ def keeps_dates(
     set v4 980039: ``21/11/2025`` read again as ``BBD: E1/11/2025``, its lone E then taken for an
     expiry keyword) is the less likely of two reads of the same print, and the first reads stand.
     """
-    grown_text = "".join(line.text for lines in grown_reads for line in lines).replace(" ", "")
+    grown_text = _as_printed("".join(line.text for lines in grown_reads for line in lines))
     for lines in reads:
         for line in lines:
             date = date_in(line.text)
-            if date is not None and date.replace(" ", "") not in grown_text:
+            if date is not None and _as_printed(date) not in grown_text:
                 return False
     return True
+
+
+# Letters a read makes of digits and back (``OCT`` read again as ``0CT``): the same print either
+# way, so a grown read that reads them otherwise still keeps the date. Digits read as other digits
+# or as other letters (``21`` as ``E1``) are another read of the date.
+_LOOK_ALIKE = str.maketrans("OoDQIl|SBZ", "0000111582")
+
+
+def _as_printed(text: str) -> str:
+    """``text`` without spaces, its look-alike letters as the digits they look like, upper-cased."""
+    return text.replace(" ", "").translate(_LOOK_ALIKE).upper()
 
 
 def cut(image: np.ndarray, window: Window) -> np.ndarray:

@@ -86,13 +86,31 @@ def _date_in(text: str) -> str | None:
 
 def test_a_window_grows_along_a_line_that_runs_off_its_side() -> None:
     # A window at x 500..800 of an 840-wide photo whose read starts at its left edge: the line's
-    # keyword ("PRO.DATE") is left of the window. It grows 8 line heights left, one up and down.
-    window = Window(500, 400, 800, 560, detection_index=0)
+    # keyword ("PRO.DATE") is left of the window. It grows 8 line heights left (416 px), and up and
+    # down as far as a line of that box's slant (52 / 259) can climb over 416 px: 83.5 px.
+    window = Window(500, 100, 800, 260, detection_index=0)
     (grown_window,) = grown(SHAPE, [window], [[_line(0, 97, 259, 149)]], _date_in) or []
-    assert grown_window == Window(500 - 8 * 52, 400 - 52, 800, 560 + 52, detection_index=0)
-    # The taller the line, the further: 60 high, 480 left and 60 down.
+    assert grown_window == Window(500 - 8 * 52, 16, 800, 344, detection_index=0)
+    # The taller the line, the further: 60 high, 480 left and 111 down.
     (clipped,) = grown(SHAPE, [window], [[_line(0, 97, 259, 157)]], _date_in) or []
-    assert (clipped.x1, clipped.y2) == (20, 620)
+    assert (clipped.x1, clipped.y2) == (20, 371)
+    # A long flat line climbs no more than one line height.
+    (flat,) = grown(SHAPE, [window], [[_line(0, 97, 299, 127)]], _date_in) or []
+    assert (flat.x1, flat.y1, flat.y2) == (500 - 240, 70, 290)
+
+
+def test_a_slanted_line_that_leaves_through_the_bottom_is_followed_both_ways() -> None:
+    # A dated line photographed at a slant, its box 300 x 90, cut by the window's bottom edge
+    # ("Use by <OCT 25 2" of "Use by <OCT 25 2027>"): which end leaves is not known from the box,
+    # so the window grows 8 line heights (720 px, here to the photo's sides) left and right, and
+    # 216 px (720 x 90 / 300) up and down.
+    window = Window(200, 300, 600, 420, detection_index=0)
+    (grown_window,) = grown(SHAPE, [window], [[_line(40, 30, 340, 120)]], _date_in) or []
+    assert grown_window == Window(0, 84, 840, 636, detection_index=0)
+    # Through the top, alike; at the photo's top edge nothing is cut.
+    (up,) = grown(SHAPE, [window], [[_line(40, 0, 340, 90)]], _date_in) or []
+    assert (up.y1, up.y2) == (84, 636)
+    assert grown(SHAPE, [Window(200, 0, 600, 120, 0)], [[_line(40, 0, 340, 90)]], _date_in) is None
 
 
 def test_a_line_inside_its_window_or_at_the_photo_edge_grows_nothing() -> None:
@@ -136,3 +154,15 @@ def test_a_grown_read_stands_only_if_it_keeps_the_first_reads_dates() -> None:
     # Read otherwise the second time (a 2 read as E): the first reads stand.
     cut_read = [[_line(0, 0, 100, 30, text="21/11/2025")]]
     assert not keeps_dates(cut_read, [[_line(0, 0, 300, 30, text="BBD: E1/11/2025")]], _date_in)
+
+
+def test_letters_read_as_look_alike_digits_keep_the_date() -> None:
+    # "Use by <OCT 25 2" cut by its window, read whole when grown but with the O as a zero: the same
+    # print, so the grown read stands.
+    def month_in(text: str) -> str | None:
+        found = re.search(r"[O0]CT \d+", text)
+        return None if found is None else found.group()
+
+    first = [[_line(0, 0, 100, 30, text="Use by <OCT 25 2")]]
+    assert keeps_dates(first, [[_line(0, 0, 300, 30, text="Use Dy <0CT 25 2027>")]], month_in)
+    assert not keeps_dates(first, [[_line(0, 0, 300, 30, text="Use by <OCT 26 2027>")]], month_in)
