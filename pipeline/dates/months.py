@@ -57,8 +57,9 @@ _NUMBERS = {
 # the patterns (a US coder's MMMDDYY) use these twelve too.
 CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 # The digits each letter is read as: a dot-matrix G is a 6 or, its bar read as a loop, an 8 ("AU8
-# 13 23" of AUG 13 23, inkjet on a US bag: realworld2 001).
-_READ_AS_DIGIT = {"C": "0", "G": "68", "B": "8", "L": "1"}
+# 13 23" of AUG 13 23, inkjet on a US bag: realworld2 001); a lowercase g, its tail a 9's, a 9
+# ("16 Au9 2026": hard set v4 980098; no case of the date corpus changes).
+_READ_AS_DIGIT = {"C": "0", "G": "689", "B": "8", "L": "1"}
 # And a U whose bottom the print leaves open, read as its two stems: "27ALIG2022" for 27AUG2022
 # (inkjet on a US pouch), JLIN, JLIL.
 _READ_AS_LETTERS = {"U": "LI"}

@@ -21,7 +21,14 @@ __all__ = ["MAX_JOINS", "joins"]
 # letters (a month); or a line that ends in a word (a month) before a line that is a year alone.
 # Alone: a day or a year that shares its line is a size, a time, a lot or an energy ("500 ml 12"
 # over "JUN 2026", "16 JUN" over "2030kJ" or "2015 L4"), never taken for a date's part.
-_JOINABLE = re.compile(r"(?:(?:^|(?<=\n))\d{1,2}\n(?=[^\W\d_]{3})|[^\W\d_]{3,}\.?\n(?=\d{4}(?:\n|$)))")
+# US print puts the month first: a month alone over a day alone, and that day over a year alone
+# ("FEB" / "17" / "2029": hard set v4 980179, a turned code).
+_JOINABLE = re.compile(
+    r"(?:(?:^|(?<=\n))\d{1,2}\n(?=[^\W\d_]{3})"
+    r"|[^\W\d_]{3,}\.?\n(?=\d{4}(?:\n|$))"
+    r"|(?:^|(?<=\n))[^\W\d_]{3,}\.?\n(?=\d{1,2}(?:\n|$))"
+    r"|(?<=[^\W\d_]{3}\n)\d{1,2}\n(?=\d{4}(?:\n|$)))"
+)
 # At most this many line breaks are tried (a date's lines are near each other; a page of text has
 # many breaks, and each try is one more parse of it).
 MAX_JOINS = 12

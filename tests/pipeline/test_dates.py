@@ -54,6 +54,7 @@ CASES = [
     ("BB 14 FE8 2027", "2027-02-14", DatePrecision.DAY, False),
     ("EXP 04 JU1 2027", "2027-07-04", DatePrecision.DAY, False),
     ("15 AU6 27", "2027-08-15", DatePrecision.DAY, False),
+    ("USEBY\n16 Au9 2026", "2026-08-16", DatePrecision.DAY, False),  # a lowercase g's tail: a 9
     ("05 5EP 2026", None, None, None),  # a first letter read as a digit joins the number before it
     ("best before 3 JAN", "2027-01-03", DatePrecision.DAY, True),  # January is next year's
     ("VAL 10 DEZ 2026", "2026-12-10", DatePrecision.DAY, False),
@@ -108,6 +109,7 @@ def test_ed_names_an_expiry_date_only_glued_to_it_or_with_its_colon() -> None:
         ("EXP\n16\nJun 2025 KS1", "2025-06-16"),  # a turned line read as three boxes
         ("BB\n16 JUN\n2025", "2025-06-16"),
         ("16\nJUN\n2025", "2025-06-16"),
+        ("DD/MM/YY\nFEB\n17\n2029\nNONSN", "2029-02-17"),  # US print: month, day, year
     ],
 )
 def test_a_date_printed_over_lines_is_read_whole(text: str, expected: str) -> None:
@@ -131,6 +133,8 @@ def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
         best = parse_dates(text, REF).best
         assert best is not None and best.year_inferred, text
     # A day that shares its line is a size or a number of a phone: the month stays a month.
+    # A word over a number is no month over its day: nothing to join.
+    assert parse_dates("EXP\n17\n2029", REF).best is None
     for text in ("500 ml 12\nJUN 2026", "Size 10\nMAR 2026", "TEL 0800 12\nMAR 2026"):
         best = parse_dates(text, REF).best
         assert best is not None and best.precision is DatePrecision.MONTH, text
