@@ -163,7 +163,9 @@ def grown(
             if not (left or right or top or bottom) or date_in(line.text) is None:
                 continue
             reach = _FOLLOW * line_h
-            climb = max(line_h, reach * line_h / max(1.0, box.x2 - box.x1))
+            # At most as far as a line at 45 degrees climbs: a narrow or upright box (a cut
+            # fragment, a vertical line) would otherwise grow the window the photo's height.
+            climb = min(reach, max(line_h, reach * line_h / max(1.0, box.x2 - box.x1)))
             if left or top or bottom:
                 x1 = min(x1, max(0, int(window.x1 - reach)))
             if right or top or bottom:
@@ -189,24 +191,39 @@ def keeps_dates(
     set v4 980039: ``21/11/2025`` read again as ``BBD: E1/11/2025``, its lone E then taken for an
     expiry keyword) is the less likely of two reads of the same print, and the first reads stand.
     """
-    grown_text = _as_printed("".join(line.text for lines in grown_reads for line in lines))
+    grown_raw = "".join(line.text for lines in grown_reads for line in lines).replace(" ", "")
+    grown_text = _as_printed(grown_raw)
     for lines in reads:
         for line in lines:
             date = date_in(line.text)
-            if date is not None and _as_printed(date) not in grown_text:
+            if date is not None and not _holds(grown_raw, grown_text, date.replace(" ", "")):
                 return False
     return True
 
 
-# Letters a read makes of digits and back (``OCT`` read again as ``0CT``): the same print either
-# way, so a grown read that reads them otherwise still keeps the date. Digits read as other digits
-# or as other letters (``21`` as ``E1``) are another read of the date.
+# Letters a read makes of digits (``OCT`` read again as ``0CT``): the same print, so a grown read
+# that reads a letter of the date as its look-alike digit still keeps the date. Not the other way:
+# a digit read as a letter or as another digit (``21`` as ``E1``, ``1 OCT`` as ``I OCT``) is another
+# read of the date, and loses its day.
 _LOOK_ALIKE = str.maketrans("OoDQIl|SBZ", "0000111582")
 
 
 def _as_printed(text: str) -> str:
-    """``text`` without spaces, its look-alike letters as the digits they look like, upper-cased."""
-    return text.replace(" ", "").translate(_LOOK_ALIKE).upper()
+    """``text`` with its look-alike letters as the digits they look like, ASCII upper-cased; one
+    character for one, so that positions match ``text``'s."""
+    return "".join(c.upper() if c.isascii() else c for c in text.translate(_LOOK_ALIKE))
+
+
+def _holds(grown_raw: str, grown_text: str, date: str) -> bool:
+    """Whether ``grown_raw`` holds ``date`` with each of its digits as read and its other
+    characters alike or look-alike digits (``grown_text`` is ``_as_printed(grown_raw)``)."""
+    wanted = _as_printed(date)
+    start = grown_text.find(wanted)
+    while start >= 0:
+        if all(grown_raw[start + i] == c for i, c in enumerate(date) if c.isdigit()):
+            return True
+        start = grown_text.find(wanted, start + 1)
+    return False
 
 
 def cut(image: np.ndarray, window: Window) -> np.ndarray:

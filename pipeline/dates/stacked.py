@@ -15,18 +15,22 @@ import itertools
 import re
 from collections.abc import Iterator
 
+from pipeline.dates.months import MONTH_PATTERN
+
 __all__ = ["MAX_JOINS", "joins"]
 
 # A line that is a day alone (one or two digits) before a line that starts with a word of three
 # letters (a month); or a line that ends in a word (a month) before a line that is a year alone.
 # Alone: a day or a year that shares its line is a size, a time, a lot or an energy ("500 ml 12"
 # over "JUN 2026", "16 JUN" over "2030kJ" or "2015 L4"), never taken for a date's part.
-# US print puts the month first: a month alone over a day alone, and that day over a year alone
-# ("FEB" / "17" / "2029": hard set v4 980179, a turned code).
+# US print puts the month first: a month's name alone over a day alone over a year alone ("FEB" /
+# "17" / "2029": hard set v4 980179, a turned code). A name, not any word ("Fat" / "12" of a
+# nutrition table would use up MAX_JOINS), and a four-digit year under the day (a two-digit
+# number there is as often a size or a count).
 _JOINABLE = re.compile(
     r"(?:(?:^|(?<=\n))\d{1,2}\n(?=[^\W\d_]{3})"
     r"|[^\W\d_]{3,}\.?\n(?=\d{4}(?:\n|$))"
-    r"|(?:^|(?<=\n))[^\W\d_]{3,}\.?\n(?=\d{1,2}(?:\n|$))"
+    rf"|(?:^|(?<=\n))(?i:{MONTH_PATTERN})\.?\n(?=\d{{1,2}}\n\d{{4}}(?:\n|$))"
     r"|(?<=[^\W\d_]{3}\n)\d{1,2}\n(?=\d{4}(?:\n|$)))"
 )
 # At most this many line breaks are tried (a date's lines are near each other; a page of text has

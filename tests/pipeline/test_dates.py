@@ -133,8 +133,14 @@ def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
         best = parse_dates(text, REF).best
         assert best is not None and best.year_inferred, text
     # A day that shares its line is a size or a number of a phone: the month stays a month.
-    # A word over a number is no month over its day: nothing to join.
-    assert parse_dates("EXP\n17\n2029", REF).best is None
+    # A word over a number is no month over its day, and a two-digit number under a day and month
+    # no year: nothing to join.
+    for text in ("EXP\n17\n2029", "16\nJUN\n25", "31\nMAY\n17\nProtein"):
+        assert parse_dates(text, REF).best is None, text
+    # A nutrition table's words over numbers are no join points: the date's own join is tried.
+    table = "Fat\n12\nSalt\n1\nFibre\n3\nSugars\n5\nProtein\n8\nCarbs\n25\n"
+    for date in ("EXP\n16\nJUN 2025", "EXP\n16 JUN\n2025"):
+        assert parse_dates(table + date, REF).best.date == dt.date(2025, 6, 16)  # type: ignore[union-attr]
     for text in ("500 ml 12\nJUN 2026", "Size 10\nMAR 2026", "TEL 0800 12\nMAR 2026"):
         best = parse_dates(text, REF).best
         assert best is not None and best.precision is DatePrecision.MONTH, text

@@ -166,3 +166,15 @@ def test_letters_read_as_look_alike_digits_keep_the_date() -> None:
     first = [[_line(0, 0, 100, 30, text="Use by <OCT 25 2")]]
     assert keeps_dates(first, [[_line(0, 0, 300, 30, text="Use Dy <0CT 25 2027>")]], month_in)
     assert not keeps_dates(first, [[_line(0, 0, 300, 30, text="Use by <OCT 26 2027>")]], month_in)
+    # Not the other way: a digit of the first read read as a letter loses the day (1 -> I).
+    day_first = [[_line(0, 0, 100, 30, text="1 OCT 2026")]]
+    assert not keeps_dates(day_first, [[_line(0, 0, 300, 30, text="EXP I OCT 2026")]], lambda t: t)
+    assert keeps_dates(day_first, [[_line(0, 0, 300, 30, text="EXP 1 0CT 2026")]], lambda t: "1 OCT 2026")
+
+
+def test_growth_up_and_down_is_at_most_a_45_degree_climb() -> None:
+    # A fragment a few pixels wide, cut at the window's left: its box's slant says nothing; the
+    # window grows no further up and down than it grows along the line.
+    window = Window(400, 300, 600, 360, detection_index=0)
+    (grown_window,) = grown(SHAPE, [window], [[_line(0, 10, 3, 40)]], _date_in) or []
+    assert (grown_window.x1, grown_window.y1, grown_window.y2) == (400 - 240, 300 - 240, 360 + 240)
