@@ -127,11 +127,11 @@ def grown(
     A line cut at the window's left or right side is followed ``_FOLLOW`` of its heights that
     way. One cut at the top or bottom is a slanted line leaving through it (which of its ends
     leaves is not known from its box, and it may touch a side too): the window grows that far on
-    both sides. Either way the
-    window grows up and down as far as the line's slant can take it over that distance (its box's
-    height over its width, at least one line height): a line photographed at 30 degrees and cut
-    by the window falls further than one line height (hard set v2 940125 and 940346 as OpenCV
-    5.1 renders them, bench/RESULTS.md, eleventh session).
+    both sides. Either way the window grows up and down as far as the line's slant can take it over
+    that distance (its box's height over its width; at least one line height, at most the distance
+    itself): a line photographed at 30 degrees and cut by the window falls further than one line
+    height (hard set v2 940125 and 940346 as OpenCV 5.1 renders them, bench/RESULTS.md, eleventh
+    session).
 
     Only a line that holds a date counts: a window cuts the label's other text all the time (a
     UK label's nutrition lines, 15 of the 96 held-out photos), and growing for it would read those
