@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pipeline.dates.wordtree import word_tree
 
-__all__ = ["CODER_MONTHS", "MONTH_AT_WORD_START", "MONTH_PATTERN", "month_number"]
+__all__ = ["CODER_MONTHS", "LOST_LETTER_MONTHS", "MONTH_AT_WORD_START", "MONTH_PATTERN", "month_number"]
 
 # One row per month; one group of words per language, separated by " | ".
 _MONTH_WORDS = (
@@ -90,8 +90,26 @@ def _zeros_for_o(spelling: str) -> list[str]:
     return found
 
 
+def _lost_letter_months() -> dict[str, int]:
+    """Each coder month with one of its letters lost, where the two letters left are that month's
+    only: "EP" is SEP's, "UL" JUL's; "JU" (JUN, JUL), "AR" (MAR, APR), "MA" and "JN" are no month's."""
+    months: dict[str, set[int]] = {}
+    for month, word in enumerate(CODER_MONTHS, start=1):
+        for lost in range(len(word)):
+            months.setdefault(word[:lost] + word[lost + 1 :], set()).add(month)
+    return {left: owners.pop() for left, owners in months.items() if len(owners) == 1}
+
+
+# A coder's month (JAN ... DEC) printed glued between a day and a year, one of whose letters the
+# print or the OCR lost: a dot-matrix J or S is a few dots in a thin stroke ("20UL2022" of
+# 20JUL2022, inkjet on a US bottle: realworld2 020; "19EP28" of 19SEP28, hard set v4 980137). Only
+# the patterns of damaged shapes read them (patterns.py: glued to a day and a year, on a label
+# with a keyword): two letters are everywhere in other text ("NO", "DE", "SE").
+LOST_LETTER_MONTHS = _lost_letter_months()
+
 # Every spelling the patterns match, to its month (month_number looks a match up here).
 _MATCHED = {read: month for spelling, month in _SPELLINGS.items() for read in _zeros_for_o(spelling)}
+_MATCHED.update(LOST_LETTER_MONTHS)
 
 
 def _is_letter(char: str) -> bool:

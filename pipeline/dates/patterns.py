@@ -11,7 +11,7 @@ import re
 from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
-from pipeline.dates.months import CODER_MONTHS, MONTH_AT_WORD_START, MONTH_PATTERN
+from pipeline.dates.months import CODER_MONTHS, LOST_LETTER_MONTHS, MONTH_AT_WORD_START, MONTH_PATTERN
 
 __all__ = ["Form", "RawMatch", "find_matches"]
 
@@ -129,6 +129,15 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     # The parser keeps it only where an expiry keyword labels it (``shift``): production and
     # batch codes are printed so too ("PRODUCED 05/03/2026 0703271A").
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}\d{{5}})(?=(?P<shift>\d)[A-Z])")),
+    # A day, a coder's month that lost a letter and a year, glued as coders print them ("20UL2022"
+    # for 20JUL2022, "19EP28" for 19SEP28; months.LOST_LETTER_MONTHS): no space, no separator.
+    (
+        Form.DAY_NAME,
+        re.compile(
+            rf"(?P<d>{_FIRST}\d?)(?P<mon>{'|'.join(sorted(LOST_LETTER_MONTHS))})"
+            r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?![\d:]))"
+        ),
+    ),
 )
 # Chinese, Japanese and Korean dates spell the fields out: 2027年6月30日, 2027년 06월 30일, 27年6月.
 _CJK_PATTERN = (

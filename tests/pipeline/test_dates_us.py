@@ -42,6 +42,9 @@ US_LABELS = [
     # A dot-matrix G read as an 8 (as a 6 before).
     ("BEST IF USED BY\nAU8 13 23 1342 K7", "2023-08-13"),
     ("EXP AU6 13 2027", "2027-08-13"),
+    # A coder's month glued between day and year that lost a letter (a J's or an S's few dots).
+    ("BEST IF USED BY\n20UL2022FM0938", "2022-07-20"),
+    ("BBF\n19EP28", "2028-09-19"),
     # Year, month name, day.
     ("BEST BY 2023-MAR-15\n6641LB 1242 0642", "2023-03-15"),
     ("2024 JUL 09", "2024-07-09"),
@@ -125,3 +128,13 @@ def test_a_lone_letter_after_a_date_still_labels_it_without_a_word() -> None:
     result = parse_dates("12/2027 V 01/2025 F", REF)
     kinds = {c.date.isoformat(): c.kind for c in result.candidates}
     assert kinds == {"2027-12-31": DateKind.EXPIRY, "2025-01-31": DateKind.MANUFACTURE}
+
+
+def test_a_month_that_lost_a_letter_is_read_only_glued_under_a_keyword() -> None:
+    # Two letters left of two months (JU: JUN or JUL) are no month; nor two letters in a code on a
+    # label with no keyword, nor with a space between them and the day.
+    assert parse_dates("BB 02JU27", REF).best is None
+    assert parse_dates("19EP28", REF).best is None
+    assert parse_dates("EXP 19 EP 28", REF).best is None
+    # A lot code's letters are the lot's.
+    assert parse_dates("LOT 12AN34", REF).best is None
