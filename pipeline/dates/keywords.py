@@ -189,31 +189,45 @@ _MONTH_NEXT = re.compile(rf"(?:{MONTH_PATTERN})(?![^\W\d_])")
 _LAST_LETTER_AS_DIGIT = {"O": "0", "D": "0"}
 
 
-def _glued_spellings() -> dict[str, str]:
+def _glued_spellings(shorter_is_keyword: bool) -> dict[str, str]:
+    """The spellings of keywords whose last letter was read as a digit; ``shorter_is_keyword``:
+    only those of words whose other letters are a keyword themselves (BBD's BB, ED's E), else only
+    the others."""
     words = (
         fold(w) for group in (*_EXPIRY_WORDS.values(), *_MANUFACTURE_WORDS.values()) for w in group.split("|")
     )
     return {
         word[:-1] + _LAST_LETTER_AS_DIGIT[word[-1]]: word
         for word in words
-        if len(word) >= 3
+        if len(word) >= 2
         and word.isascii()
         and word.isalpha()
         and word[-1] in _LAST_LETTER_AS_DIGIT
-        # Not where the rest is a keyword itself: "BB05/07/27" is BB and the 5th, never BBD 5/07.
-        and word[:-1] not in _TABLE
+        and (word[:-1] in _TABLE) is shorter_is_keyword
+        and (len(word) >= 3 or shorter_is_keyword)
     }
 
 
-_GLUED_SPELLINGS = _glued_spellings()
-# The alternation opens with literals, so the engine skips to where a spelling can start; that it
-# starts a word is checked on each match (a look-behind first would be tried at every position).
-_GLUED = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(_GLUED_SPELLINGS, key=len, reverse=True)))})(?=\d)")
+def _alternation(spellings: dict[str, str]) -> str:
+    # Opens with literals, so the engine skips to where a spelling can start; that it starts a
+    # word is checked on each match (a look-behind first would be tried at every position).
+    return "|".join(map(re.escape, sorted(spellings, key=len, reverse=True)))
+
+
+# Where the letters before the zero are a keyword themselves, the zero may be the date's own: "BB05/07/27"
+# is BB and the 5th, never BBD 5/07. It is the keyword's only where the date has its two digits
+# without it: "E008.09.2024" is ED 08.09.2024 (hard set v4 980306), a day of three digits none.
+_GLUED_SPELLINGS = {**_glued_spellings(shorter_is_keyword=False), **_glued_spellings(shorter_is_keyword=True)}
+_GLUED = re.compile(
+    rf"(?:{_alternation(_glued_spellings(shorter_is_keyword=False))})(?=\d)"
+    rf"|(?:{_alternation(_glued_spellings(shorter_is_keyword=True))})(?=\d\d[./\-])"
+)
 
 
 def restore_glued(text: str) -> str:
     """``text`` (normalised) with each keyword glued to a number whose last letter was read as a
-    digit spelled right again (``DLU009.07.2027`` -> ``DLUO09.07.2027``); same length."""
+    digit spelled right again (``DLU009.07.2027`` -> ``DLUO09.07.2027``, ``E008.09.2024`` ->
+    ``ED08.09.2024``); same length."""
     if not _GLUED.search(text):
         return text
 

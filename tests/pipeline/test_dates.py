@@ -152,6 +152,10 @@ def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
         ("DLU009.07.2027", "2027-07-09", "09.07.2027"),  # DLUO, its O read as a zero
         ("NSX 20220708\nHS020240829 RE21", "2024-08-29", "20240829"),  # HSD, its D read as a zero
         ("BB05/07/27", "2027-07-05", "05/07/27"),  # BB is a keyword: the 0 is the day's, not BBD's
+        # ... but where the day has its two digits after it, the 0 is ED's D (E is a keyword too).
+        ("J E008.09.2024\nPROD:15.02.2023", "2024-09-08", "08.09.2024"),
+        ("BB005/07/27", "2027-07-05", "05/07/27"),
+        ("E01/12/2026", "2026-12-01", "01/12/2026"),
         ("EJUL 2029\nPACKEDSEP 2028", "2029-07-31", "JUL 2029"),  # a coder's E glued to its month
         ("VA12/05/2026", "2026-05-12", "12/05/2026"),  # VAL lost its L: the 1 is the day's
     ],
