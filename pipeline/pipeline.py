@@ -764,7 +764,7 @@ class Pipeline:
         if not self.config.second_chance or windows_dated:
             return lines, Need.NONE, None
         best = self._dates_in(lines, settings).best
-        wanted = need(best, lambda: dot_grid(image) is not None)
+        wanted = need(best, lambda: dot_grid(image) is not None, lines)
         return lines, wanted, best if wanted is Need.DOUBTFUL else None
 
     def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:

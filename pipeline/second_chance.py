@@ -40,6 +40,7 @@ __all__ = [
     "Target",
     "VariantRead",
     "completes",
+    "cut_at_separator",
     "doubtful",
     "need",
     "plan",
@@ -88,6 +89,8 @@ _NUMBER_PAIR = re.compile(r"\d{2} ?[./\-] ?(\d{2})")
 _YEAR_MONTH = re.compile(r"\d{4} ?[./\-] ?\d{1,2}")
 # A year printed as the two digits 20: a four-digit year 20xx cut after its century.
 _CUT_YEAR = re.compile(r"(?<![\d./\-])20$")
+# What is left before a date's tail on a line cut at its separator (cut_at_separator()).
+_SEPARATOR_ONLY = re.compile(r" ?[./\-] ?")
 # What a doubtful date's text and its completion are compared on (completes()).
 _ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
@@ -97,16 +100,29 @@ class Need(enum.Enum):
 
     NONE = "none"  # it found a date beyond doubt (or the second chance is off)
     DATELESS = "dateless"  # it found no date
-    DOUBTFUL = "doubtful"  # it found only a doubtful() one: only a date beyond doubt may replace it
+    DOUBTFUL = "doubtful"  # only a doubtful() or cut_at_separator() one; only a date beyond doubt replaces it
 
 
-def need(best: ParsedDate | None, dot_print: Callable[[], bool]) -> Need:
+def need(best: ParsedDate | None, dot_print: Callable[[], bool], lines: Sequence[OcrLine] = ()) -> Need:
     """What the first read's best date (``None``: none) asks of the second chance; ``dot_print``
     says whether the photo holds dot-matrix print (asked only when it matters, see
-    :func:`doubtful`)."""
+    :func:`doubtful`); ``lines`` are the first read's lines (see :func:`cut_at_separator`)."""
     if best is None:
         return Need.DATELESS
-    return Need.DOUBTFUL if doubtful(best, dot_print) else Need.NONE
+    return Need.DOUBTFUL if doubtful(best, dot_print) or cut_at_separator(best, lines) else Need.NONE
+
+
+def cut_at_separator(found: ParsedDate, lines: Sequence[OcrLine]) -> bool:
+    """Whether ``found`` was read on a line that opens with a date separator right before it: the
+    text detector cut the printed line there, and what it read is the date's tail ("/06/27" of
+    ``EXP. 20/06/27`` turned 60 degrees, cut after "20/", reads as June 2027; hard set v4 980180).
+    Such a date is doubtful, as :func:`doubtful`'s are: only a read that :func:`completes` it
+    replaces it, and otherwise it stays."""
+    for line in lines:
+        at = line.text.find(found.text)
+        if at > 0 and _SEPARATOR_ONLY.fullmatch(line.text, 0, at) is not None:
+            return True
+    return False
 
 
 class Target(enum.StrEnum):
@@ -253,10 +269,12 @@ def settled(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> 
 
 def completes(found: ParsedDate, doubted: ParsedDate) -> bool:
     """Whether ``found`` is ``doubted`` read whole: the letters and digits of ``doubted``'s text
-    (case and separators aside) run on in ``found``'s (``06-11`` in ``06-11-29``, ``11 MAY`` in
-    ``11 MAY 2025``, ``14 Apr 20`` in ``14 Apr 2030``)."""
+    (case and separators aside) run on in ``found``'s, which holds more (``06-11`` in ``06-11-29``,
+    ``11 MAY`` in ``11 MAY 2025``, ``14 Apr 20`` in ``14 Apr 2030``; ``06/27`` in ``20/06/27``, not
+    in ``06/27`` read again)."""
     part = _ALNUM.sub("", doubted.text).upper()
-    return bool(part) and part in _ALNUM.sub("", found.text).upper()
+    whole = _ALNUM.sub("", found.text).upper()
+    return bool(part) and part in whole and part != whole
 
 
 def _completing(voters: Sequence[VariantRead], doubted: ParsedDate) -> bool:

@@ -20,6 +20,7 @@ from pipeline.second_chance import (
     Target,
     VariantRead,
     completes,
+    cut_at_separator,
     doubtful,
     need,
     plan,
@@ -402,6 +403,20 @@ def test_what_the_first_read_asks_of_the_second_chance() -> None:
     assert need(CUT_YEAR, lambda: True) is Need.DOUBTFUL and need(CUT_PAIR, _never) is Need.DOUBTFUL
     assert need(CUT_YEAR, lambda: False) is Need.NONE
     assert need(_parsed("12 AUG 2027", dt.date(2027, 8, 12), DateKind.UNKNOWN), _never) is Need.NONE
+
+
+def test_a_date_read_on_a_line_cut_at_its_separator_is_doubtful() -> None:
+    # "EXP. 20/06/27" turned 60 degrees, cut by the text detector after "20/" (hard set v4 980180).
+    tail = _parsed("06/27", dt.date(2027, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH)
+    box = BoundingBox(0.0, 0.0, 40.0, 10.0)
+    cut = (OcrLine("EXP.", 0.9, box), OcrLine("20/", 0.9, box), OcrLine("/06/27", 0.9, box))
+    assert cut_at_separator(tail, cut) and need(tail, _never, cut) is Need.DOUBTFUL
+    # The same month printed so, or after a keyword, is whole.
+    for text in ("06/27", "EXP 06/27", "LOT 4/06/27"):
+        assert need(tail, _never, (OcrLine(text, 0.9, box),)) is Need.NONE, text
+    # Only the line read whole replaces it: the tail read again does not complete it.
+    whole = _parsed("20/06/27", dt.date(2027, 6, 20), DateKind.EXPIRY)
+    assert completes(whole, tail) and not completes(tail, tail)
 
 
 def test_after_a_doubtful_read_only_a_date_beyond_doubt_wins() -> None:
