@@ -25,11 +25,11 @@ import enum
 import re
 from typing import NamedTuple
 
-from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN
+from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN, month_number
 from pipeline.dates.normalize import fold
 from pipeline.dates.wordtree import word_tree
 
-__all__ = ["Keyword", "Role", "find_keywords", "restore_glued"]
+__all__ = ["Keyword", "Role", "find_keywords", "restore_glued", "restore_misread"]
 
 
 class Role(enum.Enum):
@@ -238,6 +238,70 @@ def restore_glued(text: str) -> str:
         return _GLUED_SPELLINGS[match.group()]
 
     return _GLUED.sub(restored, text)
+
+
+# Letters that dot-matrix and inkjet print, or the OCR, make of one another: a K's and an X's
+# diagonals; the round letters (a D or a G whose right side lost its dots is a C, an O with a
+# tail a Q); a U whose bottom closes to a V; an E without its bottom bar is an F; a P with a
+# leg an R. Measured on the hard sets' and real photos' reads (bench/RESULTS.md, "twelfth
+# session"): NSK for NSX, PROC and PRCD for PROD, MFQ for MFG, UAL for VAL.
+_CONFUSED = {
+    "K": "X", "X": "K", "C": "DOG", "D": "CO", "O": "CDQ", "Q": "OG", "G": "CQ",
+    "U": "V", "V": "U", "E": "F", "F": "E", "P": "R", "R": "P",
+}  # fmt: skip
+
+
+def _misread_spellings() -> dict[str, str]:
+    """Each expiry or manufacture keyword of three letters or more (one word, Latin script) with
+    one letter read as one it is confused with, to the keyword; not where that spelling is a
+    keyword or a month itself (DIC is December, never DLC), nor where it could be two keywords
+    of different roles. Lot words are left out: a date taken for a lot code is lost."""
+    found: dict[str, set[str]] = {}
+    groups = (*_EXPIRY_WORDS.values(), *_MANUFACTURE_WORDS.values())
+    for word in {fold(w) for group in groups for w in group.split("|")}:
+        if len(word) < 3 or not (word.isascii() and word.isalpha()):
+            continue
+        for at, letter in enumerate(word):
+            for other in _CONFUSED.get(letter, ""):
+                found.setdefault(word[:at] + other + word[at + 1 :], set()).add(word)
+    return {
+        spelling: words.pop()
+        for spelling, words in found.items()
+        if len({_TABLE[word].role for word in words}) == 1
+        and len(words) == 1
+        and spelling not in _TABLE
+        and not _is_month(spelling)
+    }
+
+
+def _is_month(word: str) -> bool:
+    try:
+        month_number(word)
+    except KeyError:
+        return False
+    return True
+
+
+_MISREAD_SPELLINGS = _misread_spellings()
+# A misread keyword stands as a word before its date: a colon, a dot or a space or two, then a
+# digit ("NSK: 260623", "PROC30.12.24").
+_MISREAD = re.compile(rf"(?:{_alternation(_MISREAD_SPELLINGS)})(?=[ :.]{{0,2}}\d)")
+
+
+def restore_misread(text: str) -> str:
+    """``text`` (normalised) with each keyword that the OCR misread by one confused letter
+    (``_CONFUSED``) and that stands before a number spelled right (``NSK: 260623`` -> ``NSX:
+    260623``); same length."""
+    if not _MISREAD.search(text):
+        return text
+
+    def restored(match: re.Match[str]) -> str:
+        start = match.start()
+        if start and _LETTER.match(text, start - 1):
+            return match.group()  # inside a word
+        return _MISREAD_SPELLINGS[match.group()]
+
+    return _MISREAD.sub(restored, text)
 
 
 class Keyword(NamedTuple):

@@ -169,6 +169,24 @@ def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> Non
 @pytest.mark.parametrize(
     ("text", "date", "kind"),
     [
+        # One letter of the keyword read as a letter it is confused with (K/X, D/C, U/V, E/F).
+        ("NSK: 26-06-23\n04-11-25", dt.date(2023, 6, 26), DateKind.MANUFACTURE),
+        ("PROC30.12.24\n19.12.26", dt.date(2024, 12, 30), DateKind.MANUFACTURE),
+        ("UAL2029/06/04", dt.date(2029, 6, 4), DateKind.EXPIRY),
+        ("FXP 12/05/2027", dt.date(2027, 5, 12), DateKind.EXPIRY),
+        # Not inside a word, nor a month's name (DIC is December, not DLC's misread).
+        ("ANSK 12/05/2027", dt.date(2027, 5, 12), DateKind.UNKNOWN),
+        ("VENCE DIC 2027", dt.date(2027, 12, 31), DateKind.EXPIRY),
+    ],
+)
+def test_a_keyword_misread_by_one_confused_letter(text: str, date: dt.date, kind: DateKind) -> None:
+    dates = {candidate.date: candidate.kind for candidate in parse_dates(text, REF).candidates}
+    assert dates.get(date) is kind, dates
+
+
+@pytest.mark.parametrize(
+    ("text", "date", "kind"),
+    [
         # A dot-matrix O read as a zero inside the keyword (hard set v2 940367).
         ("PR0.DATE: 12 APR 2024\n07 APR 2026 A", dt.date(2024, 4, 12), DateKind.MANUFACTURE),
         ("PR0D 12/05/2026\nEXP 12/05/2027", dt.date(2026, 5, 12), DateKind.MANUFACTURE),
