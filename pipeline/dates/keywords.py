@@ -228,16 +228,21 @@ def restore_glued(text: str) -> str:
     """``text`` (normalised) with each keyword glued to a number whose last letter was read as a
     digit spelled right again (``DLU009.07.2027`` -> ``DLUO09.07.2027``, ``E008.09.2024`` ->
     ``ED08.09.2024``); same length."""
-    if not _GLUED.search(text):
+    return _respelled(text, _GLUED, _GLUED_SPELLINGS)
+
+
+def _respelled(text: str, pattern: re.Pattern[str], spellings: dict[str, str]) -> str:
+    """``text`` with each match of ``pattern`` that starts a word replaced by its keyword."""
+    if not pattern.search(text):
         return text
 
-    def restored(match: re.Match[str]) -> str:
+    def respelled(match: re.Match[str]) -> str:
         start = match.start()
         if start and _LETTER.match(text, start - 1):
             return match.group()  # inside a word
-        return _GLUED_SPELLINGS[match.group()]
+        return spellings[match.group()]
 
-    return _GLUED.sub(restored, text)
+    return pattern.sub(respelled, text)
 
 
 # Letters that dot-matrix and inkjet print, or the OCR, make of one another: a K's and an X's
@@ -292,16 +297,7 @@ def restore_misread(text: str) -> str:
     """``text`` (normalised) with each keyword that the OCR misread by one confused letter
     (``_CONFUSED``) and that stands before a number spelled right (``NSK: 260623`` -> ``NSX:
     260623``); same length."""
-    if not _MISREAD.search(text):
-        return text
-
-    def restored(match: re.Match[str]) -> str:
-        start = match.start()
-        if start and _LETTER.match(text, start - 1):
-            return match.group()  # inside a word
-        return _MISREAD_SPELLINGS[match.group()]
-
-    return _MISREAD.sub(restored, text)
+    return _respelled(text, _MISREAD, _MISREAD_SPELLINGS)
 
 
 class Keyword(NamedTuple):
