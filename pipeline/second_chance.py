@@ -40,7 +40,7 @@ __all__ = [
     "Target",
     "VariantRead",
     "completes",
-    "cut_at_separator",
+    "cut_date_line",
     "doubtful",
     "need",
     "plan",
@@ -89,8 +89,9 @@ _NUMBER_PAIR = re.compile(r"\d{2} ?[./\-] ?(\d{2})")
 _YEAR_MONTH = re.compile(r"\d{4} ?[./\-] ?\d{1,2}")
 # A year printed as the two digits 20: a four-digit year 20xx cut after its century.
 _CUT_YEAR = re.compile(r"(?<![\d./\-])20$")
-# What is left before a date's tail on a line cut at its separator (cut_at_separator()).
-_SEPARATOR_ONLY = re.compile(r" ?[./\-] ?")
+# A date line's piece cut at a separator (cut_date_line()): a tail (a separator, then a month and
+# a year, or a four-digit year), or a head (a day and a slash, or a day, a month and a separator).
+_CUT_DATE = re.compile(r" ?(?:[./\-](?:\d{1,2}[./\-]\d{2,4}|\d{4})|\d{1,2}(?:/|[./\-]\d\d[./\-])) ?")
 # What a doubtful date's text and its completion are compared on (completes()).
 _ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
@@ -100,29 +101,28 @@ class Need(enum.Enum):
 
     NONE = "none"  # it found a date beyond doubt (or the second chance is off)
     DATELESS = "dateless"  # it found no date
-    DOUBTFUL = "doubtful"  # only a doubtful() or cut_at_separator() one; only a date beyond doubt replaces it
+    DOUBTFUL = "doubtful"  # a doubtful() one, or one beside a cut_date_line(): see winner()
 
 
 def need(best: ParsedDate | None, dot_print: Callable[[], bool], lines: Sequence[OcrLine] = ()) -> Need:
     """What the first read's best date (``None``: none) asks of the second chance; ``dot_print``
     says whether the photo holds dot-matrix print (asked only when it matters, see
-    :func:`doubtful`); ``lines`` are the first read's lines (see :func:`cut_at_separator`)."""
+    :func:`doubtful`); ``lines`` are the first read's lines (see :func:`cut_date_line`)."""
     if best is None:
         return Need.DATELESS
-    return Need.DOUBTFUL if doubtful(best, dot_print) or cut_at_separator(best, lines) else Need.NONE
+    return Need.DOUBTFUL if doubtful(best, dot_print) or cut_date_line(lines) else Need.NONE
 
 
-def cut_at_separator(found: ParsedDate, lines: Sequence[OcrLine]) -> bool:
-    """Whether ``found`` was read on a line that opens with a date separator right before it: the
-    text detector cut the printed line there, and what it read is the date's tail ("/06/27" of
-    ``EXP. 20/06/27`` turned 60 degrees, cut after "20/", reads as June 2027; hard set v4 980180).
-    Such a date is doubtful, as :func:`doubtful`'s are: only a read that :func:`completes` it
-    replaces it, and otherwise it stays."""
-    for line in lines:
-        at = line.text.find(found.text)
-        if at > 0 and _SEPARATOR_ONLY.fullmatch(line.text, 0, at) is not None:
-            return True
-    return False
+def cut_date_line(lines: Sequence[OcrLine]) -> bool:
+    """Whether a line of the read is a piece of a date line that the text detector cut at one of
+    the date's separators: the date's tail from a separator on (``/06/27`` of ``EXP. 20/06/27``
+    turned 60 degrees, cut after ``20/``: read alone, June 2027; ``/2024`` of ``21/02/2024``, where
+    the photo's production date answered: hard sets v4 980180, v5 1000213), or its head up to one
+    (``20/``, ``21.02.``). Then the photo's best date is doubtful, as :func:`doubtful`'s are: the
+    second chance reads the photo's variants, whose boxes may hold the line whole. A price
+    (``59.``, ``12.50``) is neither: a head ends with a slash or with a day, a month and their two
+    separators."""
+    return any(_CUT_DATE.fullmatch(line.text) is not None for line in lines)
 
 
 class Target(enum.StrEnum):

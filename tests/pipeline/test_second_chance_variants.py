@@ -20,7 +20,7 @@ from pipeline.second_chance import (
     Target,
     VariantRead,
     completes,
-    cut_at_separator,
+    cut_date_line,
     doubtful,
     need,
     plan,
@@ -405,16 +405,22 @@ def test_what_the_first_read_asks_of_the_second_chance() -> None:
     assert need(_parsed("12 AUG 2027", dt.date(2027, 8, 12), DateKind.UNKNOWN), _never) is Need.NONE
 
 
-def test_a_date_read_on_a_line_cut_at_its_separator_is_doubtful() -> None:
+def test_a_date_beside_a_line_cut_at_a_date_separator_is_doubtful() -> None:
     # "EXP. 20/06/27" turned 60 degrees, cut by the text detector after "20/" (hard set v4 980180).
     tail = _parsed("06/27", dt.date(2027, 6, 30), DateKind.UNKNOWN, precision=DatePrecision.MONTH)
     box = BoundingBox(0.0, 0.0, 40.0, 10.0)
     cut = (OcrLine("EXP.", 0.9, box), OcrLine("20/", 0.9, box), OcrLine("/06/27", 0.9, box))
-    assert cut_at_separator(tail, cut) and need(tail, _never, cut) is Need.DOUBTFUL
-    # The same month printed so, or after a keyword, is whole.
-    for text in ("06/27", "EXP 06/27", "LOT 4/06/27"):
+    assert cut_date_line(cut) and need(tail, _never, cut) is Need.DOUBTFUL
+    # A production date answers while the expiry line's tail stands alone (v5 1000213).
+    made = _parsed("24/08/2022", dt.date(2022, 8, 24), DateKind.UNKNOWN)
+    assert need(made, _never, (OcrLine("24/08/2022", 0.9, box), OcrLine("/2024", 0.9, box))) is Need.DOUBTFUL
+    # Heads and tails: a day and a slash, a day, a month and their separators.
+    for piece in ("20/", "21.02.", "/2024", "-06-27", " /06/2027 "):
+        assert cut_date_line((OcrLine(piece, 0.9, box),)), piece
+    # Whole dates, prices, and what is left of a price or a code are no pieces of a date.
+    for text in ("06/27", "EXP 06/27", "LOT 4/06/27", "59.", "12.50", "04.0-", "-20%", ".50", "2024/"):
         assert need(tail, _never, (OcrLine(text, 0.9, box),)) is Need.NONE, text
-    # Only the line read whole replaces it: the tail read again does not complete it.
+    # Only the line read whole replaces the doubtful date: its tail read again completes nothing.
     whole = _parsed("20/06/27", dt.date(2027, 6, 20), DateKind.EXPIRY)
     assert completes(whole, tail) and not completes(tail, tail)
 
