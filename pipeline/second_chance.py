@@ -4,7 +4,8 @@ When the first read of a photo (the detector's windows, then the whole photo if 
 date) finds no date, or only a :func:`doubtful` one, the pipeline reads variants of the same
 pixels (:mod:`pipeline.variants`) through the same models: first variants of the windows, then,
 if no date stands among them and the whole-photo fallback is on, variants of the whole photo. A
-photo whose first read finds a date beyond doubt never gets here, so its latency does not change.
+photo whose first read finds a date beyond doubt, with no piece of a cut date line beside it
+(:func:`cut_date_line`), never gets here, so its latency does not change.
 After a doubtful first read only a date beyond doubt may win (``winner(..., doubted=...)``), one
 that completes the doubtful date before any other; when none stands, the first read's date
 stays. Before any variant of a dateless first read, its own lines are tried with one digit
@@ -89,9 +90,13 @@ _NUMBER_PAIR = re.compile(r"\d{2} ?[./\-] ?(\d{2})")
 _YEAR_MONTH = re.compile(r"\d{4} ?[./\-] ?\d{1,2}")
 # A year printed as the two digits 20: a four-digit year 20xx cut after its century.
 _CUT_YEAR = re.compile(r"(?<![\d./\-])20$")
-# A date line's piece cut at a separator (cut_date_line()): a tail (a separator, then a month and
-# a year, or a four-digit year), or a head (a day and a slash, or a day, a month and a separator).
-_CUT_DATE = re.compile(r" ?(?:[./\-](?:\d{1,2}[./\-]\d{2,4}|\d{4})|\d{1,2}(?:/|[./\-]\d\d[./\-])) ?")
+# A date line's piece cut at a separator (cut_date_line()): a tail (a separator, a month, the same
+# separator and a year; or a separator and a year 19xx or 20xx), or a head (a day and a slash; or a
+# day, a month and the same separator twice). Months 1 to 12, days 1 to 31.
+_CUT_DATE = re.compile(
+    r" ?(?:([./\-])(?:0?[1-9]|1[0-2])\1(?:\d\d|(?:19|20)\d\d)|[./\-](?:19|20)\d\d"
+    r"|(?:0?[1-9]|[12]\d|3[01])(?:/|([./\-])(?:0[1-9]|1[0-2])\2)) ?"
+)
 # What a doubtful date's text and its completion are compared on (completes()).
 _ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
@@ -110,7 +115,9 @@ def need(best: ParsedDate | None, dot_print: Callable[[], bool], lines: Sequence
     :func:`doubtful`); ``lines`` are the first read's lines (see :func:`cut_date_line`)."""
     if best is None:
         return Need.DATELESS
-    return Need.DOUBTFUL if doubtful(best, dot_print) or cut_date_line(lines) else Need.NONE
+    if doubtful(best, dot_print) or (best.kind is not DateKind.EXPIRY and cut_date_line(lines)):
+        return Need.DOUBTFUL
+    return Need.NONE
 
 
 def cut_date_line(lines: Sequence[OcrLine]) -> bool:
@@ -118,10 +125,11 @@ def cut_date_line(lines: Sequence[OcrLine]) -> bool:
     the date's separators: the date's tail from a separator on (``/06/27`` of ``EXP. 20/06/27``
     turned 60 degrees, cut after ``20/``: read alone, June 2027; ``/2024`` of ``21/02/2024``, where
     the photo's production date answered: hard sets v4 980180, v5 1000213), or its head up to one
-    (``20/``, ``21.02.``). Then the photo's best date is doubtful, as :func:`doubtful`'s are: the
-    second chance reads the photo's variants, whose boxes may hold the line whole. A price
-    (``59.``, ``12.50``) is neither: a head ends with a slash or with a day, a month and their two
-    separators."""
+    (``20/``, ``21.02.``). Then the photo's best date, unless a keyword names it an expiry date, is
+    doubtful, as :func:`doubtful`'s are: the second chance reads the photo's variants, whose boxes
+    may hold the line whole. Prices (``59.``, ``12.50``, ``-1.99``, ``4.99-``), a phone number's
+    tail (``-12-3456``) and other numbers (``1.20.``, ``-1000``) are no pieces: the same separator
+    twice, a month 1 to 12, a four-digit year 19xx or 20xx."""
     return any(_CUT_DATE.fullmatch(line.text) is not None for line in lines)
 
 
@@ -223,7 +231,8 @@ def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> t
     order). Of the reads voting for the winning date, the one with the highest confidence (the
     first, on a tie) gives the lines.
 
-    ``doubted`` is the first read's :func:`doubtful` date, when it found one: then a read whose date
+    ``doubted`` is the first read's :func:`doubtful` date (or its unlabelled date beside a
+    :func:`cut_date_line`), when it found one: then a read whose date
     is doubtful too does not vote (it would only read the weak date again), and a standing date
     that :func:`completes` it wins over any that does not, whatever their votes: the doubtful
     date is what the first read saw of the expiry line, and another line's date read whole more

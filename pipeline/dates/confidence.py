@@ -56,14 +56,14 @@ WEIGHTS: dict[str, float] = {
     "expiry_keyword": 1.03,
     "manufacture_keyword": -2.0,
     "competing_dates": -0.3,
-    "day_precision": 0.81,
-    "explicit_four_digit_year": 0.26,
+    "day_precision": 0.84,
+    "explicit_four_digit_year": 0.24,
     "year_inferred": -0.2,
-    "month_name": -0.17,
-    "compact": 0.45,
-    "ambiguous_order": -1.13,
+    "month_name": -0.2,
+    "compact": 0.44,
+    "ambiguous_order": -1.15,
     "swapped_order": -1.5,
-    "repaired_chars": 0.25,
+    "repaired_chars": 0.26,
 }
 HAND_SET = frozenset({"manufacture_keyword", "competing_dates", "year_inferred", "swapped_order"})
 

@@ -181,8 +181,9 @@ _MONTH_NEXT = re.compile(rf"(?:{MONTH_PATTERN})(?![^\W\d_])")
 
 # A keyword glued to its date whose last letter OCR read as the digit it looks like ("DLU0" +
 # 09.07.2027 for DLUO, "HS0" + 20240829 for HSD; hard set v3, bench/RESULTS.md "seventh session"):
-# the date then reads as 009.07.2027. Words of three letters or more, of Latin script, with no gap;
-# only before a digit, at a word's start.
+# the date then reads as 009.07.2027. Words of Latin script with no gap, of three letters or more
+# (or two, ED, where the rest is a keyword itself: see _GLUED); only before a digit, at a word's
+# start.
 # Only letters read as a zero: a keyword whose last letter OCR dropped leaves the date's own first
 # digit there ("VA12/05/2026" is VAL 12/05, never VAL 2/05), and a zero taken from a date is the
 # zero of a padded day or month, which changes no date.
@@ -256,15 +257,23 @@ _CONFUSED = {
 }  # fmt: skip
 
 
+# Words that a keyword misread by one letter spells, printed before numbers on labels in their own
+# right: DOM (date of manufacture on Indian and Gulf labels; Sunday in Spanish opening hours: DDM's
+# misread would make it an expiry), MED (Scandinavian "with"), CAO (Vietnamese "high", Portuguese
+# "dog"), DAD, MEG, ODM, VEND, ENU.
+_NOT_MISREAD = frozenset({"DOM", "MED", "CAO", "DAD", "MEG", "ODM", "VEND", "ENU"})
+
+
 def _misread_spellings() -> dict[str, str]:
-    """Each expiry or manufacture keyword of three letters or more (one word, Latin script) with
-    one letter read as one it is confused with, to the keyword; not where that spelling is a
-    keyword or a month itself (DIC is December, never DLC), nor where it could be two keywords
-    of different roles. Lot words are left out: a date taken for a lot code is lost."""
+    """Each expiry or manufacture keyword that coders print (three or four letters of Latin script:
+    EXP, NSX, PROD, DLUO) with one letter read as one it is confused with, to the keyword; not
+    where that spelling is a keyword or a month itself, nor where two keywords share it, nor a word
+    of ``_NOT_MISREAD``. Lot words are left out: a date taken for a lot code is lost. Longer
+    keywords are printed in label fonts, not coder dots, and their own length keeps them apart."""
     found: dict[str, set[str]] = {}
     groups = (*_EXPIRY_WORDS.values(), *_MANUFACTURE_WORDS.values())
     for word in {fold(w) for group in groups for w in group.split("|")}:
-        if len(word) < 3 or not (word.isascii() and word.isalpha()):
+        if not 3 <= len(word) <= 4 or not (word.isascii() and word.isalpha()):
             continue
         for at, letter in enumerate(word):
             for other in _CONFUSED.get(letter, ""):
@@ -272,9 +281,9 @@ def _misread_spellings() -> dict[str, str]:
     return {
         spelling: words.pop()
         for spelling, words in found.items()
-        if len({_TABLE[word].role for word in words}) == 1
-        and len(words) == 1
+        if len(words) == 1
         and spelling not in _TABLE
+        and spelling not in _NOT_MISREAD
         and not _is_month(spelling)
     }
 
@@ -289,8 +298,8 @@ def _is_month(word: str) -> bool:
 
 _MISREAD_SPELLINGS = _misread_spellings()
 # A misread keyword stands as a word before its date: a colon, a dot or a space or two, then a
-# digit ("NSK: 260623", "PROC30.12.24").
-_MISREAD = re.compile(rf"(?:{_alternation(_MISREAD_SPELLINGS)})(?=[ :.]{{0,2}}\d)")
+# digit ("NSK: 260623", "PROC30.12.24"). A tree, not a list: it is searched on every parse.
+_MISREAD = re.compile(rf"(?:{word_tree(_MISREAD_SPELLINGS)})(?=[ :.]{{0,2}}\d)")
 
 
 def restore_misread(text: str) -> str:

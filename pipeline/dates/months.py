@@ -91,20 +91,18 @@ def _zeros_for_o(spelling: str) -> list[str]:
 
 
 def _lost_letter_months() -> dict[str, int]:
-    """Each coder month with one of its letters lost, where the two letters left are that month's
-    only: "EP" is SEP's, "UL" JUL's; "JU" (JUN, JUL), "AR" (MAR, APR), "MA" and "JN" are no month's."""
-    months: dict[str, set[int]] = {}
-    for month, word in enumerate(CODER_MONTHS, start=1):
-        for lost in range(len(word)):
-            months.setdefault(word[:lost] + word[lost + 1 :], set()).add(month)
-    return {left: owners.pop() for left, owners in months.items() if len(owners) == 1}
+    """Each coder month whose first letter is a J or an S, without it: "AN" is JAN, "UN" JUN, "UL"
+    JUL, "EP" SEP. Those letters are the thinnest of the twelve months' first letters: a J is a
+    hook of a few dots, an S a line of them bent twice, and print or OCR lose them first."""
+    return {word[1:]: month for month, word in enumerate(CODER_MONTHS, start=1) if word[0] in "JS"}
 
 
-# A coder's month (JAN ... DEC) printed glued between a day and a year, one of whose letters the
-# print or the OCR lost: a dot-matrix J or S is a few dots in a thin stroke ("20UL2022" of
-# 20JUL2022, inkjet on a US bottle: realworld2 020; "19EP28" of 19SEP28, hard set v4 980137). Only
-# the patterns of damaged shapes read them (patterns.py: glued to a day and a year, on a label
-# with a keyword): two letters are everywhere in other text ("NO", "DE", "SE").
+# A coder's month (JAN ... DEC) printed glued between a day and a year, whose first letter the print
+# or the OCR lost (see _lost_letter_months): "20UL2022" of 20JUL2022, inkjet on a US bottle
+# (realworld2 020); "19EP28" of 19SEP28 (hard set v4 980137). Only the patterns of damaged shapes
+# read them (patterns.py: glued to a day and a year, on a label with a keyword, and never where a
+# whole month reads the same characters: "50CT27" is 5 OCT 27 with its O read as a zero): two
+# letters are everywhere in other text ("NO", "DE", "SE").
 LOST_LETTER_MONTHS = _lost_letter_months()
 
 # Every spelling the patterns match, to its month (month_number looks a match up here).

@@ -129,14 +129,15 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     # The parser keeps it only where an expiry keyword labels it (``shift``): production and
     # batch codes are printed so too ("PRODUCED 05/03/2026 0703271A").
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}\d{{5}})(?=(?P<shift>\d)[A-Z])")),
-    # A day, a coder's month that lost a letter and a year, glued as coders print them ("20UL2022"
-    # for 20JUL2022, "19EP28" for 19SEP28; months.LOST_LETTER_MONTHS): no space, no separator.
-    (
-        Form.DAY_NAME,
-        re.compile(
-            rf"(?P<d>{_FIRST}\d?)(?P<mon>{'|'.join(sorted(LOST_LETTER_MONTHS))})"
-            r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?![\d:]))"
-        ),
+)
+# A day, a coder's month that lost its first letter and a year, glued as coders print them
+# ("20UL2022" for 20JUL2022, "19EP28" for 19SEP28; months.LOST_LETTER_MONTHS): no space, no
+# separator. Tried after the named patterns, so that a whole month's match of the same span wins.
+_LOST_LETTER_PATTERN = (
+    Form.DAY_NAME,
+    re.compile(
+        rf"(?P<d>{_FIRST}\d?)(?P<mon>{'|'.join(sorted(LOST_LETTER_MONTHS))})"
+        r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?![\d:]))"
     ),
 )
 # Chinese, Japanese and Korean dates spell the fields out: 2027年6月30日, 2027년 06월 30일, 27年6月.
@@ -233,8 +234,8 @@ def _first_then_longest(match: RawMatch) -> tuple[int, int]:
 
 def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re.Pattern[str]], ...]:
     """The patterns worth running on ``text``: named ones only where a month word starts a word,
-    or follows a keyword, the CJK one only where 年 or 년 is printed, the damaged-shape ones only
-    where a keyword is."""
+    or follows a keyword, the CJK one only where 年 or 년 is printed, the damaged-shape ones (and a
+    month that lost its first letter) only where a keyword is."""
     patterns = _NUMERIC_PATTERNS
     if keyword_ends:
         patterns += _DAMAGED_PATTERNS
@@ -242,6 +243,8 @@ def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re
         patterns += _NAMED_PATTERNS
     if keyword_ends and _month_glued(text, keyword_ends):
         patterns += _GLUED_PATTERNS
+    if keyword_ends:
+        patterns += (_LOST_LETTER_PATTERN,)
     # An ASCII text holds neither character: the common case skips both scans.
     if not text.isascii() and ("年" in text or "년" in text):
         patterns += (_CJK_PATTERN,)

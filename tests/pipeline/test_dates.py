@@ -174,9 +174,11 @@ def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> Non
         ("PROC30.12.24\n19.12.26", dt.date(2024, 12, 30), DateKind.MANUFACTURE),
         ("UAL2029/06/04", dt.date(2029, 6, 4), DateKind.EXPIRY),
         ("FXP 12/05/2027", dt.date(2027, 5, 12), DateKind.EXPIRY),
-        # Not inside a word, nor a month's name (DIC is December, not DLC's misread).
+        # Not inside a word, nor words printed before numbers in their own right: DOM is a date of
+        # manufacture (never DDM's misread), MED Scandinavian "with".
         ("ANSK 12/05/2027", dt.date(2027, 5, 12), DateKind.UNKNOWN),
-        ("VENCE DIC 2027", dt.date(2027, 12, 31), DateKind.EXPIRY),
+        ("DOM: 12/05/2025\n12/11/2027", dt.date(2025, 5, 12), DateKind.UNKNOWN),
+        ("MED 12/05/2027", dt.date(2027, 5, 12), DateKind.UNKNOWN),
     ],
 )
 def test_a_keyword_misread_by_one_confused_letter(text: str, date: dt.date, kind: DateKind) -> None:

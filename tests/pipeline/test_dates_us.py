@@ -134,6 +134,12 @@ def test_a_month_that_lost_a_letter_is_read_only_glued_under_a_keyword() -> None
     # Two letters left of two months (JU: JUN or JUL) are no month; nor two letters in a code on a
     # label with no keyword, nor with a space between them and the day.
     assert parse_dates("BB 02JU27", REF).best is None
+    # Only a J or an S is lost so (the thinnest first letters): "DE", "CT", "NO" stay letters, and
+    # an O read as a zero keeps its month ("50CT27" is 5 OCT 27, not a day 50 of a month "CT").
+    assert parse_dates("EXP 12NO2027", REF).best is None
+    for text, day in (("EXP: 50CT27", 5), ("EXP 10CT2027", 1), ("MFG 05SEP2026\nEXP: 40CT2027", 4)):
+        found = parse_dates(text, REF).best
+        assert found is not None and (found.date.month, found.date.day) == (10, day), text
     assert parse_dates("19EP28", REF).best is None
     assert parse_dates("EXP 19 EP 28", REF).best is None
     # A lot code's letters are the lot's.

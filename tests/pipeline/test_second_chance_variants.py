@@ -418,8 +418,13 @@ def test_a_date_beside_a_line_cut_at_a_date_separator_is_doubtful() -> None:
     for piece in ("20/", "21.02.", "/2024", "-06-27", " /06/2027 "):
         assert cut_date_line((OcrLine(piece, 0.9, box),)), piece
     # Whole dates, prices, and what is left of a price or a code are no pieces of a date.
-    for text in ("06/27", "EXP 06/27", "LOT 4/06/27", "59.", "12.50", "04.0-", "-20%", ".50", "2024/"):
+    pieces = ("06/27", "EXP 06/27", "LOT 4/06/27", "59.", "12.50", "04.0-", "-20%", ".50", "2024/")
+    pieces += ("-1.99", "-12.50", "4.99-", "10.00-", "1.20.", "3.14.", "-4567", "-12-3456", "/1000", "-1000")
+    for text in pieces:
         assert need(tail, _never, (OcrLine(text, 0.9, box),)) is Need.NONE, text
+    # A date a keyword names an expiry date is beyond doubt beside any piece.
+    named = _parsed("12/05/2027", dt.date(2027, 5, 12), DateKind.EXPIRY)
+    assert need(named, _never, cut) is Need.NONE
     # Only the line read whole replaces the doubtful date: its tail read again completes nothing.
     whole = _parsed("20/06/27", dt.date(2027, 6, 20), DateKind.EXPIRY)
     assert completes(whole, tail) and not completes(tail, tail)
