@@ -47,6 +47,27 @@ _COLON_AS_ONE = re.compile(r"1(?<=[^\W\d_]1)(?=\d\d ?[./\-\\]{1,2} ?\d\d? ?[./\-
 _C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d)")
 
 
+# A coder's month in capitals that OCR ran into the next column's lowercase words ("BB 02 JANace
+# oil": 02 JAN beside an ingredients line; hard set v5 1000444): the case changes where the month
+# ends, which upper-casing would hide, so the first lowercase letter becomes a space. Three
+# capitals at a word's start, then two lowercase letters or more: "Market", "SuperMARket",
+# "JANUARY" and "Oct" are left alone.
+_MONTH_INTO_WORDS = re.compile(
+    r"(?<![A-Za-z])(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?=[a-z]{2})"
+)
+
+
+def _parted_month(text: str) -> str:
+    """``text`` with a space for the first lowercase letter after each ``_MONTH_INTO_WORDS``."""
+    ends = [match.end() for match in _MONTH_INTO_WORDS.finditer(text)]
+    if not ends:
+        return text
+    chars = list(text)
+    for end in ends:
+        chars[end] = " "
+    return "".join(chars)
+
+
 def _is_letter(char: str) -> bool:
     return char.isalpha() and char not in _CONFUSABLE
 
@@ -136,6 +157,7 @@ def normalize(text: str) -> str:
         A string of the same length as ``text``.
     """
     text = _RUN.sub(lambda match: _repair_run(text, match), text)
+    text = _parted_month(text)
     # ``fold_char`` of an ASCII character is its upper case (no digit of another script, no
     # accent): most lines take str.upper, many times faster than a translate through the table.
     text = text.upper() if text.isascii() else text.translate(_FOLD)

@@ -146,6 +146,16 @@ def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
         assert best is not None and best.precision is DatePrecision.MONTH, text
 
 
+def test_a_month_run_into_the_next_columns_words_ends_where_the_case_changes() -> None:
+    # "02 JAN" beside an ingredients line, read as one line (hard set v5 1000444).
+    found = parse_dates("BB 02 JANace oil\nNSX: 11 NOV", REF).best
+    assert found is not None and (found.date.month, found.date.day, found.text) == (1, 2, "02 JAN")
+    # A month's name in any case, or capitals inside a word, are as before.
+    for text, expected in (("12 December 2027", "12 December 2027"), ("EXP 12 Oct 2027", "12 Oct 2027")):
+        assert parse_dates(text, REF).best.text == expected  # type: ignore[union-attr]
+    assert parse_dates("SuperMARket 12 2027", REF).best is None
+
+
 @pytest.mark.parametrize(
     ("text", "expected", "span"),
     [
