@@ -20,15 +20,12 @@ photo's other dates stand.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Sequence
 
+from pipeline.dates.unread import WHOLE_NUMERIC_DATE
 from pipeline.types import OcrLine
 
 __all__ = ["repaired"]
-
-# A whole numeric date with its two separators, either way round: 31.10.2050, 2050-10-31, 32/01/27.
-_WHOLE_DATE = re.compile(r"(?<!\d)(?:\d{1,2}([./\-])\d{1,2}\1\d{2,4}|\d{4}([./\-])\d{1,2}\2\d{1,2})(?!\d)")
 
 
 def repaired(lines: Sequence[OcrLine], dated: Callable[[str], bool]) -> tuple[OcrLine, ...]:
@@ -51,7 +48,7 @@ def repaired(lines: Sequence[OcrLine], dated: Callable[[str], bool]) -> tuple[Oc
 def _repaired_line(line: OcrLine, dated: Callable[[str], bool]) -> OcrLine:
     if not line.alternatives:
         return line
-    spans = [match.span() for match in _WHOLE_DATE.finditer(line.text)]
+    spans = [match.span() for match in WHOLE_NUMERIC_DATE.finditer(line.text)]
     if not spans or dated(line.text):
         return line
     for text in line.alternatives:

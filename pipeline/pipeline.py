@@ -26,6 +26,7 @@ from pipeline.batched_ocr import BatchedOcr, warm_inputs
 from pipeline.batching import BatcherStats, DynamicBatcher, Priority
 from pipeline.config import PipelineConfig
 from pipeline.dates import DateParseResult, parse_dates
+from pipeline.dates.unread import expiry_unreadable
 from pipeline.decode import DecodedImage, decode_photo
 from pipeline.detector import YoloDetector, detector_batcher, load_detector
 from pipeline.errors import DeadlineExceeded, InvalidInput, Overloaded, ShuttingDown
@@ -760,11 +761,20 @@ class Pipeline:
         theirs: known dated without parsing them again (photos the first read dates pay nothing).
         The photo's dot grid is measured (about 20 ms at 0.5 MP) only for an unlabelled date
         without a year."""
-        lines = repaired(lines, lambda text: self._parse_text(text, settings).best is not None)
+
+        def dated(text: str) -> bool:
+            return self._parse_text(text, settings).best is not None
+
+        lines = repaired(lines, dated)
         if not self.config.second_chance or windows_dated:
             return lines, Need.NONE, None
         best = self._dates_in(lines, settings).best
-        wanted = need(best, lambda: dot_grid(image) is not None, lines)
+        wanted = need(
+            best,
+            lambda: dot_grid(image) is not None,
+            lines,
+            lambda: any(expiry_unreadable(line.text, dated) for line in lines),
+        )
         return lines, wanted, best if wanted is Need.DOUBTFUL else None
 
     def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:

@@ -109,13 +109,27 @@ class Need(enum.Enum):
     DOUBTFUL = "doubtful"  # a doubtful() one, or one beside a cut_date_line(): see winner()
 
 
-def need(best: ParsedDate | None, dot_print: Callable[[], bool], lines: Sequence[OcrLine] = ()) -> Need:
-    """What the first read's best date (``None``: none) asks of the second chance; ``dot_print``
-    says whether the photo holds dot-matrix print (asked only when it matters, see
-    :func:`doubtful`); ``lines`` are the first read's lines (see :func:`cut_date_line`)."""
+def need(
+    best: ParsedDate | None,
+    dot_print: Callable[[], bool],
+    lines: Sequence[OcrLine] = (),
+    expiry_unread: Callable[[], bool] = lambda: False,
+) -> Need:
+    """What the first read's best date (``None``: none) asks of the second chance.
+
+    Args:
+        best: the first read's best date.
+        dot_print: whether the photo holds dot-matrix print (asked only when it matters, see
+            :func:`doubtful`).
+        lines: the first read's lines (see :func:`cut_date_line`).
+        expiry_unread: whether a line names an expiry date the parser cannot read
+            (``pipeline.dates.unread``; asked only of a best date no keyword names an expiry).
+    """
     if best is None:
         return Need.DATELESS
-    if doubtful(best, dot_print) or (best.kind is not DateKind.EXPIRY and cut_date_line(lines)):
+    if doubtful(best, dot_print):
+        return Need.DOUBTFUL
+    if best.kind is not DateKind.EXPIRY and (cut_date_line(lines) or expiry_unread()):
         return Need.DOUBTFUL
     return Need.NONE
 
@@ -232,12 +246,13 @@ def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> t
     first, on a tie) gives the lines.
 
     ``doubted`` is the first read's :func:`doubtful` date (or its unlabelled date beside a
-    :func:`cut_date_line`), when it found one: then a read whose date
+    :func:`cut_date_line` or an unreadable expiry date), when it found one: then a read whose date
     is doubtful too does not vote (it would only read the weak date again), and a standing date
     that :func:`completes` it wins over any that does not, whatever their votes: the doubtful
     date is what the first read saw of the expiry line, and another line's date read whole more
     often is still another line's (hard set v2 940213: ``MFD 19-07-29`` over a dotted ``USE BY
-    06-11-29`` first read as ``06-11``).
+    06-11-29`` first read as ``06-11``). Among those, when no keyword named ``doubted`` an expiry
+    date, a standing date that one names wins over those none names, whatever their votes.
 
     Returns:
         ``(read, votes)``, or ``None`` when no date stands.
@@ -257,6 +272,11 @@ def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> t
     ]
     if doubted is not None:
         standing = [voters for voters in standing if _completing(voters, doubted)] or standing
+        if doubted.kind is not DateKind.EXPIRY:
+            # A date a keyword names an expiry date, read on a variant, outranks unlabelled ones
+            # read more often: the doubt may be that the label's expiry line went unread (v5
+            # 1000414: "BBF: 17.19.2029" beside "08.02.2027", read "17.10.2029" on one variant).
+            standing = [voters for voters in standing if any(map(_named, voters))] or standing
     if not standing:
         return None
 

@@ -430,6 +430,21 @@ def test_a_date_beside_a_line_cut_at_a_date_separator_is_doubtful() -> None:
     assert completes(whole, tail) and not completes(tail, tail)
 
 
+def test_a_date_beside_an_unreadable_expiry_date_is_doubtful_and_a_named_one_outranks_it() -> None:
+    # "BBF: 17.19.2029" (a 0 read as a 9) beside a production date that lost its keyword (v5 1000414).
+    made = _parsed("08.02.2027", dt.date(2027, 2, 8), DateKind.UNKNOWN)
+    assert need(made, _never, (), lambda: True) is Need.DOUBTFUL
+    assert need(made, _never, (), lambda: False) is Need.NONE
+    named = _parsed("12/05/2027", dt.date(2027, 5, 12), DateKind.EXPIRY)
+    assert need(named, _never, (), lambda: True) is Need.NONE
+    # Read again on four variants, the production date stands with four votes; the expiry date read
+    # whole on one variant, with its keyword, wins after such a doubt (and only then).
+    again = [VariantRead(f"photo:{name}", (), made) for name in ("contrast", "upscale", "deskew", "turn90")]
+    expiry = VariantRead("photo:coder", (), _parsed("17.10.2029", dt.date(2029, 10, 17), DateKind.EXPIRY))
+    assert winner([expiry, *again], doubted=made) == (expiry, 1)
+    assert winner([expiry, *again]) == (again[0], 4)
+
+
 def test_after_a_doubtful_read_only_a_date_beyond_doubt_wins() -> None:
     again = [VariantRead("photo:dots", (), CUT_YEAR), VariantRead("photo:contrast", (), CUT_YEAR)]
     whole = _parsed("11 MAY 2025", dt.date(2025, 5, 11), DateKind.UNKNOWN)
