@@ -14,6 +14,8 @@ Modules, in the order the text flows through them:
   many languages, before or after the date, or in a header over a column of dates.
 - ``confidence``: how likely a date is the expiry date read right.
 - ``parser``: ``parse_dates``, which ties them together and chooses the expiry date.
+- ``unread``: whether a line names an expiry date whose text the parser cannot read (the
+  pipeline's second chance then reads the photo again).
 """
 
 from pipeline.dates.normalize import MAX_TEXT_CHARS
