@@ -25,7 +25,7 @@ import enum
 import re
 from typing import NamedTuple
 
-from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN, month_number
+from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN
 from pipeline.dates.normalize import fold
 from pipeline.dates.wordtree import word_tree
 
@@ -190,19 +190,22 @@ _MONTH_NEXT = re.compile(rf"(?:{MONTH_PATTERN})(?![^\W\d_])")
 _LAST_LETTER_AS_DIGIT = {"O": "0", "D": "0"}
 
 
+def _latin_date_words() -> list[str]:
+    """The expiry and manufacture keywords that are one word of Latin letters (no gap), folded,
+    in the tables' order: those a misread can respell (``_GLUED``, ``_MISREAD``)."""
+    groups = (*_EXPIRY_WORDS.values(), *_MANUFACTURE_WORDS.values())
+    words = (fold(word) for group in groups for word in group.split("|"))
+    return [word for word in words if word.isascii() and word.isalpha()]
+
+
 def _glued_spellings(shorter_is_keyword: bool) -> dict[str, str]:
     """The spellings of keywords whose last letter was read as a digit; ``shorter_is_keyword``:
     only those of words whose other letters are a keyword themselves (BBD's BB, ED's E), else only
     the others."""
-    words = (
-        fold(w) for group in (*_EXPIRY_WORDS.values(), *_MANUFACTURE_WORDS.values()) for w in group.split("|")
-    )
     return {
         word[:-1] + _LAST_LETTER_AS_DIGIT[word[-1]]: word
-        for word in words
+        for word in _latin_date_words()
         if len(word) >= 2
-        and word.isascii()
-        and word.isalpha()
         and word[-1] in _LAST_LETTER_AS_DIGIT
         and (word[:-1] in _TABLE) is shorter_is_keyword
         and (len(word) >= 3 or shorter_is_keyword)
@@ -218,10 +221,11 @@ def _alternation(spellings: dict[str, str]) -> str:
 # Where the letters before the zero are a keyword themselves, the zero may be the date's own: "BB05/07/27"
 # is BB and the 5th, never BBD 5/07. It is the keyword's only where the date has its two digits
 # without it: "E008.09.2024" is ED 08.09.2024 (hard set v4 980306), a day of three digits none.
-_GLUED_SPELLINGS = {**_glued_spellings(shorter_is_keyword=False), **_glued_spellings(shorter_is_keyword=True)}
+_GLUED_APART = _glued_spellings(shorter_is_keyword=False)
+_GLUED_AFTER_KEYWORD = _glued_spellings(shorter_is_keyword=True)
+_GLUED_SPELLINGS = {**_GLUED_APART, **_GLUED_AFTER_KEYWORD}
 _GLUED = re.compile(
-    rf"(?:{_alternation(_glued_spellings(shorter_is_keyword=False))})(?=\d)"
-    rf"|(?:{_alternation(_glued_spellings(shorter_is_keyword=True))})(?=\d\d[./\-])"
+    rf"(?:{_alternation(_GLUED_APART)})(?=\d)|(?:{_alternation(_GLUED_AFTER_KEYWORD)})(?=\d\d[./\-])"
 )
 
 
@@ -267,13 +271,13 @@ _NOT_MISREAD = frozenset({"DOM", "MED", "CAO", "DAD", "MEG", "ODM", "VEND", "ENU
 def _misread_spellings() -> dict[str, str]:
     """Each expiry or manufacture keyword that coders print (three or four letters of Latin script:
     EXP, NSX, PROD, DLUO) with one letter read as one it is confused with, to the keyword; not
-    where that spelling is a keyword or a month itself, nor where two keywords share it, nor a word
-    of ``_NOT_MISREAD``. Lot words are left out: a date taken for a lot code is lost. Longer
-    keywords are printed in label fonts, not coder dots, and their own length keeps them apart."""
+    where that spelling is a keyword itself, nor where two keywords share it, nor a word of
+    ``_NOT_MISREAD``. Lot words are left out: a date taken for a lot code is lost. Longer
+    keywords are printed in label fonts, not coder dots, and their own length keeps them apart.
+    None is a month's name (a test holds it)."""
     found: dict[str, set[str]] = {}
-    groups = (*_EXPIRY_WORDS.values(), *_MANUFACTURE_WORDS.values())
-    for word in {fold(w) for group in groups for w in group.split("|")}:
-        if not 3 <= len(word) <= 4 or not (word.isascii() and word.isalpha()):
+    for word in set(_latin_date_words()):
+        if not 3 <= len(word) <= 4:
             continue
         for at, letter in enumerate(word):
             for other in _CONFUSED.get(letter, ""):
@@ -281,19 +285,8 @@ def _misread_spellings() -> dict[str, str]:
     return {
         spelling: words.pop()
         for spelling, words in found.items()
-        if len(words) == 1
-        and spelling not in _TABLE
-        and spelling not in _NOT_MISREAD
-        and not _is_month(spelling)
+        if len(words) == 1 and spelling not in _TABLE and spelling not in _NOT_MISREAD
     }
-
-
-def _is_month(word: str) -> bool:
-    try:
-        month_number(word)
-    except KeyError:
-        return False
-    return True
 
 
 _MISREAD_SPELLINGS = _misread_spellings()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,8 @@ from bench.dates_cases import (
 )
 from pipeline.dates import MAX_TEXT_CHARS, parse_dates
 from pipeline.dates.confidence import BIAS, WEIGHTS
-from pipeline.dates.keywords import find_keywords
+from pipeline.dates.keywords import _MISREAD_SPELLINGS, find_keywords
+from pipeline.dates.months import MONTH_PATTERN
 from pipeline.types import DateKind, DateOrder, DatePrecision
 
 REF = dt.date(2026, 11, 25)
@@ -194,6 +196,13 @@ def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> Non
 def test_a_keyword_misread_by_one_confused_letter(text: str, date: dt.date, kind: DateKind) -> None:
     dates = {candidate.date: candidate.kind for candidate in parse_dates(text, REF).candidates}
     assert dates.get(date) is kind, dates
+
+
+def test_no_misread_keyword_spelling_is_a_month() -> None:
+    # DIC is December in Spanish: were a keyword's misread ever spelt so, "DIC 2027" would lose its
+    # month. The table's confusions make none today; a keyword or confusion added must keep it so.
+    months = re.compile(rf"(?:{MONTH_PATTERN})")
+    assert [spelling for spelling in _MISREAD_SPELLINGS if months.fullmatch(spelling)] == []
 
 
 @pytest.mark.parametrize(
