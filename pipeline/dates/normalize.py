@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from pipeline.dates.months import CODER_MONTHS
+
 __all__ = ["MAX_TEXT_CHARS", "fold", "normalize"]
 
 # The parser reads at most this much of its input. A region's OCR lines are a few hundred
@@ -52,9 +54,7 @@ _C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d)")
 # ends, which upper-casing would hide, so the first lowercase letter becomes a space. Three
 # capitals at a word's start, then two lowercase letters or more: "Market", "SuperMARket",
 # "JANUARY" and "Oct" are left alone.
-_MONTH_INTO_WORDS = re.compile(
-    r"(?<![A-Za-z])(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?=[a-z]{2})"
-)
+_MONTH_INTO_WORDS = re.compile(rf"(?<![A-Za-z])(?:{'|'.join(CODER_MONTHS)})(?=[a-z]{{2}})")
 
 
 def _parted_month(text: str) -> str:
