@@ -253,11 +253,13 @@ def _respelled(text: str, pattern: re.Pattern[str], spellings: dict[str, str]) -
 # Letters that dot-matrix and inkjet print, or the OCR, make of one another: a K's and an X's
 # diagonals; the round letters (a D or a G whose right side lost its dots is a C, an O with a
 # tail a Q); a U whose bottom closes to a V; an E without its bottom bar is an F; a P with a
-# leg an R. Measured on the hard sets' and real photos' reads (bench/RESULTS.md, "twelfth
-# session"): NSK for NSX, PROC and PRCD for PROD, MFQ for MFG, UAL for VAL.
+# leg an R; a dot-matrix B, its two bowls closed, an 8. Measured on the hard sets' and real
+# photos' reads (bench/RESULTS.md, "twelfth session"): NSK for NSX, PROC and PRCD for PROD, MFQ for
+# MFG, UAL for VAL; "78BF180526" for "7BBF180526", the code's line number before it (realworld-dev
+# 050, "thirteenth session").
 _CONFUSED = {
     "K": "X", "X": "K", "C": "DOG", "D": "CO", "O": "CDQ", "Q": "OG", "G": "CQ",
-    "U": "V", "V": "U", "E": "F", "F": "E", "P": "R", "R": "P",
+    "U": "V", "V": "U", "E": "F", "F": "E", "P": "R", "R": "P", "B": "8",
 }  # fmt: skip
 
 

@@ -181,11 +181,15 @@ def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> Non
 @pytest.mark.parametrize(
     ("text", "date", "kind"),
     [
-        # One letter of the keyword read as a letter it is confused with (K/X, D/C, U/V, E/F).
+        # One letter of the keyword read as a letter it is confused with (K/X, D/C, U/V, E/F, B/8).
         ("NSK: 26-06-23\n04-11-25", dt.date(2023, 6, 26), DateKind.MANUFACTURE),
         ("PROC30.12.24\n19.12.26", dt.date(2024, 12, 30), DateKind.MANUFACTURE),
         ("UAL2029/06/04", dt.date(2029, 6, 4), DateKind.EXPIRY),
         ("FXP 12/05/2027", dt.date(2027, 5, 12), DateKind.EXPIRY),
+        # A dot-matrix B read as an 8, the code's line number before it (realworld-dev 050,
+        # "7BBF180526" read "78BF180526").
+        ("3MFG180925\n78BF180526", dt.date(2026, 5, 18), DateKind.EXPIRY),
+        ("FA8 21.07.2027", dt.date(2027, 7, 21), DateKind.MANUFACTURE),
         # Not inside a word, nor words printed before numbers in their own right: DOM is a date of
         # manufacture (never DDM's misread), MED Scandinavian "with".
         ("ANSK 12/05/2027", dt.date(2027, 5, 12), DateKind.UNKNOWN),
