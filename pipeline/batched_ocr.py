@@ -30,6 +30,7 @@ import numpy as np
 
 from pipeline.batching import BatcherStats, DynamicBatcher, Priority
 from pipeline.ctc import Read
+from pipeline.cut_lines import with_grown
 from pipeline.executor import Key, PriorityExecutor
 from pipeline.ocr import (
     _REC_SHAPE,
@@ -188,6 +189,25 @@ class BatchedOcr:
         quads = await run(key, self._engine.text_boxes, image, quads)
         if on_regions is not None:
             on_regions(len(quads))
+        reads = await self._read_quads(image, quads, key, priority, deadline)
+        grown = self._engine.cut_lines(image, quads, reads)
+        if grown:
+            grown_reads = await self._read_quads(
+                image, [regrowth.quad for regrowth in grown], key, priority, deadline
+            )
+            quads, reads = with_grown(quads, reads, grown, grown_reads)
+        return lines_from_reads(quads, reads, self._engine.min_text_score, detection_index)
+
+    async def _read_quads(
+        self,
+        image: np.ndarray,
+        quads: list[np.ndarray],
+        key: Key,
+        priority: Priority,
+        deadline: float | None,
+    ) -> list[Read]:
+        """The reads of the text boxes ``quads`` of ``image``, ``TEXT_BOXES_AT_ONCE`` at a time."""
+        run = self._executor.run
         reads: list[Read] = []
         for chunk in chunks(quads):
             crops, cls_inputs = await run(key, self._crops, image, chunk)
@@ -213,7 +233,7 @@ class BatchedOcr:
                 )
                 chunk_reads = with_turned_reads(chunk_reads, turns, turned)
             reads.extend(chunk_reads)
-        return lines_from_reads(quads, reads, self._engine.min_text_score, detection_index)
+        return reads
 
     # -- CPU work, on the executor
 

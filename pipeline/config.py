@@ -127,6 +127,9 @@ class OcrConfig:
     # A text line that curves (print on a can or a tub) is boxed along its curve and read
     # straightened, where a rectangle would drop it or take in its neighbours (pipeline/curved_lines.py).
     curved_lines: bool = True
+    # A text box whose read ends (or begins) where a date cannot is grown along its line and read
+    # again, and the longer read kept where it holds the first (pipeline/cut_lines.py).
+    grow_cut_lines: bool = True
 
     def __post_init__(self) -> None:
         for name in ("det_model_name", "cls_model_name", "rec_model_name"):

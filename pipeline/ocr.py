@@ -37,6 +37,7 @@ from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess, DetPreProcess
 from pipeline.config import CODER_DET_DEFAULT, OcrConfig, RuntimeConfig
 from pipeline.ctc import DIGIT_CONTEXT_RATIO, CtcDecoder, Read
 from pipeline.curved_lines import CurveAwareDBPostProcess, crop_polygon, is_polygon, polygon_size
+from pipeline.cut_lines import to_grow, with_grown
 from pipeline.repository import (
     DEFAULT_REPOSITORY,
     BatchingConfig,
@@ -507,6 +508,8 @@ class OcrEngine:
             (:func:`pipeline.stacked_lines.split_stacked`).
         coder_detector: a second text detector, for reads that ask for it (``read(...,
             coder=True)``: the second chance's ``coder`` variant); ``None``: none loaded.
+        grow_cut_lines: read a box whose read looks cut again, grown along its line
+            (:mod:`pipeline.cut_lines`).
     """
 
     def __init__(
@@ -517,6 +520,7 @@ class OcrEngine:
         min_text_score: float,
         split_stacked_lines: bool = True,
         coder_detector: TextDetector | None = None,
+        grow_cut_lines: bool = True,
     ) -> None:
         self.detector = detector
         self.coder_detector = coder_detector
@@ -524,6 +528,7 @@ class OcrEngine:
         self.recognizer = recognizer
         self.min_text_score = min_text_score
         self.split_stacked_lines = split_stacked_lines
+        self.grow_cut_lines = grow_cut_lines
         # Per model name: how its batcher is configured for the provider it runs on.
         self.batching: dict[str, BatchingConfig] = {}
 
@@ -586,7 +591,13 @@ class OcrEngine:
             digit_context_ratio=config.digit_context_ratio,
         )
         engine = cls(
-            detector, classifier, recognizer, config.min_text_score, config.split_stacked_lines, coder
+            detector,
+            classifier,
+            recognizer,
+            config.min_text_score,
+            config.split_stacked_lines,
+            coder,
+            config.grow_cut_lines,
         )
         engine.batching = batching
         return engine
@@ -639,7 +650,20 @@ class OcrEngine:
         reads = self._read_boxes(image, quads)
         if self.split_stacked_lines:
             quads, reads = self._split_reads(image, quads, reads)
+        grown = self.cut_lines(image, quads, reads)
+        if grown:
+            grown_reads = self._read_boxes(image, [regrowth.quad for regrowth in grown])
+            quads, reads = with_grown(quads, reads, grown, grown_reads)
         return lines_from_reads(quads, reads, self.min_text_score, detection_index)
+
+    def cut_lines(
+        self, image: np.ndarray, quads: list[np.ndarray], reads: list[Read]
+    ) -> list[tuple[int, np.ndarray]]:
+        """The boxes of one read to read again grown (:func:`pipeline.cut_lines.to_grow`); none
+        when ``grow_cut_lines`` is off."""
+        if not self.grow_cut_lines:
+            return []
+        return to_grow(quads, [read.text for read in reads], image.shape)
 
     def _read_boxes(self, image: np.ndarray, quads: list[np.ndarray]) -> list[Read]:
         reads: list[Read] = []

@@ -460,6 +460,12 @@ OPTIONS: tuple[Option, ...] = (
         "ocr",
     ),
     Option(
+        "grow_cut_lines",
+        _parse_bool,
+        "grow a text box whose read ends or begins where a date cannot along its line, and read it again",
+        "ocr",
+    ),
+    Option(
         "digit_context_ratio",
         float,
         "a character inside a number is read as the digit, separator or blank that the recogniser "

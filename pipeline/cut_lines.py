@@ -1,0 +1,335 @@
+"""Text lines that the text detector cut short, grown along their line and read again.
+
+PP-OCR's DB detector ends a line's box where its probability map fades: where the print crosses a
+change of background (an inkjet code running from a brown bag onto a light picture on it,
+realworld-dev 050: ``7BBF180526`` boxed and read as ``78BF180``), where dot-matrix print thins out,
+or where other print overlaps it. The recogniser reads what is in a box, so the rest of the date
+is lost, and a cut date reads as another date or as none. Given the line's box grown along the
+line, the same recogniser reads the rest: the background change that stopped the detector does
+not stop it.
+
+A read looks cut at one end (:func:`cut_ends`) when it ends where a date cannot end: a digit then a
+separator (``09.``, ``20/``) or a separator and one digit (``18.05.2``), or a letter and a short
+number (``FAB 21``, ``78BF180``: no date is printed as one to five digits after a word); or
+begins where a date cannot begin: a separator before a digit (``-2024``, ``/06/27``), or a day of
+one digit before a two-digit month between two like separators (``1.07.2027`` of ``21.07.2027``;
+not ``8.0g`` or ``1.99``).
+
+- Where another box of the same line begins within ``BRIDGE_HEIGHTS`` line heights of the cut
+  end (the detector cut one line in two and lost what lay between: ``FAB 21`` and ``.2027`` of
+  ``FAB 21.07.2027``, hard set v2 940221), the two are read again as one box from the first's
+  start to the second's end (a *bridge*). Growing each instead would read the same date twice,
+  once without its keyword.
+- Otherwise the cut end is grown by ``GROW_HEIGHTS`` times the line's height, within the image.
+- Every other box of the line that the new box covers is read again in it, and replaced with the
+  rest: kept, its text would be read twice.
+
+The new read replaces the old ones only where it holds each of them whole, in order, at the end
+that did not grow (a box grown at its end reads its first read first), with more digits than they
+have together, and no longer looks cut where it grew (:func:`holds`): a grown box that takes in
+background or other text without adding to the date (two columns of a code read as one line, a
+lot number and the time beside it), or misreads what it adds (``2-07-2024`` of ``28-07-2024``
+grown from ``-2024``), keeps the first read.
+
+Numbers: at most ``MAX_GROWN`` boxes of one read are read again (each one more recogniser crop);
+a box is grown along its longer side only (a tall narrow box is vertical text, read turned); a
+box is on the same line when its height is within ``_SAME_HEIGHT`` of the cut one's and its near
+end lies within ``_ON_LINE`` of a height of the cut line's axis.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.ctc import Read
+from pipeline.curved_lines import is_polygon
+
+__all__ = [
+    "BRIDGE_HEIGHTS",
+    "GROW_HEIGHTS",
+    "MAX_GROWN",
+    "Regrowth",
+    "cut_ends",
+    "grown_quad",
+    "holds",
+    "to_grow",
+    "with_grown",
+]
+
+# How far a cut end is grown, in line heights: what a date cut after its day still has to print
+# (``.07.2027``: eight characters, about 0.6 to 0.8 heights each in coder and label fonts); the
+# tail ``0526`` of realworld-dev 050's spaced inkjet code is 3.6 heights long.
+GROW_HEIGHTS = 6.0
+# A cut line's next box is read with it when it begins at most this many line heights after the
+# cut end: the few characters the detector lost between them (``.07`` of ``FAB 21.07.2027``), not
+# the gutter between two columns of a code (two heights and more).
+BRIDGE_HEIGHTS = 3.0
+# The most boxes of one read read again (a read of a page of prices and lot numbers stays cheap).
+MAX_GROWN = 8
+# Another box continues a cut line when its height is within this ratio of the cut box's (either
+# way) and its near end's centre within this many of the cut box's heights of the cut box's axis.
+_SAME_HEIGHT = 1.6
+_ON_LINE = 0.5
+
+# Where a printed date cannot end: a digit and a separator; a number, a separator and one digit
+# (a month or a year cut after its first digit: 18.0, 18.05.2); a letter, at most two spaces,
+# colons or stops, then one to five digits (a keyword and a date cut short: FAB 21, 78BF180).
+_CUT_END = re.compile(r"(?:\d[./\-]\d?|[^\W\d_][ :.]{0,2}\d{1,5})$")
+# Where a printed date cannot begin: a separator and a digit; one digit, a separator, two digits
+# and the same separator (coders print the day as two digits: 1.07.2027 is 21.07.2027 cut; a
+# weight 8.0g or a price 1.99 is not a date).
+_CUT_START = re.compile(r"^(?:[./\-]\d|\d([./\-])\d\d\1)")
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Regrowth:
+    """A box to read again: ``boxes`` (indices into the read's boxes, in reading order: one for a
+    grown box, two for a bridge) read as ``quad`` (float32 (4, 2), clockwise from the top left),
+    grown at its ``start`` and/or ``end`` (a bridge may grow at neither)."""
+
+    boxes: tuple[int, ...]
+    quad: np.ndarray
+    start: bool = False
+    end: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Axis:
+    """A box's line: its start and end (the middles of its short sides), the unit vector from
+    start to end, its length and its height, in image pixels."""
+
+    start: np.ndarray
+    end: np.ndarray
+    unit: np.ndarray
+    width: float
+    height: float
+
+    @classmethod
+    def of(cls, quad: np.ndarray) -> _Axis | None:
+        """The axis of a four-point box; ``None`` for a box of no width or height."""
+        quad = quad.astype(np.float32)
+        start, end = (quad[0] + quad[3]) / 2.0, (quad[1] + quad[2]) / 2.0
+        width = float(np.linalg.norm(end - start))
+        height = float((np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2.0)
+        if width <= 0.0 or height <= 0.0:
+            return None
+        return cls(start, end, (end - start) / width, width, height)
+
+    @property
+    def along_line(self) -> bool:
+        """Whether the box is at least as wide as high: laid along its line. A taller one is
+        vertical text (read turned) or a single character: it is not grown, only bridged to."""
+        return self.width >= self.height
+
+
+def to_grow(
+    quads: Sequence[np.ndarray], texts: Sequence[str], image_shape: tuple[int, ...]
+) -> list[Regrowth]:
+    """The boxes of one read to read again (see the module docstring), in reading order, at most
+    ``MAX_GROWN``; no box in two of them. A curved line's polygon is neither grown nor bridged
+    (its ends follow the curve).
+
+    Args:
+        quads: the read's boxes, float32 (4, 2) each (or a curved line's polygon), image pixels.
+        texts: each box's read.
+        image_shape: the image's shape, ``(height, width, ...)``.
+    """
+    axes = [None if is_polygon(quad) else _Axis.of(quad) for quad in quads]
+    used: set[int] = set()
+    chosen: list[Regrowth] = []
+    for index, (quad, text) in enumerate(zip(quads, texts, strict=True)):
+        axis = axes[index]
+        if axis is None or not axis.along_line or index in used:
+            continue
+        start, end = cut_ends(text)
+        regrowth = None
+        if end and (after := _next_on_line(axis, axes, used | {index}, forward=True)) is not None:
+            regrowth = _bridged((index, after), quads, texts, image_shape)
+        elif start and (before := _next_on_line(axis, axes, used | {index}, forward=False)) is not None:
+            regrowth = _bridged((before, index), quads, texts, image_shape)
+        elif start or end:
+            grown = grown_quad(quad, start, end, image_shape)
+            regrowth = None if grown is None else Regrowth((index,), grown, start, end)
+        if regrowth is not None:
+            regrowth = _absorbing(regrowth, axis, axes, used)
+            chosen.append(regrowth)
+            used.update(regrowth.boxes)
+            if len(chosen) == MAX_GROWN:
+                break
+    return chosen
+
+
+def with_grown(
+    quads: Sequence[np.ndarray],
+    reads: Sequence[Read],
+    regrowths: Sequence[Regrowth],
+    grown_reads: Sequence[Read],
+) -> tuple[list[np.ndarray], list[Read]]:
+    """The boxes and reads with each regrowth's box and read in place of its boxes' where its read
+    :func:`holds` theirs (in the place of its first box; the others dropped)."""
+    replaced: dict[int, tuple[np.ndarray, Read] | None] = {}
+    for regrowth, read in zip(regrowths, grown_reads, strict=True):
+        if holds([reads[index].text for index in regrowth.boxes], read.text, regrowth.start, regrowth.end):
+            first, *rest = regrowth.boxes
+            replaced[first] = (regrowth.quad, read)
+            replaced.update(dict.fromkeys(rest))
+    kept_quads: list[np.ndarray] = []
+    kept_reads: list[Read] = []
+    for index, (quad, read) in enumerate(zip(quads, reads, strict=True)):
+        if index in replaced:
+            if (new := replaced[index]) is None:
+                continue
+            quad, read = new
+        kept_quads.append(quad)
+        kept_reads.append(read)
+    return kept_quads, kept_reads
+
+
+def cut_ends(text: str) -> tuple[bool, bool]:
+    """Whether a line's read looks cut at its start and at its end (see the module docstring).
+
+    Args:
+        text: the recogniser's read of one box.
+
+    Returns:
+        ``(start, end)``.
+    """
+    text = text.strip()
+    return bool(_CUT_START.match(text)), bool(_CUT_END.search(text))
+
+
+def grown_quad(quad: np.ndarray, start: bool, end: bool, image_shape: tuple[int, ...]) -> np.ndarray | None:
+    """A text box grown by ``GROW_HEIGHTS`` of its height along its line at its start and/or its
+    end, within the image.
+
+    Args:
+        quad: float32 (4, 2), clockwise from the top left, in image pixels (the text detector's).
+        start, end: which ends to grow.
+        image_shape: the image's shape, ``(height, width, ...)``.
+
+    Returns:
+        The grown box, float32 (4, 2); ``None`` when the box is taller than wide (vertical text)
+        or no end can grow (both at the image's border).
+    """
+    axis = _Axis.of(quad)
+    if axis is None or not axis.along_line:
+        return None
+    quad = quad.astype(np.float32)
+    height_px, width_px = image_shape[:2]
+    grown = quad.copy()
+    moved = False
+    for grow, corners, sign in ((start, (0, 3), -1.0), (end, (1, 2), 1.0)):
+        if not grow:
+            continue
+        reach = min(_room(quad[corner], sign * axis.unit, width_px, height_px) for corner in corners)
+        step = min(GROW_HEIGHTS * axis.height, reach)
+        if step >= 1.0:
+            for corner in corners:
+                grown[corner] = quad[corner] + sign * axis.unit * step
+            moved = True
+    return grown if moved else None
+
+
+def holds(reads: Sequence[str], grown: str, start: bool = True, end: bool = True) -> bool:
+    """Whether a grown box's read reads on where the first reads were cut.
+
+    It must hold each first read whole (letters and digits, no gap) in their order, the first of
+    them at its start unless the box grew at its ``start``, the last at its end unless it grew at
+    its ``end``; more digits than they have together; and not look cut (:func:`cut_ends`) at an
+    end that grew (what it added there is not a date's end either: a misread, or still short).
+    """
+    text = _NOT_ALNUM.sub("", grown)
+    at = 0
+    digits = 0
+    for read in reads:
+        part = _NOT_ALNUM.sub("", read)
+        found = text.find(part, at) if part else -1
+        if found < 0 or (at == 0 and not start and found > 0):
+            return False
+        at = found + len(part)
+        digits += _digits(part)
+    if (not end and at < len(text)) or _digits(text) <= digits:
+        return False
+    cut_start, cut_end = cut_ends(grown)
+    return not (start and cut_start) and not (end and cut_end)
+
+
+def _next_on_line(axis: _Axis, axes: Sequence[_Axis | None], skip: set[int], forward: bool) -> int | None:
+    """The nearest other box that continues ``axis``'s line past its end (``forward``) or before
+    its start, within ``BRIDGE_HEIGHTS`` of its height; ``None`` when there is none."""
+    edge = axis.end if forward else axis.start
+    best: tuple[float, int] | None = None
+    for index, other in enumerate(axes):
+        if other is None or index in skip:
+            continue
+        if not 1.0 / _SAME_HEIGHT <= other.height / axis.height <= _SAME_HEIGHT:
+            continue
+        near = other.start if forward else other.end
+        offset = near - edge
+        gap = float(offset @ axis.unit) * (1.0 if forward else -1.0)
+        across = abs(float(offset[0] * axis.unit[1] - offset[1] * axis.unit[0]))
+        on_line = -axis.height <= gap <= BRIDGE_HEIGHTS * axis.height and across <= _ON_LINE * axis.height
+        if on_line and (best is None or gap < best[0]):
+            best = (gap, index)
+    return None if best is None else best[1]
+
+
+def _absorbing(regrowth: Regrowth, axis: _Axis, axes: Sequence[_Axis | None], used: set[int]) -> Regrowth:
+    """``regrowth`` with every other box of its line that its box now covers (the centre within
+    its length) among its boxes, in their order along the line: their text is read again in it, and
+    kept twice it would be read twice."""
+    box = _Axis.of(regrowth.quad)
+    if box is None:
+        return regrowth
+    low, high = sorted(float((point - axis.start) @ axis.unit) for point in (box.start, box.end))
+    along: dict[int, float] = {}
+    for index, other in enumerate(axes):
+        if other is None or (index in used and index not in regrowth.boxes):
+            continue
+        centre = (other.start + other.end) / 2.0
+        offset = centre - axis.start
+        position = float(offset @ axis.unit)
+        across = abs(float(offset[0] * axis.unit[1] - offset[1] * axis.unit[0]))
+        alike = 1.0 / _SAME_HEIGHT <= other.height / axis.height <= _SAME_HEIGHT
+        if index in regrowth.boxes or (
+            alike and across <= _ON_LINE * axis.height and low <= position <= high
+        ):
+            along[index] = position
+    boxes = tuple(sorted(along, key=along.__getitem__))
+    return (
+        regrowth if boxes == regrowth.boxes else Regrowth(boxes, regrowth.quad, regrowth.start, regrowth.end)
+    )
+
+
+def _bridged(
+    pair: tuple[int, int], quads: Sequence[np.ndarray], texts: Sequence[str], image_shape: tuple[int, ...]
+) -> Regrowth:
+    """Two boxes of one line read as one, from the first's start to the second's end, grown where
+    their reads run together look cut (``78BF180`` and ``5`` of ``7BBF180526``: ``78BF1805``)."""
+    first, second = (quads[index].astype(np.float32) for index in pair)
+    bridge = np.array([first[0], second[1], second[2], first[3]], dtype=np.float32)
+    start, end = cut_ends(texts[pair[0]].strip() + texts[pair[1]].strip())
+    grown = grown_quad(bridge, start, end, image_shape) if start or end else None
+    if grown is None:
+        return Regrowth(pair, bridge)
+    return Regrowth(pair, grown, start, end)
+
+
+def _room(point: np.ndarray, direction: np.ndarray, width: int, height: int) -> float:
+    """How far ``point`` can move along the unit ``direction`` and stay within the image."""
+    room = np.inf
+    for value, step, limit in ((point[0], direction[0], width - 1), (point[1], direction[1], height - 1)):
+        if step > 1e-6:
+            room = min(room, (limit - value) / step)
+        elif step < -1e-6:
+            room = min(room, -value / step)
+    return max(0.0, float(room))
+
+
+def _digits(text: str) -> int:
+    return sum(character.isdigit() for character in text)
