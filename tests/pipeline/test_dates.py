@@ -56,6 +56,12 @@ CASES = [
     ("BB 14 FE8 2027", "2027-02-14", DatePrecision.DAY, False),
     ("EXP 04 JU1 2027", "2027-07-04", DatePrecision.DAY, False),
     ("15 AU6 27", "2027-08-15", DatePrecision.DAY, False),
+    # Glued as coders print them, between a day and a two-digit year (hard set v5 1000113).
+    ("MHD 10FE829", "2029-02-10", DatePrecision.DAY, False),
+    ("Au92026", None, None, None),  # no day before it: what is left of "24 Au9 2026"
+    ("LOT AU926", None, None, None),
+    ("LOT JU1234", None, None, None),  # before three digits: a code, no month
+    ("LOT DE026", None, None, None),  # a month and year need a keyword, or a day
     ("USEBY\n16 Au9 2026", "2026-08-16", DatePrecision.DAY, False),  # a lowercase g's tail: a 9
     ("05 5EP 2026", None, None, None),  # a first letter read as a digit joins the number before it
     ("best before 3 JAN", "2027-01-03", DatePrecision.DAY, True),  # January is next year's
