@@ -33,6 +33,16 @@ __all__ = ["bind_roles"]
 
 # A keyword labels a date that starts at most this many characters after it.
 _REACH = 24
+# A keyword followed by "see" and a place names where its date is printed, elsewhere ("EXP/LOT: SEE
+# BOTTOM", "Best before end: see base of can", "A consommer de preference avant le : voir
+# couvercle", "生产日期: 见瓶盖", "賞味期限: 枠外下部に記載", "유통기한: 별도표기"): it labels no date
+# after it. Not a place beside the keyword ("see below", "voir ci-dessous"): the date there is its
+# date. The words for "see" (and "stated", "marked") of the keywords' languages.
+_POINTER = re.compile(
+    r"\b(?:SEE|VOIR|SIEHE|ZIE|VEDI|VEDERE|VER|PATRZ|LIHAT|XEM)\b(?![ :.]*(?:BELOW|UNDER|ABOVE|HERE"
+    r"|OVERLEAF|CI[ -]?DESSOUS|UNTEN|HIERONDER|ABAJO|ABAIXO|SOTTO|PONIZEJ|DI BAWAH|DUOI))"
+    r"|见|見|記載|表記|표기"
+)
 # Between a lone letter and its date, or between keywords printed together: separators only.
 _TIGHT = re.compile(r"[\s:.\-/#]{0,2}")
 # Between keywords printed together: the same, on one line. "BEST BEFORE" over "FAB: 25122028"
@@ -68,7 +78,7 @@ def _keyword_before(
             gap = text[keyword.end : start]
             if keyword.bare and (suffix_letters or not _TIGHT.fullmatch(gap)):
                 continue
-            if len(gap) > _REACH or not _NO_DIGITS.fullmatch(gap):
+            if len(gap) > _REACH or not _NO_DIGITS.fullmatch(gap) or _POINTER.search(gap):
                 break
             cluster.append(keyword)
         elif _TOGETHER.fullmatch(text[keyword.end : cluster[-1].start]) and not (

@@ -535,3 +535,39 @@ def test_thai_buddhist_era_years(text: str, expected: str) -> None:
 def test_a_buddhist_era_year_is_never_also_read_as_a_common_era_one() -> None:
     # The eras' year windows do not overlap: 2541 is neither 2541 nor 1998 (outside the window).
     assert parse_dates("EXP 01.01.2541", REF).best is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "EXP/LOT: SEE BOTTOM\ndd 091025",
+        "Best before end: see base of can\n12/05/2027 L1234",
+        "A consommer de préférence avant le : voir couvercle\n12.05.2027",
+        "Mindestens haltbar bis: siehe Deckel\n12.05.2027",
+        "Consumir antes de: ver tapa 12.05.2027",
+        "Ten minste houdbaar tot: zie deksel\n12.05.2027",
+        "保质期至：见瓶盖\n2027-05-12",
+        "賞味期限：枠外下部に記載\n2027.05.12",
+        "유통기한: 별도표기\n2027.05.12",
+    ],
+)
+def test_a_keyword_that_points_elsewhere_labels_no_date(text: str) -> None:
+    # "EXP/LOT: SEE BOTTOM" over a production date in a script the OCR cannot read (hard set v5
+    # 1000271): the date under it is no expiry date; the label's expiry is printed elsewhere.
+    result = parse_dates(text, REF)
+    assert [candidate.kind for candidate in result.candidates] == [DateKind.UNKNOWN]
+
+
+def test_a_keyword_pointing_elsewhere_leaves_the_expiry_to_the_date_its_own_keyword_labels() -> None:
+    result = parse_dates("EXP/LOT: SEE BOTTOM\ndd 091025\nDLUO 200228", REF)
+    assert result.best is not None and result.best.date == dt.date(2028, 2, 20)
+    assert result.best.kind is DateKind.EXPIRY
+
+
+@pytest.mark.parametrize(
+    "text", ["Best before: see below\n12/05/2027", "A consommer avant le : voir ci-dessous 12.05.2027"]
+)
+def test_a_keyword_pointing_beside_it_labels_the_date_there(text: str) -> None:
+    result = parse_dates(text, REF)
+    assert result.best is not None and result.best.kind is DateKind.EXPIRY
+    assert result.best.date == dt.date(2027, 5, 12)
