@@ -33,15 +33,19 @@ __all__ = ["bind_roles"]
 
 # A keyword labels a date that starts at most this many characters after it.
 _REACH = 24
-# A keyword followed by "see" and a place names where its date is printed, elsewhere ("EXP/LOT: SEE
-# BOTTOM", "Best before end: see base of can", "A consommer de preference avant le : voir
-# couvercle", "生产日期: 见瓶盖", "賞味期限: 枠外下部に記載", "유통기한: 별도표기"): it labels no date
-# after it. Not a place beside the keyword ("see below", "voir ci-dessous"): the date there is its
-# date. The words for "see" (and "stated", "marked") of the keywords' languages.
+# An expiry keyword followed by "see" and a place names where its date is printed, elsewhere
+# ("EXP/LOT: SEE BOTTOM", "Best before end: see base of can", "A consommer de preference avant le :
+# voir couvercle", "保质期至: 见瓶盖", "賞味期限: 枠外に記載", "유통기한: 별도 표기"): it labels no date after
+# it. Not a place beside it ("see below", "voir ci-contre", "见下方"): the date there is its date.
+# A manufacture keyword keeps its date so pointed (Chinese packs print "生产日期: 见封口" over the
+# production date and a shelf life in months: unlabelled, that date would be the answer).
 _POINTER = re.compile(
-    r"\b(?:SEE|VOIR|SIEHE|ZIE|VEDI|VEDERE|VER|PATRZ|LIHAT|XEM)\b(?![ :.]*(?:BELOW|UNDER|ABOVE|HERE"
-    r"|OVERLEAF|CI[ -]?DESSOUS|UNTEN|HIERONDER|ABAJO|ABAIXO|SOTTO|PONIZEJ|DI BAWAH|DUOI))"
-    r"|见|見|記載|表記|표기"
+    r"\b(?:SEE|VOIR|SIEHE|ZIE|VEDI|VEDERE|VER|PATRZ|LIHAT|XEM)\b(?![ :.]*(?:A |AL |AO |PHIA )?(?:BELOW|UNDER"
+    r"|ABOVE|HERE|OVERLEAF|BESIDE|NEXT|CI[ -]?(?:DESSOUS|DESSUS|CONTRE)|COTE|UNTEN|OBEN|DANEBEN|HIERONDER"
+    r"|HIERBOVEN|NAAST|ABAJO|ARRIBA|ABAIXO|ACIMA|LADO|SOPRA|SOTTO|LATO|OBOK|PONIZEJ|POWYZEJ|DI BAWAH"
+    r"|DI ATAS|DUOI|TREN|BEN CANH))"
+    r"|[见見](?![下上左右旁])|(?:枠外|欄外|裏面|底面|側面|別途)[^\n]{0,8}?(?:記載|表記)"
+    r"|(?:별도|하단|상단|측면|뒷면|바닥)\s?표기"
 )
 # Between a lone letter and its date, or between keywords printed together: separators only.
 _TIGHT = re.compile(r"[\s:.\-/#]{0,2}")
@@ -78,7 +82,8 @@ def _keyword_before(
             gap = text[keyword.end : start]
             if keyword.bare and (suffix_letters or not _TIGHT.fullmatch(gap)):
                 continue
-            if len(gap) > _REACH or not _NO_DIGITS.fullmatch(gap) or _POINTER.search(gap):
+            pointed = keyword.role is not Role.MANUFACTURE and _POINTER.search(gap)
+            if len(gap) > _REACH or not _NO_DIGITS.fullmatch(gap) or pointed:
                 break
             cluster.append(keyword)
         elif _TOGETHER.fullmatch(text[keyword.end : cluster[-1].start]) and not (

@@ -274,8 +274,10 @@ def _misread_spellings() -> dict[str, str]:
     """Each expiry or manufacture keyword that coders print (three or four letters of Latin script:
     EXP, NSX, PROD, DLUO) with one letter read as one it is confused with, to the keyword; not
     where that spelling is a keyword itself, nor where two keywords share it, nor a word of
-    ``_NOT_MISREAD``. Lot words are left out: a date taken for a lot code is lost. Longer
-    keywords are printed in label fonts, not coder dots, and their own length keeps them apart.
+    ``_NOT_MISREAD``, nor one that ends in a digit (FA8, EM8: it would run into the number after
+    it, and "FA8 12/05/2027" could be a code). Lot words are left out: a date taken for a lot
+    code is lost. Longer keywords are printed in label fonts, not coder dots, and their own length
+    keeps them apart.
     None is a month's name (a test holds it)."""
     found: dict[str, set[str]] = {}
     for word in set(_latin_date_words()):
@@ -287,7 +289,10 @@ def _misread_spellings() -> dict[str, str]:
     return {
         spelling: words.pop()
         for spelling, words in found.items()
-        if len(words) == 1 and spelling not in _TABLE and spelling not in _NOT_MISREAD
+        if len(words) == 1
+        and spelling not in _TABLE
+        and spelling not in _NOT_MISREAD
+        and not spelling[-1].isdigit()
     }
 
 

@@ -53,11 +53,12 @@ _NUMBERS = {
 # every language so spelled makes codes months ("KA5" for Turkish KAS, "A60" for AGO). The O read
 # as a zero, in every month word and anywhere in it (N0V, 0CT), is ``word_tree``'s
 # ``zero_for_o``. A spelling that ends in such a digit is no month before another digit, except
-# glued between a day and a two-digit year ("MHD 10FE829", dot-matrix FEB: hard set v5 1000113):
-# "15MAR26" is March 2026, not "MAR2" and a 6; "JU1234" and "AU926" are no months, nor
-# "Au92026" (what is left of "24 Au9 2026" whose day and space the read lost, hard set v5
-# 1000071: read as August, it would end the reading that finds the day). The keywords (a coder's E
-# glued to its month) and the patterns (a US coder's MMMDDYY) use these twelve too.
+# glued between a two-digit day and a two-digit year ("MHD 10FE829", dot-matrix FEB: hard set v5
+# 1000113): "15MAR26" is March 2026, not "MAR2" and a 6; "JU1234", "AU926" and "3DE026" (a code,
+# or "23DE026" cut: the second chance may read the day) are no months, nor "Au92026" (what is left
+# of "24 Au9 2026" whose day and space the read lost, hard set v5 1000071: read as August, it
+# would end the reading that finds the day). The keywords (a coder's E glued to its month) and the
+# patterns (a US coder's MMMDDYY) use these twelve too.
 CODER_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 # The digits each letter is read as: a dot-matrix G is a 6 or, its bar read as a loop, an 8 ("AU8
 # 13 23" of AUG 13 23, inkjet on a US bag: realworld2 001); a lowercase g, its tail a 9's, a 9
@@ -83,7 +84,7 @@ _SPELLINGS = {
     **{spelling: _NUMBERS[word] for word in CODER_MONTHS for spelling in _spellings(word)},
 }
 _ENDS = {
-    spelling: r"(?:(?!\d)|(?<=\d...)(?=\d\d(?!\d)))" for spelling in _SPELLINGS if spelling[-1].isdigit()
+    spelling: r"(?:(?!\d)|(?<=\d\d...)(?=\d\d(?!\d)))" for spelling in _SPELLINGS if spelling[-1].isdigit()
 }
 
 

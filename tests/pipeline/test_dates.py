@@ -60,6 +60,7 @@ CASES = [
     ("MHD 10FE829", "2029-02-10", DatePrecision.DAY, False),
     ("Au92026", None, None, None),  # no day before it: what is left of "24 Au9 2026"
     ("LOT AU926", None, None, None),
+    ("ID 3DE026", None, None, None),  # one digit before it: a code, or a day cut
     ("LOT JU1234", None, None, None),  # before three digits: a code, no month
     ("LOT DE026", None, None, None),  # a month and year need a keyword, or a day
     ("USEBY\n16 Au9 2026", "2026-08-16", DatePrecision.DAY, False),  # a lowercase g's tail: a 9
@@ -195,7 +196,7 @@ def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> Non
         # A dot-matrix B read as an 8, the code's line number before it (realworld-dev 050,
         # "7BBF180526" read "78BF180526").
         ("3MFG180925\n78BF180526", dt.date(2026, 5, 18), DateKind.EXPIRY),
-        ("FA8 21.07.2027", dt.date(2027, 7, 21), DateKind.MANUFACTURE),
+        ("FA8 21.07.2027", dt.date(2027, 7, 21), DateKind.UNKNOWN),  # no spelling ends in a digit
         # Not inside a word, nor words printed before numbers in their own right: DOM is a date of
         # manufacture (never DDM's misread), MED Scandinavian "with".
         ("ANSK 12/05/2027", dt.date(2027, 5, 12), DateKind.UNKNOWN),

@@ -565,9 +565,34 @@ def test_a_keyword_pointing_elsewhere_leaves_the_expiry_to_the_date_its_own_keyw
 
 
 @pytest.mark.parametrize(
-    "text", ["Best before: see below\n12/05/2027", "A consommer avant le : voir ci-dessous 12.05.2027"]
+    "text",
+    [
+        "Best before: see below\n12/05/2027",
+        "A consommer avant le : voir ci-dessous 12.05.2027",
+        "A consommer de préférence avant le : voir ci-contre 12.05.2027",
+        "Da consumarsi preferibilmente entro: vedi a lato 12.05.2027",
+        "Consumir antes de: ver al lado 12.05.2027",
+        "HSD: xem phía dưới\n12.05.2027",
+        "保质期至：见下方\n2027-05-12",
+    ],
 )
 def test_a_keyword_pointing_beside_it_labels_the_date_there(text: str) -> None:
     result = parse_dates(text, REF)
     assert result.best is not None and result.best.kind is DateKind.EXPIRY
     assert result.best.date == dt.date(2027, 5, 12)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "生产日期：见封口\n20260512\n保质期：12个月",
+        "MFG DATE: SEE BOTTOM\n20260512",
+        "NSX: xem trên bao bì\n12/05/2026",
+    ],
+)
+def test_a_manufacture_keyword_pointing_elsewhere_keeps_its_date(text: str) -> None:
+    # Chinese packs print the production date beside "见封口" and a shelf life in months: the
+    # date stays a production date, never the answer.
+    result = parse_dates(text, REF)
+    assert [candidate.kind for candidate in result.candidates] == [DateKind.MANUFACTURE]
+    assert result.best is None
