@@ -47,6 +47,8 @@ import numpy as np
 
 from pipeline.ctc import Read
 from pipeline.curved_lines import is_polygon
+from pipeline.dates.keywords import find_keywords, restore_glued, restore_misread
+from pipeline.dates.normalize import normalize
 
 __all__ = [
     "BRIDGE_HEIGHTS",
@@ -130,9 +132,11 @@ class _Axis:
 def to_grow(
     quads: Sequence[np.ndarray], texts: Sequence[str], image_shape: tuple[int, ...]
 ) -> list[Regrowth]:
-    """The boxes of one read to read again (see the module docstring), in reading order, at most
-    ``MAX_GROWN``; no box in two of them. A curved line's polygon is neither grown nor bridged
-    (its ends follow the curve).
+    """The boxes of one read to read again (see the module docstring), at most ``MAX_GROWN``; no
+    box in two of them. Reads that hold a date keyword (``BB: 09.``, ``78BF180``) go first, then
+    the rest in reading order: a nutrition table's rows (``Fat 3.5``, ``Energy 250``) look cut too,
+    and must not take every place before the date's line. A curved line's polygon is neither grown
+    nor bridged (its ends follow the curve).
 
     Args:
         quads: the read's boxes, float32 (4, 2) each (or a curved line's polygon), image pixels.
@@ -140,19 +144,20 @@ def to_grow(
         image_shape: the image's shape, ``(height, width, ...)``.
     """
     axes = [None if is_polygon(quad) else _Axis.of(quad) for quad in quads]
+    ends = {index: cut for index, text in enumerate(texts) if any(cut := cut_ends(text))}
     used: set[int] = set()
     chosen: list[Regrowth] = []
-    for index, (quad, text) in enumerate(zip(quads, texts, strict=True)):
-        axis = axes[index]
+    for index in sorted(ends, key=lambda index: (not _labelled(texts[index]), index)):
+        axis, quad = axes[index], quads[index]
         if axis is None or not axis.along_line or index in used:
             continue
-        start, end = cut_ends(text)
+        start, end = ends[index]
         regrowth = None
         if end and (after := _next_on_line(axis, axes, used | {index}, forward=True)) is not None:
             regrowth = _bridged((index, after), quads, texts, image_shape)
         elif start and (before := _next_on_line(axis, axes, used | {index}, forward=False)) is not None:
             regrowth = _bridged((before, index), quads, texts, image_shape)
-        elif start or end:
+        else:
             grown = grown_quad(quad, start, end, image_shape)
             regrowth = None if grown is None else Regrowth((index,), grown, start, end)
         if regrowth is not None:
@@ -277,6 +282,11 @@ def _next_on_line(axis: _Axis, axes: Sequence[_Axis | None], skip: set[int], for
         if on_line and (best is None or gap < best[0]):
             best = (gap, index)
     return None if best is None else best[1]
+
+
+def _labelled(text: str) -> bool:
+    """Whether a read holds a date keyword, as the parser finds them (misread ones too)."""
+    return bool(find_keywords(restore_misread(restore_glued(normalize(text)))))
 
 
 def _absorbing(regrowth: Regrowth, axis: _Axis, axes: Sequence[_Axis | None], used: set[int]) -> Regrowth:

@@ -253,3 +253,24 @@ def test_a_line_cut_in_two_is_bridged_and_read_whole_on_both_paths(way: str) -> 
     assert best is not None and best.date == dt.date(2027, 7, 21)
     assert lines == ["EXP 21.07.2027"]
     assert answers[False][0] is None
+
+
+def test_a_cut_read_with_a_date_keyword_is_grown_before_a_tables_rows() -> None:
+    """A nutrition table's rows look cut too (``Fat 3.5``): with more of them than ``MAX_GROWN``
+    above it, the cut date line ``BB: 09.`` still gets its place, and first."""
+    rows = [
+        "Fat 3.5",
+        "Energy 250",
+        "Salt 0.5",
+        "Sugars 12",
+        "Protein 3.1",
+        "Fibre 2.2",
+        "Carbs 40",
+        "Sat 1.2",
+    ]
+    texts = [*rows, "Kcal 120", "BB: 09."]
+    quads = [_box(100, 40 * row, 200, 40 * row + 20) for row in range(len(texts))]
+    regrowths = to_grow(quads, texts, (2000, 1000, 3))
+    assert len(regrowths) == MAX_GROWN
+    assert regrowths[0].boxes == (len(texts) - 1,)
+    assert [regrowth.boxes for regrowth in regrowths[1:]] == [(row,) for row in range(MAX_GROWN - 1)]
