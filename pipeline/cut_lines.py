@@ -47,7 +47,7 @@ import numpy as np
 
 from pipeline.ctc import Read
 from pipeline.curved_lines import is_polygon
-from pipeline.dates.keywords import find_keywords, restore_glued, restore_misread
+from pipeline.dates.keywords import find_keywords, restore_keywords
 from pipeline.dates.normalize import normalize
 
 __all__ = [
@@ -121,6 +121,22 @@ class _Axis:
         if width <= 0.0 or height <= 0.0:
             return None
         return cls(start, end, (end - start) / width, width, height)
+
+    def along(self, point: np.ndarray) -> float:
+        """How far ``point`` lies along the line from its start (negative: before it), pixels."""
+        return float((point - self.start) @ self.unit)
+
+    def across(self, point: np.ndarray) -> float:
+        """How far ``point`` lies from the line, either side, pixels."""
+        offset = point - self.start
+        return abs(float(offset[0] * self.unit[1] - offset[1] * self.unit[0]))
+
+    def continued_by(self, other: _Axis, point: np.ndarray) -> bool:
+        """Whether ``other``, a box whose ``point`` is given, may be of this box's printed line: its
+        height within ``_SAME_HEIGHT`` of this one's, ``point`` within ``_ON_LINE`` of a height of
+        this line."""
+        alike = 1.0 / _SAME_HEIGHT <= other.height / self.height <= _SAME_HEIGHT
+        return alike and self.across(point) <= _ON_LINE * self.height
 
     @property
     def along_line(self) -> bool:
@@ -267,26 +283,21 @@ def holds(reads: Sequence[str], grown: str, start: bool = True, end: bool = True
 def _next_on_line(axis: _Axis, axes: Sequence[_Axis | None], skip: set[int], forward: bool) -> int | None:
     """The nearest other box that continues ``axis``'s line past its end (``forward``) or before
     its start, within ``BRIDGE_HEIGHTS`` of its height; ``None`` when there is none."""
-    edge = axis.end if forward else axis.start
     best: tuple[float, int] | None = None
     for index, other in enumerate(axes):
         if other is None or index in skip:
             continue
-        if not 1.0 / _SAME_HEIGHT <= other.height / axis.height <= _SAME_HEIGHT:
-            continue
         near = other.start if forward else other.end
-        offset = near - edge
-        gap = float(offset @ axis.unit) * (1.0 if forward else -1.0)
-        across = abs(float(offset[0] * axis.unit[1] - offset[1] * axis.unit[0]))
-        on_line = -axis.height <= gap <= BRIDGE_HEIGHTS * axis.height and across <= _ON_LINE * axis.height
-        if on_line and (best is None or gap < best[0]):
+        gap = axis.along(near) - axis.width if forward else -axis.along(near)
+        within = -axis.height <= gap <= BRIDGE_HEIGHTS * axis.height
+        if within and axis.continued_by(other, near) and (best is None or gap < best[0]):
             best = (gap, index)
     return None if best is None else best[1]
 
 
 def _labelled(text: str) -> bool:
     """Whether a read holds a date keyword, as the parser finds them (misread ones too)."""
-    return bool(find_keywords(restore_misread(restore_glued(normalize(text)))))
+    return bool(find_keywords(restore_keywords(normalize(text))))
 
 
 def _absorbing(regrowth: Regrowth, axis: _Axis, axes: Sequence[_Axis | None], used: set[int]) -> Regrowth:
@@ -296,19 +307,14 @@ def _absorbing(regrowth: Regrowth, axis: _Axis, axes: Sequence[_Axis | None], us
     box = _Axis.of(regrowth.quad)
     if box is None:
         return regrowth
-    low, high = sorted(float((point - axis.start) @ axis.unit) for point in (box.start, box.end))
+    low, high = sorted((axis.along(box.start), axis.along(box.end)))
     along: dict[int, float] = {}
     for index, other in enumerate(axes):
         if other is None or (index in used and index not in regrowth.boxes):
             continue
         centre = (other.start + other.end) / 2.0
-        offset = centre - axis.start
-        position = float(offset @ axis.unit)
-        across = abs(float(offset[0] * axis.unit[1] - offset[1] * axis.unit[0]))
-        alike = 1.0 / _SAME_HEIGHT <= other.height / axis.height <= _SAME_HEIGHT
-        if index in regrowth.boxes or (
-            alike and across <= _ON_LINE * axis.height and low <= position <= high
-        ):
+        position = axis.along(centre)
+        if index in regrowth.boxes or (low <= position <= high and axis.continued_by(other, centre)):
             along[index] = position
     boxes = tuple(sorted(along, key=along.__getitem__))
     return (

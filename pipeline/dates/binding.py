@@ -82,8 +82,11 @@ def _keyword_before(
             gap = text[keyword.end : start]
             if keyword.bare and (suffix_letters or not _TIGHT.fullmatch(gap)):
                 continue
-            pointed = keyword.role is not Role.MANUFACTURE and _POINTER.search(gap)
-            if len(gap) > _REACH or not _NO_DIGITS.fullmatch(gap) or pointed:
+            if (
+                len(gap) > _REACH
+                or not _NO_DIGITS.fullmatch(gap)
+                or (keyword.role is not Role.MANUFACTURE and _POINTER.search(gap))
+            ):
                 break
             cluster.append(keyword)
         elif _TOGETHER.fullmatch(text[keyword.end : cluster[-1].start]) and not (

@@ -29,7 +29,7 @@ from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN
 from pipeline.dates.normalize import fold
 from pipeline.dates.wordtree import word_tree
 
-__all__ = ["Keyword", "Role", "find_keywords", "restore_glued", "restore_misread"]
+__all__ = ["Keyword", "Role", "find_keywords", "restore_glued", "restore_keywords", "restore_misread"]
 
 
 class Role(enum.Enum):
@@ -307,6 +307,13 @@ def restore_misread(text: str) -> str:
     (``_CONFUSED``) and that stands before a number spelled right (``NSK: 260623`` -> ``NSX:
     260623``); same length."""
     return _respelled(text, _MISREAD, _MISREAD_SPELLINGS)
+
+
+def restore_keywords(text: str) -> str:
+    """``text`` (normalised) with its keywords spelled right as the parser reads them: those glued
+    to a number with their last letter read as a digit (:func:`restore_glued`), then those misread
+    by one letter (:func:`restore_misread`); same length."""
+    return restore_misread(restore_glued(text))
 
 
 class Keyword(NamedTuple):

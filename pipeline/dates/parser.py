@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from pipeline.dates.binding import bind_roles
 from pipeline.dates.confidence import Evidence, confidence
-from pipeline.dates.keywords import Keyword, Role, find_keywords, restore_glued, restore_misread
+from pipeline.dates.keywords import Keyword, Role, find_keywords, restore_keywords
 from pipeline.dates.normalize import MAX_TEXT_CHARS, normalize
 from pipeline.dates.order import legend_order, market_order, year_first_script
 from pipeline.dates.patterns import Form, RawMatch, find_matches
@@ -147,7 +147,7 @@ def parse_with_evidence(
     The calibration fit (``bench/dates_bench.py fit``) reads the evidence; ``parse_dates``
     drops it. ``text`` must already be cut to ``MAX_TEXT_CHARS``.
     """
-    normalized = restore_misread(restore_glued(normalize(text)))
+    normalized = restore_keywords(normalize(text))
     # Every pattern holds a digit: most text without one (most of a label) stops here.
     if not _DIGIT.search(normalized):
         return (), ()
