@@ -141,8 +141,11 @@ def _repair_run(text: str, match: re.Match[str]) -> str:
         and not (after in _DATE_SEPARATORS and last == len(run) and last in (3, 5))
     ):
         first = 0
-    compact = last - first in (6, 8) and run[first:last].isdigit()
-    if last == len(run) - 1 and not _is_letter(after) and not compact:
+    # Nor after two digits: a date's last field with a code letter glued to it ("USED BY MAR 07
+    # 23S", a US coder's plant letter: realworld2 010), which as a digit would make a field of
+    # three, no date's.
+    kept = last - first in (2, 6, 8) and run[first:last].isdigit()
+    if last == len(run) - 1 and not _is_letter(after) and not kept:
         last = len(run)
     return run[:first] + run[first:last].translate(_AS_DIGIT) + run[last:]
 

@@ -51,6 +51,12 @@ US_LABELS = [
     ("2023MAR15", "2023-03-15"),
     # A plant or line letter after the date does not make it a production date under a phrase.
     ("BEST IF USED BY\n20JUL2022 F M 0938", "2022-07-20"),
+    # ... glued to a two-digit year: a letter OCR also reads as a digit (S, B, O, I) is no third
+    # digit of the year (realworld2 010: "USED BY MAR 07 23S").
+    ("USED BY MAR 07 23S", "2023-03-07"),
+    ("EXP 07 MAR 24S", "2024-03-07"),
+    ("BEST BY 10/05/22B", "2022-10-05"),
+    ("EXP 12.05.23O", "2023-05-12"),
     # The UK's and the EU's phrases stay day first, and so does a label with no phrase (the
     # configured default).
     ("BEST BEFORE 06-03-2024", "2024-03-06"),
