@@ -104,6 +104,22 @@ def fold(text: str) -> str:
 _FOLD = _Folded()
 
 
+def _is_field(text: str, start: int, end: int, digits: str) -> bool:
+    """Whether ``digits``, read from the letters ``text[start:end]``, are a field of a date: after a
+    separator ("05/26/ZO", "VAL.S Julio"); before one and a digit, a day, a month or a year
+    ("IO/05/26"). "BB.12.05.2027" and "BB/LOT" keep their BB (a keyword; 88 is no day), "S.K.T"
+    its S (Turkish SKT: no digit follows)."""
+    if start and text[start - 1] in _DATE_SEPARATORS:
+        return True
+    if end + 1 < len(text) and _is_digit_like(text[end + 1]):
+        return len(digits) == 4 or (len(digits) <= 2 and int(digits) <= 31)
+    return False
+
+
+def _is_digit_like(char: str) -> bool:
+    return char.isdigit() or char in _CONFUSABLE
+
+
 def _repair_run(text: str, match: re.Match[str]) -> str:
     """The run with its confusable letters read as digits, where digits are expected.
 
@@ -117,13 +133,10 @@ def _repair_run(text: str, match: re.Match[str]) -> str:
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
     if not any(ch.isdigit() for ch in run):
-        if (
-            _is_letter(before)
-            or _is_letter(after)
-            or not (before in _DATE_SEPARATORS or after in _DATE_SEPARATORS)
-        ):
+        if _is_letter(before) or _is_letter(after):
             return run
-        return run.translate(_AS_DIGIT)
+        digits = run.translate(_AS_DIGIT)
+        return digits if _is_field(text, start, end, digits) else run
     first = 0
     while not run[first].isdigit():
         first += 1
@@ -141,10 +154,10 @@ def _repair_run(text: str, match: re.Match[str]) -> str:
         and not (after in _DATE_SEPARATORS and last == len(run) and last in (3, 5))
     ):
         first = 0
-    # Nor after two digits: a date's last field with a code letter glued to it ("USED BY MAR 07
-    # 23S", a US coder's plant letter: realworld2 010), which as a digit would make a field of
-    # three, no date's.
-    kept = last - first in (2, 6, 8) and run[first:last].isdigit()
+    # Nor after two or four digits: a date's last field with a code letter glued to it ("USED BY
+    # MAR 07 23S", a US coder's plant letter: realworld2 010; "SEP 17 2028B"), which as a digit
+    # would make a field of three or five, no date's.
+    kept = last - first in (2, 4, 6, 8) and run[first:last].isdigit()
     if last == len(run) - 1 and not _is_letter(after) and not kept:
         last = len(run)
     return run[:first] + run[first:last].translate(_AS_DIGIT) + run[last:]

@@ -350,6 +350,17 @@ def test_a_legend_whose_day_field_ocr_misread_still_gives_the_order() -> None:
         assert best is not None and best.date == dt.date(2027, 8, 5), legend
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["BB.12.05.2027", "BB/12/05/27", "BB.12/05/27", "BB.12.05.27 P.12.11.26", "S.K.T: 12.05.2027"],
+)
+def test_a_keyword_of_look_alike_letters_before_a_separator_stays_a_keyword(text: str) -> None:
+    # BB as 88 is no day, S.K.T's S has no digit after its dot: the keyword, not a date's field.
+    best = parse_dates(text, REF).best
+    assert best is not None, text
+    assert (best.date.isoformat(), best.kind) == ("2027-05-12", DateKind.EXPIRY), text
+
+
 def test_the_stray_manufacture_date_is_unlabelled() -> None:
     kinds = [c.kind for c in parse_dates("MFD\n12.03.27\n12.03.26", REF).candidates]
     assert kinds == [DateKind.UNKNOWN, DateKind.UNKNOWN]

@@ -57,6 +57,10 @@ US_LABELS = [
     ("EXP 07 MAR 24S", "2024-03-07"),
     ("BEST BY 10/05/22B", "2022-10-05"),
     ("EXP 12.05.23O", "2023-05-12"),
+    # ... and to a four-digit one: as a fifth digit it left "SEP 17", September 2017.
+    ("BEST IF USED BY SEP 17 2028B", "2028-09-17"),
+    ("USE BY NOV 24 2028S", "2028-11-24"),
+    ("EXP 17SEP2028B", "2028-09-17"),
     # The UK's and the EU's phrases stay day first, and so does a label with no phrase (the
     # configured default).
     ("BEST BEFORE 06-03-2024", "2024-03-06"),
