@@ -63,6 +63,7 @@ _EXPIRY_WORDS = {
     # ED ("expired date"): how Indonesian and Malaysian coders abbreviate it (ED20260727, ED: 12/26;
     # only so, see _ED_END).
     "id": "BAIK DIGUNAKAN SEBELUM|BAIK DIKONSUMSI SEBELUM|KEDALUWARSA|KADALUARSA|KADALUWARSA|ED",
+    "ms": "TARIKH LUPUT|LUPUT|TARIKH TAMAT TEMPOH|TAMAT TEMPOH|GUNA SEBELUM|BAIK DIGUNAKAN SEBELUM",
     "vi": "HSD|HAN SU DUNG|HAN DUNG|NGAY HET HAN",
     "ru": "ГОДЕН ДО|ГОДНО ДО|ГОДЕН ДО КОНЦА|СРОК ГОДНОСТИ ДО|УПОТРЕБИТЬ ДО|ИСПОЛЬЗОВАТЬ ДО"
     "|ДАТА ОКОНЧАНИЯ СРОКА ГОДНОСТИ",
@@ -86,6 +87,7 @@ _MANUFACTURE_WORDS = {
     "tr": "U T|URT|URETIM TARIHI|IMALAT TARIHI",
     "pl": "DATA PRODUKCJI|WYPRODUKOWANO",
     "id": "TGL PRODUKSI|TANGGAL PRODUKSI|DIPRODUKSI|TGL PROD",
+    "ms": "TARIKH DIBUAT|TARIKH PEMBUATAN|TARIKH PENGELUARAN|TARIKH DIKILANG|DIKILANG",
     "vi": "NSX|NGAY SAN XUAT|NGAY SX",
     "ru": "ИЗГОТОВЛЕНО|ДАТА ИЗГОТОВЛЕНИЯ|ДАТА ПРОИЗВОДСТВА|ПРОИЗВЕДЕНО|ДАТА ВЫРАБОТКИ|ВЫРАБОТАНО"
     "|УПАКОВАНО|ДАТА УПАКОВКИ",

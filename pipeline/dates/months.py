@@ -4,7 +4,8 @@
 Where they come from: the month names of each language's standard calendar (CLDR "wide" and
 "abbreviated" forms, in both the nominative and, for Polish and Russian, the genitive a date uses:
 "14 MARCA 2027", "14 МАРТА 2027"), plus the abbreviations seen on packaging that CLDR does not
-give (FEVR, JUIL, MRZ, SBT, AGT, NOP, СЕНТ). Thai months as labels abbreviate them, with and
+give (FEVR, JUIL, MRZ, SBT, AGT, AGS, NOP, СЕНТ), and Malay's (MAC, JULAI, OGOS, DIS, DISEMBER; not
+OGO, whose zeros read "500G01/2026" as a month). Thai months as labels abbreviate them, with and
 without the last dot (พ.ย., พ.ย), and in full. Vietnamese months are numbers ("tháng 12"), so
 Vietnamese labels print numeric dates, read by the numeric patterns.
 """
@@ -21,16 +22,16 @@ _MONTH_WORDS = (
     " | OCA OCAK | STY STYCZEN STYCZNIA | ЯНВ ЯНВАРЬ ЯНВАРЯ | ม.ค. ม.ค มกราคม",
     "FEB FEBRUARY | FEV FEVEREIRO | FEBRERO | FEVR FEVRIER | FEBRUAR | FEBBRAIO | FEBRUARI"
     " | SUB SBT SUBAT | LUT LUTY LUTEGO | ФЕВ ФЕВР ФЕВРАЛЬ ФЕВРАЛЯ | ก.พ. ก.พ กุมภาพันธ์",
-    "MAR MARCH | MARCO | MARZO | MARS | MARZ MRZ | MAART MRT | MARET | MART | MARZEC MARCA | МАР МАРТ МАРТА"
-    " | มี.ค. มี.ค มีนาคม",
+    "MAR MARCH | MARCO | MARZO | MARS | MARZ MRZ | MAART MRT | MARET | MAC | MART | MARZEC MARCA"
+    " | МАР МАРТ МАРТА | มี.ค. มี.ค มีนาคม",
     "APR APRIL | ABR ABRIL | AVR AVRIL | APRILE | NIS NISAN | KWI KWIECIEN KWIETNIA | АПР АПРЕЛЬ АПРЕЛЯ"
     " | เม.ย. เม.ย เมษายน",
     "MAY | MAI MAIO | MAYO | MAG MAGGIO | MEI | MAYIS | MAJ MAJA | МАИ МАЯ | พ.ค. พ.ค พฤษภาคม",
     "JUN JUNE | JUNHO | JUNIO | JUIN | JUNI | GIU GIUGNO | HAZ HAZIRAN | CZE CZERWIEC CZERWCA"
     " | ИЮН ИЮНЬ ИЮНЯ | มิ.ย. มิ.ย มิถุนายน",
-    "JUL JULY | JULHO | JULIO | JUIL JUILLET | JULI | LUG LUGLIO | TEM TEMMUZ | LIP LIPIEC LIPCA"
+    "JUL JULY | JULHO | JULIO | JUIL JUILLET | JULI | JULAI | LUG LUGLIO | TEM TEMMUZ | LIP LIPIEC LIPCA"
     " | ИЮЛ ИЮЛЬ ИЮЛЯ | ก.ค. ก.ค กรกฎาคม",
-    "AUG AUGUST | AGO AGOSTO | AOUT | AUGUSTUS | AGU AGT AGUSTUS | AGUSTOS | SIE SIERPIEN SIERPNIA"
+    "AUG AUGUST | AGO AGOSTO | AOUT | AUGUSTUS | AGU AGT AGS AGUSTUS | OGOS | AGUSTOS | SIE SIERPIEN SIERPNIA"
     " | АВГ АВГУСТ АВГУСТА | ส.ค. ส.ค สิงหาคม",
     "SEP SEPT SEPTEMBER | SET SETEMBRO | SEPTIEMBRE SETIEMBRE | SEPTEMBRE | SETTEMBRE | EYL EYLUL"
     " | WRZ WRZESIEN WRZESNIA | СЕН СЕНТ СЕНТЯБРЬ СЕНТЯБРЯ | ก.ย. ก.ย กันยายน",
@@ -39,7 +40,7 @@ _MONTH_WORDS = (
     "NOV NOVEMBER | NOVEMBRO | NOVIEMBRE | NOVEMBRE | NOP | KAS KASIM | LIS LISTOPAD LISTOPADA"
     " | НОЯ НОЯБ НОЯБРЬ НОЯБРЯ | พ.ย. พ.ย พฤศจิกายน",
     "DEC DECEMBER | DEZ DEZEMBRO | DIC DICIEMBRE | DECEMBRE | DEZEMBER | DICEMBRE | DES DESEMBER"
-    " | ARA ARALIK | GRU GRUDZIEN GRUDNIA | ДЕК ДЕКАБРЬ ДЕКАБРЯ | ธ.ค. ธ.ค ธันวาคม",
+    " | DIS DISEMBER | ARA ARALIK | GRU GRUDZIEN GRUDNIA | ДЕК ДЕКАБРЬ ДЕКАБРЯ | ธ.ค. ธ.ค ธันวาคม",
 )
 _NUMBERS = {
     word: month

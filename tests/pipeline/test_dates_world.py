@@ -80,6 +80,11 @@ MONTH_NAMES = [
     ("best before 14 janvier 2028", "2028-01-14"),
     ("Mindestens haltbar bis 01. März 2028", "2028-03-01"),
     ("USE BY: NOV 14, 2027", "2027-11-14"),
+    # Malay (MAC, OGOS, DIS) and Indonesian (AGS) abbreviations.
+    ("TARIKH LUPUT 05 DIS 2027", "2027-12-05"),
+    ("GUNA SEBELUM 12 MAC 2028", "2028-03-12"),
+    ("EXP 21 OGOS 2027", "2027-08-21"),
+    ("Baik digunakan sebelum 12 AGS 2027", "2027-08-12"),
 ]
 
 # Year first, with spaces, dots, slashes, or the CJK field marks.
@@ -397,6 +402,16 @@ def test_every_date_is_returned_with_its_kind() -> None:
     result = parse_dates("제조일자 26.10.01\n유통기한 27.10.01\n로트 12", REF)
     kinds = [(c.date.isoformat(), c.kind) for c in result.candidates]
     assert kinds == [("2026-10-01", DateKind.MANUFACTURE), ("2027-10-01", DateKind.EXPIRY)]
+
+
+def test_malay_keywords_name_their_dates() -> None:
+    result = parse_dates("TARIKH DIBUAT: 01/03/2026\nTARIKH LUPUT: 01/03/2028\nGUNA SEBELUM 01/03/2028", REF)
+    kinds = [(c.date.isoformat(), c.kind) for c in result.candidates]
+    assert kinds == [
+        ("2026-03-01", DateKind.MANUFACTURE),
+        ("2028-03-01", DateKind.EXPIRY),
+        ("2028-03-01", DateKind.EXPIRY),
+    ]
 
 
 def test_a_range_ends_at_the_expiry() -> None:
