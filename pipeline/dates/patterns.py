@@ -45,6 +45,14 @@ _MONTH = rf"(?P<mon>{MONTH_PATTERN})(?![^\W\d_])"
 # SEP 24"). The look-behinds come after the digit, not before it: a pattern that opens with a
 # digit lets the regex engine skip ahead to the next digit instead of trying every position.
 _FIRST = r"\d(?<!\d\d)(?<!\d:\d)"
+# After a month's first digit: no day before it, one or two digits or a digit and a letter standing
+# apart, then a separator. "EXP 1G.05.2027", "1D/09/27", "12,09.27" are a day, month and year whose
+# day the OCR misread or whose separator it changed, not May 2027 (a month's last day, later than
+# the printed date: a review's finding). "EXP.05/2027", "LOT 4A12.05/2027" stay months.
+_SEP = r"[./\-\\,]"
+_NO_DAY_BEFORE = (
+    rf"(?<!(?<![A-Z0-9])\d{_SEP}\d)(?<!(?<![A-Z0-9])\d\d{_SEP}\d)(?<!(?<![A-Z0-9])\d[A-Z]{_SEP}\d)"
+)
 _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         # 2026-03-15, 2026.03.15, 2027 09 18, "2028. 02. 11" (a space after each dot), and with no
@@ -102,7 +110,8 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         Form.MONTH_YEAR,
         re.compile(
-            rf"(?P<m>{_FIRST}\d?)(?P<s>[./\-\\]|(?<=\d\d)(?<!\d \d\d) (?=\d{{4}}(?![\d:]|[./\-]\d))){_YEAR}"
+            rf"(?P<m>{_FIRST}{_NO_DAY_BEFORE}\d?)"
+            rf"(?P<s>[./\-\\]|(?<=\d\d)(?<!\d \d\d) (?=\d{{4}}(?![\d:]|[./\-]\d))){_YEAR}"
             # not the first number of a range of decimals ("2.30-2.45" minutes, "1.5-2.0 kg")
             r"(?!-\d{1,3}[.,]\d)"
         ),

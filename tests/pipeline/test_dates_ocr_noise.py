@@ -361,6 +361,19 @@ def test_a_keyword_of_look_alike_letters_before_a_separator_stays_a_keyword(text
     assert (best.date.isoformat(), best.kind) == ("2027-05-12", DateKind.EXPIRY), text
 
 
+@pytest.mark.parametrize("text", ["EXP 1G.05.2027", "EXP 1D/09/27", "MHD 12,09.27", "BB 3O,11.2027"])
+def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
+    # Read as the month's last day it would answer a date later than the one printed.
+    assert parse_dates(text, REF).best is None, text
+
+
+@pytest.mark.parametrize(("text", "expected"), [("EXP.05/2027", "2027-05"), ("LOT 4A1 05/2027", "2027-05")])
+def test_a_month_after_a_keyword_or_a_code_is_still_a_month(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.precision is DatePrecision.MONTH, text
+    assert best.date.isoformat()[:7] == expected, text
+
+
 def test_the_stray_manufacture_date_is_unlabelled() -> None:
     kinds = [c.kind for c in parse_dates("MFD\n12.03.27\n12.03.26", REF).candidates]
     assert kinds == [DateKind.UNKNOWN, DateKind.UNKNOWN]
