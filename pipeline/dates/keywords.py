@@ -311,11 +311,51 @@ def restore_misread(text: str) -> str:
     return _respelled(text, _MISREAD, _MISREAD_SPELLINGS)
 
 
+# A date glued to its keyword whose first digit OCR read as the letter it looks like, as it reads
+# a digit after letters ("EXPI9/09/2027" for EXP19/09/2027, "BBZ8.12.2028"): normalize leaves a
+# letter after a word alone ("LB1960922"), and the date loses its first digit (the 9th, not the
+# 19th). Only before what goes on as a date: a field and a separator, or a six- or eight-digit
+# run; and not where the keyword and the letter spell a word of the tables or a month (FEB).
+_DIGIT_LOOKS = {"O": "0", "I": "1", "|": "1", "S": "5", "B": "8", "Z": "2"}
+
+
+def _spells_a_word(word: str) -> bool:
+    return any(word + letter in _TABLE or _MONTH_NEXT.fullmatch(word + letter) for letter in _DIGIT_LOOKS)
+
+
+def _glued_first_digit() -> re.Pattern[str]:
+    unique = dict.fromkeys(_latin_date_words())
+    words = [word for word in unique if len(word) > 1 and not _spells_a_word(word)]
+    letters = re.escape("".join(_DIGIT_LOOKS))
+    date_goes_on = r"(?:\d?[./\-]\d|\d{5}(?!\d)|\d{7}(?!\d))"
+    return re.compile(rf"(?:{_alternation(dict.fromkeys(words, ''))})(?=[{letters}]{date_goes_on})")
+
+
+_GLUED_FIRST_DIGIT = _glued_first_digit()
+
+
+def restore_first_digit(text: str) -> str:
+    """``text`` (normalised) with the first digit of a date glued to its keyword read as a digit
+    again where OCR made a letter of it (``EXPI9/09/2027`` -> ``EXP19/09/2027``); same length."""
+    ends = [
+        match.end()
+        for match in _GLUED_FIRST_DIGIT.finditer(text)
+        if not (match.start() and _LETTER.match(text, match.start() - 1))
+    ]
+    if not ends:
+        return text
+    chars = list(text)
+    for end in ends:
+        chars[end] = _DIGIT_LOOKS[chars[end]]
+    return "".join(chars)
+
+
 def restore_keywords(text: str) -> str:
     """``text`` (normalised) with its keywords spelled right as the parser reads them: those glued
     to a number with their last letter read as a digit (:func:`restore_glued`), then those misread
-    by one letter (:func:`restore_misread`); same length."""
-    return restore_misread(restore_glued(text))
+    by one letter (:func:`restore_misread`), then the first digit of a date glued to one
+    (:func:`restore_first_digit`); same length."""
+    return restore_first_digit(restore_misread(restore_glued(text)))
 
 
 class Keyword(NamedTuple):

@@ -374,6 +374,27 @@ def test_a_month_after_a_keyword_or_a_code_is_still_a_month(text: str, expected:
     assert best.date.isoformat()[:7] == expected, text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("EXPI9/09/2027", "2027-09-19"),
+        ("MHDI9.09.2027", "2027-09-19"),
+        ("BBZ8.12.2028", "2028-12-28"),
+        ("MFGI2.01.2026 EXPI2.01.2028", "2028-01-12"),
+        ("EXPI90927", "2027-09-19"),
+    ],
+)
+def test_a_date_glued_to_its_keyword_keeps_a_first_digit_read_as_a_letter(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None, text
+    assert (best.date.isoformat(), best.kind) == (expected, DateKind.EXPIRY), text
+
+
+def test_a_keyword_and_a_letter_that_spell_a_month_are_the_month() -> None:
+    best = parse_dates("FEB12 2027", REF).best
+    assert best is not None and best.date == dt.date(2027, 2, 12)
+
+
 def test_the_stray_manufacture_date_is_unlabelled() -> None:
     kinds = [c.kind for c in parse_dates("MFD\n12.03.27\n12.03.26", REF).candidates]
     assert kinds == [DateKind.UNKNOWN, DateKind.UNKNOWN]
