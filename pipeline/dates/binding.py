@@ -17,7 +17,8 @@ Labels printed as a table put the keywords in a header and the dates under it, i
 ("ผลิต / หมดอายุ : 220925 / 220327", "Prod. Date/ Exp. Date / 28032025 / 28032026", bilingual
 headers naming each role twice). When two or more dates follow one another with no keyword between
 them, and the keywords before them name as many roles, each date takes its column's role, unless
-that would date the manufacture after the expiry.
+that would date the manufacture after the expiry. A lot keyword is a column where it opens the
+header ("LOT/EXP: 261130 05/2027"): its code is dropped, not read as the expiry date.
 """
 
 from __future__ import annotations
@@ -205,6 +206,23 @@ def _in_time_order(columns: Sequence[Role], dates: Sequence[dt.date]) -> bool:
     return not made or not expires or max(made) <= min(expires)
 
 
+# A lot keyword names a column only where it opens a header, a date keyword right after it ("LOT/EXP:
+# 261130 05/2027": the lot's code, then the expiry date; "LOT / EXP"). Elsewhere its code stands
+# beside it and is no date's column ("LOTE 4A7 FAB: 12/05/2026 12/05/2028"), and after a date
+# keyword ("FAB/LOTE:") it names the date's own code, as Brazilian packs print their lot.
+_HEADER_GAP = 3
+
+
+def _opens_header(named: Sequence[Keyword], at: int) -> bool:
+    following = named[at + 1] if at + 1 < len(named) else None
+    return (
+        at == 0
+        and following is not None
+        and following.role is not Role.LOT
+        and following.start - named[at].end <= _HEADER_GAP
+    )
+
+
 def _bind_columns(
     spans: Sequence[Span],
     keywords: Sequence[Keyword],
@@ -227,14 +245,18 @@ def _bind_columns(
             run_end += 1
         if run_end - index >= 2:
             floor = spans[index - 1][1] if index else 0
-            header = [
-                keyword.role
+            named = [
+                keyword
                 for keyword in keywords
                 if floor <= keyword.start
                 and keyword.end <= spans[index][0]
                 and not keyword.after
                 and not keyword.bare
-                and keyword.role is not Role.LOT
+            ]
+            header = [
+                keyword.role
+                for at, keyword in enumerate(named)
+                if keyword.role is not Role.LOT or _opens_header(named, at)
             ]
             columns = list(dict.fromkeys(header))  # each role once, in the order first named
             if len(columns) == run_end - index and _in_time_order(columns, dates[index:run_end]):

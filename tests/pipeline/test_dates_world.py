@@ -533,6 +533,24 @@ def test_month_and_year_with_a_space_need_a_keyword(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("LOT/EXP: 261130 05/2027", "2027-05"),
+        ("LOT / EXP 261130 12.05.27", "2027-05-12"),
+        ("LOT/MFG/EXP: 261130 01/2026 05/2027", "2027-05"),
+        # A lot code beside its keyword, then a header of dates: the lot is no column.
+        ("LOTE 4A7 FAB/VAL 12/05/2026 12/05/2028", "2028-05-12"),
+        ("EXP/LOT: 05/2027 261130", "2027-05"),
+    ],
+)
+def test_a_lot_keyword_that_opens_a_header_names_its_column(text: str, expected: str) -> None:
+    # The lot's code is date-shaped (261130): read as the header's first date, it was the expiry.
+    best = parse_dates(text, REF).best
+    assert best is not None and best.kind is DateKind.EXPIRY, text
+    assert best.date.isoformat()[: len(expected)] == expected, (text, best)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("หมดอายุ 15.08.2570", "2027-08-15"),
         ("ผลิต 01/01/2569 หมดอายุ 01/01/2570", "2027-01-01"),
         ("EXP 2570-04-01", "2027-04-01"),
