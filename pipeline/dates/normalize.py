@@ -36,12 +36,17 @@ _RUN = re.compile(
     r"|(?<=[/.\-\\][OoIl|SBZ])[OoIl|SBZ]*))"  # confusables only, a separator before
 )
 _DATE_SEPARATORS = "/.-\\"
+# A coder's month glued to a day before it and a year after it ("30JUN27").
+_MONTH_GLUED = re.compile(rf"(?:{'|'.join(CODER_MONTHS)})\d\d(?!\d)", re.IGNORECASE)
 
 
 # A colon that OCR read as a 1, between a word and a separated date: "EXP124/03/2026" is
-# "EXP:24/03/2026", since no date opens with a three-digit field. Opens with the literal 1, the
+# "EXP:24/03/2026", "VAL105/2027" "VAL:05/2027" (a month and a four-digit year), since no date
+# opens with a three-digit field. Opens with the literal 1, the
 # look-behind after it, so the engine skips ahead to the ones.
-_COLON_AS_ONE = re.compile(r"1(?<=[^\W\d_]1)(?=\d\d ?[./\-\\]{1,2} ?\d\d? ?[./\-\\]{1,2} ?\d\d)")
+_COLON_AS_ONE = re.compile(
+    r"1(?<=[^\W\d_]1)(?=\d\d ?[./\-\\]{1,2} ?(?:\d\d? ?[./\-\\]{1,2} ?\d\d|(?:20|25)\d\d(?![\d:])))"
+)
 # A C between two digits is a 0 whose ring the print left open: dot-matrix and inkjet zeros
 # often lack a dot or two, and OCR reads the gap as a C ("BBF:01-07-2C27", "15/C3/2027"). Only
 # before a digit, after a digit or after a digit and a date separator: "5C" and "-1C/30F" are
@@ -158,7 +163,10 @@ def _repair_run(text: str, match: re.Match[str]) -> str:
     # MAR 07 23S", a US coder's plant letter: realworld2 010; "SEP 17 2028B"), which as a digit
     # would make a field of three or five, no date's.
     kept = last - first in (2, 4, 6, 8) and run[first:last].isdigit()
-    if last == len(run) - 1 and not _is_letter(after) and not kept:
+    # Nor before a letter, unless a coder's month starts there: "3OJUN27" is 30JUN27 (a dot-matrix
+    # zero read as an O), "BB2028O" a code.
+    glued_month = last == len(run) - 1 and _MONTH_GLUED.match(text, end) is not None
+    if last == len(run) - 1 and (not _is_letter(after) or glued_month) and not kept:
         last = len(run)
     return run[:first] + run[first:last].translate(_AS_DIGIT) + run[last:]
 

@@ -390,6 +390,24 @@ def test_a_date_glued_to_its_keyword_keeps_a_first_digit_read_as_a_letter(text: 
     assert (best.date.isoformat(), best.kind) == (expected, DateKind.EXPIRY), text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a coder's day whose zero OCR read as an O, glued to its month
+        ("BB 3OJUN27", "2027-06-30"),
+        ("BEST BY 1OMAR27", "2027-03-10"),
+        ("EXP 2OjAN28", "2028-01-20"),
+        # a colon read as a 1 before a month and a four-digit year, as before a day
+        ("VAL105/2027", "2027-05"),
+        ("EXP112-2028", "2028-12"),
+    ],
+)
+def test_a_digit_read_as_a_letter_beside_a_month(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None, text
+    assert best.date.isoformat()[: len(expected)] == expected, (text, best)
+
+
 def test_a_keyword_and_a_letter_that_spell_a_month_are_the_month() -> None:
     best = parse_dates("FEB12 2027", REF).best
     assert best is not None and best.date == dt.date(2027, 2, 12)
