@@ -16,6 +16,7 @@ from pipeline.dates.normalize import MAX_TEXT_CHARS, normalize
 from pipeline.dates.order import legend_order, market_order, year_first_script
 from pipeline.dates.patterns import Form, RawMatch, find_matches
 from pipeline.dates.prices import is_price
+from pipeline.dates.quantities import is_quantity
 from pipeline.dates.reading import Reading, read
 from pipeline.dates.stacked import joins
 from pipeline.dates.years import YearWindow
@@ -244,13 +245,20 @@ def parse_with_evidence(
 def _read_all(
     normalized: str, matches: list[RawMatch], order: DateOrder, window: YearWindow, grace_days: int
 ) -> list[tuple[RawMatch, Reading]]:
-    """The matches that read as dates in ``order`` (prices are not dates), with their readings."""
+    """The matches that read as dates in ``order`` (prices and quantities are not dates), with their
+    readings."""
     return [
         (match, reading)
         for match in matches
         if (reading := read(match, order, window, grace_days)) is not None
-        and not (match.form is Form.MONTH_YEAR and is_price(normalized, match.start, match.end))
+        and not (match.form is Form.MONTH_YEAR and _amount(normalized, match))
     ]
+
+
+def _amount(normalized: str, match: RawMatch) -> bool:
+    """Whether a month-year shape is a price or a quantity."""
+    separator = match.groups["s"] or ""
+    return is_price(normalized, match.start, match.end) or is_quantity(normalized, separator, match.end)
 
 
 def _between_commas(normalized: str, match: RawMatch) -> bool:

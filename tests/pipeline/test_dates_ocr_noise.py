@@ -403,6 +403,13 @@ def test_a_keyword_and_a_letter_that_spell_a_month_are_the_month() -> None:
     assert best is not None and best.date == dt.date(2027, 2, 12)
 
 
+def test_an_amount_is_no_later_date_than_the_label_s() -> None:
+    best = parse_dates("Fat 10.30g\n12.05.27", REF).best
+    assert best is not None and best.date == dt.date(2027, 5, 12)
+    best = parse_dates("EXP 05/27L", REF).best  # a slash: a date and a lot letter
+    assert best is not None and best.date == dt.date(2027, 5, 31)
+
+
 def test_the_stray_manufacture_date_is_unlabelled() -> None:
     kinds = [c.kind for c in parse_dates("MFD\n12.03.27\n12.03.26", REF).candidates]
     assert kinds == [DateKind.UNKNOWN, DateKind.UNKNOWN]
@@ -438,6 +445,10 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "Ul. Lenina 5, 251123, Kyiv",
         "12/01/2\u53f7",  # 12/01/27 whose 7 OCR read as a CJK sign: no 2012-01-02 (27.7.1 stays)
         "\u8cde\u5473\u671f\u9650 26.03.1",  # a year-first day is never unpadded after a padded month
+        "Coca-Cola 1.25l",  # a decimal with a unit is an amount, not January 2025
+        "Fat 10.30g Salt 0.12g",
+        "Energy 12.30kcal",
+        "Protein 10.25 %",
     ],
 )
 def test_not_dates(text: str) -> None:

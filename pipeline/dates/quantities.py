@@ -1,0 +1,23 @@
+"""Quantities are not dates: "10.30g", "1.25L" and "10.25 %" have the shape of a month and a year.
+
+A month-year shape written with a decimal point, with a unit of mass, volume or energy glued to it
+or a percent sign after it, is an amount: a nutrition table's row, a bottle's volume. Shapes with
+a slash or a hyphen are dates whatever follows ("EXP 05/27L", a lot letter). The units are SI's
+and the customary ones printed on packaging (oz, lb), in Latin capitals once normalised.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["is_quantity"]
+
+# Glued to the number ("1.25 L" stays a date shape, which only a keyword or another date would make
+# a date). Not followed by a letter, a digit or a colon: "10.30GR", "09.25L:AB12" (a lot's tag).
+_UNIT = re.compile(r"(?:KG|MG|MCG|G|ML|CL|DL|L|OZ|LBS?|KCAL|KJ)(?![^\W_]|:)| ?%")
+
+
+def is_quantity(text: str, separator: str, end: int) -> bool:
+    """Whether the month-year shape that ends at ``text[end]`` (normalised), its fields parted by
+    ``separator``, is an amount: a decimal point, then a unit."""
+    return separator in ".," and _UNIT.match(text, end) is not None
