@@ -201,11 +201,11 @@ class PipelineConfig:
     # (dot-matrix joined, turned, inverted...; pipeline/second_chance.py). Photos the first read
     # dates beyond doubt never pay.
     second_chance: bool = True
-    # At most this many variants tried per image, windows' and photo's together (a variant of
+    # At most this many variants tried per image, windows', photo's and text windows' together (a variant of
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
     # grid, counts but is not read). A read costs a text-detector pass and recognition of what it
     # finds. The default tries every variant of the default lists.
-    second_chance_max_variants: int = 12
+    second_chance_max_variants: int = 14
     # The variants read, in order: comma-separated, each steps joined with "+" (pipeline/variants.py
     # names them: coder, dots, contrast, invert, upscale, turn90, turn180, turn270, deskew). The
     # defaults are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance
@@ -221,6 +221,11 @@ class PipelineConfig:
     # read a code turned 60 degrees, or 90 (as dots+turn90 did before; bench/RESULTS.md,
     # "seventh session", "eighth session").
     second_chance_photo_variants: str = "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270"
+    # Then, on a photo the text detector reads shrunk (over 2,000 px a side), windows around the
+    # lines of its read that hold digits, read up close at their own scale
+    # (pipeline.regions.text_windows): a small code on a big photo, its lines slanted and close,
+    # reads whole levelled there (realworld2 013: "JAN1323" under "BEST If Used By" on a cap).
+    second_chance_text_variants: str = "deskew,contrast"
 
     def __post_init__(self) -> None:
         _require(
@@ -254,7 +259,11 @@ class PipelineConfig:
         # Imported here: pipeline.variants imports the OCR module, which imports this one.
         from pipeline.variants import parse_plan
 
-        for name in ("second_chance_window_variants", "second_chance_photo_variants"):
+        for name in (
+            "second_chance_window_variants",
+            "second_chance_photo_variants",
+            "second_chance_text_variants",
+        ):
             try:
                 parse_plan(getattr(self, name))
             except ValueError as error:

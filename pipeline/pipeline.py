@@ -35,7 +35,7 @@ from pipeline.impossible_dates import repaired
 from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
 from pipeline.raw_tensors import RawRow, TensorModel, check_batch, check_output_size, output_ratio
-from pipeline.regions import Window, cut, grown, keeps_dates, reading_windows
+from pipeline.regions import Window, cut, grown, keeps_dates, reading_windows, text_windows
 from pipeline.repository import DEFAULT_REPOSITORY
 from pipeline.runtime import OnnxModel, OnnxRuntimeError, cpu_count
 from pipeline.second_chance import (
@@ -198,6 +198,7 @@ class Pipeline:
         # The second chance's variants, parsed once (PipelineConfig checked them).
         self._window_variants = parse_plan(config.second_chance_window_variants)
         self._photo_variants = parse_plan(config.second_chance_photo_variants)
+        self._text_variants = parse_plan(config.second_chance_text_variants)
         # Each model's output elements per input element, measured at warm-up (ainfer's bound).
         self._output_ratios: dict[str, float | None] = {}
 
@@ -435,7 +436,8 @@ class Pipeline:
             swap = await self._executor.run(context.key, self._digit_swap_read, lines, settings)
         reads: list[VariantRead] = [] if swap is None else [swap]
         skipped: list[str] = []
-        rounds = self._rounds(windows, photo)
+        text = await self._executor.run(context.key, self._text_windows, image, photo, lines)
+        rounds = self._rounds(windows, photo, text)
         for index, round_ in enumerate(rounds):
             if settled(reads, context.doubted):
                 break
@@ -445,7 +447,15 @@ class Pipeline:
                 break
             results = await asyncio.gather(
                 *(
-                    self._aread_variant(ocr, image, windows, scale, planned, settings, context)
+                    self._aread_variant(
+                        ocr,
+                        image,
+                        *((text, None) if planned.target is Target.TEXT else (windows, scale)),
+                        planned,
+                        settings,
+                        context,
+                        lines,
+                    )
                     for planned in round_
                 ),
                 return_exceptions=True,
@@ -469,14 +479,15 @@ class Pipeline:
         ocr: BatchedOcr,
         image: np.ndarray,
         windows: list[Window],
-        scale: float,
+        scale: float | None,
         planned: Planned,
         settings: _Settings,
         context: _ReadContext,
+        first: tuple[OcrLine, ...] = (),
     ) -> VariantRead | None:
         """One variant read through the batchers; ``None`` when the variant has nothing to undo.
         A window variant's windows are read one after another, so one variant image is held at a
-        time."""
+        time, at ``scale`` (the photo's), or at their own (``None``: text windows)."""
         run = self._executor.run
         key = context.key
         if Step.CODER in planned.steps and self._ocr.coder_detector is None:
@@ -491,7 +502,7 @@ class Pipeline:
                 deadline=context.deadline,
                 coder=variant.coder,
             )
-            return variant.source_lines(lines)
+            return variant.source_lines(_levelled(lines, planned))
 
         if planned.target is Target.PHOTO:
             variant = await run(key, make_variant, image, planned.steps)
@@ -506,10 +517,13 @@ class Pipeline:
                     key, lambda window=window: make_variant(cut(image, window), planned.steps)
                 )
                 made = made or variant is not None
-                window_reads.append([] if variant is None else await read(variant, variant.read_scale(scale)))
+                read_scale = None if variant is None or scale is None else variant.read_scale(scale)
+                window_reads.append([] if variant is None else await read(variant, read_scale))
             if not made:
                 return None
-            lines = _placed(window_reads, windows)
+            lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
+        if planned.target is Target.TEXT and not _reads_again(lines, first):
+            return VariantRead(planned.name, lines, None)
         found = await run(key, self._dates_in, lines, settings)
         return VariantRead(planned.name, lines, found.best, found.candidates)
 
@@ -715,11 +729,13 @@ class Pipeline:
         started = time.perf_counter()
         swap = None if doubted is not None else self._digit_swap_read(lines, settings)
         reads: list[VariantRead] = [] if swap is None else [swap]
-        for round_ in self._rounds(windows, photo):
+        text = self._text_windows(image, photo, lines)
+        for round_ in self._rounds(windows, photo, text):
             if settled(reads, doubted):
                 break
             for planned in round_:
-                read = self._read_variant(image, windows, scale, planned, settings)
+                where = (text, None) if planned.target is Target.TEXT else (windows, scale)
+                read = self._read_variant(image, *where, planned, settings, lines)
                 if read is not None:
                     reads.append(read)
         found, report = _second_chance_result(reads, [], started, doubted)
@@ -777,15 +793,30 @@ class Pipeline:
         )
         return lines, wanted, best if wanted is Need.DOUBTFUL else None
 
-    def _rounds(self, windows: list[Window], photo: bool) -> list[list[Planned]]:
+    def _rounds(self, windows: list[Window], photo: bool, text: list[Window]) -> list[list[Planned]]:
         return plan(
             self._window_variants if windows else (),
             self._photo_variants if photo else (),
             self.config.second_chance_max_variants,
+            self._text_variants if text else (),
         )
 
+    def _text_windows(self, image: np.ndarray, photo: bool, lines: tuple[OcrLine, ...]) -> list[Window]:
+        """The text windows (:func:`pipeline.regions.text_windows`) of a photo the first read read
+        whole (``photo``) and shrunk, its own text detector's input being smaller than the photo:
+        read at their own scale they show the print larger. None otherwise."""
+        if not photo or self._ocr.detector.reading_scale(image.shape) >= 1.0:
+            return []
+        return text_windows(image.shape, lines)
+
     def _read_variant(
-        self, image: np.ndarray, windows: list[Window], scale: float, planned: Planned, settings: _Settings
+        self,
+        image: np.ndarray,
+        windows: list[Window],
+        scale: float | None,
+        planned: Planned,
+        settings: _Settings,
+        first: tuple[OcrLine, ...] = (),
     ) -> VariantRead | None:
         """One variant read in the calling thread (see :meth:`_aread_variant`)."""
         if Step.CODER in planned.steps and self._ocr.coder_detector is None:
@@ -804,11 +835,14 @@ class Pipeline:
                 if variant is None:
                     window_reads.append([])
                 else:
-                    read = self._ocr.read(variant.image, scale=variant.read_scale(scale), coder=variant.coder)
-                    window_reads.append(variant.source_lines(read))
+                    read_scale = None if scale is None else variant.read_scale(scale)
+                    read = self._ocr.read(variant.image, scale=read_scale, coder=variant.coder)
+                    window_reads.append(variant.source_lines(_levelled(read, planned)))
             if not made:
                 return None
-            lines = _placed(window_reads, windows)
+            lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
+        if planned.target is Target.TEXT and not _reads_again(lines, first):
+            return VariantRead(planned.name, lines, None)
         found = self._dates_in(lines, settings)
         return VariantRead(planned.name, lines, found.best, found.candidates)
 
@@ -1009,16 +1043,40 @@ def _is_expiry(windows_best: ParsedDate | None) -> TypeGuard[ParsedDate]:
     return windows_best is not None and windows_best.kind is DateKind.EXPIRY
 
 
-def _placed(reads: list[list[OcrLine]], windows: list[Window]) -> tuple[OcrLine, ...]:
+def _placed(reads: list[list[OcrLine]], windows: list[Window], ordered: bool = True) -> tuple[OcrLine, ...]:
     """The lines read in each window, moved to photo pixels, under the window's detection, and in
-    reading order across windows, so a keyword read in one window comes before the date it names."""
+    reading order across windows, so a keyword read in one window comes before the date it names;
+    or, not ``ordered``, window after window in the order each read them."""
     lines = []
     for window_lines, window in zip(reads, windows, strict=True):
         for line in window_lines:
             b = line.box
             box = BoundingBox(b.x1 + window.x1, b.y1 + window.y1, b.x2 + window.x1, b.y2 + window.y1)
             lines.append(dataclasses.replace(line, box=box, detection_index=window.detection_index))
+    if not ordered:
+        return tuple(lines)
     return tuple(reading_order(lines, lambda line: (line.box.x1, line.box.y1)))
+
+
+def _levelled(lines: list[OcrLine], planned: Planned) -> list[OcrLine]:
+    """A text window's read with its printed lines joined where it read them (levelled, after a
+    deskew), and in its order: moved back to the slanted photo, a line's upright box reaches over
+    the next line's, and its words no longer sit on one row (realworld2 013: "BEST IF" and "Used
+    By" apart, JAN1323 after the lot code). Other reads as they are."""
+    return list(assemble_lines(lines)) if planned.target is Target.TEXT else lines
+
+
+def _reads_again(lines: tuple[OcrLine, ...], first: tuple[OcrLine, ...]) -> bool:
+    """Whether a text windows' read (``lines``) holds, word for word, a line with digits that the
+    first read (``first``) read on the whole photo: the print is legible up close. A code the
+    first read saw only as a smear (dot-matrix 14 to 21 px tall in a 4,032 px photo) reads up
+    close as wrong years ("EXP 11/11/2021" for 2027, beside a lot it no longer reads the same), and
+    its read counts for no date."""
+    read_again = {line.text for line in lines}
+    return any(
+        line.detection_index == -1 and line.text in read_again and any(c.isdigit() for c in line.text)
+        for line in first
+    )
 
 
 def _status(

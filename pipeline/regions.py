@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.types import Detection, OcrLine
 
-__all__ = ["Window", "cut", "grown", "keeps_dates", "reading_windows"]
+__all__ = ["MAX_TEXT_WINDOWS", "Window", "cut", "grown", "keeps_dates", "reading_windows", "text_windows"]
 
 # A printed date is at least this many times wider than its text is high ("1/26", "1 JAN"). A box
 # can hold more than one line (a date with the time printed under it), so its text height is
@@ -101,6 +101,55 @@ def reading_windows(
     """
     windows = [_window(d, i, shape, padding, context) for i, d in enumerate(detections)]
     return sorted(_merge(windows), key=lambda w: w.detection_index)
+
+
+# Text windows (text_windows): around a line of the photo's read that holds digits, this many of
+# the line's heights on every side, where a code's other lines (its date, the date's keyword) are
+# printed; at most this many windows a photo, those around the lines with the most digits first;
+# none that would cover more than this share of the photo, which is no closer look.
+_TEXT_REACH = 4.0
+MAX_TEXT_WINDOWS = 2
+# A line's text height is at most its box's height over this many characters of it: Latin and
+# digit glyphs are about 0.6 of their height wide. A slanted line's upright box is taller than its
+# text, by as much as the slant takes over the line's length.
+_GLYPH_ASPECT = 0.6
+_MAX_TEXT_SHARE = 0.25
+_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def text_windows(shape: tuple[int, ...], lines: Sequence[OcrLine]) -> list[Window]:
+    """Windows around the lines of a whole-photo read that hold digits, to read them up close.
+
+    A photo larger than the text detector's input is read shrunk (``pipeline.ocr``: 2,000 px a
+    side at most), and a small code on it, its lines slanted and close together, comes out as one
+    box over two lines or not at all (realworld2 013, "BEST If Used By" over "JAN1323 PS" on a
+    4,032 px photo of a cap: only "RC001:236401 B2" of the line under them was read). The lines
+    it did read mark where the code is; a window around them, read at its own scale, shows the
+    code's lines as large as a close-up photo would.
+
+    Args:
+        shape: the photo's shape, ``(height, width, ...)``.
+        lines: the first read's lines, in photo pixels; those of the whole photo
+            (``detection_index == -1``) that hold a digit are used.
+
+    Returns:
+        At most ``MAX_TEXT_WINDOWS`` windows (``detection_index`` -1), merged where they overlap.
+    """
+    height, width = shape[:2]
+    numbered = [
+        line for line in lines if line.detection_index == -1 and line.text.translate(_DIGITS) != line.text
+    ]
+    numbered.sort(key=lambda line: len(line.text) - len(line.text.translate(_DIGITS)), reverse=True)
+    windows = []
+    for line in numbered:
+        box = line.box
+        text_h = min(box.y2 - box.y1, (box.x2 - box.x1) / (_GLYPH_ASPECT * len(line.text)))
+        reach = _TEXT_REACH * text_h
+        x1, y1 = max(0, int(box.x1 - reach)), max(0, int(box.y1 - reach))
+        x2, y2 = min(width, round(box.x2 + reach)), min(height, round(box.y2 + reach))
+        if x2 > x1 and y2 > y1 and (x2 - x1) * (y2 - y1) <= _MAX_TEXT_SHARE * height * width:
+            windows.append(Window(x1, y1, x2, y2, -1))
+    return _merge(windows)[:MAX_TEXT_WINDOWS]
 
 
 # A line runs off a window's side when its box (window pixels) ends within this many of the line's

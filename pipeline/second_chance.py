@@ -3,7 +3,9 @@
 When the first read of a photo (the detector's windows, then the whole photo if they hold no
 date) finds no date, or only a :func:`doubtful` one, the pipeline reads variants of the same
 pixels (:mod:`pipeline.variants`) through the same models: first variants of the windows, then,
-if no date stands among them and the whole-photo fallback is on, variants of the whole photo. A
+if no date stands among them and the whole-photo fallback is on, variants of the whole photo,
+then, on a photo the text detector reads shrunk, variants of text windows around the lines the
+first read saw with digits, read up close (:func:`pipeline.regions.text_windows`). A
 photo whose first read finds a date beyond doubt, with no piece of a cut date line beside it
 (:func:`cut_date_line`), never gets here, so its latency does not change.
 After a doubtful first read only a date beyond doubt may win (``winner(..., doubted=...)``), one
@@ -148,10 +150,12 @@ def cut_date_line(lines: Sequence[OcrLine]) -> bool:
 
 
 class Target(enum.StrEnum):
-    """What a variant is made of: every detector window, or the whole photo."""
+    """What a variant is made of: every detector window, the whole photo, or every text window
+    (:func:`pipeline.regions.text_windows`: the whole photo's read up close where it read digits)."""
 
     WINDOW = "window"
     PHOTO = "photo"
+    TEXT = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,20 +183,28 @@ class VariantRead:
 
 
 def plan(
-    windows: Sequence[tuple[Step, ...]], photo: Sequence[tuple[Step, ...]], limit: int
+    windows: Sequence[tuple[Step, ...]],
+    photo: Sequence[tuple[Step, ...]],
+    limit: int,
+    text: Sequence[tuple[Step, ...]] = (),
 ) -> list[list[Planned]]:
-    """The rounds of variants to try: the windows' variants, then the photo's, in their order, at
-    most ``limit`` in all, in rounds of at most ``VARIANTS_AT_ONCE`` that never mix the two (the
-    photo's variants are read only if no window variant read a date).
+    """The rounds of variants to try: the windows' variants, then the photo's, then the text
+    windows', in their order, at most ``limit`` in all, in rounds of at most ``VARIANTS_AT_ONCE``
+    that never mix two targets (a target's variants are read only if no earlier one read a date).
 
     Args:
         windows: the windows' variants (empty when the first read read no windows).
         photo: the photo's variants (empty when the first read did not read the whole photo).
         limit: ``PipelineConfig.second_chance_max_variants``.
+        text: the text windows' variants (empty when the photo has none to read up close).
     """
-    window_reads = [Planned(Target.WINDOW, steps) for steps in windows][:limit]
-    photo_reads = [Planned(Target.PHOTO, steps) for steps in photo][: max(0, limit - len(window_reads))]
-    return [*_chunks(window_reads), *_chunks(photo_reads)]
+    planned: list[list[Planned]] = []
+    left = limit
+    for target, variants in ((Target.WINDOW, windows), (Target.PHOTO, photo), (Target.TEXT, text)):
+        reads = [Planned(target, steps) for steps in variants][: max(0, left)]
+        left -= len(reads)
+        planned += _chunks(reads)
+    return planned
 
 
 def _chunks(items: list[Planned]) -> Iterator[list[Planned]]:

@@ -540,6 +540,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "second_chance_photo_variants", str, "the whole photo's variants, in order (as above)", "pipeline"
     ),
+    Option(
+        "second_chance_text_variants",
+        str,
+        "then, on a photo over 2,000 px a side, the variants of windows around its read's numbered "
+        "lines, read up close (as above)",
+        "pipeline",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 _SECTIONS: dict[str, type] = {"decode": DecodeLimits, "runtime": RuntimeConfig, "ocr": OcrConfig}

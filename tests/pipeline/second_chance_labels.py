@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["GLYPHS", "Label", "dot_matrix_label"]
+__all__ = ["GLYPHS", "Label", "dot_matrix_label", "small_code_photo"]
 
 # Rows top to bottom, "#" a dot.
 GLYPHS: dict[str, tuple[str, ...]] = {
@@ -93,3 +93,38 @@ def dot_matrix_label(
         top + 6 * pitch_px + dot_radius_px + 2,
     )
     return Label(noisy, box)
+
+
+def small_code_photo(
+    code: str,
+    lot: str,
+    *,
+    pitch_px: int,
+    dot_radius_px: int,
+    angle_deg: float,
+    size: tuple[int, int] = (4032, 3024),
+    seed: int = 0,
+) -> np.ndarray:
+    """A phone-sized photo of a small two-line dot-matrix code (``code`` over ``lot``, the lines
+    touching), turned by ``angle_deg``, on plain paper: print the text detector reads shrunk.
+
+    Returns:
+        A ``(height, width, 3)`` uint8 BGR image of ``size`` = ``(width, height)``.
+    """
+    paper = (232, 232, 226)
+    top = dot_matrix_label(code, pitch_px=pitch_px, dot_radius_px=dot_radius_px, height_px=8 * pitch_px)
+    under = dot_matrix_label(lot, pitch_px=pitch_px, dot_radius_px=dot_radius_px, height_px=8 * pitch_px)
+    width = max(top.image.shape[1], under.image.shape[1])
+    block = np.empty((top.image.shape[0] + under.image.shape[0], width, 3), np.uint8)
+    block[:] = paper
+    block[: top.image.shape[0], : top.image.shape[1]] = top.image
+    block[top.image.shape[0] :, : under.image.shape[1]] = under.image
+    height, width = block.shape[:2]
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), angle_deg, 1.0)
+    block = cv2.warpAffine(block, turn, (width, height), borderValue=paper)
+    photo = np.empty((size[1], size[0], 3), np.uint8)
+    photo[:] = paper
+    y, x = size[1] // 2 - height // 2, size[0] // 2 - width // 2
+    photo[y : y + height, x : x + width] = block
+    noise = np.random.default_rng(seed).normal(0.0, 3.0, photo.shape)
+    return np.clip(photo + noise, 0, 255).astype(np.uint8)

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from pipeline.regions import Window, cut, grown, keeps_dates, reading_windows
+from pipeline.regions import MAX_TEXT_WINDOWS, Window, cut, grown, keeps_dates, reading_windows, text_windows
 from pipeline.types import BoundingBox, Detection, OcrLine
 
 SHAPE = (640, 840, 3)
@@ -178,3 +178,41 @@ def test_growth_up_and_down_is_at_most_a_45_degree_climb() -> None:
     window = Window(400, 300, 600, 360, detection_index=0)
     (grown_window,) = grown(SHAPE, [window], [[_line(0, 10, 3, 40)]], _date_in) or []
     assert (grown_window.x1, grown_window.y1, grown_window.y2) == (400 - 240, 300 - 240, 360 + 240)
+
+
+def _photo_line(text: str, x1: float, y1: float, x2: float, y2: float, detection_index: int = -1) -> OcrLine:
+    return OcrLine(text, 0.9, BoundingBox(x1, y1, x2, y2), detection_index)
+
+
+BIG = (3024, 4032, 3)
+
+
+def test_a_text_window_reaches_four_text_heights_round_a_numbered_line() -> None:
+    # 15 characters over 540 px: 60 px of text (0.6 of a height a glyph), in a 100 px box (a slant).
+    lot = _photo_line("RC001:236401 B2", 1000, 1500, 1540, 1600)
+    assert text_windows(BIG, [lot]) == [Window(760, 1260, 1780, 1840, -1)]
+
+
+def test_only_the_whole_photo_s_lines_with_digits_get_text_windows() -> None:
+    words = _photo_line("BEST If Used By", 1000, 1400, 1540, 1460)
+    windowed = _photo_line("L2345 12:30", 200, 200, 500, 240, detection_index=0)
+    assert text_windows(BIG, [words, windowed]) == []
+
+
+def test_text_windows_are_merged_and_none_covers_a_quarter_of_the_photo() -> None:
+    lot, time = _photo_line("L2345", 300, 300, 500, 340), _photo_line("12:30", 320, 350, 420, 390)
+    huge = _photo_line("1234567", 0, 0, 4000, 1500)
+    (window,) = text_windows(BIG, [lot, time, huge])
+    # L2345: 40 px of text, 160 px round it; 12:30 inside that, its window merged into it.
+    assert (window.x1, window.y1, window.x2, window.y2) == (140, 140, 660, 523)
+
+
+def test_text_windows_go_to_the_lines_with_the_most_digits() -> None:
+    lines = [
+        _photo_line("L" + "7" * (index + 2), 300 + 900 * index, 300, 500 + 900 * index, 340)
+        for index in range(4)
+    ]
+    windows = text_windows(BIG, lines)
+    assert len(windows) == MAX_TEXT_WINDOWS
+    # L7777 (x 3000) and L777 (x 2100), not L77 nor L7: 5 and 4 digits before 3 and 2.
+    assert sorted(w.x1 for w in windows) == [1940, 2840]

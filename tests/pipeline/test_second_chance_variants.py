@@ -503,6 +503,16 @@ def test_rounds_read_windows_first_and_never_mix_targets() -> None:
     assert {p.target for r in plan((), windows, limit=64) for p in r} == {Target.PHOTO}
 
 
+def test_text_windows_come_last_and_count_toward_the_limit() -> None:
+    windows, photo, text = parse_plan("dots"), parse_plan("contrast"), parse_plan("deskew,contrast")
+    assert [[p.name for p in r] for r in plan(windows, photo, limit=8, text=text)] == [
+        ["window:dots"],
+        ["photo:contrast"],
+        ["text:deskew", "text:contrast"],
+    ]
+    assert [[p.name for p in r] for r in plan(windows, photo, limit=3, text=text)][-1] == ["text:deskew"]
+
+
 def test_the_limit_cuts_the_plan_in_its_order() -> None:
     windows, photo = parse_plan("dots,upscale,contrast"), parse_plan("dots,turn90")
 
