@@ -3,13 +3,16 @@
     .venv/bin/python -m bench.dates_bench calibration [--cases 3000 --seed 7]
     .venv/bin/python -m bench.dates_bench speed [--runs 7]
     .venv/bin/python -m bench.dates_bench fit [--seed 123 --cases 6000 --held-out-seed 7]
+    .venv/bin/python -m bench.dates_bench answers [--json OUT]
 
 Calibration reads the shared cases (tests/data/date_cases) and seeded generated labels with OCR
 noise (bench/dates_cases.py); for each case the parser's best date is right or wrong, and the
 table compares the stated confidence with how often it is right. Speed parses typical label lines
 on one core and reports the median of several runs. Both print what ``bench/RESULTS.md`` records.
 Fit regenerates the confidence weights (``pipeline/dates/confidence.py``) from seeded cases and
-prints them in the form committed there, with the ECE they give on held-out cases.
+prints them in the form committed there, with the ECE they give on held-out cases. Answers counts
+the parser's right answers on the whole date corpus (9,061 cases) and writes each, so that two
+versions of the parser can be compared case by case.
 """
 
 from __future__ import annotations
@@ -176,8 +179,23 @@ def _speed(runs: int) -> None:
     print(f"lines/s: median {statistics.median(rates):,.0f}, min {min(rates):,.0f}, max {max(rates):,.0f}")
 
 
+def _answers(out: Path | None) -> None:
+    """The parser's answer to every case of the date corpus (the shared cases, the fit's generated
+    cases and 3,000 more of seed 7: 9,061), how many are right, and each answer as JSON
+    (``[text, expected, answer]``) to compare two versions of the parser case by case."""
+    cases = shared_cases() + generate_cases(FIT_CASES, FIT_SEED) + generate_cases(3000, 7)
+    rows = []
+    for case in cases:
+        best = parse_dates(case.text, case.reference_date).best
+        rows.append([case.text, str(case.expected), None if best is None else str(best.date)])
+    right = sum(1 for _, expected, answer in rows if expected == answer)
+    print(f"date corpus: {right} of {len(rows)} answers right")
+    if out is not None:
+        out.write_text(json.dumps(rows, ensure_ascii=False))
+
+
 def main() -> None:
-    """Command line entry: ``calibration``, ``speed`` or ``fit``."""
+    """Command line entry: ``calibration``, ``speed``, ``fit`` or ``answers``."""
     parser = argparse.ArgumentParser(prog="python -m bench.dates_bench")
     sub = parser.add_subparsers(dest="command", required=True)
     calibration = sub.add_parser("calibration")
@@ -189,8 +207,12 @@ def main() -> None:
     fit.add_argument("--seed", type=int, default=FIT_SEED)
     fit.add_argument("--cases", type=int, default=FIT_CASES)
     fit.add_argument("--held-out-seed", type=int, default=7)
+    answers = sub.add_parser("answers")
+    answers.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    if args.command == "calibration":
+    if args.command == "answers":
+        _answers(args.json)
+    elif args.command == "calibration":
         _calibration(args.cases, args.seed)
     elif args.command == "fit":
         _fit(args.seed, args.cases, args.held_out_seed)
