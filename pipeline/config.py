@@ -221,7 +221,7 @@ class PipelineConfig:
     # read a code turned 60 degrees, or 90 (as dots+turn90 did before; bench/RESULTS.md,
     # "seventh session", "eighth session").
     second_chance_photo_variants: str = "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270"
-    # Then, on a photo the text detector reads shrunk (over 2,000 px a side), windows around the
+    # Then, on a photo the text detector reads shrunk (most over 2,000 px a side), windows around the
     # lines of its read that hold digits, read up close at their own scale
     # (pipeline.regions.text_windows): a small code on a big photo, its lines slanted and close,
     # reads whole levelled there (realworld2 013: "JAN1323" under "BEST If Used By" on a cap).

@@ -441,7 +441,9 @@ class Pipeline:
         for index, round_ in enumerate(rounds):
             if settled(reads, context.doubted):
                 break
-            cost = context.costs.get(round_[0].target, 0.0)
+            # A text window is a part of the photo, read at most at the photo's cost.
+            target = round_[0].target
+            cost = context.costs.get(Target.PHOTO if target is Target.TEXT else target, 0.0)
             if not starts_in_time(context.deadline, cost, time.monotonic()):
                 skipped += [planned.name for later in rounds[index:] for planned in later]
                 break
@@ -1067,15 +1069,16 @@ def _levelled(lines: list[OcrLine], planned: Planned) -> list[OcrLine]:
 
 
 def _reads_again(lines: tuple[OcrLine, ...], first: tuple[OcrLine, ...]) -> bool:
-    """Whether a text windows' read (``lines``) holds, word for word, a line with digits that the
-    first read (``first``) read on the whole photo: the print is legible up close. A code the
-    first read saw only as a smear (dot-matrix 14 to 21 px tall in a 4,032 px photo) reads up
-    close as wrong years ("EXP 11/11/2021" for 2027, beside a lot it no longer reads the same), and
-    its read counts for no date."""
-    read_again = {line.text for line in lines}
+    """Whether a text windows' read (``lines``) holds, as printed, a line with digits that the
+    first read (``first``) read on the whole photo, both joined into printed lines
+    (:func:`assemble_lines`): the print is legible up close. A code the first read saw only as a
+    smear (dot-matrix 14 to 21 px tall in a 4,032 px photo) reads up close as wrong years ("EXP
+    11/11/2021" for 2027, beside a lot it no longer reads the same), and its read counts for no
+    date."""
+    read_again = "\n".join(line.text for line in lines)
     return any(
-        line.detection_index == -1 and line.text in read_again and any(c.isdigit() for c in line.text)
-        for line in first
+        line.detection_index == -1 and any(c.isdecimal() for c in line.text) and line.text in read_again
+        for line in assemble_lines(first)
     )
 
 

@@ -114,7 +114,6 @@ MAX_TEXT_WINDOWS = 2
 # text, by as much as the slant takes over the line's length.
 _GLYPH_ASPECT = 0.6
 _MAX_TEXT_SHARE = 0.25
-_DIGITS = str.maketrans("", "", "0123456789")
 
 
 def text_windows(shape: tuple[int, ...], lines: Sequence[OcrLine]) -> list[Window]:
@@ -133,23 +132,40 @@ def text_windows(shape: tuple[int, ...], lines: Sequence[OcrLine]) -> list[Windo
             (``detection_index == -1``) that hold a digit are used.
 
     Returns:
-        At most ``MAX_TEXT_WINDOWS`` windows (``detection_index`` -1), merged where they overlap.
+        At most ``MAX_TEXT_WINDOWS`` windows (``detection_index`` -1), merged where they overlap,
+        those holding the lines with the most digits first; none over ``_MAX_TEXT_SHARE`` of the
+        photo.
     """
     height, width = shape[:2]
-    numbered = [
-        line for line in lines if line.detection_index == -1 and line.text.translate(_DIGITS) != line.text
-    ]
-    numbered.sort(key=lambda line: len(line.text) - len(line.text.translate(_DIGITS)), reverse=True)
-    windows = []
-    for line in numbered:
+    numbered = [line for line in lines if line.detection_index == -1 and _digits(line.text)]
+    numbered.sort(key=lambda line: _digits(line.text), reverse=True)
+    limit = _MAX_TEXT_SHARE * height * width
+    ranked: list[tuple[int, Window]] = []  # a window and the best (lowest) rank of its lines
+    for rank, line in enumerate(numbered):
         box = line.box
         text_h = min(box.y2 - box.y1, (box.x2 - box.x1) / (_GLYPH_ASPECT * len(line.text)))
         reach = _TEXT_REACH * text_h
         x1, y1 = max(0, int(box.x1 - reach)), max(0, int(box.y1 - reach))
         x2, y2 = min(width, round(box.x2 + reach)), min(height, round(box.y2 + reach))
-        if x2 > x1 and y2 > y1 and (x2 - x1) * (y2 - y1) <= _MAX_TEXT_SHARE * height * width:
-            windows.append(Window(x1, y1, x2, y2, -1))
-    return _merge(windows)[:MAX_TEXT_WINDOWS]
+        if x2 <= x1 or y2 <= y1 or (x2 - x1) * (y2 - y1) > limit:
+            continue
+        window = Window(x1, y1, x2, y2, -1)
+        # Merged into every window it touches (until none), under the best rank among them.
+        touching = [(r, w) for r, w in ranked if w.overlap(window) > 0]
+        while touching:
+            for other in touching:
+                ranked.remove(other)
+                window = window.union(other[1])
+                rank = min(rank, other[0])
+            touching = [(r, w) for r, w in ranked if w.overlap(window) > 0]
+        ranked.append((rank, window))
+    fitting = sorted((r, w) for r, w in ranked if (w.x2 - w.x1) * (w.y2 - w.y1) <= limit)
+    return [window for _, window in fitting[:MAX_TEXT_WINDOWS]]
+
+
+def _digits(text: str) -> int:
+    """How many digits ``text`` holds, of any script (as the parser reads them)."""
+    return sum(char.isdecimal() for char in text)
 
 
 # A line runs off a window's side when its box (window pixels) ends within this many of the line's

@@ -543,8 +543,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "second_chance_text_variants",
         str,
-        "then, on a photo over 2,000 px a side, the variants of windows around its read's numbered "
-        "lines, read up close (as above)",
+        "then, on a photo read shrunk (most over 2,000 px a side), the variants of windows round its "
+        "read's numbered lines, read up close (as above)",
         "pipeline",
     ),
 )

@@ -253,12 +253,17 @@ def _bind_columns(
                 and not keyword.after
                 and not keyword.bare
             ]
-            header = [
+            dated = [keyword.role for keyword in named if keyword.role is not Role.LOT]
+            with_lot = [
                 keyword.role
                 for at, keyword in enumerate(named)
                 if keyword.role is not Role.LOT or _opens_header(named, at)
             ]
-            columns = list(dict.fromkeys(header))  # each role once, in the order first named
-            if len(columns) == run_end - index and _in_time_order(columns, dates[index:run_end]):
-                roles[index:run_end] = columns
+            # The lot's column only where the run holds its code too: "LOT/MFG/EXP: 12/05/2026
+            # 12/05/2028 L4A7" has two dates for three columns, and they are MFG's and EXP's.
+            for header in (with_lot, dated):
+                columns = list(dict.fromkeys(header))  # each role once, in the order first named
+                if len(columns) == run_end - index and _in_time_order(columns, dates[index:run_end]):
+                    roles[index:run_end] = columns
+                    break
         index = run_end

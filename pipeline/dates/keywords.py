@@ -316,7 +316,8 @@ def restore_misread(text: str) -> str:
 # letter after a word alone ("LB1960922"), and the date loses its first digit (the 9th, not the
 # 19th). Only before what goes on as a date: a field and a separator, or a six- or eight-digit
 # run; and not where the keyword and the letter spell a word of the tables or a month (FEB).
-_DIGIT_LOOKS = {"O": "0", "I": "1", "|": "1", "S": "5", "B": "8", "Z": "2"}
+# Not "|": a bar after a keyword is as often its colon or a rule ("EXP|1/05/2027" is the 1st).
+_DIGIT_LOOKS = {"O": "0", "I": "1", "S": "5", "B": "8", "Z": "2"}
 
 
 def _spells_a_word(word: str) -> bool:

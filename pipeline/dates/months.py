@@ -4,8 +4,9 @@
 Where they come from: the month names of each language's standard calendar (CLDR "wide" and
 "abbreviated" forms, in both the nominative and, for Polish and Russian, the genitive a date uses:
 "14 MARCA 2027", "14 МАРТА 2027"), plus the abbreviations seen on packaging that CLDR does not
-give (FEVR, JUIL, MRZ, SBT, AGT, AGS, NOP, СЕНТ), and Malay's (MAC, JULAI, OGOS, DIS, DISEMBER; not
-OGO, whose zeros read "500G01/2026" as a month). Thai months as labels abbreviate them, with and
+give (FEVR, JUIL, MRZ, SBT, AGT, AGS, NOP, СЕНТ), and Malay's (JULAI, OGOS, DISEMBER; not OGO,
+whose zeros read "500G01/2026" as a month, nor MAC and DIS, which read "BIG MAC 2 25" and "DIS 25 %"
+as dates). Thai months as labels abbreviate them, with and
 without the last dot (พ.ย., พ.ย), and in full. Vietnamese months are numbers ("tháng 12"), so
 Vietnamese labels print numeric dates, read by the numeric patterns.
 """
@@ -22,7 +23,7 @@ _MONTH_WORDS = (
     " | OCA OCAK | STY STYCZEN STYCZNIA | ЯНВ ЯНВАРЬ ЯНВАРЯ | ม.ค. ม.ค มกราคม",
     "FEB FEBRUARY | FEV FEVEREIRO | FEBRERO | FEVR FEVRIER | FEBRUAR | FEBBRAIO | FEBRUARI"
     " | SUB SBT SUBAT | LUT LUTY LUTEGO | ФЕВ ФЕВР ФЕВРАЛЬ ФЕВРАЛЯ | ก.พ. ก.พ กุมภาพันธ์",
-    "MAR MARCH | MARCO | MARZO | MARS | MARZ MRZ | MAART MRT | MARET | MAC | MART | MARZEC MARCA"
+    "MAR MARCH | MARCO | MARZO | MARS | MARZ MRZ | MAART MRT | MARET | MART | MARZEC MARCA"
     " | МАР МАРТ МАРТА | มี.ค. มี.ค มีนาคม",
     "APR APRIL | ABR ABRIL | AVR AVRIL | APRILE | NIS NISAN | KWI KWIECIEN KWIETNIA | АПР АПРЕЛЬ АПРЕЛЯ"
     " | เม.ย. เม.ย เมษายน",
@@ -40,7 +41,7 @@ _MONTH_WORDS = (
     "NOV NOVEMBER | NOVEMBRO | NOVIEMBRE | NOVEMBRE | NOP | KAS KASIM | LIS LISTOPAD LISTOPADA"
     " | НОЯ НОЯБ НОЯБРЬ НОЯБРЯ | พ.ย. พ.ย พฤศจิกายน",
     "DEC DECEMBER | DEZ DEZEMBRO | DIC DICIEMBRE | DECEMBRE | DEZEMBER | DICEMBRE | DES DESEMBER"
-    " | DIS DISEMBER | ARA ARALIK | GRU GRUDZIEN GRUDNIA | ДЕК ДЕКАБРЬ ДЕКАБРЯ | ธ.ค. ธ.ค ธันวาคม",
+    " | DISEMBER | ARA ARALIK | GRU GRUDZIEN GRUDNIA | ДЕК ДЕКАБРЬ ДЕКАБРЯ | ธ.ค. ธ.ค ธันวาคม",
 )
 _NUMBERS = {
     word: month

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pipeline.dates.months import CODER_MONTHS
+from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN
 
 __all__ = ["MAX_TEXT_CHARS", "fold", "normalize"]
 
@@ -109,14 +109,18 @@ def fold(text: str) -> str:
 _FOLD = _Folded()
 
 
+# A month's name, as OCR wrote it (any case), after a day's separator ("IO/MAY/2027").
+_MONTH_AT = re.compile(rf"(?:{MONTH_PATTERN})(?![^\W\d_])", re.IGNORECASE)
+
+
 def _is_field(text: str, start: int, end: int, digits: str) -> bool:
     """Whether ``digits``, read from the letters ``text[start:end]``, are a field of a date: after a
-    separator ("05/26/ZO", "VAL.S Julio"); before one and a digit, a day, a month or a year
-    ("IO/05/26"). "BB.12.05.2027" and "BB/LOT" keep their BB (a keyword; 88 is no day), "S.K.T"
-    its S (Turkish SKT: no digit follows)."""
+    separator ("05/26/ZO", "VAL.S Julio"); before one and a digit or a month's name, a day, a month
+    or a year ("IO/05/26", "IO/MAY/2027"). "BB.12.05.2027" and "BB/LOT" keep their BB (a keyword;
+    88 is no day), "S.K.T" its S (Turkish SKT: no digit follows)."""
     if start and text[start - 1] in _DATE_SEPARATORS:
         return True
-    if end + 1 < len(text) and _is_digit_like(text[end + 1]):
+    if end + 1 < len(text) and (_is_digit_like(text[end + 1]) or _MONTH_AT.match(text, end + 1)):
         return len(digits) == 4 or (len(digits) <= 2 and int(digits) <= 31)
     return False
 

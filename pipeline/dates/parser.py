@@ -167,11 +167,11 @@ def parse_with_evidence(
             if not by_script:
                 default_order = market_order(normalized) or default_order
             order = DateOrder.YMD if by_script else default_order
-    readings = _read_all(normalized, matches, order, window, grace_days)
+    readings = _read_all(normalized, matches, order, window, grace_days, keywords)
     if guessed and _order_sensitive(matches, readings, window, by_script):
         # Year first or year last (200826: 2020-08-26 or 2026-08-20)? See ``_other_end_wins``.
         other = _other_end(order, default_order)
-        again = _read_all(normalized, matches, other, window, grace_days)
+        again = _read_all(normalized, matches, other, window, grace_days, keywords)
         if _other_end_wins(readings, again, window, by_script):
             if not by_script:  # read against the default: as uncertain as 12/25/2026 in DMY
                 again = _mark_swapped(readings, again)
@@ -180,7 +180,7 @@ def parse_with_evidence(
         # The label's own dates show its order: 12/25/2026 is only month first, so its 03/04/2027
         # is too; unless another of its dates is only day first (then each is read as it can be).
         other = DateOrder.MDY if order is DateOrder.DMY else DateOrder.DMY
-        again = _read_all(normalized, matches, other, window, grace_days)
+        again = _read_all(normalized, matches, other, window, grace_days, keywords)
         if not _any_swapped(again):
             readings = again
     if not readings:
@@ -243,7 +243,12 @@ def parse_with_evidence(
 
 
 def _read_all(
-    normalized: str, matches: list[RawMatch], order: DateOrder, window: YearWindow, grace_days: int
+    normalized: str,
+    matches: list[RawMatch],
+    order: DateOrder,
+    window: YearWindow,
+    grace_days: int,
+    keywords: Sequence[Keyword],
 ) -> list[tuple[RawMatch, Reading]]:
     """The matches that read as dates in ``order`` (prices and quantities are not dates), with their
     readings."""
@@ -251,14 +256,21 @@ def _read_all(
         (match, reading)
         for match in matches
         if (reading := read(match, order, window, grace_days)) is not None
-        and not (match.form is Form.MONTH_YEAR and _amount(normalized, match))
+        and not (match.form is Form.MONTH_YEAR and _amount(normalized, match, keywords))
     ]
 
 
-def _amount(normalized: str, match: RawMatch) -> bool:
-    """Whether a month-year shape is a price or a quantity."""
-    separator = match.groups["s"] or ""
-    return is_price(normalized, match.start, match.end) or is_quantity(normalized, separator, match.end)
+def _amount(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bool:
+    """Whether a month-year shape is a price, or a quantity that no keyword labels ("EXP 05.27L" is
+    May 2027 and a plant letter)."""
+    if is_price(normalized, match.start, match.end):
+        return True
+    if not is_quantity(normalized, match.groups["s"] or "", match.end):
+        return False
+    return not any(
+        keyword.end <= match.start and _GAP.fullmatch(normalized, keyword.end, match.start)
+        for keyword in keywords
+    )
 
 
 def _between_commas(normalized: str, match: RawMatch) -> bool:

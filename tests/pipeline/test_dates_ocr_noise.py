@@ -352,7 +352,14 @@ def test_a_legend_whose_day_field_ocr_misread_still_gives_the_order() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["BB.12.05.2027", "BB/12/05/27", "BB.12/05/27", "BB.12.05.27 P.12.11.26", "S.K.T: 12.05.2027"],
+    [
+        "BB.12.05.2027",
+        "BB/12/05/27",
+        "BB.12/05/27",
+        "BB.12.05.27 P.12.11.26",
+        "S.K.T: 12.05.2027",
+        "EXP IZ/MAY/2027",  # and a day before a month's name is a day ("IZ" 12)
+    ],
 )
 def test_a_keyword_of_look_alike_letters_before_a_separator_stays_a_keyword(text: str) -> None:
     # BB as 88 is no day, S.K.T's S has no digit after its dot: the keyword, not a date's field.
@@ -381,6 +388,7 @@ def test_a_month_after_a_keyword_or_a_code_is_still_a_month(text: str, expected:
         ("EXPI9/09/2027", "2027-09-19"),
         ("MHDI9.09.2027", "2027-09-19"),
         ("BBZ8.12.2028", "2028-12-28"),
+        ("EXP|1/05/2027", "2027-05-01"),  # a bar is the keyword's colon or a rule, not a 1
         ("MFGI2.01.2026 EXPI2.01.2028", "2028-01-12"),
         ("EXPI90927", "2027-09-19"),
         # a coder's day whose zero OCR read as an O, glued to its month
@@ -408,6 +416,8 @@ def test_an_amount_is_no_later_date_than_the_label_s() -> None:
     assert best is not None and best.date == dt.date(2027, 5, 12)
     best = parse_dates("EXP 05/27L", REF).best  # a slash: a date and a lot letter
     assert best is not None and best.date == dt.date(2027, 5, 31)
+    best = parse_dates("BB 09.27G 12:30", REF).best  # a keyword: a date and a plant letter
+    assert best is not None and best.date == dt.date(2027, 9, 30)
 
 
 def test_the_stray_manufacture_date_is_unlabelled() -> None:
@@ -449,6 +459,8 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "Fat 10.30g Salt 0.12g",
         "Energy 12.30kcal",
         "Protein 10.25 %",
+        "BIG MAC 2 25",  # no Malay MAC nor DIS: a burger and a discount
+        "DIS 25 %",
     ],
 )
 def test_not_dates(text: str) -> None:

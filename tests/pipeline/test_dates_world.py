@@ -80,9 +80,9 @@ MONTH_NAMES = [
     ("best before 14 janvier 2028", "2028-01-14"),
     ("Mindestens haltbar bis 01. März 2028", "2028-03-01"),
     ("USE BY: NOV 14, 2027", "2027-11-14"),
-    # Malay (MAC, OGOS, DIS) and Indonesian (AGS) abbreviations.
-    ("TARIKH LUPUT 05 DIS 2027", "2027-12-05"),
-    ("GUNA SEBELUM 12 MAC 2028", "2028-03-12"),
+    # Malay (OGOS, JULAI, DISEMBER) and Indonesian (AGS) month names.
+    ("TARIKH LUPUT 05 DISEMBER 2027", "2027-12-05"),
+    ("GUNA SEBELUM 12 JULAI 2028", "2028-07-12"),
     ("EXP 21 OGOS 2027", "2027-08-21"),
     ("Baik digunakan sebelum 12 AGS 2027", "2027-08-12"),
 ]
@@ -539,6 +539,10 @@ def test_month_and_year_with_a_space_need_a_keyword(text: str) -> None:
         # A lot code beside its keyword, then a header of dates: the lot is no column.
         ("LOTE 4A7 FAB/VAL 12/05/2026 12/05/2028", "2028-05-12"),
         ("EXP/LOT: 05/2027 261130", "2027-05"),
+        # A header with a lot column but no lot code among the dates: the date keywords' columns.
+        ("LOT/MFG/EXP: 12/05/2026 12/05/2028 L4A7", "2028-05-12"),
+        ("LOTE/FAB/VAL:\n12/05/2026\n12/05/2028", "2028-05-12"),
+        ("LOTE/FAB/VAL: 4A7 12/05/2026 12/05/2028", "2028-05-12"),
     ],
 )
 def test_a_lot_keyword_that_opens_a_header_names_its_column(text: str, expected: str) -> None:

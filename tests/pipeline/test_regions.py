@@ -207,6 +207,15 @@ def test_text_windows_are_merged_and_none_covers_a_quarter_of_the_photo() -> Non
     assert (window.x1, window.y1, window.x2, window.y2) == (140, 140, 660, 523)
 
 
+def test_a_merged_text_window_keeps_the_rank_of_its_best_line() -> None:
+    # A dated line with a time under it, whose windows merge, against two lines elsewhere with
+    # fewer digits each: the date's window comes first, not last for being merged.
+    date, time = _photo_line("EXP 12/05/2027", 300, 300, 804, 360), _photo_line("12:30", 300, 380, 480, 440)
+    others = [_photo_line("500g 1234", 2000, 300, 2324, 360), _photo_line("L12345", 3000, 300, 3216, 360)]
+    windows = text_windows(BIG, [date, time, *others])
+    assert windows[0].x1 < 300 and windows[0].y2 > 440
+
+
 def test_text_windows_go_to_the_lines_with_the_most_digits() -> None:
     lines = [
         _photo_line("L" + "7" * (index + 2), 300 + 900 * index, 300, 500 + 900 * index, 340)
