@@ -18,6 +18,7 @@ new read loses a date the first read held (:func:`keeps_dates`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -140,27 +141,20 @@ def text_windows(shape: tuple[int, ...], lines: Sequence[OcrLine]) -> list[Windo
     numbered = [line for line in lines if line.detection_index == -1 and _digits(line.text)]
     numbered.sort(key=lambda line: _digits(line.text), reverse=True)
     limit = _MAX_TEXT_SHARE * height * width
-    ranked: list[tuple[int, Window]] = []  # a window and the best (lowest) rank of its lines
+    # Each window is ranked by its line in detection_index while merging (_merge keeps the best,
+    # lowest, of those it joins), and given the photo's -1 once ranked.
+    windows = []
     for rank, line in enumerate(numbered):
         box = line.box
         text_h = min(box.y2 - box.y1, (box.x2 - box.x1) / (_GLYPH_ASPECT * len(line.text)))
         reach = _TEXT_REACH * text_h
         x1, y1 = max(0, int(box.x1 - reach)), max(0, int(box.y1 - reach))
         x2, y2 = min(width, round(box.x2 + reach)), min(height, round(box.y2 + reach))
-        if x2 <= x1 or y2 <= y1 or (x2 - x1) * (y2 - y1) > limit:
-            continue
-        window = Window(x1, y1, x2, y2, -1)
-        # Merged into every window it touches (until none), under the best rank among them.
-        touching = [(r, w) for r, w in ranked if w.overlap(window) > 0]
-        while touching:
-            for other in touching:
-                ranked.remove(other)
-                window = window.union(other[1])
-                rank = min(rank, other[0])
-            touching = [(r, w) for r, w in ranked if w.overlap(window) > 0]
-        ranked.append((rank, window))
-    fitting = sorted((r, w) for r, w in ranked if (w.x2 - w.x1) * (w.y2 - w.y1) <= limit)
-    return [window for _, window in fitting[:MAX_TEXT_WINDOWS]]
+        if x2 > x1 and y2 > y1 and (x2 - x1) * (y2 - y1) <= limit:
+            windows.append(Window(x1, y1, x2, y2, rank))
+    fitting = [w for w in _merge(windows) if (w.x2 - w.x1) * (w.y2 - w.y1) <= limit]
+    fitting.sort(key=lambda w: w.detection_index)
+    return [dataclasses.replace(w, detection_index=-1) for w in fitting[:MAX_TEXT_WINDOWS]]
 
 
 def _digits(text: str) -> int:
