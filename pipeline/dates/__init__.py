@@ -12,6 +12,8 @@ Modules, in the order the text flows through them:
 - ``prices``: month-year shapes that are prices ("12.30 €").
 - ``keywords`` and ``binding``: which keyword labels which date (expiry, manufacture, lot), in
   many languages, before or after the date, or in a header over a column of dates.
+- ``shelf_life``: an expiry date printed as a time from the production date ("BEST BEFORE 9
+  MONTHS FROM PACKAGING", "保质期: 12个月").
 - ``confidence``: how likely a date is the expiry date read right.
 - ``parser``: ``parse_dates``, which ties them together and chooses the expiry date.
 - ``unread``: whether a line names an expiry date whose text the parser cannot read (the

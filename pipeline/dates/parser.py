@@ -18,6 +18,7 @@ from pipeline.dates.patterns import Form, RawMatch, find_matches
 from pipeline.dates.prices import is_price
 from pipeline.dates.quantities import is_quantity
 from pipeline.dates.reading import Reading, read
+from pipeline.dates.shelf_life import expires, find_shelf_life
 from pipeline.dates.stacked import joins
 from pipeline.dates.years import YearWindow
 from pipeline.types import DateKind, DateOrder, DatePrecision, ParsedDate
@@ -82,9 +83,10 @@ def parse_dates(
         years_ahead: printed years after ``reference_date.year + years_ahead`` are not dates.
 
     Returns:
-        The candidates in text order, and ``best``: a date after an expiry keyword; else, beside
-        manufacture dates, the latest unlabelled date; else None. Equal choices go to the
-        earlier one in the text.
+        The candidates in text order, and ``best``: a date after an expiry keyword; else the
+        production date plus a printed shelf life (``shelf_life.py``; that date is the last
+        candidate); else, beside manufacture dates, the latest unlabelled date; else None. Equal
+        choices go to the earlier one in the text.
 
     Raises:
         ValueError: ``date_order`` or ``default_order`` is not one of DMY, MDY, YMD.
@@ -94,7 +96,12 @@ def parse_dates(
     default = default_order if default_order.__class__ is DateOrder else DateOrder(default_order)
     window = _year_window(reference_date, years_back, years_ahead)
     text = text[:MAX_TEXT_CHARS]
-    candidates, _ = parse_with_evidence(text, order, window, grace_days, default)
+    candidates, _, normalized = _parse(text, order, window, grace_days, default)
+    if candidates and not _has_expiry(candidates):
+        # No expiry date printed: perhaps a shelf life from the production date printed.
+        kept = _shelf_life_expiry(text, normalized, candidates, reference_date)
+        if kept is not None:
+            return DateParseResult(best=kept, candidates=(*candidates, kept))
     best = _pick_best(candidates) if candidates else None
     if best is None or best.precision is DatePrecision.MONTH or best.year_inferred:
         # Nothing whole: perhaps a date printed over two or three lines (pipeline/dates/stacked.py).
@@ -108,6 +115,45 @@ def parse_dates(
     if not candidates:
         return _NOTHING
     return DateParseResult(best=best, candidates=candidates)
+
+
+def _has_expiry(candidates: tuple[ParsedDate, ...]) -> bool:
+    return any(candidate.kind is DateKind.EXPIRY for candidate in candidates)
+
+
+def _shelf_life_expiry(
+    text: str, normalized: str, candidates: tuple[ParsedDate, ...], reference_date: dt.date
+) -> ParsedDate | None:
+    """The expiry date that a printed shelf life gives from the label's production date
+    (``pipeline/dates/shelf_life.py``: "PKD 12/01/2024" and "BEST BEFORE 9 MONTHS FROM PACKAGING",
+    12 Oct 2024), as a candidate: its text is the shelf life's phrase, its confidence the production
+    date's. The production date is the one date a manufacture keyword labels; with none labelled,
+    the one unlabelled date. It must be no later than ``reference_date``: a pack is not made in
+    the future, and a later date is the expiry date itself, beside the shelf life's words ("BEST
+    BEFORE 6 MONTHS FROM MFG" over an expiry date whose keyword OCR lost). Years inferred are not
+    counted; two different dates, or none, give ``None``.
+    """
+    life = find_shelf_life(normalized)
+    if life is None:
+        return None
+    made = [c for c in candidates if c.kind is DateKind.MANUFACTURE and not c.year_inferred]
+    if not made:
+        made = [c for c in candidates if c.kind is DateKind.UNKNOWN and not c.year_inferred]
+    made = [c for c in made if c.date.replace(day=1) <= reference_date]
+    if len({(c.date, c.precision) for c in made}) != 1:
+        return None
+    anchor = made[0]
+    date = expires(anchor.date, anchor.precision, life)
+    if date is None:
+        return None
+    return ParsedDate(
+        date=date,
+        kind=DateKind.EXPIRY,
+        precision=anchor.precision,
+        year_inferred=False,
+        confidence=anchor.confidence,
+        text=text[life.start : life.end],
+    )
 
 
 def _coder_glued(match: RawMatch) -> bool:
@@ -148,10 +194,22 @@ def parse_with_evidence(
     The calibration fit (``bench/dates_bench.py fit``) reads the evidence; ``parse_dates``
     drops it. ``text`` must already be cut to ``MAX_TEXT_CHARS``.
     """
+    candidates, evidences, _ = _parse(text, order, window, grace_days, default_order)
+    return candidates, evidences
+
+
+def _parse(
+    text: str,
+    order: DateOrder | None,
+    window: YearWindow,
+    grace_days: int,
+    default_order: DateOrder = DateOrder.DMY,
+) -> tuple[tuple[ParsedDate, ...], tuple[Evidence, ...], str]:
+    """:func:`parse_with_evidence`, and the text as normalised (one character for one)."""
     normalized = restore_keywords(normalize(text))
     # Every pattern holds a digit: most text without one (most of a label) stops here.
     if not _DIGIT.search(normalized):
-        return (), ()
+        return (), (), normalized
     keywords = find_keywords(normalized)
     matches = find_matches(normalized, {keyword.end for keyword in keywords})
     if not keywords and any("half" in match.groups.re.groupindex for match in matches):
@@ -184,7 +242,7 @@ def parse_with_evidence(
         if not _any_swapped(again):
             readings = again
     if not readings:
-        return (), ()
+        return (), (), normalized
     spans = [(match.start, match.end) for match, _ in readings]
     roles = bind_roles(normalized, spans, keywords, [reading.date for _, reading in readings])
     found = [
@@ -239,7 +297,7 @@ def parse_with_evidence(
                 text=original,
             )
         )
-    return tuple(candidates), tuple(evidences)
+    return tuple(candidates), tuple(evidences), normalized
 
 
 def _read_all(

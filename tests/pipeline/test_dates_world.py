@@ -622,14 +622,14 @@ def test_a_keyword_pointing_beside_it_labels_the_date_there(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "生产日期：见封口\n20260512\n保质期：12个月",
+        "生产日期：见封口\n20260512",
         "MFG DATE: SEE BOTTOM\n20260512",
         "NSX: xem trên bao bì\n12/05/2026",
     ],
 )
 def test_a_manufacture_keyword_pointing_elsewhere_keeps_its_date(text: str) -> None:
-    # Chinese packs print the production date beside "见封口" and a shelf life in months: the
-    # date stays a production date, never the answer.
+    # Chinese packs print the production date beside "见封口": the date stays a production date,
+    # never the answer (with the shelf life they print beside it, tests/pipeline/test_shelf_life.py).
     result = parse_dates(text, REF)
     assert [candidate.kind for candidate in result.candidates] == [DateKind.MANUFACTURE]
     assert result.best is None
