@@ -171,13 +171,14 @@ def _named_patterns(month: str) -> tuple[tuple[Form, re.Pattern[str]], ...]:
             # or glued, after a two-digit day glued to an English month's three letters: US coders
             # print MMMDDYY ("BEST BY JAN1323", "BB:FEB0223CA"). Not where the four digits read as
             # a year 19xx or 20xx: "JAN2027" is January 2027 (NAME_YEAR), as likely as 20 January
-            # 2027; not after a month spelt out ("Outubro2826" is October 2026 misread). Kept only
+            # 2027; not after a month spelt out ("Outubro2826" is October 2026 misread). A
+            # four-digit year may have the time glued on ("jun 14 202313:45"). Kept only
             # where a keyword labels it an expiry date (``coder``, see parser.py): unlabelled,
             # "NOV1230" is as likely a style or batch code.
             Form.NAME_DAY_YEAR,
             re.compile(
                 rf"{month}[ .,/\-]{{0,2}}(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ .,/\-]{{0,2}}"
-                r"(?P<y>\d{4}(?!\d)|(?<=[ .,/\-])\d{2}(?![\d:])"
+                r"(?P<y>\d{4}(?!\d)|\d{4}(?=\d{1,2}:\d\d)|(?<=[ .,/\-])\d{2}(?![\d:])"
                 rf"|(?<=(?<![A-Z])(?:{'|'.join(CODER_MONTHS)})(?!19|20)\d\d)"
                 r"(?P<coder>\d{2})(?![\d:]))"
             ),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from typing import NamedTuple
 
 from pipeline.dates.months import month_number
@@ -98,6 +99,22 @@ def _compact(digits: str, order: DateOrder, window: YearWindow) -> Reading | Non
     return Reading(month_end, DatePrecision.MONTH) if month_end else None
 
 
+def _a_day_rather(g: re.Match[str], month_end: dt.date | None, window: YearWindow) -> bool:
+    """Whether a month name and two digits after a space ("SELL BY OCT 12") are a month and its
+    day, the year left out, rather than a month and a year: where the year is implausible, before
+    ``YearWindow.plausible_range`` or outside the window (October 2012 on a US milk carton's "SELL
+    BY OCT 12", photographed in 2026; "BEST BY OCT 05"), and the two digits can be a day. Only a
+    space between: "MAR/12", "MAR-12" and "MAR12" print a month and a year as coders write them.
+    """
+    y = g["y"] or ""
+    if len(y) != 2 or not 1 <= int(y) <= 31:
+        return False
+    gap = g.string[g.end("mon") : g.start("y")]
+    if not gap or gap.strip(" "):
+        return False
+    return month_end is None or month_end < window.plausible_range()[0]
+
+
 def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int) -> Reading | None:
     """The date ``match`` prints, or None when it names no real date inside the year window."""
     g = match.groups
@@ -126,6 +143,9 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
     y = g["y"]
     if form is Form.NAME_YEAR:
         month_end = _month_end(window.year(y or ""), month)
+        if _a_day_rather(g, month_end, window):
+            day_of = infer_year(month, int(y or 0), window.reference, grace_days)
+            return Reading(day_of, DatePrecision.DAY, year_inferred=True, short_year=True) if day_of else None
         return Reading(month_end, DatePrecision.MONTH, short_year=len(y or "") == 2) if month_end else None
     day = int(g["d"] or 0)
     if y is None:

@@ -483,6 +483,39 @@ def test_a_printed_year_is_never_moved(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A US carton's month and day, the year left out: as a month and a year, 2012 or 2005,
+        # years before any plausible label (YearWindow.plausible_range).
+        ("SELL BY OCT 12", "2027-10-12"),
+        ("BEST BY OCT 05", "2027-10-05"),
+        ("EXP JAN 15", "2027-01-15"),
+        # A plausible year stays a year; so do a slash and a glued month ("MAR/12", "MAR12").
+        ("EXP OCT 27", "2027-10-31"),
+        ("BB OCT 24", "2024-10-31"),
+        ("EXP MAR/12", "2012-03-31"),
+        ("EXP MAR12", "2012-03-31"),
+    ],
+)
+def test_a_month_name_and_two_digits_are_a_day_where_no_year_is_plausible(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("CONSUMIR ATE jun 14 202313:45", "2023-06-14"),
+        ("VENC OCT 03 202208:05", "2022-10-03"),
+        ("Use by Junho 30 202813:45", "2028-06-30"),
+    ],
+)
+def test_a_month_day_and_year_glued_to_a_time_keep_their_year(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected and not best.year_inferred
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "DD/MM/YY",
