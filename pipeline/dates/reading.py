@@ -94,6 +94,12 @@ def _compact(digits: str, order: DateOrder, window: YearWindow) -> Reading | Non
     reading = _triple(digits[:2], digits[2:4], digits[4:], order, window, swap=False)
     if reading is not None:
         return reading
+    if order is DateOrder.MDY:
+        # Month first (a US phrase before it, or the caller's order) and no month first date:
+        # a day-first DDMMYY ("BEST BY 311227" on an export pack), read as the other order is.
+        day_first = _triple(digits[:2], digits[2:4], digits[4:], DateOrder.DMY, window, swap=False)
+        if day_first is not None:
+            return day_first._replace(swapped=True)
     # MMYYYY: 062028. Never also a valid DDMMYY, whose month would then be 19 or 20.
     month_end = _month_end(window.year(digits[2:]), int(digits[:2]))
     return Reading(month_end, DatePrecision.MONTH) if month_end else None

@@ -32,6 +32,13 @@ US_LABELS = [
     ("USE OR FREEZE BY 12/01/22", "2022-12-01"),
     # A date that reads only day first is read so whatever the phrase.
     ("BEST BY 28/05/2024", "2024-05-28"),
+    # MMDDYY without separators, as coders print it; a DDMMYY that cannot be month first.
+    ("BEST BY 123123", "2023-12-31"),
+    ("BEST IF USED BY 061024\n16:48", "2024-06-10"),
+    ("SELL BY 010523 L2", "2023-01-05"),
+    ("BEST BY 311223", "2023-12-31"),
+    # A carton's month and day, the year left out ("SELL BY OCT 12", not October 2012).
+    ("SELL BY DEC 12", "2022-12-12"),
     # MMMDDYY, glued, with the coder's letters after it.
     ("BEST If Used By\nJAN1323 PS\nRC001:236401 B2", "2023-01-13"),
     ("BB:FEB0223CA\n12:04 EH050521", "2023-02-02"),
@@ -64,6 +71,7 @@ US_LABELS = [
     # The UK's and the EU's phrases stay day first, and so does a label with no phrase (the
     # configured default).
     ("BEST BEFORE 06-03-2024", "2024-03-06"),
+    ("BEST BEFORE 010523", "2023-05-01"),
     ("USE BY 10/05/22", "2022-05-10"),
     ("DISPLAY UNTIL 06 10 2024", "2024-10-06"),
     ("06/03/2024", "2024-03-06"),
