@@ -113,9 +113,20 @@ def _lost_letter_months() -> dict[str, int]:
 # letters are everywhere in other text ("NO", "DE", "SE").
 LOST_LETTER_MONTHS = _lost_letter_months()
 
+# Canada's bilingual month symbols, which its best-before and packaged-on dates must use, year
+# (optional) then month then day: "BEST BEFORE / MEILLEUR AVANT 27 JA 15" (CFIA, "Date markings
+# and storage instructions"; Food and Drug Regulations B.01.007). Two letters are everywhere in
+# other text ("MA", "DE", "NO", "AU"): only the Canadian pattern reads them (patterns.py), and only
+# on a label that holds a Canadian date phrase.
+CANADIAN_MONTHS = {
+    "JA": 1, "FE": 2, "MR": 3, "AL": 4, "MA": 5, "JN": 6,
+    "JL": 7, "AU": 8, "SE": 9, "OC": 10, "NO": 11, "DE": 12,
+}  # fmt: skip
+
 # Every spelling the patterns match, to its month (month_number looks a match up here).
 _MATCHED = {read: month for spelling, month in _SPELLINGS.items() for read in _zeros_for_o(spelling)}
 _MATCHED.update(LOST_LETTER_MONTHS)
+_MATCHED.update(CANADIAN_MONTHS)
 
 
 def _is_letter(char: str) -> bool:

@@ -11,7 +11,13 @@ import re
 from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
-from pipeline.dates.months import CODER_MONTHS, LOST_LETTER_MONTHS, MONTH_AT_WORD_START, MONTH_PATTERN
+from pipeline.dates.months import (
+    CANADIAN_MONTHS,
+    CODER_MONTHS,
+    LOST_LETTER_MONTHS,
+    MONTH_AT_WORD_START,
+    MONTH_PATTERN,
+)
 
 __all__ = ["Form", "RawMatch", "find_matches"]
 
@@ -157,6 +163,18 @@ _CJK_PATTERN = (
         r"(?: ?(?P<d>\d{1,2})(?: ?[日일])?)?(?!\d)"
     ),
 )
+# Canada's year (optional), bilingual month symbol and day ("2027 JA 15", "27 MR 03", "JN 30"),
+# read only on a label with a Canadian date phrase (months.CANADIAN_MONTHS): "BEST BEFORE" beside
+# its French "MEILLEUR AVANT", "BB/MA", or "EMBALLE LE" (packaged on). Without its year, only right
+# after a keyword (``_canadian_kept``): French cooking text says "DE 15 A 20 MIN".
+_CANADIAN_PHRASE = re.compile(r"MEILLEUR ?AVANT|EMBALLE ?LE|BB ?/ ?MA(?![A-Z])")
+_CANADIAN_PATTERN = (
+    Form.YEAR_NAME_DAY,
+    re.compile(
+        rf"(?<![A-Z\d/])(?:(?P<y>20\d\d|\d\d) ?)?(?P<mon>{'|'.join(CANADIAN_MONTHS)}) ?"
+        r"(?P<d>[0-3]?\d)(?![\d:])"
+    ),
+)
 # Most lines name no month: one search for a month word spares them the three patterns below.
 _ANY_MONTH = re.compile(rf"(?:{MONTH_AT_WORD_START})(?![A-Z])")
 _MONTH_AT = re.compile(rf"(?:{MONTH_PATTERN})(?![A-Z])")
@@ -258,6 +276,8 @@ def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re
     # An ASCII text holds neither character: the common case skips both scans.
     if not text.isascii() and ("年" in text or "년" in text):
         patterns += (_CJK_PATTERN,)
+    if ("MEILLEUR" in text or "EMBALLE" in text or "MA" in text) and _CANADIAN_PHRASE.search(text):
+        patterns += (_CANADIAN_PATTERN,)
     return patterns
 
 
@@ -299,6 +319,17 @@ def _glued_after(text: str, end: int) -> RawMatch | None:
     return None
 
 
+# Between a keyword and the Canadian date it labels: separators and line breaks.
+_CANADIAN_GAP = re.compile(r"[\s:.\-/]{0,4}(?:MA[\s:.\-]{0,3})?")  # "BB/MA JN 30"
+
+
+def _canadian_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -> bool:
+    """Whether a Canadian month-symbol date prints its year, or follows a keyword."""
+    if match.groups.re is not _CANADIAN_PATTERN[1] or match.groups["y"] is not None:
+        return True
+    return any(end <= match.start and _CANADIAN_GAP.fullmatch(text, end, match.start) for end in keyword_ends)
+
+
 def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
     """Every date-shaped span of ``text`` (normalised), in text order, none overlapping.
 
@@ -331,6 +362,8 @@ def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
                     found.append(RawMatch(again.start(), again.end(), form, again))
                     position = max(position, again.end())
             break
+    if found and found[-1].groups.re is _CANADIAN_PATTERN[1]:  # it runs last, on few labels
+        found = [match for match in found if _canadian_kept(text, match, keyword_ends)]
     if len(found) < 2:
         return found
     for match in found[:]:

@@ -105,12 +105,20 @@ def _compact(digits: str, order: DateOrder, window: YearWindow) -> Reading | Non
     return Reading(month_end, DatePrecision.MONTH) if month_end else None
 
 
-def _a_day_rather(g: re.Match[str], month_end: dt.date | None, window: YearWindow) -> bool:
-    """Whether a month name and two digits after a space ("SELL BY OCT 12") are a month and its
-    day, the year left out, rather than a month and a year: where the year is implausible, before
-    ``YearWindow.plausible_range`` or outside the window (October 2012 on a US milk carton's "SELL
-    BY OCT 12", photographed in 2026; "BEST BY OCT 05"), and the two digits can be a day. Only a
-    space between: "MAR/12", "MAR-12" and "MAR12" print a month and a year as coders write them.
+# "Sell by" right before a date: US retail's phrase for perishables (milk, eggs, meat), whose date
+# is a month and a day, the year left out ("SELL BY OCT 12").
+_SELL_BY = re.compile(r"SELL ?BY[ :.\-\n]{0,3}$")
+# How far before a date its "Sell by" may start, in characters.
+_SELL_BY_REACH = 12
+
+
+def _a_day_rather(g: re.Match[str], start: int) -> bool:
+    """Whether a month name and two digits after a space, right after "SELL BY", are a month and
+    its day rather than a month and a year: "SELL BY OCT 12" on a US milk carton is 12 October,
+    not October 2012, and "SELL BY DEC 24" is 24 December, not December 2024. Elsewhere ("EXP OCT
+    20" on a medicine, "BEST BY MAR 07" of a line whose year was cut off) two digits after a month
+    stay its year: a day read there would give an expired pack next year's date.
+    Only a space between: "MAR/12", "MAR-12" and "MAR12" print a month and a year.
     """
     y = g["y"] or ""
     if len(y) != 2 or not 1 <= int(y) <= 31:
@@ -118,7 +126,7 @@ def _a_day_rather(g: re.Match[str], month_end: dt.date | None, window: YearWindo
     gap = g.string[g.end("mon") : g.start("y")]
     if not gap or gap.strip(" "):
         return False
-    return month_end is None or month_end < window.plausible_range()[0]
+    return _SELL_BY.search(g.string, max(0, start - _SELL_BY_REACH), start) is not None
 
 
 def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int) -> Reading | None:
@@ -149,7 +157,7 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
     y = g["y"]
     if form is Form.NAME_YEAR:
         month_end = _month_end(window.year(y or ""), month)
-        if _a_day_rather(g, month_end, window):
+        if _a_day_rather(g, match.start):
             day_of = infer_year(month, int(y or 0), window.reference, grace_days)
             return Reading(day_of, DatePrecision.DAY, year_inferred=True, short_year=True) if day_of else None
         return Reading(month_end, DatePrecision.MONTH, short_year=len(y or "") == 2) if month_end else None

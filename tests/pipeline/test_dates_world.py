@@ -485,21 +485,57 @@ def test_a_printed_year_is_never_moved(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        # A US carton's month and day, the year left out: as a month and a year, 2012 or 2005,
-        # years before any plausible label (YearWindow.plausible_range).
+        # A US carton's month and day after "Sell by", the year left out (not October 2012,
+        # December 2024).
         ("SELL BY OCT 12", "2027-10-12"),
-        ("BEST BY OCT 05", "2027-10-05"),
-        ("EXP JAN 15", "2027-01-15"),
-        # A plausible year stays a year; so do a slash and a glued month ("MAR/12", "MAR12").
+        ("SELL BY DEC 24", "2026-12-24"),
+        ("SELL BY: NOV 21", "2026-11-21"),
+        ("SELL BY OCT 12 2027", "2027-10-12"),
+        # Elsewhere two digits after a month are its year: a medicine's "EXP OCT 20" expired in
+        # 2020; a slash and a glued month print a year too.
+        ("EXP OCT 20", "2020-10-31"),
         ("EXP OCT 27", "2027-10-31"),
         ("BB OCT 24", "2024-10-31"),
-        ("EXP MAR/12", "2012-03-31"),
+        ("SELL BY MAR/12", "2012-03-31"),
         ("EXP MAR12", "2012-03-31"),
     ],
 )
-def test_a_month_name_and_two_digits_are_a_day_where_no_year_is_plausible(text: str, expected: str) -> None:
+def test_a_month_name_and_two_digits_after_sell_by_are_a_day(text: str, expected: str) -> None:
     best = parse_dates(text, REF).best
     assert best is not None and best.date.isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Canada's bilingual month symbols, year (optional) then month then day (CFIA).
+        ("BEST BEFORE\nMEILLEUR AVANT\n2027 JA 15", "2027-01-15"),
+        ("BB/MA 27 MR 03", "2027-03-03"),
+        ("BB/MA JN 30", "2027-06-30"),
+        ("BEST BEFORE/MEILLEUR AVANT\nJL 14\nL1234", "2027-07-14"),
+        ("PACKAGED ON/EMBALLE LE\n26 NO 02\nBEST BEFORE/MEILLEUR AVANT\n26 DE 02", "2026-12-02"),
+        ("MEILLEUR AVANT 12/05/2027", "2027-05-12"),
+    ],
+)
+def test_canadian_month_symbols(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected
+    assert best.kind is DateKind.EXPIRY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Two letters are everywhere: without a Canadian phrase, or without a year or a keyword
+        # before them, they are words ("de 15 à 20 min", "MA 12").
+        "BEST BEFORE 12 DE 2027",
+        "Cuire DE 15 A 20 MIN AU 12",
+        "MEILLEUR AVANT: VOIR COUVERCLE\nCuire de 15 a 20 min",
+        "MA 12 kcal",
+    ],
+)
+def test_month_symbols_are_no_dates_outside_a_canadian_date(text: str) -> None:
+    assert parse_dates(text, REF).best is None
 
 
 @pytest.mark.parametrize(
