@@ -121,28 +121,41 @@ def _has_expiry(candidates: tuple[ParsedDate, ...]) -> bool:
     return any(candidate.kind is DateKind.EXPIRY for candidate in candidates)
 
 
+# How sure the parser is of a shelf life's date: priors, not fitted (the date corpus holds no shelf
+# life to fit them on). Below a keyword-labelled expiry date's; lower again from a date that no
+# keyword names the production date.
+SHELF_LIFE_CONFIDENCE = 0.85
+SHELF_LIFE_UNLABELLED_CONFIDENCE = 0.7
+
+
 def _shelf_life_expiry(
     text: str, normalized: str, candidates: tuple[ParsedDate, ...], reference_date: dt.date
 ) -> ParsedDate | None:
     """The expiry date that a printed shelf life gives from the label's production date
     (``pipeline/dates/shelf_life.py``: "PKD 12/01/2024" and "BEST BEFORE 9 MONTHS FROM PACKAGING",
-    12 Oct 2024), as a candidate: its text is the shelf life's phrase, its confidence the production
-    date's. The production date is the one date a manufacture keyword labels; with none labelled,
-    the one unlabelled date. It must be no later than ``reference_date``: a pack is not made in
-    the future, and a later date is the expiry date itself, beside the shelf life's words ("BEST
-    BEFORE 6 MONTHS FROM MFG" over an expiry date whose keyword OCR lost). Years inferred are not
-    counted; two different dates, or none, give ``None``.
+    12 Oct 2024), as a candidate whose text is the shelf life's phrase.
+
+    The production date is the one date a manufacture keyword labels; with none labelled, the one
+    unlabelled date, where the phrase itself counts from production ("FROM MFG", "保质期"; "SHELF
+    LIFE 18 MONTHS" over "12.05.2026" may as well be an expiry date whose keyword OCR lost). It
+    must be no later than ``reference_date`` (a pack is not made in the future: a later date is
+    the expiry date itself, "BEST BEFORE 6 MONTHS FROM MFG" over an expiry date), its year printed,
+    and no other printed date later than it (that one is the expiry date printed). Otherwise
+    ``None``.
     """
     life = find_shelf_life(normalized)
     if life is None:
         return None
     made = [c for c in candidates if c.kind is DateKind.MANUFACTURE and not c.year_inferred]
-    if not made:
+    labelled = bool(made)
+    if not made and life.from_production:
         made = [c for c in candidates if c.kind is DateKind.UNKNOWN and not c.year_inferred]
-    made = [c for c in made if c.date.replace(day=1) <= reference_date]
+    made = [c for c in made if _first_day(c) <= reference_date]
     if len({(c.date, c.precision) for c in made}) != 1:
         return None
     anchor = made[0]
+    if any(c.kind is DateKind.UNKNOWN and not c.year_inferred and c.date > anchor.date for c in candidates):
+        return None
     date = expires(anchor.date, anchor.precision, life)
     if date is None:
         return None
@@ -151,9 +164,14 @@ def _shelf_life_expiry(
         kind=DateKind.EXPIRY,
         precision=anchor.precision,
         year_inferred=False,
-        confidence=anchor.confidence,
+        confidence=SHELF_LIFE_CONFIDENCE if labelled else SHELF_LIFE_UNLABELLED_CONFIDENCE,
         text=text[life.start : life.end],
     )
+
+
+def _first_day(found: ParsedDate) -> dt.date:
+    """The first day a date may be: a MONTH-precision date's first day of its month."""
+    return found.date.replace(day=1) if found.precision is DatePrecision.MONTH else found.date
 
 
 def _coder_glued(match: RawMatch) -> bool:

@@ -44,17 +44,20 @@ class ShelfLife:
     unit: Unit
     start: int
     end: int
+    # The phrase itself says the time counts from production or packing ("FROM MFG",
+    # "제조일로부터", "保质期"), not only that it is a shelf life ("SHELF LIFE: 18 MONTHS").
+    from_production: bool = False
 
 
 # The longest shelf life read, per unit: canned food keeps for years, not decades.
 _MOST = {Unit.DAY: 3660, Unit.WEEK: 520, Unit.MONTH: 120, Unit.YEAR: 10}
 
 _UNITS = {
-    Unit.MONTH: "MONTHS|MONTH|MTHS|MTH|MOS|MESES|MES|MOIS|MONATE|MONAT|BULAN|THANG|AY|МЕСЯЦЕВ|МЕСЯЦА"
-    "|МЕСЯЦ|МЕС|个月|個月|月|개월|شهرا|شهر|شهور|اشهر",
-    Unit.DAY: "DAYS|DAY|DIAS|JOURS|TAGE|HARI|NGAY|GUN|СУТОК|СУТ|ДНЕЙ|ДНЯ|天|日|일|يوما|يوم|ايام",
-    Unit.WEEK: "WEEKS|WEEK|WKS|SEMANAS|SEMAINES|WOCHEN|MINGGU|TUAN|HAFTA|НЕДЕЛЬ|НЕДЕЛИ|周|週|주",
-    Unit.YEAR: "YEARS|YEAR|YRS|ANOS|ANS|JAHRE|TAHUN|NAM|YIL|ЛЕТ|ГОДА|ГОД|年|년|سنوات|سنة|سنه",
+    Unit.MONTH: "MONTHS|MONTH|MTHS|MTH|MOS|MESES|MES|MESI|MOIS|MONATE|MONAT|BULAN|THANG|AY|AYDIR|МЕСЯЦЕВ"
+    "|МЕСЯЦА|МЕСЯЦ|МЕС|个月|個月|月|ヶ月|か月|カ月|ケ月|개월|شهرا|شهر|شهور|اشهر",
+    Unit.DAY: "DAYS|DAY|DIAS|GIORNI|JOURS|TAGE|HARI|NGAY|GUN|СУТОК|СУТ|ДНЕЙ|ДНЯ|天|日|일|يوما|يوم|ايام",
+    Unit.WEEK: "WEEKS|WEEK|WKS|SEMANAS|SETTIMANE|SEMAINES|WOCHEN|MINGGU|TUAN|HAFTA|НЕДЕЛЬ|НЕДЕЛИ|周|週|주",
+    Unit.YEAR: "YEARS|YEAR|YRS|ANOS|ANNI|ANS|JAHRE|TAHUN|NAM|YIL|ЛЕТ|ГОДА|ГОД|年|년|سنوات|سنة|سنه",
 }
 _UNIT_OF = {word: unit for unit, words in _UNITS.items() for word in words.split("|")}
 _NUMBER_WORDS = {
@@ -62,77 +65,94 @@ _NUMBER_WORDS = {
     "TEN": 10, "ELEVEN": 11, "TWELVE": 12, "FIFTEEN": 15, "EIGHTEEN": 18, "TWENTY": 20,
     "TWENTY FOUR": 24, "THIRTY": 30, "THIRTY SIX": 36, "SIXTY": 60, "NINETY": 90,
 }  # fmt: skip
-_CJK_DIGITS = {
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "兩": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
+_CJK_DIGITS = dict(zip("一二两兩三四五六七八九", (1, 2, 2, 2, 3, 4, 5, 6, 7, 8, 9), strict=True))
 _NUMBER = (
     r"(?P<n>\d{1,4}|"
     + "|".join(sorted((word.replace(" ", "[ -]") for word in _NUMBER_WORDS), key=len, reverse=True))
     + r"|[一二两兩三四五六七八九十]{1,3})"
 )
 # Terms before the time that make it a shelf life on their own ("BEST BEFORE 12 MONTHS",
-# "保质期12个月", "SHELF LIFE: 18 MONTHS").
+# "保质期12个月", "SHELF LIFE: 18 MONTHS"). A space stands for any short gap OCR leaves
+# ("BESTBEFORE"), as in keywords.py.
 _LIFE_TERMS = (
-    "BEST BEFORE|BEST BY|EXPIRY|EXPIRES|EXPIRE|EXPIRATION|EXP|SHELF LIFE|SHELFLIFE|SHELF-LIFE"
-    "|VALIDADE|PRAZO DE VALIDADE|VALIDO|VALID|VAL|VIDA UTIL|CADUCIDAD|CONSUMIR ANTES DE"
-    "|CONSUMIR PREFERENTEMENTE ANTES DE"
-    "|DUREE DE CONSERVATION|DLUO|DDM|HALTBARKEIT|MINDESTENS HALTBAR|MASA SIMPAN|KADALUARSA|KEDALUWARSA"
-    "|BAIK DIGUNAKAN SEBELUM|HSD|HAN SU DUNG|TETT|СРОК ГОДНОСТИ|СРОК ХРАНЕНИЯ|ГОДЕН|ГОДНО"
-    "|保质期|保質期|质保期|保存期|유통기한|소비기한|مدة الصلاحية|الصلاحية|صالح لمدة|صالحة لمدة|صالح"
+    "BEST BEFORE|BEST BY|EXPIRY|EXPIRES|EXPIRE|EXPIRATION|EXP|SHELF LIFE|VALIDADE|PRAZO DE VALIDADE"
+    "|VIDA UTIL|CADUCIDAD|CONSUMIR ANTES DE|CONSUMIR PREFERENTEMENTE ANTES DE|DUREE DE CONSERVATION|DLUO"
+    "|DDM|A CONSOMMER DE PREFERENCE|HALTBARKEIT|MINDESTENS HALTBAR|MASA SIMPAN|KADALUARSA|KEDALUWARSA"
+    "|BAIK DIGUNAKAN SEBELUM|HSD|HAN SU DUNG|TETT|RAF OMRU|СРОК ГОДНОСТИ|СРОК ХРАНЕНИЯ|ГОДЕН|ГОДНО"
+    "|유통기한|소비기한|مدة الصلاحية|الصلاحية|صالح لمدة|صالحة لمدة|صالح"
 )
-# Terms before the time that make it one only with a production term after it ("USE WITHIN 6
-# MONTHS OF MANUFACTURE"; alone, "USE WITHIN 3 DAYS" is mostly once opened).
+# China's and Taiwan's shelf-life terms, which count from the production date by law (GB 7718:
+# "保质期" with "生产日期"): a date beside them is the production date even unlabelled.
+_PRODUCTION_LIFE_TERMS = "保质期|保質期|质保期|保存期|保存期限"
+# Terms that make it one only with a production term after it ("USE WITHIN 6 MONTHS OF
+# MANUFACTURE"; alone, "USE WITHIN 3 DAYS" is mostly once opened, "VALID FOR 30 DAYS" an offer).
 _WITHIN_TERMS = (
     "USE BY|USE BEFORE|USE WITHIN|CONSUME WITHIN|CONSUME BEFORE|CONSUME BY|BEST WITHIN|BEST IF USED WITHIN"
+    "|VALID|VALIDO|VAL|ENTRO|CONSUMARE ENTRO"
 )
 # "From production", after the time ("FROM THE DATE OF MANUFACTURE", "KE TU NSX")...
 _FROM_PRODUCTION = (
     r"(?:FROM|AFTER|OF|SINCE|A PARTIR DA|A PARTIR DE|APOS A|APOS|DESDE LA|DESDE|DE LA|DA|SUIVANT LA|APRES LA"
-    r"|APRES|AB|DARI|SETELAH|KE TU|С)\s*(?:THE\s*)?(?:DATE\s*OF\s*|DATA\s*DE\s*|FECHA\s*DE\s*|DATE\s*DE\s*"
-    r"|TANGGAL\s*|NGAY\s*|ДАТЫ\s*)?"
+    r"|APRES|AB|DALLA|DAL|DARI|SETELAH|KE TU|С)\s*(?:THE\s*)?(?:DATE\s*OF\s*|DATA\s*DE\s*|DATA\s*DI\s*"
+    r"|FECHA\s*DE\s*|DATE\s*DE\s*|TANGGAL\s*|NGAY\s*|ДАТЫ\s*)?"
     r"(?:MANUFACTURING|MANUFACTURE|MANUFACTURED|MFG|MFD|MFR|PRODUCTION|PROD|PACKAGING|PACKAGED|PACKING"
-    r"|PACKED|PKD|PKG|FABRICACAO|FABRICACION|FABRICATION|PRODUCAO|PRODUCCION|ELABORACION|ENVASE|HERSTELLUNG"
-    r"|PRODUKTION|PRODUKSI|PEMBUATAN|SAN XUAT|NSX|ИЗГОТОВЛЕНИЯ|ПРОИЗВОДСТВА|ВЫРАБОТКИ)(?![A-Z])"
+    r"|PACKED|PKD|PKG|FABRICACAO|FABRICACION|FABRICATION|PRODUCAO|PRODUCCION|PRODUZIONE|CONFEZIONAMENTO"
+    r"|ELABORACION|ENVASE|HERSTELLUNG|PRODUKTION|PRODUKSI|PEMBUATAN|SAN XUAT|NSX|ИЗГОТОВЛЕНИЯ|ПРОИЗВОДСТВА"
+    r"|ВЫРАБОТКИ)(?![A-Z])"
     r"|(?:من\s*)?تاريخ\s*(?:الانتاج|الصنع|التصنيع)"
 )
 # ...and before it ("제조일로부터 12개월", "ÜRETİM TARİHİNDEN İTİBAREN 24 AY", "生产之日起12个月").
 _PRODUCTION_FROM = (
-    r"제조일자?로?부터|제조일로부터|생산일로부터|URETIM TARIHINDEN(?:\s*ITIBAREN)?|生产之日起|生產之日起"
-    r"|自生产日期起|С ДАТЫ (?:ИЗГОТОВЛЕНИЯ|ПРОИЗВОДСТВА)"
+    "제조일로부터|제조일자로부터|제조일부터|생산일로부터|URETIM TARIHINDEN|URETIM TARIHINDEN ITIBAREN"
+    "|URETIMDEN ITIBAREN|生产之日起|生產之日起|自生产日期起|生产日起|生產日起|製造日起|制造日起|製造日より"
+    "|製造日から|С ДАТЫ ИЗГОТОВЛЕНИЯ|С ДАТЫ ПРОИЗВОДСТВА"
 )
-# Between the term and the time: marks, and at most two small words ("IS", "UP TO", "НЕ БОЛЕЕ").
+
+
+def _spaced(char: str) -> bool:
+    """A letter of a script written with spaces between words (Latin, Cyrillic), whose terms must
+    not start inside a word; Chinese, Japanese and Korean write none ("未开封保质期")."""
+    return char.isalpha() and (char.isascii() or "\u0400" <= char <= "\u04ff")
+
+
+def _terms(words: str) -> str:
+    """``words`` (``|`` between them) as a word tree (see keywords.py)."""
+    return word_tree(words.split("|"), _spaced)
+
+
+# Between the term and the time: marks, at most two small words ("IS", "UP TO", "НЕ БОЛЕЕ"), and
+# on Chinese labels a storage condition ("保质期：常温12个月", "保质期：0-4℃冷藏21天").
 _GAP = (
     r"[\s:.\-=：为為]{0,4}"
+    r"(?:\([^)\n]{1,16}\)[\s:]{0,3})?"  # "SHELF LIFE (UNOPENED): 24 MONTHS"
     r"(?:(?:IS|ARE|OF|FOR|POR|WITHIN|UP TO|ATE|HASTA|DANS LES|LA|DE|НЕ БОЛЕЕ|СОСТАВЛЯЕТ)\s{1,2}){0,2}"
+    r"(?:(?:-?\d{1,2}\s?[-~～至]\s?)?\d{1,2}\s?[℃°]C?)?(?:(?![一二两兩三四五六七八九十至到])[\u4e00-\u9fff、]){0,8}"
 )
 _UNIT_TREE = word_tree(_UNIT_OF)
 _TIME = _NUMBER + r"\s{0,2}(?P<unit>" + _UNIT_TREE + r")(?![A-ZА-Я])"
 _SHELF_LIFE = re.compile(
-    rf"(?:(?<![A-Z])(?:{_LIFE_TERMS})|(?<![A-Z])(?P<within>{_WITHIN_TERMS})|(?:{_PRODUCTION_FROM})){_GAP}{_TIME}"
+    rf"(?:{_terms(_LIFE_TERMS)}|(?P<within>{_terms(_WITHIN_TERMS)})"
+    rf"|(?P<produced>{_terms(_PRODUCTION_FROM + '|' + _PRODUCTION_LIFE_TERMS)})){_GAP}{_TIME}"
     rf"(?P<from>\s{{0,3}}[,.]?\s{{0,3}}(?:{_FROM_PRODUCTION}))?"
 )
 # What every time holds, searched first: most text with a date holds none (12/05/2026, L2345 12:30,
 # 12 MAY) and is passed over at a fraction of the phrase's cost. Each opens with a character class,
 # which the engine skips ahead to; numbers spelled in English come with an English unit.
 _DIGIT_TIME = re.compile(r"\d\s{0,2}(?:" + _UNIT_TREE + ")")
-_CJK_TIME = re.compile(r"[一二两兩三四五六七八九十]\s{0,2}[个個月天日年周週]")
+_CJK_TIME = re.compile(r"[一二两兩三四五六七八九十]\s{0,2}[个個月天日年周週ヶか]")
 _ENGLISH_UNITS = ("MONTH", "MTH", "YEAR", "DAY", "WEEK")
-# A time counted from opening or purchase is how long an opened pack keeps, not a shelf life.
+# A time counted from opening or purchase is how long an opened pack keeps, not a shelf life; one
+# "unopened" or "before opening" is the shelf life itself.
 _OPENED = re.compile(
     r"OPEN|ABERT|ABRIR|APERTUR|OUVERT|GEOFFNET|OFFNEN|DIBUKA|KHUI|ВСКРЫТ|ОТКРЫТ|PURCHASE|开封|開封|开启|개봉|فتح"
 )
-# How far around a phrase an opening word is looked for, in characters.
-_OPENED_REACH = 40
+_UNOPENED = re.compile(
+    r"UNOPENED|BEFORE OPENING|NOT OPENED|ANTES DE ABRIR|AVANT OUVERTURE|VOR DEM OFFNEN|未开封|未開封|开封前"
+    r"|開封前|개봉 ?전|ДО ВСКРЫТИЯ"
+)
+# Where a phrase's clause ends: an opening word in the next sentence ("... FROM MFG. ONCE OPENED USE
+# WITHIN 6 WEEKS", "开封后请尽快食用" after a comma) is that sentence's.
+_CLAUSE_END = re.compile(r"\n|[。，；;,、]|\.\s")
 
 
 def find_shelf_life(text: str) -> ShelfLife | None:
@@ -149,20 +169,28 @@ def find_shelf_life(text: str) -> ShelfLife | None:
         return None
     found: ShelfLife | None = None
     for match in _SHELF_LIFE.finditer(text):
-        near = text[max(0, match.start() - _OPENED_REACH) : match.end() + _OPENED_REACH]
-        if _OPENED.search(near) is not None:
+        if _of_an_opened_pack(text, match.start(), match.end()):
             continue
-        if match.group("within") is not None and match.group("from") is None:
+        from_production = match.group("from") is not None or match.group("produced") is not None
+        if match.group("within") is not None and not from_production:
             continue  # "USE WITHIN 3 DAYS": of opening, most often
         amount = _amount(match.group("n"))
         unit = _UNIT_OF[match.group("unit")]
         if amount is None or not 1 <= amount <= _MOST[unit]:
             continue
-        life = ShelfLife(amount, unit, match.start(), match.end())
+        life = ShelfLife(amount, unit, match.start(), match.end(), from_production)
         if found is not None and (found.amount, found.unit) != (amount, unit):
             return None
         found = found or life
     return found
+
+
+def _of_an_opened_pack(text: str, start: int, end: int) -> bool:
+    """Whether the clause that holds ``text[start:end]`` counts it from opening or purchase."""
+    before = max((match.end() for match in _CLAUSE_END.finditer(text, 0, start)), default=0)
+    after = _CLAUSE_END.search(text, end)
+    clause = text[before : len(text) if after is None else after.start()]
+    return _OPENED.search(clause) is not None and _UNOPENED.search(clause) is None
 
 
 def expires(made: dt.date, precision: DatePrecision, life: ShelfLife) -> dt.date | None:

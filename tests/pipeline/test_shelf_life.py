@@ -39,8 +39,23 @@ REF = dt.date(2026, 11, 30)
             "2027-06-01",
         ),
         ("تاريخ الإنتاج: 2026/01/20 صالح لمدة 12 شهر من تاريخ الإنتاج", "2027-01-20"),
-        # The production date printed unlabelled (the keyword in another script, or lost).
-        ("Shelf life: 2 years\n01.09.2026", "2028-09-01"),
+        # The production date printed unlabelled (its keyword in another script, or lost), where
+        # the phrase says the time counts from production.
+        ("Best before 2 years from manufacture\n01.09.2026", "2028-09-01"),
+        ("2026-05-12 保质期:12个月", "2027-05-12"),
+        # An opened pack's time in the next sentence, or "unopened", is no obstacle (a review).
+        ("PKD 20/10/2026\nBest before 12 months from packaging\nUse within 1 month of opening", "2027-10-20"),
+        ("MFG 05/2026\nBest before 24 months from mfg. Once opened use within 6 weeks.", "2028-05-31"),
+        ("生产日期:2026-05-12 保质期:12个月 贮存条件:常温、阴凉干燥处,开封后请尽快食用", "2027-05-12"),
+        ("生产日期 2026-05-12 未开封保质期18个月", "2027-11-12"),
+        ("MFG 01/03/2026 Shelf life (unopened): 24 months", "2028-03-01"),
+        # A storage condition between the term and the time; Taiwan's and Japan's phrasings.
+        ("生产日期 2026-05-12 保质期：0-4℃冷藏21天", "2026-06-02"),
+        ("生产日期 2026-05-12 保质期：阴凉干燥处保存12个月", "2027-05-12"),
+        ("製造日期 2026.05.12 保存期限：12個月", "2027-05-12"),
+        ("製造日 2026.05.12 製造日より12ヶ月", "2027-05-12"),
+        ("Data di produzione 12/05/2026 da consumarsi entro 12 mesi dalla data di produzione", "2027-05-12"),
+        ("MFG 12/05/2026 BESTBEFORE 12 MONTHS", "2027-05-12"),
     ],
 )
 def test_a_shelf_life_from_the_production_date_is_the_expiry_date(text: str, expected: str) -> None:
@@ -72,6 +87,9 @@ def test_a_month_production_date_gives_a_month_expiry_date() -> None:
         "MFG 12/05/2026\nUSE WITHIN 6 MONTHS",
         # Two shelf lives (a multipack): which is whose is not known.
         "生产日期 2026-05-12 保质期：12个月 保质期：6个月",
+        # An offer or a warranty is valid, not a shelf life.
+        "Offer valid for 30 days\nMFG 20/11/2026",
+        "PKD 01/2026\nValid for 12 months warranty",
     ],
 )
 def test_no_shelf_life_is_read_where_the_label_gives_none(text: str) -> None:
@@ -84,6 +102,35 @@ def test_a_printed_expiry_date_wins_over_a_shelf_life() -> None:
     result = parse_dates("MFG 01/02/2026 EXP 01/12/2026\nBest before 12 months from manufacture", REF)
     assert result.best is not None and result.best.date == dt.date(2026, 12, 1)
     assert result.best.text == "01/12/2026"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A later printed date is the expiry date printed, whatever the shelf life says.
+        ("MFG 15/01/2026\nBest before 12 months from manufacture\n20/01/2027", "2027-01-20"),
+        ("15/01/2026\n20/01/2027\nShelf life 12 months", "2027-01-20"),
+        # An unlabelled date beside a shelf life that does not say "from production" may be the
+        # expiry date whose keyword OCR lost: it stays the answer.
+        ("Shelf life 18 months\n12.05.2026", "2026-05-12"),
+    ],
+)
+def test_a_printed_date_that_may_be_the_expiry_date_is_not_moved(text: str, expected: str) -> None:
+    result = parse_dates(text, REF)
+    assert result.best is not None and result.best.date.isoformat() == expected
+    assert "MONTH" not in result.best.text.upper()
+
+
+def test_a_production_date_later_in_the_reference_month_is_no_production_date() -> None:
+    result = parse_dates("MFG 25/11/2026\nBest before 12 months from mfg", dt.date(2026, 11, 10))
+    assert result.best is None
+
+
+def test_a_shelf_life_date_is_surer_from_a_labelled_production_date() -> None:
+    labelled = parse_dates("MFG 05/06/2026\nBest before 12 months from mfg", REF).best
+    unlabelled = parse_dates("05/06/2026\nBest before 12 months from mfg", REF).best
+    assert labelled is not None and unlabelled is not None and labelled.date == unlabelled.date
+    assert labelled.confidence > unlabelled.confidence
 
 
 def test_a_date_after_the_reference_date_is_no_production_date() -> None:
