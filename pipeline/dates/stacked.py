@@ -26,12 +26,14 @@ __all__ = ["MAX_JOINS", "joins"]
 # US print puts the month first: a month's name alone over a day alone over a year alone ("FEB" /
 # "17" / "2029": hard set v4 980179, a turned code). A name, not any word ("Fat" / "12" of a
 # nutrition table would use up MAX_JOINS), and a four-digit year under the day (a two-digit
-# number there is as often a size or a count).
+# number there is as often a size or a count). Or a month's name and a day over a year alone
+# ("SELL BY OCT 12" over "2028").
 _JOINABLE = re.compile(
     r"(?:(?:^|(?<=\n))\d{1,2}\n(?=[^\W\d_]{3})"
     r"|[^\W\d_]{3,}\.?\n(?=\d{4}(?:\n|$))"
     rf"|(?:^|(?<=\n))(?i:{MONTH_PATTERN})\.?\n(?=\d{{1,2}}\n\d{{4}}(?:\n|$))"
-    r"|(?<=[^\W\d_]{3}\n)\d{1,2}\n(?=\d{4}(?:\n|$)))"
+    r"|(?<=[^\W\d_]{3}\n)\d{1,2}\n(?=\d{4}(?:\n|$))"
+    rf"|(?<![^\W\d_])(?i:{MONTH_PATTERN})[ .\-/]{{1,2}}\d{{1,2}}\n(?=\d{{4}}(?:\n|$)))"
 )
 # At most this many line breaks are tried (a date's lines are near each other; a page of text has
 # many breaks, and each try is one more parse of it).

@@ -119,6 +119,8 @@ def test_ed_names_an_expiry_date_only_glued_to_it_or_with_its_colon() -> None:
         ("BB\n16 JUN\n2025", "2025-06-16"),
         ("16\nJUN\n2025", "2025-06-16"),
         ("DD/MM/YY\nFEB\n17\n2029\nNONSN", "2029-02-17"),  # US print: month, day, year
+        ("BEST BY OCT 12\n2028", "2028-10-12"),  # month and day over the year (a review)
+        ("SELL BY MAY 12\n2026", "2026-05-12"),
     ],
 )
 def test_a_date_printed_over_lines_is_read_whole(text: str, expected: str) -> None:
