@@ -75,20 +75,23 @@ _NUMBER = (
 # "保质期12个月", "SHELF LIFE: 18 MONTHS"). A space stands for any short gap OCR leaves
 # ("BESTBEFORE"), as in keywords.py.
 _LIFE_TERMS = (
-    "BEST BEFORE|BEST BY|EXPIRY|EXPIRES|EXPIRE|EXPIRATION|EXP|SHELF LIFE|VALIDADE|PRAZO DE VALIDADE"
-    "|VIDA UTIL|CADUCIDAD|CONSUMIR ANTES DE|CONSUMIR PREFERENTEMENTE ANTES DE|DUREE DE CONSERVATION|DLUO"
-    "|DDM|A CONSOMMER DE PREFERENCE|HALTBARKEIT|MINDESTENS HALTBAR|MASA SIMPAN|KADALUARSA|KEDALUWARSA"
-    "|BAIK DIGUNAKAN SEBELUM|HSD|HAN SU DUNG|TETT|RAF OMRU|СРОК ГОДНОСТИ|СРОК ХРАНЕНИЯ|ГОДЕН|ГОДНО"
+    "BEST BEFORE|BEST BY|EXPIRY|EXPIRES|EXPIRE|EXPIRATION|EXP|SHELF LIFE"
+    "|VALIDADE|VAL|VALIDO|PRAZO DE VALIDADE|VIDA UTIL|CADUCIDAD"
+    "|CONSUMIR ANTES DE|CONSUMIR PREFERENTEMENTE ANTES DE"
+    "|DUREE DE CONSERVATION|DLUO|DDM|A CONSOMMER DE PREFERENCE|HALTBARKEIT|MINDESTENS HALTBAR"
+    "|MASA SIMPAN|KADALUARSA|KEDALUWARSA|BAIK DIGUNAKAN SEBELUM|HSD|HAN SU DUNG|TETT|RAF OMRU"
+    "|СРОК ГОДНОСТИ|СРОК ХРАНЕНИЯ|ГОДЕН|ГОДНО"
     "|유통기한|소비기한|مدة الصلاحية|الصلاحية|صالح لمدة|صالحة لمدة|صالح"
 )
 # China's and Taiwan's shelf-life terms, which count from the production date by law (GB 7718:
 # "保质期" with "生产日期"): a date beside them is the production date even unlabelled.
 _PRODUCTION_LIFE_TERMS = "保质期|保質期|质保期|保存期|保存期限"
 # Terms that make it one only with a production term after it ("USE WITHIN 6 MONTHS OF
-# MANUFACTURE"; alone, "USE WITHIN 3 DAYS" is mostly once opened, "VALID FOR 30 DAYS" an offer).
+# MANUFACTURE"; alone, "USE WITHIN 3 DAYS" is mostly once opened, "VALID FOR 30 DAYS" an offer;
+# Brazil's "VAL: 12 MESES" is a shelf life, above).
 _WITHIN_TERMS = (
     "USE BY|USE BEFORE|USE WITHIN|CONSUME WITHIN|CONSUME BEFORE|CONSUME BY|BEST WITHIN|BEST IF USED WITHIN"
-    "|VALID|VALIDO|VAL|ENTRO|CONSUMARE ENTRO"
+    "|VALID|ENTRO|CONSUMARE ENTRO"
 )
 # "From production", after the time ("FROM THE DATE OF MANUFACTURE", "KE TU NSX")...
 _FROM_PRODUCTION = (

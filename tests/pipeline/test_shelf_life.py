@@ -34,6 +34,7 @@ REF = dt.date(2026, 11, 30)
         ("NSX: 01/02/2026 HSD: 24 tháng kể từ NSX", "2028-02-01"),
         ("Üretim tarihi: 10.01.2026 TETT: Üretim tarihinden itibaren 24 ay", "2028-01-10"),
         ("FAB: 10/03/2026 VALIDADE: 12 MESES", "2027-03-10"),
+        ("FAB 10/03/2026 VAL: 6 MESES", "2026-09-10"),
         (
             "Consumir antes de 12 meses de la fecha de fabricación. Fecha de fabricación: 01/06/2026",
             "2027-06-01",
