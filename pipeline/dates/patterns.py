@@ -163,6 +163,18 @@ _CJK_PATTERN = (
         r"(?: ?(?P<d>\d{1,2})(?: ?[日일])?)?(?!\d)"
     ),
 )
+# Japan's Reiwa era, whose year 1 is 2019 (years.REIWA_YEAR_ONE): "令和9年5月12日", "R9.05.12" (27
+# May 2027). The era letter alone is read only on a label with kana or kanji ("R12.50" is a price
+# elsewhere), and only with a day; the era's name with a month alone too ("令和9年5月"). The empty
+# ``y`` says no year was printed in digits (parser.py's evidence).
+_REIWA_PATTERN = (
+    Form.YEAR_FIRST,
+    re.compile(
+        r"(?P<y>)(?:令和 ?(?P<era>\d{1,2}) ?年 ?(?P<m>\d{1,2}) ?月(?: ?(?P<d>\d{1,2}) ?日?)?"
+        r"|(?<![A-Z\d])R ?(?P<era_r>\d{1,2})(?P<s>[./\-])(?P<m_r>\d{1,2})(?P=s)(?P<d_r>\d{1,2}))(?!\d)"
+    ),
+)
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")  # kana and kanji
 # Canada's year (optional), bilingual month symbol and day ("2027 JA 15", "27 MR 03", "JN 30"),
 # read only on a label with a Canadian date phrase (months.CANADIAN_MONTHS): "BEST BEFORE" beside
 # its French "MEILLEUR AVANT", "BB/MA", or "EMBALLE LE" (packaged on). Without its year, only right
@@ -276,6 +288,8 @@ def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re
     # An ASCII text holds neither character: the common case skips both scans.
     if not text.isascii() and ("年" in text or "년" in text):
         patterns += (_CJK_PATTERN,)
+    if not text.isascii() and ("令和" in text or ("R" in text and _JAPANESE.search(text))):
+        patterns += (_REIWA_PATTERN,)
     if ("MEILLEUR" in text or "EMBALLE" in text or "MA" in text) and _CANADIAN_PHRASE.search(text):
         patterns += (_CANADIAN_PATTERN,)
     return patterns

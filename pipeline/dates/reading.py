@@ -129,10 +129,23 @@ def _a_day_rather(g: re.Match[str], start: int) -> bool:
     return _SELL_BY.search(g.string, max(0, start - _SELL_BY_REACH), start) is not None
 
 
+def _reiwa(g: re.Match[str], window: YearWindow) -> Reading | None:
+    """A Reiwa-era date (patterns.py): 令和9年5月12日 or R9.05.12."""
+    era, month, day = (g["era"], g["m"], g["d"]) if g["era"] is not None else (g["era_r"], g["m_r"], g["d_r"])
+    year = window.reiwa(era or "0")
+    if day is None:
+        month_end = _month_end(year, int(month or 0))
+        return Reading(month_end, DatePrecision.MONTH, short_year=True) if month_end else None
+    date = _day(year, int(month or 0), int(day))
+    return Reading(date, DatePrecision.DAY, short_year=True) if date else None
+
+
 def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int) -> Reading | None:
     """The date ``match`` prints, or None when it names no real date inside the year window."""
     g = match.groups
     form = match.form
+    if form is Form.YEAR_FIRST and "era" in g.re.groupindex:
+        return _reiwa(g, window)
     if form is Form.YEAR_FIRST:
         y = g["y"] or ""
         year = window.year(y) if len(y) in (2, 4) else None

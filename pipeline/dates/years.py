@@ -12,7 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-__all__ = ["BUDDHIST_ERA_OFFSET", "PLAUSIBLE_AHEAD_DAYS", "PLAUSIBLE_BACK_DAYS", "YearWindow", "infer_year"]
+__all__ = [
+    "BUDDHIST_ERA_OFFSET",
+    "PLAUSIBLE_AHEAD_DAYS",
+    "PLAUSIBLE_BACK_DAYS",
+    "REIWA_YEAR_ONE",
+    "YearWindow",
+    "infer_year",
+]
 
 # A date this far before or after the reference date is plausible on a label: an expired product
 # photographed years later, a manufacture date, a long shelf life (canned food, ten years at most).
@@ -20,6 +27,8 @@ PLAUSIBLE_BACK_DAYS = 5 * 365 + 1
 PLAUSIBLE_AHEAD_DAYS = 10 * 365 + 2
 # The Thai solar calendar counts from 543 BCE: Buddhist-era year 2569 is 2026.
 BUDDHIST_ERA_OFFSET = 543
+# Japan's Reiwa era began on 1 May 2019: Reiwa 1 is 2019, Reiwa 9 is 2027.
+REIWA_YEAR_ONE = 2019
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +56,12 @@ class YearWindow:
         if len(digits) == 4 and first <= year - BUDDHIST_ERA_OFFSET <= last:
             return year - BUDDHIST_ERA_OFFSET
         return None
+
+    def reiwa(self, digits: str) -> int | None:
+        """The year that a Reiwa-era year prints (``9`` is 2027), or None outside the window."""
+        year = REIWA_YEAR_ONE - 1 + int(digits)
+        first, last = self.reference.year - self.years_back, self.reference.year + self.years_ahead
+        return year if int(digits) >= 1 and first <= year <= last else None
 
     def plausible_range(self) -> tuple[dt.date, dt.date]:
         """The first and last date a label plausibly prints (see the module docstring)."""

@@ -508,6 +508,26 @@ def test_a_month_name_and_two_digits_after_sell_by_are_a_day(text: str, expected
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        # Japan's Reiwa era (year 1 is 2019): its name, or its letter on a Japanese label.
+        ("賞味期限 令和9年5月12日", "2027-05-12"),
+        ("賞味期限 令和9年5月", "2027-05-31"),
+        ("賞味期限 R9.05.12", "2027-05-12"),
+        ("消費期限 R8.12.5", "2026-12-05"),
+    ],
+)
+def test_japanese_era_years(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["R12.50", "価格 R12.50", "令和 7年産"])
+def test_an_era_letter_is_no_date_outside_a_japanese_date(text: str) -> None:
+    assert parse_dates(text, REF).best is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         # Canada's bilingual month symbols, year (optional) then month then day (CFIA).
         ("BEST BEFORE\nMEILLEUR AVANT\n2027 JA 15", "2027-01-15"),
         ("BB/MA 27 MR 03", "2027-03-03"),
