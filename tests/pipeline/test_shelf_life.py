@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import cv2
+import numpy as np
 import pytest
 
+from pipeline import Pipeline, ProcessOptions
 from pipeline.dates import parse_dates
 from pipeline.dates.normalize import normalize
 from pipeline.dates.shelf_life import ShelfLife, Unit, expires, find_shelf_life
@@ -168,3 +171,24 @@ def test_a_month_shorter_than_the_day_ends_the_shelf_life_on_its_last_day() -> N
 )
 def test_dates_and_impossible_times_are_no_shelf_life(text: str) -> None:
     assert find_shelf_life(normalize(text)) is None
+
+
+@pytest.mark.slow
+def test_the_pipeline_reads_a_shelf_life_printed_apart_from_its_packing_date(real_pipeline: Pipeline) -> None:
+    # An Indian pack (FSSAI): the shelf life in the artwork, the packing date by the coder, apart.
+    image = np.full((700, 1000, 3), 235, np.uint8)
+    for text, y, scale, thickness in (
+        ("MASALA NOODLES", 120, 2.0, 4),
+        ("Net wt 70 g   MRP Rs 14.00", 220, 1.1, 2),
+        ("BEST BEFORE 9 MONTHS FROM PACKAGING", 330, 1.1, 2),
+        ("PKD: 12/01/2026", 470, 1.6, 3),
+        ("BATCH NO. B2341", 560, 1.2, 2),
+    ):
+        cv2.putText(image, text, (60, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), thickness)
+    ok, encoded = cv2.imencode(".png", image)
+    assert ok
+    result = real_pipeline.process(encoded.tobytes(), ProcessOptions(reference_date=REF))
+    best = result.best_date
+    assert best is not None and best.date == dt.date(2026, 10, 12) and best.kind is DateKind.EXPIRY
+    assert best.text.upper().startswith("BEST BEFORE 9 MONTHS")
+    assert best.is_expired
