@@ -109,12 +109,22 @@ def parse_dates(
             found, _ = parse_with_evidence(joined, order, window, grace_days, default)
             whole = _pick_best(found) if found else None
             # Whole, and read across the join: its span (with a space for the break) is not a
-            # piece of the text as read.
-            if _is_whole(whole) and whole.text not in text:  # type: ignore[union-attr]
+            # piece of the text as read; and no plausible month and year re-read as a day in
+            # another year ("EXP MAR 27" over a lot "2031" stays March 2027).
+            if _is_whole(whole) and whole.text not in text and not _year_moved(best, whole, window):  # type: ignore[arg-type, union-attr]
                 return DateParseResult(best=whole, candidates=found)
     if not candidates:
         return _NOTHING
     return DateParseResult(best=best, candidates=candidates)
+
+
+def _year_moved(best: ParsedDate | None, whole: ParsedDate, window: YearWindow) -> bool:
+    """Whether a join turns ``best``, a printed month and year that is plausible, into a day of
+    another year."""
+    if best is None or best.precision is not DatePrecision.MONTH or best.year_inferred:
+        return False
+    first, last = window.plausible_range()
+    return first <= best.date <= last and whole.date.year != best.date.year
 
 
 def _has_expiry(candidates: tuple[ParsedDate, ...]) -> bool:

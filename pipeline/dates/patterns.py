@@ -177,14 +177,16 @@ _REIWA_PATTERN = (
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")  # kana and kanji
 # Canada's year (optional), bilingual month symbol and day ("2027 JA 15", "27 MR 03", "JN 30"),
 # read only on a label with a Canadian date phrase (months.CANADIAN_MONTHS): "BEST BEFORE" beside
-# its French "MEILLEUR AVANT", "BB/MA", or "EMBALLE LE" (packaged on). Without its year, only right
-# after a keyword (``_canadian_kept``): French cooking text says "DE 15 A 20 MIN".
+# its French "MEILLEUR AVANT", "BB/MA", or "EMBALLE LE" (packaged on). Without its four-digit year,
+# only right after a keyword (``_canadian_kept``): French cooking text says "DE 15 A 20 MIN" and
+# "15 AU 20 MIN"; never the "MA" of "BB / MA" itself.
 _CANADIAN_PHRASE = re.compile(r"MEILLEUR ?AVANT|EMBALLE ?LE|BB ?/ ?MA(?![A-Z])")
 _CANADIAN_PATTERN = (
     Form.YEAR_NAME_DAY,
     re.compile(
-        rf"(?<![A-Z\d/])(?:(?P<y>20\d\d|\d\d) ?)?(?P<mon>{'|'.join(CANADIAN_MONTHS)}) ?"
-        r"(?P<d>[0-3]?\d)(?![\d:])"
+        rf"(?<![A-Z\d/])(?<!/ )(?<!DU )(?<!DE )(?<!ENTRE )(?:(?P<y>20\d\d|\d\d) ?)?"
+        rf"(?P<mon>{'|'.join(CANADIAN_MONTHS)}) ?(?P<d>[0-3]?\d)(?![\d:A-Z])"
+        r"(?! ?(?:MIN|SEC|HEURE|HR|H\b|°|%))"  # "15 AU 20 MIN": a French range, no date
     ),
 )
 # Most lines name no month: one search for a month word spares them the three patterns below.
@@ -338,8 +340,9 @@ _CANADIAN_GAP = re.compile(r"[\s:.\-/]{0,4}(?:MA[\s:.\-]{0,3})?")  # "BB/MA JN 3
 
 
 def _canadian_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -> bool:
-    """Whether a Canadian month-symbol date prints its year, or follows a keyword."""
-    if match.groups.re is not _CANADIAN_PATTERN[1] or match.groups["y"] is not None:
+    """Whether a Canadian month-symbol date prints its four-digit year, or follows a keyword: a
+    two-digit one may be a French range ("15 AU 20 MIN", "DU 12 AU 18")."""
+    if match.groups.re is not _CANADIAN_PATTERN[1] or len(match.groups["y"] or "") == 4:
         return True
     return any(end <= match.start and _CANADIAN_GAP.fullmatch(text, end, match.start) for end in keyword_ends)
 

@@ -107,9 +107,22 @@ def _compact(digits: str, order: DateOrder, window: YearWindow) -> Reading | Non
 
 # "Sell by" right before a date: US retail's phrase for perishables (milk, eggs, meat), whose date
 # is a month and a day, the year left out ("SELL BY OCT 12").
-_SELL_BY = re.compile(r"SELL ?BY[ :.\-\n]{0,3}$")
+_SELL_BY = re.compile(r"SELL[ \-]?BY(?: ?DATE)?[ :.\-\n]{0,3}$")
 # How far before a date its "Sell by" may start, in characters.
-_SELL_BY_REACH = 12
+_SELL_BY_REACH = 17
+# A sell-by date is near the day a pack is on the shelf: of the day's two nearest years, the one
+# nearer the reference date ("SELL BY OCT 12" photographed on 30 Nov 2026 is 12 Oct 2026, seven
+# weeks past, not 12 Oct 2027).
+
+
+def _nearest(month: int, day: int, reference: dt.date) -> dt.date | None:
+    """The ``day``/``month`` nearest ``reference``, in its year or the one before or after."""
+    days = [
+        found
+        for year in (reference.year - 1, reference.year, reference.year + 1)
+        if (found := _day(year, month, day))
+    ]
+    return min(days, key=lambda found: abs((found - reference).days), default=None)
 
 
 def _a_day_rather(g: re.Match[str], start: int) -> bool:
@@ -171,7 +184,7 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
     if form is Form.NAME_YEAR:
         month_end = _month_end(window.year(y or ""), month)
         if _a_day_rather(g, match.start):
-            day_of = infer_year(month, int(y or 0), window.reference, grace_days)
+            day_of = _nearest(month, int(y or 0), window.reference)
             return Reading(day_of, DatePrecision.DAY, year_inferred=True, short_year=True) if day_of else None
         return Reading(month_end, DatePrecision.MONTH, short_year=len(y or "") == 2) if month_end else None
     day = int(g["d"] or 0)

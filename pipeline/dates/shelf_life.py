@@ -85,7 +85,7 @@ _LIFE_TERMS = (
 )
 # China's and Taiwan's shelf-life terms, which count from the production date by law (GB 7718:
 # "保质期" with "生产日期"): a date beside them is the production date even unlabelled.
-_PRODUCTION_LIFE_TERMS = "保质期|保質期|质保期|保存期|保存期限"
+_PRODUCTION_LIFE_TERMS = "保质期|保質期|保存期|保存期限"
 # Terms that make it one only with a production term after it ("USE WITHIN 6 MONTHS OF
 # MANUFACTURE"; alone, "USE WITHIN 3 DAYS" is mostly once opened, "VALID FOR 30 DAYS" an offer;
 # Brazil's "VAL: 12 MESES" is a shelf life, above).
@@ -149,6 +149,8 @@ _ENGLISH_UNITS = ("MONTH", "MTH", "YEAR", "DAY", "WEEK")
 _OPENED = re.compile(
     r"OPEN|ABERT|ABRIR|APERTUR|OUVERT|GEOFFNET|OFFNEN|DIBUKA|KHUI|ВСКРЫТ|ОТКРЫТ|PURCHASE|开封|開封|开启|개봉|فتح"
 )
+# Nor is a guarantee's or a warranty's time ("GUARANTEE VALID FOR 24 MONTHS FROM MANUFACTURE").
+_WARRANTY = re.compile(r"GUARANTEE|WARRANTY|GARANTIA|GARANTIE|GARANZIA|ГАРАНТИ|保修|质保期?(?!\d)|보증")
 _UNOPENED = re.compile(
     r"UNOPENED|BEFORE OPENING|NOT OPENED|ANTES DE ABRIR|AVANT OUVERTURE|VOR DEM OFFNEN|未开封|未開封|开封前"
     r"|開封前|개봉 ?전|ДО ВСКРЫТИЯ"
@@ -156,6 +158,9 @@ _UNOPENED = re.compile(
 # Where a phrase's clause ends: an opening word in the next sentence ("... FROM MFG. ONCE OPENED USE
 # WITHIN 6 WEEKS", "开封后请尽快食用" after a comma) is that sentence's.
 _CLAUSE_END = re.compile(r"\n|[。，；;,、]|\.\s")
+# After the phrase, Chinese text also starts its next clause after a space ("保质期:12个月
+# 开封后请冷藏").
+_CLAUSE_AFTER = re.compile(r"\n|[。，；;,、]|\.\s|\s(?=[\u4e00-\u9fff])")
 
 
 def find_shelf_life(text: str) -> ShelfLife | None:
@@ -172,7 +177,7 @@ def find_shelf_life(text: str) -> ShelfLife | None:
         return None
     found: ShelfLife | None = None
     for match in _SHELF_LIFE.finditer(text):
-        if _of_an_opened_pack(text, match.start(), match.end()):
+        if _not_a_shelf_life(text, match.start(), match.end()):
             continue
         from_production = match.group("from") is not None or match.group("produced") is not None
         if match.group("within") is not None and not from_production:
@@ -188,11 +193,14 @@ def find_shelf_life(text: str) -> ShelfLife | None:
     return found
 
 
-def _of_an_opened_pack(text: str, start: int, end: int) -> bool:
-    """Whether the clause that holds ``text[start:end]`` counts it from opening or purchase."""
+def _not_a_shelf_life(text: str, start: int, end: int) -> bool:
+    """Whether the clause that holds ``text[start:end]`` counts it from opening or purchase, or
+    is a warranty's."""
     before = max((match.end() for match in _CLAUSE_END.finditer(text, 0, start)), default=0)
-    after = _CLAUSE_END.search(text, end)
+    after = _CLAUSE_AFTER.search(text, end)
     clause = text[before : len(text) if after is None else after.start()]
+    if _WARRANTY.search(clause) is not None:
+        return True
     return _OPENED.search(clause) is not None and _UNOPENED.search(clause) is None
 
 

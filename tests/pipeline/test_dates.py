@@ -129,6 +129,12 @@ def test_a_date_printed_over_lines_is_read_whole(text: str, expected: str) -> No
     assert best.precision is DatePrecision.DAY and not best.year_inferred
 
 
+def test_a_plausible_month_and_year_is_not_joined_to_a_number_under_it() -> None:
+    # "2031" under "EXP MAR 27" is as likely a lot: March 2027 stays (a review).
+    best = parse_dates("EXP MAR 27\n2031\nLOT A12", REF).best
+    assert best is not None and best.date == dt.date(2027, 3, 31)
+
+
 def test_lines_are_joined_only_when_that_makes_a_whole_date() -> None:
     # A whole date on its own line is never joined to the next; nor a day and month to a number
     # that is no year, or to another line's date.

@@ -486,10 +486,12 @@ def test_a_printed_year_is_never_moved(text: str) -> None:
     ("text", "expected"),
     [
         # A US carton's month and day after "Sell by", the year left out (not October 2012,
-        # December 2024).
-        ("SELL BY OCT 12", "2027-10-12"),
+        # December 2024): the one nearest the day it is read, on the shelf.
+        ("SELL BY OCT 12", "2026-10-12"),
         ("SELL BY DEC 24", "2026-12-24"),
         ("SELL BY: NOV 21", "2026-11-21"),
+        ("SELL-BY JAN 05", "2027-01-05"),
+        ("SELL BY DATE DEC 12", "2026-12-12"),
         ("SELL BY OCT 12 2027", "2027-10-12"),
         # Elsewhere two digits after a month are its year: a medicine's "EXP OCT 20" expired in
         # 2020; a slash and a glued month print a year too.
@@ -535,6 +537,9 @@ def test_an_era_letter_is_no_date_outside_a_japanese_date(text: str) -> None:
         ("BEST BEFORE/MEILLEUR AVANT\nJL 14\nL1234", "2027-07-14"),
         ("PACKAGED ON/EMBALLE LE\n26 NO 02\nBEST BEFORE/MEILLEUR AVANT\n26 DE 02", "2026-12-02"),
         ("MEILLEUR AVANT 12/05/2027", "2027-05-12"),
+        # The "MA" of a spaced "BB / MA" is no month (a review: it read 15 May).
+        ("BB / MA 15/01/2027", "2027-01-15"),
+        ("BB / MA 27 JA 15", "2027-01-15"),
     ],
 )
 def test_canadian_month_symbols(text: str, expected: str) -> None:
@@ -550,6 +555,10 @@ def test_canadian_month_symbols(text: str, expected: str) -> None:
         # before them, they are words ("de 15 à 20 min", "MA 12").
         "BEST BEFORE 12 DE 2027",
         "Cuire DE 15 A 20 MIN AU 12",
+        # French ranges after a Canadian phrase (a review): minutes, "du ... au".
+        "BEST BEFORE / MEILLEUR AVANT\n15 AU 20 MIN AU FOUR",
+        "BB/MA\nMICRO-ONDES: 12 AU 14 MIN",
+        "PRODUIT DU CANADA MEILLEUR AVANT\nVOIR COUVERCLE\n12 AL 2X",
         "MEILLEUR AVANT: VOIR COUVERCLE\nCuire de 15 a 20 min",
         "MA 12 kcal",
     ],

@@ -52,6 +52,7 @@ REF = dt.date(2026, 11, 30)
         ("MFG 05/2026\nBest before 24 months from mfg. Once opened use within 6 weeks.", "2028-05-31"),
         ("生产日期:2026-05-12 保质期:12个月 贮存条件:常温、阴凉干燥处,开封后请尽快食用", "2027-05-12"),
         ("生产日期 2026-05-12 未开封保质期18个月", "2027-11-12"),
+        ("生产日期:2026.05.12\n保质期:12个月 开封后请冷藏并尽快食用", "2027-05-12"),
         ("MFG 01/03/2026 Shelf life (unopened): 24 months", "2028-03-01"),
         # A storage condition between the term and the time; Taiwan's and Japan's phrasings.
         ("生产日期 2026-05-12 保质期：0-4℃冷藏21天", "2026-06-02"),
@@ -94,6 +95,9 @@ def test_a_month_production_date_gives_a_month_expiry_date() -> None:
         # An offer or a warranty is valid, not a shelf life.
         "Offer valid for 30 days\nMFG 20/11/2026",
         "PKD 01/2026\nValid for 12 months warranty",
+        "MFG 10/2026\nGUARANTEE VALID FOR 24 MONTHS FROM MANUFACTURE",
+        # An opening word right before the term, or in its clause after a Chinese space.
+        "开封后 保质期：30天 生产日期 2026-05-12",
     ],
 )
 def test_no_shelf_life_is_read_where_the_label_gives_none(text: str) -> None:
