@@ -66,14 +66,14 @@ _ORDERS = {"DMY": DateOrder.DMY, "MDY": DateOrder.MDY, "YMD": DateOrder.YMD, "YD
 # The phrase must label a numeric date with slashes, hyphens or spaces right after it (a colon or a
 # line break between): "Rated best by Which?" or "Best by nature" over a UK "Best before 05.06.27"
 # label nothing, and dots are a day-first sign (US coders print / - or spaces: "Best by: 12.06.2027"
-# on an export pack is 12 June). US coders' MMDDYY without separators counts too ("BEST BY 123127";
+# on an export pack is 12 June). US coders' MMDDYY(YY) without separators counts too ("BEST BY 123127";
 # a DDMMYY that cannot be month first is still read day first, reading.py). "If used by" is
 # enough without its "Best": OCR garbles a line's first word more than the others ("2ST IF USED BY
 # 10/05/22" on a tub's rim, realworld2 009).
 _US_PHRASE = re.compile(
     r"(?:\bBEST ?(?:IF ?USED ?)?BY|\bBEST ?IF ?USED ?BEFORE|\bIF ?USED ?(?:BY|BEFORE)|\bSELL ?BY"
     r"|\bUSE ?OR ?FREEZE ?BY)"
-    r"[ :\-\n]{0,4}(?:\d{1,2}([/\- ])\d{1,2}\1\d{2}|\d{6}(?![\d.]))"
+    r"[ :\-\n]{0,4}(?:\d{1,2}([/\- ])\d{1,2}\1\d{2}|\d{6}(?:\d\d)?(?![\d.]))"
 )
 
 

@@ -90,19 +90,23 @@ def _compact(digits: str, order: DateOrder, window: YearWindow) -> Reading | Non
         year_first = _day(window.year(digits[:4]), int(digits[4:6]), int(digits[6:]))
         if year_first is not None:
             return Reading(year_first, DatePrecision.DAY)
-        return _triple(digits[:2], digits[2:4], digits[4:], order, window, swap=False)
-    reading = _triple(digits[:2], digits[2:4], digits[4:], order, window, swap=False)
+        return _compact_triple(digits, order, window)
+    reading = _compact_triple(digits, order, window)
     if reading is not None:
         return reading
-    if order is DateOrder.MDY:
-        # Month first (a US phrase before it, or the caller's order) and no month first date:
-        # a day-first DDMMYY ("BEST BY 311227" on an export pack), read as the other order is.
-        day_first = _triple(digits[:2], digits[2:4], digits[4:], DateOrder.DMY, window, swap=False)
-        if day_first is not None:
-            return day_first._replace(swapped=True)
     # MMYYYY: 062028. Never also a valid DDMMYY, whose month would then be 19 or 20.
     month_end = _month_end(window.year(digits[2:]), int(digits[:2]))
     return Reading(month_end, DatePrecision.MONTH) if month_end else None
+
+
+def _compact_triple(digits: str, order: DateOrder, window: YearWindow) -> Reading | None:
+    """DDMMYY(YY) in ``order``; month first (a US phrase before it, or the caller's order) with no
+    month-first date, day first ("BEST BY 311227" on an export pack), as the other order is read."""
+    reading = _triple(digits[:2], digits[2:4], digits[4:], order, window, swap=False)
+    if reading is not None or order is not DateOrder.MDY:
+        return reading
+    day_first = _triple(digits[:2], digits[2:4], digits[4:], DateOrder.DMY, window, swap=False)
+    return None if day_first is None else day_first._replace(swapped=True)
 
 
 # "Sell by" right before a date: US retail's phrase for perishables (milk, eggs, meat), whose date

@@ -58,7 +58,9 @@ class YearWindow:
         return None
 
     def reiwa(self, digits: str) -> int | None:
-        """The year that a Reiwa-era year prints (``9`` is 2027), or None outside the window."""
+        """The year that a Reiwa-era year prints (``9`` is 2027, ``元`` its first), or None outside
+        the window."""
+        digits = "1" if digits == "元" else digits
         year = REIWA_YEAR_ONE - 1 + int(digits)
         first, last = self.reference.year - self.years_back, self.reference.year + self.years_ahead
         return year if int(digits) >= 1 and first <= year <= last else None

@@ -37,6 +37,8 @@ US_LABELS = [
     ("BEST IF USED BY 061024\n16:48", "2024-06-10"),
     ("SELL BY 010523 L2", "2023-01-05"),
     ("BEST BY 311223", "2023-12-31"),
+    ("BEST BY 12312023", "2023-12-31"),
+    ("BEST BY 31122023", "2023-12-31"),
     # A carton's month and day, the year left out ("SELL BY OCT 12", not October 2012).
     ("SELL BY DEC 12", "2022-12-12"),
     # MMMDDYY, glued, with the coder's letters after it.

@@ -515,6 +515,7 @@ def test_a_month_name_and_two_digits_after_sell_by_are_a_day(text: str, expected
         ("賞味期限 令和9年5月", "2027-05-31"),
         ("賞味期限 R9.05.12", "2027-05-12"),
         ("消費期限 R8.12.5", "2026-12-05"),
+        ("賞味期限 令和元年12月", "2019-12-31"),  # 元: the era's first year
     ],
 )
 def test_japanese_era_years(text: str, expected: str) -> None:
