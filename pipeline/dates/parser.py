@@ -272,7 +272,10 @@ def _parse(
     if not readings:
         return (), (), normalized
     spans = [(match.start, match.end) for match, _ in readings]
-    roles = bind_roles(normalized, spans, keywords, [reading.date for _, reading in readings])
+    dates = [reading.date for _, reading in readings]
+    roles = bind_roles(normalized, spans, keywords, dates)
+    if "&" in normalized:
+        _pair_with_ampersand(normalized, spans, dates, roles)
     found = [
         (match, reading, _kind_of(role))
         for (match, reading), role in zip(readings, roles, strict=True)
@@ -336,14 +339,42 @@ def _read_all(
     grace_days: int,
     keywords: Sequence[Keyword],
 ) -> list[tuple[RawMatch, Reading]]:
-    """The matches that read as dates in ``order`` (prices and quantities are not dates), with their
+    """The matches that read as dates in ``order`` (prices and quantities are not dates: a month
+    and year's shape, or a compact date's, beside a currency or a word for price), with their
     readings."""
     return [
         (match, reading)
         for match in matches
         if (reading := read(match, order, window, grace_days)) is not None
         and not (match.form is Form.MONTH_YEAR and _amount(normalized, match, keywords))
+        and not (match.form is Form.COMPACT and _priced(normalized, match))
     ]
+
+
+# Between two dates printed as a pair: "10/23 & 09/26".
+_AMPERSAND = re.compile(r" ?& ?")
+
+
+def _pair_with_ampersand(
+    normalized: str, spans: list[tuple[int, int]], dates: list[dt.date], roles: list[Role | None]
+) -> None:
+    """Indian labels print the production and expiry dates as a pair under a pair of keywords
+    ("MFD & USE BY: 30/08/24 & 12/01/25", "MFG. DATE & USE BEFORE 10/23 & 09/26"): an unlabelled
+    date joined by "&" to an earlier production date is its expiry date (OCR often puts the second
+    keyword on another line, or loses it)."""
+    for index in range(len(spans) - 1):
+        if (
+            roles[index] is Role.MANUFACTURE
+            and roles[index + 1] is None
+            and dates[index + 1] > dates[index]
+            and _AMPERSAND.fullmatch(normalized, spans[index][1], spans[index + 1][0])
+        ):
+            roles[index + 1] = Role.EXPIRY
+
+
+def _priced(normalized: str, match: RawMatch) -> bool:
+    """Whether a compact date's digits follow a currency or a word for price ("MRP Rs. 140135")."""
+    return is_price(normalized, match.start, match.end, sign_after=False)
 
 
 def _amount(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bool:

@@ -510,6 +510,27 @@ def test_a_month_name_and_two_digits_after_sell_by_are_a_day(text: str, expected
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        # India: the production and expiry dates as a pair under a pair of keywords, the second
+        # keyword lost or on another line (realworld3 009, a talc tin).
+        ("MFD & USE BY:\n30/08/24 & 12/01/25", "2025-01-12"),
+        ("MFG. Date &\n10/23 & 09/26\nUse before", "2026-09-30"),
+        # ... and the maximum retail price, whose decimal point OCR lost, is no compact date.
+        ("MRP:\n(Incl. of all taxes)\n140135\nMFG. Date &\n10/23 & 09/26\nUse before", "2026-09-30"),
+        ("USE BY 120527 MRP Rs 45", "2027-05-12"),
+    ],
+)
+def test_indian_date_pairs_and_prices(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected and best.kind is DateKind.EXPIRY
+
+
+def test_a_price_is_no_compact_date() -> None:
+    assert parse_dates("MRP Rs. 140135", REF).best is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         # Japan's Reiwa era (year 1 is 2019): its name, or its letter on a Japanese label.
         ("賞味期限 令和9年5月12日", "2027-05-12"),
         ("賞味期限 令和9年5月", "2027-05-31"),
