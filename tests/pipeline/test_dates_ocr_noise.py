@@ -458,6 +458,8 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "Coca-Cola 1.25l",  # a decimal with a unit is an amount, not January 2025
         "Fat 10.30g Salt 0.12g",
         "Energy 12.30kcal",
+        "125g (4.41 oz)",  # a unit of two letters or more may follow a space (realworld3 010)
+        "Energy 10.30 kcal",
         "Protein 10.25 %",
         "BIG MAC 2 25",  # no Malay MAC nor DIS: a burger and a discount
         "DIS 25 %",
