@@ -292,7 +292,9 @@ def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re
         patterns += (_CJK_PATTERN,)
     if not text.isascii() and ("令和" in text or ("R" in text and _JAPANESE.search(text))):
         patterns += (_REIWA_PATTERN,)
-    if ("MEILLEUR" in text or "EMBALLE" in text or "MA" in text) and _CANADIAN_PHRASE.search(text):
+    if (
+        "MEILLEUR" in text or "EMBALLE" in text or "/MA" in text or "/ MA" in text
+    ) and _CANADIAN_PHRASE.search(text):
         patterns += (_CANADIAN_PATTERN,)
     return patterns
 

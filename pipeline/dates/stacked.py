@@ -32,8 +32,14 @@ _JOINABLE = re.compile(
     r"(?:(?:^|(?<=\n))\d{1,2}\n(?=[^\W\d_]{3})"
     r"|[^\W\d_]{3,}\.?\n(?=\d{4}(?:\n|$))"
     rf"|(?:^|(?<=\n))(?i:{MONTH_PATTERN})\.?\n(?=\d{{1,2}}\n\d{{4}}(?:\n|$))"
-    r"|(?<=[^\W\d_]{3}\n)\d{1,2}\n(?=\d{4}(?:\n|$))"
-    rf"|(?<![^\W\d_])(?i:{MONTH_PATTERN})[ .\-/]{{1,2}}\d{{1,2}}\n(?=\d{{4}}(?:\n|$)))"
+    r"|(?<=[^\W\d_]{3}\n)\d{1,2}\n(?=\d{4}(?:\n|$)))"
+)
+# A month's name and a day over a year alone; searched only where a number ends a line over a year
+# alone (``_DAY_OVER_YEAR``, a scan that skips ahead to digits), a month's names being costly to
+# try at every position.
+_DAY_OVER_YEAR = re.compile(r"\d\n\d{4}(?:\n|$)")
+_MONTH_DAY_OVER_YEAR = re.compile(
+    rf"(?<![^\W\d_])(?i:{MONTH_PATTERN})[ .\-/]{{1,2}}\d{{1,2}}\n(?=\d{{4}}(?:\n|$))"
 )
 # At most this many line breaks are tried (a date's lines are near each other; a page of text has
 # many breaks, and each try is one more parse of it).
@@ -43,7 +49,12 @@ MAX_JOINS = 12
 def joins(text: str) -> Iterator[str]:
     """``text`` with one joinable line break made a space, for each in order; then with two
     breaks in a row (day, month, year on three lines) made spaces. Same length as ``text``."""
-    breaks = [match.end() - 1 for match in _JOINABLE.finditer(text)][:MAX_JOINS]
+    if "\n" not in text:
+        return  # one line: nothing to join
+    breaks = [match.end() - 1 for match in _JOINABLE.finditer(text)]
+    if _DAY_OVER_YEAR.search(text):
+        breaks = sorted(breaks + [match.end() - 1 for match in _MONTH_DAY_OVER_YEAR.finditer(text)])
+    breaks = breaks[:MAX_JOINS]
     for at in breaks:
         yield f"{text[:at]} {text[at + 1 :]}"
     for first, second in itertools.pairwise(breaks):
