@@ -276,6 +276,8 @@ def _parse(
     roles = bind_roles(normalized, spans, keywords, dates)
     if "&" in normalized:
         _pair_with_ampersand(normalized, spans, dates, roles)
+    if "@" in normalized or "#" in normalized or "*" in normalized:
+        _roles_by_legend(normalized, spans, roles)
     found = [
         (match, reading, _kind_of(role))
         for (match, reading), role in zip(readings, roles, strict=True)
@@ -375,6 +377,35 @@ def _pair_with_ampersand(
 def _priced(normalized: str, match: RawMatch) -> bool:
     """Whether a compact date's digits follow a currency or a word for price ("MRP Rs. 140135")."""
     return is_price(normalized, match.start, match.end, sign_after=False)
+
+
+# A legend that gives a symbol a date's role, as Indian packs print it ("#Mfd., B.No., @Use
+# before": realworld3 011, 012), and a date that the symbol marks ("@ 08/26").
+_LEGEND = re.compile(
+    r"([#@*])\s?(?:(MFD|MFG|MANUFACTURED|DATE OF MFG|PKD|PACKED)|(USE BEFORE|USE BY|BEST BEFORE|EXP|EXPIRY))"
+    r"(?![A-Z])"
+)
+_MARKED = re.compile(r"([#@*]) ?$")
+
+
+def _roles_by_legend(normalized: str, spans: list[tuple[int, int]], roles: list[Role | None]) -> None:
+    """Gives a date the role that a printed legend gives the symbol right before it ("# 09/23"
+    and "@ 08/26" under "#Mfd. @Use before"), over what a keyword's reach gave it (the legend's
+    words are keywords too, and a header of them reaches the wrong column). A symbol the legend
+    names for both roles gives none; a lot code stays one."""
+    legend: dict[str, Role] = {}
+    for match in _LEGEND.finditer(normalized):
+        role = Role.MANUFACTURE if match.group(2) else Role.EXPIRY
+        symbol = match.group(1)
+        if legend.setdefault(symbol, role) is not role:
+            legend[symbol] = Role.LOT  # contradictory: marks no role (never assigned below)
+    if not legend:
+        return
+    for index, (start, _) in enumerate(spans):
+        marked = _MARKED.search(normalized, max(0, start - 2), start)
+        role = legend.get(marked.group(1)) if marked else None
+        if role is not None and role is not Role.LOT and roles[index] is not Role.LOT:
+            roles[index] = role
 
 
 def _amount(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bool:

@@ -524,6 +524,24 @@ def test_indian_date_pairs_and_prices(text: str, expected: str) -> None:
     assert best is not None and best.date.isoformat() == expected and best.kind is DateKind.EXPIRY
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A legend gives its symbols the dates' roles (realworld3 011, 012): the date "@" marks is
+        # the expiry date, whatever later number the label prints.
+        ("# 02/24 B001 @ 01/27\n#MFD, B.No. & @USE BEFORE: SEE CODING AREA\nTel 12/05/2031", "2027-01-31"),
+        ("* Rs 270.00 # 09/23\nBR21353 @ 08/26\nRs 0.90/ml\n#Mfd., B.No., @Use before", "2026-08-31"),
+        # ... over a header of the legend's words, which reaches the wrong column.
+        ("#MFD @USE BEFORE\n# 05/2026 @ 04/2028\n1800 12/2031", "2028-04-30"),
+    ],
+)
+def test_a_symbol_legend_gives_the_dates_their_roles(text: str, expected: str) -> None:
+    result = parse_dates(text, REF)
+    assert result.best is not None and result.best.date.isoformat() == expected
+    assert result.best.kind is DateKind.EXPIRY
+    assert result.candidates[0].kind is DateKind.MANUFACTURE
+
+
 def test_a_price_is_no_compact_date() -> None:
     assert parse_dates("MRP Rs. 140135", REF).best is None
 
