@@ -275,9 +275,9 @@ def _parse(
     dates = [reading.date for _, reading in readings]
     roles = bind_roles(normalized, spans, keywords, dates)
     if "&" in normalized:
-        _pair_with_ampersand(normalized, spans, dates, roles)
+        _pair_with_ampersand(normalized, spans, dates, roles, keywords)
     if "@" in normalized or "#" in normalized or "*" in normalized:
-        _roles_by_legend(normalized, spans, roles)
+        _roles_by_legend(normalized, spans, roles, keywords)
     found = [
         (match, reading, _kind_of(role))
         for (match, reading), role in zip(readings, roles, strict=True)
@@ -358,12 +358,19 @@ _AMPERSAND = re.compile(r" ?& ?")
 
 
 def _pair_with_ampersand(
-    normalized: str, spans: list[tuple[int, int]], dates: list[dt.date], roles: list[Role | None]
+    normalized: str,
+    spans: list[tuple[int, int]],
+    dates: list[dt.date],
+    roles: list[Role | None],
+    keywords: Sequence[Keyword],
 ) -> None:
     """Indian labels print the production and expiry dates as a pair under a pair of keywords
     ("MFD & USE BY: 30/08/24 & 12/01/25", "MFG. DATE & USE BEFORE 10/23 & 09/26"): an unlabelled
-    date joined by "&" to an earlier production date is its expiry date (OCR often puts the second
-    keyword on another line, or loses it)."""
+    date joined by "&" to an earlier production date is its expiry date, where the label prints an
+    expiry keyword that labels no date (OCR put it on another line: "MFG. Date &" / "10/23 & 09/26"
+    / "Use before", realworld3 009). Not under two production keywords ("MFG & PKD: 04/26 & 05/26")."""
+    if Role.EXPIRY in roles or not any(keyword.role is Role.EXPIRY for keyword in keywords):
+        return
     for index in range(len(spans) - 1):
         if (
             roles[index] is Role.MANUFACTURE
@@ -374,38 +381,51 @@ def _pair_with_ampersand(
             roles[index + 1] = Role.EXPIRY
 
 
-def _priced(normalized: str, match: RawMatch) -> bool:
-    """Whether a compact date's digits follow a currency or a word for price ("MRP Rs. 140135")."""
-    return is_price(normalized, match.start, match.end, sign_after=False)
-
-
-# A legend that gives a symbol a date's role, as Indian packs print it ("#Mfd., B.No., @Use
-# before": realworld3 011, 012), and a date that the symbol marks ("@ 08/26").
+# A legend that gives symbols the dates' roles, as Indian packs print it ("#Mfd., B.No., @Use
+# before": realworld3 011, 012), each symbol at a line's start or after a space or a comma; and a
+# date that a symbol marks ("@ 08/26").
 _LEGEND = re.compile(
-    r"([#@*])\s?(?:(MFD|MFG|MANUFACTURED|DATE OF MFG|PKD|PACKED)|(USE BEFORE|USE BY|BEST BEFORE|EXP|EXPIRY))"
-    r"(?![A-Z])"
+    r"(?:^|(?<=[\n ,]))([#@*]) ?"
+    r"(?:(MFD|MFG|MANUFACTURED|DATE OF MFG|PKD|PACKED)|(USE BEFORE|USE BY|BEST BEFORE|EXP|EXPIRY))(?![A-Z])"
 )
-_MARKED = re.compile(r"([#@*]) ?$")
+_MARKED = re.compile(r"([#@*]) ?\Z")
+# How near before a marking symbol a keyword's end makes the symbol its ("USE BY # 04/27").
+_OWN_KEYWORD_GAP = 2
 
 
-def _roles_by_legend(normalized: str, spans: list[tuple[int, int]], roles: list[Role | None]) -> None:
+def _roles_by_legend(
+    normalized: str, spans: list[tuple[int, int]], roles: list[Role | None], keywords: Sequence[Keyword]
+) -> None:
     """Gives a date the role that a printed legend gives the symbol right before it ("# 09/23"
-    and "@ 08/26" under "#Mfd. @Use before"), over what a keyword's reach gave it (the legend's
-    words are keywords too, and a header of them reaches the wrong column). A symbol the legend
-    names for both roles gives none; a lot code stays one."""
+    and "@ 08/26" under "#Mfd. @Use before"), over what a header of the legend's own words gave it.
+    A legend names two symbols, one for each role (a lone "*Best before" is a footnote, "#PKD" a
+    tag); a symbol with a keyword right before it is that keyword's ("USE BY # 04/27", "PACKED @
+    05/26"); a lot code stays one."""
     legend: dict[str, Role] = {}
     for match in _LEGEND.finditer(normalized):
         role = Role.MANUFACTURE if match.group(2) else Role.EXPIRY
-        symbol = match.group(1)
-        if legend.setdefault(symbol, role) is not role:
-            legend[symbol] = Role.LOT  # contradictory: marks no role (never assigned below)
-    if not legend:
+        if legend.setdefault(match.group(1), role) is not role:
+            return  # a symbol named for both roles: no legend
+    if set(legend.values()) != {Role.MANUFACTURE, Role.EXPIRY}:
         return
+    ends = [keyword.end for keyword in keywords]
     for index, (start, _) in enumerate(spans):
-        marked = _MARKED.search(normalized, max(0, start - 2), start)
-        role = legend.get(marked.group(1)) if marked else None
-        if role is not None and role is not Role.LOT and roles[index] is not Role.LOT:
-            roles[index] = role
+        marked = _MARKED.search(normalized[max(0, start - 2) : start])
+        if marked is None or roles[index] is Role.LOT:
+            continue
+        symbol_at = start - len(marked.group(0))
+        if any(
+            symbol_at - _OWN_KEYWORD_GAP <= end <= symbol_at and "\n" not in normalized[end:symbol_at]
+            for end in ends
+        ):
+            continue
+        roles[index] = legend.get(marked.group(1), roles[index])
+
+
+def _priced(normalized: str, match: RawMatch) -> bool:
+    """Whether a compact date's digits follow a currency or a word for price on their line ("MRP
+    Rs. 140135")."""
+    return is_price(normalized, match.start, match.end, compact=True)
 
 
 def _amount(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bool:

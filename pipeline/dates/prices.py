@@ -1,5 +1,5 @@
 """Prices are not dates: "12.30 €" and "R$ 10.29" have the shape of a month and a year, and
-"MRP: (Incl. of all taxes) 140135" (Rs 140, a price whose decimal point OCR lost) of a compact date.
+"MRP Rs. 140135" (a price whose decimal point OCR lost) of a compact date.
 
 A month-year shape next to a currency sign or code, or after a word for price, is a price. The
 signs and codes are ISO 4217 codes and the symbols of the markets whose labels the parser reads;
@@ -16,24 +16,24 @@ __all__ = ["is_price"]
 
 _SIGNS = "$€£¥₩฿₫₺₽₹₴円元원"
 _CODES = "R$|RP|RS|TL|KR|ZL|EUR|USD|GBP|BRL|VND|THB|BAHT|บาท|RUB|РУБ|IDR|TRY|PLN|CHF|JPY|CNY|KRW|MXN|ARS"
-_WORDS = "PRICE|PRECO|PRECIO|PREIS|PRIX|PREZZO|PRIJS|FIYAT|CENA|HARGA|GIA|ЦЕНА|ราคา|价格|價格|価格|가격"
-# Before a price only: India's "maximum retail price", printed on every pack with "(Incl. of all
-# taxes)" after it ("USE BY 120527 MRP Rs 45" is a date, then a price).
-_WORDS_BEFORE = "MRP|M.R.P|ALL TAXES"
+# MRP: India's "maximum retail price".
+_WORDS = "PRICE|PRECO|PRECIO|PREIS|PRIX|PREZZO|PRIJS|FIYAT|CENA|HARGA|GIA|ЦЕНА|ราคา|价格|價格|価格|가격|MRP"
 _TOKENS = "|".join(re.escape(fold(token)) for token in f"{_CODES}|{_WORDS}".split("|"))
-_TOKENS_BEFORE = "|".join(re.escape(token) for token in _WORDS_BEFORE.split("|"))
-# Just before the shape (a colon, a dot or spaces between; a bracket and a line break after "(Incl.
-# of all taxes)") or just after it.
-_BEFORE = re.compile(
-    rf"(?:[{_SIGNS}]|(?<![^\W\d_])(?:{_TOKENS}|{_TOKENS_BEFORE}))(?:[ :]{{0,2}}|\)?[ :.]{{0,2}}\n?)$"
-)
+# Just before the shape (a colon or spaces between) or just after it.
+_BEFORE = re.compile(rf"(?:[{_SIGNS}]|(?<![^\W\d_])(?:{_TOKENS}))[ :]{{0,2}}$")
 _AFTER = re.compile(rf" ?(?:[{_SIGNS}]|(?:{_TOKENS})(?![^\W\d_]))")
-_LOOK = 16
+# A compact date's digits after a price on its line: "MRP Rs. 140135" (India's maximum retail price,
+# its decimal point lost). Never across a line break: an Indian pack's date block is printed right
+# under its MRP line.
+_BEFORE_COMPACT = re.compile(rf"(?:[{_SIGNS}]|(?<![^\W\d_])(?:{_TOKENS}))[ :.]{{0,3}}\Z")
+_LOOK = 12
 
 
-def is_price(text: str, start: int, end: int, *, sign_after: bool = True) -> bool:
+def is_price(text: str, start: int, end: int, *, compact: bool = False) -> bool:
     """Whether the shape at ``text[start:end]`` (normalised) is a price: a currency or a word for
-    price before it, or (``sign_after``) a currency after it ("12.30 €")."""
-    if _BEFORE.search(text, max(0, start - _LOOK), start):
-        return True
-    return sign_after and _AFTER.match(text, end) is not None
+    price just before it, or a currency just after it ("12.30 €"); for a ``compact`` date's digits,
+    only before it, on its line."""
+    before = text[max(0, start - _LOOK) : start]
+    if compact:
+        return _BEFORE_COMPACT.search(before) is not None
+    return bool(_BEFORE.search(before) or _AFTER.match(text, end))

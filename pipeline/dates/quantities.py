@@ -12,11 +12,11 @@ import re
 
 __all__ = ["is_quantity"]
 
-# Glued to the number, or a space between for units of two letters or more: no lot or line code
-# reads "OZ" or "KCAL" ("125g (4.41 oz)", realworld3 010), but "1.25 L" and "05.27 G" stay date
-# shapes (a line letter), which only a keyword or another date would make a date. Not followed by
-# a letter, a digit or a colon: "10.30GR", "09.25L:AB12" (a lot's tag).
-_UNIT = re.compile(r"(?:G|L| ?(?:KG|MG|MCG|ML|CL|DL|OZ|LBS?|KCAL|KJ))(?![^\W_]|:)| ?%")
+# Glued to the number, or a space between for the units no lot, line or plant code reads ("125g
+# (4.41 oz)", realworld3 010; "10.30 kcal"): "1.25 L", "05.27 G" and "08.27 ML" stay date shapes (a
+# line code), which only a keyword or another date would make a date. Not followed by a letter, a
+# digit or a colon: "10.30GR", "09.25L:AB12" (a lot's tag).
+_UNIT = re.compile(r"(?:KG|MG|MCG|G|ML|CL|DL|L| ?(?:OZ|LBS?|KCAL|KJ))(?![^\W_]|:)| ?%")
 
 
 def is_quantity(text: str, separator: str, end: int) -> bool:

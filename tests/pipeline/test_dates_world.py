@@ -542,6 +542,34 @@ def test_a_symbol_legend_gives_the_dates_their_roles(text: str, expected: str) -
     assert result.candidates[0].kind is DateKind.MANUFACTURE
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A review's texts: a date block right under the MRP line is no price.
+        ("Mfg. Date: 10/2026\nM.R.P. ₹ 99.00\n(Incl. of all taxes)\n09/2027\nExpiry Date:", "2027-09-30"),
+        ("MRP Rs. 45.00\n(Incl. of all taxes)\n08/27", "2027-08-31"),
+        ("MRP ₹ 50 Incl. of all taxes 051227", "2027-12-05"),
+        ("MRP Rs.\n05112027\nBEST BEFORE", "2027-11-05"),
+        ("USE BY:\nMRP:\n120527\nRs 45", "2027-05-12"),
+        ("Pris: 29,90 kr.\n10.2027", "2027-10-31"),
+        # Two production keywords over an & pair: the later date printed is the expiry date.
+        ("MFG & PKD: 04/26 & 05/26\n04/27", "2027-04-30"),
+        ("MFD: 04/26 & 05/26\n09/27", "2027-09-30"),
+        # A footnote or a tag is no legend; a keyword right before a symbol keeps its date.
+        ("Mfd. Date* 05/26\n*Best before 6 months from mfd.", "2026-11-30"),
+        ("*Mfd. date\nPKD 05/26\nEXP * 04/27", "2027-04-30"),
+        ("#PKD fresh daily\nPKD: 05/26 Use by # 11/26", "2026-11-30"),
+        ("Batch #\nMFD 05/26\nUse by # 04/27\n#Mfd. @Use before", "2027-04-30"),
+        ("#MFD @USE BEFORE\n# 05/2026 @ 04/2028\n1800 12/2031", "2028-04-30"),
+        # A line code after a date ("08.27 ML") leaves it a date.
+        ("08.27 ML\nMFD 08.26", "2027-08-31"),
+    ],
+)
+def test_indian_labels_a_review_tried(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected, (text, best)
+
+
 def test_a_price_is_no_compact_date() -> None:
     assert parse_dates("MRP Rs. 140135", REF).best is None
 
