@@ -57,6 +57,9 @@ _SUFFIX_GAP = re.compile(r" {0,2}")
 _NO_DIGITS = re.compile(r"\D*")
 # Between a date and the word after it that labels it (까지): a few spaces or marks.
 _AFTER_GAP = re.compile(r"[\s:.,)\-]{0,3}")
+# Between a lot keyword and its code: separators, or a number sign ("Lot # 051226", "Batch No.
+# 120527" once "No." is read apart from its keyword).
+_LOT_GAP = re.compile(r"[\s:.\-/#]{0,2}|\s?(?:#|NO\.?|N°|NR\.?)\s?[:.]?\s?")
 # A suffix letter ends its token: a space, punctuation or the end follows, not a code ("F135").
 _LETTER_ENDS = re.compile(r"(?![^\W_])")
 
@@ -154,7 +157,7 @@ def _role_of(text: str, cluster: Sequence[Keyword], start: int) -> Role | None:
     if manufacture:
         return Role.MANUFACTURE
     # Only a lot code printed right after its keyword is one; "L25130D 10:06 10/08/26" is a date.
-    if _TIGHT.fullmatch(text[cluster[0].end : start]):
+    if _LOT_GAP.fullmatch(text[cluster[0].end : start]):
         return Role.LOT
     return None
 

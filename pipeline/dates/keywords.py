@@ -98,7 +98,7 @@ _MANUFACTURE_WORDS = {
     "ko": "제조일자|제조일|제조년월일|생산일자|포장일자|제조",
 }
 _LOT_WORDS = {
-    "en": "LOT|LOT NO|BATCH|BATCH NO",
+    "en": "LOT|LOT NO|BATCH|BATCH NO|B NO",
     "pt": "LOTE",
     "it": "LOTTO",
     "de": "CHARGE|CH B",

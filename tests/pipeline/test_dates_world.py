@@ -563,6 +563,9 @@ def test_a_symbol_legend_gives_the_dates_their_roles(text: str, expected: str) -
         ("#MFD @USE BEFORE\n# 05/2026 @ 04/2028\n1800 12/2031", "2028-04-30"),
         # A line code after a date ("08.27 ML") leaves it a date.
         ("08.27 ML\nMFD 08.26", "2027-08-31"),
+        # A lot or batch code after a number sign is no date ("Lot # 051226", "B.No. 110527").
+        ("Lot # 051226\nEXP 12/2027", "2027-12-31"),
+        ("B.No. 110527\nMfd 09/23\nExp 08/26", "2026-08-31"),
     ],
 )
 def test_indian_labels_a_review_tried(text: str, expected: str) -> None:
