@@ -433,7 +433,7 @@ def _amount(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bo
     May 2027 and a plant letter)."""
     if is_price(normalized, match.start, match.end):
         return True
-    if not is_quantity(normalized, match.groups["s"] or "", match.end):
+    if not is_quantity(normalized, match.groups["s"] or "", match.end, match.start):
         return False
     return not any(
         keyword.end <= match.start and _GAP.fullmatch(normalized, keyword.end, match.start)

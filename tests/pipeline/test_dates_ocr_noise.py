@@ -459,6 +459,8 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
         "Fat 10.30g Salt 0.12g",
         "Energy 12.30kcal",
         "125g (4.41 oz)",  # a unit of two letters or more may follow a space (realworld3 010)
+        "Fat 12.28 g",  # a nutrition table's row: a spaced gram too (a review)
+        "Saturated fat 10.29 g",
         "Energy 10.30 kcal",
         "Protein 10.25 %",
         "BIG MAC 2 25",  # no Malay MAC nor DIS: a burger and a discount
