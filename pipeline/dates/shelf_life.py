@@ -138,6 +138,10 @@ _SHELF_LIFE = re.compile(
     rf"|(?P<produced>{_terms(_PRODUCTION_FROM + '|' + _PRODUCTION_LIFE_TERMS)})){_GAP}{_TIME}"
     rf"(?P<from>\s{{0,3}}[,.]?\s{{0,3}}(?:{_FROM_PRODUCTION}))?"
 )
+# The time before its term: "MFG 05/2026 12 MONTHS SHELF LIFE", "18 MESES DE VALIDADE".
+_TIME_THEN_TERM = re.compile(
+    rf"(?<![\w.,/]){_TIME}\s{{0,2}}(?:OF\s|DE\s)?\s?(?:SHELF ?LIFE|VALIDADE|VIDA UTIL|СРОК ГОДНОСТИ)(?![A-Z])"
+)
 # What every time holds, searched first: most text with a date holds none (12/05/2026, L2345 12:30,
 # 12 MAY) and is passed over at a fraction of the phrase's cost. Each opens with a character class,
 # which the engine skips ahead to; numbers spelled in English come with an English unit.
@@ -176,11 +180,12 @@ def find_shelf_life(text: str) -> ShelfLife | None:
     ):
         return None
     found: ShelfLife | None = None
-    for match in _SHELF_LIFE.finditer(text):
+    for match in (*_SHELF_LIFE.finditer(text), *_TIME_THEN_TERM.finditer(text)):
         if _not_a_shelf_life(text, match.start(), match.end()):
             continue
-        from_production = match.group("from") is not None or match.group("produced") is not None
-        if match.group("within") is not None and not from_production:
+        groups = match.groupdict()
+        from_production = groups.get("from") is not None or groups.get("produced") is not None
+        if groups.get("within") is not None and not from_production:
             continue  # "USE WITHIN 3 DAYS": of opening, most often
         amount = _amount(match.group("n"))
         unit = _UNIT_OF[match.group("unit")]

@@ -61,6 +61,9 @@ REF = dt.date(2026, 11, 30)
         ("製造日 2026.05.12 製造日より12ヶ月", "2027-05-12"),
         ("Data di produzione 12/05/2026 da consumarsi entro 12 mesi dalla data di produzione", "2027-05-12"),
         ("MFG 12/05/2026 BESTBEFORE 12 MONTHS", "2027-05-12"),
+        # The time before its term (a review).
+        ("MFG 05/2026 12 MONTHS SHELF LIFE", "2027-05-31"),
+        ("FAB 10/03/2026 18 MESES DE VALIDADE", "2027-09-10"),
     ],
 )
 def test_a_shelf_life_from_the_production_date_is_the_expiry_date(text: str, expected: str) -> None:
