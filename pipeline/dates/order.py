@@ -62,7 +62,7 @@ _ORDERS = {"DMY": DateOrder.DMY, "MDY": DateOrder.MDY, "YMD": DateOrder.YMD, "YD
 # by" is the phrase the USDA (FSIS, "Food Product Dating") and the FDA ask food makers to use,
 # "Sell by" and "Use or freeze by" are US retail practice, "Best by" its common short form. The
 # UK's and the EU's phrases ("Use by", "Best before", "Display until") are not here: they print
-# day first, and so do Canada's ("Best before" over "YY MM DD" or "MEILLEUR AVANT").
+# day first; Canada's print year first (``canadian``).
 # The phrase must label a numeric date with slashes, hyphens or spaces right after it (a colon or a
 # line break between): "Rated best by Which?" or "Best by nature" over a UK "Best before 05.06.27"
 # label nothing, and dots are a day-first sign (US coders print / - or spaces: "Best by: 12.06.2027"
@@ -108,6 +108,19 @@ def market_order(text: str) -> DateOrder | None:
     if ("BY" in text or "BEFORE" in text) and _US_PHRASE.search(text) is not None:
         return DateOrder.MDY
     return None
+
+
+# Canada's date phrases (see patterns.py): its Food and Drug Regulations print a best-before date
+# year first, then month, then day (B.01.007; "MEILLEUR AVANT 27 05 15" is 15 May 2027).
+CANADIAN_PHRASE = re.compile(r"MEILLEUR ?AVANT|EMBALLE ?LE|BB ?/ ?MA(?![A-Z])")
+
+
+def canadian(text: str) -> bool:
+    """Whether ``text`` (normalised) holds a Canadian date phrase: weak evidence of year-first dates,
+    as a year-first script is (the label's dates may overrule it: an export pack's 15.05.27)."""
+    return ("MEILLEUR" in text or "EMBALLE" in text or "/MA" in text or "/ MA" in text) and bool(
+        CANADIAN_PHRASE.search(text)
+    )
 
 
 def year_first_script(text: str) -> bool:

@@ -13,7 +13,7 @@ from pipeline.dates.binding import bind_roles
 from pipeline.dates.confidence import Evidence, confidence
 from pipeline.dates.keywords import Keyword, Role, find_keywords, restore_keywords
 from pipeline.dates.normalize import MAX_TEXT_CHARS, normalize
-from pipeline.dates.order import legend_order, market_order, year_first_script
+from pipeline.dates.order import canadian, legend_order, market_order, year_first_script
 from pipeline.dates.patterns import Form, RawMatch, find_matches
 from pipeline.dates.prices import is_price
 from pipeline.dates.quantities import is_quantity
@@ -249,7 +249,7 @@ def _parse(
             # A year-first script, else the market's order (a US date phrase), else the default: a
             # guess, which the label's dates may overrule.
             guessed = True
-            by_script = year_first_script(normalized)
+            by_script = year_first_script(normalized) or canadian(normalized)
             if not by_script:
                 default_order = market_order(normalized) or default_order
             order = DateOrder.YMD if by_script else default_order

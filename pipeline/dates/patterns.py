@@ -18,6 +18,7 @@ from pipeline.dates.months import (
     MONTH_AT_WORD_START,
     MONTH_PATTERN,
 )
+from pipeline.dates.order import canadian
 
 __all__ = ["Form", "RawMatch", "find_matches"]
 
@@ -180,7 +181,6 @@ _JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")  # kana and kanji
 # its French "MEILLEUR AVANT", "BB/MA", or "EMBALLE LE" (packaged on). Without its four-digit year,
 # only right after a keyword (``_canadian_kept``): French cooking text says "DE 15 A 20 MIN" and
 # "15 AU 20 MIN"; never the "MA" of "BB / MA" itself.
-_CANADIAN_PHRASE = re.compile(r"MEILLEUR ?AVANT|EMBALLE ?LE|BB ?/ ?MA(?![A-Z])")
 _CANADIAN_PATTERN = (
     Form.YEAR_NAME_DAY,
     re.compile(
@@ -292,9 +292,7 @@ def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re
         patterns += (_CJK_PATTERN,)
     if not text.isascii() and ("令和" in text or ("R" in text and _JAPANESE.search(text))):
         patterns += (_REIWA_PATTERN,)
-    if (
-        "MEILLEUR" in text or "EMBALLE" in text or "/MA" in text or "/ MA" in text
-    ) and _CANADIAN_PHRASE.search(text):
+    if canadian(text):
         patterns += (_CANADIAN_PATTERN,)
     return patterns
 

@@ -608,6 +608,11 @@ def test_an_era_letter_is_no_date_outside_a_japanese_date(text: str) -> None:
         ("BEST BEFORE/MEILLEUR AVANT\nJL 14\nL1234", "2027-07-14"),
         ("PACKAGED ON/EMBALLE LE\n26 NO 02\nBEST BEFORE/MEILLEUR AVANT\n26 DE 02", "2026-12-02"),
         ("MEILLEUR AVANT 12/05/2027", "2027-05-12"),
+        # Canada prints a numeric best-before date year first (B.01.007), unless its dates cannot
+        # be (an export pack's day-first 15.05.27).
+        ("MEILLEUR AVANT 27 05 15", "2027-05-15"),
+        ("BEST BEFORE / MEILLEUR AVANT\n27/05/15", "2027-05-15"),
+        ("MEILLEUR AVANT 15.05.27", "2027-05-15"),
         # The "MA" of a spaced "BB / MA" is no month (a review: it read 15 May).
         ("BB / MA 15/01/2027", "2027-01-15"),
         ("BB / MA 27 JA 15", "2027-01-15"),
