@@ -349,6 +349,11 @@ def _read_all(
         for match in matches
         if (reading := read(match, order, window, grace_days)) is not None
         and not (match.form is Form.MONTH_YEAR and _amount(normalized, match, keywords))
+        and not (
+            match.form is Form.MONTH_YEAR
+            and reading.swapped
+            and not _right_after_keyword(normalized, match, keywords)
+        )
         and not (match.form is Form.COMPACT and _priced(normalized, match))
     ]
 
@@ -420,6 +425,14 @@ def _roles_by_legend(
         ):
             continue
         roles[index] = legend.get(marked.group(1), roles[index])
+
+
+def _right_after_keyword(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bool:
+    """Whether a keyword ends right before ``match`` (spaces, colons, dots or hyphens between)."""
+    return any(
+        keyword.end <= match.start and _GAP.fullmatch(normalized, keyword.end, match.start)
+        for keyword in keywords
+    )
 
 
 def _priced(normalized: str, match: RawMatch) -> bool:

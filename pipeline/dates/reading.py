@@ -182,6 +182,15 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
     if form is Form.MONTH_YEAR:
         y = g["y"] or ""
         month_end = _month_end(window.year(y), int(g["m"] or 0))
+        if month_end is None and order is DateOrder.YMD and len(y) == 2 and len(g["m"] or "") == 2:
+            # A year-first label's two-digit year, then month ("賞味期限 27.05": May 2027), where
+            # the month cannot come first. Marked swapped: the parser keeps it only after a keyword.
+            year_month = _month_end(window.year(g["m"] or ""), int(y))
+            return (
+                Reading(year_month, DatePrecision.MONTH, short_year=True, swapped=True)
+                if year_month
+                else None
+            )
         return Reading(month_end, DatePrecision.MONTH, short_year=len(y) == 2) if month_end else None
     month = month_number(g["mon"] or "")
     y = g["y"]

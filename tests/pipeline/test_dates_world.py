@@ -586,6 +586,9 @@ def test_a_price_is_no_compact_date() -> None:
         ("賞味期限 R9.05.12", "2027-05-12"),
         ("消費期限 R8.12.5", "2026-12-05"),
         ("賞味期限 令和元年12月", "2019-12-31"),  # 元: the era's first year
+        # A two-digit year, then the month, after a year-first label's keyword.
+        ("賞味期限 27.05", "2027-05-31"),
+        ("유통기한 27.05", "2027-05-31"),
     ],
 )
 def test_japanese_era_years(text: str, expected: str) -> None:
@@ -593,7 +596,7 @@ def test_japanese_era_years(text: str, expected: str) -> None:
     assert best is not None and best.date.isoformat() == expected
 
 
-@pytest.mark.parametrize("text", ["R12.50", "価格 R12.50", "令和 7年産"])
+@pytest.mark.parametrize("text", ["R12.50", "価格 R12.50", "令和 7年産", "净含量 27.05", "EXP 27.05"])
 def test_an_era_letter_is_no_date_outside_a_japanese_date(text: str) -> None:
     assert parse_dates(text, REF).best is None
 
