@@ -19,6 +19,10 @@ headers naming each role twice). When two or more dates follow one another with 
 them, and the keywords before them name as many roles, each date takes its column's role, unless
 that would date the manufacture after the expiry. A lot keyword is a column where it opens the
 header ("LOT/EXP: 261130 05/2027"): its code is dropped, not read as the expiry date.
+
+Indian packs pair their dates under a pair of keywords ("MFD & USE BY: 30/08/24 & 12/01/25"), or
+mark them with a legend's symbols ("#Mfd. @Use before" over "# 09/23" and "@ 08/26"): the pair's
+and the legend's roles are given last, over what a keyword's reach gave.
 """
 
 from __future__ import annotations
@@ -197,7 +201,80 @@ def bind_roles(
             index = bisect_right(spans, keyword.start, key=lambda span: span[1]) - 1
             if index >= 0 and _AFTER_GAP.fullmatch(text[spans[index][1] : keyword.start]):
                 roles[index] = keyword.role
+    if "&" in text:
+        _pair_with_ampersand(text, spans, dates, roles, keywords)
+    if "@" in text or "#" in text or "*" in text:
+        _roles_by_legend(text, spans, roles, keywords)
     return roles
+
+
+# Between two dates printed as a pair: "10/23 & 09/26".
+_AMPERSAND = re.compile(r" ?& ?")
+
+
+def _pair_with_ampersand(
+    text: str,
+    spans: Sequence[Span],
+    dates: Sequence[dt.date],
+    roles: list[Role | None],
+    keywords: Sequence[Keyword],
+) -> None:
+    """Indian labels print the production and expiry dates as a pair under a pair of keywords
+    ("MFD & USE BY: 30/08/24 & 12/01/25", "MFG. DATE & USE BEFORE 10/23 & 09/26"): an unlabelled
+    date joined by "&" to an earlier production date is its expiry date, where the label prints an
+    expiry keyword that labels no date (OCR put it on another line: "MFG. Date &" / "10/23 & 09/26"
+    / "Use before", realworld3 009). Not under two production keywords ("MFG & PKD: 04/26 & 05/26")."""
+    if Role.EXPIRY in roles or not any(keyword.role is Role.EXPIRY for keyword in keywords):
+        return
+    for index in range(len(spans) - 1):
+        if (
+            roles[index] is Role.MANUFACTURE
+            and roles[index + 1] is None
+            and dates[index + 1] > dates[index]
+            and _AMPERSAND.fullmatch(text, spans[index][1], spans[index + 1][0])
+        ):
+            roles[index + 1] = Role.EXPIRY
+
+
+# A legend that gives symbols the dates' roles, as Indian packs print it ("#Mfd., B.No., @Use
+# before": realworld3 011, 012), each symbol at a line's start or after a space or a comma; and a
+# date that a symbol marks ("@ 08/26").
+_LEGEND = re.compile(
+    r"(?:^|(?<=[\n ,]))([#@*]) ?"
+    r"(?:(MFD|MFG|MANUFACTURED|DATE OF MFG|PKD|PACKED)|(USE BEFORE|USE BY|BEST BEFORE|EXP|EXPIRY))(?![A-Z])"
+)
+_MARKED = re.compile(r"([#@*]) ?\Z")
+# How near before a marking symbol a keyword's end makes the symbol its ("USE BY # 04/27").
+_OWN_KEYWORD_GAP = 2
+
+
+def _roles_by_legend(
+    text: str, spans: Sequence[Span], roles: list[Role | None], keywords: Sequence[Keyword]
+) -> None:
+    """Gives a date the role that a printed legend gives the symbol right before it ("# 09/23"
+    and "@ 08/26" under "#Mfd. @Use before"), over what a header of the legend's own words gave it.
+    A legend names two symbols, one for each role (a lone "*Best before" is a footnote, "#PKD" a
+    tag); a symbol with a keyword right before it is that keyword's ("USE BY # 04/27", "PACKED @
+    05/26"); a lot code stays one."""
+    legend: dict[str, Role] = {}
+    for match in _LEGEND.finditer(text):
+        role = Role.MANUFACTURE if match.group(2) else Role.EXPIRY
+        if legend.setdefault(match.group(1), role) is not role:
+            return  # a symbol named for both roles: no legend
+    if set(legend.values()) != {Role.MANUFACTURE, Role.EXPIRY}:
+        return
+    ends = [keyword.end for keyword in keywords]
+    for index, (start, _) in enumerate(spans):
+        marked = _MARKED.search(text[max(0, start - 2) : start])
+        if marked is None or roles[index] is Role.LOT:
+            continue
+        symbol_at = start - len(marked.group(0))
+        if any(
+            symbol_at - _OWN_KEYWORD_GAP <= end <= symbol_at and "\n" not in text[end:symbol_at]
+            for end in ends
+        ):
+            continue
+        roles[index] = legend.get(marked.group(1), roles[index])
 
 
 def _in_time_order(columns: Sequence[Role], dates: Sequence[dt.date]) -> bool:

@@ -272,12 +272,7 @@ def _parse(
     if not readings:
         return (), (), normalized
     spans = [(match.start, match.end) for match, _ in readings]
-    dates = [reading.date for _, reading in readings]
-    roles = bind_roles(normalized, spans, keywords, dates)
-    if "&" in normalized:
-        _pair_with_ampersand(normalized, spans, dates, roles, keywords)
-    if "@" in normalized or "#" in normalized or "*" in normalized:
-        _roles_by_legend(normalized, spans, roles, keywords)
+    roles = bind_roles(normalized, spans, keywords, [reading.date for _, reading in readings])
     found = [
         (match, reading, _kind_of(role))
         for (match, reading), role in zip(readings, roles, strict=True)
@@ -358,75 +353,6 @@ def _read_all(
     ]
 
 
-# Between two dates printed as a pair: "10/23 & 09/26".
-_AMPERSAND = re.compile(r" ?& ?")
-
-
-def _pair_with_ampersand(
-    normalized: str,
-    spans: list[tuple[int, int]],
-    dates: list[dt.date],
-    roles: list[Role | None],
-    keywords: Sequence[Keyword],
-) -> None:
-    """Indian labels print the production and expiry dates as a pair under a pair of keywords
-    ("MFD & USE BY: 30/08/24 & 12/01/25", "MFG. DATE & USE BEFORE 10/23 & 09/26"): an unlabelled
-    date joined by "&" to an earlier production date is its expiry date, where the label prints an
-    expiry keyword that labels no date (OCR put it on another line: "MFG. Date &" / "10/23 & 09/26"
-    / "Use before", realworld3 009). Not under two production keywords ("MFG & PKD: 04/26 & 05/26")."""
-    if Role.EXPIRY in roles or not any(keyword.role is Role.EXPIRY for keyword in keywords):
-        return
-    for index in range(len(spans) - 1):
-        if (
-            roles[index] is Role.MANUFACTURE
-            and roles[index + 1] is None
-            and dates[index + 1] > dates[index]
-            and _AMPERSAND.fullmatch(normalized, spans[index][1], spans[index + 1][0])
-        ):
-            roles[index + 1] = Role.EXPIRY
-
-
-# A legend that gives symbols the dates' roles, as Indian packs print it ("#Mfd., B.No., @Use
-# before": realworld3 011, 012), each symbol at a line's start or after a space or a comma; and a
-# date that a symbol marks ("@ 08/26").
-_LEGEND = re.compile(
-    r"(?:^|(?<=[\n ,]))([#@*]) ?"
-    r"(?:(MFD|MFG|MANUFACTURED|DATE OF MFG|PKD|PACKED)|(USE BEFORE|USE BY|BEST BEFORE|EXP|EXPIRY))(?![A-Z])"
-)
-_MARKED = re.compile(r"([#@*]) ?\Z")
-# How near before a marking symbol a keyword's end makes the symbol its ("USE BY # 04/27").
-_OWN_KEYWORD_GAP = 2
-
-
-def _roles_by_legend(
-    normalized: str, spans: list[tuple[int, int]], roles: list[Role | None], keywords: Sequence[Keyword]
-) -> None:
-    """Gives a date the role that a printed legend gives the symbol right before it ("# 09/23"
-    and "@ 08/26" under "#Mfd. @Use before"), over what a header of the legend's own words gave it.
-    A legend names two symbols, one for each role (a lone "*Best before" is a footnote, "#PKD" a
-    tag); a symbol with a keyword right before it is that keyword's ("USE BY # 04/27", "PACKED @
-    05/26"); a lot code stays one."""
-    legend: dict[str, Role] = {}
-    for match in _LEGEND.finditer(normalized):
-        role = Role.MANUFACTURE if match.group(2) else Role.EXPIRY
-        if legend.setdefault(match.group(1), role) is not role:
-            return  # a symbol named for both roles: no legend
-    if set(legend.values()) != {Role.MANUFACTURE, Role.EXPIRY}:
-        return
-    ends = [keyword.end for keyword in keywords]
-    for index, (start, _) in enumerate(spans):
-        marked = _MARKED.search(normalized[max(0, start - 2) : start])
-        if marked is None or roles[index] is Role.LOT:
-            continue
-        symbol_at = start - len(marked.group(0))
-        if any(
-            symbol_at - _OWN_KEYWORD_GAP <= end <= symbol_at and "\n" not in normalized[end:symbol_at]
-            for end in ends
-        ):
-            continue
-        roles[index] = legend.get(marked.group(1), roles[index])
-
-
 def _right_after_keyword(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bool:
     """Whether a keyword ends right before ``match`` (spaces, colons, dots or hyphens between)."""
     return any(
@@ -448,10 +374,7 @@ def _amount(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bo
         return True
     if not is_quantity(normalized, match.groups["s"] or "", match.end, match.start):
         return False
-    return not any(
-        keyword.end <= match.start and _GAP.fullmatch(normalized, keyword.end, match.start)
-        for keyword in keywords
-    )
+    return not _right_after_keyword(normalized, match, keywords)
 
 
 def _between_commas(normalized: str, match: RawMatch) -> bool:
