@@ -33,7 +33,7 @@ def is_price(text: str, start: int, end: int, *, compact: bool = False) -> bool:
     """Whether the shape at ``text[start:end]`` (normalised) is a price: a currency or a word for
     price just before it, or a currency just after it ("12.30 €"); for a ``compact`` date's digits,
     only before it, on its line."""
-    before = text[max(0, start - _LOOK) : start]
+    look = max(0, start - _LOOK)
     if compact:
-        return _BEFORE_COMPACT.search(before) is not None
-    return bool(_BEFORE.search(before) or _AFTER.match(text, end))
+        return _BEFORE_COMPACT.search(text, look, start) is not None
+    return bool(_BEFORE.search(text, look, start) or _AFTER.match(text, end))

@@ -19,10 +19,11 @@ __all__ = ["is_quantity"]
 _UNIT = re.compile(r"(?:KG|MG|MCG|G|ML|CL|DL|L| ?(?:OZ|LBS?|KCAL|KJ))(?![^\W_]|:)| ?%")
 
 
-# A nutrition table's row names its nutrient first ("Fat 12.28 g", "Total Sugars 10.29 g"): there
+# A nutrition table's row names its nutrient first, from the line's start to the amount ("Fat 12.28
+# g", "Total Sugars 10.29 g"): there
 # a spaced unit of one letter is one too. Words of the EU's, the US's and Codex's nutrition labels.
 _NUTRIENT_ROW = re.compile(
-    r"(?:^|\n)[^\n\d]{0,24}(?:FAT|SATURATES|PROTEIN|CARBOHYDRATE|SUGARS?|SALT|SODIUM|FIBRE|FIBER|ENERGY"
+    r"[^\n\d]{0,24}(?:FAT|SATURATES|PROTEIN|CARBOHYDRATE|SUGARS?|SALT|SODIUM|FIBRE|FIBER|ENERGY"
     r"|CALORIES|CHOLESTEROL|TRANS|POTASSIUM|CALCIUM|IRON)(?![A-Z])[^\n\d]{0,12}\Z"
 )
 _SPACED_UNIT = re.compile(r" (?:G|MG|L|ML)(?![^\W_]|:)")
@@ -38,5 +39,4 @@ def is_quantity(text: str, separator: str, end: int, start: int = 0) -> bool:
         return True
     if _SPACED_UNIT.match(text, end) is None:
         return False
-    line_start = text.rfind("\n", 0, start) + 1
-    return _NUTRIENT_ROW.search(text[max(0, line_start - 1) : start]) is not None
+    return _NUTRIENT_ROW.match(text, text.rfind("\n", 0, start) + 1, start) is not None

@@ -114,13 +114,12 @@ def _compact_triple(digits: str, order: DateOrder, window: YearWindow) -> Readin
 _SELL_BY = re.compile(r"SELL[ \-]?BY(?: ?DATE)?[ :.\-\n]{0,3}$")
 # How far before a date its "Sell by" may start, in characters.
 _SELL_BY_REACH = 17
-# A sell-by date is near the day a pack is on the shelf: of the day's two nearest years, the one
-# nearer the reference date ("SELL BY OCT 12" photographed on 30 Nov 2026 is 12 Oct 2026, seven
-# weeks past, not 12 Oct 2027).
 
 
 def _nearest(month: int, day: int, reference: dt.date) -> dt.date | None:
-    """The ``day``/``month`` nearest ``reference``, in its year or the one before or after."""
+    """The ``day``/``month`` nearest ``reference``, in its year or the one before or after: a
+    sell-by date is near the day a pack is on the shelf ("SELL BY OCT 12" photographed on 30 Nov
+    2026 is 12 Oct 2026, seven weeks past, not 12 Oct 2027)."""
     days = [
         found
         for year in (reference.year - 1, reference.year, reference.year + 1)

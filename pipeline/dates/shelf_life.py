@@ -164,7 +164,7 @@ _UNOPENED = re.compile(
 _CLAUSE_END = re.compile(r"\n|[。，；;,、]|\.\s")
 # After the phrase, Chinese text also starts its next clause after a space ("保质期:12个月
 # 开封后请冷藏").
-_CLAUSE_AFTER = re.compile(r"\n|[。，；;,、]|\.\s|\s(?=[\u4e00-\u9fff])")
+_CLAUSE_AFTER = re.compile(rf"{_CLAUSE_END.pattern}|\s(?=[\u4e00-\u9fff])")
 
 
 def find_shelf_life(text: str) -> ShelfLife | None:

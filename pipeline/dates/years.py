@@ -49,21 +49,22 @@ class YearWindow:
         543 years are taken off is that year: Thai labels print 2569 for 2026 (the two eras' windows
         never overlap, so no year is read both ways).
         """
-        first, last = self.reference.year - self.years_back, self.reference.year + self.years_ahead
         year = int(digits) + (2000 if len(digits) == 2 else 0)
-        if first <= year <= last:
+        if self._holds(year):
             return year
-        if len(digits) == 4 and first <= year - BUDDHIST_ERA_OFFSET <= last:
+        if len(digits) == 4 and self._holds(year - BUDDHIST_ERA_OFFSET):
             return year - BUDDHIST_ERA_OFFSET
         return None
 
     def reiwa(self, digits: str) -> int | None:
         """The year that a Reiwa-era year prints (``9`` is 2027, ``元`` its first), or None outside
         the window."""
-        digits = "1" if digits == "元" else digits
-        year = REIWA_YEAR_ONE - 1 + int(digits)
-        first, last = self.reference.year - self.years_back, self.reference.year + self.years_ahead
-        return year if int(digits) >= 1 and first <= year <= last else None
+        era_year = 1 if digits == "元" else int(digits)
+        year = REIWA_YEAR_ONE - 1 + era_year
+        return year if era_year >= 1 and self._holds(year) else None
+
+    def _holds(self, year: int) -> bool:
+        return self.reference.year - self.years_back <= year <= self.reference.year + self.years_ahead
 
     def plausible_range(self) -> tuple[dt.date, dt.date]:
         """The first and last date a label plausibly prints (see the module docstring)."""
