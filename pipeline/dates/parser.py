@@ -36,7 +36,7 @@ def _kind_of(role: Role | None) -> DateKind:
 
 
 _DIGIT = re.compile(r"\d")
-# Between a keyword and the date it labels right after it (_expiry_right_before).
+# Between a keyword and the date it labels right after it (_right_after_keyword).
 _GAP = re.compile(r"[\s:.\-]*")
 
 
@@ -189,11 +189,17 @@ def _coder_glued(match: RawMatch) -> bool:
     return "coder" in match.groups.re.groupindex and match.groups["coder"] is not None
 
 
-def _expiry_right_before(text: str, start: int, keywords: Sequence[Keyword]) -> bool:
-    """Whether an expiry keyword ends right before ``start``: only spaces, line breaks, colons,
-    dots or hyphens between ("BEST If Used By\nJAN1323", "BB:FEB0223")."""
+def _right_after_keyword(
+    text: str, start: int, keywords: Sequence[Keyword], role: Role | None = None
+) -> bool:
+    """Whether a keyword (of ``role``, when given) ends right before ``start``: only spaces, line
+    breaks, colons, dots or hyphens between ("BEST If Used By\nJAN1323", "BB:FEB0223")."""
     for keyword in keywords:
-        if keyword.role is Role.EXPIRY and keyword.end <= start and _GAP.fullmatch(text, keyword.end, start):
+        if (
+            (role is None or keyword.role is role)
+            and keyword.end <= start
+            and _GAP.fullmatch(text, keyword.end, start)
+        ):
             return True
     return False
 
@@ -281,7 +287,7 @@ def _parse(
         and (role is Role.EXPIRY or "shift" not in match.groups.re.groupindex)
         # and so does a US coder's MMMDDYY, its keyword right before it ("BEST BY JAN1323";
         # unlabelled, or with a code between, "NOV1230" is as likely a style or batch code)
-        and (not _coder_glued(match) or _expiry_right_before(normalized, match.start, keywords))
+        and (not _coder_glued(match) or _right_after_keyword(normalized, match.start, keywords, Role.EXPIRY))
         # a bare compact number between commas is part of an address or a list ("Rossiya,
         # 140126, Moskva": a postal code), not a printed date
         and not (role is None and match.form is Form.COMPACT and _between_commas(normalized, match))
@@ -347,18 +353,10 @@ def _read_all(
         and not (
             match.form is Form.MONTH_YEAR
             and reading.swapped
-            and not _right_after_keyword(normalized, match, keywords)
+            and not _right_after_keyword(normalized, match.start, keywords)
         )
         and not (match.form is Form.COMPACT and _priced(normalized, match))
     ]
-
-
-def _right_after_keyword(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bool:
-    """Whether a keyword ends right before ``match`` (spaces, colons, dots or hyphens between)."""
-    return any(
-        keyword.end <= match.start and _GAP.fullmatch(normalized, keyword.end, match.start)
-        for keyword in keywords
-    )
 
 
 def _priced(normalized: str, match: RawMatch) -> bool:
@@ -374,7 +372,7 @@ def _amount(normalized: str, match: RawMatch, keywords: Sequence[Keyword]) -> bo
         return True
     if not is_quantity(normalized, match.groups["s"] or "", match.end, match.start):
         return False
-    return not _right_after_keyword(normalized, match, keywords)
+    return not _right_after_keyword(normalized, match.start, keywords)
 
 
 def _between_commas(normalized: str, match: RawMatch) -> bool:

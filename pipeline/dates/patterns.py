@@ -318,7 +318,12 @@ def _keeps(text: str, match: re.Match[str], form: Form, keyword_ends: AbstractSe
         return False
     if form is not Form.MONTH_YEAR or match["s"] != " ":
         return True
-    return any(_KEYWORD_GAP.fullmatch(text, end, start) for end in keyword_ends if end <= start)
+    return _after_keyword(text, start, keyword_ends, _KEYWORD_GAP)
+
+
+def _after_keyword(text: str, start: int, keyword_ends: AbstractSet[int], gap: re.Pattern[str]) -> bool:
+    """Whether a keyword ends before ``start`` with only ``gap`` between."""
+    return any(end <= start and gap.fullmatch(text, end, start) for end in keyword_ends)
 
 
 # A date is at most this long ("12 /05/ 2027").
@@ -344,7 +349,7 @@ def _canadian_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -
     two-digit one may be a French range ("15 AU 20 MIN", "DU 12 AU 18")."""
     if match.groups.re is not _CANADIAN_PATTERN[1] or len(match.groups["y"] or "") == 4:
         return True
-    return any(end <= match.start and _CANADIAN_GAP.fullmatch(text, end, match.start) for end in keyword_ends)
+    return _after_keyword(text, match.start, keyword_ends, _CANADIAN_GAP)
 
 
 def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
