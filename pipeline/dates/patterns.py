@@ -56,7 +56,7 @@ _FIRST = r"\d(?<!\d\d)(?<!\d:\d)"
 # apart, then a separator. "EXP 1G.05.2027", "1D/09/27", "12,09.27" are a day, month and year whose
 # day the OCR misread or whose separator it changed, not May 2027 (a month's last day, later than
 # the printed date: a review's finding). "EXP.05/2027", "LOT 4A12.05/2027" stay months.
-_SEP = r"[./\-\\,]"
+_SEP = r"[./\-\\,;:]"
 _NO_DAY_BEFORE = (
     rf"(?<!(?<![A-Z0-9])\d{_SEP}\d)(?<!(?<![A-Z0-9])\d\d{_SEP}\d)(?<!(?<![A-Z0-9])\d[A-Z]{_SEP}\d)"
 )
@@ -138,6 +138,19 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
             # was lost, and then a two-digit day (four digits before the separator)
             rf"(?P<a>{_FIRST}\d?)(?P<s>[./\-])?(?P<b>\d\d)(?(s)|(?<=\d{{4}})[./\-])"
             r"(?P<y>(?:20|25)\d\d)(?![\d:])"
+        ),
+    ),
+    # A triple with a separator that OCR read as a comma, a semicolon or a colon, as it reads the
+    # dots of a dot-matrix separator that sit low or stacked ("EXP 12,05.2027", "12.05;27",
+    # "12;05;2027"): the other separator a printed one, or both misread before a four-digit year
+    # of this century or the Buddhist era's; a colon only before such a year ("08:05.27" is a time
+    # and a number).
+    (
+        Form.TRIPLE,
+        re.compile(
+            rf"(?P<a>{_FIRST}\d?)(?:(?P<s>[,;])|(?P<c>:)|[./\-])(?P<b>\d\d?)"
+            r"(?(s)(?:[./\-]|(?P<s2>[,;]))|(?(c)[./\-,;:]|(?:[,;]|(?P<c2>:))))"
+            r"(?P<y>(?:20|25)\d\d(?![\d:])|(?(c)(?!)|(?(c2)(?!)|(?(s2)(?!)|\d\d(?![\d:.,;])))))"
         ),
     ),
     # A six-digit date glued to the shift or line code a coder prints after it ("140826 1D" read
