@@ -54,6 +54,11 @@ _COLON_AS_ONE = re.compile(
 _C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d)")
 
 
+# A dot that OCR wrote as another script's dot between two digits (the Chinese models' 。 and ·,
+# the Japanese ・): a date's separator, "12·05·2027" is 12.05.2027. Not elsewhere: 。 ends a clause.
+_OTHER_DOT = re.compile(r"[·•。∙⋅・･](?<=\d.)(?=\d)")
+
+
 # A coder's month in capitals that OCR ran into the next column's lowercase words ("BB 02 JANace
 # oil": 02 JAN beside an ingredients line; hard set v5 1000444): the case changes where the month
 # ends, which upper-casing would hide, so the first lowercase letter becomes a space. Three
@@ -184,6 +189,8 @@ def normalize(text: str) -> str:
     Returns:
         A string of the same length as ``text``.
     """
+    if not text.isascii():
+        text = _OTHER_DOT.sub(".", text)
     text = _RUN.sub(lambda match: _repair_run(text, match), text)
     text = _parted_month(text)
     # ``fold_char`` of an ASCII character is its upper case (no digit of another script, no

@@ -53,10 +53,11 @@ _MONTH = rf"(?P<mon>{MONTH_PATTERN})(?![^\W\d_])"
 # digit lets the regex engine skip ahead to the next digit instead of trying every position.
 _FIRST = r"\d(?<!\d\d)(?<!\d:\d)"
 # After a month's first digit: no day before it, one or two digits or a digit and a letter standing
-# apart, then a separator. "EXP 1G.05.2027", "1D/09/27", "12,09.27" are a day, month and year whose
-# day the OCR misread or whose separator it changed, not May 2027 (a month's last day, later than
-# the printed date: a review's finding). "EXP.05/2027", "LOT 4A12.05/2027" stay months.
-_SEP = r"[./\-\\,;:]"
+# apart, then a separator (any mark). "EXP 1G.05.2027", "1D/09/27", "12,09.27", "12°05.2027" are a
+# day, month and year whose day the OCR misread or whose separator it changed, not May 2027 (a
+# month's last day, later than the printed date: a review's finding). "EXP.05/2027", "LOT
+# 4A12.05/2027" stay months.
+_SEP = r"[^\w\s]"
 _NO_DAY_BEFORE = (
     rf"(?<!(?<![A-Z0-9])\d{_SEP}\d)(?<!(?<![A-Z0-9])\d\d{_SEP}\d)(?<!(?<![A-Z0-9])\d[A-Z]{_SEP}\d)"
 )

@@ -368,7 +368,9 @@ def test_a_keyword_of_look_alike_letters_before_a_separator_stays_a_keyword(text
     assert (best.date.isoformat(), best.kind) == ("2027-05-12", DateKind.EXPIRY), text
 
 
-@pytest.mark.parametrize("text", ["EXP 1G.05.2027", "EXP 1D/09/27", "12,09.27", "3O;11.2027", "12:05/2027"])
+@pytest.mark.parametrize(
+    "text", ["EXP 1G.05.2027", "EXP 1D/09/27", "12,09.27", "3O;11.2027", "12:05/2027", "EXP 12°05.2027"]
+)
 def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
     # Read as the month's last day it would answer a date later than the one printed (without a
     # keyword a separator read as a comma, semicolon or colon is not repaired: nothing is read).
@@ -384,11 +386,13 @@ def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
         ("EXP 12;05;2027", "2027-05-12"),
         ("EXP 12:05.2027", "2027-05-12"),
         ("MFG 01,05.2026 EXP 01.05,2027", "2027-05-01"),
+        # another script's dot: the Chinese models' 。 and ·, the Japanese ・ (keyword or none)
+        ("EXP 12·05·2027", "2027-05-12"),
+        ("12。05。2027", "2027-05-12"),
+        ("賞味期限 2027・05・12", "2027-05-12"),
     ],
 )
-def test_a_separator_ocr_read_as_a_comma_semicolon_or_colon_is_repaired_after_a_keyword(
-    text: str, expected: str
-) -> None:
+def test_a_separator_ocr_read_as_another_mark_is_repaired(text: str, expected: str) -> None:
     # Dot-matrix separators whose dots sit low or stacked read as , ; or :.
     best = parse_dates(text, REF).best
     assert best is not None and best.date.isoformat() == expected, text
