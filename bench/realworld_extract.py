@@ -1,19 +1,19 @@
 """Writes the photos of a real-photo set's manifest.csv into its images/ folder, from fetched copies
-of the public repositories its source_repo column names (the photos are not ours and are not
-committed; bench/realworld2/ and bench/realworld3/ each name their repositories and commits).
+of the public repositories its ``source_repo`` column names, at its ``source_commit`` (the photos
+are not ours and are not committed; each set's README names its repositories).
 
-Each photo is written as the repository holds it, at the set's commit (the pipeline applies its
-EXIF orientation and reads a PNG by its content, whatever its name). Idempotent: a photo already
-there is kept.
+Usage: python -m bench.realworld_extract bench/realworld2 [--mirrors /work/.mirror]
+
+Each photo is written as the repository holds it (the pipeline applies its EXIF orientation and
+reads a PNG by its content, whatever its name). Idempotent: a photo already there is kept.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import pathlib
 import subprocess
-import sys
-from collections.abc import Mapping
 
 __all__ = ["extract", "main"]
 
@@ -21,11 +21,9 @@ __all__ = ["extract", "main"]
 DEFAULT_MIRRORS = pathlib.Path("/work/.mirror")
 
 
-def extract(
-    set_dir: pathlib.Path, commits: Mapping[str, str], mirrors: pathlib.Path = DEFAULT_MIRRORS
-) -> None:
-    """Writes every photo of ``set_dir``/manifest.csv (``file``, ``source_repo``, ``source_path``)
-    from ``mirrors``, at ``commits[source_repo]``.
+def extract(set_dir: pathlib.Path, mirrors: pathlib.Path = DEFAULT_MIRRORS) -> None:
+    """Writes every photo of ``set_dir``/manifest.csv (``file``, ``source_repo``, ``source_path``,
+    ``source_commit``) from the bare repositories under ``mirrors``.
 
     Raises:
         subprocess.CalledProcessError: a repository is not fetched, or lacks the file.
@@ -36,10 +34,9 @@ def extract(
             out = set_dir / row["file"]
             if out.exists():
                 continue
-            repo = row["source_repo"]
-            git = mirrors / repo.replace("/", "+") / "repo"
+            git = mirrors / row["source_repo"].replace("/", "+") / "repo"
             photo = subprocess.run(
-                ["git", f"--git-dir={git}", "cat-file", "-p", f"{commits[repo]}:{row['source_path']}"],
+                ["git", f"--git-dir={git}", "cat-file", "-p", f"{row['source_commit']}:{row['source_path']}"],
                 check=True,
                 capture_output=True,
             ).stdout
@@ -47,6 +44,13 @@ def extract(
     print("photos in", set_dir / "images")
 
 
-def main(set_dir: pathlib.Path, commits: Mapping[str, str]) -> None:
-    """``python bench/realworldN/extract.py [MIRRORS]``."""
-    extract(set_dir, commits, pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_MIRRORS)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("set_dir", type=pathlib.Path, help="a folder holding manifest.csv")
+    parser.add_argument("--mirrors", type=pathlib.Path, default=DEFAULT_MIRRORS)
+    args = parser.parse_args()
+    extract(args.set_dir, args.mirrors)
+
+
+if __name__ == "__main__":
+    main()
