@@ -69,9 +69,10 @@ _ORDERS = {"DMY": DateOrder.DMY, "MDY": DateOrder.MDY, "YMD": DateOrder.YMD, "YD
 # on an export pack is 12 June). US coders' MMDDYY(YY) without separators counts too ("BEST BY 123127";
 # a DDMMYY that cannot be month first is still read day first, reading.py). "If used by" is
 # enough without its "Best": OCR garbles a line's first word more than the others ("2ST IF USED BY
-# 10/05/22" on a tub's rim, realworld2 009).
+# 10/05/22" on a tub's rim, realworld2 009), and reads the I of "IF" as a 1 or an L ("EST 1F USED BY",
+# the same rim in a smaller photo).
 _US_PHRASE = re.compile(
-    r"(?:\bBEST ?(?:IF ?USED ?)?BY|\bBEST ?IF ?USED ?BEFORE|\bIF ?USED ?(?:BY|BEFORE)|\bSELL ?BY"
+    r"(?:\bBEST ?(?:[I1L]F ?USED ?)?BY|\bBEST ?[I1L]F ?USED ?BEFORE|\b[I1L]F ?USED ?(?:BY|BEFORE)|\bSELL ?BY"
     r"|\bUSE ?OR ?FREEZE ?BY)"
     r"[ :\-\n]{0,4}(?:\d{1,2}([/\- ])\d{1,2}\1\d{2}|\d{6}(?:\d\d)?(?![\d.]))"
 )

@@ -22,6 +22,7 @@ US_LABELS = [
     ("BEST IF USED BY 10/05/22 E 49-70 23:28 17", "2022-10-05"),
     # ... its first word garbled by OCR, as on the curved rim it was printed on (realworld2 009).
     ("2ST IF USED BY 10/05/22 E 49-70 23:28 17", "2022-10-05"),
+    ("EST 1F USED BY 10/05/22 E 49-70 23:28 17", "2022-10-05"),  # the I read as a 1
     # ... and with its spaces lost.
     ("BESTIFUSEDBY 06/10/24", "2024-06-10"),
     ("BESTIFUSEDBEFORE 03/04/2024", "2024-03-04"),
