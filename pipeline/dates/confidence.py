@@ -57,7 +57,7 @@ WEIGHTS: dict[str, float] = {
     "manufacture_keyword": -2.0,
     "competing_dates": -0.3,
     "day_precision": 0.83,
-    "explicit_four_digit_year": 0.22,
+    "explicit_four_digit_year": 0.23,
     "year_inferred": -0.2,
     "month_name": -0.19,
     "compact": 0.43,

@@ -59,6 +59,13 @@ _C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d)")
 _OTHER_DOT = re.compile(r"[·•。∙⋅・･](?<=\d.)(?=\d)")
 
 
+# An "&" that OCR read as an 8 glued to the second date of a pair ("19/09/24 801/02/25" of Indian
+# packs' "MFD & USE BY: 19/09/24 & 01/02/25", realworld3 002 in a 1024-pixel photo): after a whole
+# date and a space, before a day, month and year (a date's field has at most two digits before a
+# separator, so "801/02/25" is no date as it is).
+_AMPERSAND_AS_EIGHT = re.compile(r"8(?<=\d[./\-]\d\d 8)(?=\d\d?[./\-]\d\d?[./\-]\d\d(?:\d\d)?(?!\d))")
+
+
 # A coder's month in capitals that OCR ran into the next column's lowercase words ("BB 02 JANace
 # oil": 02 JAN beside an ingredients line; hard set v5 1000444): the case changes where the month
 # ends, which upper-casing would hide, so the first lowercase letter becomes a space. Three
@@ -198,4 +205,6 @@ def normalize(text: str) -> str:
     text = text.upper() if text.isascii() else text.translate(_FOLD)
     if "C" in text:
         text = _C_AS_ZERO.sub("0", text)
+    if "8" in text:
+        text = _AMPERSAND_AS_EIGHT.sub("&", text)
     return _COLON_AS_ONE.sub(":", text) if "1" in text else text
