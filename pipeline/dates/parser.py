@@ -184,6 +184,13 @@ def _first_day(found: ParsedDate) -> dt.date:
     return found.date.replace(day=1) if found.precision is DatePrecision.MONTH else found.date
 
 
+def _needs_expiry_keyword(match: RawMatch) -> bool:
+    """Whether ``match`` is a shape read only under an expiry keyword: a date glued to a shift
+    code or split by a space (patterns.py)."""
+    groups = match.groups.re.groupindex
+    return "shift" in groups or "split" in groups
+
+
 def _coder_glued(match: RawMatch) -> bool:
     """Whether ``match`` is a month with its day and two-digit year glued on ("JAN1323")."""
     return "coder" in match.groups.re.groupindex and match.groups["coder"] is not None
@@ -283,8 +290,9 @@ def _parse(
         (match, reading, _kind_of(role))
         for (match, reading), role in zip(readings, roles, strict=True)
         if role is not Role.LOT  # lot codes are never dates
-        # a date glued to a shift code stands only under its expiry keyword (see patterns.py)
-        and (role is Role.EXPIRY or "shift" not in match.groups.re.groupindex)
+        # a date glued to a shift code or split by a space stands only under its expiry keyword
+        # (see patterns.py)
+        and (role is Role.EXPIRY or not _needs_expiry_keyword(match))
         # and so does a US coder's MMMDDYY, its keyword right before it ("BEST BY JAN1323";
         # unlabelled, or with a code between, "NOV1230" is as likely a style or batch code)
         and (not _coder_glued(match) or _right_after_keyword(normalized, match.start, keywords, Role.EXPIRY))
@@ -309,7 +317,7 @@ def _parse(
             kind is DateKind.MANUFACTURE,
             _rivals(kind, reading.date, found),
             reading.precision is DatePrecision.DAY,
-            len(year) == 4 or (form is Form.COMPACT and len(original) == 8),
+            len(year) == 4 or (form is Form.COMPACT and len(original.replace(" ", "")) == 8),
             reading.year_inferred,
             form is Form.DAY_NAME
             or form is Form.NAME_DAY_YEAR

@@ -131,6 +131,8 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
 # which the printer or the OCR drops ("0508.2026" for 05.08.2026, "05.082026"). Only with a
 # four-digit year of this century or the Buddhist era's (20YY, 25YY), with the first separator
 # lost only before a dot, slash or hyphen ("0508 2026" is as likely a code and a year).
+# A day's second digit, then a month (after the day's first digit, ``_FIRST``).
+_DM = r"\d(?:0[1-9]|1[0-2])"
 _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         Form.TRIPLE,
@@ -159,6 +161,19 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     # The parser keeps it only where an expiry keyword labels it (``shift``): production and
     # batch codes are printed so too ("PRODUCED 05/03/2026 0703271A").
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}\d{{5}})(?=(?P<shift>\d)[A-Z])")),
+    # An eight-digit date that OCR split with a space, as it reads a dot-matrix gap: day and month,
+    # then a year of this century or the Buddhist era's with the space after its first two digits
+    # ("EXP 130520 25" for 13052025, 13 May 2020 otherwise), before it ("1305 2025") or after the
+    # day ("13 052025", May 2025 otherwise); or such a year, then month and day ("2025 0513",
+    # "202505 13"). Right after an expiry keyword only (``_split_kept``, and the parser: ``split``), as
+    # the shift code's shape is kept.
+    (
+        Form.COMPACT,
+        re.compile(
+            rf"(?P<c>{_FIRST}(?:{_DM}(?:20|25) \d\d|{_DM} (?:20|25)\d\d|\d (?:0[1-9]|1[0-2])(?:20|25)\d\d"
+            r"|(?<=2)0\d\d(?: (?:0[1-9]|1[0-2])|(?:0[1-9]|1[0-2]) )[0-3]\d))(?![\d:])(?P<split>)"
+        ),
+    ),
 )
 # A day, a coder's month that lost its first letter and a year, glued as coders print them
 # ("20UL2022" for 20JUL2022, "19EP28" for 19SEP28; months.LOST_LETTER_MONTHS): no space, no
@@ -363,6 +378,14 @@ def _glued_after(text: str, end: int) -> RawMatch | None:
     return None
 
 
+# Between a keyword and the split date it labels ("EXP: 130520 25").
+_SPLIT_GAP = re.compile(r"[ :.\-/]{0,3}")
+
+
+def _split_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -> bool:
+    return _after_keyword(text, match.start, keyword_ends, _SPLIT_GAP)
+
+
 # Between a keyword and the Canadian date it labels: separators and line breaks.
 _CANADIAN_GAP = re.compile(r"[\s:.\-/]{0,4}(?:MA[\s:.\-]{0,3})?")  # "BB/MA JN 30"
 
@@ -407,6 +430,12 @@ def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
                     found.append(RawMatch(again.start(), again.end(), form, again))
                     position = max(position, again.end())
             break
+    if keyword_ends:  # a split date only right after its keyword: a code's digits run on otherwise
+        found = [
+            match
+            for match in found
+            if "split" not in match.groups.re.groupindex or _split_kept(text, match, keyword_ends)
+        ]
     if found and found[-1].groups.re is _CANADIAN_PATTERN[1]:  # it runs last, on few labels
         found = [match for match in found if _canadian_kept(text, match, keyword_ends)]
     if len(found) < 2:

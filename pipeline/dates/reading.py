@@ -177,7 +177,7 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
             return None  # "14-06-224": 14-06-22 and a 4, or 14-06-2024 without its 0? Not read.
         return _triple(g["a"] or "", g["b"] or "", y, order, window)
     if form is Form.COMPACT:
-        return _compact(g["c"] or "", order, window)
+        return _compact((g["c"] or "").replace(" ", ""), order, window)  # spaces: a split date
     if form is Form.MONTH_YEAR:
         y = g["y"] or ""
         month_end = _month_end(window.year(y), int(g["m"] or 0))

@@ -500,3 +500,30 @@ def test_the_stray_manufacture_date_is_unlabelled() -> None:
 def test_not_dates(text: str) -> None:
     best = parse_dates(text, REF).best
     assert best is None, (text, best)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # An eight-digit date that OCR split with a space (a dot-matrix gap), right after its expiry
+        # keyword (realworld-dev 049 in a 1024-pixel photo: "EXP 130520 25", 13 May 2020 otherwise).
+        ("MFG 13052024\nEXP 130520 25", "2025-05-13"),
+        ("EXP 1305 2025", "2025-05-13"),
+        ("EXP: 13 052025", "2025-05-13"),  # May 2025 otherwise, later than the printed date
+        ("EXP 2025 0513", "2025-05-13"),
+        # ... not a date and the shift code after it, nor a code's digits before a month-year
+        ("EXP 200826 14", "2026-08-20"),
+        ("T2 L:AB12 112026", "2026-11-30"),
+    ],
+)
+def test_an_eight_digit_date_split_by_a_space_is_read_whole_after_its_expiry_keyword(
+    text: str, expected: str
+) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected, text
+
+
+@pytest.mark.parametrize("text", ["130520 25", "LOT 2025 0513"])
+def test_a_split_date_without_its_expiry_keyword_is_not_joined(text: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is None or best.date.isoformat() != "2025-05-13", text
