@@ -218,15 +218,6 @@ _CANADIAN_PATTERN = (
         r"(?! ?(?:MIN|SEC|HEURE|HR|H\b|°|%))"  # "15 AU 20 MIN": a French range, no date
     ),
 )
-# The same month symbol and day with a four-digit year after them, as a US coder orders them ("BB/MA
-# MR 03 2028"): the year is the label's, not the next one after the month and day.
-_CANADIAN_DAY_YEAR_PATTERN = (
-    Form.NAME_DAY_YEAR,
-    re.compile(
-        rf"(?<![A-Z\d/])(?<!/ )(?P<mon>{'|'.join(CANADIAN_MONTHS)}) ?(?P<d>[0-3]?\d)[ .,/\-]{{1,2}}"
-        r"(?P<y>20\d\d)(?![\d:])"
-    ),
-)
 # Most lines name no month: one search for a month word spares them the three patterns below.
 _ANY_MONTH = re.compile(rf"(?:{MONTH_AT_WORD_START})(?![A-Z])")
 _MONTH_AT = re.compile(rf"(?:{MONTH_PATTERN})(?![A-Z])")
@@ -331,7 +322,7 @@ def _patterns(text: str, keyword_ends: AbstractSet[int]) -> tuple[tuple[Form, re
     if not text.isascii() and ("令和" in text or ("R" in text and _JAPANESE.search(text))):
         patterns += (_REIWA_PATTERN,)
     if canadian(text):
-        patterns += (_CANADIAN_DAY_YEAR_PATTERN, _CANADIAN_PATTERN)  # the one that runs last
+        patterns += (_CANADIAN_PATTERN,)
     return patterns
 
 

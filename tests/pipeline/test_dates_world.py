@@ -610,8 +610,6 @@ def test_an_era_letter_is_no_date_outside_a_japanese_date(text: str) -> None:
         ("BEST BEFORE\nMEILLEUR AVANT\n2027 JA 15", "2027-01-15"),
         ("BB/MA 27 MR 03", "2027-03-03"),
         ("BB/MA JN 30", "2027-06-30"),
-        # a US coder's order, the year last: that year, not the next 3 March (a review's finding)
-        ("BB/MA MR 03 2028", "2028-03-03"),
         ("BEST BEFORE/MEILLEUR AVANT\nJL 14\nL1234", "2027-07-14"),
         ("PACKAGED ON/EMBALLE LE\n26 NO 02\nBEST BEFORE/MEILLEUR AVANT\n26 DE 02", "2026-12-02"),
         ("MEILLEUR AVANT 12/05/2027", "2027-05-12"),
