@@ -55,15 +55,18 @@ _C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d)")
 
 
 # A dot that OCR wrote as another script's dot between two digits (the Chinese models' 。 and ·,
-# the Japanese ・): a date's separator, "12·05·2027" is 12.05.2027. Not elsewhere: 。 ends a clause.
-_OTHER_DOT = re.compile(r"[·•。∙⋅・･](?<=\d.)(?=\d)")
+# the Japanese ・, the Korean ㆍ): a date's separator, "12·05·2027" is 12.05.2027. Not elsewhere:
+# 。 ends a clause.
+_OTHER_DOT = re.compile(r"[·•。∙⋅・･ㆍ‧](?<=\d.)(?=\d)")
 
 
 # An "&" that OCR read as an 8 glued to the second date of a pair ("19/09/24 801/02/25" of Indian
 # packs' "MFD & USE BY: 19/09/24 & 01/02/25", realworld3 002 in a 1024-pixel photo): after a whole
 # date and a space, before a day, month and year (a date's field has at most two digits before a
 # separator, so "801/02/25" is no date as it is).
-_AMPERSAND_AS_EIGHT = re.compile(r"8(?<=\d[./\-]\d\d 8)(?=\d\d?[./\-]\d\d?[./\-]\d\d(?:\d\d)?(?!\d))")
+_AMPERSAND_AS_EIGHT = re.compile(
+    r"8(?:(?<=\d[./\-]\d\d 8)|(?<=\d[./\-]\d{4} 8))(?=\d\d?[./\-]\d\d?[./\-]\d\d(?:\d\d)?(?!\d))"
+)
 
 
 # A coder's month in capitals that OCR ran into the next column's lowercase words ("BB 02 JANace

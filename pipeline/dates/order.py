@@ -67,14 +67,15 @@ _ORDERS = {"DMY": DateOrder.DMY, "MDY": DateOrder.MDY, "YMD": DateOrder.YMD, "YD
 # line break between): "Rated best by Which?" or "Best by nature" over a UK "Best before 05.06.27"
 # label nothing, and dots are a day-first sign (US coders print / - or spaces: "Best by: 12.06.2027"
 # on an export pack is 12 June). US coders' MMDDYY(YY) without separators counts too ("BEST BY 123127";
-# a DDMMYY that cannot be month first is still read day first, reading.py). "If used by" is
+# a DDMMYY that cannot be month first is still read day first, reading.py), split by a space too
+# ("BEST BY 0510 2027", patterns.py). "If used by" is
 # enough without its "Best": OCR garbles a line's first word more than the others ("2ST IF USED BY
 # 10/05/22" on a tub's rim, realworld2 009), and reads the I of "IF" as a 1 or an L ("EST 1F USED BY",
 # the same rim in a smaller photo).
 _US_PHRASE = re.compile(
     r"(?:\bBEST ?(?:[I1L]F ?USED ?)?BY|\bBEST ?[I1L]F ?USED ?BEFORE|\b[I1L]F ?USED ?(?:BY|BEFORE)|\bSELL ?BY"
     r"|\bUSE ?OR ?FREEZE ?BY)"
-    r"[ :\-\n]{0,4}(?:\d{1,2}([/\- ])\d{1,2}\1\d{2}|\d{6}(?:\d\d)?(?![\d.]))"
+    r"[ :\-\n]{0,4}(?:\d{1,2}([/\- ])\d{1,2}\1\d{2}|\d{6}(?:\d\d)?(?![\d.])|\d{4} \d{4}(?![\d.]))"
 )
 
 

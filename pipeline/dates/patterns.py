@@ -57,7 +57,7 @@ _FIRST = r"\d(?<!\d\d)(?<!\d:\d)"
 # day, month and year whose day the OCR misread or whose separator it changed, not May 2027 (a
 # month's last day, later than the printed date: a review's finding). "EXP.05/2027", "LOT
 # 4A12.05/2027" stay months.
-_SEP = r"[^\w\s]"
+_SEP = r"(?:[^\w\s]|_)"
 _NO_DAY_BEFORE = (
     rf"(?<!(?<![A-Z0-9])\d{_SEP}\d)(?<!(?<![A-Z0-9])\d\d{_SEP}\d)(?<!(?<![A-Z0-9])\d[A-Z]{_SEP}\d)"
 )
@@ -144,16 +144,16 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
         ),
     ),
     # A triple with a separator that OCR read as a comma, a semicolon or a colon, as it reads the
-    # dots of a dot-matrix separator that sit low or stacked ("EXP 12,05.2027", "12.05;27",
-    # "12;05;2027"): the other separator a printed one, or both misread before a four-digit year
-    # of this century or the Buddhist era's; a colon only before such a year ("08:05.27" is a time
-    # and a number).
+    # dots of a dot-matrix separator that sit low or stacked ("EXP 12,05.2027", "12.05;2027",
+    # "12;05;2027"), before a four-digit year of this century or the Buddhist era's, right after a
+    # keyword (``_repair_kept``): with a two-digit year or elsewhere the shape is a range of
+    # decimals or hours as often ("Mo-Fr 9-13,15-18", "Fett 12,5-27 g", "EXP 05/27,15": a review's
+    # findings).
     (
         Form.TRIPLE,
         re.compile(
-            rf"(?P<a>{_FIRST}\d?)(?:(?P<s>[,;])|(?P<c>:)|[./\-])(?P<b>\d\d?)"
-            r"(?(s)(?:[./\-]|(?P<s2>[,;]))|(?(c)[./\-,;:]|(?:[,;]|(?P<c2>:))))"
-            r"(?P<y>(?:20|25)\d\d(?![\d:])|(?(c)(?!)|(?(c2)(?!)|(?(s2)(?!)|\d\d(?![\d:.,;])))))"
+            rf"(?P<a>{_FIRST}\d?)(?:[,;:]|[./\-](?=\d\d?[,;:]))(?P<b>\d\d?)[./\-,;:]"
+            r"(?P<y>(?:20|25)\d\d)(?![\d:])(?P<repaired>)"
         ),
     ),
     # A six-digit date glued to the shift or line code a coder prints after it ("140826 1D" read
@@ -162,16 +162,17 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     # batch codes are printed so too ("PRODUCED 05/03/2026 0703271A").
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}\d{{5}})(?=(?P<shift>\d)[A-Z])")),
     # An eight-digit date that OCR split with a space, as it reads a dot-matrix gap: day and month,
-    # then a year of this century or the Buddhist era's with the space after its first two digits
-    # ("EXP 130520 25" for 13052025, 13 May 2020 otherwise), before it ("1305 2025") or after the
-    # day ("13 052025", May 2025 otherwise); or such a year, then month and day ("2025 0513",
-    # "202505 13"). Right after an expiry keyword only (``_split_kept``, and the parser: ``split``), as
-    # the shift code's shape is kept.
+    # then a four-digit year of this century or the Buddhist era's ("EXP 1305 2025"; "13 052025",
+    # May 2025 otherwise), or such a year, then month and day ("2025 0513", "202505 13"). Right after
+    # an expiry keyword only (``_repair_kept``, and the parser: ``split``). Not a space inside the
+    # year ("130520 25"): as often a six-digit date and a shift ("유통기한 271120 14", a review's
+    # finding).
     (
         Form.COMPACT,
         re.compile(
-            rf"(?P<c>{_FIRST}(?:{_DM}(?:20|25) \d\d|{_DM} (?:20|25)\d\d|\d (?:0[1-9]|1[0-2])(?:20|25)\d\d"
-            r"|(?<=2)0\d\d(?: (?:0[1-9]|1[0-2])|(?:0[1-9]|1[0-2]) )[0-3]\d))(?![\d:])(?P<split>)"
+            rf"(?P<c>{_FIRST}(?:{_DM} (?:20|25)\d\d|\d (?:0[1-9]|1[0-2])(?:20|25)\d\d"
+            r"|(?<=2)0\d\d(?: (?:0[1-9]|1[0-2])|(?:0[1-9]|1[0-2]) )[0-3]\d))(?![\d:])"
+            r"(?P<repaired>)(?P<split>)"
         ),
     ),
 )
@@ -369,12 +370,12 @@ def _glued_after(text: str, end: int) -> RawMatch | None:
     return None
 
 
-# Between a keyword and the split date it labels ("EXP: 130520 25").
-_SPLIT_GAP = re.compile(r"[ :.\-/]{0,3}")
+# Between a keyword and the repaired date it labels ("EXP: 1305 2025", "EXP DATE\n12,05.2027").
+_REPAIR_GAP = re.compile(r"(?: ?DATE)?[\s:.\-/]{0,4}")
 
 
-def _split_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -> bool:
-    return _after_keyword(text, match.start, keyword_ends, _SPLIT_GAP)
+def _repair_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -> bool:
+    return _after_keyword(text, match.start, keyword_ends, _REPAIR_GAP)
 
 
 # Between a keyword and the Canadian date it labels: separators and line breaks.
@@ -421,11 +422,11 @@ def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
                     found.append(RawMatch(again.start(), again.end(), form, again))
                     position = max(position, again.end())
             break
-    if keyword_ends:  # a split date only right after its keyword: a code's digits run on otherwise
+    if keyword_ends:  # a repaired shape only right after its keyword (see _DAMAGED_PATTERNS)
         found = [
             match
             for match in found
-            if "split" not in match.groups.re.groupindex or _split_kept(text, match, keyword_ends)
+            if "repaired" not in match.groups.re.groupindex or _repair_kept(text, match, keyword_ends)
         ]
     if found and found[-1].groups.re is _CANADIAN_PATTERN[1]:  # it runs last, on few labels
         found = [match for match in found if _canadian_kept(text, match, keyword_ends)]

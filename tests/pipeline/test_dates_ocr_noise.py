@@ -369,7 +369,17 @@ def test_a_keyword_of_look_alike_letters_before_a_separator_stays_a_keyword(text
 
 
 @pytest.mark.parametrize(
-    "text", ["EXP 1G.05.2027", "EXP 1D/09/27", "12,09.27", "3O;11.2027", "12:05/2027", "EXP 12°05.2027"]
+    "text",
+    [
+        "EXP 1G.05.2027",
+        "EXP 1D/09/27",
+        "12,09.27",
+        "MHD 12,09.27",
+        "3O;11.2027",
+        "12:05/2027",
+        "EXP 12°05.2027",
+        "EXP 12_05.2027",
+    ],
 )
 def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
     # Read as the month's last day it would answer a date later than the one printed (without a
@@ -380,7 +390,6 @@ def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("MHD 12,09.27", "2027-09-12"),
         ("BB 3O,11.2027", "2027-11-30"),
         ("EXP 12.05;2027", "2027-05-12"),
         ("EXP 12;05;2027", "2027-05-12"),
@@ -390,6 +399,8 @@ def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
         ("EXP 12·05·2027", "2027-05-12"),
         ("12。05。2027", "2027-05-12"),
         ("賞味期限 2027・05・12", "2027-05-12"),
+        ("유통기한 2027ㆍ05ㆍ12", "2027-05-12"),
+        ("EXP DATE\n12,05.2027", "2027-05-12"),  # its keyword on the line above
     ],
 )
 def test_a_separator_ocr_read_as_another_mark_is_repaired(text: str, expected: str) -> None:
@@ -400,8 +411,27 @@ def test_a_separator_ocr_read_as_another_mark_is_repaired(text: str, expected: s
 
 @pytest.mark.parametrize("text", ["EXP 08:05.27", "EXP 12.05:27", "EXP 12,5,27", "BB 05,2027"])
 def test_a_time_a_list_or_a_price_is_not_a_repaired_date(text: str) -> None:
-    # A colon only before a four-digit year; two misread separators only before one too.
+    # Only before a four-digit year.
     assert parse_dates(text, REF).best is None, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A review's findings: ranges of decimals and hours, a month-year and a count, a number
+        # before a date are no repaired dates (away from a keyword, or with a two-digit year).
+        ("MHD 10.05.2027\nMo-Fr 9-13,15-18 Uhr", "2027-05-10"),
+        ("BEST BEFORE 03.04.2027\nGarzeit 8-14,15 Min", "2027-04-03"),
+        ("LOT 4711\n12.05.2027\nGarzeit 2,5-30 Min", "2027-05-12"),
+        ("LOT 4711\n01/2027\nFett 12,5-27 g", "2027-01-31"),
+        ("EXP 05/27,15", "2027-05-31"),
+        ("BEST BEFORE 5,12-05-27", "2027-05-12"),
+        ("Best before: 3,12/05/2027", "2027-05-12"),
+    ],
+)
+def test_a_range_or_a_count_beside_a_date_is_no_repaired_date(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected, text
 
 
 @pytest.mark.parametrize(("text", "expected"), [("EXP.05/2027", "2027-05"), ("LOT 4A1 05/2027", "2027-05")])
@@ -506,14 +536,19 @@ def test_not_dates(text: str) -> None:
     ("text", "expected"),
     [
         # An eight-digit date that OCR split with a space (a dot-matrix gap), right after its expiry
-        # keyword (realworld-dev 049 in a 1024-pixel photo: "EXP 130520 25", 13 May 2020 otherwise).
-        ("MFG 13052024\nEXP 130520 25", "2025-05-13"),
+        # keyword.
         ("EXP 1305 2025", "2025-05-13"),
+        ("EXP DATE: 1305 2025", "2025-05-13"),
+        ("BEST BY 0510 2027", "2027-05-10"),  # month first under a US phrase, as unsplit
         ("EXP: 13 052025", "2025-05-13"),  # May 2025 otherwise, later than the printed date
         ("EXP 2025 0513", "2025-05-13"),
         # ... not a date and the shift code after it, nor a code's digits before a month-year
         ("EXP 200826 14", "2026-08-20"),
         ("T2 L:AB12 112026", "2026-11-30"),
+        # ... nor a six-digit date and a shift whose year-first day or day-first year is 20 or 25
+        # (a review's findings: so a space inside a year is never joined)
+        ("유통기한 271120 14", "2027-11-20"),
+        ("EXP 150525 12", "2025-05-15"),
     ],
 )
 def test_an_eight_digit_date_split_by_a_space_is_read_whole_after_its_expiry_keyword(
@@ -523,7 +558,7 @@ def test_an_eight_digit_date_split_by_a_space_is_read_whole_after_its_expiry_key
     assert best is not None and best.date.isoformat() == expected, text
 
 
-@pytest.mark.parametrize("text", ["130520 25", "LOT 2025 0513"])
+@pytest.mark.parametrize("text", ["130520 25", "LOT 2025 0513", "EXP 130520 25"])
 def test_a_split_date_without_its_expiry_keyword_is_not_joined(text: str) -> None:
     best = parse_dates(text, REF).best
     assert best is None or best.date.isoformat() != "2025-05-13", text

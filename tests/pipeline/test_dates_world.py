@@ -515,6 +515,7 @@ def test_a_month_name_and_two_digits_after_sell_by_are_a_day(text: str, expected
         ("MFD & USE BY:\n30/08/24 & 12/01/25", "2025-01-12"),
         # ... the & read as an 8 glued to the second date (realworld3 002 in a 1024-pixel photo)
         ("MFD & USE BY:\n19/09/24 801/02/25", "2025-02-01"),
+        ("MFD & USE BY 19/09/2024 801/02/2025", "2025-02-01"),
         ("MFG. Date &\n10/23 & 09/26\nUse before", "2026-09-30"),
         # ... and the maximum retail price, whose decimal point OCR lost, is no compact date.
         ("MRP:\n(Incl. of all taxes)\n140135\nMFG. Date &\n10/23 & 09/26\nUse before", "2026-09-30"),
