@@ -57,7 +57,7 @@ _C_AS_ZERO = re.compile(r"C(?:(?<=\dC)|(?<=\d[./\-]C))(?=\d)")
 # A dot that OCR wrote as another script's dot between two digits (the Chinese models' 。 and ·,
 # the Japanese ・, the Korean ㆍ): a date's separator, "12·05·2027" is 12.05.2027. Not elsewhere:
 # 。 ends a clause.
-_OTHER_DOT = re.compile(r"[·•。∙⋅・･ㆍ‧](?<=\d.)(?=\d)")
+_OTHER_DOT = re.compile(r"[·•。｡∙⋅・･ㆍ‧](?<=\d.)(?=\d)")
 
 
 # An "&" that OCR read as an 8 glued to the second date of a pair ("19/09/24 801/02/25" of Indian

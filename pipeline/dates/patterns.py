@@ -131,8 +131,6 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
 # which the printer or the OCR drops ("0508.2026" for 05.08.2026, "05.082026"). Only with a
 # four-digit year of this century or the Buddhist era's (20YY, 25YY), with the first separator
 # lost only before a dot, slash or hyphen ("0508 2026" is as likely a code and a year).
-# A day's second digit, then a month (after the day's first digit, ``_FIRST``).
-_DM = r"\d(?:0[1-9]|1[0-2])"
 _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         Form.TRIPLE,
@@ -146,9 +144,9 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     # A triple with a separator that OCR read as a comma, a semicolon or a colon, as it reads the
     # dots of a dot-matrix separator that sit low or stacked ("EXP 12,05.2027", "12.05;2027",
     # "12;05;2027"), before a four-digit year of this century or the Buddhist era's, right after a
-    # keyword (``_repair_kept``): with a two-digit year or elsewhere the shape is a range of
-    # decimals or hours as often ("Mo-Fr 9-13,15-18", "Fett 12,5-27 g", "EXP 05/27,15": a review's
-    # findings).
+    # keyword or the date it pairs with (``_repairs_kept``): with a two-digit year or elsewhere the
+    # shape is a range of decimals or hours as often ("Mo-Fr 9-13,15-18", "Fett 12,5-27 g", "EXP
+    # 05/27,15": a review's findings).
     (
         Form.TRIPLE,
         re.compile(
@@ -161,16 +159,16 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     # The parser keeps it only where an expiry keyword labels it (``shift``): production and
     # batch codes are printed so too ("PRODUCED 05/03/2026 0703271A").
     (Form.COMPACT, re.compile(rf"(?P<c>{_FIRST}\d{{5}})(?=(?P<shift>\d)[A-Z])")),
-    # An eight-digit date that OCR split with a space, as it reads a dot-matrix gap: day and month,
-    # then a four-digit year of this century or the Buddhist era's ("EXP 1305 2025"; "13 052025",
-    # May 2025 otherwise), or such a year, then month and day ("2025 0513", "202505 13"). Right after
-    # an expiry keyword only (``_repair_kept``, and the parser: ``split``). Not a space inside the
-    # year ("130520 25"): as often a six-digit date and a shift ("유통기한 271120 14", a review's
-    # finding).
+    # An eight-digit date that OCR split with a space, as it reads a dot-matrix gap: day and month
+    # (month and day under a US phrase), then a four-digit year of this century or the Buddhist
+    # era's ("EXP 1305 2025"; "13 052025", May 2025 otherwise), or such a year, then month and day
+    # ("2025 0513", "202505 13"). Right after an expiry keyword or a date only (``_repairs_kept``,
+    # and the parser: ``split``). Not a space inside the year ("130520 25"): as often a six-digit
+    # date and a shift ("유통기한 271120 14", a review's finding).
     (
         Form.COMPACT,
         re.compile(
-            rf"(?P<c>{_FIRST}(?:{_DM} (?:20|25)\d\d|\d (?:0[1-9]|1[0-2])(?:20|25)\d\d"
+            rf"(?P<c>{_FIRST}(?:\d[0-3]\d (?:20|25)\d\d|\d (?:0[1-9]|1[0-2])(?:20|25)\d\d"
             r"|(?<=2)0\d\d(?: (?:0[1-9]|1[0-2])|(?:0[1-9]|1[0-2]) )[0-3]\d))(?![\d:])"
             r"(?P<repaired>)(?P<split>)"
         ),
@@ -374,8 +372,29 @@ def _glued_after(text: str, end: int) -> RawMatch | None:
 _REPAIR_GAP = re.compile(r"(?: ?DATE)?[\s:.\-/]{0,4}")
 
 
-def _repair_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -> bool:
-    return _after_keyword(text, match.start, keyword_ends, _REPAIR_GAP)
+# Between the two dates of a pair that one keyword or a header row labels ("MFG/EXP 0105 2026 0106
+# 2027", "MFG DATE EXP DATE" over "12.05.2026 12;06.2027").
+_PAIR_GAP = re.compile(r"\s{1,6}")
+
+
+def _repairs_kept(text: str, found: list[RawMatch], keyword_ends: AbstractSet[int]) -> list[RawMatch]:
+    """``found`` without the repaired shapes (see ``_DAMAGED_PATTERNS``) that stand neither right
+    after a keyword nor right after another date: the second date of a pair is kept with the first,
+    or the pair's production date would be left to stand for its expiry date (a review's finding)."""
+    if not any("repaired" in match.groups.re.groupindex for match in found):
+        return found
+    kept: list[RawMatch] = []
+    for match in sorted(found, key=_first_then_longest):
+        if (
+            "repaired" not in match.groups.re.groupindex
+            or _after_keyword(text, match.start, keyword_ends, _REPAIR_GAP)
+            or any(
+                other.end <= match.start and _PAIR_GAP.fullmatch(text, other.end, match.start)
+                for other in kept
+            )
+        ):
+            kept.append(match)
+    return kept
 
 
 # Between a keyword and the Canadian date it labels: separators and line breaks.
@@ -422,12 +441,8 @@ def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
                     found.append(RawMatch(again.start(), again.end(), form, again))
                     position = max(position, again.end())
             break
-    if keyword_ends:  # a repaired shape only right after its keyword (see _DAMAGED_PATTERNS)
-        found = [
-            match
-            for match in found
-            if "repaired" not in match.groups.re.groupindex or _repair_kept(text, match, keyword_ends)
-        ]
+    if keyword_ends:
+        found = _repairs_kept(text, found, keyword_ends)
     if found and found[-1].groups.re is _CANADIAN_PATTERN[1]:  # it runs last, on few labels
         found = [match for match in found if _canadian_kept(text, match, keyword_ends)]
     if len(found) < 2:

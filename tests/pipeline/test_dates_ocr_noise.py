@@ -401,6 +401,9 @@ def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
         ("賞味期限 2027・05・12", "2027-05-12"),
         ("유통기한 2027ㆍ05ㆍ12", "2027-05-12"),
         ("EXP DATE\n12,05.2027", "2027-05-12"),  # its keyword on the line above
+        # the second date of a pair (else the production date would stand for the expiry date)
+        ("MFG/EXP 12.05.2026 12;06.2027", "2027-06-12"),
+        ("MFG DATE EXP DATE\n12,05.2026 12,06.2027", "2027-06-12"),
     ],
 )
 def test_a_separator_ocr_read_as_another_mark_is_repaired(text: str, expected: str) -> None:
@@ -540,6 +543,8 @@ def test_not_dates(text: str) -> None:
         ("EXP 1305 2025", "2025-05-13"),
         ("EXP DATE: 1305 2025", "2025-05-13"),
         ("BEST BY 0510 2027", "2027-05-10"),  # month first under a US phrase, as unsplit
+        ("SELL BY 1231 2027", "2027-12-31"),
+        ("MFG/EXP 0105 2026 0106 2027", "2027-06-01"),  # a pair: the second date too
         ("EXP: 13 052025", "2025-05-13"),  # May 2025 otherwise, later than the printed date
         ("EXP 2025 0513", "2025-05-13"),
         # ... not a date and the shift code after it, nor a code's digits before a month-year
