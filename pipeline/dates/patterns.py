@@ -131,6 +131,8 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
 # which the printer or the OCR drops ("0508.2026" for 05.08.2026, "05.082026"). Only with a
 # four-digit year of this century or the Buddhist era's (20YY, 25YY), with the first separator
 # lost only before a dot, slash or hyphen ("0508 2026" is as likely a code and a year).
+# What OCR makes of a dot-matrix date separator besides a separator (see the pattern below).
+_MISREAD = r"[,;:°'*_]"
 _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         Form.TRIPLE,
@@ -143,14 +145,15 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     ),
     # A triple with a separator that OCR read as a comma, a semicolon or a colon, as it reads the
     # dots of a dot-matrix separator that sit low or stacked ("EXP 12,05.2027", "12.05;2027",
-    # "12;05;2027"), before a four-digit year of this century or the Buddhist era's, right after a
-    # keyword or the date it pairs with (``_repairs_kept``): with a two-digit year or elsewhere the
-    # shape is a range of decimals or hours as often ("Mo-Fr 9-13,15-18", "Fett 12,5-27 g", "EXP
-    # 05/27,15": a review's findings).
+    # "12;05;2027"), or as another mark a blot of ink makes of a dot ("12°05.2027"), before a
+    # four-digit year of this century or the Buddhist era's, right after a keyword or the date it
+    # pairs with (``_repairs_kept``): with a two-digit year or elsewhere the shape is a range of
+    # decimals or hours as often ("Mo-Fr 9-13,15-18", "Fett 12,5-27 g", "EXP 05/27,15": a review's
+    # findings).
     (
         Form.TRIPLE,
         re.compile(
-            rf"(?P<a>{_FIRST}\d?)(?:[,;:]|[./\-](?=\d\d?[,;:]))(?P<b>\d\d?)[./\-,;:]"
+            rf"(?P<a>{_FIRST}\d?)(?:{_MISREAD}|[./\-](?=\d\d?{_MISREAD}))(?P<b>\d\d?)(?:[./\-]|{_MISREAD})"
             r"(?P<y>(?:20|25)\d\d)(?![\d:])(?P<repaired>)"
         ),
     ),

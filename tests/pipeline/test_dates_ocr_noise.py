@@ -377,8 +377,8 @@ def test_a_keyword_of_look_alike_letters_before_a_separator_stays_a_keyword(text
         "MHD 12,09.27",
         "3O;11.2027",
         "12:05/2027",
-        "EXP 12°05.2027",
-        "EXP 12_05.2027",
+        "12°05.2027",
+        "12_05.2027",
     ],
 )
 def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
@@ -401,6 +401,8 @@ def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
         ("賞味期限 2027・05・12", "2027-05-12"),
         ("유통기한 2027ㆍ05ㆍ12", "2027-05-12"),
         ("EXP DATE\n12,05.2027", "2027-05-12"),  # its keyword on the line above
+        ("EXP 12°05.2027", "2027-05-12"),  # a blot of ink
+        ("EXP 12_05.2027", "2027-05-12"),
         # the second date of a pair (else the production date would stand for the expiry date)
         ("MFG/EXP 12.05.2026 12;06.2027", "2027-06-12"),
         ("MFG DATE EXP DATE\n12,05.2026 12,06.2027", "2027-06-12"),
