@@ -227,6 +227,13 @@ class PipelineConfig:
     # reads whole levelled there (realworld2 013: "JAN1323" under "BEST If Used By" on a cap).
     second_chance_text_variants: str = "deskew,contrast"
 
+    # The whole-photo fallback of a photo whose longer side is under small_photo_side_px is read
+    # upscaled to it (at most twice) when its windows' lines with digits are on median under
+    # small_text_px high (pipeline/small_text.py; bench/RESULTS.md, "sixteenth session"). 0 turns
+    # it off.
+    small_photo_side_px: int = 1600
+    small_text_px: int = 40
+
     def __post_init__(self) -> None:
         _require(
             0 <= self.detection_confidence <= 1, "detection_confidence", self.detection_confidence, "in 0..1"
@@ -250,6 +257,13 @@ class PipelineConfig:
             "in 0..10",
         )
         _require(self.max_pending_images >= 0, "max_pending_images", self.max_pending_images, ">= 0")
+        _require(
+            0 <= self.small_photo_side_px <= 4096,
+            "small_photo_side_px",
+            self.small_photo_side_px,
+            "in 0..4096",
+        )
+        _require(0 <= self.small_text_px <= 1000, "small_text_px", self.small_text_px, "in 0..1000")
         _require(
             0 <= self.second_chance_max_variants <= 64,
             "second_chance_max_variants",

@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard, TypeVar
 
@@ -52,6 +52,7 @@ from pipeline.second_chance import (
     starts_in_time,
     winner,
 )
+from pipeline.small_text import fallback_upscale, in_image_pixels, upscaled
 from pipeline.synth import render_label_image
 from pipeline.types import (
     BoundingBox,
@@ -387,7 +388,13 @@ class Pipeline:
             fallback = settings.full_image_fallback and not windows_dated
             if fallback:
                 fallback_started = time.perf_counter()
-                photo_lines = tuple(await read(image, None))
+                factor = self._fallback_upscale(image, reads)
+                if factor > 1.0:
+                    larger = await run(key, upscaled, image, factor)
+                    photo_lines = in_image_pixels(await read(larger, None), factor)
+                    del larger
+                else:
+                    photo_lines = tuple(await read(image, None))
                 lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
@@ -702,13 +709,24 @@ class Pipeline:
         windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
         fallback = settings.full_image_fallback and not windows_dated
         if fallback:
-            lines = self._photo_or_windows(tuple(self._ocr.read(image)), lines, windows_best, settings)
+            factor = self._fallback_upscale(image, reads)
+            photo_lines = (
+                in_image_pixels(self._ocr.read(upscaled(image, factor)), factor)
+                if factor > 1.0
+                else tuple(self._ocr.read(image))
+            )
+            lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
         second = None
         lines, wanted, doubted = self._after_first_read(image, windows_dated, lines, settings)
         if wanted is not Need.NONE:
             lines, second = self._second_chance(image, windows, scale, fallback, settings, lines, doubted)
         times = (queued_at, started, decoded, detected, time.perf_counter())
         return _with_second_chance(self._finish(image, settings, detections, lines, times, fallback), second)
+
+    def _fallback_upscale(self, image: np.ndarray, window_reads: Sequence[Sequence[OcrLine]]) -> float:
+        """How much larger the whole-photo fallback reads ``image`` (pipeline/small_text.py)."""
+        config = self.config
+        return fallback_upscale(image.shape, window_reads, config.small_photo_side_px, config.small_text_px)
 
     def _second_chance(
         self,

@@ -521,6 +521,19 @@ OPTIONS: tuple[Option, ...] = (
         "pipeline",
     ),
     Option(
+        "small_photo_side_px",
+        int,
+        "a photo whose longer side is under this many pixels, its windows' print small, is read "
+        "upscaled to it on the whole-photo fallback (0..4096)",
+        "pipeline",
+    ),
+    Option(
+        "small_text_px",
+        int,
+        "windows' lines under this many pixels high (median) count as small print (0: never upscale)",
+        "pipeline",
+    ),
+    Option(
         "second_chance",
         _parse_bool,
         "when the first read finds no date or only a doubtful one, try its digits' second readings, "

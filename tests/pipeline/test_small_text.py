@@ -1,0 +1,62 @@
+"""The whole-photo fallback reads a small photo upscaled when its windows' print is small
+(pipeline/small_text.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.config import PipelineConfig
+from pipeline.small_text import MAX_UPSCALE, fallback_upscale, in_image_pixels, upscaled
+from pipeline.types import BoundingBox, OcrLine
+
+
+def _line(text: str, height: float, y: float = 10.0) -> OcrLine:
+    return OcrLine(text=text, confidence=0.9, box=BoundingBox(x1=5.0, y1=y, x2=120.0, y2=y + height))
+
+
+SMALL = [[_line("EXP 16/08/25", 24), _line("MFG 16/08/24", 26)], [_line("L123", 30)]]
+
+
+def test_a_small_photo_with_small_print_is_read_upscaled_to_the_side() -> None:
+    assert fallback_upscale((768, 1024, 3), SMALL, 1600, 40) == pytest.approx(1600 / 1024)
+
+
+def test_the_upscale_is_at_most_twice() -> None:
+    assert fallback_upscale((480, 640, 3), SMALL, 1600, 40) == MAX_UPSCALE
+
+
+@pytest.mark.parametrize(
+    ("shape", "reads", "text_px"),
+    [
+        ((1500, 2000, 3), SMALL, 40),  # a photo large enough is read as it is
+        ((640, 840, 3), [[_line("USE BY 19 NOV", 60)]], 40),  # a close-up: its print is large
+        ((768, 1024, 3), [[_line("BEST BEFORE", 20)]], 40),  # no line with a digit: nothing says
+        ((768, 1024, 3), [], 40),  # no windows read
+        ((768, 1024, 3), SMALL, 0),  # turned off
+    ],
+)
+def test_otherwise_the_photo_is_read_as_it_is(
+    shape: tuple[int, int, int], reads: list[list[OcrLine]], text_px: int
+) -> None:
+    assert fallback_upscale(shape, reads, 1600, text_px) == 1.0
+
+
+def test_the_median_line_decides_not_the_smallest() -> None:
+    reads = [[_line("12", 10), _line("16/08/26", 45), _line("30 n.", 50)]]
+    assert fallback_upscale((768, 1024, 3), reads, 1600, 40) == 1.0
+
+
+def test_an_upscaled_read_comes_back_in_the_photos_pixels() -> None:
+    image = np.zeros((100, 200, 3), np.uint8)
+    assert upscaled(image, 1.5).shape == (150, 300, 3)
+    assert upscaled(image, 5.0).shape == (200, 400, 3)  # bounded
+    (line,) = in_image_pixels([_line("16/08/26", 30, y=60)], 1.5)
+    assert (line.box.x1, line.box.y1, line.box.x2, line.box.y2) == pytest.approx((10 / 3, 40, 80, 60))
+    assert line.text == "16/08/26"
+
+
+@pytest.mark.parametrize(("name", "value"), [("small_text_px", -1), ("small_photo_side_px", 5000)])
+def test_the_settings_are_bounded(name: str, value: int) -> None:
+    with pytest.raises(ValueError, match=name):
+        PipelineConfig(**{name: value})
