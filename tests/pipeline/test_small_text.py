@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
+import cv2
 import numpy as np
 import pytest
 
-from pipeline.config import PipelineConfig
+import pipeline.pipeline as pipeline_module
+from pipeline import PipelineConfig, ProcessOptions
+from pipeline.pipeline import load_pipeline
 from pipeline.small_text import MAX_UPSCALE, fallback_upscale, in_image_pixels, upscaled
 from pipeline.types import BoundingBox, OcrLine
+from tests.pipeline.second_chance_labels import small_code_photo
 
 
 def _line(text: str, height: float, y: float = 10.0) -> OcrLine:
@@ -60,3 +67,37 @@ def test_an_upscaled_read_comes_back_in_the_photos_pixels() -> None:
 def test_the_settings_are_bounded(name: str, value: int) -> None:
     with pytest.raises(ValueError, match=name):
         PipelineConfig(**{name: value})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("way", ["process", "aprocess"])
+@pytest.mark.parametrize("small_text_px", [40, 0])
+def test_the_fallback_reads_a_small_photos_small_print_upscaled(
+    way: str, small_text_px: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On the real models: an unlabelled dot-matrix date (16 px a line) in a 1,024 x 768 photo. Its
+    # window reads no expiry date, so the whole photo is read again, upscaled to 1,600 px, unless
+    # turned off; the lines come back in the photo's pixels.
+    factors: list[float] = []
+    real = pipeline_module.upscaled
+
+    def spy(image: np.ndarray, factor: float) -> np.ndarray:
+        factors.append(factor)
+        return real(image, factor)
+
+    monkeypatch.setattr(pipeline_module, "upscaled", spy)
+    photo = small_code_photo(
+        "16/08/26", "L2345 12:30", pitch_px=3, dot_radius_px=1, angle_deg=0, size=(1024, 768)
+    )
+    ok, data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert ok
+    options = ProcessOptions(reference_date=dt.date(2026, 11, 1))
+    with load_pipeline(PipelineConfig(small_text_px=small_text_px)) as pipeline:
+        if way == "process":
+            result = pipeline.process(data.tobytes(), options)
+        else:
+            result = asyncio.run(pipeline.aprocess(data.tobytes(), options, deadline=None))
+    assert result.full_image_fallback_used
+    assert result.best_date is not None and result.best_date.date == dt.date(2026, 8, 16)
+    assert all(line.box.x2 <= 1025 and line.box.y2 <= 769 for line in result.ocr_lines)
+    assert factors == ([pytest.approx(1600 / 1024)] if small_text_px else [])
