@@ -813,3 +813,10 @@ def test_a_manufacture_keyword_pointing_elsewhere_keeps_its_date(text: str) -> N
     result = parse_dates(text, REF)
     assert [candidate.kind for candidate in result.candidates] == [DateKind.MANUFACTURE]
     assert result.best is None
+
+
+def test_the_dutch_use_by_phrase_split_by_ocr_still_names_the_expiry_date() -> None:
+    # "TE" read as a line of its own (hard set v5 1000509 read upscaled): "GEBRUIKEN TOT" still
+    # labels its date, over the production date that a header's lost "M" left under "EXP".
+    best = parse_dates("FG/EXP\n22042023\nTE\nGEBRUIKEN TOT\n15062024", REF).best
+    assert best is not None and best.date.isoformat() == "2024-06-15" and best.kind is DateKind.EXPIRY
