@@ -52,7 +52,7 @@ from pipeline.second_chance import (
     starts_in_time,
     winner,
 )
-from pipeline.small_text import fallback_upscale, in_image_pixels, upscaled
+from pipeline.small_text import fallback_upscale
 from pipeline.synth import render_label_image
 from pipeline.types import (
     BoundingBox,
@@ -71,7 +71,7 @@ from pipeline.types import (
     StageEvent,
     StageTimings,
 )
-from pipeline.variants import Step, Variant, dot_grid, make_variant, parse_plan
+from pipeline.variants import Step, Variant, dot_grid, make_variant, parse_plan, resized_variant
 from pipeline.visualize import encode_crops, render_visualization
 
 __all__ = ["Pipeline", "PipelineStats", "all_or_cancel", "load_pipeline"]
@@ -388,13 +388,12 @@ class Pipeline:
             fallback = settings.full_image_fallback and not windows_dated
             if fallback:
                 fallback_started = time.perf_counter()
-                factor = self._fallback_upscale(image, reads)
-                if factor > 1.0:
-                    larger = await run(key, upscaled, image, factor)
-                    photo_lines = in_image_pixels(await read(larger, None), factor)
-                    del larger
-                else:
+                larger = await run(key, self._fallback_variant, image, reads)
+                if larger is None:
                     photo_lines = tuple(await read(image, None))
+                else:
+                    photo_lines = tuple(larger.source_lines(await read(larger.image, None)))
+                    del larger
                 lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
                 costs[Target.PHOTO] = time.perf_counter() - fallback_started
         second: SecondChance | None = None
@@ -709,11 +708,11 @@ class Pipeline:
         windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
         fallback = settings.full_image_fallback and not windows_dated
         if fallback:
-            factor = self._fallback_upscale(image, reads)
+            larger = self._fallback_variant(image, reads)
             photo_lines = (
-                in_image_pixels(self._ocr.read(upscaled(image, factor)), factor)
-                if factor > 1.0
-                else tuple(self._ocr.read(image))
+                tuple(self._ocr.read(image))
+                if larger is None
+                else tuple(larger.source_lines(self._ocr.read(larger.image)))
             )
             lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
         second = None
@@ -723,10 +722,14 @@ class Pipeline:
         times = (queued_at, started, decoded, detected, time.perf_counter())
         return _with_second_chance(self._finish(image, settings, detections, lines, times, fallback), second)
 
-    def _fallback_upscale(self, image: np.ndarray, window_reads: Sequence[Sequence[OcrLine]]) -> float:
-        """How much larger the whole-photo fallback reads ``image`` (pipeline/small_text.py)."""
+    def _fallback_variant(
+        self, image: np.ndarray, window_reads: Sequence[Sequence[OcrLine]]
+    ) -> Variant | None:
+        """The larger copy of ``image`` the whole-photo fallback reads, or None to read it as it is
+        (pipeline/small_text.py)."""
         config = self.config
-        return fallback_upscale(image.shape, window_reads, config.small_photo_side_px, config.small_text_px)
+        factor = fallback_upscale(image.shape, window_reads, config.small_photo_side_px, config.small_text_px)
+        return resized_variant(image, factor) if factor > 1.0 else None
 
     def _second_chance(
         self,

@@ -9,21 +9,19 @@ Upscaling every small photo is no answer: the UK labels and the hard sets are 84
 whose text is large, and read upscaled they read worse and cost twice the time. The windows around
 the date detector's boxes are read first, at the photo's scale; their lines' heights say how large
 the print is before the fallback runs, so only the fallback of a photo with small print pays for a
-larger read (there, realworld-dev at 1,024 px 49 -> 51, no answer changed elsewhere).
+larger read (there, realworld-dev at 1,024 px 49 -> 51, no answer changed elsewhere). The larger
+image is a variant of no steps (:func:`pipeline.variants.resized_variant`), whose lines map back to
+the photo's pixels as every second-chance variant's do.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 from collections.abc import Iterable, Sequence
 
-import cv2
-import numpy as np
+from pipeline.types import OcrLine
 
-from pipeline.types import BoundingBox, OcrLine
-
-__all__ = ["MAX_UPSCALE", "fallback_upscale", "in_image_pixels", "upscaled"]
+__all__ = ["MAX_UPSCALE", "fallback_upscale"]
 
 # A read at most twice as large: past that, cubic interpolation adds pixels but no detail.
 MAX_UPSCALE = 2.0
@@ -57,20 +55,3 @@ def fallback_upscale(
     if not heights or statistics.median(heights) >= text_px:
         return 1.0
     return min(MAX_UPSCALE, photo_side_px / longest)
-
-
-def upscaled(image: np.ndarray, factor: float) -> np.ndarray:
-    """``image`` (h, w, 3) uint8 resized by ``factor`` (cubic), at most ``MAX_UPSCALE`` x 2 per
-    side: a bounded copy of a photo already under ``photo_side_px`` a side."""
-    height, width = image.shape[:2]
-    factor = min(factor, MAX_UPSCALE)
-    return cv2.resize(image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_CUBIC)
-
-
-def in_image_pixels(lines: Iterable[OcrLine], factor: float) -> tuple[OcrLine, ...]:
-    """Lines read on an image upscaled by ``factor``, their boxes back in the image's pixels."""
-
-    def scaled(box: BoundingBox) -> BoundingBox:
-        return BoundingBox(x1=box.x1 / factor, y1=box.y1 / factor, x2=box.x2 / factor, y2=box.y2 / factor)
-
-    return tuple(dataclasses.replace(line, box=scaled(line.box)) for line in lines)

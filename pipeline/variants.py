@@ -47,6 +47,7 @@ __all__ = [
     "dot_grid",
     "make_variant",
     "parse_plan",
+    "resized_variant",
     "skew_angle",
 ]
 
@@ -227,6 +228,14 @@ def make_variant(image: np.ndarray, steps: Sequence[Step]) -> Variant | None:
         image, matrix = changed
         to_source = _compose(to_source, matrix)
     return Variant(tuple(steps), np.ascontiguousarray(image), to_source)
+
+
+def resized_variant(image: np.ndarray, scale: float) -> Variant:
+    """``image`` resized by ``scale`` (cubic larger, area smaller), lowered to the variant caps,
+    as a variant of no steps: what is read on it maps back through ``source_lines`` (the
+    whole-photo fallback's larger read of small print, :mod:`pipeline.small_text`)."""
+    resized, to_source = _resized(image, _fit_scale(image.shape[0], image.shape[1], scale))
+    return Variant((), np.ascontiguousarray(resized), to_source)
 
 
 # -- geometry: every step returns its image and the affine from its pixels to its input's

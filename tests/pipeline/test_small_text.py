@@ -13,8 +13,9 @@ import pytest
 import pipeline.pipeline as pipeline_module
 from pipeline import PipelineConfig, ProcessOptions
 from pipeline.pipeline import load_pipeline
-from pipeline.small_text import MAX_UPSCALE, fallback_upscale, in_image_pixels, upscaled
+from pipeline.small_text import MAX_UPSCALE, fallback_upscale
 from pipeline.types import BoundingBox, OcrLine
+from pipeline.variants import VARIANT_MAX_PIXELS, VARIANT_MAX_SIDE_PX, Variant, resized_variant
 from tests.pipeline.second_chance_labels import small_code_photo
 
 
@@ -56,9 +57,10 @@ def test_the_median_line_decides_not_the_smallest() -> None:
 
 def test_an_upscaled_read_comes_back_in_the_photos_pixels() -> None:
     image = np.zeros((100, 200, 3), np.uint8)
-    assert upscaled(image, 1.5).shape == (150, 300, 3)
-    assert upscaled(image, 5.0).shape == (200, 400, 3)  # bounded
-    (line,) = in_image_pixels([_line("16/08/26", 30, y=60)], 1.5)
+    assert resized_variant(image, 1.5).image.shape == (150, 300, 3)
+    height, width = resized_variant(image, 50.0).image.shape[:2]  # bounded by the variant caps
+    assert height * width <= VARIANT_MAX_PIXELS and max(height, width) <= VARIANT_MAX_SIDE_PX
+    (line,) = resized_variant(image, 1.5).source_lines([_line("16/08/26", 30, y=60)])
     assert (line.box.x1, line.box.y1, line.box.x2, line.box.y2) == pytest.approx((10 / 3, 40, 80, 60))
     assert line.text == "16/08/26"
 
@@ -79,13 +81,13 @@ def test_the_fallback_reads_a_small_photos_small_print_upscaled(
     # window reads no expiry date, so the whole photo is read again, upscaled to 1,600 px, unless
     # turned off; the lines come back in the photo's pixels.
     factors: list[float] = []
-    real = pipeline_module.upscaled
+    real = pipeline_module.resized_variant
 
-    def spy(image: np.ndarray, factor: float) -> np.ndarray:
+    def spy(image: np.ndarray, factor: float) -> Variant:
         factors.append(factor)
         return real(image, factor)
 
-    monkeypatch.setattr(pipeline_module, "upscaled", spy)
+    monkeypatch.setattr(pipeline_module, "resized_variant", spy)
     photo = small_code_photo(
         "16/08/26", "L2345 12:30", pitch_px=3, dot_radius_px=1, angle_deg=0, size=(1024, 768)
     )
