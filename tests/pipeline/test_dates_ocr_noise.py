@@ -267,6 +267,12 @@ _INNER_ZERO = re.compile(r"(?<=\d)0(?=\d)")
 _INNER_ONE = re.compile(r"(?<=\d)1(?=\d)")
 
 
+def _best_date(text: str) -> str | None:
+    """The date the parser chooses in ``text``, ISO, or None."""
+    best = parse_dates(text, REF).best
+    return None if best is None else best.date.isoformat()
+
+
 def _variants(text: str) -> list[tuple[str, str]]:
     """O for a 0 and I for a 1 between digits, a garbage line before and after."""
     variants = [
@@ -410,8 +416,7 @@ def test_a_date_whose_day_ocr_damaged_is_not_its_month(text: str) -> None:
 )
 def test_a_separator_ocr_read_as_another_mark_is_repaired(text: str, expected: str) -> None:
     # Dot-matrix separators whose dots sit low or stacked read as , ; or :.
-    best = parse_dates(text, REF).best
-    assert best is not None and best.date.isoformat() == expected, text
+    assert _best_date(text) == expected, text
 
 
 @pytest.mark.parametrize("text", ["EXP 08:05.27", "EXP 12.05:27", "EXP 12,5,27", "BB 05,2027"])
@@ -435,8 +440,7 @@ def test_a_time_a_list_or_a_price_is_not_a_repaired_date(text: str) -> None:
     ],
 )
 def test_a_range_or_a_count_beside_a_date_is_no_repaired_date(text: str, expected: str) -> None:
-    best = parse_dates(text, REF).best
-    assert best is not None and best.date.isoformat() == expected, text
+    assert _best_date(text) == expected, text
 
 
 @pytest.mark.parametrize(("text", "expected"), [("EXP.05/2027", "2027-05"), ("LOT 4A1 05/2027", "2027-05")])
@@ -561,11 +565,9 @@ def test_not_dates(text: str) -> None:
 def test_an_eight_digit_date_split_by_a_space_is_read_whole_after_its_expiry_keyword(
     text: str, expected: str
 ) -> None:
-    best = parse_dates(text, REF).best
-    assert best is not None and best.date.isoformat() == expected, text
+    assert _best_date(text) == expected, text
 
 
 @pytest.mark.parametrize("text", ["130520 25", "LOT 2025 0513", "EXP 130520 25"])
 def test_a_split_date_without_its_expiry_keyword_is_not_joined(text: str) -> None:
-    best = parse_dates(text, REF).best
-    assert best is None or best.date.isoformat() != "2025-05-13", text
+    assert _best_date(text) != "2025-05-13", text
