@@ -100,6 +100,14 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
         re.compile(rf"(?P<a>{_FIRST}\d) ?(?P<half>[./\-]) ?(?P<b>\d\d) (?P<y>(?:20|25)\d\d)(?![\d:])"),
     ),
     (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d) (?P<b>\d\d) [./\-] ?(?P<y>(?:20|25)\d\d)(?![\d:])")),
+    # A year-first date whose separators OCR spaced out unevenly, as it spaces a dot-matrix code's
+    # columns: "2027.05. 12", "2027 .05 .12", "2027 -05-12". Read as the month alone ("2027.05",
+    # the 31st: later than the printed day) or as "05-12", May 2012, they were wrong dates. A
+    # four-digit year of this century or the Buddhist era's, two-digit month and day.
+    (
+        Form.YEAR_FIRST,
+        re.compile(rf"(?P<y>(?=20|25){_FIRST}\d\d\d) ?[./\-] ?(?P<m>\d\d) ?[./\-] ?(?P<d>\d\d)(?![\d:])"),
+    ),
     # A day, month and two-digit year with the next column's first digit glued on: "11/08/244-11K"
     # is 11/08/24 then the lot 4-11K (the glued digit goes on as a code: a separator or a letter
     # follows; "Tel 03-12-345" is no date). A three-digit last field is never a year; not "20x", which

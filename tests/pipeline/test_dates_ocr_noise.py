@@ -571,3 +571,22 @@ def test_an_eight_digit_date_split_by_a_space_is_read_whole_after_its_expiry_key
 @pytest.mark.parametrize("text", ["130520 25", "LOT 2025 0513", "EXP 130520 25"])
 def test_a_split_date_without_its_expiry_keyword_is_not_joined(text: str) -> None:
     assert _best_date(text) != "2025-05-13", text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A year-first date whose separators OCR spaced out unevenly: not the month alone (its last
+        # day, later than the printed date) nor "05-12" as May 2012.
+        ("EXP 2027.05. 12", "2027-05-12"),
+        ("EXP 2027 .05 .12", "2027-05-12"),
+        ("EXP 2027 -05-12", "2027-05-12"),
+        ("유통기한 2027. 05 .12 까지", "2027-05-12"),
+        ("MFG 2026.05. 12\nEXP 2027.05. 12", "2027-05-12"),
+        # ... and as before: evenly spaced, and a year-first month
+        ("EXP 2027. 05. 12", "2027-05-12"),
+        ("EXP 2027.05", "2027-05-31"),
+    ],
+)
+def test_a_year_first_date_with_unevenly_spaced_separators_is_read_whole(text: str, expected: str) -> None:
+    assert _best_date(text) == expected, text
