@@ -5,6 +5,7 @@
     .venv/bin/python -m bench.realworld models/date_detector/validation.csv \\
         --images ../shared/datasets/label-recognition          # the UK held-out split
     .venv/bin/python -m bench.realworld --make-synthetic /tmp/hard-synth   # then run on its manifest
+    .venv/bin/python -m bench.realworld /work/realworld/manifest.csv --longer-side 1024  # as apps send
 
 Input: a manifest CSV with ``file,expected`` (files relative to ``--images``). ``expected`` is
 ``YYYY-MM-DD``, ``YYYY-MM`` (a month-only label: year and month compared) or ``MM-DD`` (no year
@@ -29,6 +30,12 @@ read: detector, windows or recogniser). Reported overall, per print style (and p
 dot-matrix, inkjet, thermal, other), with mean and p95 latency per stage, and an annotated picture
 of each miss under ``--failures`` (detections with their confidence, reading windows, OCR lines with
 their text, the expected date and the candidates).
+
+``--longer-side N`` sends each photo smaller, as apps downscale a photo before they upload it: its
+longer side brought to N pixels (area interpolation, JPEG quality 85; photos already that small are
+sent as they are), orientation applied. The same photos at 1,024 and 640 pixels measure the small
+print that phone apps and camera frames send (bench/RESULTS.md, "sixteenth" and "seventeenth
+session").
 """
 
 from __future__ import annotations
@@ -275,14 +282,35 @@ def _second_chance(result: ProcessResult) -> dict[str, Any] | None:
     }
 
 
+# JPEG quality of a photo sent smaller (--longer-side): what phone apps' uploads use, about.
+_SENT_QUALITY = 85
+
+
+def shrunk(data: bytes, longer_side: int) -> bytes:
+    """``data`` (an encoded photo) with its longer side brought down to ``longer_side`` pixels
+    (area interpolation, EXIF orientation applied, re-encoded as JPEG at quality 85), or as it is
+    when it is no longer than that or is no photo OpenCV decodes (the pipeline then says why)."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or max(image.shape[:2]) <= longer_side:
+        return data
+    factor = longer_side / max(image.shape[:2])
+    smaller = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", smaller, [cv2.IMWRITE_JPEG_QUALITY, _SENT_QUALITY])
+    if not ok:
+        raise ValueError("could not re-encode a photo as JPEG")
+    return encoded.tobytes()
+
+
 def measure(
     rows: list[Row],
     images: Path,
     pipeline: Pipeline,
     reference: dt.date = REFERENCE_DATE,
     failures: Path | None = None,
+    longer_side: int = 0,
 ) -> dict[str, Any]:
-    """Runs the pipeline over the photos and returns the report."""
+    """Runs the pipeline over the photos (each sent :func:`shrunk` to ``longer_side`` pixels,
+    unless 0) and returns the report."""
     options = ProcessOptions(reference_date=reference)
     overall, by_style, by_family, by_condition = _Tally(), {}, {}, {}
     causes: Counter[str] = Counter()
@@ -292,6 +320,8 @@ def measure(
     alone_right = alone_rows = 0
     for row in rows:
         data = (images / row.file).read_bytes()
+        if longer_side:
+            data = shrunk(data, longer_side)
         started = time.perf_counter()
         result = pipeline.process(data, options)
         walls.append((time.perf_counter() - started) * 1000)
@@ -337,6 +367,7 @@ def measure(
     summary = overall.summary()
     return {
         "reference_date": reference.isoformat(),
+        "longer_side_px": longer_side or None,
         **summary,
         "misses_by_cause": {name: causes[name] for name in _CAUSES},
         "parser_alone": {
@@ -547,6 +578,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--failures", type=Path, help="write an annotated picture of each miss here")
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument("--limit", type=int, default=0, help="first N photos only (0: all)")
+    parser.add_argument(
+        "--longer-side",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="send each photo with its longer side brought down to PX pixels, as apps do (0: as it is)",
+    )
     parser.add_argument("--make-synthetic", type=Path, help="write the hard synthetic set here and exit")
     parser.add_argument("--count", type=int, default=64, help="scenes in the synthetic set")
     args, server_flags = parser.parse_known_args(argv)
@@ -556,6 +594,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {"manifest": str(manifest)}
     if args.manifest is None:
         parser.error("a manifest is needed (or --make-synthetic DIR)")
+    if args.longer_side < 0:
+        parser.error("--longer-side must be 0 or more pixels")
     rows = read_rows(args.manifest)
     if args.limit:
         rows = rows[: args.limit]
@@ -566,7 +606,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pipeline = load_pipeline(config)
     load_s = time.perf_counter() - started
     try:
-        measured = measure(rows, images, pipeline, args.reference_date, args.failures)
+        measured = measure(rows, images, pipeline, args.reference_date, args.failures, args.longer_side)
     finally:
         pipeline.close()
     report = {

@@ -107,3 +107,15 @@ def test_a_miss_is_the_ocrs_only_when_the_date_was_not_read() -> None:
         realworld.miss_cause(wrong, realworld.parser_alone(wrong, realworld.REFERENCE_DATE), []) == "parser"
     )
     assert realworld.miss_cause(realworld.Row("z", "08-20"), None, []) == "unknown"
+
+
+def test_a_photo_is_sent_with_its_longer_side_brought_down_as_apps_send_it() -> None:
+    ok, png = cv2.imencode(".png", _label("EXP 12/05/2027"))
+    assert ok
+    smaller = realworld.shrunk(png.tobytes(), 320)
+    image = cv2.imdecode(np.frombuffer(smaller, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (240, 320, 3)
+    assert smaller[:2] == b"\xff\xd8"  # re-encoded as JPEG
+    # A photo already that small, and bytes that are no photo, are sent as they are.
+    assert realworld.shrunk(png.tobytes(), 640) == png.tobytes()
+    assert realworld.shrunk(b"not a photo", 320) == b"not a photo"
