@@ -101,12 +101,18 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     ),
     (Form.TRIPLE, re.compile(rf"(?P<a>{_FIRST}\d) (?P<b>\d\d) [./\-] ?(?P<y>(?:20|25)\d\d)(?![\d:])")),
     # A year-first date whose separators OCR spaced out unevenly, as it spaces a dot-matrix code's
-    # columns: "2027.05. 12", "2027 .05 .12", "2027 -05-12". Read as the month alone ("2027.05",
-    # the 31st: later than the printed day) or as "05-12", May 2012, they were wrong dates. A
-    # four-digit year of this century or the Buddhist era's, two-digit month and day.
+    # columns: a space after one separator and not the other ("2027.05. 12", "2027. 05.12"). Read
+    # as the month alone ("2027.05", the 31st: later than the printed day), they were wrong dates.
+    # A four-digit year of this century or the Buddhist era's, two-digit month and day, the same
+    # separator twice, and a day that goes on as no other field ("2026.05. 12.05.2027" is a
+    # month and a date). Not a space before a separator: "LOT 2503 - 12.06.2027", "2026.05 /
+    # 12.05.2027" and "Tel 2031 -05-12" are a code, two dates and a number (a review's findings).
     (
         Form.YEAR_FIRST,
-        re.compile(rf"(?P<y>(?=20|25){_FIRST}\d\d\d) ?[./\-] ?(?P<m>\d\d) ?[./\-] ?(?P<d>\d\d)(?![\d:])"),
+        re.compile(
+            r"(?P<y>2(?<!\d2)(?<!\d:2)[05]\d\d)(?P<p>[./\-]) ?(?P<m>\d\d)(?P=p) ?(?P<d>\d\d)"
+            r"(?![\d:])(?![./\-]\d)"
+        ),
     ),
     # A day, month and two-digit year with the next column's first digit glued on: "11/08/244-11K"
     # is 11/08/24 then the lot 4-11K (the glued digit goes on as a code: a separator or a letter

@@ -577,15 +577,23 @@ def test_a_split_date_without_its_expiry_keyword_is_not_joined(text: str) -> Non
     ("text", "expected"),
     [
         # A year-first date whose separators OCR spaced out unevenly: not the month alone (its last
-        # day, later than the printed date) nor "05-12" as May 2012.
+        # day, later than the printed date) nor "05.12" as May 2012.
         ("EXP 2027.05. 12", "2027-05-12"),
-        ("EXP 2027 .05 .12", "2027-05-12"),
-        ("EXP 2027 -05-12", "2027-05-12"),
-        ("유통기한 2027. 05 .12 까지", "2027-05-12"),
+        ("EXP 2027. 05.12", "2027-05-12"),
+        ("유통기한 2027.05. 12 까지", "2027-05-12"),
         ("MFG 2026.05. 12\nEXP 2027.05. 12", "2027-05-12"),
         # ... and as before: evenly spaced, and a year-first month
         ("EXP 2027. 05. 12", "2027-05-12"),
         ("EXP 2027.05", "2027-05-31"),
+        # ... but not a code, a month and a date, a month and a word, or a number (a review's
+        # findings)
+        ("LOT 2503 - 12.06.2027", "2027-06-12"),
+        ("L2503/ 12.06.2027", "2027-06-12"),
+        ("MFG/EXP 2026.05 / 12.05.2027", "2027-05-12"),
+        ("2026.05. 12.05.2027", "2027-05-12"),
+        ("EXP 2027.05 -12K", "2027-05-31"),
+        ("EXP 2027/05 - 12 MONTHS", "2027-05-31"),
+        ("12.06.2026\nTel 2031 -05-12", "2026-06-12"),
     ],
 )
 def test_a_year_first_date_with_unevenly_spaced_separators_is_read_whole(text: str, expected: str) -> None:
