@@ -85,8 +85,7 @@ def parse_dates(
     Returns:
         The candidates in text order, and ``best``: a date after an expiry keyword; else the
         production date plus a printed shelf life (``shelf_life.py``; that date is the last
-        candidate); else, beside manufacture dates, the latest unlabelled date (of those printed
-        as the manufacture dates are, when some are: ``_alike_manufacture``); else None. Equal
+        candidate); else, beside manufacture dates, the latest unlabelled date; else None. Equal
         choices go to the earlier one in the text.
 
     Raises:
@@ -97,13 +96,13 @@ def parse_dates(
     default = default_order if default_order.__class__ is DateOrder else DateOrder(default_order)
     window = _year_window(reference_date, years_back, years_ahead)
     text = text[:MAX_TEXT_CHARS]
-    candidates, evidences, normalized = _parse(text, order, window, grace_days, default)
+    candidates, _, normalized = _parse(text, order, window, grace_days, default)
     if candidates and not _has_expiry(candidates):
         # No expiry date printed: perhaps a shelf life from the production date printed.
         kept = _shelf_life_expiry(text, normalized, candidates, reference_date)
         if kept is not None:
             return DateParseResult(best=kept, candidates=(*candidates, kept))
-    best = _pick_best(_alike_manufacture(candidates, evidences)) if candidates else None
+    best = _pick_best(candidates) if candidates else None
     if best is None or best.precision is DatePrecision.MONTH or best.year_inferred:
         # Nothing whole: perhaps a date printed over two or three lines (pipeline/dates/stacked.py).
         for joined in joins(text):
@@ -536,36 +535,6 @@ def _repaired(original: str, normalized: str) -> int:
     """Characters of the span that were letters read as digits, at most two."""
     repaired = sum(1 for a, b in zip(original, normalized, strict=True) if b.isdigit() and not a.isdigit())
     return min(2, repaired)
-
-
-def _printed_as(evidence: Evidence) -> int:
-    """How a date is printed, in the three ways a coder's dates differ: a month spelt (1), a
-    compact run of digits (2), numbers with separators (0)."""
-    return 1 if evidence.month_name else 2 if evidence.compact else 0
-
-
-def _alike_manufacture(
-    candidates: tuple[ParsedDate, ...], evidences: tuple[Evidence, ...]
-) -> tuple[ParsedDate, ...]:
-    """``candidates`` less the unlabelled dates printed otherwise than the label's manufacture
-    dates, when it holds no expiry date and some unlabelled dates are printed alike.
-
-    A coder prints a label's dates alike: beside ``NSX: 03 Jul 2024``, the expiry is ``11 Feb
-    2026``, not the ``111236`` (2036-12-11, the latest) that the OCR made of a code or a blot (hard
-    set v4 980281 on OpenCV 5.1). Only where both kinds stand unlabelled: a date printed unlike the
-    production date is still the answer when it is the only one.
-    """
-    if any(c.kind is DateKind.EXPIRY for c in candidates):
-        return candidates
-    pairs = list(zip(candidates, evidences, strict=True))
-    made = {_printed_as(e) for c, e in pairs if c.kind is DateKind.MANUFACTURE}
-    if not made:
-        return candidates
-    unlabelled = [(c, e) for c, e in pairs if c.kind is DateKind.UNKNOWN]
-    alike = [c for c, e in unlabelled if _printed_as(e) in made]
-    if not alike or len(alike) == len(unlabelled):
-        return candidates
-    return tuple(alike)
 
 
 def _pick_best(candidates: tuple[ParsedDate, ...]) -> ParsedDate | None:
