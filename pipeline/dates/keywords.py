@@ -43,10 +43,14 @@ class Role(enum.Enum):
 # Words that label the date after them, by role and language.
 _EXPIRY_WORDS = {
     "en": "USE BY|USE BEFORE|BEST BEFORE|BEST BEFORE END|BEST BY|BEST IF USED BY|BBE|BBF|BBD|BB"
-    "|EXPIRY|EXPIRES|EXPIRE|EXPIRATION|EXP|EXPY|SELL BY|DISPLAY UNTIL|CONSUME BEFORE",
+    "|EXPIRY|EXPIRES|EXPIRE|EXPIRATION|EXP|EXPY|SELL BY|DISPLAY UNTIL|CONSUME BEFORE"
+    # what coders abbreviate and US, Canadian and Australian packs print besides the rules' terms
+    "|BEST BEF|BEST BEF END|BEST IF USED BEFORE|BEST QUALITY BEFORE|ENJOY BY|ENJOY BEFORE"
+    "|USE OR FREEZE BY|FRESHEST BY|GOOD THRU|GOOD THROUGH|VALID UNTIL|VALID TILL|VALID THRU",
     "pt": "VALIDADE|VALIDO ATE|VAL|VENCIMENTO|VENCE|VENC|CONSUMIR ATE|CONSUMIR PREFERENCIALMENTE ATE"
     "|CONSUMIR ANTES DE|CONSUMIR PREFERENCIALMENTE ANTES DE",
-    "es": "VTO|CAD|CADUCIDAD|FV|FECHA DE VENCIMIENTO|FECHA DE CADUCIDAD|FECHA CAD|CONSUMIR ANTES DEL"
+    "es": "VTO|CAD|CADUCIDAD|CADUCA|VALIDO HASTA|FV|FECHA DE VENCIMIENTO|FECHA DE CADUCIDAD|FECHA CAD"
+    "|CONSUMIR ANTES DEL"
     "|CONSUMIR PREFERENTEMENTE ANTES DEL|CONSUMIR PREFERENTEMENTE ANTES DE|CONSUMO PREFERENTE",
     "fr": "MEILLEUR AVANT|DDM|DLC|DLUO|A CONSOMMER JUSQU AU|A CONSOMMER AVANT|A CONSOMMER DE PREFERENCE AVANT"
     "|A CONSOMMER DE PREFERENCE AVANT FIN|A CONSOMMER DE PREFERENCE AVANT LE|DE PREFERENCE AVANT"
@@ -379,17 +383,20 @@ _INNER_ZERO = re.compile(r"(?<=[A-Z])0(?=[A-Z])|(?<=[A-Z]{2})0(?=[.:\s])")
 def find_keywords(text: str) -> list[Keyword]:
     """Every keyword in ``text`` (normalised), in text order; also those whose O was read as a
     zero (``_INNER_ZERO``), where they overlap no keyword of the text as read ("EXP0 12/26" keeps
-    its EXP)."""
+    its EXP) but the shorter ones they hold ("BEST BEF0RE" is BEST BEFORE, not BEST BEF and a
+    code)."""
     found = _keywords_in(text)
     view = _INNER_ZERO.sub("O", text)
     if view == text:
         return found
-    restored = [
-        keyword
-        for keyword in _keywords_in(view)
-        if "0" in text[keyword.start : keyword.end]
-        and not any(keyword.start < other.end and other.start < keyword.end for other in found)
-    ]
+    restored = []
+    for keyword in _keywords_in(view):
+        if "0" not in text[keyword.start : keyword.end]:
+            continue
+        overlapping = [other for other in found if keyword.start < other.end and other.start < keyword.end]
+        if all(keyword.start <= other.start and other.end < keyword.end for other in overlapping):
+            found = [other for other in found if other not in overlapping]
+            restored.append(keyword)
     return sorted(found + restored, key=lambda keyword: keyword.start) if restored else found
 
 

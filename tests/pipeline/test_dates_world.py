@@ -820,3 +820,31 @@ def test_the_dutch_use_by_phrase_split_by_ocr_still_names_the_expiry_date() -> N
     # labels its date, over the production date that a header's lost "M" left under "EXP".
     best = parse_dates("FG/EXP\n22042023\nTE\nGEBRUIKEN TOT\n15062024", REF).best
     assert best is not None and best.date.isoformat() == "2024-06-15" and best.kind is DateKind.EXPIRY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # What coders abbreviate and US, Canadian and Australian packs print besides the labelling
+        # rules' terms: each names an expiry date, over a production date the label prints too
+        # (a review found them read as unlabelled).
+        ("BEST BEF 13 10 2026", "2026-10-13"),
+        ("BEST BEF END 10 2026", "2026-10-31"),
+        ("BEST IF USED BEFORE 15/09/2025", "2025-09-15"),
+        ("BEST QUALITY BEFORE 15/09/2025", "2025-09-15"),
+        ("MFG 12/03/2024\nENJOY BY 15 SEP 2025\n12/03/24", "2025-09-15"),
+        ("ENJOY BEFORE 15 SEP 2025", "2025-09-15"),
+        ("USE OR FREEZE BY 09/15/2025", "2025-09-15"),
+        ("FRESHEST BY 15 SEP 2025", "2025-09-15"),
+        ("GOOD THRU 09/2025", "2025-09-30"),
+        ("VALID UNTIL 15/09/2025", "2025-09-15"),
+        ("Caduca 15/09/2025", "2025-09-15"),
+        ("VÁLIDO HASTA 15/09/2025", "2025-09-15"),
+    ],
+)
+def test_more_expiry_phrases_name_their_dates(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected and best.kind is DateKind.EXPIRY, (
+        text,
+        best,
+    )
