@@ -837,6 +837,8 @@ def test_the_dutch_use_by_phrase_split_by_ocr_still_names_the_expiry_date() -> N
         ("USE OR FREEZE BY 09/15/2025", "2025-09-15"),
         ("FRESHEST BY 15 SEP 2025", "2025-09-15"),
         ("Caduca 15/09/2025", "2025-09-15"),
+        ("M.H.D. 15.09.2025", "2025-09-15"),
+        ("Son Kul. Tar. 15.09.2025", "2025-09-15"),
     ],
 )
 def test_more_expiry_phrases_name_their_dates(text: str, expected: str) -> None:
@@ -850,3 +852,9 @@ def test_more_expiry_phrases_name_their_dates(text: str, expected: str) -> None:
 def test_a_promotions_valid_until_is_no_expiry_date() -> None:
     best = parse_dates("Offer valid until 31/12/2026\n15/03/2027 L2", REF).best
     assert best is not None and best.date.isoformat() == "2027-03-15", best
+
+
+@pytest.mark.parametrize("text", ["Herstellungsdatum: 12.03.2024", "Verpackt am 12.03.2024"])
+def test_more_german_production_phrases_name_their_dates(text: str) -> None:
+    (found,) = parse_dates(text, REF).candidates
+    assert found.kind is DateKind.MANUFACTURE and found.date == dt.date(2024, 3, 12), found
