@@ -28,8 +28,16 @@ from bench.dates_cases import (
 )
 from pipeline.dates import MAX_TEXT_CHARS, parse_dates
 from pipeline.dates.confidence import BIAS, WEIGHTS
-from pipeline.dates.keywords import _MISREAD_SPELLINGS, find_keywords
+from pipeline.dates.keywords import (
+    _EXPIRY_WORDS,
+    _LOT_WORDS,
+    _MANUFACTURE_WORDS,
+    _MISREAD_SPELLINGS,
+    Role,
+    find_keywords,
+)
 from pipeline.dates.months import MONTH_PATTERN
+from pipeline.dates.normalize import fold
 from pipeline.types import DateKind, DateOrder, DatePrecision
 
 REF = dt.date(2026, 11, 25)
@@ -215,6 +223,22 @@ def test_a_keyword_glued_to_its_date(text: str, expected: str, span: str) -> Non
 def test_a_keyword_misread_by_one_confused_letter(text: str, date: dt.date, kind: DateKind) -> None:
     dates = {candidate.date: candidate.kind for candidate in parse_dates(text, REF).candidates}
     assert dates.get(date) is kind, dates
+
+
+_TABLES = ((_EXPIRY_WORDS, Role.EXPIRY), (_MANUFACTURE_WORDS, Role.MANUFACTURE), (_LOT_WORDS, Role.LOT))
+_TABLE_WORDS = [
+    (word, role) for table, role in _TABLES for words in table.values() for word in words.split("|")
+]
+
+
+@pytest.mark.parametrize(("word", "role"), _TABLE_WORDS, ids=[word for word, _ in _TABLE_WORDS])
+def test_every_keyword_of_the_tables_is_found_whole_in_its_role(word: str, role: Role) -> None:
+    # The keywords are one regex tree of shared prefixes (wordtree.py), where a word with a gap
+    # ("E X P") can end a match early and cost every longer word it shares a prefix with
+    # ("EXPIRY" read as "EXP" and a letter, so no keyword): each word must still be found whole.
+    text = f"{fold(word)}: 12/05/2027"
+    found = [keyword for keyword in find_keywords(text) if keyword.start == 0]
+    assert found and found[0].end >= len(fold(word)) and found[0].role is role, (word, found)
 
 
 def test_no_misread_keyword_spelling_is_a_month() -> None:
