@@ -30,7 +30,8 @@ def word_tree(
 ) -> str:
     """A regex matching exactly ``words`` (a space in a word matches ``_GAP``).
 
-    A longer word is tried before its prefix (SEPTEMBER before SEP), as in a longest-first list.
+    A longer word is tried before its prefix (SEPTEMBER before SEP), as in a longest-first list,
+    and a word with a gap after the words without one that share its start (EXPIRY before "E X P").
     Each first character for which ``guarded`` is true is followed by a look-behind that keeps it
     from continuing a word of letters (so "VAL" is not found in "INTERVAL"); the look-behind
     comes after the character so the engine can still skip ahead to it. With ``zero_for_o`` an O
@@ -51,7 +52,8 @@ def _tree(
     for word in words:
         rests_by_first.setdefault(word[0], []).append(word[1:])
     branches = []
-    for first, rests in sorted(rests_by_first.items()):
+    # A gap last: "E X P" matched with empty gaps is a prefix of "EXPIRY", which must be tried first.
+    for first, rests in sorted(rests_by_first.items(), key=lambda item: (item[0] == " ", item[0])):
         longer = [rest for rest in rests if rest]
         end = ends.get(prefix + first, "") if len(longer) < len(rests) else None
         tail = f"(?:{_tree(longer, guarded, zero_for_o, ends, prefix + first)})" if longer else ""
