@@ -311,7 +311,8 @@ def _parse(
         # An ASCII span whose normalised form is just its upper case had no letter read as a digit.
         repaired = 0 if original.isascii() and span == original.upper() else _repaired(original, span)
         form = match.form
-        year = "" if form is Form.COMPACT else match.groups["y"] or ""  # a compact date has no "y"
+        # A compact date has no "y"; a named date's may be split ("2 022", patterns._SPLIT_YEAR).
+        year = "" if form is Form.COMPACT else (match.groups["y"] or "").replace(" ", "")
         evidence = Evidence(
             kind is DateKind.EXPIRY,
             kind is DateKind.MANUFACTURE,

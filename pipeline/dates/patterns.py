@@ -44,6 +44,13 @@ _YEAR = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{2}(?![\d:]))"
 # ("01/04/2026 07 01" read "01/04/20260701", "01/04/202601/04/2027"), but not to a time
 # ("11.05.202008:05" may as well be 11.05.20 then 20:08).
 _LAST = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{1,2}(?![\d:])|20\d\d(?=\d)(?!\d{1,2}:\d))"
+# A four-digit year after a month name that the OCR split with one space: "27ALIG2 022" and "MAR
+# 15 202 5" (realworld2 002 sent at 1,024 px, "27AUG2022": its year lost, the date was next year's).
+# 2 0YY and 20Y Y only: "20 22" is as much the two-digit year 20 and a number after it. After a
+# day only: "AUG 2 022" is as much the 2nd and a code as August 2022.
+_SPLIT_YEAR = r"2 0\d\d(?![\d:])|20\d \d(?![\d:])"
+# After a day and a month name: a year (_YEAR) or a split one.
+_NAMED_YEAR = rf"(?P<y>\d{{4}}(?!\d)(?!:\d)|\d{{2}}(?=\d{{1,2}}:\d\d)|\d{{2}}(?![\d:])|{_SPLIT_YEAR})"
 # Between day, month name and year: "15MAR26", "15 MAR 2026", "15-MAR-26", "15 de marco de 2026".
 _NAME_SEP = r"[ .,/\-]{0,3}(?:DEL? {1,3})?"
 _MONTH = rf"(?P<mon>{MONTH_PATTERN})(?![^\W\d_])"
@@ -242,7 +249,7 @@ _MONTH_AT = re.compile(rf"(?:{MONTH_PATTERN})(?![A-Z])")
 def _named_patterns(month: str) -> tuple[tuple[Form, re.Pattern[str]], ...]:
     """The patterns that open with a month name (``month``), and the day-first one."""
     return (
-        (Form.DAY_NAME, re.compile(rf"(?P<d>{_FIRST}\d?){_NAME_SEP}{_MONTH}(?:{_NAME_SEP}{_YEAR})?")),
+        (Form.DAY_NAME, re.compile(rf"(?P<d>{_FIRST}\d?){_NAME_SEP}{_MONTH}(?:{_NAME_SEP}{_NAMED_YEAR})?")),
         (
             # MAR 15 2026, OCT 03 27, AUG-19-2027, JUL/22/27: a two-digit year after a separator;
             # or glued, after a two-digit day glued to an English month's three letters: US coders
@@ -256,6 +263,7 @@ def _named_patterns(month: str) -> tuple[tuple[Form, re.Pattern[str]], ...]:
             re.compile(
                 rf"{month}[ .,/\-]{{0,2}}(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ .,/\-]{{0,2}}"
                 r"(?P<y>\d{4}(?!\d)|\d{4}(?=\d{1,2}:\d\d)|(?<=[ .,/\-])\d{2}(?![\d:])"
+                rf"|(?<=[ .,/\-])(?:{_SPLIT_YEAR})"
                 rf"|(?<=(?<![A-Z])(?:{'|'.join(CODER_MONTHS)})(?!19|20)\d\d)"
                 r"(?P<coder>\d{2})(?![\d:]))"
             ),

@@ -598,3 +598,25 @@ def test_a_split_date_without_its_expiry_keyword_is_not_joined(text: str) -> Non
 )
 def test_a_year_first_date_with_unevenly_spaced_separators_is_read_whole(text: str, expected: str) -> None:
     assert _best_date(text) == expected, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A month-name date whose four-digit year OCR split with a space (realworld2 002 sent at
+        # 1,024 px: "27AUG2022" read "27ALIG2 022", answered as next August, not expired): read whole
+        ("BEST IF USED BY\n27ALIG2 022", "2022-08-27"),
+        ("27 AUG 2 022", "2022-08-27"),
+        ("EXP 27 AUG 202 2", "2022-08-27"),
+        ("AUG 27 2 022", "2022-08-27"),
+        ("BEST BY MAR 07 2 023", "2023-03-07"),
+        # ... but not "20 22", as much the year 20 and a number; not a year run on into more digits
+        # or a time; not without a day ("AUG 2 022" is as much the 2nd and a code)
+        ("27 AUG 20 22", "2020-08-27"),
+        ("12 MAR 2 0221", "2027-03-12"),
+        ("12 MAR 2 022:15", "2027-03-12"),
+        ("EXP AUG 2 022", None),
+    ],
+)
+def test_a_month_name_date_whose_year_ocr_split_is_read_whole(text: str, expected: str | None) -> None:
+    assert _best_date(text) == expected, text
