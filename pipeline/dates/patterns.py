@@ -44,11 +44,19 @@ _YEAR = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{2}(?![\d:]))"
 # ("01/04/2026 07 01" read "01/04/20260701", "01/04/202601/04/2027"), but not to a time
 # ("11.05.202008:05" may as well be 11.05.20 then 20:08).
 _LAST = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{1,2}(?![\d:])|20\d\d(?=\d)(?!\d{1,2}:\d))"
-# A four-digit year after a month name that the OCR split with one space: "27ALIG2 022" and "MAR
-# 15 202 5" (realworld2 002 sent at 1,024 px, "27AUG2022": its year lost, the date was next year's).
-# 2 0YY and 20Y Y only: "20 22" is as much the two-digit year 20 and a number after it. After a
-# day only: "AUG 2 022" is as much the 2nd and a code as August 2022.
-_SPLIT_YEAR = r"2 0\d\d(?![\d:])|20\d \d(?![\d:])"
+# A four-digit year after a day and a month name that the OCR split with one space: "27ALIG2 022"
+# (realworld2 002 sent at 1,024 px, "27AUG2022": its year lost, the date was next year's). Only
+# 2 0YY and 20Y Y of the years 2010 to 2049, and only before no more digits (but a time) nor a unit
+# (a review's findings):
+# - "20 22" is as much the two-digit year 20 and a number after it;
+# - "2 000G", "2 025 KCAL", "2 049,00", "2 012 345" are numbers grouped by thousands, as much of
+#   Europe prints them, after a date whose year was not printed; a year outside the parser's window
+#   would lose that date's day and month too;
+# - not after a month and a day ("MAR 26 2 030": the 26 may be the year) nor after a month alone.
+_SPLIT_YEAR = (
+    r"(?:2 0[1-4]\d|20[1-4] \d)"
+    r"(?![\d:]|[.,]\d| \d(?!\d?:\d)|[^\W\d_]| (?:G|KG|MG|ML|CL|KJ|KCAL|PCS|PK|X)(?![^\W\d_]))"
+)
 # After a day and a month name: a year (_YEAR) or a split one.
 _NAMED_YEAR = rf"(?P<y>\d{{4}}(?!\d)(?!:\d)|\d{{2}}(?=\d{{1,2}}:\d\d)|\d{{2}}(?![\d:])|{_SPLIT_YEAR})"
 # Between day, month name and year: "15MAR26", "15 MAR 2026", "15-MAR-26", "15 de marco de 2026".
@@ -263,7 +271,6 @@ def _named_patterns(month: str) -> tuple[tuple[Form, re.Pattern[str]], ...]:
             re.compile(
                 rf"{month}[ .,/\-]{{0,2}}(?P<d>\d{{1,2}})(?:ST|ND|RD|TH)?[ .,/\-]{{0,2}}"
                 r"(?P<y>\d{4}(?!\d)|\d{4}(?=\d{1,2}:\d\d)|(?<=[ .,/\-])\d{2}(?![\d:])"
-                rf"|(?<=[ .,/\-])(?:{_SPLIT_YEAR})"
                 rf"|(?<=(?<![A-Z])(?:{'|'.join(CODER_MONTHS)})(?!19|20)\d\d)"
                 r"(?P<coder>\d{2})(?![\d:]))"
             ),

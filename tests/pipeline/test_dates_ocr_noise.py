@@ -608,14 +608,26 @@ def test_a_year_first_date_with_unevenly_spaced_separators_is_read_whole(text: s
         ("BEST IF USED BY\n27ALIG2 022", "2022-08-27"),
         ("27 AUG 2 022", "2022-08-27"),
         ("EXP 27 AUG 202 2", "2022-08-27"),
-        ("AUG 27 2 022", "2022-08-27"),
-        ("BEST BY MAR 07 2 023", "2023-03-07"),
+        ("EXP 27 AUG 2 022 14:30", "2022-08-27"),
+        ("27 DE AGOSTO DE 2 022", "2022-08-27"),
         # ... but not "20 22", as much the year 20 and a number; not a year run on into more digits
-        # or a time; not without a day ("AUG 2 022" is as much the 2nd and a code)
+        # or a time; not without a day before the month ("AUG 2 022" is as much the 2nd and a code,
+        # "MAR 26 2 030" March 2026 and a code)
         ("27 AUG 20 22", "2020-08-27"),
         ("12 MAR 2 0221", "2027-03-12"),
         ("12 MAR 2 022:15", "2027-03-12"),
         ("EXP AUG 2 022", None),
+        ("EXP MAR 26 2 030", "2026-03-31"),
+        ("AUG 27 2 022", "2027-08-31"),
+        # ... nor a number grouped by thousands after a date printed without its year (a review's
+        # findings): a count, a weight, an energy, a price, a long number, a year out of the window
+        ("BB 14 FEB 2 000 PCS", "2027-02-14"),
+        ("EXP 14 FEB 2 025G", "2027-02-14"),
+        ("BB 14 FEB 2 025 KCAL", "2027-02-14"),
+        ("EXP 15 MAR 2 049,00", "2027-03-15"),
+        ("EXP 12 MAY 2 012 345", "2027-05-12"),
+        ("USE BY 14 FEB 200 2PK", "2027-02-14"),
+        ("BEST BEFORE 12 MAY 2 099", "2027-05-12"),
     ],
 )
 def test_a_month_name_date_whose_year_ocr_split_is_read_whole(text: str, expected: str | None) -> None:
