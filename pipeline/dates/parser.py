@@ -311,8 +311,7 @@ def _parse(
         # An ASCII span whose normalised form is just its upper case had no letter read as a digit.
         repaired = 0 if original.isascii() and span == original.upper() else _repaired(original, span)
         form = match.form
-        # A compact date has no "y"; a named date's may be split ("2 022", patterns._SPLIT_YEAR).
-        year = "" if form is Form.COMPACT else (match.groups["y"] or "").replace(" ", "")
+        year = "" if form is Form.COMPACT else match.year() or ""  # a compact date has no "y"
         evidence = Evidence(
             kind is DateKind.EXPIRY,
             kind is DateKind.MANUFACTURE,

@@ -38,7 +38,8 @@ class Form(enum.Enum):
 
 # A year, and where it may end: four digits not glued to more digits or to a time, or two digits
 # that may be glued to a time ("01/01/2603:33" is 01/01/26 then 03:33) but not followed by a colon.
-_YEAR = r"(?P<y>\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{2}(?![\d:]))"
+_YEAR_FORMS = r"\d{4}(?!\d)(?!:\d)|\d{2}(?=\d{1,2}:\d\d)|\d{2}(?![\d:])"
+_YEAR = rf"(?P<y>{_YEAR_FORMS})"
 # The last field of a triple: a year, or in a year-first label a one-digit day ("27.7.1"), or
 # last a year 20YY glued to the digits after it, where OCR ran two columns together
 # ("01/04/2026 07 01" read "01/04/20260701", "01/04/202601/04/2027"), but not to a time
@@ -58,7 +59,7 @@ _SPLIT_YEAR = (
     r"(?![\d:]|[.,]\d| \d(?!\d?:\d)|[^\W\d_]| (?:G|KG|MG|ML|CL|KJ|KCAL|PCS|PK|X)(?![^\W\d_]))"
 )
 # After a day and a month name: a year (_YEAR) or a split one.
-_NAMED_YEAR = rf"(?P<y>\d{{4}}(?!\d)(?!:\d)|\d{{2}}(?=\d{{1,2}}:\d\d)|\d{{2}}(?![\d:])|{_SPLIT_YEAR})"
+_NAMED_YEAR = rf"(?P<y>{_YEAR_FORMS}|{_SPLIT_YEAR})"
 # Between day, month name and year: "15MAR26", "15 MAR 2026", "15-MAR-26", "15 de marco de 2026".
 _NAME_SEP = r"[ .,/\-]{0,3}(?:DEL? {1,3})?"
 _MONTH = rf"(?P<mon>{MONTH_PATTERN})(?![^\W\d_])"
@@ -316,6 +317,13 @@ class RawMatch(NamedTuple):
 
     def overlaps(self, other: RawMatch) -> bool:
         return self.start < other.end and other.start < self.end
+
+    def year(self) -> str | None:
+        """The year's digits as printed, a year the OCR split read whole ("2 022" is "2022",
+        ``_SPLIT_YEAR``); None where the year group matched nothing. Not for a compact date, whose
+        pattern has no year group."""
+        year = self.groups["y"]
+        return None if year is None else year.replace(" ", "")
 
 
 def _stands_apart(text: str, start: int, form: Form, keyword_ends: AbstractSet[int]) -> bool:

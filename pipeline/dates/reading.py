@@ -192,8 +192,7 @@ def read(match: RawMatch, order: DateOrder, window: YearWindow, grace_days: int)
             )
         return Reading(month_end, DatePrecision.MONTH, short_year=len(y) == 2) if month_end else None
     month = month_number(g["mon"] or "")
-    # A year the OCR split ("2 022", patterns._SPLIT_YEAR) is read whole.
-    y = None if g["y"] is None else g["y"].replace(" ", "")
+    y = match.year()
     if form is Form.NAME_YEAR:
         month_end = _month_end(window.year(y or ""), month)
         if _a_day_rather(g, match.start):
