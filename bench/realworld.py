@@ -291,9 +291,10 @@ def shrunk(data: bytes, longer_side: int) -> bytes:
     (area interpolation, EXIF orientation applied, re-encoded as JPEG at quality 85), or as it is
     when it is no longer than that or is no photo OpenCV decodes (the pipeline then says why)."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or max(image.shape[:2]) <= longer_side:
+    longest = 0 if image is None else max(image.shape[:2])
+    if longest <= longer_side:
         return data
-    factor = longer_side / max(image.shape[:2])
+    factor = longer_side / longest
     smaller = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     ok, encoded = cv2.imencode(".jpg", smaller, [cv2.IMWRITE_JPEG_QUALITY, _SENT_QUALITY])
     if not ok:
