@@ -286,17 +286,26 @@ def _second_chance(result: ProcessResult) -> dict[str, Any] | None:
 _SENT_QUALITY = 85
 
 
-def shrunk(data: bytes, longer_side: int) -> bytes:
+# How --turn turns a photo, clockwise.
+_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def shrunk(data: bytes, longer_side: int, turn: int = 0) -> bytes:
     """``data`` (an encoded photo) with its longer side brought down to ``longer_side`` pixels
     (area interpolation, EXIF orientation applied, re-encoded as JPEG at quality 85), or as it is
-    when it is no longer than that or is no photo OpenCV decodes (the pipeline then says why)."""
+    when it is no longer than that or is no photo OpenCV decodes (the pipeline then says why).
+    ``turn``: then turned clockwise by 90, 180 or 270 degrees, as a camera frame or a photo whose
+    EXIF orientation was stripped shows it (re-encoded the same way, whatever its size)."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     longest = 0 if image is None else max(image.shape[:2])
-    if longest <= longer_side:
+    if image is None or (longest <= longer_side and not turn):
         return data
-    factor = longer_side / longest
-    smaller = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".jpg", smaller, [cv2.IMWRITE_JPEG_QUALITY, _SENT_QUALITY])
+    if longest > longer_side > 0:
+        factor = longer_side / longest
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    if turn:
+        image = cv2.rotate(image, _TURNS[turn])
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, _SENT_QUALITY])
     if not ok:
         raise ValueError("could not re-encode a photo as JPEG")
     return encoded.tobytes()
@@ -309,9 +318,10 @@ def measure(
     reference: dt.date = REFERENCE_DATE,
     failures: Path | None = None,
     longer_side: int = 0,
+    turn: int = 0,
 ) -> dict[str, Any]:
     """Runs the pipeline over the photos (each sent :func:`shrunk` to ``longer_side`` pixels,
-    unless 0) and returns the report."""
+    unless 0, and turned clockwise by ``turn`` degrees) and returns the report."""
     options = ProcessOptions(reference_date=reference)
     overall, by_style, by_family, by_condition = _Tally(), {}, {}, {}
     causes: Counter[str] = Counter()
@@ -321,8 +331,8 @@ def measure(
     alone_right = alone_rows = 0
     for row in rows:
         data = (images / row.file).read_bytes()
-        if longer_side:
-            data = shrunk(data, longer_side)
+        if longer_side or turn:
+            data = shrunk(data, longer_side, turn)
         started = time.perf_counter()
         result = pipeline.process(data, options)
         walls.append((time.perf_counter() - started) * 1000)
@@ -352,6 +362,7 @@ def measure(
                 "candidates": [_describe(c) for c in result.dates],
                 "detections": [round(d.confidence, 3) for d in result.detections],
                 "fallback_used": result.full_image_fallback_used,
+                "read_turned_deg": result.read_turned_deg,
                 "lines": [line.text for line in result.ocr_lines],
                 "parser_alone": _describe(alone),
                 "total_ms": round(result.timings.total_ms, 1),
@@ -369,6 +380,7 @@ def measure(
     return {
         "reference_date": reference.isoformat(),
         "longer_side_px": longer_side or None,
+        "turn_deg": turn,
         **summary,
         "misses_by_cause": {name: causes[name] for name in _CAUSES},
         "parser_alone": {
@@ -378,6 +390,7 @@ def measure(
         },
         "photos_with_detections": sum(bool(r.detections) for r in results),
         "fallback_used": sum(r.full_image_fallback_used for r in results),
+        "read_turned": sum(bool(r.read_turned_deg) for r in results),
         "second_chance_run": sum(r.second_chance is not None for r in results),
         "second_chance_won": sum(bool(r.second_chance and r.second_chance.winner) for r in results),
         "by_print_family": {name: t.summary() for name, t in sorted(by_family.items())},
@@ -434,7 +447,9 @@ def markdown(report: dict[str, Any]) -> str:
     out.append(
         f"\nphotos with a detection: {report['photos_with_detections']}/{n}; "
         f"whole image read (nothing dated in the boxes): {report['fallback_used']}/{n}; "
-        f"second chance read: {report['second_chance_run']}/{n}, its date won: {report['second_chance_won']}"
+        f"second chance read: {report['second_chance_run']}/{n}, "
+        f"its date won: {report['second_chance_won']}; "
+        f"read turned upright (sent sideways): {report['read_turned']}/{n}"
     )
     return "\n".join(out)
 
@@ -586,6 +601,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metavar="PX",
         help="send each photo with its longer side brought down to PX pixels, as apps do (0: as it is)",
     )
+    parser.add_argument(
+        "--turn",
+        type=int,
+        default=0,
+        choices=(0, *_TURNS),
+        metavar="DEG",
+        help="send each photo turned clockwise by DEG degrees (90, 180, 270) with no EXIF orientation, "
+        "as a camera frame or a stripped upload shows it",
+    )
     parser.add_argument("--make-synthetic", type=Path, help="write the hard synthetic set here and exit")
     parser.add_argument("--count", type=int, default=64, help="scenes in the synthetic set")
     args, server_flags = parser.parse_known_args(argv)
@@ -607,7 +631,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pipeline = load_pipeline(config)
     load_s = time.perf_counter() - started
     try:
-        measured = measure(rows, images, pipeline, args.reference_date, args.failures, args.longer_side)
+        measured = measure(
+            rows, images, pipeline, args.reference_date, args.failures, args.longer_side, args.turn
+        )
     finally:
         pipeline.close()
     report = {

@@ -198,6 +198,24 @@ class BatchedOcr:
             quads, reads = with_grown(quads, reads, grown, grown_reads)
         return lines_from_reads(quads, reads, self._engine.min_text_score, detection_index)
 
+    async def recognize(
+        self,
+        crops: list[np.ndarray],
+        *,
+        key: Key,
+        priority: Priority = Priority.INTERACTIVE,
+        deadline: float | None = None,
+    ) -> list[Read]:
+        """The recogniser's reads of ``crops`` (``(h, w, 3)`` uint8 BGR line crops, read as they
+        are: no angle classification), through its batcher, in order.
+
+        Raises:
+            Overloaded, DeadlineExceeded, ShuttingDown: from the batcher.
+        """
+        inputs = await self._executor.run(key, self._rec_inputs, crops)
+        reads = await self.rec.submit_many([(x, key) for x in inputs], priority=priority, deadline=deadline)
+        return list(reads)
+
     async def _read_quads(
         self,
         image: np.ndarray,

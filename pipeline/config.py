@@ -201,6 +201,11 @@ class PipelineConfig:
     # (dot-matrix joined, turned, inverted...; pipeline/second_chance.py). Photos the first read
     # dates beyond doubt never pay.
     second_chance: bool = True
+    # A photo whose whole-photo read finds most of its text running down the photo (sent without
+    # its EXIF orientation, or held sideways) is turned upright and read again from the start
+    # (pipeline/photo_orientation.py; bench/RESULTS.md, "nineteenth session"). Upright photos pay nothing:
+    # the judgement is made on the boxes already read.
+    turn_sideways_photos: bool = True
     # At most this many variants tried per image, windows', photo's and text windows' together (a variant of
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
     # grid, counts but is not read). A read costs a text-detector pass and recognition of what it

@@ -34,6 +34,7 @@ from pipeline.executor import Key, PriorityExecutor
 from pipeline.impossible_dates import repaired
 from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
+from pipeline.photo_orientation import laid_down_both_ways, sideways, turn_from_reads
 from pipeline.raw_tensors import RawRow, TensorModel, check_batch, check_output_size, output_ratio
 from pipeline.regions import Window, cut, grown, keeps_dates, reading_windows, text_windows
 from pipeline.repository import DEFAULT_REPOSITORY
@@ -71,7 +72,15 @@ from pipeline.types import (
     StageEvent,
     StageTimings,
 )
-from pipeline.variants import Step, Variant, dot_grid, make_variant, parse_plan, resized_variant
+from pipeline.variants import (
+    Step,
+    Variant,
+    dot_grid,
+    make_variant,
+    parse_plan,
+    resized_variant,
+    turned_variant,
+)
 from pipeline.visualize import encode_crops, render_visualization
 
 __all__ = ["Pipeline", "PipelineStats", "all_or_cancel", "load_pipeline"]
@@ -82,6 +91,8 @@ _T = TypeVar("_T")
 # inputs at the caps of pipeline/ocr.py, so this bounds a request's memory (see Pipeline); a label
 # photo has one to three windows, all read at once.
 WINDOWS_AT_ONCE = 4
+# How far clockwise a sideways photo's turn turned it (ProcessResult.read_turned_deg).
+_TURN_DEGREES = {Step.TURN90: 90, Step.TURN180: 180, Step.TURN270: 270}
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +336,46 @@ class Pipeline:
         report = on_stage or _ignore_stage
         height, width = image.shape[:2]
         report(StageEvent(Stage.DECODED, width * height, _decoded_message(photo)))
+        context = _ReadContext(key, priority, deadline, {})
+        first = await self._afirst_read(ocr, image, settings, context, report)
+        turned = await self._aturned(ocr, image, first, settings, context)
+        variant, read = (None, first) if turned is None else turned
+        seen = image if variant is None else variant.image
+        second: SecondChance | None = None
+        lines, wanted, doubted = await run(
+            key, self._after_first_read, seen, read.windows_dated, read.lines, settings
+        )
+        if wanted is not Need.NONE:
+            context = _ReadContext(key, priority, deadline, read.costs, doubted)
+            found, second = await self._asecond_chance(
+                ocr, seen, read.windows, read.scale, read.whole, settings, context, lines
+            )
+            lines = found or lines
+        if variant is not None and await run(key, self._sideways_stands, lines, first, settings):
+            variant, read, lines, second = None, first, first.lines, None
+        report(StageEvent(Stage.TEXT_READ, len(lines), f"{_counted(len(lines), 'line')} read"))
+        detected = decoded if read.detected is None else read.detected
+        times = (queued_at, started, decoded, detected, time.perf_counter())
+        result = await run(
+            key, self._finish, image, settings, read.detections, lines, times, read.fallback, variant
+        )
+        result = _in_photo_pixels(_with_second_chance(result, second), photo)
+        parsed = _counted(len(result.dates), "date")
+        report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{parsed} parsed"))
+        return result
+
+    async def _afirst_read(
+        self,
+        ocr: BatchedOcr,
+        image: np.ndarray,
+        settings: _Settings,
+        context: _ReadContext,
+        report: Callable[[StageEvent], None],
+    ) -> _FirstRead:
+        """The first read of ``image`` through the batchers (see :meth:`_first_read`); its stages
+        are told to ``report``."""
+        key, priority, deadline = context.key, context.priority, context.deadline
+        run = self._executor.run
 
         def regions_found(count: int) -> None:
             report(StageEvent(Stage.REGIONS_DETECTED, count, f"{_counted(count, 'text region')} detected"))
@@ -341,77 +392,100 @@ class Pipeline:
                 on_regions=on_regions,
             )
 
-        detections: tuple[Detection, ...] = ()
-        fallback = False
-        windows: list[Window] = []
-        windows_dated = False
-        scale = 1.0
         # What one read of each target took: a second-chance round of it is not started when the
         # deadline would pass before one such read could end.
         costs: dict[Target, float] = {}
         if self._detector is None:
-            detected = decoded
+            began = time.perf_counter()
             lines = tuple(await read(image, regions_found))
-            costs[Target.PHOTO] = time.perf_counter() - detected
-        else:
-            detections = await self._adetect(image, settings, key, priority, deadline)
-            detected = time.perf_counter()
-            found = _counted(len(detections), "date region")
-            report(StageEvent(Stage.REGIONS_DETECTED, len(detections), f"{found} detected"))
-            windows, scale = self._windows(image, detections)
-            # Windows of one image are read concurrently, so their model inputs can share batches.
-            crops = await run(key, lambda: [cut(image, window) for window in windows])
-            gate = asyncio.Semaphore(WINDOWS_AT_ONCE)
+            costs[Target.PHOTO] = time.perf_counter() - began
+            return _FirstRead(lines=lines, photo_lines=lines, costs=costs)
+        detections = await self._adetect(image, settings, key, priority, deadline)
+        detected = time.perf_counter()
+        found = _counted(len(detections), "date region")
+        report(StageEvent(Stage.REGIONS_DETECTED, len(detections), f"{found} detected"))
+        windows, scale = self._windows(image, detections)
+        # Windows of one image are read concurrently, so their model inputs can share batches.
+        crops = await run(key, lambda: [cut(image, window) for window in windows])
+        gate = asyncio.Semaphore(WINDOWS_AT_ONCE)
 
-            async def read_window(crop: np.ndarray) -> list[OcrLine]:
-                async with gate:
-                    return await read(crop, None, scale)
+        async def read_window(crop: np.ndarray) -> list[OcrLine]:
+            async with gate:
+                return await read(crop, None, scale)
 
-            reads = await all_or_cancel([read_window(crop) for crop in crops])
+        reads = await all_or_cancel([read_window(crop) for crop in crops])
+        del crops
+        date_in = functools.partial(self._date_in, settings=settings)
+        regrown = grown(image.shape, windows, reads, date_in)
+        if regrown is not None:
+            # Only the grown windows are read again.
+            known = dict(zip(windows, reads, strict=True))
+            again = [window for window in regrown if window not in known]
+            crops = await run(key, lambda: [cut(image, window) for window in again])
+            known.update(zip(again, await all_or_cancel([read_window(c) for c in crops]), strict=True))
             del crops
-            date_in = functools.partial(self._date_in, settings=settings)
-            regrown = grown(image.shape, windows, reads, date_in)
-            if regrown is not None:
-                # Only the grown windows are read again.
-                known = dict(zip(windows, reads, strict=True))
-                again = [window for window in regrown if window not in known]
-                crops = await run(key, lambda: [cut(image, window) for window in again])
-                known.update(zip(again, await all_or_cancel([read_window(c) for c in crops]), strict=True))
-                del crops
-                grown_reads = [known[window] for window in regrown]
-                if keeps_dates(reads, grown_reads, date_in):
-                    windows, reads = regrown, grown_reads
-            costs[Target.WINDOW] = time.perf_counter() - detected
-            lines = _placed(reads, windows)
-            windows_best = self._parse(lines, settings).best
-            windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
-            fallback = settings.full_image_fallback and not windows_dated
-            if fallback:
-                fallback_started = time.perf_counter()
-                larger = await run(key, self._fallback_variant, image, reads)
-                if larger is None:
-                    photo_lines = tuple(await read(image, None))
-                else:
-                    photo_lines = tuple(larger.source_lines(await read(larger.image, None)))
-                    del larger
-                lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
-                costs[Target.PHOTO] = time.perf_counter() - fallback_started
-        second: SecondChance | None = None
-        lines, wanted, doubted = await run(key, self._after_first_read, image, windows_dated, lines, settings)
-        if wanted is not Need.NONE:
-            context = _ReadContext(key, priority, deadline, costs, doubted)
-            whole = fallback or self._detector is None
-            found, second = await self._asecond_chance(
-                ocr, image, windows, scale, whole, settings, context, lines
+            grown_reads = [known[window] for window in regrown]
+            if keeps_dates(reads, grown_reads, date_in):
+                windows, reads = regrown, grown_reads
+        costs[Target.WINDOW] = time.perf_counter() - detected
+        lines = _placed(reads, windows)
+        windows_best = self._parse(lines, settings).best
+        windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
+        fallback = settings.full_image_fallback and not windows_dated
+        photo_lines: tuple[OcrLine, ...] = ()
+        if fallback:
+            fallback_started = time.perf_counter()
+            larger = await run(key, self._fallback_variant, image, reads)
+            if larger is None:
+                photo_lines = tuple(await read(image, None))
+            else:
+                photo_lines = tuple(larger.source_lines(await read(larger.image, None)))
+                del larger
+            lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
+            costs[Target.PHOTO] = time.perf_counter() - fallback_started
+        return _FirstRead(
+            lines=lines,
+            photo_lines=photo_lines,
+            detections=detections,
+            windows=windows,
+            scale=scale,
+            windows_dated=windows_dated,
+            fallback=fallback,
+            detected=detected,
+            costs=costs,
+        )
+
+    async def _aturned(
+        self,
+        ocr: BatchedOcr,
+        image: np.ndarray,
+        first: _FirstRead,
+        settings: _Settings,
+        context: _ReadContext,
+    ) -> tuple[Variant, _FirstRead] | None:
+        """``image`` turned upright and its first read, through the batchers (see
+        :meth:`_turned`); the turned read's stages are not reported again. ``None`` too when the
+        deadline would pass before a read as long as the first could end, or the batchers refuse
+        the turned read for its deadline or a full queue: the sideways read then stands, as a
+        second chance's refused round leaves the first read's result."""
+        if not self.config.turn_sideways_photos:
+            return None
+        vertical = sideways(first.photo_lines)
+        if not vertical or not starts_in_time(context.deadline, sum(first.costs.values()), time.monotonic()):
+            return None
+        run = self._executor.run
+        try:
+            crops = await run(context.key, laid_down_both_ways, image, vertical)
+            reads = await ocr.recognize(
+                crops, key=context.key, priority=context.priority, deadline=context.deadline
             )
-            lines = found or lines
-        report(StageEvent(Stage.TEXT_READ, len(lines), f"{_counted(len(lines), 'line')} read"))
-        times = (queued_at, started, decoded, detected, time.perf_counter())
-        result = await run(key, self._finish, image, settings, detections, lines, times, fallback)
-        result = _in_photo_pixels(_with_second_chance(result, second), photo)
-        parsed = _counted(len(result.dates), "date")
-        report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{parsed} parsed"))
-        return result
+            turn = turn_from_reads(reads)
+            if turn is None:
+                return None
+            variant = await run(context.key, turned_variant, image, turn)
+            return variant, await self._afirst_read(ocr, variant.image, settings, context, _ignore_stage)
+        except (DeadlineExceeded, Overloaded):
+            return None
 
     async def _asecond_chance(
         self,
@@ -677,16 +751,37 @@ class Pipeline:
         self, image: np.ndarray, settings: _Settings, queued_at: float, started: float, decoded: float
     ) -> ProcessResult:
         """The synchronous read of a decoded image (``_process``), in the decoded image's pixels."""
+        first = self._first_read(image, settings)
+        turned = self._turned(image, first, settings)
+        variant, read = (None, first) if turned is None else turned
+        seen = image if variant is None else variant.image
+        lines, wanted, doubted = self._after_first_read(seen, read.windows_dated, read.lines, settings)
+        second = None
+        if wanted is not Need.NONE:
+            lines, second = self._second_chance(
+                seen, read.windows, read.scale, read.whole, settings, lines, doubted
+            )
+        if variant is not None and self._sideways_stands(lines, first, settings):
+            variant, read, lines, second = None, first, first.lines, None
+        detected = decoded if read.detected is None else read.detected
+        times = (queued_at, started, decoded, detected, time.perf_counter())
+        result = self._finish(image, settings, read.detections, lines, times, read.fallback, variant)
+        return _with_second_chance(result, second)
+
+    def _sideways_stands(self, upright: tuple[OcrLine, ...], first: _FirstRead, settings: _Settings) -> bool:
+        """Whether the sideways first read's lines stand after all: the photo turned upright read
+        no date (``upright``: its lines after any second chance) where the sideways read did."""
+        return not self._has_date(upright, settings) and self._has_date(first.lines, settings)
+
+    def _first_read(self, image: np.ndarray, settings: _Settings) -> _FirstRead:
+        """The first read of ``image`` in the calling thread: the detector's windows, then the whole
+        photo when they hold no expiry date beyond doubt (or the whole photo when there is no
+        detector)."""
         if self._detector is None:
             # The whole image is read. full_image_fallback_used stays False because no detector
             # ran and came back empty, and detect_ms stays 0.
             lines = tuple(self._ocr.read(image, detection_index=-1))
-            second = None
-            lines, wanted, doubted = self._after_first_read(image, False, lines, settings)
-            if wanted is not Need.NONE:
-                lines, second = self._second_chance(image, [], 1.0, True, settings, lines, doubted)
-            times = (queued_at, started, decoded, decoded, time.perf_counter())
-            return _with_second_chance(self._finish(image, settings, (), lines, times, False), second)
+            return _FirstRead(lines=lines, photo_lines=lines)
         detections = self._detector.detect(
             image, settings.detection_confidence, settings.detection_iou, settings.max_detections
         )
@@ -707,6 +802,7 @@ class Pipeline:
         windows_best = self._parse(lines, settings).best
         windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
         fallback = settings.full_image_fallback and not windows_dated
+        photo_lines: tuple[OcrLine, ...] = ()
         if fallback:
             larger = self._fallback_variant(image, reads)
             photo_lines = (
@@ -715,12 +811,33 @@ class Pipeline:
                 else tuple(larger.source_lines(self._ocr.read(larger.image)))
             )
             lines = self._photo_or_windows(photo_lines, lines, windows_best, settings)
-        second = None
-        lines, wanted, doubted = self._after_first_read(image, windows_dated, lines, settings)
-        if wanted is not Need.NONE:
-            lines, second = self._second_chance(image, windows, scale, fallback, settings, lines, doubted)
-        times = (queued_at, started, decoded, detected, time.perf_counter())
-        return _with_second_chance(self._finish(image, settings, detections, lines, times, fallback), second)
+        return _FirstRead(
+            lines=lines,
+            photo_lines=photo_lines,
+            detections=detections,
+            windows=windows,
+            scale=scale,
+            windows_dated=windows_dated,
+            fallback=fallback,
+            detected=detected,
+        )
+
+    def _turned(
+        self, image: np.ndarray, first: _FirstRead, settings: _Settings
+    ) -> tuple[Variant, _FirstRead] | None:
+        """``image`` turned upright and its first read, when the first read's whole-photo lines say
+        the photo is sideways (:mod:`pipeline.photo_orientation`); ``None`` otherwise, or when turning
+        sideways photos is off."""
+        if not self.config.turn_sideways_photos:
+            return None
+        vertical = sideways(first.photo_lines)
+        if not vertical:
+            return None
+        turn = turn_from_reads(self._ocr.recognizer.recognize(laid_down_both_ways(image, vertical)))
+        if turn is None:
+            return None
+        variant = turned_variant(image, turn)
+        return variant, self._first_read(variant.image, settings)
 
     def _fallback_variant(
         self, image: np.ndarray, window_reads: Sequence[Sequence[OcrLine]]
@@ -934,11 +1051,21 @@ class Pipeline:
         lines: tuple[OcrLine, ...],
         times: tuple[float, float, float, float, float],
         fallback_used: bool,
+        turned: Variant | None = None,
     ) -> ProcessResult:
+        """The result of a read of ``image``: ``lines`` joined as printed and parsed. ``turned``:
+        the read was of this variant of ``image`` (a sideways photo turned upright), ``lines`` and
+        ``detections`` in its pixels: they are joined and parsed as read, then moved to
+        ``image``'s pixels."""
         queued_at, started, decoded, detected, read = times
         # The parser reads lines: a printed line the text detector cut into boxes is joined first.
         lines = assemble_lines(lines)
         parsed = self._parse(lines, settings)
+        turned_deg = 0
+        if turned is not None:
+            lines = tuple(turned.source_lines(lines))
+            detections = tuple(dataclasses.replace(d, box=turned.source_box(d.box)) for d in detections)
+            turned_deg = _TURN_DEGREES[turned.steps[0]]
         dates = tuple(
             DateFinding.judged(candidate, settings.reference_date) for candidate in parsed.candidates
         )
@@ -969,6 +1096,7 @@ class Pipeline:
             full_image_fallback_used=fallback_used,
             visualization_jpeg=visualization,
             crops_jpeg=crops,
+            read_turned_deg=turned_deg,
         )
 
 
@@ -986,6 +1114,37 @@ async def all_or_cancel(awaitables: list[Awaitable[_T]]) -> list[_T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _FirstRead:
+    """What the first read of an image found, before any second chance.
+
+    Attributes:
+        lines: the lines whose dates stand: the windows' or the whole photo's.
+        photo_lines: the whole photo's own lines (empty when it was not read whole).
+        detections, windows, scale: the detector's regions, the windows read around them and the
+            text-detection scale they were read at (none without a detector).
+        windows_dated: the windows held an expiry date beyond doubt (no fallback ran).
+        fallback: the whole-photo fallback ran.
+        detected: when detection ended (``time.perf_counter()``); ``None``: no detector ran.
+        costs: what one read of each target took (see :class:`_ReadContext`).
+    """
+
+    lines: tuple[OcrLine, ...]
+    photo_lines: tuple[OcrLine, ...] = ()
+    detections: tuple[Detection, ...] = ()
+    windows: list[Window] = dataclasses.field(default_factory=list)
+    scale: float = 1.0
+    windows_dated: bool = False
+    fallback: bool = False
+    detected: float | None = None
+    costs: dict[Target, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def whole(self) -> bool:
+        """Whether the whole photo was read: the fallback ran, or there is no detector."""
+        return self.fallback or self.detected is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,9 @@ class ProcessResult:
     crops_jpeg: tuple[bytes, ...] = field(default=())
     # None when no second chance was taken: the first read found a date, or it is turned off.
     second_chance: SecondChance | None = None
+    # The photo was read turned clockwise by this many degrees (90 or 270: it came sideways,
+    # pipeline/photo_orientation.py); 0: as sent. Boxes are in the sent photo's pixels either way.
+    read_turned_deg: int = 0
 
 
 @dataclass(frozen=True, slots=True)

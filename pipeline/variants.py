@@ -49,6 +49,7 @@ __all__ = [
     "parse_plan",
     "resized_variant",
     "skew_angle",
+    "turned_variant",
 ]
 
 # The caps of every variant's image: those of the text detector's input (pipeline/ocr.py), which a
@@ -236,6 +237,22 @@ def resized_variant(image: np.ndarray, scale: float) -> Variant:
     whole-photo fallback's larger read of small print, :mod:`pipeline.small_text`)."""
     resized, to_source = _resized(image, _fit_scale(image.shape[0], image.shape[1], scale))
     return Variant((), np.ascontiguousarray(resized), to_source)
+
+
+def turned_variant(image: np.ndarray, turn: Step) -> Variant:
+    """``image`` turned by ``turn`` (``TURN90``, ``TURN180`` or ``TURN270``) at its own size: no
+    cap applies, a turn adds no pixels. What is read on it maps back through ``source_lines``
+    (a sideways photo read upright, :mod:`pipeline.photo_orientation`).
+
+    Raises:
+        ValueError: ``turn`` is not a turn.
+    """
+    if turn not in (Step.TURN90, Step.TURN180, Step.TURN270):
+        raise ValueError(f"{turn} is not a turn")
+    changed = _STEPS[turn](image)
+    assert changed is not None  # a turn always changes the image
+    turned, to_source = changed
+    return Variant((turn,), np.ascontiguousarray(turned), to_source)
 
 
 # -- geometry: every step returns its image and the affine from its pixels to its input's

@@ -534,6 +534,13 @@ OPTIONS: tuple[Option, ...] = (
         "pipeline",
     ),
     Option(
+        "turn_sideways_photos",
+        _parse_bool,
+        "a photo whose text mostly runs down it (no EXIF orientation, held sideways) is turned "
+        "upright and read again",
+        "pipeline",
+    ),
+    Option(
         "second_chance",
         _parse_bool,
         "when the first read finds no date or only a doubtful one, try its digits' second readings, "

@@ -119,3 +119,19 @@ def test_a_photo_is_sent_with_its_longer_side_brought_down_as_apps_send_it() -> 
     # A photo already that small, and bytes that are no photo, are sent as they are.
     assert realworld.shrunk(png.tobytes(), 640) == png.tobytes()
     assert realworld.shrunk(b"not a photo", 320) == b"not a photo"
+
+
+def test_a_photo_is_sent_turned_as_a_frame_without_its_orientation() -> None:
+    image = _label("EXP 12/05/2027")
+    ok, png = cv2.imencode(".png", image)
+    assert ok
+    # Each turn clockwise, and how to turn it back.
+    for turn, back in ((90, cv2.ROTATE_90_COUNTERCLOCKWISE), (270, cv2.ROTATE_90_CLOCKWISE)):
+        data = realworld.shrunk(png.tobytes(), 0, turn)
+        sent = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert sent.shape == (image.shape[1], image.shape[0], 3)
+        # The turn, not a mirror: the sent photo turned back is the label (JPEG aside).
+        assert np.abs(cv2.rotate(sent, back).astype(int) - image.astype(int)).mean() < 4
+    # Shrunk first, then turned: a 640 x 480 photo brought down to 320 and turned is 240 wide.
+    smaller = realworld.shrunk(png.tobytes(), 320, 180)
+    assert cv2.imdecode(np.frombuffer(smaller, np.uint8), cv2.IMREAD_COLOR).shape == (240, 320, 3)

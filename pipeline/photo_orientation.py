@@ -1,0 +1,133 @@
+"""A sideways photo: text that runs down the photo, turned upright before it is read again.
+
+A photo sent without its EXIF orientation (a camera frame, a photo an app or a data set stripped,
+a phone held sideways) shows its text turned a quarter. The OCR still finds the lines and lays
+each crop down to read it (pipeline/ocr.py), but little else works on such a photo: the date
+detector was trained on upright packaging, the pieces of a printed line are not joined
+(pipeline/lines.py leaves vertical boxes as they are), cut lines are not grown, and the angle
+classifier that says which way a laid-down crop reads is wrong as often as not on quarter turns.
+realworld-dev's photos sent as 1,024-pixel frames turned a quarter clockwise read 42 of 55 dates,
+a quarter anticlockwise 39, against 51 upright (bench/RESULTS.md, "nineteenth session").
+
+So the whole-photo read, which reads every line of the photo, also says whether the photo is
+sideways (:func:`sideways`): most of its text in boxes taller than wide. Which way up is then
+told by the recogniser itself (:func:`turn_from_reads`): the longest vertical lines are read laid
+down both ways (:func:`laid_down_both_ways`), and the way whose reads are surer is the way the
+text runs. The pipeline then reads the photo again turned upright, from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pipeline.ctc import Read
+from pipeline.lines import VERTICAL_ASPECT
+from pipeline.ocr import orientation_score
+from pipeline.types import BoundingBox, OcrLine
+from pipeline.variants import Step
+
+__all__ = [
+    "DIRECTION_LINES",
+    "MIN_SIDEWAYS_CHARACTERS",
+    "SIDEWAYS_SHARE",
+    "laid_down_both_ways",
+    "sideways",
+    "turn_from_reads",
+]
+
+# A photo is sideways when at least this share of the characters its whole read read well (lines
+# of MIN_LINE_CHARACTERS or more, read at MIN_LINE_CONFIDENCE or more) are in vertical boxes.
+# Measured on realworld-dev's photos sent as 1,024-pixel frames (bench/RESULTS.md, "nineteenth
+# session"): turned a quarter, 46 of 55 are judged sideways (most have 0.95 to 1.0 of their text
+# vertical); the others read too little text, or their own text ran down the photo. Upright, two
+# are: photos taken with their label's lines running down them, read better turned. No UK label
+# photo is, nor a photo of realworld2, 4 or 5.
+SIDEWAYS_SHARE = 0.6
+# ...and at least this many such characters in vertical boxes, in at least two lines: one
+# vertical word (a brand down a can's side) is not a photo turned.
+MIN_SIDEWAYS_CHARACTERS = 12
+MIN_SIDEWAYS_LINES = 2
+MIN_LINE_CHARACTERS = 3
+MIN_LINE_CONFIDENCE = 0.6
+# The vertical lines, longest text first, read both ways to tell which way the text runs. Each
+# costs two recogniser crops.
+DIRECTION_LINES = 6
+
+
+def _characters(line: OcrLine) -> int:
+    return sum(not character.isspace() for character in line.text)
+
+
+def _vertical(box: BoundingBox) -> bool:
+    return box.y2 - box.y1 >= VERTICAL_ASPECT * (box.x2 - box.x1)
+
+
+def _counted(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """The lines read well enough to count as evidence."""
+    return [
+        line
+        for line in lines
+        if _characters(line) >= MIN_LINE_CHARACTERS and line.confidence >= MIN_LINE_CONFIDENCE
+    ]
+
+
+def sideways(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """The vertical lines of a whole-photo read whose text runs down the photo, longest first, at
+    most ``DIRECTION_LINES``; empty when the photo is not sideways.
+
+    Args:
+        lines: the lines of a read of the whole photo, boxes in its pixels.
+
+    Returns:
+        Empty unless at least ``SIDEWAYS_SHARE`` of the characters of the lines read well are in
+        vertical boxes (``VERTICAL_ASPECT``), at least ``MIN_SIDEWAYS_CHARACTERS`` of them in at
+        least ``MIN_SIDEWAYS_LINES`` lines.
+    """
+    counted = _counted(lines)
+    vertical = [line for line in counted if _vertical(line.box)]
+    total = sum(_characters(line) for line in counted)
+    down = sum(_characters(line) for line in vertical)
+    if len(vertical) < MIN_SIDEWAYS_LINES or down < MIN_SIDEWAYS_CHARACTERS or down < SIDEWAYS_SHARE * total:
+        return []
+    return sorted(vertical, key=_characters, reverse=True)[:DIRECTION_LINES]
+
+
+def laid_down_both_ways(image: np.ndarray, lines: Sequence[OcrLine]) -> list[np.ndarray]:
+    """The crops of ``lines`` (vertical, from :func:`sideways`) laid down anticlockwise, then the
+    same crops laid down clockwise: ``2 * len(lines)`` ``(h, w, 3)`` uint8 crops, for
+    :func:`turn_from_reads`. A crop is the line's box, within ``image``."""
+    height, width = image.shape[:2]
+    crops = []
+    for line in lines:
+        box = line.box
+        x1, y1 = max(0, int(box.x1)), max(0, int(box.y1))
+        x2, y2 = min(width, int(np.ceil(box.x2))), min(height, int(np.ceil(box.y2)))
+        crops.append(image[y1 : max(y1 + 1, y2), x1 : max(x1 + 1, x2)])
+    anticlockwise = [np.ascontiguousarray(np.rot90(crop, 1)) for crop in crops]
+    clockwise = [np.ascontiguousarray(np.rot90(crop, -1)) for crop in crops]
+    return anticlockwise + clockwise
+
+
+def turn_from_reads(reads: Sequence[Read]) -> Step | None:
+    """The turn that brings a sideways photo upright, from the reads of
+    :func:`laid_down_both_ways`'s crops (in its order).
+
+    Text that reads better laid down anticlockwise runs down the photo with its tops facing right:
+    the photo was turned a quarter clockwise and is turned back anticlockwise (``TURN270``); the
+    other way, ``TURN90``. Each way is scored by its reads' :func:`pipeline.ocr.orientation_score`
+    (mean character probability, more for a date-like read) summed over the lines. ``None``:
+    both ways score the same (no text read either way).
+
+    Raises:
+        ValueError: an odd number of reads.
+    """
+    if len(reads) % 2:
+        raise ValueError(f"{len(reads)} reads: each line is read both ways")
+    half = len(reads) // 2
+    anticlockwise = sum(orientation_score(read) for read in reads[:half])
+    clockwise = sum(orientation_score(read) for read in reads[half:])
+    if anticlockwise == clockwise:
+        return None
+    return Step.TURN270 if anticlockwise > clockwise else Step.TURN90
