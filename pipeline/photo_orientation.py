@@ -18,19 +18,24 @@ text runs. The pipeline then reads the photo again turned upright, from the star
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from pipeline.ctc import Read
 from pipeline.lines import VERTICAL_ASPECT
-from pipeline.ocr import orientation_score
+from pipeline.ocr import CROP_MAX_PIXELS, CROP_MAX_SIDE_PX, orientation_score
 from pipeline.types import BoundingBox, OcrLine
 from pipeline.variants import Step
 
 __all__ = [
     "DIRECTION_LINES",
+    "MIN_LINE_CHARACTERS",
+    "MIN_LINE_CONFIDENCE",
     "MIN_SIDEWAYS_CHARACTERS",
+    "MIN_SIDEWAYS_LINES",
     "SIDEWAYS_SHARE",
     "laid_down_both_ways",
     "sideways",
@@ -97,16 +102,25 @@ def sideways(lines: Sequence[OcrLine]) -> list[OcrLine]:
 def laid_down_both_ways(image: np.ndarray, lines: Sequence[OcrLine]) -> list[np.ndarray]:
     """The crops of ``lines`` (vertical, from :func:`sideways`) laid down anticlockwise, then the
     same crops laid down clockwise: ``2 * len(lines)`` ``(h, w, 3)`` uint8 crops, for
-    :func:`turn_from_reads`. A crop is the line's box, within ``image``."""
+    :func:`turn_from_reads`. A crop is the line's box within ``image`` (at least a pixel each
+    way), shrunk within ``CROP_MAX_PIXELS`` and ``CROP_MAX_SIDE_PX`` as the OCR cuts its crops
+    (the recogniser reads them 48 px high: more only costs memory)."""
     height, width = image.shape[:2]
     crops = []
     for line in lines:
         box = line.box
-        x1, y1 = max(0, int(box.x1)), max(0, int(box.y1))
-        x2, y2 = min(width, int(np.ceil(box.x2))), min(height, int(np.ceil(box.y2)))
-        crops.append(image[y1 : max(y1 + 1, y2), x1 : max(x1 + 1, x2)])
-    anticlockwise = [np.ascontiguousarray(np.rot90(crop, 1)) for crop in crops]
-    clockwise = [np.ascontiguousarray(np.rot90(crop, -1)) for crop in crops]
+        x1, y1 = min(width - 1, max(0, int(box.x1))), min(height - 1, max(0, int(box.y1)))
+        x2, y2 = max(x1 + 1, min(width, int(np.ceil(box.x2)))), max(y1 + 1, min(height, int(np.ceil(box.y2))))
+        crop = image[y1:y2, x1:x2]
+        shrink = min(
+            1.0, CROP_MAX_SIDE_PX / max(crop.shape[:2]), math.sqrt(CROP_MAX_PIXELS / crop[..., 0].size)
+        )
+        if shrink < 1.0:
+            size = (max(1, int(crop.shape[1] * shrink)), max(1, int(crop.shape[0] * shrink)))
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        crops.append(crop)
+    anticlockwise = [cv2.rotate(crop, cv2.ROTATE_90_COUNTERCLOCKWISE) for crop in crops]
+    clockwise = [cv2.rotate(crop, cv2.ROTATE_90_CLOCKWISE) for crop in crops]
     return anticlockwise + clockwise
 
 

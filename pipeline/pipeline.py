@@ -177,9 +177,12 @@ class Pipeline:
     together: 76 MB with the probability maps); and ``WINDOWS_AT_ONCE`` reads' text boxes (135 MB
     each, see :mod:`pipeline.ocr`); the full-image fallback read comes after them, and the
     second-chance reads after it, ``VARIANTS_AT_ONCE`` at a time, each with one variant image of
-    at most 12 MB (:mod:`pipeline.second_chance`). About 1 GB in all, plus the models'
-    activations (largest for the text detector at its 4 MP cap); a 12 MP label photo uses far
-    less. No resize depends on the image's aspect ratio without a cap.
+    at most 12 MB (:mod:`pipeline.second_chance`). A photo read sideways is turned upright and
+    read again after its first read (:mod:`pipeline.photo_orientation`): its turned copy (one more
+    decoded image, at most 120 MB) is held until the result is made, and its reads hold what the
+    first read's did. About 1.1 GB in all, plus the models' activations (largest for the text
+    detector at its 4 MP cap); a 12 MP label photo uses far less. No resize depends on the
+    image's aspect ratio without a cap.
 
     Args:
         config: limits and defaults.
@@ -338,27 +341,25 @@ class Pipeline:
         report(StageEvent(Stage.DECODED, width * height, _decoded_message(photo)))
         context = _ReadContext(key, priority, deadline, {})
         first = await self._afirst_read(ocr, image, settings, context, report)
-        turned = await self._aturned(ocr, image, first, settings, context)
-        variant, read = (None, first) if turned is None else turned
-        seen = image if variant is None else variant.image
-        second: SecondChance | None = None
+        detected = decoded if first.detected is None else first.detected
         lines, wanted, doubted = await run(
-            key, self._after_first_read, seen, read.windows_dated, read.lines, settings
+            key, self._after_first_read, image, first.windows_dated, first.lines, settings
         )
-        if wanted is not Need.NONE:
-            context = _ReadContext(key, priority, deadline, read.costs, doubted)
-            found, second = await self._asecond_chance(
-                ocr, seen, read.windows, read.scale, read.whole, settings, context, lines
-            )
-            lines = found or lines
-        if variant is not None and await run(key, self._sideways_stands, lines, first, settings):
-            variant, read, lines, second = None, first, first.lines, None
+        upright = await self._aread_upright(ocr, image, first, lines, wanted, settings, context)
+        if upright is not None:
+            variant, read, lines, second = upright
+            detections, fallback = read.detections, first.fallback
+        else:
+            variant, second, detections, fallback = None, None, first.detections, first.fallback
+            if wanted is not Need.NONE:
+                context = _ReadContext(key, priority, deadline, first.costs, doubted)
+                found, second = await self._asecond_chance(
+                    ocr, image, first.windows, first.scale, first.whole, settings, context, lines
+                )
+                lines = found or lines
         report(StageEvent(Stage.TEXT_READ, len(lines), f"{_counted(len(lines), 'line')} read"))
-        detected = decoded if read.detected is None else read.detected
         times = (queued_at, started, decoded, detected, time.perf_counter())
-        result = await run(
-            key, self._finish, image, settings, read.detections, lines, times, read.fallback, variant
-        )
+        result = await run(key, self._finish, image, settings, detections, lines, times, fallback, variant)
         result = _in_photo_pixels(_with_second_chance(result, second), photo)
         parsed = _counted(len(result.dates), "date")
         report(StageEvent(Stage.DATES_PARSED, len(result.dates), f"{parsed} parsed"))
@@ -455,30 +456,63 @@ class Pipeline:
             costs=costs,
         )
 
+    async def _aread_upright(
+        self,
+        ocr: BatchedOcr,
+        image: np.ndarray,
+        first: _FirstRead,
+        lines: tuple[OcrLine, ...],
+        wanted: Need,
+        settings: _Settings,
+        context: _ReadContext,
+    ) -> tuple[Variant, _FirstRead, tuple[OcrLine, ...], SecondChance | None] | None:
+        """A sideways photo read turned upright through the batchers (see :meth:`_read_upright`)."""
+        turned = await self._aturned(ocr, image, first, lines, wanted, settings, context)
+        if turned is None:
+            return None
+        variant, read = turned
+        run = self._executor.run
+        up, up_wanted, doubted = await run(
+            context.key, self._after_first_read, variant.image, read.windows_dated, read.lines, settings
+        )
+        second = None
+        if up_wanted is not Need.NONE:
+            up_context = dataclasses.replace(context, costs=read.costs, doubted=doubted)
+            found, second = await self._asecond_chance(
+                ocr, variant.image, read.windows, read.scale, read.whole, settings, up_context, up
+            )
+            up = found or up
+        if not await run(context.key, self._upright_stands, up, lines, settings):
+            return None
+        return variant, read, up, second
+
     async def _aturned(
         self,
         ocr: BatchedOcr,
         image: np.ndarray,
         first: _FirstRead,
+        lines: tuple[OcrLine, ...],
+        wanted: Need,
         settings: _Settings,
         context: _ReadContext,
     ) -> tuple[Variant, _FirstRead] | None:
         """``image`` turned upright and its first read, through the batchers (see
         :meth:`_turned`); the turned read's stages are not reported again. ``None`` too when the
         deadline would pass before a read as long as the first could end, or the batchers refuse
-        the turned read for its deadline or a full queue: the sideways read then stands, as a
+        the turned read for its deadline or a full queue: the sideways read then goes on, as a
         second chance's refused round leaves the first read's result."""
-        if not self.config.turn_sideways_photos:
+        run = self._executor.run
+        if not await run(context.key, self._turn_wanted, first, lines, wanted, settings):
             return None
         vertical = sideways(first.photo_lines)
         if not vertical or not starts_in_time(context.deadline, sum(first.costs.values()), time.monotonic()):
             return None
-        run = self._executor.run
         try:
             crops = await run(context.key, laid_down_both_ways, image, vertical)
             reads = await ocr.recognize(
                 crops, key=context.key, priority=context.priority, deadline=context.deadline
             )
+            del crops
             turn = turn_from_reads(reads)
             if turn is None:
                 return None
@@ -750,28 +784,78 @@ class Pipeline:
     def _read(
         self, image: np.ndarray, settings: _Settings, queued_at: float, started: float, decoded: float
     ) -> ProcessResult:
-        """The synchronous read of a decoded image (``_process``), in the decoded image's pixels."""
+        """The synchronous read of a decoded image (``_process``), in the decoded image's pixels.
+
+        A photo whose first read says it is sideways is read again turned upright (see
+        :meth:`_turned`), with its own second chance; its result stands unless it holds no date
+        where the sideways read holds one, and then the sideways read goes on as any first read.
+        """
         first = self._first_read(image, settings)
-        turned = self._turned(image, first, settings)
-        variant, read = (None, first) if turned is None else turned
-        seen = image if variant is None else variant.image
-        lines, wanted, doubted = self._after_first_read(seen, read.windows_dated, read.lines, settings)
+        lines, wanted, doubted = self._after_first_read(image, first.windows_dated, first.lines, settings)
+        # detect_ms is the detection of the photo as sent, even when it is read again turned.
+        detected = decoded if first.detected is None else first.detected
+        upright = self._read_upright(image, first, lines, wanted, settings)
+        if upright is not None:
+            variant, read, up, up_second = upright
+            times = (queued_at, started, decoded, detected, time.perf_counter())
+            result = self._finish(image, settings, read.detections, up, times, first.fallback, variant)
+            return _with_second_chance(result, up_second)
         second = None
         if wanted is not Need.NONE:
             lines, second = self._second_chance(
-                seen, read.windows, read.scale, read.whole, settings, lines, doubted
+                image, first.windows, first.scale, first.whole, settings, lines, doubted
             )
-        if variant is not None and self._sideways_stands(lines, first, settings):
-            variant, read, lines, second = None, first, first.lines, None
-        detected = decoded if read.detected is None else read.detected
         times = (queued_at, started, decoded, detected, time.perf_counter())
-        result = self._finish(image, settings, read.detections, lines, times, read.fallback, variant)
+        result = self._finish(image, settings, first.detections, lines, times, first.fallback)
         return _with_second_chance(result, second)
 
-    def _sideways_stands(self, upright: tuple[OcrLine, ...], first: _FirstRead, settings: _Settings) -> bool:
-        """Whether the sideways first read's lines stand after all: the photo turned upright read
-        no date (``upright``: its lines after any second chance) where the sideways read did."""
-        return not self._has_date(upright, settings) and self._has_date(first.lines, settings)
+    def _read_upright(
+        self,
+        image: np.ndarray,
+        first: _FirstRead,
+        lines: tuple[OcrLine, ...],
+        wanted: Need,
+        settings: _Settings,
+    ) -> tuple[Variant, _FirstRead, tuple[OcrLine, ...], SecondChance | None] | None:
+        """A sideways photo read turned upright (:meth:`_turned`), with its own second chance: the
+        turned variant, its first read, its final lines and its second chance's report; ``None``
+        when the photo is not turned, or when the upright read does not stand
+        (:meth:`_upright_stands`) and the sideways read (``lines``, repaired; ``wanted``) goes on."""
+        turned = self._turned(image, first, lines, wanted, settings)
+        if turned is None:
+            return None
+        variant, read = turned
+        up, up_wanted, doubted = self._after_first_read(
+            variant.image, read.windows_dated, read.lines, settings
+        )
+        second = None
+        if up_wanted is not Need.NONE:
+            up, second = self._second_chance(
+                variant.image, read.windows, read.scale, read.whole, settings, up, doubted
+            )
+        if not self._upright_stands(up, lines, settings):
+            return None
+        return variant, read, up, second
+
+    def _upright_stands(
+        self, upright: tuple[OcrLine, ...], sideways: tuple[OcrLine, ...], settings: _Settings
+    ) -> bool:
+        """Whether a sideways photo's read turned upright stands: its lines (``upright``, after any
+        second chance) hold a date, or the sideways read's (``sideways``, repaired) hold none."""
+        return self._has_date(upright, settings) or not self._has_date(sideways, settings)
+
+    def _turn_wanted(
+        self, first: _FirstRead, lines: tuple[OcrLine, ...], wanted: Need, settings: _Settings
+    ) -> bool:
+        """Whether a first read may be turned upright at all: the turn is on, the whole photo was
+        read, and its (repaired) ``lines`` hold no expiry date beyond doubt (a photo whose label
+        reads right across it, with a brand printed down its side, is not turned away from it)."""
+        if not self.config.turn_sideways_photos or not first.photo_lines:
+            return False
+        if wanted is not Need.NONE:
+            return True
+        best = self._dates_in(lines, settings).best
+        return best is None or best.kind is not DateKind.EXPIRY
 
     def _first_read(self, image: np.ndarray, settings: _Settings) -> _FirstRead:
         """The first read of ``image`` in the calling thread: the detector's windows, then the whole
@@ -823,12 +907,18 @@ class Pipeline:
         )
 
     def _turned(
-        self, image: np.ndarray, first: _FirstRead, settings: _Settings
+        self,
+        image: np.ndarray,
+        first: _FirstRead,
+        lines: tuple[OcrLine, ...],
+        wanted: Need,
+        settings: _Settings,
     ) -> tuple[Variant, _FirstRead] | None:
         """``image`` turned upright and its first read, when the first read's whole-photo lines say
-        the photo is sideways (:mod:`pipeline.photo_orientation`); ``None`` otherwise, or when turning
-        sideways photos is off."""
-        if not self.config.turn_sideways_photos:
+        the photo is sideways (:mod:`pipeline.photo_orientation`) and :meth:`_turn_wanted`
+        (``lines``, ``wanted``: the first read repaired, and what it asks of the second chance);
+        ``None`` otherwise."""
+        if not self._turn_wanted(first, lines, wanted, settings):
             return None
         vertical = sideways(first.photo_lines)
         if not vertical:
