@@ -345,7 +345,7 @@ class Pipeline:
         lines, wanted, doubted = await run(
             key, self._after_first_read, image, first.windows_dated, first.lines, settings
         )
-        upright = await self._aread_upright(ocr, image, first, lines, wanted, settings, context)
+        upright = await self._aread_upright(ocr, image, first, lines, settings, context)
         if upright is not None:
             variant, read, lines, second = upright
             detections, fallback = read.detections, first.fallback
@@ -462,12 +462,11 @@ class Pipeline:
         image: np.ndarray,
         first: _FirstRead,
         lines: tuple[OcrLine, ...],
-        wanted: Need,
         settings: _Settings,
         context: _ReadContext,
     ) -> tuple[Variant, _FirstRead, tuple[OcrLine, ...], SecondChance | None] | None:
         """A sideways photo read turned upright through the batchers (see :meth:`_read_upright`)."""
-        turned = await self._aturned(ocr, image, first, lines, wanted, settings, context)
+        turned = await self._aturned(ocr, image, first, settings, context)
         if turned is None:
             return None
         variant, read = turned
@@ -491,8 +490,6 @@ class Pipeline:
         ocr: BatchedOcr,
         image: np.ndarray,
         first: _FirstRead,
-        lines: tuple[OcrLine, ...],
-        wanted: Need,
         settings: _Settings,
         context: _ReadContext,
     ) -> tuple[Variant, _FirstRead] | None:
@@ -501,9 +498,9 @@ class Pipeline:
         deadline would pass before a read as long as the first could end, or the batchers refuse
         the turned read for its deadline or a full queue: the sideways read then goes on, as a
         second chance's refused round leaves the first read's result."""
-        run = self._executor.run
-        if not await run(context.key, self._turn_wanted, first, lines, wanted, settings):
+        if not self.config.turn_sideways_photos:
             return None
+        run = self._executor.run
         vertical = sideways(first.photo_lines)
         if not vertical or not starts_in_time(context.deadline, sum(first.costs.values()), time.monotonic()):
             return None
@@ -794,7 +791,7 @@ class Pipeline:
         lines, wanted, doubted = self._after_first_read(image, first.windows_dated, first.lines, settings)
         # detect_ms is the detection of the photo as sent, even when it is read again turned.
         detected = decoded if first.detected is None else first.detected
-        upright = self._read_upright(image, first, lines, wanted, settings)
+        upright = self._read_upright(image, first, lines, settings)
         if upright is not None:
             variant, read, up, up_second = upright
             times = (queued_at, started, decoded, detected, time.perf_counter())
@@ -814,14 +811,14 @@ class Pipeline:
         image: np.ndarray,
         first: _FirstRead,
         lines: tuple[OcrLine, ...],
-        wanted: Need,
         settings: _Settings,
     ) -> tuple[Variant, _FirstRead, tuple[OcrLine, ...], SecondChance | None] | None:
         """A sideways photo read turned upright (:meth:`_turned`), with its own second chance: the
         turned variant, its first read, its final lines and its second chance's report; ``None``
         when the photo is not turned, or when the upright read does not stand
-        (:meth:`_upright_stands`) and the sideways read (``lines``, repaired; ``wanted``) goes on."""
-        turned = self._turned(image, first, lines, wanted, settings)
+        (:meth:`_upright_stands` against the sideways read's ``lines``, repaired) and the sideways
+        read goes on."""
+        turned = self._turned(image, first, settings)
         if turned is None:
             return None
         variant, read = turned
@@ -840,22 +837,19 @@ class Pipeline:
     def _upright_stands(
         self, upright: tuple[OcrLine, ...], sideways: tuple[OcrLine, ...], settings: _Settings
     ) -> bool:
-        """Whether a sideways photo's read turned upright stands: its lines (``upright``, after any
-        second chance) hold a date, or the sideways read's (``sideways``, repaired) hold none."""
-        return self._has_date(upright, settings) or not self._has_date(sideways, settings)
+        """Whether a sideways photo's read turned upright stands against the sideways read: its
+        lines (``upright``, after any second chance) rank at least as high as the sideways read's
+        (``sideways``, repaired; see :meth:`_rank`). A tie goes to the upright read: read
+        sideways, a label's lines are not joined as printed (realworld-dev 004 turned a quarter
+        read its expiry ``19/06/2026`` as ``19/06/2020``, beyond doubt); a photo upright already,
+        a can's label across it and its brand down its side, turned reads its label sideways
+        and ranks lower (its date of unknown kind), so the sideways read stands."""
+        return self._rank(upright, settings) >= self._rank(sideways, settings)
 
-    def _turn_wanted(
-        self, first: _FirstRead, lines: tuple[OcrLine, ...], wanted: Need, settings: _Settings
-    ) -> bool:
-        """Whether a first read may be turned upright at all: the turn is on, the whole photo was
-        read, and its (repaired) ``lines`` hold no expiry date beyond doubt (a photo whose label
-        reads right across it, with a brand printed down its side, is not turned away from it)."""
-        if not self.config.turn_sideways_photos or not first.photo_lines:
-            return False
-        if wanted is not Need.NONE:
-            return True
+    def _rank(self, lines: tuple[OcrLine, ...], settings: _Settings) -> int:
+        """2: ``lines`` hold an expiry-labelled date; 1: another date; 0: none."""
         best = self._dates_in(lines, settings).best
-        return best is None or best.kind is not DateKind.EXPIRY
+        return 0 if best is None else 2 if best.kind is DateKind.EXPIRY else 1
 
     def _first_read(self, image: np.ndarray, settings: _Settings) -> _FirstRead:
         """The first read of ``image`` in the calling thread: the detector's windows, then the whole
@@ -907,18 +901,12 @@ class Pipeline:
         )
 
     def _turned(
-        self,
-        image: np.ndarray,
-        first: _FirstRead,
-        lines: tuple[OcrLine, ...],
-        wanted: Need,
-        settings: _Settings,
+        self, image: np.ndarray, first: _FirstRead, settings: _Settings
     ) -> tuple[Variant, _FirstRead] | None:
-        """``image`` turned upright and its first read, when the first read's whole-photo lines say
-        the photo is sideways (:mod:`pipeline.photo_orientation`) and :meth:`_turn_wanted`
-        (``lines``, ``wanted``: the first read repaired, and what it asks of the second chance);
-        ``None`` otherwise."""
-        if not self._turn_wanted(first, lines, wanted, settings):
+        """``image`` turned upright and its first read, when turning sideways photos is on and the
+        first read's whole-photo lines say the photo is sideways
+        (:mod:`pipeline.photo_orientation`); ``None`` otherwise."""
+        if not self.config.turn_sideways_photos:
             return None
         vertical = sideways(first.photo_lines)
         if not vertical:

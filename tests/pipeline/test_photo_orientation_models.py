@@ -145,11 +145,12 @@ def test_an_upright_label_with_a_brand_down_its_sides_is_not_turned(
     models: tuple[OcrEngine, YoloDetector | None], label: list[str], turn: int
 ) -> None:
     """A can photographed upright: its expiry label reads across it, its brand runs down both
-    sides in larger print, so most of the photo's text is vertical. Where the first read finds the
-    expiry date beyond doubt the photo is not turned away from it: a review found it turned, the
-    label's keyword then on a line of its own beside the date, not above it, and the date of
-    unknown kind in 5 of these 6 photos. (Where the first read misreads the date, ``12 UG 2027``,
-    the photo may be turned: read upright, the label is then the sideways one, and reads.)"""
+    sides in larger print, so most of the photo's text is vertical and the photo is judged
+    sideways. Turned, the label is the sideways text, its keyword on a line of its own beside the
+    date, and the date of unknown kind: the first read's expiry date ranks higher and stands (a
+    review found these photos answered with a date of unknown kind, 5 of 6, when the upright read
+    always stood). Where the first read misreads the date (``12 UG 2027``), the turned read, whose
+    date is an expiry date, stands."""
     image = np.full((900, 700, 3), 200, np.uint8)
     y = 380
     for text in label:
