@@ -29,7 +29,10 @@ that did not grow (a box grown at its end reads its first read first), with more
 have together, and no longer looks cut where it grew (:func:`holds`): a grown box that takes in
 background or other text without adding to the date (two columns of a code read as one line, a
 lot number and the time beside it), or misreads what it adds (``2-07-2024`` of ``28-07-2024``
-grown from ``-2024``), keeps the first read.
+grown from ``-2024``), keeps the first read. One box grown at its end whose words read otherwise
+the second time (a Thai or Korean keyword, which the recogniser reads as different Latin letters
+on every crop: ``HNGOTU 09-10-`` grown, ``HNGOU 09-10-25``) is read on from the number it was
+cut in: the first read's words stay, the grown read gives the number whole (:func:`spliced`).
 
 Numbers: at most ``MAX_GROWN`` boxes of one read are read again (each one more recogniser crop);
 a box is grown along its longer side only (a tall narrow box is vertical text, read turned); a
@@ -58,6 +61,7 @@ __all__ = [
     "cut_ends",
     "grown_quad",
     "holds",
+    "spliced",
     "to_grow",
     "with_grown",
 ]
@@ -86,6 +90,9 @@ _CUT_END = re.compile(r"(?:\d[./\-]\d?|[^\W\d_][ :.]{0,2}\d{1,5})$")
 # weight 8.0g or a price 1.99 is not a date).
 _CUT_START = re.compile(r"^(?:[./\-]\d|\d([./\-])\d\d\1)")
 _NOT_ALNUM = re.compile(r"[\W_]+")
+# The number a read cut at its end was cut in: digits and date separators after a word (``09-10-``
+# of ``HNGOTU 09-10-``), not after another letter or digit.
+_END_NUMBER = re.compile(r"(?<![^\W_])\d[\d./\-]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +202,13 @@ def with_grown(
     :func:`holds` theirs (in the place of its first box; the others dropped)."""
     replaced: dict[int, tuple[np.ndarray, Read] | None] = {}
     for regrowth, read in zip(regrowths, grown_reads, strict=True):
-        if holds([reads[index].text for index in regrowth.boxes], read.text, regrowth.start, regrowth.end):
+        text = spliced(
+            [reads[index].text for index in regrowth.boxes], read.text, regrowth.start, regrowth.end
+        )
+        if text is not None:
             first, *rest = regrowth.boxes
-            replaced[first] = (regrowth.quad, read)
+            kept = read if text == read.text else Read(text, min(read.score, reads[first].score))
+            replaced[first] = (regrowth.quad, kept)
             replaced.update(dict.fromkeys(rest))
     kept_quads: list[np.ndarray] = []
     kept_reads: list[Read] = []
@@ -278,6 +289,34 @@ def holds(reads: Sequence[str], grown: str, start: bool = True, end: bool = True
         return False
     cut_start, cut_end = cut_ends(grown)
     return not (start and cut_start) and not (end and cut_end)
+
+
+def spliced(reads: Sequence[str], grown: str, start: bool = True, end: bool = True) -> str | None:
+    """The text to keep for a grown box, or ``None`` to keep the first reads.
+
+    ``grown`` itself where it :func:`holds` the first reads. Otherwise, for one box grown at its
+    end only whose read ends in a number of at least two digits after a word (``HNGOTU 09-10-``):
+    the first read's words and the grown read from that number on, where the grown read holds the
+    number as first read, after a word too, with more digits after it and no cut end
+    (``HNGOTU 09-10-`` + ``HNGOU 09-10-25``: ``HNGOTU 09-10-25``). The words are not read again:
+    a script the recogniser does not know reads as other letters on every crop, and the first
+    read's are the ones its other lines were read beside.
+    """
+    if holds(reads, grown, start, end):
+        return grown
+    if len(reads) != 1 or start or not end:
+        return None
+    first = reads[0].rstrip()
+    number = _END_NUMBER.search(first)
+    if number is None or number.start() == 0 or _digits(number.group()) < 2:
+        return None
+    again = re.search(r"(?<![^\W_])" + re.escape(number.group()), grown)
+    if again is None:
+        return None
+    tail = grown[again.start() :].rstrip()
+    if _digits(tail) <= _digits(number.group()) or cut_ends(tail)[1]:
+        return None
+    return first[: number.start()] + tail
 
 
 def _next_on_line(axis: _Axis, axes: Sequence[_Axis | None], skip: set[int], forward: bool) -> int | None:

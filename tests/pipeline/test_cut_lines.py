@@ -28,6 +28,7 @@ from pipeline.cut_lines import (
     cut_ends,
     grown_quad,
     holds,
+    spliced,
     to_grow,
     with_grown,
 )
@@ -158,6 +159,30 @@ def test_a_grown_read_is_kept_only_where_it_holds_the_first_whole_and_reads_on(
     assert holds(reads, grown, *ends) is kept
 
 
+@pytest.mark.parametrize(
+    ("reads", "grown", "ends", "kept"),
+    [
+        (["BB: 09."], "BB: 09.12.2028", (False, True), "BB: 09.12.2028"),  # held whole: the grown read
+        # A Thai keyword read as other letters the second time (realworld-dev 033 at 1,024 px): the
+        # first read's words, the grown read's number.
+        (["HNGOTU 09-10-"], "HNGOU 09-10-25", (False, True), "HNGOTU 09-10-25"),
+        (["HNGOTU 09-10-"], "HNGOU 09-10-25  ", (False, True), "HNGOTU 09-10-25"),
+        (["HNGOTU 09-10-"], "HNGOU 09-10-2", (False, True), None),  # still cut
+        (["HNGOTU 09-10-"], "HNGOU 09-1O-25", (False, True), None),  # the number read otherwise
+        (["HNGOTU 09-10-"], "HNGOU409-10-25", (False, True), None),  # not after a word
+        (["HNGOTU 09-10-"], "HNGOU 09-10-", (False, True), None),  # no digit more
+        (["EXP 1"], "E1P 12.05.2026", (False, True), None),  # one digit: no number to find again
+        (["09-10-"], "X 09-10-25", (False, True), None),  # no words: holds() alone judges
+        (["-2024"], "EXP 28-07-2O24", (True, False), None),  # grown at its start
+        (["HNGOTU 09-10-", "25"], "HNGOU 09-10-25", (False, True), None),  # a bridge
+    ],
+)
+def test_a_grown_read_whose_words_read_otherwise_is_read_on_from_its_number(
+    reads: list[str], grown: str, ends: tuple[bool, bool], kept: str | None
+) -> None:
+    assert spliced(reads, grown, *ends) == kept
+
+
 def test_kept_regrowths_replace_their_boxes_and_a_bridge_drops_its_second() -> None:
     quads = [_box(0, 0, 10, 5), _box(20, 0, 30, 5), _box(0, 50, 10, 55), _box(0, 90, 10, 95)]
     reads = [Read("FAB 21", 0.9), Read(".2027", 0.9), Read("EXP 1", 0.9), Read("BB: 09.", 0.9)]
@@ -169,6 +194,12 @@ def test_kept_regrowths_replace_their_boxes_and_a_bridge_drops_its_second() -> N
     grown_reads = [Read("FAB 21.07.2027", 0.8), Read("EXP 1 Crispy", 0.7), Read("BB: 09.12.2028", 0.8)]
     new_quads, new_reads = with_grown(quads, reads, regrowths, grown_reads)
     assert [read.text for read in new_reads] == ["FAB 21.07.2027", "EXP 1", "BB: 09.12.2028"]
+    # Spliced: the first read's words and the grown read's number, at the lower of the two scores.
+    cut = Regrowth((0,), _box(0, 50, 40, 55), end=True)
+    _, spliced_reads = with_grown(
+        quads[2:3], [Read("HNGOTU 09-10-", 0.9)], [cut], [Read("HNGOU 09-10-25", 0.8)]
+    )
+    assert spliced_reads == [Read("HNGOTU 09-10-25", 0.8)]
     assert np.allclose(new_quads[0], regrowths[0].quad)
     assert np.allclose(new_quads[1], quads[2])
     assert np.allclose(new_quads[2], regrowths[2].quad)
