@@ -221,6 +221,7 @@ def result_to_pb(result: ProcessResult, request_id: str) -> types_pb2.ProcessRes
         visualization_jpeg=result.visualization_jpeg,
         crops_jpeg=list(result.crops_jpeg),
         full_image_fallback_used=result.full_image_fallback_used,
+        read_turned_deg=result.read_turned_deg,
     )
     if result.best_date is not None:
         response.best_date.CopyFrom(date_to_pb(result.best_date))

@@ -9,8 +9,10 @@ import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from datalid.v1 import admin_service_pb2, expiry_date_service_pb2, job_service_pb2, types_pb2
+from datalid_client import _convert as client_convert
 from pipeline import InvalidInput
 from pipeline.dates import parse_dates
+from pipeline.types import ProcessResult, ProcessStatus, StageTimings
 from server import convert
 
 TODAY = dt.date(2026, 11, 1)
@@ -227,6 +229,14 @@ def test_fit_pictures_exact_at_the_limit() -> None:
     assert not any(item.result.pictures_omitted for item in batch.items)
     convert.fit_pictures(batch, full - 1)
     assert [item.result.pictures_omitted for item in batch.items] == [False, True]
+
+
+@pytest.mark.parametrize("turned", [0, 90, 270])
+def test_a_photo_read_turned_says_so_on_the_wire_and_in_the_sdk(turned: int) -> None:
+    result = ProcessResult(ProcessStatus.NOT_FOUND, 640, 480, StageTimings(), read_turned_deg=turned)
+    response = convert.result_to_pb(result, "req-1")
+    assert response.read_turned_deg == turned
+    assert client_convert.result_from_pb(response).read_turned_deg == turned
 
 
 def test_max_detections_above_the_limit_is_invalid_argument_naming_the_field() -> None:

@@ -173,6 +173,7 @@ def result_from_pb(pb: types_pb2.ProcessResponse) -> ProcessResult:
         full_image_fallback_used=pb.full_image_fallback_used,
         visualization_jpeg=pb.visualization_jpeg or None,
         crops_jpeg=tuple(pb.crops_jpeg),
+        read_turned_deg=pb.read_turned_deg,
     )
 
 

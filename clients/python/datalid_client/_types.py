@@ -213,6 +213,9 @@ class ProcessResult:
     full_image_fallback_used: bool = False
     visualization_jpeg: bytes | None = None
     crops_jpeg: tuple[bytes, ...] = ()
+    # How far clockwise the server turned the photo before reading it: 90 or 270 when it came
+    # sideways (its text ran down it), 0 when read as sent. Boxes are in the sent photo's pixels.
+    read_turned_deg: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,7 +150,7 @@ class StageTimings(_message.Message):
     def __init__(self, decode_ms: _Optional[float] = ..., queue_ms: _Optional[float] = ..., detect_ms: _Optional[float] = ..., ocr_ms: _Optional[float] = ..., parse_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
 class ProcessResponse(_message.Message):
-    __slots__ = ("request_id", "status", "detections", "ocr_lines", "dates", "best_date", "timings", "image_width", "image_height", "visualization_jpeg", "crops_jpeg", "full_image_fallback_used", "pictures_omitted")
+    __slots__ = ("request_id", "status", "detections", "ocr_lines", "dates", "best_date", "timings", "image_width", "image_height", "visualization_jpeg", "crops_jpeg", "full_image_fallback_used", "pictures_omitted", "read_turned_deg")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     DETECTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,7 @@ class ProcessResponse(_message.Message):
     CROPS_JPEG_FIELD_NUMBER: _ClassVar[int]
     FULL_IMAGE_FALLBACK_USED_FIELD_NUMBER: _ClassVar[int]
     PICTURES_OMITTED_FIELD_NUMBER: _ClassVar[int]
+    READ_TURNED_DEG_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     status: ProcessStatus
     detections: _containers.RepeatedCompositeFieldContainer[Detection]
@@ -177,4 +178,5 @@ class ProcessResponse(_message.Message):
     crops_jpeg: _containers.RepeatedScalarFieldContainer[bytes]
     full_image_fallback_used: bool
     pictures_omitted: bool
-    def __init__(self, request_id: _Optional[str] = ..., status: _Optional[_Union[ProcessStatus, str]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., ocr_lines: _Optional[_Iterable[_Union[OcrLine, _Mapping]]] = ..., dates: _Optional[_Iterable[_Union[ParsedDate, _Mapping]]] = ..., best_date: _Optional[_Union[ParsedDate, _Mapping]] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., visualization_jpeg: _Optional[bytes] = ..., crops_jpeg: _Optional[_Iterable[bytes]] = ..., full_image_fallback_used: _Optional[bool] = ..., pictures_omitted: _Optional[bool] = ...) -> None: ...
+    read_turned_deg: int
+    def __init__(self, request_id: _Optional[str] = ..., status: _Optional[_Union[ProcessStatus, str]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., ocr_lines: _Optional[_Iterable[_Union[OcrLine, _Mapping]]] = ..., dates: _Optional[_Iterable[_Union[ParsedDate, _Mapping]]] = ..., best_date: _Optional[_Union[ParsedDate, _Mapping]] = ..., timings: _Optional[_Union[StageTimings, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., visualization_jpeg: _Optional[bytes] = ..., crops_jpeg: _Optional[_Iterable[bytes]] = ..., full_image_fallback_used: _Optional[bool] = ..., pictures_omitted: _Optional[bool] = ..., read_turned_deg: _Optional[int] = ...) -> None: ...
