@@ -27,6 +27,7 @@ from pipeline.batching import BatcherStats, DynamicBatcher, Priority
 from pipeline.config import PipelineConfig
 from pipeline.dates import DateParseResult, parse_dates
 from pipeline.dates.unread import expiry_unreadable
+from pipeline.dates.years import YearWindow
 from pipeline.decode import DecodedImage, decode_photo
 from pipeline.detector import YoloDetector, detector_batcher, load_detector
 from pipeline.errors import DeadlineExceeded, InvalidInput, Overloaded, ShuttingDown
@@ -47,6 +48,7 @@ from pipeline.second_chance import (
     Target,
     VariantRead,
     doubtful,
+    implausible,
     need,
     plan,
     settled,
@@ -585,7 +587,7 @@ class Pipeline:
             if refused:
                 skipped += [planned.name for later in rounds[index + 1 :] for planned in later]
                 break
-        return _second_chance_result(reads, skipped, started, context.doubted)
+        return _second_chance_result(reads, skipped, started, context.doubted, _plausible(settings))
 
     async def _aread_variant(
         self,
@@ -956,7 +958,7 @@ class Pipeline:
                 read = self._read_variant(image, *where, planned, settings, lines)
                 if read is not None:
                     reads.append(read)
-        found, report = _second_chance_result(reads, [], started, doubted)
+        found, report = _second_chance_result(reads, [], started, doubted, _plausible(settings))
         return found or lines, report
 
     def _digit_swap_read(self, lines: tuple[OcrLine, ...], settings: _Settings) -> VariantRead | None:
@@ -1008,6 +1010,7 @@ class Pipeline:
             lambda: dot_grid(image) is not None,
             lines,
             lambda: any(expiry_unreadable(line.text, dated) for line in lines),
+            _plausible(settings),
         )
         return lines, wanted, best if wanted is Need.DOUBTFUL else None
 
@@ -1239,11 +1242,15 @@ class _ReadContext:
 
 
 def _second_chance_result(
-    reads: list[VariantRead], skipped: list[str], started: float, doubted: ParsedDate | None
+    reads: list[VariantRead],
+    skipped: list[str],
+    started: float,
+    doubted: ParsedDate | None,
+    plausible: tuple[dt.date, dt.date],
 ) -> tuple[tuple[OcrLine, ...] | None, SecondChance]:
-    """The winning read's lines (``None`` when no date stands, see :func:`winner`) and the
-    report."""
-    won = winner(reads, doubted)
+    """The winning read's lines (``None`` when no date stands, see :func:`winner`; only one that
+    completes an :func:`implausible` doubted date) and the report."""
+    won = winner(reads, doubted, strict=doubted is not None and implausible(doubted, plausible))
     report = SecondChance(
         read=tuple(read.name for read in reads),
         skipped=tuple(skipped),
@@ -1252,6 +1259,11 @@ def _second_chance_result(
         ms=_ms(started, time.perf_counter()),
     )
     return (won[0].lines if won else None), report
+
+
+def _plausible(settings: _Settings) -> tuple[dt.date, dt.date]:
+    """The first and last date a label plausibly prints, around the request's reference date."""
+    return YearWindow(settings.reference_date).plausible_range()
 
 
 def _counted(count: int, noun: str) -> str:

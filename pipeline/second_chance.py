@@ -25,6 +25,7 @@ doubtful first read: one that completes it, :func:`settled`), the reading stops.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "completes",
     "cut_date_line",
     "doubtful",
+    "implausible",
     "need",
     "plan",
     "settled",
@@ -116,6 +118,7 @@ def need(
     dot_print: Callable[[], bool],
     lines: Sequence[OcrLine] = (),
     expiry_unread: Callable[[], bool] = lambda: False,
+    plausible: tuple[dt.date, dt.date] | None = None,
 ) -> Need:
     """What the first read's best date (``None``: none) asks of the second chance.
 
@@ -126,14 +129,28 @@ def need(
         lines: the first read's lines (see :func:`cut_date_line`).
         expiry_unread: whether a line names an expiry date the parser cannot read
             (``pipeline.dates.unread``; asked only of a best date no keyword names an expiry).
+        plausible: the first and last date a label plausibly prints
+            (``pipeline.dates.years.YearWindow.plausible_range``; see :func:`implausible`).
     """
     if best is None:
         return Need.DATELESS
-    if doubtful(best, dot_print):
+    if doubtful(best, dot_print) or implausible(best, plausible):
         return Need.DOUBTFUL
     if best.kind is not DateKind.EXPIRY and (cut_date_line(lines) or expiry_unread()):
         return Need.DOUBTFUL
     return Need.NONE
+
+
+def implausible(found: ParsedDate, plausible: tuple[dt.date, dt.date] | None) -> bool:
+    """Whether a date lies outside the range a label plausibly prints (``None``: no range): more
+    than five years before the reference date or ten after it (``pipeline.dates.years``). The
+    parser reads such a date only when no reading of its text is plausible, and on real photos
+    it was a line read short: ``09 24 12`` of ``JUL 09 24 12:10`` sideways on a jar lid
+    (realworld2 017: 24 September 2012), ``130520`` of ``EXP 130520 25`` with a space read into
+    ``13052025`` (realworld-dev 049 sent at 1,024 px: 20 May 2013). Only a date that
+    :func:`completes` it replaces it (``winner(..., strict=True)``): an old photo's date (its
+    product expired years before the reference date) reads whole the first time and stays."""
+    return plausible is not None and not plausible[0] <= found.date <= plausible[1]
 
 
 def cut_date_line(lines: Sequence[OcrLine]) -> bool:
@@ -244,7 +261,9 @@ def doubtful(found: ParsedDate, dot_print: Callable[[], bool] = lambda: True) ->
     return found.kind is not DateKind.EXPIRY and found.year_inferred and dot_print()
 
 
-def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> tuple[VariantRead, int] | None:
+def winner(
+    reads: Sequence[VariantRead], doubted: ParsedDate | None = None, strict: bool = False
+) -> tuple[VariantRead, int] | None:
     """The read whose date is best supported, and how many reads support it.
 
     Each read votes for the parser's best date in its own lines (a coder detector's unlabelled
@@ -265,6 +284,7 @@ def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> t
     often is still another line's (hard set v2 940213: ``MFD 19-07-29`` over a dotted ``USE BY
     06-11-29`` first read as ``06-11``). Among those, when no keyword named ``doubted`` an expiry
     date, a standing date that one names wins over those none names, whatever their votes.
+    ``strict`` (``doubted`` is :func:`implausible`): only a standing date that completes it wins.
 
     Returns:
         ``(read, votes)``, or ``None`` when no date stands.
@@ -283,7 +303,8 @@ def winner(reads: Sequence[VariantRead], doubted: ParsedDate | None = None) -> t
         or any(_own_pixels(read, doubted) for read in voters)
     ]
     if doubted is not None:
-        standing = [voters for voters in standing if _completing(voters, doubted)] or standing
+        completing = [voters for voters in standing if _completing(voters, doubted)]
+        standing = completing if completing or strict else standing
         if doubted.kind is not DateKind.EXPIRY:
             # A date a keyword names an expiry date, read on a variant, outranks unlabelled ones
             # read more often: the doubt may be that the label's expiry line went unread (v5

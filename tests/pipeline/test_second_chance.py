@@ -62,11 +62,13 @@ TURNED_SMALL = _turned_anticlockwise(dot_matrix_label(CODE, pitch_px=8, dot_radi
 TURNED_LARGE = _turned_anticlockwise(dot_matrix_label(CODE, pitch_px=10, dot_radius_px=3))
 
 
-def _read(pipeline: Pipeline, image: np.ndarray, way: str) -> ProcessResult:
+def _read(
+    pipeline: Pipeline, image: np.ndarray, way: str, options: ProcessOptions = OPTIONS
+) -> ProcessResult:
     data = _png(image)
     if way == "process":
-        return pipeline.process(data, OPTIONS)
-    return asyncio.run(pipeline.aprocess(data, OPTIONS, deadline=None))
+        return pipeline.process(data, options)
+    return asyncio.run(pipeline.aprocess(data, options, deadline=None))
 
 
 def _inside(box: BoundingBox, outer: tuple[int, int, int, int]) -> bool:
@@ -195,6 +197,29 @@ def test_a_photo_the_first_read_dates_takes_no_second_chance(
 
     assert result.second_chance is None
     assert result.best_date == first.best_date and result.ocr_lines == first.ocr_lines
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_date_no_label_plausibly_prints_takes_a_second_chance_and_stays_when_read_whole(
+    whole: tuple[Pipeline, Pipeline], way: str
+) -> None:
+    # Read 12 years after its date, a label's date lies outside what labels plausibly print (more
+    # than five years back: pipeline.dates.years): the variants are read, as for a line read short
+    # (realworld2 017, "09 24 12" of "JUL 09 24 12:10"), and only the date read whole replaces it.
+    # Here the first read was whole: no variant completes it, and it stays.
+    on, off = whole
+    image = cv2.imdecode(
+        np.frombuffer(render_label(["Use by", "16 NOV 2026"], seed=1), np.uint8), cv2.IMREAD_COLOR
+    )
+    later = ProcessOptions(reference_date=dt.date(2038, 11, 1))
+
+    result, first = _read(on, image, way, later), _read(off, image, way, later)
+
+    assert first.best_date is not None and first.best_date.date == EXPIRY
+    assert result.second_chance is not None and result.second_chance.read
+    assert result.best_date is not None and result.best_date.date == EXPIRY
+    # Read as of 2026, the same label is dated beyond doubt by its first read.
+    assert _read(on, image, way).second_chance is None
 
 
 @pytest.mark.parametrize("way", WAYS)

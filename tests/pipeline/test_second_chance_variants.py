@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.dates.years import YearWindow
 from pipeline.second_chance import (
     CODE_BLOCK_DATES,
     MIN_VOTES,
@@ -22,6 +23,7 @@ from pipeline.second_chance import (
     completes,
     cut_date_line,
     doubtful,
+    implausible,
     need,
     plan,
     settled,
@@ -403,6 +405,33 @@ def test_what_the_first_read_asks_of_the_second_chance() -> None:
     assert need(CUT_YEAR, lambda: True) is Need.DOUBTFUL and need(CUT_PAIR, _never) is Need.DOUBTFUL
     assert need(CUT_YEAR, lambda: False) is Need.NONE
     assert need(_parsed("12 AUG 2027", dt.date(2027, 8, 12), DateKind.UNKNOWN), _never) is Need.NONE
+
+
+def test_a_date_a_label_cannot_plausibly_print_is_doubted_and_only_its_whole_read_replaces_it() -> None:
+    # A reference date of 2026-11-30: a label prints 2021-11-29 .. 2036-12-01 (pipeline.dates.years).
+    plausible = YearWindow(dt.date(2026, 11, 30)).plausible_range()
+    # "JUL 09 24 12:10" sideways on a jar lid, read "09 24 12" (realworld2 017).
+    short = _parsed("09 24 12", dt.date(2012, 9, 24), DateKind.UNKNOWN)
+    # "EXP 13052025" read with a space, "EXP 130520 25" (realworld-dev 049 at 1,024 px).
+    spaced = _parsed("130520", dt.date(2013, 5, 20), DateKind.EXPIRY)
+    for found in (short, spaced):
+        assert implausible(found, plausible) and need(found, _never, plausible=plausible) is Need.DOUBTFUL
+        assert need(found, _never) is Need.NONE  # no range: no doubt
+    for day in plausible:
+        assert not implausible(_parsed("x", day, DateKind.EXPIRY), plausible)
+    assert implausible(_parsed("x", plausible[0] - dt.timedelta(days=1), DateKind.EXPIRY), plausible)
+    assert implausible(_parsed("x", plausible[1] + dt.timedelta(days=1), DateKind.EXPIRY), plausible)
+    # Strict: another date read twice does not replace it (an old photo's date read whole stays);
+    # the doubted date read whole does.
+    other = [_read("photo:contrast", A), _read("photo:upscale", A)]
+    whole = VariantRead(
+        "photo:contrast",
+        (),
+        ParsedDate(dt.date(2025, 5, 13), DateKind.EXPIRY, DatePrecision.DAY, False, 0.9, "EXP 13052025"),
+    )
+    assert winner(other, spaced) == (other[0], 2)  # not strict: as any doubt
+    assert winner(other, spaced, strict=True) is None
+    assert winner([*other, whole], spaced, strict=True) == (whole, 1)
 
 
 def test_a_date_beside_a_line_cut_at_a_date_separator_is_doubtful() -> None:
