@@ -206,6 +206,10 @@ class PipelineConfig:
     # (pipeline/photo_orientation.py; bench/RESULTS.md, "nineteenth session"). Upright photos pay nothing:
     # the judgement is made on the boxes already read.
     turn_sideways_photos: bool = True
+    # A photo whose whole-photo read read most of its level text turned by 180 degrees (upside
+    # down: a product on a conveyor, a camera mounted upside down) is turned and read again from
+    # the start (pipeline/photo_orientation.py; bench/RESULTS.md, "twentieth session").
+    turn_upside_down_photos: bool = True
     # At most this many variants tried per image, windows', photo's and text windows' together (a variant of
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
     # grid, counts but is not read). A read costs a text-detector pass and recognition of what it

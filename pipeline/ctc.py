@@ -58,12 +58,14 @@ _NUMBER_CHARS = _DIGITS | _SEPARATORS
 
 
 class Read(NamedTuple):
-    """One crop's read: its text, the mean probability of its characters, and its digit
-    alternatives (see the module's docstring; most likely first)."""
+    """One crop's read: its text, the mean probability of its characters, its digit
+    alternatives (see the module's docstring; most likely first), and whether it is the read of
+    the crop turned by 180 degrees, kept over the read as cut (``pipeline.ocr.better_orientation``)."""
 
     text: str
     score: float
     alternatives: tuple[str, ...] = ()
+    turned: bool = False
 
 
 class CtcDecoder:

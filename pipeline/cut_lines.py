@@ -207,7 +207,11 @@ def with_grown(
         )
         if text is not None:
             first, *rest = regrowth.boxes
-            kept = read if text == read.text else Read(text, min(read.score, reads[first].score))
+            kept = (
+                read
+                if text == read.text
+                else Read(text, min(read.score, reads[first].score), (), read.turned)
+            )
             replaced[first] = (regrowth.quad, kept)
             replaced.update(dict.fromkeys(rest))
     kept_quads: list[np.ndarray] = []

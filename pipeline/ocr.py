@@ -343,7 +343,8 @@ def with_turned_reads(reads: Sequence[Read], turns: Sequence[bool], turned: Sequ
     kept = []
     for read, turn in zip(reads, turns, strict=True):
         other = next(later) if turn else read
-        kept.append(other if other[1] > read[1] and better_orientation(read, other) == other else read)
+        better = better_orientation(read, other) if turn else read
+        kept.append(better if better is not read and other[1] > read[1] else read)
     return kept
 
 
@@ -356,7 +357,11 @@ def better_orientation(as_cut: Read, turned: Read) -> Read:
     """
     if as_cut[1] >= _KEEP_AS_CUT_CONFIDENCE:
         return as_cut
-    return turned if orientation_score(turned) > orientation_score(as_cut) else as_cut
+    return (
+        Read(*turned)._replace(turned=True)
+        if orientation_score(turned) > orientation_score(as_cut)
+        else as_cut
+    )
 
 
 def orientation_score(read: Read) -> float:
@@ -857,10 +862,10 @@ def lines_from_reads(
     lines read below ``min_text_score``."""
     lines = []
     for quad, read in zip(quads, reads, strict=True):
-        text, score, alternatives = Read(*read)
+        text, score, alternatives, turned = Read(*read)
         if text.strip() and score >= min_text_score:
             box = _bounding_box(quad)
-            lines.append(OcrLine(text, score, box, detection_index, alternatives))
+            lines.append(OcrLine(text, score, box, detection_index, alternatives, turned))
     return lines
 
 

@@ -35,7 +35,7 @@ from pipeline.executor import Key, PriorityExecutor
 from pipeline.impossible_dates import repaired
 from pipeline.lines import assemble_lines
 from pipeline.ocr import OcrEngine, reading_order
-from pipeline.photo_orientation import laid_down_both_ways, sideways, turn_from_reads
+from pipeline.photo_orientation import laid_down_both_ways, sideways, turn_from_reads, upside_down
 from pipeline.raw_tensors import RawRow, TensorModel, check_batch, check_output_size, output_ratio
 from pipeline.regions import Window, cut, grown, keeps_dates, reading_windows, text_windows
 from pipeline.repository import DEFAULT_REPOSITORY
@@ -93,7 +93,7 @@ _T = TypeVar("_T")
 # inputs at the caps of pipeline/ocr.py, so this bounds a request's memory (see Pipeline); a label
 # photo has one to three windows, all read at once.
 WINDOWS_AT_ONCE = 4
-# How far clockwise a sideways photo's turn turned it (ProcessResult.read_turned_deg).
+# How far clockwise a sideways or upside-down photo's turn turned it (ProcessResult.read_turned_deg).
 _TURN_DEGREES = {Step.TURN90: 90, Step.TURN180: 180, Step.TURN270: 270}
 
 
@@ -500,19 +500,21 @@ class Pipeline:
         deadline would pass before a read as long as the first could end, or the batchers refuse
         the turned read for its deadline or a full queue: the sideways read then goes on, as a
         second chance's refused round leaves the first read's result."""
-        if not self.config.turn_sideways_photos:
-            return None
         run = self._executor.run
-        vertical = sideways(first.photo_lines)
-        if not vertical or not starts_in_time(context.deadline, sum(first.costs.values()), time.monotonic()):
+        turn = self._half_turn(first)
+        vertical = [] if turn is not None else self._sideways(first)
+        if (turn is None and not vertical) or not starts_in_time(
+            context.deadline, sum(first.costs.values()), time.monotonic()
+        ):
             return None
         try:
-            crops = await run(context.key, laid_down_both_ways, image, vertical)
-            reads = await ocr.recognize(
-                crops, key=context.key, priority=context.priority, deadline=context.deadline
-            )
-            del crops
-            turn = turn_from_reads(reads)
+            if turn is None:
+                crops = await run(context.key, laid_down_both_ways, image, vertical)
+                reads = await ocr.recognize(
+                    crops, key=context.key, priority=context.priority, deadline=context.deadline
+                )
+                del crops
+                turn = turn_from_reads(reads)
             if turn is None:
                 return None
             variant = await run(context.key, turned_variant, image, turn)
@@ -905,19 +907,29 @@ class Pipeline:
     def _turned(
         self, image: np.ndarray, first: _FirstRead, settings: _Settings
     ) -> tuple[Variant, _FirstRead] | None:
-        """``image`` turned upright and its first read, when turning sideways photos is on and the
-        first read's whole-photo lines say the photo is sideways
-        (:mod:`pipeline.photo_orientation`); ``None`` otherwise."""
-        if not self.config.turn_sideways_photos:
-            return None
-        vertical = sideways(first.photo_lines)
-        if not vertical:
-            return None
-        turn = turn_from_reads(self._ocr.recognizer.recognize(laid_down_both_ways(image, vertical)))
+        """``image`` turned upright and its first read, when the first read's whole-photo lines
+        say the photo is upside down (:meth:`_half_turn`) or sideways (:meth:`_sideways`), and
+        turning such photos is on (:mod:`pipeline.photo_orientation`); ``None`` otherwise."""
+        turn = self._half_turn(first)
+        if turn is None and (vertical := self._sideways(first)):
+            turn = turn_from_reads(self._ocr.recognizer.recognize(laid_down_both_ways(image, vertical)))
         if turn is None:
             return None
         variant = turned_variant(image, turn)
         return variant, self._first_read(variant.image, settings)
+
+    def _half_turn(self, first: _FirstRead) -> Step | None:
+        """``TURN180`` when turning upside-down photos is on and the first read's whole-photo lines
+        say the photo is upside down (:func:`pipeline.photo_orientation.upside_down`)."""
+        return (
+            Step.TURN180 if self.config.turn_upside_down_photos and upside_down(first.photo_lines) else None
+        )
+
+    def _sideways(self, first: _FirstRead) -> list[OcrLine]:
+        """The vertical lines to tell a sideways photo's way up by, when turning sideways photos is
+        on and the first read's whole-photo lines say the photo is sideways
+        (:func:`pipeline.photo_orientation.sideways`); empty otherwise."""
+        return sideways(first.photo_lines) if self.config.turn_sideways_photos else []
 
     def _fallback_variant(
         self, image: np.ndarray, window_reads: Sequence[Sequence[OcrLine]]

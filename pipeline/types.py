@@ -129,6 +129,9 @@ class OcrLine:
     # (``pipeline.ctc``): tried on a photo whose reads hold no date, and on a line whose whole
     # numeric date is impossible (``pipeline.impossible_dates``). Not sent to callers.
     alternatives: tuple[str, ...] = ()
+    # The line was read turned by 180 degrees: its text stood upside down in the image
+    # (pipeline.ocr.better_orientation; pipeline.photo_orientation.upside_down). Not sent to callers.
+    upside_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +227,9 @@ class ProcessResult:
     crops_jpeg: tuple[bytes, ...] = field(default=())
     # None when no second chance was taken: the first read found a date, or it is turned off.
     second_chance: SecondChance | None = None
-    # The photo was read turned clockwise by this many degrees (90 or 270: it came sideways,
-    # pipeline/photo_orientation.py); 0: as sent. Boxes are in the sent photo's pixels either way.
+    # The photo was read turned clockwise by this many degrees (90 or 270: it came sideways; 180:
+    # upside down; pipeline/photo_orientation.py); 0: as sent. Boxes are in the sent photo's
+    # pixels either way.
     read_turned_deg: int = 0
 
 

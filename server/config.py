@@ -541,6 +541,12 @@ OPTIONS: tuple[Option, ...] = (
         "pipeline",
     ),
     Option(
+        "turn_upside_down_photos",
+        _parse_bool,
+        "a photo whose text was mostly read turned by 180 degrees (upside down) is turned and read again",
+        "pipeline",
+    ),
+    Option(
         "second_chance",
         _parse_bool,
         "when the first read finds no date or only a doubtful one, try its digits' second readings, "

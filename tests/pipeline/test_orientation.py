@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.ctc import Read
 from pipeline.ocr import (
     _date_like,
     better_orientation,
@@ -30,10 +31,14 @@ def test_a_confident_read_as_cut_is_never_turned() -> None:
     assert better_orientation(("881971272025", 0.91), ("5202726199", 0.95)) == ("881971272025", 0.91)
 
 
-def test_a_proposed_flip_that_reads_better_is_taken() -> None:
-    assert better_orientation(("sew", 0.34), ("Malaysia", 0.99)) == ("Malaysia", 0.99)
-    assert better_orientation(("", 0.0), ("71760 Bandar Enstek,", 0.98)) == ("71760 Bandar Enstek,", 0.98)
-    assert better_orientation(("5207/77/67", 0.61), ("19/12/2025", 1.0)) == ("19/12/2025", 1.0)
+def test_a_proposed_flip_that_reads_better_is_taken_and_says_it_was_read_turned() -> None:
+    # Turned: the line stood upside down in the image (pipeline.photo_orientation.upside_down).
+    assert better_orientation(("sew", 0.34), ("Malaysia", 0.99)) == Read("Malaysia", 0.99, (), True)
+    assert better_orientation(("", 0.0), ("71760 Bandar Enstek,", 0.98)) == Read(
+        "71760 Bandar Enstek,", 0.98, (), True
+    )
+    assert better_orientation(("5207/77/67", 0.61), ("19/12/2025", 1.0)) == Read("19/12/2025", 1.0, (), True)
+    assert not Read(*better_orientation(("BBD060326", 0.81), ("922090088", 0.59))).turned
 
 
 def test_each_crop_gets_its_own_read_and_only_proposed_flips_are_weighed() -> None:
@@ -45,7 +50,11 @@ def test_each_crop_gets_its_own_read_and_only_proposed_flips_are_weighed() -> No
         ("922090088", 0.59),  # crop 0 turned
         ("16 NOV 2027", 0.98),  # crop 2 turned
     ]
-    assert pick_orientations(reads, flips) == [("BBD060326", 0.81), ("LOT 42", 0.5), ("16 NOV 2027", 0.98)]
+    assert pick_orientations(reads, flips) == [
+        ("BBD060326", 0.81),
+        ("LOT 42", 0.5),
+        Read("16 NOV 2027", 0.98, (), True),
+    ]
     # Switched off (every proposal taken), crop 0 would read "922090088": this rule is what differs.
     assert pick_orientations(reads, flips)[0] != reads[3]
     with pytest.raises(ValueError):
@@ -73,8 +82,8 @@ def test_a_turned_read_replaces_the_read_as_cut_only_when_better() -> None:
     # The last turned read is a date, less confident: the date-like bonus would take it for a
     # proposed turn (0.65 + 0.1 > 0.7), but an unproposed one needs more confidence too.
     turned = [("BB 04/09/27", 0.8), ("LO 9008", 0.4), ("16 NOV", 0.65)]
-    assert better_orientation(reads[3], turned[2]) == turned[2]
-    kept = [("BB 04/09/27", 0.8), ("LOT 42", 0.5), ("8800 94", 0.7), ("6190 12", 0.7)]
+    assert better_orientation(reads[3], turned[2]) == Read(*turned[2], (), True)
+    kept = [Read("BB 04/09/27", 0.8, (), True), ("LOT 42", 0.5), ("8800 94", 0.7), ("6190 12", 0.7)]
     assert with_turned_reads(reads, turns, turned) == kept
     with pytest.raises(ValueError):
         with_turned_reads(reads, turns, turned[:1])

@@ -1,6 +1,7 @@
 """A sideways photo: judged from its whole read's boxes, its direction from the recogniser's reads of
-its vertical lines laid down both ways, and the turn that brings it upright mapped back exactly
-(no models needed; the pipeline's own tests on real models are in test_photo_orientation_models.py)."""
+its vertical lines laid down both ways, and the turn that brings it upright mapped back exactly; an
+upside-down photo, judged from which of its level lines were read turned (no models needed; the
+pipeline's own tests on real models are in test_photo_orientation_models.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pytest
 from pipeline.ctc import Read
 from pipeline.photo_orientation import (
     DIRECTION_LINES,
+    MIN_UPSIDE_DOWN_LINES,
     laid_down_both_ways,
     sideways,
     turn_from_reads,
+    upside_down,
 )
 from pipeline.types import BoundingBox, OcrLine
 from pipeline.variants import Step, turned_variant
@@ -29,6 +32,34 @@ def _down(text: str, x: float, confidence: float = 0.95) -> OcrLine:
 
 def _across(text: str, y: float, confidence: float = 0.95) -> OcrLine:
     return _line(text, 10, y, 18 * len(text), 20, confidence)
+
+
+def _turned(line: OcrLine) -> OcrLine:
+    return OcrLine(line.text, line.confidence, line.box, upside_down=True)
+
+
+def test_a_photo_whose_level_lines_were_mostly_read_turned_is_upside_down() -> None:
+    lines = [_across("EXP 12/08/2026", 100), _across("MFG 12/08/2025", 140), _across("LOT 77", 180)]
+    assert upside_down([_turned(line) for line in lines])
+    # Three turned, one not: 31 of 36 characters (0.86) is enough; 13 of 35 (0.37) is not.
+    assert upside_down([_turned(lines[0]), _turned(lines[1]), lines[2], _turned(_across("NET 5g", 220))])
+    short = [_turned(_across(text, 100 + 40 * i)) for i, text in enumerate(["LOT 7", "NET 5g", "A1 B2"])]
+    assert not upside_down([*short, _across("INGREDIENTS: SUGAR, SALT", 300)])
+    assert not upside_down(lines)
+
+
+def test_too_few_lines_or_lines_read_badly_do_not_make_a_photo_upside_down() -> None:
+    turned = [_turned(_across(f"EXP 12/08/202{i}", 100 + 40 * i)) for i in range(MIN_UPSIDE_DOWN_LINES)]
+    assert upside_down(turned)
+    assert not upside_down(turned[:-1])  # two lines: a logo or a stamp turned on an upright pack
+    unsure = [OcrLine(line.text, 0.4, line.box, upside_down=True) for line in turned]
+    assert not upside_down(unsure)
+    # Vertical lines are the sideways judgement's evidence, not this one's.
+    down = [
+        OcrLine(f"EXP 12/08/202{i}", 0.95, _down("EXP 12/08/2026", 100 + 40 * i).box, upside_down=True)
+        for i in range(4)
+    ]
+    assert not upside_down(down)
 
 
 def test_a_photo_whose_text_runs_down_it_is_sideways() -> None:

@@ -6,7 +6,8 @@ not joined as printed and the angle classifier reads the laid-down keyword the w
 date comes back as a date of unknown kind. The photo judged sideways and turned upright, the
 keyword binds and the date is an expiry date; its boxes come back in the sent photo's pixels,
 running down it. Turning sideways photos off gives the unknown kind again, so these fail if the
-turn goes.
+turn goes. Photographed upside down, the same label loses its keyword too, and is read turned
+by 180 degrees.
 """
 
 from __future__ import annotations
@@ -116,6 +117,40 @@ def test_a_sideways_label_is_read_upright(
     (line,) = [line for line in upright.ocr_lines if "2027" in line.text]
     expected = _turned_box(line.box, turn, (840, 640))
     assert any(_near(found.box, expected, 12) for found in dated), (expected, [found.box for found in dated])
+
+
+@pytest.mark.parametrize("way", ["process", "aprocess"])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_an_upside_down_label_is_read_turned_with_its_keyword(
+    models: tuple[OcrEngine, YoloDetector | None], seed: int, way: str
+) -> None:
+    """The same label photographed upside down (a pack on a conveyor, a camera mounted upside
+    down): the classifier turns each line, but the date's line now stands above its keyword's
+    and the keyword binds to nothing: a date of unknown kind. Most of the text read turned, the
+    photo is judged upside down, turned and read again: an expiry date, its boxes in the photo
+    as sent. Turning upside-down photos off gives the unknown kind again."""
+    upright = render_label_image(LABEL, (840, 640), seed=seed)
+    data = cv2.imencode(".png", cv2.rotate(upright, cv2.ROTATE_180))[1].tobytes()
+    config = PipelineConfig()
+    ocr, detector = models
+    with (
+        Pipeline(config, ocr, detector) as on,
+        Pipeline(dataclasses.replace(config, turn_upside_down_photos=False), ocr, detector) as off,
+    ):
+        as_sent, result = _read(off, data, way), _read(on, data, way)
+        level = _read(off, cv2.imencode(".png", upright)[1].tobytes(), way)
+
+    assert as_sent.best_date is not None and as_sent.best_date.date == EXPIRY
+    assert as_sent.best_date.kind is DateKind.UNKNOWN and as_sent.read_turned_deg == 0
+    best = result.best_date
+    assert best is not None and (best.date, best.kind) == (EXPIRY, DateKind.EXPIRY)
+    assert result.read_turned_deg == 180 and (result.image_width, result.image_height) == (840, 640)
+    # The date's box is where the upright read puts it, turned by 180 degrees with the photo.
+    (line,) = [line for line in level.ocr_lines if "2027" in line.text]
+    box = line.box
+    expected = BoundingBox(x1=840 - box.x2, y1=640 - box.y2, x2=840 - box.x1, y2=640 - box.y1)
+    dated = [found.box for found in result.ocr_lines if "2027" in found.text]
+    assert any(_near(found, expected, 12) for found in dated), (expected, dated)
 
 
 def test_an_upright_label_reads_as_before(pipelines: tuple[Pipeline, Pipeline]) -> None:

@@ -214,7 +214,8 @@ class ProcessResult:
     visualization_jpeg: bytes | None = None
     crops_jpeg: tuple[bytes, ...] = ()
     # How far clockwise the server turned the photo before reading it: 90 or 270 when it came
-    # sideways (its text ran down it), 0 when read as sent. Boxes are in the sent photo's pixels.
+    # sideways (its text ran down it), 180 upside down, 0 when read as sent. Boxes are in the
+    # sent photo's pixels.
     read_turned_deg: int = 0
 
 
