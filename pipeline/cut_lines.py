@@ -93,6 +93,8 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 # The number a read cut at its end was cut in: digits and date separators after a word (``09-10-``
 # of ``HNGOTU 09-10-``), not after another letter or digit.
 _END_NUMBER = re.compile(r"(?<![^\W_])\d[\d./\-]*$")
+# A number on a line: a run of digits that no letter runs into (not the 0 of a keyword read "L0T").
+_NUMBERS = re.compile(r"(?<![^\W_])\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +303,8 @@ def spliced(reads: Sequence[str], grown: str, start: bool = True, end: bool = Tr
     ``grown`` itself where it :func:`holds` the first reads. Otherwise, for one box grown at its
     end only whose read ends in a number of at least two digits after a word (``HNGOTU 09-10-``):
     the first read's words and the grown read from that number on, where the grown read holds the
-    number as first read, after a word too, with more digits after it and no cut end
+    number as first read, after a word too and after as many numbers as in the first read (not a
+    lot number earlier on the line: ``LOT 251230 EXP 25``), with more digits after it and no cut end
     (``HNGOTU 09-10-`` + ``HNGOU 09-10-25``: ``HNGOTU 09-10-25``). The words are not read again:
     a script the recogniser does not know reads as other letters on every crop, and the first
     read's are the ones its other lines were read beside.
@@ -314,7 +317,17 @@ def spliced(reads: Sequence[str], grown: str, start: bool = True, end: bool = Tr
     number = _END_NUMBER.search(first)
     if number is None or number.start() == 0 or _digits(number.group()) < 2:
         return None
-    again = re.search(r"(?<![^\W_])" + re.escape(number.group()), grown)
+    # The number where the first read was cut: as many numbers before it in both reads (not a lot
+    # number or a production date earlier on the line that starts with the same digits).
+    before = len(_NUMBERS.findall(first[: number.start()]))
+    again = next(
+        (
+            found
+            for found in re.finditer(r"(?<![^\W_])" + re.escape(number.group()), grown)
+            if len(_NUMBERS.findall(grown[: found.start()])) == before
+        ),
+        None,
+    )
     if again is None:
         return None
     tail = grown[again.start() :].rstrip()

@@ -433,7 +433,7 @@ class Pipeline:
         costs[Target.WINDOW] = time.perf_counter() - detected
         lines = _placed(reads, windows)
         windows_best = self._parse(lines, settings).best
-        windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
+        windows_dated = _dated_beyond_doubt(windows_best, settings)
         fallback = settings.full_image_fallback and not windows_dated
         photo_lines: tuple[OcrLine, ...] = ()
         if fallback:
@@ -501,14 +501,14 @@ class Pipeline:
         the turned read for its deadline or a full queue: the sideways read then goes on, as a
         second chance's refused round leaves the first read's result."""
         run = self._executor.run
-        turn = self._half_turn(first)
-        vertical = [] if turn is not None else self._sideways(first)
+        vertical = self._sideways(first)
+        turn = None if vertical else self._half_turn(first)
         if (turn is None and not vertical) or not starts_in_time(
             context.deadline, sum(first.costs.values()), time.monotonic()
         ):
             return None
         try:
-            if turn is None:
+            if vertical:
                 crops = await run(context.key, laid_down_both_ways, image, vertical)
                 reads = await ocr.recognize(
                     crops, key=context.key, priority=context.priority, deadline=context.deadline
@@ -882,7 +882,7 @@ class Pipeline:
                 windows, reads = regrown, grown_reads
         lines = _placed(reads, windows)
         windows_best = self._parse(lines, settings).best
-        windows_dated = _is_expiry(windows_best) and not doubtful(windows_best)
+        windows_dated = _dated_beyond_doubt(windows_best, settings)
         fallback = settings.full_image_fallback and not windows_dated
         photo_lines: tuple[OcrLine, ...] = ()
         if fallback:
@@ -910,9 +910,12 @@ class Pipeline:
         """``image`` turned upright and its first read, when the first read's whole-photo lines
         say the photo is upside down (:meth:`_half_turn`) or sideways (:meth:`_sideways`), and
         turning such photos is on (:mod:`pipeline.photo_orientation`); ``None`` otherwise."""
-        turn = self._half_turn(first)
-        if turn is None and (vertical := self._sideways(first)):
+        # Sideways first: upside_down() weighs level lines only, and a sideways photo may hold a
+        # few, read turned; turned by 180 degrees it would still be sideways.
+        if vertical := self._sideways(first):
             turn = turn_from_reads(self._ocr.recognizer.recognize(laid_down_both_ways(image, vertical)))
+        else:
+            turn = self._half_turn(first)
         if turn is None:
             return None
         variant = turned_variant(image, turn)
@@ -1311,6 +1314,17 @@ def _in_photo_pixels(result: ProcessResult, photo: DecodedImage) -> ProcessResul
 
 def _with_second_chance(result: ProcessResult, second: SecondChance | None) -> ProcessResult:
     return result if second is None else dataclasses.replace(result, second_chance=second)
+
+
+def _dated_beyond_doubt(windows_best: ParsedDate | None, settings: _Settings) -> bool:
+    """Whether the reading windows' best date ends the reading: an expiry date (:func:`_is_expiry`)
+    that is neither :func:`doubtful` nor :func:`implausible` (``EXP 130520 25`` read as 13 May
+    2020 in a window goes on to the whole photo and the second chance, as it would without one)."""
+    return (
+        _is_expiry(windows_best)
+        and not doubtful(windows_best)
+        and not implausible(windows_best, _plausible(settings))
+    )
 
 
 def _is_expiry(windows_best: ParsedDate | None) -> TypeGuard[ParsedDate]:

@@ -175,6 +175,11 @@ def test_a_grown_read_is_kept_only_where_it_holds_the_first_whole_and_reads_on(
         (["09-10-"], "X 09-10-25", (False, True), None),  # no words: holds() alone judges
         (["-2024"], "EXP 28-07-2O24", (True, False), None),  # grown at its start
         (["HNGOTU 09-10-", "25"], "HNGOU 09-10-25", (False, True), None),  # a bridge
+        # The number where the first read was cut, not one earlier on the line that starts alike.
+        (["LOT 251230 EXP 25"], "L0T 251230 EXP 25/06/26", (False, True), "LOT 251230 EXP 25/06/26"),
+        (["MFG 01/02/24 EXP 01"], "MFC 01/02/24 EXP 01/02/27", (False, True), "MFG 01/02/24 EXP 01/02/27"),
+        (["BBE 05"], "BBF 15/05/2026", (False, True), None),  # not the month of another number
+        (["LOT 251230 EXP 25"], "L0T 251230 EXP", (False, True), None),
     ],
 )
 def test_a_grown_read_whose_words_read_otherwise_is_read_on_from_its_number(

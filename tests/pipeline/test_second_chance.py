@@ -223,6 +223,25 @@ def test_a_date_no_label_plausibly_prints_takes_a_second_chance_and_stays_when_r
 
 
 @pytest.mark.parametrize("way", WAYS)
+def test_an_expiry_date_a_window_reads_that_no_label_plausibly_prints_reads_on(
+    ocr: OcrEngine, tmp_path: Path, way: str
+) -> None:
+    # The detector's window reads "EXP 16/11/2026": as of 2026 that ends the reading; as of 2038
+    # it is implausible, and the whole photo and the second chance are read as without a window.
+    image = np.full((300, 800, 3), 235, np.uint8)
+    cv2.putText(image, CODE, (60, 175), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 4, cv2.LINE_AA)
+    on, off = _windowed(ocr, Label(image, (40, 110, 760, 200)), tmp_path)
+    with on, off:
+        now = _read(on, image, way)
+        later = _read(on, image, way, ProcessOptions(reference_date=dt.date(2038, 11, 1)))
+
+    assert now.best_date is not None and now.best_date.date == EXPIRY
+    assert not now.full_image_fallback_used and now.second_chance is None
+    assert later.best_date is not None and later.best_date.date == EXPIRY
+    assert later.full_image_fallback_used and later.second_chance is not None
+
+
+@pytest.mark.parametrize("way", WAYS)
 def test_a_second_chance_that_reads_nothing_keeps_the_first_read_within_its_budget(
     ocr: OcrEngine, way: str
 ) -> None:
