@@ -48,9 +48,9 @@ from pipeline.second_chance import (
     Target,
     VariantRead,
     doubtful,
-    implausible,
     need,
     plan,
+    read_short,
     settled,
     starts_in_time,
     winner,
@@ -433,7 +433,7 @@ class Pipeline:
         costs[Target.WINDOW] = time.perf_counter() - detected
         lines = _placed(reads, windows)
         windows_best = self._parse(lines, settings).best
-        windows_dated = _dated_beyond_doubt(windows_best, settings)
+        windows_dated = _dated_beyond_doubt(windows_best, lines, settings)
         fallback = settings.full_image_fallback and not windows_dated
         photo_lines: tuple[OcrLine, ...] = ()
         if fallback:
@@ -589,7 +589,8 @@ class Pipeline:
             if refused:
                 skipped += [planned.name for later in rounds[index + 1 :] for planned in later]
                 break
-        return _second_chance_result(reads, skipped, started, context.doubted, _plausible(settings))
+        strict = _read_short(context.doubted, lines, settings)
+        return _second_chance_result(reads, skipped, started, context.doubted, strict)
 
     async def _aread_variant(
         self,
@@ -882,7 +883,7 @@ class Pipeline:
                 windows, reads = regrown, grown_reads
         lines = _placed(reads, windows)
         windows_best = self._parse(lines, settings).best
-        windows_dated = _dated_beyond_doubt(windows_best, settings)
+        windows_dated = _dated_beyond_doubt(windows_best, lines, settings)
         fallback = settings.full_image_fallback and not windows_dated
         photo_lines: tuple[OcrLine, ...] = ()
         if fallback:
@@ -973,7 +974,9 @@ class Pipeline:
                 read = self._read_variant(image, *where, planned, settings, lines)
                 if read is not None:
                     reads.append(read)
-        found, report = _second_chance_result(reads, [], started, doubted, _plausible(settings))
+        found, report = _second_chance_result(
+            reads, [], started, doubted, _read_short(doubted, lines, settings)
+        )
         return found or lines, report
 
     def _digit_swap_read(self, lines: tuple[OcrLine, ...], settings: _Settings) -> VariantRead | None:
@@ -1261,11 +1264,11 @@ def _second_chance_result(
     skipped: list[str],
     started: float,
     doubted: ParsedDate | None,
-    plausible: tuple[dt.date, dt.date],
+    strict: bool,
 ) -> tuple[tuple[OcrLine, ...] | None, SecondChance]:
-    """The winning read's lines (``None`` when no date stands, see :func:`winner`; only one that
-    completes an :func:`implausible` doubted date) and the report."""
-    won = winner(reads, doubted, strict=doubted is not None and implausible(doubted, plausible))
+    """The winning read's lines (``None`` when no date stands, see :func:`winner`; ``strict``:
+    only one that completes ``doubted``) and the report."""
+    won = winner(reads, doubted, strict=strict)
     report = SecondChance(
         read=tuple(read.name for read in reads),
         skipped=tuple(skipped),
@@ -1274,6 +1277,11 @@ def _second_chance_result(
         ms=_ms(started, time.perf_counter()),
     )
     return (won[0].lines if won else None), report
+
+
+def _read_short(found: ParsedDate | None, lines: Sequence[OcrLine], settings: _Settings) -> bool:
+    """Whether ``found`` (a doubted date, or ``None``) is :func:`read_short` in ``lines``."""
+    return found is not None and read_short(found, lines, _plausible(settings))
 
 
 def _plausible(settings: _Settings) -> tuple[dt.date, dt.date]:
@@ -1316,14 +1324,17 @@ def _with_second_chance(result: ProcessResult, second: SecondChance | None) -> P
     return result if second is None else dataclasses.replace(result, second_chance=second)
 
 
-def _dated_beyond_doubt(windows_best: ParsedDate | None, settings: _Settings) -> bool:
+def _dated_beyond_doubt(
+    windows_best: ParsedDate | None, lines: Sequence[OcrLine], settings: _Settings
+) -> bool:
     """Whether the reading windows' best date ends the reading: an expiry date (:func:`_is_expiry`)
-    that is neither :func:`doubtful` nor :func:`implausible` (``EXP 130520 25`` read as 13 May
-    2020 in a window goes on to the whole photo and the second chance, as it would without one)."""
+    that is neither :func:`doubtful` nor :func:`read_short` in the windows' ``lines`` (``EXP
+    130520 25`` read as 20 May 2013 in a window goes on to the whole photo and the second chance,
+    as it would without a window)."""
     return (
         _is_expiry(windows_best)
         and not doubtful(windows_best)
-        and not implausible(windows_best, _plausible(settings))
+        and not _read_short(windows_best, lines, settings)
     )
 
 

@@ -46,9 +46,9 @@ __all__ = [
     "completes",
     "cut_date_line",
     "doubtful",
-    "implausible",
     "need",
     "plan",
+    "read_short",
     "settled",
     "starts_in_time",
     "winner",
@@ -101,6 +101,8 @@ _CUT_DATE = re.compile(
     r" ?(?:([./\-])(?:0?[1-9]|1[0-2])\1(?:\d\d|(?:19|20)\d\d)|[./\-](?:19|20)\d\d"
     r"|(?:0?[1-9]|[12]\d|3[01])(?:/|([./\-])(?:0[1-9]|1[0-2])\2)) ?"
 )
+# What follows a date read short on its line (read_short()): a space and one to four digits.
+_NUMBER_AFTER = re.compile(r" +\d{1,4} *")
 # What a doubtful date's text and its completion are compared on (completes()).
 _ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
@@ -130,27 +132,36 @@ def need(
         expiry_unread: whether a line names an expiry date the parser cannot read
             (``pipeline.dates.unread``; asked only of a best date no keyword names an expiry).
         plausible: the first and last date a label plausibly prints
-            (``pipeline.dates.years.YearWindow.plausible_range``; see :func:`implausible`).
+            (``pipeline.dates.years.YearWindow.plausible_range``; see :func:`read_short`).
     """
     if best is None:
         return Need.DATELESS
-    if doubtful(best, dot_print) or implausible(best, plausible):
+    if doubtful(best, dot_print) or read_short(best, lines, plausible):
         return Need.DOUBTFUL
     if best.kind is not DateKind.EXPIRY and (cut_date_line(lines) or expiry_unread()):
         return Need.DOUBTFUL
     return Need.NONE
 
 
-def implausible(found: ParsedDate, plausible: tuple[dt.date, dt.date] | None) -> bool:
-    """Whether a date lies outside the range a label plausibly prints (``None``: no range): more
-    than five years before the reference date or ten after it (``pipeline.dates.years``). The
-    parser reads such a date only when no reading of its text is plausible, and on real photos
-    it was a line read short: ``09 24 12`` of ``JUL 09 24 12:10`` sideways on a jar lid
-    (realworld2 017: 24 September 2012), ``130520`` of ``EXP 130520 25`` with a space read into
-    ``13052025`` (realworld-dev 049 sent at 1,024 px: 20 May 2013). Only a date that
-    :func:`completes` it replaces it (``winner(..., strict=True)``): an old photo's date (its
-    product expired years before the reference date) reads whole the first time and stays."""
-    return plausible is not None and not plausible[0] <= found.date <= plausible[1]
+def read_short(
+    found: ParsedDate, lines: Sequence[OcrLine], plausible: tuple[dt.date, dt.date] | None
+) -> bool:
+    """Whether a date is what is left of a date the OCR read short: it lies outside the range a
+    label plausibly prints (``plausible``; ``None``: no range), more than five years before the
+    reference date or ten after it (``pipeline.dates.years``), and its line goes on with a number
+    of one to four digits after a space (``130520`` of ``EXP 130520 25``, ``EXP 13052025`` with a
+    space read into it: realworld-dev 049 sent at 1,024 px, 20 May 2013). The parser reads a
+    date outside the range only when no reading of its text is plausible, and a number after it
+    is a piece of it. A time after it (``JUN 08 21 06:45``) is no piece, and an old photo's date
+    with nothing after it (``11.10.2019``, its product long expired by the reference date) is
+    read whole: neither pays for the second chance. Only a date that :func:`completes` it
+    replaces it (``winner(..., strict=True)``)."""
+    if plausible is None or plausible[0] <= found.date <= plausible[1]:
+        return False
+    return any(
+        (at := line.text.find(found.text)) >= 0 and _NUMBER_AFTER.fullmatch(line.text, at + len(found.text))
+        for line in lines
+    )
 
 
 def cut_date_line(lines: Sequence[OcrLine]) -> bool:
@@ -284,7 +295,7 @@ def winner(
     often is still another line's (hard set v2 940213: ``MFD 19-07-29`` over a dotted ``USE BY
     06-11-29`` first read as ``06-11``). Among those, when no keyword named ``doubted`` an expiry
     date, a standing date that one names wins over those none names, whatever their votes.
-    ``strict`` (``doubted`` is :func:`implausible`): only a standing date that completes it wins.
+    ``strict`` (``doubted`` is :func:`read_short`): only a standing date that completes it wins.
 
     Returns:
         ``(read, votes)``, or ``None`` when no date stands.

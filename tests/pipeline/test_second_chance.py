@@ -200,37 +200,43 @@ def test_a_photo_the_first_read_dates_takes_no_second_chance(
 
 
 @pytest.mark.parametrize("way", WAYS)
-def test_a_date_no_label_plausibly_prints_takes_a_second_chance_and_stays_when_read_whole(
+def test_a_date_no_label_plausibly_prints_read_short_takes_a_second_chance_and_stays_when_whole(
     whole: tuple[Pipeline, Pipeline], way: str
 ) -> None:
     # Read 12 years after its date, a label's date lies outside what labels plausibly print (more
-    # than five years back: pipeline.dates.years): the variants are read, as for a line read short
-    # (realworld2 017, "09 24 12" of "JUL 09 24 12:10"), and only the date read whole replaces it.
-    # Here the first read was whole: no variant completes it, and it stays.
+    # than five years back: pipeline.dates.years), and the number after it may be a piece of it
+    # (realworld-dev 049: "EXP 130520 25" of "EXP 13052025"): the variants are read, and only
+    # the date read whole replaces it. Here the first read was whole ("14" is a shift code): no
+    # variant completes it, and it stays. Without the number after it, it is not doubted.
     on, off = whole
-    image = cv2.imdecode(
-        np.frombuffer(render_label(["Use by", "16 NOV 2026"], seed=1), np.uint8), cv2.IMREAD_COLOR
-    )
     later = ProcessOptions(reference_date=dt.date(2038, 11, 1))
 
-    result, first = _read(on, image, way, later), _read(off, image, way, later)
+    def label(date_line: str) -> np.ndarray:
+        data = render_label(["Use by", date_line], seed=1)
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+    result, first = (
+        _read(on, label("16 NOV 2026 14"), way, later),
+        _read(off, label("16 NOV 2026 14"), way, later),
+    )
 
     assert first.best_date is not None and first.best_date.date == EXPIRY
     assert result.second_chance is not None and result.second_chance.read
     assert result.best_date is not None and result.best_date.date == EXPIRY
-    # Read as of 2026, the same label is dated beyond doubt by its first read.
-    assert _read(on, image, way).second_chance is None
+    # Read as of 2026, or with nothing after it, the date is beyond doubt at the first read.
+    assert _read(on, label("16 NOV 2026 14"), way).second_chance is None
+    assert _read(on, label("16 NOV 2026"), way, later).second_chance is None
 
 
 @pytest.mark.parametrize("way", WAYS)
 def test_an_expiry_date_a_window_reads_that_no_label_plausibly_prints_reads_on(
     ocr: OcrEngine, tmp_path: Path, way: str
 ) -> None:
-    # The detector's window reads "EXP 16/11/2026": as of 2026 that ends the reading; as of 2038
-    # it is implausible, and the whole photo and the second chance are read as without a window.
-    image = np.full((300, 800, 3), 235, np.uint8)
-    cv2.putText(image, CODE, (60, 175), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 4, cv2.LINE_AA)
-    on, off = _windowed(ocr, Label(image, (40, 110, 760, 200)), tmp_path)
+    # The detector's window reads "EXP 16/11/2026 14": as of 2026 that ends the reading; as of
+    # 2038 it is read short, and the whole photo and the second chance are read as without a window.
+    image = np.full((300, 900, 3), 235, np.uint8)
+    cv2.putText(image, CODE + " 14", (40, 175), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 4, cv2.LINE_AA)
+    on, off = _windowed(ocr, Label(image, (20, 110, 880, 200)), tmp_path)
     with on, off:
         now = _read(on, image, way)
         later = _read(on, image, way, ProcessOptions(reference_date=dt.date(2038, 11, 1)))

@@ -23,9 +23,9 @@ from pipeline.second_chance import (
     completes,
     cut_date_line,
     doubtful,
-    implausible,
     need,
     plan,
+    read_short,
     settled,
     winner,
 )
@@ -407,22 +407,37 @@ def test_what_the_first_read_asks_of_the_second_chance() -> None:
     assert need(_parsed("12 AUG 2027", dt.date(2027, 8, 12), DateKind.UNKNOWN), _never) is Need.NONE
 
 
-def test_a_date_a_label_cannot_plausibly_print_is_doubted_and_only_its_whole_read_replaces_it() -> None:
+def test_a_date_no_label_plausibly_prints_with_a_number_after_it_is_read_short() -> None:
     # A reference date of 2026-11-30: a label prints 2021-11-29 .. 2036-12-01 (pipeline.dates.years).
     plausible = YearWindow(dt.date(2026, 11, 30)).plausible_range()
-    # "JUL 09 24 12:10" sideways on a jar lid, read "09 24 12" (realworld2 017).
-    short = _parsed("09 24 12", dt.date(2012, 9, 24), DateKind.UNKNOWN)
+    box = BoundingBox(0.0, 0.0, 40.0, 10.0)
+
+    def on(*texts: str) -> tuple[OcrLine, ...]:
+        return tuple(OcrLine(text, 0.9, box) for text in texts)
+
     # "EXP 13052025" read with a space, "EXP 130520 25" (realworld-dev 049 at 1,024 px).
     spaced = _parsed("130520", dt.date(2013, 5, 20), DateKind.EXPIRY)
-    for found in (short, spaced):
-        assert implausible(found, plausible) and need(found, _never, plausible=plausible) is Need.DOUBTFUL
-        assert need(found, _never) is Need.NONE  # no range: no doubt
+    lines = on("MF6 13052024", "EXP 130520 25")
+    assert (
+        read_short(spaced, lines, plausible)
+        and need(spaced, _never, lines, plausible=plausible) is Need.DOUBTFUL
+    )
+    assert need(spaced, _never, lines) is Need.NONE  # no range: no doubt
+    # Nothing after it, or a time: an old photo's date read whole (its product long expired).
+    old = _parsed("11.10.2019", dt.date(2019, 10, 11), DateKind.UNKNOWN)
+    assert not read_short(old, on("11.10.2019"), plausible)
+    assert not read_short(old, on("11.10.2019 06:45 T"), plausible)
+    assert not read_short(old, on("11.10.2019 LOT 4"), plausible)
+    assert read_short(old, on("11.10.2019 4"), plausible)
+    # A plausible date with a number after it is a date and a shift code ("271120 14").
+    assert not read_short(
+        _parsed("271120", dt.date(2027, 11, 20), DateKind.EXPIRY), on("271120 14"), plausible
+    )
     for day in plausible:
-        assert not implausible(_parsed("x", day, DateKind.EXPIRY), plausible)
-    assert implausible(_parsed("x", plausible[0] - dt.timedelta(days=1), DateKind.EXPIRY), plausible)
-    assert implausible(_parsed("x", plausible[1] + dt.timedelta(days=1), DateKind.EXPIRY), plausible)
-    # Strict: another date read twice does not replace it (an old photo's date read whole stays);
-    # the doubted date read whole does.
+        assert not read_short(_parsed("x", day, DateKind.EXPIRY), on("x 25"), plausible)
+    for day in (plausible[0] - dt.timedelta(days=1), plausible[1] + dt.timedelta(days=1)):
+        assert read_short(_parsed("x", day, DateKind.EXPIRY), on("x 25"), plausible)
+    # Strict: another date read twice does not replace it; the date read whole does.
     other = [_read("photo:contrast", A), _read("photo:upscale", A)]
     whole = VariantRead(
         "photo:contrast",
