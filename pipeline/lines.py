@@ -278,4 +278,6 @@ def _joined(chain: Sequence[OcrLine]) -> OcrLine:
             y2=max(line.box.y2 for line in chain),
         ),
         detection_index=indices.pop() if len(indices) == 1 else min(i for i in indices if i >= 0),
+        # Read turned only when every piece was: the line as printed stood upside down.
+        upside_down=all(line.upside_down for line in chain),
     )

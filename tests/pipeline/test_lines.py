@@ -48,6 +48,11 @@ def test_pieces_of_one_row_are_one_line_with_the_union_box_and_a_weighted_confid
     assert line.box == BoundingBox(300, 100, 610, 142)
     assert line.confidence == pytest.approx((0.8 * 5 + 1.0 * 4) / 9)
     assert line.detection_index == 0
+    assert not line.upside_down
+    # Pieces all read turned make a line read turned; one read as cut does not.
+    turned = [dataclasses.replace(piece, upside_down=True) for piece in (day, year)]
+    assert assemble_lines(turned)[0].upside_down
+    assert not assemble_lines([turned[0], year])[0].upside_down
 
 
 def test_the_issues_label_is_two_lines_use_by_over_the_date() -> None:
