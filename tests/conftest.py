@@ -148,19 +148,30 @@ class ServerProcess:
                 self._log_changed.wait(min(remaining, 0.5))
 
     def wait_serving(self, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Blocks until the health service says SERVING for the whole server."""
+        """Blocks until the health service says SERVING for the whole server.
+
+        A server with a short --max-connection-age ends the watch (UNAVAILABLE) while its models
+        still load on a busy machine: the watch is started again, as any client of it would."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
         credentials = self.channel_credentials
-        channel = (
-            grpc.secure_channel(self.target, credentials)
-            if credentials
-            else grpc.insecure_channel(self.target)
-        )
-        with channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            responses = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
-            for response in responses:
-                if response.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
+        while (remaining := deadline - time.monotonic()) > 0:
+            channel = (
+                grpc.secure_channel(self.target, credentials)
+                if credentials
+                else grpc.insecure_channel(self.target)
+            )
+            with channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                responses = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=remaining)
+                try:
+                    for response in responses:
+                        if response.status == health_pb2.HealthCheckResponse.SERVING:
+                            return
+                except grpc.RpcError as error:
+                    if error.code() != grpc.StatusCode.UNAVAILABLE or self.process.poll() is not None:
+                        raise
+            time.sleep(0.1)
         pytest.fail("server never became SERVING")
 
     def rss_bytes(self) -> int:

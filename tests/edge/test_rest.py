@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from http.client import IncompleteRead
 
 import pytest
 
@@ -282,7 +283,15 @@ def test_a_progress_stream_never_ends_looking_finished_when_it_failed(
     status. Which one depends on the machine's speed; none may end silently."""
     headers = {**_key(secrets, "ops"), "grpc-timeout": timeout}
     image = base64.b64encode(label_jpeg).decode()
-    response = http("POST", rest + "/v1/process:progress", json_bytes({"image": image}), headers)
+    try:
+        response = http("POST", rest + "/v1/process:progress", json_bytes({"image": image}), headers)
+    except IncompleteRead as cut:
+        # On a loaded machine gRPC's own deadline can end the call (RST_STREAM) before the server's
+        # loop writes its FAILED line; Envoy then cuts the HTTP/1.1 response before its last chunk,
+        # which every HTTP client reports as an error (urllib: IncompleteRead, curl: exit 18,
+        # fetch: a network error): loud, never a finished-looking stream.
+        assert all(json.loads(line)["stage"] for line in cut.partial.decode().splitlines()[:-1])
+        return
     if response.status != 200:
         assert response.json()["code"] == 4, response.body  # DEADLINE_EXCEEDED
         return
