@@ -501,8 +501,7 @@ class Pipeline:
         the turned read for its deadline or a full queue: the sideways read then goes on, as a
         second chance's refused round leaves the first read's result."""
         run = self._executor.run
-        vertical = self._sideways(first)
-        turn = None if vertical else self._half_turn(first)
+        vertical, turn = self._way_up(first)
         if (turn is None and not vertical) or not starts_in_time(
             context.deadline, sum(first.costs.values()), time.monotonic()
         ):
@@ -911,16 +910,23 @@ class Pipeline:
         """``image`` turned upright and its first read, when the first read's whole-photo lines
         say the photo is upside down (:meth:`_half_turn`) or sideways (:meth:`_sideways`), and
         turning such photos is on (:mod:`pipeline.photo_orientation`); ``None`` otherwise."""
-        # Sideways first: upside_down() weighs level lines only, and a sideways photo may hold a
-        # few, read turned; turned by 180 degrees it would still be sideways.
-        if vertical := self._sideways(first):
+        vertical, turn = self._way_up(first)
+        if vertical:
             turn = turn_from_reads(self._ocr.recognizer.recognize(laid_down_both_ways(image, vertical)))
-        else:
-            turn = self._half_turn(first)
         if turn is None:
             return None
         variant = turned_variant(image, turn)
         return variant, self._first_read(variant.image, settings)
+
+    def _way_up(self, first: _FirstRead) -> tuple[list[OcrLine], Step | None]:
+        """What the first read's whole-photo lines say of the photo's way up: the vertical lines of
+        a sideways photo (:meth:`_sideways`; its turn is then told by reading them both ways), or
+        else the half turn of an upside-down one (:meth:`_half_turn`), or neither."""
+        # Sideways first: upside_down() weighs level lines only, and a sideways photo may hold a
+        # few, read turned; turned by 180 degrees it would still be sideways.
+        if vertical := self._sideways(first):
+            return vertical, None
+        return [], self._half_turn(first)
 
     def _half_turn(self, first: _FirstRead) -> Step | None:
         """``TURN180`` when turning upside-down photos is on and the first read's whole-photo lines
