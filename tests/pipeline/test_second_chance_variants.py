@@ -34,6 +34,7 @@ from pipeline.variants import (
     VARIANT_MAX_PIXELS,
     VARIANT_MAX_SIDE_PX,
     Step,
+    blank,
     dot_grid,
     make_variant,
     parse_plan,
@@ -566,3 +567,50 @@ def test_the_limit_cuts_the_plan_in_its_order() -> None:
     ]
     assert [[p.name for p in r] for r in plan(windows, photo, limit=2)] == [["window:dots", "window:upscale"]]
     assert plan(windows, photo, limit=0) == []
+
+
+def _camera_coded(image: np.ndarray) -> np.ndarray:
+    """``image`` as a camera sends it: JPEG-coded (quality 85)."""
+    return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1], cv2.IMREAD_COLOR)
+
+
+def _blank_frames() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(30, 200, 1280, dtype=np.float64).astype(np.uint8)
+    return {
+        "grey": np.full((480, 640, 3), 128, np.uint8),
+        "black": np.zeros((720, 1280, 3), np.uint8),
+        "ramp": np.repeat(np.repeat(ramp[None, :, None], 720, axis=0), 3, axis=2),
+        "sensor noise": np.clip(rng.normal(60, 16, (720, 1280, 3)), 0, 255).astype(np.uint8),
+    }
+
+
+@pytest.mark.parametrize("name", list(_blank_frames()))
+def test_a_frame_with_nothing_on_it_is_blank(name: str) -> None:
+    assert blank(_camera_coded(_blank_frames()[name]))
+
+
+def _faint_label() -> np.ndarray:
+    """A printed line whose ink is 24 levels off its ground: the faintest the contrast variant is for."""
+    image = np.full((480, 640, 3), 150, np.uint8)
+    cv2.putText(image, "EXP 16/11/2026", (60, 250), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (126, 126, 126), 3)
+    return image
+
+
+def _small_date_on_a_large_frame() -> np.ndarray:
+    """A date line 20 px high on an otherwise flat 4,000 x 3,000 photo: 0.2% of it ink."""
+    image = np.full((3000, 4000, 3), 190, np.uint8)
+    cv2.putText(image, "16/11/2026", (1800, 1500), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (40, 40, 40), 2)
+    return image
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(_faint_label(), id="faint"),
+        pytest.param(_small_date_on_a_large_frame(), id="small"),
+        pytest.param(dot_matrix_label("EXP 16/11/2026", pitch_px=12, dot_radius_px=3).image, id="dots"),
+    ],
+)
+def test_print_is_never_blank_however_faint_small_or_sparse(image: np.ndarray) -> None:
+    assert not blank(_camera_coded(image))
