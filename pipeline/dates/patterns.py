@@ -88,6 +88,14 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
             r"(?:(?P=s)(?P<d>\d{1,2})|(?<! \d)(?<! \d\d)(?!(?P=s)\d))(?!\d)"
         ),
     ),
+    # A two-digit year first, as Japanese labels print it, with a one-digit day padded by a space
+    # ("18. 12. 9", "18.12. 9": 9 Dec 2018; realworld6). A one-digit last field is never a year, so
+    # this is the one reading (before the triples, which would take it and find no year); a two-digit
+    # day leaves "18.12.31" to the date order.
+    (
+        Form.YEAR_FIRST,
+        re.compile(rf"(?P<y>{_FIRST}\d)(?P<p>[./\-]) ?(?P<m>\d\d?)(?P=p) (?P<d>[1-9])(?![\d:])(?![./\-]\d)"),
+    ),
     # 15/03/2026, 15.03.26, "15. 03. 26", 15 03 26, 15\\03\\26: the same separator twice. Or what
     # OCR makes of a printed separator: another one (01-07.2027, 16/08-26), doubled (12..05), with a
     # space beside it (12 /05/ 27); not a space alone, and then not where the last field goes on as
@@ -119,14 +127,16 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     # A year-first date whose separators OCR spaced out unevenly, as it spaces a dot-matrix code's
     # columns: a space after one separator and not the other ("2027.05. 12", "2027. 05.12"). Read
     # as the month alone ("2027.05", the 31st: later than the printed day), they were wrong dates.
-    # A four-digit year of this century or the Buddhist era's, two-digit month and day, the same
-    # separator twice, and a day that goes on as no other field ("2026.05. 12.05.2027" is a
-    # month and a date). Not a space before a separator: "LOT 2503 - 12.06.2027", "2026.05 /
-    # 12.05.2027" and "Tel 2031 -05-12" are a code, two dates and a number (a review's findings).
+    # Japanese labels print it so too, a one-digit month or day padded with a space ("2018. 6.12",
+    # "2018.12. 9"; realworld6), which read as June 2012. A four-digit year of this century or the
+    # Buddhist era's, the same separator twice, and a day that goes on as no other field
+    # ("2026.05. 12.05.2027" is a month and a date). Not a space before a separator: "LOT 2503 -
+    # 12.06.2027", "2026.05 / 12.05.2027" and "Tel 2031 -05-12" are a code, two dates and a number
+    # (a review's findings).
     (
         Form.YEAR_FIRST,
         re.compile(
-            r"(?P<y>2(?<!\d2)(?<!\d:2)[05]\d\d)(?P<p>[./\-]) ?(?P<m>\d\d)(?P=p) ?(?P<d>\d\d)"
+            r"(?P<y>2(?<!\d2)(?<!\d:2)[05]\d\d)(?P<p>[./\-]) ?(?P<m>\d\d?)(?P=p) ?(?P<d>\d\d?)"
             r"(?![\d:])(?![./\-]\d)"
         ),
     ),

@@ -865,3 +865,27 @@ def test_a_promotions_or_storage_advices_date_is_no_expiry_date(text: str, expec
 def test_more_german_production_phrases_name_their_dates(text: str) -> None:
     (found,) = parse_dates(text, REF).candidates
     assert found.kind is DateKind.MANUFACTURE and found.date == dt.date(2024, 3, 12), found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Japanese print pads a one-digit month or day with a space (realworld6); "2018. 6.12" had
+        # read as June 2012 (its "6.12" a month and year), "18. 12. 9" as no date.
+        ("2018. 6.12", "2018-06-12"),
+        ("2017. 8.18", "2017-08-18"),
+        ("2018.12. 9", "2018-12-09"),
+        ("2018. 5. 7", "2018-05-07"),
+        ("賞味期限 2027. 5.12", "2027-05-12"),
+        ("18. 12. 9", "2018-12-09"),
+        ("18.12. 9", "2018-12-09"),
+    ],
+)
+def test_a_year_first_date_with_a_field_padded_by_a_space_is_read_whole(text: str, expected: str) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected, best
+
+
+@pytest.mark.parametrize("text", ["18.12.9", "5.12. 9", "LOT 12. 34. 5"])
+def test_a_one_digit_last_field_without_its_padding_or_a_two_digit_year_is_no_date(text: str) -> None:
+    assert parse_dates(text, REF).best is None
