@@ -17,7 +17,8 @@ import subprocess
 
 __all__ = ["extract", "main"]
 
-# Where the search tool's `fetch github:OWNER/NAME` puts each repository, as OWNER+NAME/repo.
+# Where the search tool's `fetch github:OWNER/NAME` puts each repository, as OWNER+NAME/repo (bare, or
+# a work tree whose repo/.git is the git directory).
 DEFAULT_MIRRORS = pathlib.Path("/work/.mirror")
 
 
@@ -35,6 +36,9 @@ def extract(set_dir: pathlib.Path, mirrors: pathlib.Path = DEFAULT_MIRRORS) -> N
             if out.exists():
                 continue
             git = mirrors / row["source_repo"].replace("/", "+") / "repo"
+            # Newer fetches keep the git directory in a work tree (repo/.git), older ones bare.
+            if (git / ".git").is_dir():
+                git = git / ".git"
             photo = subprocess.run(
                 ["git", f"--git-dir={git}", "cat-file", "-p", f"{row['source_commit']}:{row['source_path']}"],
                 check=True,
