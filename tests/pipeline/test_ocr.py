@@ -78,12 +78,12 @@ class _ProposesEveryFlip(AngleClassifier):
         return [True] * len(probs)
 
 
-def _batched_read(engine: OcrEngine, image: np.ndarray) -> list[str]:
+def _batched_read(engine: OcrEngine, image: np.ndarray, scale: float | None = None) -> list[str]:
     async def main() -> list[str]:
         executor = PriorityExecutor(2)
         ocr = BatchedOcr(engine, engine.batching, executor)
         try:
-            return [_compact(line.text) for line in await ocr.read(image, key=(0, 0))]
+            return [_compact(line.text) for line in await ocr.read(image, key=(0, 0), scale=scale)]
         finally:
             await ocr.aclose()
             executor.shutdown()
@@ -118,13 +118,17 @@ def test_an_upside_down_dot_matrix_line_the_classifier_leaves_as_cut_is_read_tur
 ) -> None:
     # bench/dot_lines.py: the classifier leaves these as cut; as cut they read as unsure digits.
     upside_down = np.ascontiguousarray(render_dot_line(text, 48)[::-1, ::-1])
-    assert [_compact(found.text) for found in engine.read(upside_down)] == [_compact(text)]
-    assert _batched_read(engine, upside_down) == [_compact(text)]
+    # Read blown up to a 736 px short side, as a window of a photo at that scale is (the line
+    # alone is a tight strip, which the whole-image rule reads at its size: the classifier then
+    # proposes the turn itself).
+    scale = 736 / min(upside_down.shape[:2])
+    assert [_compact(found.text) for found in engine.read(upside_down, -1, scale)] == [_compact(text)]
+    assert _batched_read(engine, upside_down, scale) == [_compact(text)]
     never = lambda reads, flips: [False] * len(reads)  # noqa: E731
     monkeypatch.setattr(ocr_module, "unproposed_turns", never)
     monkeypatch.setattr(batched_ocr, "unproposed_turns", never)
-    assert [_compact(found.text) for found in engine.read(upside_down)] != [_compact(text)]
-    assert _batched_read(engine, upside_down) != [_compact(text)]
+    assert [_compact(found.text) for found in engine.read(upside_down, -1, scale)] != [_compact(text)]
+    assert _batched_read(engine, upside_down, scale) != [_compact(text)]
 
 
 def test_render_label_is_deterministic() -> None:
@@ -137,7 +141,9 @@ def test_a_crop_is_read_at_its_photo_scale_not_blown_up(engine: OcrEngine) -> No
     scale = engine.detector.reading_scale(photo.shape)
     assert scale == pytest.approx(736 / 640)  # an 840x640 photo's short side goes to 736
     crop = np.ascontiguousarray(photo[350:470, 230:630])  # 400x120 around "16 NOV"
-    assert engine.detector.preprocess(crop).batch.shape[-2:] == (736, 2464)  # the whole-image rule
+    # The whole-image rule would blow this strip up to 736 x 2464; it pads it to 736 px instead
+    # (a tight crop's text keeps its size), and either way reads it at another scale than its photo.
+    assert engine.detector.preprocess(crop).batch.shape[-2:] == (736, 736)
     assert engine.detector.preprocess(crop, scale).batch.shape[-2:] == (128, 448)
     assert [_compact(line.text) for line in engine.read(crop, 0, scale)] == ["16NOV"]
 
@@ -145,3 +151,33 @@ def test_a_crop_is_read_at_its_photo_scale_not_blown_up(engine: OcrEngine) -> No
 def test_reading_scale_shrinks_very_large_photos(engine: OcrEngine) -> None:
     assert engine.detector.reading_scale((4000, 3000, 3)) == pytest.approx(0.5)
     assert engine.detector.reading_scale((800, 1000, 3)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "padding"),
+    [
+        ((169, 835), (283, 284, 0, 0)),  # a tight crop of a date line: grown to 736 px tall
+        ((835, 169), (0, 0, 283, 284)),  # the same, standing
+        ((216, 1600), (260, 260, 0, 0)),
+        ((110, 581), (313, 313, 77, 78)),  # and as wide as the rule's short side
+        ((600, 600), None),  # a small photo: blown up as before
+        ((400, 1000), None),  # a strip blown up less than twice
+        ((300, 500), None),  # not a strip
+    ],
+)
+def test_only_a_tight_strip_is_padded(shape: tuple[int, int], padding: tuple[int, ...] | None) -> None:
+    assert ocr_module._strip_padding(shape, 736) == padding
+
+
+def test_a_tight_crop_of_a_date_line_is_read_at_its_size_and_its_boxes_come_back(engine: OcrEngine) -> None:
+    """A crop of one printed line, its text as tall as the crop (realworld6's Japanese date codes):
+    blown up to 736 px tall the detector cut it (``6/11/2026``, the wrong day) or found nothing."""
+    strip = np.full((160, 900, 3), 214, np.uint8)
+    cv2.putText(strip, "16/11/2026", (20, 125), cv2.FONT_HERSHEY_SIMPLEX, 3.6, (50, 50, 50), 7)
+
+    assert engine.detector.reading_scale(strip.shape) == pytest.approx(1.0)
+    (line,) = engine.read(strip)
+
+    assert _compact(line.text) == "16/11/2026"
+    box = line.box
+    assert 0 <= box.x1 < 60 and box.x2 < 720 and 0 <= box.y1 < box.y2 <= 160

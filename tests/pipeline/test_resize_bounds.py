@@ -52,7 +52,7 @@ USUAL = [
     (3000, 4000),
     (4000, 3000),
     (2000, 2000),
-    (1200, 300),
+    (1200, 450),
 ]
 ALL_SHAPES = STRIPS + SMALL + HUGE + USUAL
 
@@ -101,9 +101,26 @@ def test_usual_photos_are_resized_exactly_as_before(engine: OcrEngine, shape: tu
 
 
 def test_a_strip_is_still_read_big_enough_to_find_text(engine: OcrEngine) -> None:
-    # 1:50, the thinnest accepted: 20 px of text becomes 81 px in the detector, not 736 (36.8 x).
-    size = det_input_size(20, 1000, engine.detector.reading_scale((20, 1000)))
-    assert size == (4096, 96)
+    # 1:125, longer than a photo's 2000 px (so not padded): 20 px of text becomes 32 px in the
+    # detector (its 4096 px side cap), not 736.
+    size = det_input_size(20, 2500, engine.detector.reading_scale((20, 2500)))
+    assert size == (4096, 32)
+
+
+@pytest.mark.parametrize(
+    ("shape", "batch", "padding"),
+    [
+        ((20, 1000), (736, 992), (0, 358, 20, 1000)),  # a tight crop of a line: at its own size
+        ((1200, 300), (1216, 736), (218, 0, 1200, 300)),
+        ((169, 835), (736, 832), (0, 283, 169, 835)),
+    ],
+)
+def test_a_tight_strip_is_read_at_its_size_on_a_padded_canvas(
+    engine: OcrEngine, shape: tuple[int, int], batch: tuple[int, int], padding: tuple[int, ...]
+) -> None:
+    prepared = engine.detector.preprocess(np.zeros((*shape, 3), np.uint8))
+    assert prepared.batch.shape[-2:] == batch and prepared.padding == padding
+    assert engine.detector.reading_scale(shape) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("shape", ALL_SHAPES)
