@@ -389,28 +389,36 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
-def _ink_masks(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels clearly darker, and clearly lighter, than their neighbourhood (a box about a
-    twentieth of the image's short side, at least 15 px: several dots of any print)."""
+def _shrunk_gray(image: np.ndarray, side_px: int) -> np.ndarray:
+    """``image`` in grey, shrunk (area averaging) to at most ``side_px`` on its longer side."""
+    gray = _gray(image)
+    shrink = min(1.0, side_px / max(gray.shape[:2]))
+    if shrink < 1.0:
+        gray = cv2.resize(gray, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def _neighbourhood(gray: np.ndarray) -> np.ndarray:
+    """Each pixel's neighbourhood mean, as int16: a box about a twentieth of the image's short
+    side, at least 15 px (several dots of any print)."""
     block = max(15, (min(gray.shape[:2]) // 20) | 1)
-    local = cv2.blur(gray, (block, block)).astype(np.int16)
-    delta = gray.astype(np.int16) - local
+    return cv2.blur(gray, (block, block)).astype(np.int16)
+
+
+def _ink_masks(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels clearly darker, and clearly lighter, than their neighbourhood (:func:`_neighbourhood`)."""
+    delta = gray.astype(np.int16) - _neighbourhood(gray)
     return (delta < -_INK_CONTRAST).astype(np.uint8), (delta > _INK_CONTRAST).astype(np.uint8)
 
 
 def blank(image: np.ndarray) -> bool:
     """Whether ``image`` (``(h, w, 3)`` uint8 BGR, or gray) holds no mark to read: fewer than
     ``_BLANK_INK_PX`` of its pixels differ by more than ``_INK_CONTRAST`` levels from their
-    neighbourhood (:func:`_ink_masks`' box), once shrunk to ``_BLANK_SIDE_PX`` (area averaging)
+    neighbourhood (:func:`_neighbourhood`), once shrunk to ``_BLANK_SIDE_PX`` (area averaging)
     and smoothed by a 5x5 Gaussian, which quiet sensor noise and leave print of any size that a
     text detector could find. About 3 ms for a 1280x720 frame, 25 ms for a 12 MP photo."""
-    gray = _gray(image)
-    shrink = min(1.0, _BLANK_SIDE_PX / max(gray.shape[:2]))
-    if shrink < 1.0:
-        gray = cv2.resize(gray, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
-    block = max(15, (min(gray.shape[:2]) // 20) | 1)
-    local = cv2.blur(gray, (block, block)).astype(np.int16)
-    delta = np.abs(cv2.GaussianBlur(gray, (5, 5), 0).astype(np.int16) - local)
+    gray = _shrunk_gray(image, _BLANK_SIDE_PX)
+    delta = np.abs(cv2.GaussianBlur(gray, (5, 5), 0).astype(np.int16) - _neighbourhood(gray))
     return int(np.count_nonzero(delta > _INK_CONTRAST)) < _BLANK_INK_PX
 
 
@@ -532,10 +540,7 @@ def skew_angle(image: np.ndarray) -> float:
     whose turn makes the ink's row sums vary most (level lines give rows of ink and rows of ground),
     searched every 3 degrees and then every degree around the best.
     """
-    gray = _gray(image)
-    shrink = min(1.0, _SKEW_SIDE_PX / max(gray.shape[:2]))
-    if shrink < 1.0:
-        gray = cv2.resize(gray, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+    gray = _shrunk_gray(image, _SKEW_SIDE_PX)
     dark, light = _ink_masks(gray)
     ink = (dark if dark.sum() >= light.sum() else light).astype(np.float32)
     if not ink.any():
