@@ -173,6 +173,9 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
 # lost only before a dot, slash or hyphen ("0508 2026" is as likely a code and a year).
 # What OCR makes of a dot-matrix date separator besides a separator (see the pattern below).
 _MISREAD = r"[,;:°'*_]"
+# A four-digit year that opens a repaired year-first date: this century's or the Buddhist era's,
+# not glued to a digit or a time before it.
+_REPAIRED_YEAR = r"2(?<!\d2)(?<!\d:2)[05]\d\d"
 _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         Form.TRIPLE,
@@ -214,6 +217,31 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
             rf"(?P<c>{_FIRST}(?:\d[0-3]\d (?:20|25)\d\d|\d (?:0[1-9]|1[0-2])(?:20|25)\d\d"
             r"|(?<=2)0\d\d(?: (?:0[1-9]|1[0-2])|(?:0[1-9]|1[0-2]) )[0-3]\d))(?![\d:])"
             r"(?P<repaired>)(?P<split>)"
+        ),
+    ),
+    # A triple whose first separator OCR read as a space, after a keyword: "EXP 21 07.2027", read
+    # elsewhere as a count and the month 07.2027, was then July's last day, ten days later than
+    # printed. A two-digit day and month and a four-digit year of this century or the Buddhist era's.
+    (
+        Form.TRIPLE,
+        re.compile(rf"(?P<a>{_FIRST}\d) (?P<b>\d\d)[./\-](?P<y>(?:20|25)\d\d)(?![\d:])(?P<repaired>)"),
+    ),
+    # A year-first date with one separator lost or read as a space, as OCR drops a dot-matrix
+    # separator's dots or spaces a coder's columns: "202708/18", "2027 08.18", "2027.0818",
+    # "2027.08 18", after a keyword. Read without this, "2027.08 18" was August's last day and
+    # "2027 08.18" August 2018; "202708/18" was no date.
+    (
+        Form.YEAR_FIRST,
+        re.compile(
+            rf"(?P<y>{_REPAIRED_YEAR}) ?(?P<m>0[1-9]|1[0-2])[./\-](?P<d>[0-3]\d)(?![\d:])(?![./\-]\d)"
+            r"(?P<repaired>)"
+        ),
+    ),
+    (
+        Form.YEAR_FIRST,
+        re.compile(
+            rf"(?P<y>{_REPAIRED_YEAR})[./\-](?P<m>0[1-9]|1[0-2]) ?(?P<d>[0-3]\d)(?![\d:])(?![./\-]\d)"
+            r"(?P<repaired>)"
         ),
     ),
 )

@@ -419,6 +419,41 @@ def test_a_separator_ocr_read_as_another_mark_is_repaired(text: str, expected: s
     assert _best_date(text) == expected, text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the first separator read as a space: not a count and the month's last day
+        ("EXP 21 07.2027", "2027-07-21"),
+        ("BEST BEFORE: 07 03/2027 L4", "2027-03-07"),
+        ("MFG 21 07.2026 EXP 21 07.2027", "2027-07-21"),
+        # year first, one separator lost or read as a space: not a month, not another year's month
+        ("EXP: 202708/18", "2027-08-18"),
+        ("EXP:\n202708/18", "2027-08-18"),
+        ("BB 2027 07.21", "2027-07-21"),
+        ("EXP 2027.07 21", "2027-07-21"),
+        ("EXP 2027.0718", "2027-07-18"),
+        ("EXP 2570.07 21", "2027-07-21"),  # the Buddhist era's year
+    ],
+)
+def test_a_lost_separator_after_a_keyword_is_repaired(text: str, expected: str) -> None:
+    assert _best_date(text) == expected, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # away from a keyword the shapes stay what they were: a count and a month, no date
+        ("07 03/2027 L4", "2027-03"),
+        ("Tel 202708/18", None),
+        # and an impossible day is no date, nor the price after the year a month
+        ("EXP 2027 12.50", None),
+    ],
+)
+def test_a_lost_separator_is_repaired_only_after_a_keyword(text: str, expected: str | None) -> None:
+    best = parse_dates(text, REF).best
+    assert (best and best.date.isoformat()[: len(expected or "")]) == expected, text
+
+
 @pytest.mark.parametrize("text", ["EXP 08:05.27", "EXP 12.05:27", "EXP 12,5,27", "BB 05,2027"])
 def test_a_time_a_list_or_a_price_is_not_a_repaired_date(text: str) -> None:
     # Only before a four-digit year.
