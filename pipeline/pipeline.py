@@ -48,6 +48,7 @@ from pipeline.second_chance import (
     Target,
     VariantRead,
     doubtful,
+    lost_digit,
     need,
     plan,
     read_short,
@@ -589,7 +590,7 @@ class Pipeline:
             if refused:
                 skipped += [planned.name for later in rounds[index + 1 :] for planned in later]
                 break
-        strict = _read_short(context.doubted, lines, settings)
+        strict = _only_completion(context.doubted, lines, settings)
         return _second_chance_result(reads, skipped, started, context.doubted, strict)
 
     async def _aread_variant(
@@ -982,7 +983,7 @@ class Pipeline:
                 if read is not None:
                     reads.append(read)
         found, report = _second_chance_result(
-            reads, [], started, doubted, _read_short(doubted, lines, settings)
+            reads, [], started, doubted, _only_completion(doubted, lines, settings)
         )
         return found or lines, report
 
@@ -1294,6 +1295,12 @@ def _second_chance_result(
 def _read_short(found: ParsedDate | None, lines: Sequence[OcrLine], settings: _Settings) -> bool:
     """Whether ``found`` (a doubted date, or ``None``) is :func:`read_short` in ``lines``."""
     return found is not None and read_short(found, lines, _plausible(settings))
+
+
+def _only_completion(found: ParsedDate | None, lines: Sequence[OcrLine], settings: _Settings) -> bool:
+    """Whether only a date that completes ``found`` (a doubted date, or ``None``) may replace it:
+    it is :func:`read_short` in ``lines``, or it :func:`lost_digit`."""
+    return found is not None and (lost_digit(found) or _read_short(found, lines, settings))
 
 
 def _plausible(settings: _Settings) -> tuple[dt.date, dt.date]:

@@ -23,6 +23,7 @@ from pipeline.second_chance import (
     completes,
     cut_date_line,
     doubtful,
+    lost_digit,
     need,
     plan,
     read_short,
@@ -399,6 +400,36 @@ def test_what_is_doubtful() -> None:
     # Without a word on the print, every unlabelled date without a year is doubtful: a date that
     # replaces a doubtful one must be beyond doubt on any print.
     assert doubtful(CUT_YEAR)
+
+
+def test_a_date_that_lost_a_digit_is_doubtful_on_any_print_and_only_its_completion_replaces_it() -> None:
+    # "BBD: 21/11/2025" in faint dots read "1/11/2025" (hard set v4 980039): one field of one
+    # digit beside two-digit ones, doubtful without the dot grid being measured.
+    short = _parsed("1/11/2025", dt.date(2025, 11, 1), DateKind.EXPIRY)
+    for text in ("1/11/2025", "24-9-26", "2.08.30", "28/1/25"):
+        assert lost_digit(_parsed(text, dt.date(2026, 1, 1), DateKind.EXPIRY)), text
+        assert doubtful(_parsed(text, dt.date(2026, 1, 1), DateKind.EXPIRY), _never), text
+    assert need(short, _never) is Need.DOUBTFUL
+    # Padded alike, or unpadded alike, or spelt: whole.
+    for text in ("21/11/2025", "01.05.2027", "1/5/26", "1 MAY 2027", "2027-5-12", "210525"):
+        assert not lost_digit(_parsed(text, dt.date(2026, 1, 1), DateKind.EXPIRY)), text
+
+    def read_as(name: str, text: str, date: dt.date) -> VariantRead:
+        return VariantRead(name, (), _parsed(text, date, DateKind.EXPIRY))
+
+    whole = read_as("window:contrast", "21/11/2025", dt.date(2025, 11, 21))
+    other = [
+        read_as("window:dots", "12/11/2024", dt.date(2024, 11, 12)),
+        read_as("window:upscale", "12/11/2024", dt.date(2024, 11, 12)),
+    ]
+    assert winner([*other, whole], short, strict=True) == (whole, 1)
+    assert winner(other, short, strict=True) is None
+    assert settled([whole], short) and not settled(other, short)
+    # Read again as it is by MIN_VOTES reads: the label prints it so, and the reading stops there
+    # (the first read's date stays: no read of it votes).
+    again = [read_as(f"window:{name}", "1/11/2025", dt.date(2025, 11, 1)) for name in ("dots", "contrast")]
+    assert settled(again, short) and not settled(again[:1], short)
+    assert winner(again, short, strict=True) is None
 
 
 def test_what_the_first_read_asks_of_the_second_chance() -> None:
