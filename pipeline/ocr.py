@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import cv2
 import numpy as np
@@ -168,6 +168,15 @@ def default_model_paths() -> dict[str, Path]:
     }
 
 
+class Padding(NamedTuple):
+    """Rows and columns grown round a tight strip (see ``_STRIP_MAX_UPSCALE``), in its pixels."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+
 @dataclass(frozen=True, slots=True)
 class DetInput:
     """One image prepared for text detection, with what is needed to map boxes back."""
@@ -175,9 +184,9 @@ class DetInput:
     batch: np.ndarray  # (1, 3, H, W) float32
     shape: tuple[int, int]  # (height, width) of the image the boxes are reported in
     scale: float  # original pixels per reported pixel
-    # A padded strip's (see _STRIP_MAX_UPSCALE): where the image lies in the padded one, (left,
-    # top) in original pixels, and the image's (height, width); None for an image read as it is.
-    padding: tuple[int, int, int, int] | None = None
+    # A tight strip's (see _STRIP_MAX_UPSCALE): the rows and columns it was grown by, in its own
+    # pixels, to the canvas the boxes are reported in; None for an image read as it is.
+    padding: Padding | None = None
 
 
 class TextDetector:
@@ -241,7 +250,7 @@ class TextDetector:
         """
         if scale is None and (padding := _strip_padding(image.shape[:2], self._limit_side_len)):
             prepared = self.preprocess(_padded(image, padding))
-            return dataclasses.replace(prepared, padding=(padding[2], padding[0], *image.shape[:2]))
+            return dataclasses.replace(prepared, padding=padding)
         height, width = image.shape[:2]
         if scale is None:
             factor = max(1.0, max(height, width) / _DET_MAX_SIDE_PX)
@@ -270,13 +279,15 @@ class TextDetector:
         """
         boxes, _ = self._post(prob_map, prepared.shape)
         height, width = prepared.shape
+        # the canvas in original pixels, where a padded strip's boxes are found
+        canvas = (round(height * prepared.scale), round(width * prepared.scale))
         kept = []
         for box in boxes:
             quad = box.astype(np.float32) if is_polygon(box) else _order_clockwise(box.astype(np.float32))
             quad[:, 0] = np.clip(quad[:, 0], 0, width - 1)
             quad[:, 1] = np.clip(quad[:, 1], 0, height - 1)
             if min(_quad_size(quad)) > 3:
-                kept.append(_unpadded(quad * prepared.scale, prepared.padding))
+                kept.append(_unpadded(quad * prepared.scale, prepared.padding, canvas))
         return quad_reading_order(kept)
 
     def detect(self, image: np.ndarray, scale: float | None = None) -> list[np.ndarray]:
@@ -841,8 +852,8 @@ def _read_dictionary(path: Path, source: str) -> list[str]:
     return characters
 
 
-def _strip_padding(shape: tuple[int, int], limit_side_len: int) -> tuple[int, int, int, int] | None:
-    """``(top, bottom, left, right)`` rows and columns that grow a tight strip (see
+def _strip_padding(shape: tuple[int, int], limit_side_len: int) -> Padding | None:
+    """The rows and columns that grow a tight strip (see
     ``_STRIP_MAX_UPSCALE``) at most ``_DET_MAX_SIDE_PX`` long to at least ``limit_side_len`` each
     way, split evenly, so that the detector reads it at its own scale; ``None`` for any other
     shape."""
@@ -853,7 +864,7 @@ def _strip_padding(shape: tuple[int, int], limit_side_len: int) -> tuple[int, in
     if long > _DET_MAX_SIDE_PX:
         return None  # a canvas within a photo's (2000 x 2000 at most); longer strips as before
     rows, columns = max(0, limit_side_len - height), max(0, limit_side_len - width)
-    return rows // 2, rows - rows // 2, columns // 2, columns - columns // 2
+    return Padding(rows // 2, rows - rows // 2, columns // 2, columns - columns // 2)
 
 
 def _padded_size(shape: tuple[int, int], limit_side_len: int) -> tuple[int, int]:
@@ -865,8 +876,8 @@ def _padded_size(shape: tuple[int, int], limit_side_len: int) -> tuple[int, int]
     return shape[0] + top + bottom, shape[1] + left + right
 
 
-def _padded(image: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
-    """``image`` grown by ``padding`` (top, bottom, left, right) in the median colour of its border."""
+def _padded(image: np.ndarray, padding: Padding) -> np.ndarray:
+    """``image`` grown by ``padding`` in the median colour of its border."""
     border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).reshape(
         -1, image.shape[2] if image.ndim == 3 else 1
     )
@@ -874,12 +885,14 @@ def _padded(image: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray
     return cv2.copyMakeBorder(image, *padding, cv2.BORDER_CONSTANT, value=colour)
 
 
-def _unpadded(quad: np.ndarray, padding: tuple[int, int, int, int] | None) -> np.ndarray:
-    """A box found on a padded strip, in the strip's own pixels (clipped to it)."""
+def _unpadded(quad: np.ndarray, padding: Padding | None, canvas: tuple[int, int]) -> np.ndarray:
+    """A box found on a strip's padded ``canvas`` (its ``(height, width)``), in the strip's own
+    pixels (clipped to it)."""
     if padding is None:
         return quad
-    left, top, height, width = padding
-    quad = quad - np.array([left, top], np.float32)
+    height = canvas[0] - padding.top - padding.bottom
+    width = canvas[1] - padding.left - padding.right
+    quad = quad - np.array([padding.left, padding.top], np.float32)
     quad[:, 0] = np.clip(quad[:, 0], 0, width - 1)
     quad[:, 1] = np.clip(quad[:, 1], 0, height - 1)
     return quad
