@@ -214,9 +214,9 @@ class PipelineConfig:
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
     # grid, counts but is not read). A read costs a text-detector pass and recognition of what it
     # finds. The default tries every variant of the default lists.
-    second_chance_max_variants: int = 14
+    second_chance_max_variants: int = 15
     # The variants read, in order: comma-separated, each steps joined with "+" (pipeline/variants.py
-    # names them: coder, dots, contrast, invert, upscale, turn90, turn180, turn270, deskew). The
+    # names them: coder, dots, contrast, invert, upscale, turn90, turn180, turn270, deskew, flat). The
     # defaults are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance
     # reads"). coder comes first in both: it reads the pixels as they are, with the detector
     # fine-tuned for coder print, and its date stands on one read (realworld2 001 and 016, hard set
@@ -228,8 +228,12 @@ class PipelineConfig:
     # photo whose text leans 4 degrees or more (up to 90 either way): a dotted line at 20 degrees
     # that the first read cut in two ("06-11" and "19-07-") reads whole levelled, and dots levelled
     # read a code turned 60 degrees, or 90 (as dots+turn90 did before; bench/RESULTS.md,
-    # "seventh session", "eighth session").
-    second_chance_photo_variants: str = "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270"
+    # "seventh session", "eighth session"). Last, the print lifted off its ground and levelled: dots
+    # on streaked film turned 80 degrees, which every other variant read as "PKD:" alone (hard set
+    # v3 960092; "twenty-second session"); it costs a read only where all the others read no date.
+    second_chance_photo_variants: str = (
+        "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270,flat+deskew"
+    )
     # Then, on a photo the text detector reads shrunk (most over 2,000 px a side), windows around the
     # lines of its read that hold digits, read up close at their own scale
     # (pipeline.regions.text_windows): a small code on a big photo, its lines slanted and close,

@@ -181,6 +181,26 @@ def test_joined_dots_become_strokes() -> None:
     assert ink_pieces(variant.image) <= 3 * len("16/11")
 
 
+def test_flat_lifts_dots_off_a_streaked_ground() -> None:
+    # Dots on film whose shading runs in bands (hard set v3 960092): a threshold takes the dark
+    # bands for ink; the flat variant keeps the dots and drops the bands.
+    label = dot_matrix_label("16/11", pitch_px=12, dot_radius_px=3).image
+    rows = np.arange(label.shape[0], dtype=np.float32)[:, None, None]
+    columns = np.arange(label.shape[1], dtype=np.float32)[None, :, None]
+    shade = 0.6 + 0.4 * np.sin(rows / 7.0 + columns / 40.0)
+    streaked = np.clip(label.astype(np.float32) * shade, 0, 255).astype(np.uint8)
+    variant = make_variant(streaked, (Step.FLAT,))
+    assert variant is not None and variant.image.shape == streaked.shape
+
+    def ink(image: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) < 128
+
+    dots = ink(label)
+    assert np.count_nonzero(ink(streaked) & ~dots) > 0.3 * dots.size  # the bands read as ink
+    assert np.count_nonzero(ink(variant.image) & dots) >= 0.95 * np.count_nonzero(dots)
+    assert np.count_nonzero(ink(variant.image) & ~dots) < 0.01 * dots.size
+
+
 def test_skew_is_measured_and_levelled() -> None:
     label = np.full((400, 900, 3), 235, np.uint8)
     for row in range(3):
