@@ -252,7 +252,11 @@ def _parse(
     if not _DIGIT.search(normalized):
         return (), (), normalized
     keywords = find_keywords(normalized)
-    matches = find_matches(normalized, {keyword.end for keyword in keywords})
+    matches = find_matches(
+        normalized,
+        {keyword.end for keyword in keywords},
+        {keyword.end for keyword in keywords if keyword.role is not Role.LOT},
+    )
     if not keywords and any("half" in match.groups.re.groupindex for match in matches):
         matches = [match for match in matches if not _lone_half(normalized, match, matches)]
     guessed = by_script = False

@@ -174,8 +174,11 @@ _NUMERIC_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
 # What OCR makes of a dot-matrix date separator besides a separator (see the pattern below).
 _MISREAD = r"[,;:°'*_]"
 # A four-digit year that opens a repaired year-first date: this century's or the Buddhist era's,
-# not glued to a digit or a time before it.
+# not glued to a digit or a time before it; and the day that closes it, 01 to 31.
 _REPAIRED_YEAR = r"2(?<!\d2)(?<!\d:2)[05]\d\d"
+_REPAIRED_DAY = r"0[1-9]|[12]\d|3[01]"
+# Units and currencies that make a number after a month a count or a price, not its day.
+_COUNT_UNITS = "G|KG|MG|ML|CL|KJ|KCAL|PCS|PC|PK|X|MONTHS?|EUR|USD|%"
 _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     (
         Form.TRIPLE,
@@ -221,26 +224,35 @@ _DAMAGED_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
     ),
     # A triple whose first separator OCR read as a space, after a keyword: "EXP 21 07.2027", read
     # elsewhere as a count and the month 07.2027, was then July's last day, ten days later than
-    # printed. A two-digit day and month and a four-digit year of this century or the Buddhist era's.
+    # printed. A day and a month of two digits and a four-digit year of this century or the
+    # Buddhist era's.
     (
         Form.TRIPLE,
-        re.compile(rf"(?P<a>{_FIRST}\d) (?P<b>\d\d)[./\-](?P<y>(?:20|25)\d\d)(?![\d:])(?P<repaired>)"),
-    ),
-    # A year-first date with one separator lost or read as a space, as OCR drops a dot-matrix
-    # separator's dots or spaces a coder's columns: "202708/18", "2027 08.18", "2027.0818",
-    # "2027.08 18", after a keyword. Read without this, "2027.08 18" was August's last day and
-    # "2027 08.18" August 2018; "202708/18" was no date.
-    (
-        Form.YEAR_FIRST,
         re.compile(
-            rf"(?P<y>{_REPAIRED_YEAR}) ?(?P<m>0[1-9]|1[0-2])[./\-](?P<d>[0-3]\d)(?![\d:])(?![./\-]\d)"
+            rf"(?P<a>{_FIRST}(?<=[0-3])\d)(?<!00) (?P<b>0[1-9]|1[0-2])[./\-](?P<y>(?:20|25)\d\d)(?![\d:])"
             r"(?P<repaired>)"
         ),
     ),
+    # A year-first date whose first separator OCR lost, as it drops a dot-matrix separator's dots:
+    # "EXP: 202708/18" was no date. Glued only: "2031 05.27" is as often a lot and a month ("LOT
+    # EXP" over "2031 05.27", "L2507 05/27": a review's findings), and read year first it gave a
+    # date years later than printed.
     (
         Form.YEAR_FIRST,
         re.compile(
-            rf"(?P<y>{_REPAIRED_YEAR})[./\-](?P<m>0[1-9]|1[0-2]) ?(?P<d>[0-3]\d)(?![\d:])(?![./\-]\d)"
+            rf"(?P<y>{_REPAIRED_YEAR})(?P<m>0[1-9]|1[0-2])[./\-](?P<d>{_REPAIRED_DAY})(?![\d:])(?![./\-]\d)"
+            r"(?P<repaired>)"
+        ),
+    ),
+    # A year-first date whose second separator OCR lost or read as a space: "EXP 2027.0718" was no
+    # date and "EXP 2027.07 21" July's last day. Not before a decimal, a letter, or a unit or a
+    # currency after a space ("2027.06 24X200ML", "2027.05 19,99 EUR", "2027.06 24 PCS", "2027.06 18
+    # MONTHS": a month and a count or a price, a review's findings).
+    (
+        Form.YEAR_FIRST,
+        re.compile(
+            rf"(?P<y>{_REPAIRED_YEAR})[./\-](?P<m>0[1-9]|1[0-2]) ?(?P<d>{_REPAIRED_DAY})(?![\d:])"
+            rf"(?![./\-,]\d)(?![^\W\d_])(?! (?:{_COUNT_UNITS})(?![^\W\d_]))"
             r"(?P<repaired>)"
         ),
     ),
@@ -487,10 +499,15 @@ def _canadian_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -
     return _after_keyword(text, match.start, keyword_ends, _CANADIAN_GAP)
 
 
-def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
+def find_matches(
+    text: str, keyword_ends: AbstractSet[int], repair_ends: AbstractSet[int] | None = None
+) -> list[RawMatch]:
     """Every date-shaped span of ``text`` (normalised), in text order, none overlapping.
 
     ``keyword_ends`` are the positions where a keyword ends: a loose shape may be glued there.
+    ``repair_ends`` (default: all of them) are those of keywords that may label a repaired shape
+    (``_DAMAGED_PATTERNS``): not a lot keyword's, whose shape is the lot ("LOT 12 06.2027" is a lot
+    and June 2027; "L2507 05/27" a lot and May 2027).
 
     Where matches overlap, the one that starts first wins, then the longer one. A match that
     later proves impossible (31/02/2026) still keeps its span: an impossible date is not a
@@ -520,7 +537,7 @@ def find_matches(text: str, keyword_ends: AbstractSet[int]) -> list[RawMatch]:
                     position = max(position, again.end())
             break
     if keyword_ends:
-        found = _repairs_kept(text, found, keyword_ends)
+        found = _repairs_kept(text, found, keyword_ends if repair_ends is None else repair_ends)
     if found and found[-1].groups.re is _CANADIAN_PATTERN[1]:  # it runs last, on few labels
         found = [match for match in found if _canadian_kept(text, match, keyword_ends)]
     if len(found) < 2:

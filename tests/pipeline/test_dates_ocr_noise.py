@@ -426,11 +426,11 @@ def test_a_separator_ocr_read_as_another_mark_is_repaired(text: str, expected: s
         ("EXP 21 07.2027", "2027-07-21"),
         ("BEST BEFORE: 07 03/2027 L4", "2027-03-07"),
         ("MFG 21 07.2026 EXP 21 07.2027", "2027-07-21"),
-        # year first, one separator lost or read as a space: not a month, not another year's month
+        # year first, a separator lost (or the second read as a space): not a month, not no date
         ("EXP: 202708/18", "2027-08-18"),
         ("EXP:\n202708/18", "2027-08-18"),
-        ("BB 2027 07.21", "2027-07-21"),
         ("EXP 2027.07 21", "2027-07-21"),
+        ("EXP 2027.07 21 LOT 4", "2027-07-21"),
         ("EXP 2027.0718", "2027-07-18"),
         ("EXP 2570.07 21", "2027-07-21"),  # the Buddhist era's year
     ],
@@ -447,6 +447,20 @@ def test_a_lost_separator_after_a_keyword_is_repaired(text: str, expected: str) 
         ("Tel 202708/18", None),
         # and an impossible day is no date, nor the price after the year a month
         ("EXP 2027 12.50", None),
+        # A review's findings: a lot and a month, never one year-first date years later, nor none
+        ("LOT EXP\n2031 05.27", "2027-05"),
+        ("Batch/Expiry: 2031 05/27", "2027-05"),
+        ("B.NO. MFG. EXP.\n2031 05.25 04.27", "2027-04"),
+        ("L2507 05/27", "2027-05"),
+        ("MFD 07/25\nL2507 07/27", "2027-07"),
+        ("500g e\n2031 05.27", "2027-05"),
+        ("LOT 12 06.2027", "2027-06"),  # a lot keyword licenses no repaired shape
+        # a month and a count, a price or a time: the month, not a day
+        ("EXP 2027.06 18 MONTHS", "2027-06"),
+        ("EXP 2027.06 24X200ML", "2027-06"),
+        ("BB 2027.06 24 PCS", "2027-06"),
+        ("MHD 2027.05 19,99 EUR", "2027-05"),
+        ("EXP 2027-06 10H30", "2027-06"),
     ],
 )
 def test_a_lost_separator_is_repaired_only_after_a_keyword(text: str, expected: str | None) -> None:
