@@ -499,13 +499,11 @@ def _canadian_kept(text: str, match: RawMatch, keyword_ends: AbstractSet[int]) -
     return _after_keyword(text, match.start, keyword_ends, _CANADIAN_GAP)
 
 
-def find_matches(
-    text: str, keyword_ends: AbstractSet[int], repair_ends: AbstractSet[int] | None = None
-) -> list[RawMatch]:
+def find_matches(text: str, keyword_ends: AbstractSet[int], repair_ends: AbstractSet[int]) -> list[RawMatch]:
     """Every date-shaped span of ``text`` (normalised), in text order, none overlapping.
 
     ``keyword_ends`` are the positions where a keyword ends: a loose shape may be glued there.
-    ``repair_ends`` (default: all of them) are those of keywords that may label a repaired shape
+    ``repair_ends`` are those of the keywords that may label a repaired shape
     (``_DAMAGED_PATTERNS``): not a lot keyword's, whose shape is the lot ("LOT 12 06.2027" is a lot
     and June 2027; "L2507 05/27" a lot and May 2027).
 
@@ -537,7 +535,7 @@ def find_matches(
                     position = max(position, again.end())
             break
     if keyword_ends:
-        found = _repairs_kept(text, found, keyword_ends if repair_ends is None else repair_ends)
+        found = _repairs_kept(text, found, repair_ends)
     if found and found[-1].groups.re is _CANADIAN_PATTERN[1]:  # it runs last, on few labels
         found = [match for match in found if _canadian_kept(text, match, keyword_ends)]
     if len(found) < 2:
