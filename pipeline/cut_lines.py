@@ -10,7 +10,8 @@ not stop it.
 
 A read looks cut at one end (:func:`cut_ends`) when it ends where a date cannot end: a digit then a
 separator (``09.``, ``20/``) or a separator and one digit (``18.05.2``), or a letter and a short
-number (``FAB 21``, ``78BF180``: no date is printed as one to five digits after a word); or
+number (``FAB 21``, ``78BF180``: no date is printed as one to five digits after a word), or a
+spaced day and month without their year (``03 06`` of ``HSD 03 06 27``); or
 begins where a date cannot begin: a separator before a digit (``-2024``, ``/06/27``), or a day of
 one digit before a two-digit month between two like separators (``1.07.2027`` of ``21.07.2027``;
 not ``8.0g`` or ``1.99``).
@@ -83,8 +84,15 @@ _ON_LINE = 0.5
 
 # Where a printed date cannot end: a digit and a separator; a number, a separator and one digit
 # (a month or a year cut after its first digit: 18.0, 18.05.2); a letter, at most two spaces,
-# colons or stops, then one to five digits (a keyword and a date cut short: FAB 21, 78BF180).
-_CUT_END = re.compile(r"(?:\d[./\-]\d?|[^\W\d_][ :.]{0,2}\d{1,5})$")
+# colons or stops, then one to five digits (a keyword and a date cut short: FAB 21, 78BF180); a
+# day and a month spaced as coders space them, alone or with one digit of the year (03 06 of
+# HSD 03 06 27 where dots on streaked film fade before the year, hard set v5 1000183; 03 06 2):
+# a label that prints a day and month without its year writes the month (03 JUN), and a number
+# before the pair (a lot's 1203 06) or a separator in it (12.50, a price) is no such pair.
+_CUT_END = re.compile(
+    r"(?:\d[./\-]\d?|[^\W\d_][ :.]{0,2}\d{1,5}"
+    r"|(?<![\d./\-])(?:0[1-9]|[12]\d|3[01]) (?:0[1-9]|1[0-2])(?: \d)?)$"
+)
 # Where a printed date cannot begin: a separator and a digit; one digit, a separator, two digits
 # and the same separator (coders print the day as two digits: 1.07.2027 is 21.07.2027 cut; a
 # weight 8.0g or a price 1.99 is not a date).

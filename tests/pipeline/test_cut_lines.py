@@ -63,6 +63,14 @@ def _box(x1: float, y1: float, x2: float, y2: float) -> np.ndarray:
         ("Packed on 18.04.28", (False, False)),
         ("400g", (False, False)),
         ("£1.50", (False, False)),
+        ("03 06", (False, True)),  # HSD 03 06 27 in dots that fade before the year
+        ("HSD 03 06", (False, True)),
+        ("28 09 2", (False, True)),
+        ("03 06 27", (False, False)),
+        ("03 06 2027", (False, False)),
+        ("LOT 1203 06", (False, False)),  # a lot number's digits before the pair
+        ("12 50", (False, False)),  # no month
+        ("18.03 06", (False, False)),
         ("", (False, False)),
     ],
 )
