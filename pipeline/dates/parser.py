@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from bisect import bisect_right
@@ -97,6 +98,9 @@ def parse_dates(
     window = _year_window(reference_date, years_back, years_ahead)
     text = text[:MAX_TEXT_CHARS]
     candidates, _, normalized = _parse(text, order, window, grace_days, default)
+    restored = _first_separator_restored(text, normalized, candidates, window, order, grace_days, default)
+    if restored is not None:
+        return restored
     if candidates and not _has_expiry(candidates):
         # No expiry date printed: perhaps a shelf life from the production date printed.
         kept = _shelf_life_expiry(text, normalized, candidates, reference_date)
@@ -116,6 +120,65 @@ def parse_dates(
     if not candidates:
         return _NOTHING
     return DateParseResult(best=best, candidates=candidates)
+
+
+# A year-first date whose first separator OCR read as a space ("EXP 2027 07.21" of 2027.07.21: a
+# dot-matrix separator is two or three dots, and the read drops them): the year, a space, then
+# month, separator and day. Read as it stands, its tail is a month and a two-digit year ("07.21",
+# July 2021), a date years before the label was printed, or none at all ("12.05": 2005).
+_SPACED_YEAR_FIRST = re.compile(
+    r"(?<![\d./\-])(?:20|25)\d\d( )"
+    r"(?P<tail>(?:0[1-9]|1[0-2])(?P<s>[./\-])(?:0[1-9]|[12]\d|3[01]))(?![\d./\-])"
+)
+
+
+def _first_separator_restored(
+    text: str,
+    normalized: str,
+    candidates: tuple[ParsedDate, ...],
+    window: YearWindow,
+    order: DateOrder | None,
+    grace_days: int,
+    default: DateOrder,
+) -> DateParseResult | None:
+    """The text read again with the first separator of its :data:`_SPACED_YEAR_FIRST` dates put back
+    (``EXP 2027 07.21`` read as ``EXP 2027.07.21``), where that names a plausible expiry date
+    that the text as it stands does not give: ``None`` otherwise.
+
+    Only where the tail as read is no plausible date: "LOT EXP" over "2031 05.27" is as often a lot
+    and a month (May 2027, plausible) as a date, and stays the month (a review's finding, twenty-
+    second session); "EXP 2027 07.21" as read is July 2021, more than five years before the
+    reference date (``YearWindow.plausible_range``). And only where a keyword names the restored
+    date an expiry date and it is the answer: a lot's "LOT 2027 07.21" stays as it was. The
+    answer's text is the span as printed (``2027 07.21``), so that it is found on its line.
+    """
+    first, last = window.plausible_range()
+    # Compared as normalised (one character for one): a tail read "O5.27" is the month 05.27.
+    plausible_tails = {normalize(found.text) for found in candidates if first <= found.date <= last}
+    spaces = [
+        match for match in _SPACED_YEAR_FIRST.finditer(normalized) if match["tail"] not in plausible_tails
+    ]
+    if not spaces:
+        return None
+    chars = list(text)
+    for match in spaces:
+        chars[match.start(1)] = match["s"]
+    found, _, _ = _parse("".join(chars), order, window, grace_days, default)
+    best = _pick_best(found) if found else None
+    if (
+        best is None
+        or best.kind is not DateKind.EXPIRY
+        or best.precision is not DatePrecision.DAY
+        or not first <= best.date <= last
+    ):
+        return None
+    for match in spaces:
+        if best.text == match.group().replace(" ", match["s"], 1):
+            printed = dataclasses.replace(best, text=text[match.start() : match.end()])
+            return DateParseResult(
+                best=printed, candidates=tuple(printed if date is best else date for date in found)
+            )
+    return None
 
 
 def _year_moved(best: ParsedDate | None, whole: ParsedDate, window: YearWindow) -> bool:

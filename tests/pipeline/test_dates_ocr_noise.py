@@ -468,6 +468,47 @@ def test_a_lost_separator_is_repaired_only_after_a_keyword(text: str, expected: 
     assert (best and best.date.isoformat()[: len(expected or "")]) == expected, text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected", "printed"),
+    [
+        # Year first, its first separator read as a space. Its tail as read was July 2021, more
+        # than five years before the reference date (expired long ago), or no date at all.
+        ("BB 2027 07.21", "2027-07-21", "2027 07.21"),
+        ("EXP: 2027 07/21", "2027-07-21", "2027 07/21"),
+        ("EXP 2027 12.05", "2027-12-05", "2027 12.05"),
+        ("MFG 2025.01.04\nEXP 2027 01.03", "2027-01-03", "2027 01.03"),
+        ("EXP 2570 07.21", "2027-07-21", "2570 07.21"),  # the Buddhist era's year
+    ],
+)
+def test_a_year_first_date_whose_first_separator_read_as_a_space_is_repaired(
+    text: str, expected: str, printed: str
+) -> None:
+    best = parse_dates(text, REF).best
+    assert best is not None and best.date.isoformat() == expected, text
+    assert best.kind is DateKind.EXPIRY and best.precision is DatePrecision.DAY
+    assert best.text == printed  # the span as printed, which the pipeline finds on its line
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Its tail a plausible month: as often a lot and a month (the review's findings above).
+        ("LOT EXP\n2031 05.27", "2027-05"),
+        ("B.NO. MFG. EXP.\n2031 05.25 04.27", "2027-04"),
+        ("LOT EXP\n2031 O5.27", "2027-05"),  # its 0 read as an O
+        # No expiry keyword, or a lot's: left as read.
+        ("2027 07.21", "2021-07"),
+        ("LOT 2027 07.21", "2021-07"),
+        ("EXP 2027 07.2150", None),  # no day: the tail runs on
+    ],
+)
+def test_a_spaced_year_first_date_is_repaired_only_where_its_tail_is_no_plausible_date(
+    text: str, expected: str | None
+) -> None:
+    best = parse_dates(text, REF).best
+    assert (best and best.date.isoformat()[: len(expected or "")]) == expected, text
+
+
 @pytest.mark.parametrize("text", ["EXP 08:05.27", "EXP 12.05:27", "EXP 12,5,27", "BB 05,2027"])
 def test_a_time_a_list_or_a_price_is_not_a_repaired_date(text: str) -> None:
     # Only before a four-digit year.
