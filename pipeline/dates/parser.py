@@ -125,10 +125,12 @@ def parse_dates(
 # A year-first date whose first separator OCR read as a space ("EXP 2027 07.21" of 2027.07.21: a
 # dot-matrix separator is two or three dots, and the read drops them): the year, a space, then
 # month, separator and day. Read as it stands, its tail is a month and a two-digit year ("07.21",
-# July 2021), a date years before the label was printed, or none at all ("12.05": 2005).
+# July 2021), a date years before the label was printed, or none at all ("12.05": 2005). Not before
+# a year or a two-digit number ("2031 05.07 2025": a lot, then a production date whose second
+# separator was lost; a time, "10:30", may follow).
 _SPACED_YEAR_FIRST = re.compile(
     r"(?<![\d./\-])(?:20|25)\d\d( )"
-    r"(?P<tail>(?:0[1-9]|1[0-2])(?P<s>[./\-])(?:0[1-9]|[12]\d|3[01]))(?![\d./\-])"
+    r"(?P<tail>(?:0[1-9]|1[0-2])(?P<s>[./\-])(?:0[1-9]|[12]\d|3[01]))(?![\d./\-])(?! (?:\d{4}|\d\d)(?![\d:]))"
 )
 
 
@@ -145,25 +147,30 @@ def _first_separator_restored(
     (``EXP 2027 07.21`` read as ``EXP 2027.07.21``), where that names a plausible expiry date
     that the text as it stands does not give: ``None`` otherwise.
 
-    Only where the tail as read is no plausible date: "LOT EXP" over "2031 05.27" is as often a lot
-    and a month (May 2027, plausible) as a date, and stays the month (a review's finding, twenty-
-    second session); "EXP 2027 07.21" as read is July 2021, more than five years before the
-    reference date (``YearWindow.plausible_range``). And only where a keyword names the restored
-    date an expiry date and it is the answer: a lot's "LOT 2027 07.21" stays as it was. The
-    answer's text is the span as printed (``2027 07.21``), so that it is found on its line.
+    Only where no plausible date was read over the tail: "LOT EXP" over "2031 05.27" is as often a
+    lot and a month (May 2027, plausible) as a date, and stays the month, as "2031 05.07 2025"
+    stays a lot and 5 July 2025 (reviews' findings, twenty-second and twenty-third sessions);
+    "EXP 2027 07.21" as read is July 2021, more than five years before the reference date
+    (``YearWindow.plausible_range``; so a lot and a month over five years old would be read as one
+    date too: no label is photographed five years after it expired). And only where a keyword
+    names the restored date an expiry date and it is the answer: a lot's "LOT 2027 07.21" stays as
+    it was. The restored dates' texts are their spans as printed (``2027 07.21``), so that they are
+    found on their lines.
     """
     first, last = window.plausible_range()
-    # Compared as normalised (one character for one): a tail read "O5.27" is the month 05.27.
-    plausible_tails = {normalize(found.text) for found in candidates if first <= found.date <= last}
+    plausible = [found.text for found in candidates if first <= found.date <= last]
     spaces = [
-        match for match in _SPACED_YEAR_FIRST.finditer(normalized) if match["tail"] not in plausible_tails
+        match
+        for match in _SPACED_YEAR_FIRST.finditer(normalized)
+        if not any(_overlaps(text, read, match.start("tail"), match.end("tail")) for read in plausible)
     ]
     if not spaces:
         return None
     chars = list(text)
     for match in spaces:
         chars[match.start(1)] = match["s"]
-    found, _, _ = _parse("".join(chars), order, window, grace_days, default)
+    restored = "".join(chars)
+    found, _, _ = _parse(restored, order, window, grace_days, default)
     best = _pick_best(found) if found else None
     if (
         best is None
@@ -172,13 +179,19 @@ def _first_separator_restored(
         or not first <= best.date <= last
     ):
         return None
-    for match in spaces:
-        if best.text == match.group().replace(" ", match["s"], 1):
-            printed = dataclasses.replace(best, text=text[match.start() : match.end()])
-            return DateParseResult(
-                best=printed, candidates=tuple(printed if date is best else date for date in found)
-            )
-    return None
+    printed = {restored[match.start() : match.end()]: text[match.start() : match.end()] for match in spaces}
+    if best.text not in printed:
+        return None
+    as_printed = tuple(
+        dataclasses.replace(date, text=printed[date.text]) if date.text in printed else date for date in found
+    )
+    return DateParseResult(best=as_printed[found.index(best)], candidates=as_printed)
+
+
+def _overlaps(text: str, part: str, start: int, end: int) -> bool:
+    """Whether an occurrence of ``part`` in ``text`` overlaps ``text[start:end]``."""
+    at = text.find(part, max(0, start - len(part) + 1))
+    return part != "" and 0 <= at < end
 
 
 def _year_moved(best: ParsedDate | None, whole: ParsedDate, window: YearWindow) -> bool:

@@ -478,6 +478,8 @@ def test_a_lost_separator_is_repaired_only_after_a_keyword(text: str, expected: 
         ("EXP 2027 12.05", "2027-12-05", "2027 12.05"),
         ("MFG 2025.01.04\nEXP 2027 01.03", "2027-01-03", "2027 01.03"),
         ("EXP 2570 07.21", "2027-07-21", "2570 07.21"),  # the Buddhist era's year
+        ("EXP 2027 07.21 10:30", "2027-07-21", "2027 07.21"),  # a time after it
+        ("EXP 2O27 O7.21", "2027-07-21", "2O27 O7.21"),  # zeros read as O
     ],
 )
 def test_a_year_first_date_whose_first_separator_read_as_a_space_is_repaired(
@@ -489,6 +491,15 @@ def test_a_year_first_date_whose_first_separator_read_as_a_space_is_repaired(
     assert best.text == printed  # the span as printed, which the pipeline finds on its line
 
 
+def test_every_restored_date_keeps_its_text_as_printed() -> None:
+    found = parse_dates("MFG 2025 07.21\nEXP 2027 07.21", REF)
+    assert [(date.date.isoformat(), date.text) for date in found.candidates] == [
+        ("2025-07-21", "2025 07.21"),
+        ("2027-07-21", "2027 07.21"),
+    ]
+    assert found.best is found.candidates[1]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -496,6 +507,13 @@ def test_a_year_first_date_whose_first_separator_read_as_a_space_is_repaired(
         ("LOT EXP\n2031 05.27", "2027-05"),
         ("B.NO. MFG. EXP.\n2031 05.25 04.27", "2027-04"),
         ("LOT EXP\n2031 O5.27", "2027-05"),  # its 0 read as an O
+        # A second review's findings: a lot, then a production date that lost its second
+        # separator, is not a lot-year date; nor a lot and a day and month before a year.
+        ("B.NO. MFG. EXP.\n2031 05.07 2025 05.07.2027", "2027-07-05"),
+        ("Batch No. Mfg. Date Exp. Date\n2031 05-07 2025 05-07-2027", "2027-07-05"),
+        ("LOT EXP\n2031 05.07 2027", "2027-07-05"),
+        ("LOT EXP\n2031 05.07 27", None),
+        ("B.NO. MFG. EXP.\n2031 05.07 25 05.07.27", None),
         # No expiry keyword, or a lot's: left as read.
         ("2027 07.21", "2021-07"),
         ("LOT 2027 07.21", "2021-07"),
