@@ -112,7 +112,8 @@ def assemble_lines(lines: Sequence[OcrLine]) -> tuple[OcrLine, ...]:
         a read orders its lines by their rotated boxes (pipeline/ocr.py ``reading_order``), which
         the upright boxes here cannot redo on a tilted label (re-sorting by them put a date
         before its keyword on a UK held-out photo). A joined line's text is its pieces' text,
-        left to right, one space between them; its box the union of theirs; its confidence their
+        left to right (right to left where every piece was read upside down), one space between
+        them; its box the union of theirs; its confidence their
         mean weighted by characters; its ``detection_index`` theirs when they agree, else the
         lowest (the best detection, as merged reading windows keep). Lines that join nothing come
         back as they were. Apply it once, to the OCR's own lines: a joined line's box is taller
@@ -263,8 +264,13 @@ def _whole_date(piece: _Piece) -> bool:
 
 
 def _joined(chain: Sequence[OcrLine]) -> OcrLine:
-    """One line of pieces given left to right (see :func:`assemble_lines`)."""
-    texts = [line.text.strip() for line in chain]
+    """One line of pieces given left to right (see :func:`assemble_lines`). Pieces that were all
+    read turned by 180 degrees (``OcrLine.upside_down``) stand upside down in the photo, their
+    printed order right to left: their texts are joined in that order (``2018.`` and ``6.12`` of
+    an upside-down ``2018. 6.12``, left to right in the photo ``6.12`` then ``2018.``, had read
+    June 2012: realworld6 005 sent turned)."""
+    upside_down = all(line.upside_down for line in chain)
+    texts = [line.text.strip() for line in (reversed(chain) if upside_down else chain)]
     characters = sum(len(text) for text in texts)
     confidence = sum(line.confidence * len(text) for line, text in zip(chain, texts, strict=True))
     indices = {line.detection_index for line in chain}
@@ -279,5 +285,5 @@ def _joined(chain: Sequence[OcrLine]) -> OcrLine:
         ),
         detection_index=indices.pop() if len(indices) == 1 else min(i for i in indices if i >= 0),
         # Read turned only when every piece was: the line as printed stood upside down.
-        upside_down=all(line.upside_down for line in chain),
+        upside_down=upside_down,
     )
