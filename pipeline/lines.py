@@ -270,9 +270,10 @@ def _joined(chain: Sequence[OcrLine]) -> OcrLine:
     an upside-down ``2018. 6.12``, left to right in the photo ``6.12`` then ``2018.``, had read
     June 2012: realworld6 005 sent turned)."""
     upside_down = all(line.upside_down for line in chain)
-    texts = [line.text.strip() for line in (reversed(chain) if upside_down else chain)]
+    printed = list(reversed(chain)) if upside_down else chain
+    texts = [line.text.strip() for line in printed]
     characters = sum(len(text) for text in texts)
-    confidence = sum(line.confidence * len(text) for line, text in zip(chain, texts, strict=True))
+    confidence = sum(line.confidence * len(text) for line, text in zip(printed, texts, strict=True))
     indices = {line.detection_index for line in chain}
     return OcrLine(
         text=" ".join(texts),

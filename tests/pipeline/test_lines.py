@@ -58,11 +58,13 @@ def test_pieces_of_one_row_are_one_line_with_the_union_box_and_a_weighted_confid
 def test_pieces_all_read_upside_down_are_joined_right_to_left_as_printed() -> None:
     """An upside-down "2018. 6.12" stands in the photo as "6.12" left of "2018.": each piece reads
     right turned, and joined left to right they read June 2012 (realworld6 005 sent turned)."""
-    month_day = dataclasses.replace(_piece("6.12", 100, 100), upside_down=True)
-    year = dataclasses.replace(_piece("2018.", 230, 125), upside_down=True)
+    month_day = dataclasses.replace(_piece("6.12", 100, 100, confidence=0.6), upside_down=True)
+    year = dataclasses.replace(_piece("2018.", 230, 125, confidence=1.0), upside_down=True)
     (line,) = assemble_lines([month_day, year])
     assert line.text == "2018. 6.12"
     assert line.upside_down
+    # Each piece's confidence weighted by its own characters, whatever the order.
+    assert line.confidence == pytest.approx((1.0 * 5 + 0.6 * 4) / 9)
     # One piece read as cut and one turned: the photo's order, as before.
     (mixed,) = assemble_lines([dataclasses.replace(month_day, upside_down=False), year])
     assert mixed.text == "6.12 2018."
