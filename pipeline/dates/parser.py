@@ -157,11 +157,16 @@ def _first_separator_restored(
     it was. The restored dates' texts are their spans as printed (``2027 07.21``), so that they are
     found on their lines.
     """
+    # Every parse comes here (the lines' assembly asks the parser of each piece): most texts hold
+    # no such shape, and stop at the search.
+    shapes = list(_SPACED_YEAR_FIRST.finditer(normalized))
+    if not shapes:
+        return None
     first, last = window.plausible_range()
     plausible = [found.text for found in candidates if first <= found.date <= last]
     spaces = [
         match
-        for match in _SPACED_YEAR_FIRST.finditer(normalized)
+        for match in shapes
         if not any(_overlaps(text, read, match.start("tail"), match.end("tail")) for read in plausible)
     ]
     if not spaces:
