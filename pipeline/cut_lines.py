@@ -35,6 +35,11 @@ the second time (a Thai or Korean keyword, which the recogniser reads as differe
 on every crop: ``HNGOTU 09-10-`` grown, ``HNGOU 09-10-25``) is read on from the number it was
 cut in: the first read's words stay, the grown read gives the number whole (:func:`spliced`).
 
+A box read upside down (``Read.turned``: the photo or the pack came turned) prints from the image's
+right to its left, so its printed end, where it grows, is its left end, and a turned line cut in
+two is bridged to the piece on its left (realworld6 005 showed the same fault when pieces were
+joined, ``pipeline.lines``).
+
 Numbers: at most ``MAX_GROWN`` boxes of one read are read again (each one more recogniser crop);
 a box is grown along its longer side only (a tall narrow box is vertical text, read turned); a
 box is on the same line when its height is within ``_SAME_HEIGHT`` of the cut one's and its near
@@ -43,9 +48,11 @@ end lies within ``_ON_LINE`` of a height of the cut line's axis.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -66,6 +73,8 @@ __all__ = [
     "to_grow",
     "with_grown",
 ]
+
+T = TypeVar("T")
 
 # How far a cut end is grown, in line heights: what a date cut after its day still has to print
 # (``.07.2027``: eight characters, about 0.6 to 0.8 heights each in coder and label fonts); the
@@ -107,14 +116,23 @@ _NUMBERS = re.compile(r"(?<![^\W_])\d+")
 
 @dataclass(frozen=True, slots=True)
 class Regrowth:
-    """A box to read again: ``boxes`` (indices into the read's boxes, in reading order: one for a
-    grown box, two for a bridge) read as ``quad`` (float32 (4, 2), clockwise from the top left),
-    grown at its ``start`` and/or ``end`` (a bridge may grow at neither)."""
+    """A box to read again: ``boxes`` (indices into the read's boxes, in their order along the
+    line in the image: one for a grown box, two for a bridge) read as ``quad`` (float32 (4, 2),
+    clockwise from the top left), grown at its printed ``start`` and/or ``end`` (a bridge may grow
+    at neither). ``turned``: the boxes were read upside down, so the text runs from the image's
+    right to its left: its printed start is the box's right end and its first box the last of
+    ``boxes``."""
 
     boxes: tuple[int, ...]
     quad: np.ndarray
     start: bool = False
     end: bool = False
+    turned: bool = False
+
+    def printed(self, texts: Sequence[str]) -> list[str]:
+        """The reads of ``boxes`` (``texts``: every box's read) in printed order."""
+        ordered = [texts[index] for index in self.boxes]
+        return ordered[::-1] if self.turned else ordered
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +181,10 @@ class _Axis:
 
 
 def to_grow(
-    quads: Sequence[np.ndarray], texts: Sequence[str], image_shape: tuple[int, ...]
+    quads: Sequence[np.ndarray],
+    texts: Sequence[str],
+    image_shape: tuple[int, ...],
+    turned: Sequence[bool] | None = None,
 ) -> list[Regrowth]:
     """The boxes of one read to read again (see the module docstring), at most ``MAX_GROWN``; no
     box in two of them. Reads that hold a date keyword (``BB: 09.``, ``78BF180``) go first, then
@@ -175,7 +196,12 @@ def to_grow(
         quads: the read's boxes, float32 (4, 2) each (or a curved line's polygon), image pixels.
         texts: each box's read.
         image_shape: the image's shape, ``(height, width, ...)``.
+        turned: whether each box was read turned by 180 degrees (``Read.turned``); ``None``: none
+            was. A turned read's printed end lies at its box's left in the image, so that is where
+            a read cut at its end grows, and the box it is bridged to lies to its left; a box is
+            bridged only to one read the same way up.
     """
+    flips = list(turned) if turned is not None else [False] * len(quads)
     axes = [None if is_polygon(quad) else _Axis.of(quad) for quad in quads]
     ends = {index: cut for index, text in enumerate(texts) if any(cut := cut_ends(text))}
     used: set[int] = set()
@@ -185,14 +211,18 @@ def to_grow(
         if axis is None or not axis.along_line or index in used:
             continue
         start, end = ends[index]
+        flip = flips[index]
+        # Boxes read the other way up are no piece of this printed line.
+        skip = used | {index} | {other for other, other_flip in enumerate(flips) if other_flip != flip}
         regrowth = None
-        if end and (after := _next_on_line(axis, axes, used | {index}, forward=True)) is not None:
-            regrowth = _bridged((index, after), quads, texts, image_shape)
-        elif start and (before := _next_on_line(axis, axes, used | {index}, forward=False)) is not None:
-            regrowth = _bridged((before, index), quads, texts, image_shape)
+        # The printed line goes on to the image's right, or for a turned read to its left.
+        if end and (after := _next_on_line(axis, axes, skip, forward=not flip)) is not None:
+            regrowth = _bridged(_in_image_order((index, after), flip), quads, texts, image_shape, flip)
+        elif start and (before := _next_on_line(axis, axes, skip, forward=flip)) is not None:
+            regrowth = _bridged(_in_image_order((before, index), flip), quads, texts, image_shape, flip)
         else:
-            grown = grown_quad(quad, start, end, image_shape)
-            regrowth = None if grown is None else Regrowth((index,), grown, start, end)
+            grown = grown_quad(quad, *_in_image_order((start, end), flip), image_shape)
+            regrowth = None if grown is None else Regrowth((index,), grown, start, end, flip)
         if regrowth is not None:
             regrowth = _absorbing(regrowth, axis, axes, used)
             chosen.append(regrowth)
@@ -213,7 +243,7 @@ def with_grown(
     replaced: dict[int, tuple[np.ndarray, Read] | None] = {}
     for regrowth, read in zip(regrowths, grown_reads, strict=True):
         text = spliced(
-            [reads[index].text for index in regrowth.boxes], read.text, regrowth.start, regrowth.end
+            regrowth.printed([read.text for read in reads]), read.text, regrowth.start, regrowth.end
         )
         if text is not None:
             first, *rest = regrowth.boxes
@@ -381,23 +411,33 @@ def _absorbing(regrowth: Regrowth, axis: _Axis, axes: Sequence[_Axis | None], us
         if index in regrowth.boxes or (low <= position <= high and axis.continued_by(other, centre)):
             along[index] = position
     boxes = tuple(sorted(along, key=along.__getitem__))
-    return (
-        regrowth if boxes == regrowth.boxes else Regrowth(boxes, regrowth.quad, regrowth.start, regrowth.end)
-    )
+    return regrowth if boxes == regrowth.boxes else dataclasses.replace(regrowth, boxes=boxes)
 
 
 def _bridged(
-    pair: tuple[int, int], quads: Sequence[np.ndarray], texts: Sequence[str], image_shape: tuple[int, ...]
+    pair: tuple[int, int],
+    quads: Sequence[np.ndarray],
+    texts: Sequence[str],
+    image_shape: tuple[int, ...],
+    turned: bool = False,
 ) -> Regrowth:
-    """Two boxes of one line read as one, from the first's start to the second's end, grown where
-    their reads run together look cut (``78BF180`` and ``5`` of ``7BBF180526``: ``78BF1805``)."""
+    """Two boxes of one line, ``pair`` in image order, read as one, from the first's start to the
+    second's end, grown where their reads run together (in printed order: right to left for
+    ``turned`` reads) look cut (``78BF180`` and ``5`` of ``7BBF180526``: ``78BF1805``)."""
     first, second = (quads[index].astype(np.float32) for index in pair)
     bridge = np.array([first[0], second[1], second[2], first[3]], dtype=np.float32)
-    start, end = cut_ends(texts[pair[0]].strip() + texts[pair[1]].strip())
-    grown = grown_quad(bridge, start, end, image_shape) if start or end else None
+    regrowth = Regrowth(pair, bridge, turned=turned)
+    start, end = cut_ends("".join(text.strip() for text in regrowth.printed(texts)))
+    grown = grown_quad(bridge, *_in_image_order((start, end), turned), image_shape) if start or end else None
     if grown is None:
-        return Regrowth(pair, bridge)
-    return Regrowth(pair, grown, start, end)
+        return regrowth
+    return Regrowth(pair, grown, start, end, turned)
+
+
+def _in_image_order(pair: tuple[T, T], turned: bool) -> tuple[T, T]:
+    """A pair given in printed order (two boxes, or a line's start and end), in the image's order
+    along the line: the same, or swapped for a line read turned by 180 degrees."""
+    return (pair[1], pair[0]) if turned else pair
 
 
 def _room(point: np.ndarray, direction: np.ndarray, width: int, height: int) -> float:

@@ -693,7 +693,7 @@ class OcrEngine:
         when ``grow_cut_lines`` is off."""
         if not self.grow_cut_lines:
             return []
-        return to_grow(quads, [read.text for read in reads], image.shape)
+        return to_grow(quads, [read.text for read in reads], image.shape, [read.turned for read in reads])
 
     def _read_boxes(self, image: np.ndarray, quads: list[np.ndarray]) -> list[Read]:
         reads: list[Read] = []

@@ -124,6 +124,41 @@ def test_a_bridge_whose_reads_run_together_look_cut_grows_past_its_second_box() 
     assert np.allclose(regrowth.quad[[1, 2], 0], 480 + GROW_HEIGHTS * 40)
 
 
+def test_a_turned_read_grows_at_its_printed_end_on_the_images_left() -> None:
+    """Read upside down, ``BB: 09.`` prints from the image's right to its left: its cut end, where
+    the month and year went on, is the box's left end (it grew at the right before, where the
+    printed line began, and the grown read could not hold the first)."""
+    quad = _box(400, 100, 520, 130)
+    (upright,) = to_grow([quad], ["BB: 09."], (1000, 1000, 3))
+    (turned,) = to_grow([quad], ["BB: 09."], (1000, 1000, 3), [True])
+    assert (upright.start, upright.end, upright.turned) == (False, True, False)
+    assert (turned.start, turned.end, turned.turned) == (False, True, True)
+    assert np.allclose(upright.quad[:, 0], [400, 520 + GROW_HEIGHTS * 30, 520 + GROW_HEIGHTS * 30, 400])
+    assert np.allclose(turned.quad[:, 0], [400 - GROW_HEIGHTS * 30, 520, 520, 400 - GROW_HEIGHTS * 30])
+    (begun,) = to_grow([quad], ["-2024"], (1000, 1000, 3), [True])  # cut at its printed start: the right
+    assert np.allclose(begun.quad[:, 0], [400, 520 + GROW_HEIGHTS * 30, 520 + GROW_HEIGHTS * 30, 400])
+
+
+def test_two_turned_pieces_of_a_line_are_bridged_right_to_left() -> None:
+    """``FAB 21`` and ``.2027`` read upside down: ``FAB 21`` is the right box, and its line goes on
+    to the left. Bridged, the two are read as one, in printed order; upright reads in the same
+    places are two lines each cut where nothing continues them."""
+    quads = [_box(100, 100, 200, 130), _box(260, 102, 380, 131)]
+    texts = [".2027", "FAB 21"]
+    (bridge,) = to_grow(quads, texts, (1000, 1000, 3), [True, True])
+    assert (bridge.boxes, bridge.turned) == ((0, 1), True)
+    assert np.allclose(bridge.quad[[0, 3]], quads[0][[0, 3]])
+    assert np.allclose(bridge.quad[[1, 2]], quads[1][[1, 2]])
+    reads = [Read(".2027", 0.9, turned=True), Read("FAB 21", 0.9, turned=True)]
+    _, kept = with_grown(quads, reads, [bridge], [Read("FAB 21.07.2027", 0.8, turned=True)])
+    assert [read.text for read in kept] == ["FAB 21.07.2027"]
+    assert [regrowth.boxes for regrowth in to_grow(quads, texts, (1000, 1000, 3))] == [(1,), (0,)]
+    # A piece read the other way up is no piece of the line: not bridged to, grown over.
+    (grown,) = to_grow(quads, texts, (1000, 1000, 3), [False, True])
+    assert (grown.boxes, grown.end) == ((0, 1), True)
+    assert np.allclose(grown.quad[:, 0], [260 - GROW_HEIGHTS * 29, 380, 380, 260 - GROW_HEIGHTS * 29])
+
+
 def test_a_box_on_another_line_or_of_another_size_is_not_bridged() -> None:
     below = [_box(100, 100, 220, 130), _box(240, 125, 400, 155)]  # its start 25 px lower: 0.8 heights
     assert [regrowth.boxes for regrowth in to_grow(below, ["FAB 21", ".2027"], (1000, 1000, 3))] == [
@@ -263,6 +298,31 @@ def test_a_box_cut_inside_its_date_is_grown_and_read_whole(
     _, reads = with_grown([cut], [first], regrowths, engine._read_boxes(image, [regrowths[0].quad]))
     assert reads[0].text.replace(" ", "") == "BBF18.05.2026"
     assert engines[False].cut_lines(image, [cut], [first]) == []
+
+
+@pytest.mark.slow
+def test_an_upside_down_box_cut_inside_its_date_is_grown_at_its_printed_end(
+    engines: dict[bool, OcrEngine],
+) -> None:
+    """The label upside down, its box cut after ``BBF 18`` as printed: that is the box's right
+    part in the image. The crop is read turned, and grown to the image's left it reads whole."""
+    image, whole = _label()
+    image = cv2.rotate(image, cv2.ROTATE_180)
+    height, width = image.shape[:2]
+    whole = np.array([[width - 1 - x, height - 1 - y] for x, y in whole[[2, 3, 0, 1]]], dtype=np.float32)
+    cut = whole.copy()
+    cut[[0, 3], 0] = whole[1, 0] - 0.45 * (whole[1, 0] - whole[0, 0])
+    engine = engines[True]
+    (first,) = engine._read_boxes(image, [cut])
+    assert first.turned
+    assert first.text.replace(" ", "").startswith("BBF18")
+    assert "2026" not in first.text
+    (regrowth,) = engine.cut_lines(image, [cut], [first])
+    assert regrowth.turned and regrowth.end
+    assert regrowth.quad[0, 0] < cut[0, 0] and np.isclose(regrowth.quad[1, 0], cut[1, 0])
+    (again,) = engine._read_boxes(image, [regrowth.quad])
+    _, reads = with_grown([cut], [first], [regrowth], [again])
+    assert reads[0].text.replace(" ", "") == "BBF18.05.2026"
 
 
 def _faded_label() -> bytes:
