@@ -17,6 +17,16 @@ character height (a box's height):
   printed, where a spaced-out code's fields are pieces of one date. A wide gap beside a whole
   date (the parser's judgement) is a gutter, and so is a wide gap right above or below one that
   overlaps it across (the rest of the column);
+- a legend and its value off their row: packs preprint their legends (``BATCH NO.:``, ``PKD:``,
+  ``USE BY:``) beside a window into which a coder prints the values later, never quite on the
+  legends' rows (realworld7 001 prints each value 0.6 to 0.7 of a line above its legend; 003 its
+  ``USE BY`` value 0.6 above). Read in reading order, each value then comes before its legend,
+  and the parser binds each legend to the next row's value: a production date read as the expiry
+  (realworld7 001 turned a quarter), an expiry date read as a lot. A box that is a date keyword
+  alone (:func:`_legend`) and the box with a digit beside it, at most ``LEGEND_GAP`` character
+  heights away, that overlaps its height by at least ``_LEGEND_MIN_OVERLAP`` of the smaller box
+  (and less than a row's ``_MIN_ROW_OVERLAP``: on one row the reading order already puts a
+  legend first), each the other's most overlapping, are one line;
 - tall narrow boxes (vertical text, whose crop the OCR laid down to read) and boxes too tall for
   their text (a tilted line: its axis-aligned box does not say where its row is) are left as
   they are.
@@ -33,9 +43,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.dates import parse_dates
+from pipeline.dates.keywords import find_keywords, restore_keywords
+from pipeline.dates.normalize import normalize
 from pipeline.types import BoundingBox, OcrLine
 
-__all__ = ["MIN_CHARACTER_ASPECT", "VERTICAL_ASPECT", "WIDE_GAP", "WORD_GAP", "assemble_lines"]
+__all__ = ["LEGEND_GAP", "MIN_CHARACTER_ASPECT", "VERTICAL_ASPECT", "WIDE_GAP", "WORD_GAP", "assemble_lines"]
 
 # A box at least this many times taller than wide holds vertical text: pipeline/ocr.py lays such
 # a crop down before reading it (its _crop_quad rule), so its text runs down the box, not along a row.
@@ -74,6 +86,17 @@ _MAX_OVERLAP = 0.5
 # with it (this follows from _MIN_ROW_OVERLAP and _MAX_HEIGHT_RATIO: 0.65); used to
 # find a box's row neighbours by bisection instead of comparing every pair of boxes.
 _ROW_REACH = 0.65
+# The widest gap, in character heights, between a legend and the value printed beside it off its
+# row: a label's legend column and its coder window are further apart than a line's words
+# (realworld7 001: 2.3 to 2.5; 003: 2.9 to 3.6, the window's left margin included).
+LEGEND_GAP = 5.0
+# A legend and its value off their row overlap down the photo by at least this share of the smaller
+# box's height (realworld7 001: 0.27 to 0.37; 003: 0.42): less, and the value may as well be the
+# next row's. Each must also be the other's most overlapping, so a value between two legends goes
+# to the nearer.
+_LEGEND_MIN_OVERLAP = 0.2
+# A coder's print and a label's legends are two sizes of print: up to this factor apart in height.
+_LEGEND_HEIGHT_RATIO = 2.0
 # Whole dates are asked of the parser with a year window wide enough that no printed year falls
 # outside it; only whether a printed-year date is there matters, so any reference day will do.
 _ANY_DAY = dt.date(2000, 1, 1)
@@ -128,6 +151,7 @@ def assemble_lines(lines: Sequence[OcrLine]) -> tuple[OcrLine, ...]:
     pieces = [_Piece(i, line) for i, line in enumerate(lines)]
     gutters = _gutters(pairs := _neighbours(pieces), pieces)
     links = {pair.left: pair.right for pair in pairs if pair not in gutters}
+    links.update(_legend_links(pieces, links))
     chains: dict[int, list[int]] = {}  # each piece's chain, left to right
     for start in sorted(set(links) - set(links.values())):
         chain = [start]
@@ -208,6 +232,87 @@ def _side_by_side(a: _Piece, b: _Piece) -> _Pair | None:
     return _Pair(a.index, b.index, gap, low)
 
 
+def _legend_links(pieces: Sequence[_Piece], links: dict[int, int]) -> dict[int, int]:
+    """Each legend joined to its value off their row (see the module docstring), as links from the
+    left piece to the right one: the value stands right of its legend, or left of it where both
+    were read upside down (printed right to left). Only pieces that no other link joins on that
+    side take part."""
+    joined_left = set(links.values())
+    # A legend's box need only be level: its few letters, colon and stops set in a narrow font fall
+    # short of MIN_CHARACTER_ASPECT in a box the detector padded (realworld7 001's "PKD:" and
+    # "USE BY:"), and a box taller than its row overlaps less of its value, not more.
+    legends = [p for p in pieces if not _vertical(p.line.box) and _legend(p.line.text)]
+    values = sorted(
+        (
+            p
+            for p in pieces
+            if _upright(p.line) and any(char.isdigit() for char in p.line.text) and not _legend(p.line.text)
+        ),
+        key=lambda p: p.centre_y,
+    )
+    centres = [p.centre_y for p in values]
+    best_value: dict[int, tuple[float, _Piece]] = {}
+    best_legend: dict[int, tuple[float, _Piece]] = {}
+    for legend in legends:
+        # Boxes that overlap the legend's height lie within its height and the tallest value's.
+        reach = (0.5 + _LEGEND_HEIGHT_RATIO / 2) * legend.height
+        row = slice(
+            bisect.bisect_left(centres, legend.centre_y - reach),
+            bisect.bisect_right(centres, legend.centre_y + reach),
+        )
+        for value in values[row]:
+            share = _legend_overlap(legend, value)
+            if share is None:
+                continue
+            if legend.index not in best_value or share > best_value[legend.index][0]:
+                best_value[legend.index] = (share, value)
+            if value.index not in best_legend or share > best_legend[value.index][0]:
+                best_legend[value.index] = (share, legend)
+    found = {}
+    for legend_index, (_, value) in best_value.items():
+        legend = best_legend[value.index][1]
+        if legend.index != legend_index:
+            continue
+        left, right = (value, legend) if legend.line.upside_down else (legend, value)
+        if left.index not in links and right.index not in joined_left:
+            found[left.index] = right.index
+    return found
+
+
+def _legend_overlap(legend: _Piece, value: _Piece) -> float | None:
+    """How much of the smaller box's height ``legend`` and ``value`` share down the photo, where
+    ``value`` is the value printed beside the legend off its row (see the module docstring); else
+    None."""
+    box_l, box_v = legend.line.box, value.line.box
+    upside_down = legend.line.upside_down
+    if upside_down != value.line.upside_down:
+        return None
+    low, high = sorted((legend.height, value.height))
+    if low <= 0 or high > _LEGEND_HEIGHT_RATIO * low:
+        return None
+    # Printed after the legend: right of it, or left of it upside down.
+    gap = box_l.x1 - box_v.x2 if upside_down else box_v.x1 - box_l.x2
+    if not -_MAX_OVERLAP * low <= gap <= LEGEND_GAP * low:
+        return None
+    share = (min(box_l.y2, box_v.y2) - max(box_l.y1, box_v.y1)) / low
+    return share if _LEGEND_MIN_OVERLAP <= share < _MIN_ROW_OVERLAP else None
+
+
+def _legend(text: str) -> bool:
+    """Whether a box's text is a date keyword alone (``USE BY:``, ``PKD.:``, ``BATCH NO.``,
+    ``MFG. DATE :``), as the parser finds keywords: no digit, and no letter outside a keyword."""
+    text = restore_keywords(normalize(text))
+    if any(char.isdigit() for char in text):
+        return False
+    spans = find_keywords(text)
+    if not spans:
+        return False
+    covered = set()
+    for keyword in spans:
+        covered.update(range(keyword.start, keyword.end))
+    return all(not char.isalnum() for i, char in enumerate(text) if i not in covered)
+
+
 def _gutters(pairs: Sequence[_Pair], pieces: Sequence[_Piece]) -> set[_Pair]:
     """The wide gaps that part two columns, not two fields of one line: a wide gap beside a whole
     date (a field of its own), and a wide gap in the row just above or below such a gutter that
@@ -249,12 +354,15 @@ def _span(pair: _Pair, pieces: Sequence[_Piece]) -> BoundingBox:
 
 def _upright(line: OcrLine) -> bool:
     """Whether the box holds one row of level text (see ``VERTICAL_ASPECT`` and
-    ``MIN_CHARACTER_ASPECT``): only such boxes are joined."""
+    ``MIN_CHARACTER_ASPECT``): only such boxes are joined (and legends, :func:`_legend_links`)."""
     box = line.box
     width, height = box.x2 - box.x1, box.y2 - box.y1
-    return (
-        height < VERTICAL_ASPECT * width and width >= MIN_CHARACTER_ASPECT * len(line.text.strip()) * height
-    )
+    return not _vertical(box) and width >= MIN_CHARACTER_ASPECT * len(line.text.strip()) * height
+
+
+def _vertical(box: BoundingBox) -> bool:
+    """Whether the box holds vertical text (see ``VERTICAL_ASPECT``)."""
+    return box.y2 - box.y1 >= VERTICAL_ASPECT * (box.x2 - box.x1)
 
 
 def _whole_date(piece: _Piece) -> bool:

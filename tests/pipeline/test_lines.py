@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 
-from pipeline.lines import WIDE_GAP, WORD_GAP, assemble_lines
-from pipeline.types import BoundingBox, OcrLine
+from pipeline.dates import parse_dates
+from pipeline.lines import LEGEND_GAP, WIDE_GAP, WORD_GAP, assemble_lines
+from pipeline.types import BoundingBox, DateKind, OcrLine
 
 # Every piece below is printed 40 px high unless said otherwise: gaps are in these units.
 _H = 40.0
@@ -76,9 +78,13 @@ def test_the_issues_label_is_two_lines_use_by_over_the_date() -> None:
 
 
 def test_rows_one_above_the_other_stay_apart_even_when_they_touch() -> None:
-    upper = _piece("USE BY", 100, 150, top=100)
+    """Half a row apart, text rows stay apart; a date keyword alone is a legend, and joins the value
+    beside it (see the legends' tests below)."""
+    upper = _piece("KEEP COLD", 100, 150, top=100)
     lower = _piece("1 AUG 2026", 260, 250, top=100 + 0.5 * _H)  # half a row lower, just right of it
-    assert _texts(assemble_lines([upper, lower])) == ["USE BY", "1 AUG 2026"]
+    assert _texts(assemble_lines([upper, lower])) == ["KEEP COLD", "1 AUG 2026"]
+    legend = _piece("USE BY", 100, 150, top=100)
+    assert _texts(assemble_lines([legend, lower])) == ["USE BY 1 AUG 2026"]
 
 
 def test_a_word_gap_joins_whatever_the_pieces_hold() -> None:
@@ -193,3 +199,80 @@ def test_lines_that_join_nothing_come_back_as_they_were() -> None:
     assembled = assemble_lines(lines)
     assert all(a is b for a, b in zip(assembled, lines, strict=True))
     assert assemble_lines([]) == ()
+
+
+# -- legends preprinted beside a coder's window, their values off their rows
+
+
+def _boxed(text: str, x1: float, y1: float, x2: float, y2: float, *, upside_down: bool = False) -> OcrLine:
+    return OcrLine(text=text, confidence=0.95, box=BoundingBox(x1, y1, x2, y2), upside_down=upside_down)
+
+
+# realworld7 001 as the whole-photo read left it, in its reading order: each value printed 0.6 to
+# 0.7 of a line above its legend, so each comes before it.
+_PACK = [
+    _boxed("1606836", 490, 382, 639, 435),
+    _boxed("BATCH NO.:", 247, 413, 391, 473),
+    _boxed("20/08/24", 491, 476, 665, 533),
+    _boxed("PKD:", 251, 514, 317, 574),
+    _boxed("15/02/25", 494, 571, 667, 627),
+    _boxed("USE BY:", 257, 612, 358, 667),
+]
+
+
+def test_a_legend_joins_the_value_printed_beside_it_off_its_row() -> None:
+    """Read as the photo lays them out, ``PKD:`` comes before ``15/02/25`` and the production
+    date's legend names the expiry; joined, each legend names its own value."""
+    lines = assemble_lines(_PACK)
+    assert _texts(lines) == ["BATCH NO.: 1606836", "PKD: 20/08/24", "USE BY: 15/02/25"]
+    assert lines[2].box == BoundingBox(257, 571, 667, 667)
+    found = parse_dates("\n".join(_texts(lines)), dt.date(2026, 11, 30))
+    assert found.best is not None and (found.best.date, found.best.kind) == (
+        dt.date(2025, 2, 15),
+        DateKind.EXPIRY,
+    )
+    assert [(date.date, date.kind) for date in found.candidates] == [
+        (dt.date(2024, 8, 20), DateKind.MANUFACTURE),
+        (dt.date(2025, 2, 15), DateKind.EXPIRY),
+    ]
+
+
+def test_a_pack_read_upside_down_joins_each_legend_to_the_value_on_its_left() -> None:
+    """Upside down, the legends stand right of their values and below them."""
+    turned = [
+        dataclasses.replace(
+            line,
+            box=BoundingBox(1000 - line.box.x2, 1000 - line.box.y2, 1000 - line.box.x1, 1000 - line.box.y1),
+            upside_down=True,
+        )
+        for line in reversed(_PACK)
+    ]
+    assert _texts(assemble_lines(turned)) == ["USE BY: 15/02/25", "PKD: 20/08/24", "BATCH NO.: 1606836"]
+
+
+def test_a_legend_and_a_value_that_barely_overlap_or_are_no_legend_and_value_stay_apart() -> None:
+    # The value on the next row: it overlaps the legend by 0.1 of a height.
+    below = [_boxed("USE BY:", 100, 100, 240, 140), _boxed("15/02/25", 300, 136, 470, 176)]
+    assert _texts(assemble_lines(below)) == ["USE BY:", "15/02/25"]
+    # Too far: beyond LEGEND_GAP heights.
+    far = [
+        _boxed("USE BY:", 100, 100, 240, 140),
+        _boxed("15/02/25", 240 + 40 * LEGEND_GAP + 10, 80, 600, 120),
+    ]
+    assert _texts(assemble_lines(far)) == ["USE BY:", "15/02/25"]
+    # Not a legend: a word that is no date keyword, or letters beside a keyword.
+    for text in ("NET WEIGHT:", "M.R.P.", "USE BY 12"):
+        pair = [_boxed(text, 100, 100, 240, 140), _boxed("25.00", 300, 80, 400, 120)]
+        assert _texts(assemble_lines(pair)) == [text, "25.00"]
+    # A value read upside down beside a legend read upright is no pair.
+    mixed = [_boxed("USE BY:", 100, 100, 240, 140), _boxed("15/02/25", 300, 80, 470, 120, upside_down=True)]
+    assert _texts(assemble_lines(mixed)) == ["USE BY:", "15/02/25"]
+
+
+def test_a_value_between_two_legends_joins_the_one_it_overlaps_most() -> None:
+    pack = [
+        _boxed("PKD:", 100, 100, 180, 140),
+        _boxed("20/08/24", 300, 124, 470, 164),  # 0.4 of PKD, 0.35 of USE BY
+        _boxed("USE BY:", 100, 150, 240, 190),
+    ]
+    assert _texts(assemble_lines(pack)) == ["PKD: 20/08/24", "USE BY:"]
