@@ -528,6 +528,25 @@ def test_indian_date_pairs_and_prices(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "made"),
+    [
+        # The legends of the Legal Metrology rules ("date of manufacture or packing"): the date they
+        # name is the production date, never the answer (realworld7 002 read turned a quarter).
+        ("Date of Packaging : SEP2024\nMRP 26.00", "2024-09-30"),
+        ("DATE OF PACKING: 12/05/26\nBATCH 1606B36", "2026-05-12"),
+        ("Date of Manufacture 05/2026", "2026-05-31"),
+        ("Date of Manufacturing: 01.06.2026", "2026-06-01"),
+    ],
+)
+def test_indian_production_legends_name_the_production_date(text: str, made: str) -> None:
+    found = parse_dates(text, REF)
+    assert found.best is None
+    assert [(date.date.isoformat(), date.kind) for date in found.candidates] == [(made, DateKind.MANUFACTURE)]
+    with_expiry = parse_dates(text + "\nUse By : MAY2027", REF)
+    assert with_expiry.best is not None and with_expiry.best.date.isoformat() == "2027-05-31"
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         # A legend gives its symbols the dates' roles (realworld3 011, 012): the date "@" marks is
