@@ -58,8 +58,7 @@ import numpy as np
 
 from pipeline.ctc import Read
 from pipeline.curved_lines import is_polygon
-from pipeline.dates.keywords import find_keywords, restore_keywords
-from pipeline.dates.normalize import normalize
+from pipeline.dates.keywords import keywords_in_line
 
 __all__ = [
     "BRIDGE_HEIGHTS",
@@ -391,7 +390,7 @@ def _next_on_line(axis: _Axis, axes: Sequence[_Axis | None], skip: set[int], for
 
 def _labelled(text: str) -> bool:
     """Whether a read holds a date keyword, as the parser finds them (misread ones too)."""
-    return bool(find_keywords(restore_keywords(normalize(text))))
+    return bool(keywords_in_line(text)[1])
 
 
 def _absorbing(regrowth: Regrowth, axis: _Axis, axes: Sequence[_Axis | None], used: set[int]) -> Regrowth:

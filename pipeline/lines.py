@@ -43,8 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.dates import parse_dates
-from pipeline.dates.keywords import find_keywords, restore_keywords
-from pipeline.dates.normalize import normalize
+from pipeline.dates.keywords import keywords_in_line
 from pipeline.types import BoundingBox, OcrLine
 
 __all__ = ["LEGEND_GAP", "MIN_CHARACTER_ASPECT", "VERTICAL_ASPECT", "WIDE_GAP", "WORD_GAP", "assemble_lines"]
@@ -301,10 +300,9 @@ def _legend_overlap(legend: _Piece, value: _Piece) -> float | None:
 def _legend(text: str) -> bool:
     """Whether a box's text is a date keyword alone (``USE BY:``, ``PKD.:``, ``BATCH NO.``,
     ``MFG. DATE :``), as the parser finds keywords: no digit, and no letter outside a keyword."""
-    text = restore_keywords(normalize(text))
+    text, spans = keywords_in_line(text)
     if any(char.isdigit() for char in text):
         return False
-    spans = find_keywords(text)
     if not spans:
         return False
     covered = set()

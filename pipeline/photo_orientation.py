@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from pipeline.ctc import Read
+from pipeline.dates.keywords import keywords_in_line
 from pipeline.lines import VERTICAL_ASPECT
 from pipeline.ocr import CROP_MAX_PIXELS, CROP_MAX_SIDE_PX, orientation_score
 from pipeline.types import BoundingBox, OcrLine
@@ -102,21 +103,43 @@ def sideways(lines: Sequence[OcrLine]) -> list[OcrLine]:
     """The vertical lines of a whole-photo read whose text runs down the photo, longest first, at
     most ``DIRECTION_LINES``; empty when the photo is not sideways.
 
+    A pack may print text two ways (a recipe panel across its label's panel), and then most of
+    its text need not run the way its date does: realworld7 002 turned a quarter (a spice pouch
+    whose legends and dates run down the photo beside a recipe twice as long across it) was read
+    upside down instead, and answered its packing date. The date's legends say which way the date
+    runs, so the lines that hold a date keyword (``Use By``, ``Lot No.``, ``Date of Packaging``)
+    are weighed on their own too.
+
     Args:
         lines: the lines of a read of the whole photo, boxes in its pixels.
 
     Returns:
-        Empty unless at least ``SIDEWAYS_SHARE`` of the characters of the lines read well are in
-        vertical boxes (``VERTICAL_ASPECT``), at least ``MIN_SIDEWAYS_CHARACTERS`` of them in at
-        least ``MIN_SIDEWAYS_LINES`` lines.
+        Empty unless at least ``SIDEWAYS_SHARE`` of the characters of the lines read well, or of
+        those of them that hold a date keyword, are in vertical boxes (``VERTICAL_ASPECT``), in
+        at least ``MIN_SIDEWAYS_LINES`` lines, and at least ``MIN_SIDEWAYS_CHARACTERS`` of the
+        characters read well are in vertical boxes.
     """
     counted = _counted(lines)
     vertical = [line for line in counted if _vertical(line.box)]
-    total = sum(_characters(line) for line in counted)
-    down = sum(_characters(line) for line in vertical)
-    if len(vertical) < MIN_SIDEWAYS_LINES or down < MIN_SIDEWAYS_CHARACTERS or down < SIDEWAYS_SHARE * total:
+    if sum(_characters(line) for line in vertical) < MIN_SIDEWAYS_CHARACTERS:
+        return []
+    labelled = [line for line in counted if _labelled(line.text)]
+    if not (_mostly_vertical(counted) or _mostly_vertical(labelled)):
         return []
     return sorted(vertical, key=_characters, reverse=True)[:DIRECTION_LINES]
+
+
+def _mostly_vertical(lines: Sequence[OcrLine]) -> bool:
+    """Whether at least ``SIDEWAYS_SHARE`` of the characters of ``lines`` are in vertical boxes, in
+    at least ``MIN_SIDEWAYS_LINES`` lines."""
+    vertical = [line for line in lines if _vertical(line.box)]
+    down = sum(_characters(line) for line in vertical)
+    return len(vertical) >= MIN_SIDEWAYS_LINES and down >= SIDEWAYS_SHARE * sum(map(_characters, lines))
+
+
+def _labelled(text: str) -> bool:
+    """Whether a line holds a date keyword, as the parser finds them (misread ones too)."""
+    return bool(keywords_in_line(text)[1])
 
 
 def upside_down(lines: Sequence[OcrLine]) -> bool:

@@ -26,10 +26,18 @@ import re
 from typing import NamedTuple
 
 from pipeline.dates.months import CODER_MONTHS, MONTH_PATTERN
-from pipeline.dates.normalize import fold
+from pipeline.dates.normalize import fold, normalize
 from pipeline.dates.wordtree import word_tree
 
-__all__ = ["Keyword", "Role", "find_keywords", "restore_glued", "restore_keywords", "restore_misread"]
+__all__ = [
+    "Keyword",
+    "Role",
+    "find_keywords",
+    "keywords_in_line",
+    "restore_glued",
+    "restore_keywords",
+    "restore_misread",
+]
 
 
 class Role(enum.Enum):
@@ -402,6 +410,14 @@ def find_keywords(text: str) -> list[Keyword]:
             found = [other for other in found if other not in overlapping]
             restored.append(keyword)
     return sorted(found + restored, key=lambda keyword: keyword.start) if restored else found
+
+
+def keywords_in_line(text: str) -> tuple[str, list[Keyword]]:
+    """One OCR line as the parser reads its keywords: the line normalised with its misread and
+    glued keywords restored (:func:`restore_keywords`), and the keywords found in that text (their
+    ``start`` and ``end`` index it)."""
+    restored = restore_keywords(normalize(text))
+    return restored, find_keywords(restored)
 
 
 def _keywords_in(text: str) -> list[Keyword]:

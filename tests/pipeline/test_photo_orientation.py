@@ -80,9 +80,22 @@ def test_one_vertical_word_is_not_a_turned_photo() -> None:
 
 
 def test_the_share_of_vertical_text_decides() -> None:
-    down = [_down("EXP 12/08/2026", 100), _down("MFG 12/08/2025", 140)]  # 26 characters
-    assert sideways([*down, _across("INGREDIENTS: SUGAR", 300)]) == down  # 26 of 43: 0.60
-    assert sideways([*down, _across("INGREDIENTS: SUGAR, SALT", 300)]) == []  # 26 of 47: 0.55
+    down = [_down("MRP Rs 45.00", 100), _down("NET WT 500 g", 140)]  # 19 characters, no date keyword
+    assert sideways([*down, _across("SUGAR, SALT", 300)]) == down  # 19 of 29: 0.66
+    assert sideways([*down, _across("SUGAR, SALT, OIL", 300)]) == []  # 19 of 33: 0.58
+
+
+def test_the_date_legends_decide_where_the_pack_prints_text_two_ways() -> None:
+    """A recipe panel across a label's panel (realworld7 002 turned a quarter): most of the text
+    runs across, but the legends and dates run down the photo, and so does the date."""
+    legends = [_down("Use By :MAY2025", 100), _down("Date of Packaging :SEP2024", 140), _down("Lot No.", 180)]
+    recipe = [_across("RECIPE: Fry chopped onion in oil", 300 + 30 * i) for i in range(3)]  # 81 of 129
+    assert sideways([*legends, *recipe]) == legends[1::-1] + [legends[2]]
+    # Not when the legends run across: the vertical text is then a panel beside the label.
+    level = [_across("Use By :MAY2025", 600), _across("Date of Packaging :SEP2024", 640)]
+    assert sideways([*level, _down("INGREDIENTS: SUGAR", 100), _down("Manufactured in India", 140)]) == []
+    # Nor on one vertical legend among level ones, however long.
+    assert sideways([*level, _down("Date of Packaging :SEP2024", 140), *recipe]) == []
 
 
 def test_lines_read_badly_or_too_short_are_not_evidence() -> None:
