@@ -23,10 +23,11 @@ character height (a box's height):
   ``USE BY`` value 0.6 above). Read in reading order, each value then comes before its legend,
   and the parser binds each legend to the next row's value: a production date read as the expiry
   (realworld7 001 turned a quarter), an expiry date read as a lot. A box that is a date keyword
-  alone (:func:`_legend`) and the box with a digit beside it, at most ``LEGEND_GAP`` character
-  heights away, that overlaps its height by at least ``_LEGEND_MIN_OVERLAP`` of the smaller box
-  (and less than a row's ``_MIN_ROW_OVERLAP``: on one row the reading order already puts a
-  legend first), each the other's most overlapping, are one line;
+  alone (:func:`_legend`) and the box with a digit beside it and higher, at most ``LEGEND_GAP``
+  character heights away, that overlaps its height by at least ``_LEGEND_MIN_OVERLAP`` of the
+  smaller box (and less than a row's ``_MIN_ROW_OVERLAP``: on one row, or with the value lower,
+  the reading order already puts the legend first), each the other's most overlapping, are one
+  line;
 - tall narrow boxes (vertical text, whose crop the OCR laid down to read) and boxes too tall for
   their text (a tilted line: its axis-aligned box does not say where its row is) are left as
   they are.
@@ -268,9 +269,12 @@ def _legend_links(pieces: Sequence[_Piece], links: dict[int, int]) -> dict[int, 
             if value.index not in best_legend or share > best_legend[value.index][0]:
                 best_legend[value.index] = (share, legend)
     found = {}
-    for legend_index, (_, value) in best_value.items():
+    for legend_index, (share, value) in best_value.items():
         legend = best_legend[value.index][1]
-        if legend.index != legend_index:
+        # Each the other's most overlapping, whichever way: a value on its legend's row, or printed
+        # lower, already comes after it in reading order, where the parser binds them; joined, a
+        # value printed most of a row lower than its own legend would go to the next one.
+        if legend.index != legend_index or share >= _MIN_ROW_OVERLAP or not _printed_higher(value, legend):
             continue
         left, right = (value, legend) if legend.line.upside_down else (legend, value)
         if left.index not in links and right.index not in joined_left:
@@ -280,8 +284,8 @@ def _legend_links(pieces: Sequence[_Piece], links: dict[int, int]) -> dict[int, 
 
 def _legend_overlap(legend: _Piece, value: _Piece) -> float | None:
     """How much of the smaller box's height ``legend`` and ``value`` share down the photo, where
-    ``value`` is the value printed beside the legend off its row (see the module docstring); else
-    None."""
+    ``value`` may be the value printed beside the legend (see the module docstring): after it
+    along the row, within ``LEGEND_GAP``, at least ``_LEGEND_MIN_OVERLAP``; else None."""
     box_l, box_v = legend.line.box, value.line.box
     upside_down = legend.line.upside_down
     if upside_down != value.line.upside_down:
@@ -294,7 +298,13 @@ def _legend_overlap(legend: _Piece, value: _Piece) -> float | None:
     if not -_MAX_OVERLAP * low <= gap <= LEGEND_GAP * low:
         return None
     share = (min(box_l.y2, box_v.y2) - max(box_l.y1, box_v.y1)) / low
-    return share if _LEGEND_MIN_OVERLAP <= share < _MIN_ROW_OVERLAP else None
+    return share if share >= _LEGEND_MIN_OVERLAP else None
+
+
+def _printed_higher(value: _Piece, legend: _Piece) -> bool:
+    """Whether ``value`` is printed higher than ``legend``: its centre above the legend's in the
+    photo, or below it where both were read upside down."""
+    return (value.centre_y < legend.centre_y) != legend.line.upside_down
 
 
 def _legend(text: str) -> bool:

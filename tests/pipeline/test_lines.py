@@ -78,13 +78,9 @@ def test_the_issues_label_is_two_lines_use_by_over_the_date() -> None:
 
 
 def test_rows_one_above_the_other_stay_apart_even_when_they_touch() -> None:
-    """Half a row apart, text rows stay apart; a date keyword alone is a legend, and joins the value
-    beside it (see the legends' tests below)."""
-    upper = _piece("KEEP COLD", 100, 150, top=100)
+    upper = _piece("USE BY", 100, 150, top=100)
     lower = _piece("1 AUG 2026", 260, 250, top=100 + 0.5 * _H)  # half a row lower, just right of it
-    assert _texts(assemble_lines([upper, lower])) == ["KEEP COLD", "1 AUG 2026"]
-    legend = _piece("USE BY", 100, 150, top=100)
-    assert _texts(assemble_lines([legend, lower])) == ["USE BY 1 AUG 2026"]
+    assert _texts(assemble_lines([upper, lower])) == ["USE BY", "1 AUG 2026"]
 
 
 def test_a_word_gap_joins_whatever_the_pieces_hold() -> None:
@@ -269,10 +265,32 @@ def test_a_legend_and_a_value_that_barely_overlap_or_are_no_legend_and_value_sta
     assert _texts(assemble_lines(mixed)) == ["USE BY:", "15/02/25"]
 
 
-def test_a_value_between_two_legends_joins_the_one_it_overlaps_most() -> None:
-    pack = [
+def test_a_value_joins_the_legend_it_overlaps_most_and_only_printed_higher() -> None:
+    """A value printed lower than a legend comes after it in reading order already, where the
+    parser binds them: it is not joined, and not to the next legend either, though it stands
+    higher than that one."""
+    lower = [
         _boxed("PKD:", 100, 100, 180, 140),
-        _boxed("20/08/24", 300, 124, 470, 164),  # 0.4 of PKD, 0.35 of USE BY
+        _boxed("20/08/24", 300, 124, 470, 164),  # 0.4 of PKD (lower), 0.35 of USE BY (higher)
         _boxed("USE BY:", 100, 150, 240, 190),
     ]
-    assert _texts(assemble_lines(pack)) == ["PKD: 20/08/24", "USE BY:"]
+    assert _texts(assemble_lines(lower)) == ["PKD:", "20/08/24", "USE BY:"]
+    higher = [
+        _boxed("PKD:", 100, 100, 180, 140),
+        _boxed("20/08/24", 300, 136, 470, 176),  # 0.1 of PKD (lower), 0.65 of USE BY: on its row
+        _boxed("USE BY:", 100, 150, 240, 190),
+    ]
+    assert _texts(assemble_lines(higher)) == ["PKD:", "20/08/24", "USE BY:"]
+    # On a legend's row (0.6 and more), a value is that legend's, not the next one's above it.
+    row = [
+        _boxed("PKD:", 100, 100, 180, 140),
+        _boxed("20/08/24", 300, 104, 470, 144),  # 0.9 of PKD, 0.2 of USE BY below (PKD's gutter)
+        _boxed("USE BY:", 100, 136, 240, 176),
+    ]
+    assert _texts(assemble_lines(row)) == ["PKD:", "20/08/24", "USE BY:"]
+    between = [
+        _boxed("PKD:", 100, 100, 180, 140),
+        _boxed("20/08/24", 300, 130, 470, 170),  # 0.25 of PKD (lower), 0.5 of USE BY (higher)
+        _boxed("USE BY:", 100, 150, 240, 190),
+    ]
+    assert _texts(assemble_lines(between)) == ["PKD:", "USE BY: 20/08/24"]
