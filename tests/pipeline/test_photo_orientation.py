@@ -90,7 +90,7 @@ def test_the_date_legends_decide_where_the_pack_prints_text_two_ways() -> None:
     runs across, but the legends and dates run down the photo, and so does the date."""
     legends = [_down("Use By :MAY2025", 100), _down("Date of Packaging :SEP2024", 140), _down("Lot No.", 180)]
     recipe = [_across("RECIPE: Fry chopped onion in oil", 300 + 30 * i) for i in range(3)]  # 81 of 129
-    assert sideways([*legends, *recipe]) == legends[1::-1] + [legends[2]]
+    assert sideways([*legends, *recipe]) == [*legends[1::-1], legends[2]]
     # Not when the legends run across: the vertical text is then a panel beside the label.
     level = [_across("Use By :MAY2025", 600), _across("Date of Packaging :SEP2024", 640)]
     assert sideways([*level, _down("INGREDIENTS: SUGAR", 100), _down("Manufactured in India", 140)]) == []
