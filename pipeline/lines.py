@@ -242,25 +242,41 @@ def _legend_links(pieces: Sequence[_Piece], links: dict[int, int]) -> dict[int, 
     # short of MIN_CHARACTER_ASPECT in a box the detector padded (realworld7 001's "PKD:" and
     # "USE BY:"), and a box taller than its row overlaps less of its value, not more.
     legends = [p for p in pieces if not _vertical(p.line.box) and _legend(p.line.text)]
-    values = sorted(
-        (
-            p
-            for p in pieces
-            if _upright(p.line) and any(char.isdigit() for char in p.line.text) and not _legend(p.line.text)
-        ),
-        key=lambda p: p.centre_y,
-    )
-    centres = [p.centre_y for p in values]
+    # A value holds a digit and no keyword: a line that names its own date ("PKD: 05/2026") or a
+    # lot ("L2612345") is no legend's value.
+    values = [
+        p
+        for p in pieces
+        if _upright(p.line)
+        and any(char.isdigit() for char in p.line.text)
+        and not keywords_in_line(p.line.text)[1]
+    ]
+    by_height = sorted(values, key=lambda p: p.centre_y)
+    centres = [p.centre_y for p in by_height]
+    across = sorted(values, key=lambda p: p.line.box.x1)
+    starts = [p.line.box.x1 for p in across]
+    ends = sorted(values, key=lambda p: p.line.box.x2)
+    stops = [p.line.box.x2 for p in ends]
     best_value: dict[int, tuple[float, _Piece]] = {}
     best_legend: dict[int, tuple[float, _Piece]] = {}
     for legend in legends:
-        # Boxes that overlap the legend's height lie within its height and the tallest value's.
-        reach = (0.5 + _LEGEND_HEIGHT_RATIO / 2) * legend.height
-        row = slice(
-            bisect.bisect_left(centres, legend.centre_y - reach),
-            bisect.bisect_right(centres, legend.centre_y + reach),
-        )
-        for value in values[row]:
+        # Values that overlap the legend's height lie within its height and the tallest value's;
+        # values after it start (or, upside down, end) within LEGEND_GAP of it. Whichever of the
+        # two slices is smaller is searched, so a row of 1000 boxes is no 1000 x 1000 search.
+        reach, box = (0.5 + _LEGEND_HEIGHT_RATIO / 2) * legend.height, legend.line.box
+        far = (LEGEND_GAP + _MAX_OVERLAP) * _LEGEND_HEIGHT_RATIO * legend.height
+        row = by_height[
+            bisect.bisect_left(centres, legend.centre_y - reach) : bisect.bisect_right(
+                centres, legend.centre_y + reach
+            )
+        ]
+        if legend.line.upside_down:
+            after = ends[bisect.bisect_left(stops, box.x1 - far) : bisect.bisect_right(stops, box.x1 + far)]
+        else:
+            after = across[
+                bisect.bisect_left(starts, box.x2 - far) : bisect.bisect_right(starts, box.x2 + far)
+            ]
+        for value in row if len(row) <= len(after) else after:
             share = _legend_overlap(legend, value)
             if share is None:
                 continue
@@ -268,18 +284,64 @@ def _legend_links(pieces: Sequence[_Piece], links: dict[int, int]) -> dict[int, 
                 best_value[legend.index] = (share, value)
             if value.index not in best_legend or share > best_legend[value.index][0]:
                 best_legend[value.index] = (share, legend)
-    found = {}
-    for legend_index, (share, value) in best_value.items():
-        legend = best_legend[value.index][1]
+    found: dict[int, int] = {}
+    owing: set[int] = set()  # legends whose best value may be the legend above's, printed lower
+    # Top to bottom as printed, so that a legend above is judged before the one below it.
+    for legend in sorted(legends, key=lambda p: -p.centre_y if p.line.upside_down else p.centre_y):
+        if legend.index not in best_value:
+            continue
+        share, value = best_value[legend.index]
         # Each the other's most overlapping, whichever way: a value on its legend's row, or printed
         # lower, already comes after it in reading order, where the parser binds them; joined, a
         # value printed most of a row lower than its own legend would go to the next one.
-        if legend.index != legend_index or share >= _MIN_ROW_OVERLAP or not _printed_higher(value, legend):
+        if best_legend[value.index][1] is not legend or share >= _MIN_ROW_OVERLAP:
+            continue
+        if not _printed_higher(value, legend):
+            continue
+        if _owed_above(legend, value, legends, best_value, found, owing):
+            owing.add(legend.index)
             continue
         left, right = (value, legend) if legend.line.upside_down else (legend, value)
         if left.index not in links and right.index not in joined_left:
             found[left.index] = right.index
     return found
+
+
+def _owed_above(
+    legend: _Piece,
+    value: _Piece,
+    legends: Sequence[_Piece],
+    best_value: dict[int, tuple[float, _Piece]],
+    found: dict[int, int],
+    owing: set[int],
+) -> bool:
+    """Whether ``value``, printed between ``legend`` and the legend just above it in its column,
+    may as well be that legend's value printed lower: the legend above is left with no value of its
+    own (none joined to it, none overlapping it but this one). A coder's window drifts one way for
+    all its rows: values printed most of a row lower than their legends each stand higher than
+    the next legend down, and the top legend is left without one (a review's ``MFG:`` / ``EXP:`` /
+    ``LOT:`` over values 0.55 to 0.75 of a row lower; realworld6 001's batch number, printed
+    between ``Batch No.`` and ``Mfg. Date``). A legend above whose own best value was itself
+    ``owing`` further up has none of its own either."""
+    sign = -1.0 if legend.line.upside_down else 1.0
+    box = legend.line.box
+    above = [
+        other
+        for other in legends
+        if other is not legend
+        and other.line.upside_down == legend.line.upside_down
+        and min(other.line.box.x2, box.x2) > max(other.line.box.x1, box.x1)  # one column
+        and 0 < sign * (legend.centre_y - other.centre_y) <= 3 * legend.height
+    ]
+    if not above:
+        return False
+    nearest = min(above, key=lambda other: sign * (legend.centre_y - other.centre_y))
+    if sign * (value.centre_y - nearest.centre_y) <= 0:
+        return False  # the value stands higher than the legend above too
+    if nearest.index in found or nearest.index in found.values():
+        return False
+    own = best_value.get(nearest.index)
+    return own is None or own[1] is value or nearest.index in owing
 
 
 def _legend_overlap(legend: _Piece, value: _Piece) -> float | None:

@@ -28,6 +28,7 @@ turned by 180 degrees and read again from the start too.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import cv2
@@ -80,6 +81,10 @@ DIRECTION_LINES = 6
 # their print as cut); upright, none is.
 UPSIDE_DOWN_SHARE = 2 / 3
 MIN_UPSIDE_DOWN_LINES = 3
+
+
+# What follows a keyword that names a maker, not a date: "MANUFACTURED BY", "PACKED BY".
+_NAMES_A_MAKER = re.compile(r"[\s.:]*BY\b")
 
 
 def _characters(line: OcrLine) -> int:
@@ -138,8 +143,11 @@ def _mostly_vertical(lines: Sequence[OcrLine]) -> bool:
 
 
 def _labelled(text: str) -> bool:
-    """Whether a line holds a date keyword, as the parser finds them (misread ones too)."""
-    return bool(keywords_in_line(text)[1])
+    """Whether a line holds a date keyword, as the parser finds them (misread ones too), that
+    labels a date: not ``Manufactured by:`` or ``Packed by:`` before an address, which a pack
+    may print down a side strip beside an upright label (a review's case)."""
+    restored, keywords = keywords_in_line(text)
+    return any(_NAMES_A_MAKER.match(restored, keyword.end) is None for keyword in keywords)
 
 
 def upside_down(lines: Sequence[OcrLine]) -> bool:

@@ -288,9 +288,47 @@ def test_a_value_joins_the_legend_it_overlaps_most_and_only_printed_higher() -> 
         _boxed("USE BY:", 100, 136, 240, 176),
     ]
     assert _texts(assemble_lines(row)) == ["PKD:", "20/08/24", "USE BY:"]
+    # Between two legends, a value may be the upper one's printed lower: joined to the lower one
+    # only where the upper one has a value of its own.
     between = [
         _boxed("PKD:", 100, 100, 180, 140),
         _boxed("20/08/24", 300, 130, 470, 170),  # 0.25 of PKD (lower), 0.5 of USE BY (higher)
         _boxed("USE BY:", 100, 150, 240, 190),
     ]
-    assert _texts(assemble_lines(between)) == ["PKD:", "USE BY: 20/08/24"]
+    assert _texts(assemble_lines(between)) == ["PKD:", "20/08/24", "USE BY:"]
+    owned = [
+        _boxed("24/08/20", 300, 80, 470, 120),
+        _boxed("PKD:", 100, 100, 180, 140),  # 0.5 of its own value above
+        *between[1:],
+    ]
+    assert _texts(assemble_lines(owned)) == ["PKD: 24/08/20", "USE BY: 20/08/24"]
+
+
+def test_values_printed_most_of_a_row_lower_are_not_joined_to_the_next_legend() -> None:
+    """A coder's window drifting down (a review's case): each value stands higher than the next
+    legend and overlaps it most, and the top legend is left with none. Reading order binds them
+    right; joined, EXP would name the production month."""
+    for shift in (55, 65, 75):
+        pack = [
+            _boxed("MFG:", 40, 100, 120, 160),
+            _boxed("05/2026", 300, 100 + shift, 500, 160 + shift),
+            _boxed("EXP:", 40, 200, 120, 260),
+            _boxed("04/2028", 300, 200 + shift, 500, 260 + shift),
+            _boxed("LOT:", 40, 300, 120, 360),
+            _boxed("260512", 300, 300 + shift, 480, 360 + shift),
+        ]
+        lines = assemble_lines(pack)
+        assert _texts(lines) == [line.text for line in pack]
+        best = parse_dates("\n".join(_texts(lines)), dt.date(2026, 11, 30)).best
+        assert best is not None and best.date == dt.date(2028, 4, 30)
+
+
+def test_a_line_that_names_its_own_date_is_no_legends_value() -> None:
+    """``PKD: 05/2026`` printed up to the right of a lone ``EXP:`` whose value is on the row below:
+    joined, EXP would name the production month (a review's case)."""
+    pack = [
+        _boxed("PKD: 05/2026", 260, 80, 590, 130),
+        _boxed("EXP:", 40, 105, 150, 155),
+        _boxed("04/2028", 40, 165, 233, 215),
+    ]
+    assert _texts(assemble_lines(pack)) == ["PKD: 05/2026", "EXP:", "04/2028"]

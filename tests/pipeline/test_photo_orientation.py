@@ -94,6 +94,10 @@ def test_the_date_legends_decide_where_the_pack_prints_text_two_ways() -> None:
     # Not when the legends run across: the vertical text is then a panel beside the label.
     level = [_across("Use By :MAY2025", 600), _across("Date of Packaging :SEP2024", 640)]
     assert sideways([*level, _down("INGREDIENTS: SUGAR", 100), _down("Manufactured in India", 140)]) == []
+    # Nor on a maker's address down a side strip: "Manufactured by" names no date.
+    makers = [_down("Manufactured by: ABC Foods Ltd", 100), _down("Packed by: XYZ Pvt Ltd", 140)]
+    dated = [_across("PKD: 05/2026", 600), _across("USE BY: 04/2027", 640), *recipe]
+    assert sideways([*makers, *dated]) == []
     # Nor on one vertical legend among level ones, however long.
     assert sideways([*level, _down("Date of Packaging :SEP2024", 140), *recipe]) == []
 
