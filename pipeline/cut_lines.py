@@ -201,6 +201,8 @@ def to_grow(
             bridged only to one read the same way up.
     """
     flips = list(turned) if turned is not None else [False] * len(quads)
+    # Boxes read the other way up are no piece of a printed line.
+    other_way = {flip: {i for i, other in enumerate(flips) if other != flip} for flip in (False, True)}
     axes = [None if is_polygon(quad) else _Axis.of(quad) for quad in quads]
     ends = {index: cut for index, text in enumerate(texts) if any(cut := cut_ends(text))}
     used: set[int] = set()
@@ -211,8 +213,7 @@ def to_grow(
             continue
         start, end = ends[index]
         flip = flips[index]
-        # Boxes read the other way up are no piece of this printed line.
-        skip = used | {index} | {other for other, other_flip in enumerate(flips) if other_flip != flip}
+        skip = used | {index} | other_way[flip]
         regrowth = None
         # The printed line goes on to the image's right, or for a turned read to its left.
         if end and (after := _next_on_line(axis, axes, skip, forward=not flip)) is not None:
@@ -240,10 +241,9 @@ def with_grown(
     """The boxes and reads with each regrowth's box and read in place of its boxes' where its read
     :func:`holds` theirs (in the place of its first box; the others dropped)."""
     replaced: dict[int, tuple[np.ndarray, Read] | None] = {}
+    texts = [read.text for read in reads]
     for regrowth, read in zip(regrowths, grown_reads, strict=True):
-        text = spliced(
-            regrowth.printed([read.text for read in reads]), read.text, regrowth.start, regrowth.end
-        )
+        text = spliced(regrowth.printed(texts), read.text, regrowth.start, regrowth.end)
         if text is not None:
             first, *rest = regrowth.boxes
             kept = (

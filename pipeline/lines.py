@@ -44,10 +44,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.dates import parse_dates
-from pipeline.dates.keywords import keywords_in_line
+from pipeline.dates.keywords import Keyword, keywords_in_line
 from pipeline.types import BoundingBox, OcrLine
 
-__all__ = ["LEGEND_GAP", "MIN_CHARACTER_ASPECT", "VERTICAL_ASPECT", "WIDE_GAP", "WORD_GAP", "assemble_lines"]
+__all__ = [
+    "LEGEND_GAP",
+    "MIN_CHARACTER_ASPECT",
+    "VERTICAL_ASPECT",
+    "WIDE_GAP",
+    "WORD_GAP",
+    "assemble_lines",
+    "is_vertical",
+]
 
 # A box at least this many times taller than wide holds vertical text: pipeline/ocr.py lays such
 # a crop down before reading it (its _crop_quad rule), so its text runs down the box, not along a row.
@@ -238,18 +246,17 @@ def _legend_links(pieces: Sequence[_Piece], links: dict[int, int]) -> dict[int, 
     were read upside down (printed right to left). Only pieces that no other link joins on that
     side take part."""
     joined_left = set(links.values())
+    keyed = {p.index: keywords_in_line(p.line.text) for p in pieces}
     # A legend's box need only be level: its few letters, colon and stops set in a narrow font fall
     # short of MIN_CHARACTER_ASPECT in a box the detector padded (realworld7 001's "PKD:" and
     # "USE BY:"), and a box taller than its row overlaps less of its value, not more.
-    legends = [p for p in pieces if not _vertical(p.line.box) and _legend(p.line.text)]
+    legends = [p for p in pieces if not is_vertical(p.line.box) and _legend(*keyed[p.index])]
     # A value holds a digit and no keyword: a line that names its own date ("PKD: 05/2026") or a
     # lot ("L2612345") is no legend's value.
     values = [
         p
         for p in pieces
-        if _upright(p.line)
-        and any(char.isdigit() for char in p.line.text)
-        and not keywords_in_line(p.line.text)[1]
+        if _upright(p.line) and any(char.isdigit() for char in p.line.text) and not keyed[p.index][1]
     ]
     by_height = sorted(values, key=lambda p: p.centre_y)
     centres = [p.centre_y for p in by_height]
@@ -261,21 +268,21 @@ def _legend_links(pieces: Sequence[_Piece], links: dict[int, int]) -> dict[int, 
     best_legend: dict[int, tuple[float, _Piece]] = {}
     for legend in legends:
         # Values that overlap the legend's height lie within its height and the tallest value's;
-        # values after it start (or, upside down, end) within LEGEND_GAP of it. Whichever of the
-        # two slices is smaller is searched, so a row of 1000 boxes is no 1000 x 1000 search.
-        reach, box = (0.5 + _LEGEND_HEIGHT_RATIO / 2) * legend.height, legend.line.box
-        far = (LEGEND_GAP + _MAX_OVERLAP) * _LEGEND_HEIGHT_RATIO * legend.height
-        row = by_height[
-            bisect.bisect_left(centres, legend.centre_y - reach) : bisect.bisect_right(
-                centres, legend.centre_y + reach
-            )
-        ]
+        # values after it start (or, upside down, end) at most _MAX_OVERLAP before it and
+        # LEGEND_GAP after it, in heights of the smaller box, so of the legend's at most. Whichever
+        # of the two slices is smaller is searched, so a row of 1000 boxes is no 1000 x 1000 search.
+        reach, box, height = (0.5 + _LEGEND_HEIGHT_RATIO / 2) * legend.height, legend.line.box, legend.height
+        low, high = (
+            bisect.bisect_left(centres, legend.centre_y - reach),
+            bisect.bisect_right(centres, legend.centre_y + reach),
+        )
+        row = by_height[low:high]
         if legend.line.upside_down:
-            after = ends[bisect.bisect_left(stops, box.x1 - far) : bisect.bisect_right(stops, box.x1 + far)]
+            low = bisect.bisect_left(stops, box.x1 - LEGEND_GAP * height)
+            after = ends[low : bisect.bisect_right(stops, box.x1 + _MAX_OVERLAP * height)]
         else:
-            after = across[
-                bisect.bisect_left(starts, box.x2 - far) : bisect.bisect_right(starts, box.x2 + far)
-            ]
+            low = bisect.bisect_left(starts, box.x2 - _MAX_OVERLAP * height)
+            after = across[low : bisect.bisect_right(starts, box.x2 + LEGEND_GAP * height)]
         for value in row if len(row) <= len(after) else after:
             share = _legend_overlap(legend, value)
             if share is None:
@@ -369,10 +376,13 @@ def _printed_higher(value: _Piece, legend: _Piece) -> bool:
     return (value.centre_y < legend.centre_y) != legend.line.upside_down
 
 
-def _legend(text: str) -> bool:
+def _legend(text: str, spans: Sequence[Keyword]) -> bool:
     """Whether a box's text is a date keyword alone (``USE BY:``, ``PKD.:``, ``BATCH NO.``,
-    ``MFG. DATE :``), as the parser finds keywords: no digit, and no letter outside a keyword."""
-    text, spans = keywords_in_line(text)
+    ``MFG. DATE :``), as the parser finds keywords: no digit, and no letter outside a keyword.
+
+    Args:
+        text, spans: the box's text and its keywords, as :func:`keywords_in_line` gives them.
+    """
     if any(char.isdigit() for char in text):
         return False
     if not spans:
@@ -427,10 +437,10 @@ def _upright(line: OcrLine) -> bool:
     ``MIN_CHARACTER_ASPECT``): only such boxes are joined (and legends, :func:`_legend_links`)."""
     box = line.box
     width, height = box.x2 - box.x1, box.y2 - box.y1
-    return not _vertical(box) and width >= MIN_CHARACTER_ASPECT * len(line.text.strip()) * height
+    return not is_vertical(box) and width >= MIN_CHARACTER_ASPECT * len(line.text.strip()) * height
 
 
-def _vertical(box: BoundingBox) -> bool:
+def is_vertical(box: BoundingBox) -> bool:
     """Whether the box holds vertical text (see ``VERTICAL_ASPECT``)."""
     return box.y2 - box.y1 >= VERTICAL_ASPECT * (box.x2 - box.x1)
 

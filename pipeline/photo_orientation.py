@@ -36,9 +36,9 @@ import numpy as np
 
 from pipeline.ctc import Read
 from pipeline.dates.keywords import keywords_in_line
-from pipeline.lines import VERTICAL_ASPECT
+from pipeline.lines import is_vertical
 from pipeline.ocr import CROP_MAX_PIXELS, CROP_MAX_SIDE_PX, orientation_score
-from pipeline.types import BoundingBox, OcrLine
+from pipeline.types import OcrLine
 from pipeline.variants import Step
 
 __all__ = [
@@ -91,10 +91,6 @@ def _characters(line: OcrLine) -> int:
     return sum(not character.isspace() for character in line.text)
 
 
-def _vertical(box: BoundingBox) -> bool:
-    return box.y2 - box.y1 >= VERTICAL_ASPECT * (box.x2 - box.x1)
-
-
 def _counted(lines: Sequence[OcrLine]) -> list[OcrLine]:
     """The lines read well enough to count as evidence."""
     return [
@@ -125,7 +121,7 @@ def sideways(lines: Sequence[OcrLine]) -> list[OcrLine]:
         characters read well are in vertical boxes.
     """
     counted = _counted(lines)
-    vertical = [line for line in counted if _vertical(line.box)]
+    vertical = [line for line in counted if is_vertical(line.box)]
     if sum(_characters(line) for line in vertical) < MIN_SIDEWAYS_CHARACTERS:
         return []
     labelled = [line for line in counted if _labelled(line.text)]
@@ -137,7 +133,7 @@ def sideways(lines: Sequence[OcrLine]) -> list[OcrLine]:
 def _mostly_vertical(lines: Sequence[OcrLine]) -> bool:
     """Whether at least ``SIDEWAYS_SHARE`` of the characters of ``lines`` are in vertical boxes, in
     at least ``MIN_SIDEWAYS_LINES`` lines."""
-    vertical = [line for line in lines if _vertical(line.box)]
+    vertical = [line for line in lines if is_vertical(line.box)]
     down = sum(_characters(line) for line in vertical)
     return len(vertical) >= MIN_SIDEWAYS_LINES and down >= SIDEWAYS_SHARE * sum(map(_characters, lines))
 
@@ -159,7 +155,7 @@ def upside_down(lines: Sequence[OcrLine]) -> bool:
     Args:
         lines: the lines of a read of the whole photo.
     """
-    level = [line for line in _counted(lines) if not _vertical(line.box)]
+    level = [line for line in _counted(lines) if not is_vertical(line.box)]
     turned = [line for line in level if line.upside_down]
     total = sum(_characters(line) for line in level)
     return len(turned) >= MIN_UPSIDE_DOWN_LINES and sum(map(_characters, turned)) >= UPSIDE_DOWN_SHARE * total
