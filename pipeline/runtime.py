@@ -115,10 +115,15 @@ def _provider_options(short_name: str, config: RuntimeConfig, cache_prefix: str)
             options["trt_engine_cache_prefix"] = cache_prefix
         return options
     if short_name == "cuda":
-        # Exhaustive search is slow on the first call of every new input shape, and OCR shapes vary.
+        # OCR shapes vary from call to call, so any per-shape algorithm choice is paid again and
+        # again: exhaustive search on the first call of every shape, and on ONNX Runtime 1.31 with
+        # cuDNN 9 even the heuristic query costs more than it saves. On an H200 the whole pipeline
+        # took 1.25 s per UK photo with HEURISTIC and 0.59 s with DEFAULT (cuDNN's fixed implicit
+        # GEMM), warm, same run; kNextPowerOfTwo arenas were slower (bench/RESULTS.md,
+        # "twenty-fifth session").
         return {
             "device_id": "0",
-            "cudnn_conv_algo_search": "HEURISTIC",
+            "cudnn_conv_algo_search": "DEFAULT",
             "arena_extend_strategy": "kSameAsRequested",
         }
     return {}
