@@ -643,6 +643,7 @@ class Pipeline:
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
         if planned.target is Target.TEXT and not _reads_again(lines, first):
             return VariantRead(planned.name, lines, None)
+        lines = self._repaired(lines, settings)
         found = await run(key, self._dates_in, lines, settings)
         return VariantRead(planned.name, lines, found.best, found.candidates)
 
@@ -1028,7 +1029,7 @@ class Pipeline:
         def dated(text: str) -> bool:
             return self._parse_text(text, settings).best is not None
 
-        lines = repaired(lines, dated)
+        lines = self._repaired(lines, settings)
         if not self.config.second_chance or windows_dated:
             return lines, Need.NONE, None
         if not lines and blank(image):
@@ -1095,6 +1096,7 @@ class Pipeline:
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
         if planned.target is Target.TEXT and not _reads_again(lines, first):
             return VariantRead(planned.name, lines, None)
+        lines = self._repaired(lines, settings)
         found = self._dates_in(lines, settings)
         return VariantRead(planned.name, lines, found.best, found.candidates)
 
@@ -1131,6 +1133,14 @@ class Pipeline:
         """The parser's best date in ``text`` (one line's), as printed; ``None``: none."""
         best = self._parse_text(text, settings).best
         return None if best is None else best.text
+
+    def _repaired(self, lines: tuple[OcrLine, ...], settings: _Settings) -> tuple[OcrLine, ...]:
+        """``lines`` with their impossible whole dates read with the recogniser's close second for a
+        digit (:func:`pipeline.impossible_dates.repaired`): the first read's, and each variant's,
+        whose dot-matrix reads misread a digit as often (hard set v4 980261: ``08/68/25`` read on
+        four variants, the 0 of the month ranked close behind the 6). A parse of each line that
+        holds a whole numeric date and has alternatives; nothing for others."""
+        return repaired(lines, lambda text: self._parse_text(text, settings).best is not None)
 
     def _dates_in(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
         """The parser's dates in ``lines`` read as printed (see :func:`assemble_lines`), as

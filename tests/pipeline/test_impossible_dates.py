@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 
 from pipeline import Pipeline, ProcessOptions
 from pipeline.dates import parse_dates
 from pipeline.impossible_dates import repaired
 from pipeline.pipeline import _resolve
+from pipeline.second_chance import Planned, Target
 from pipeline.types import BoundingBox, OcrLine
+from pipeline.variants import Step
 
 REFERENCE = dt.date(2026, 11, 30)
 BOX = BoundingBox(x1=0.0, y1=0.0, x2=100.0, y2=20.0)
@@ -79,3 +82,17 @@ def test_the_pipeline_repairs_its_first_read(real_pipeline: Pipeline) -> None:
     best = real_pipeline._dates_in(fixed, settings).best
     # The later of two unlabelled dates is the expiry: the repaired one, not the production date.
     assert best is not None and best.date == dt.date(2030, 10, 31)
+
+
+def test_a_variant_s_read_is_repaired_too(real_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hard set v4 980261: the first read turned a dot-matrix 08/08/25 upside down (80/80), and four
+    # second-chance variants read 08/68/25, the model ranking the month's 0 close behind the 6.
+    settings = _resolve(ProcessOptions(reference_date=REFERENCE), real_pipeline.config)
+    read = [_line("BB: 08/68/25", "BB: 08/08/25")]
+    monkeypatch.setattr(real_pipeline._ocr, "read", lambda image, **kwargs: list(read))
+    image = np.full((64, 64, 3), 255, np.uint8)
+
+    found = real_pipeline._read_variant(image, [], None, Planned(Target.PHOTO, (Step.CONTRAST,)), settings)
+
+    assert found is not None and _texts(found.lines) == ["BB: 08/08/25"]
+    assert found.best is not None and found.best.date == dt.date(2025, 8, 8)
