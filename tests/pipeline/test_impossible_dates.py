@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import numpy as np
 import pytest
 
 from pipeline import Pipeline, ProcessOptions
+from pipeline.batching import Priority
 from pipeline.dates import parse_dates
 from pipeline.impossible_dates import repaired
-from pipeline.pipeline import _resolve
+from pipeline.pipeline import _ReadContext, _resolve
 from pipeline.second_chance import Planned, Target
 from pipeline.types import BoundingBox, OcrLine
 from pipeline.variants import Step
@@ -93,6 +95,25 @@ def test_a_variant_s_read_is_repaired_too(real_pipeline: Pipeline, monkeypatch: 
     image = np.full((64, 64, 3), 255, np.uint8)
 
     found = real_pipeline._read_variant(image, [], None, Planned(Target.PHOTO, (Step.CONTRAST,)), settings)
+
+    assert found is not None and _texts(found.lines) == ["BB: 08/08/25"]
+    assert found.best is not None and found.best.date == dt.date(2025, 8, 8)
+
+
+def test_a_variant_s_read_through_the_batchers_is_repaired_too(real_pipeline: Pipeline) -> None:
+    # The same read as above, on aprocess's path (_aread_variant): the batchers' OCR stands in with
+    # its read's lines, the executor and the parse are the pipeline's own.
+    settings = _resolve(ProcessOptions(reference_date=REFERENCE), real_pipeline.config)
+
+    class Read:
+        async def read(self, image: np.ndarray, **kwargs: object) -> list[OcrLine]:
+            return [_line("BB: 08/68/25", "BB: 08/08/25")]
+
+    context = _ReadContext((float(Priority.INTERACTIVE), 0.0), Priority.INTERACTIVE, None, {})
+    image = np.full((64, 64, 3), 255, np.uint8)
+    planned = Planned(Target.PHOTO, (Step.CONTRAST,))
+
+    found = asyncio.run(real_pipeline._aread_variant(Read(), image, [], None, planned, settings, context))
 
     assert found is not None and _texts(found.lines) == ["BB: 08/08/25"]
     assert found.best is not None and found.best.date == dt.date(2025, 8, 8)
