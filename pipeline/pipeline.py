@@ -643,9 +643,7 @@ class Pipeline:
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
         if planned.target is Target.TEXT and not _reads_again(lines, first):
             return VariantRead(planned.name, lines, None)
-        lines = self._repaired(lines, settings)
-        found = await run(key, self._dates_in, lines, settings)
-        return VariantRead(planned.name, lines, found.best, found.candidates)
+        return await run(key, self._variant_read, planned, lines, settings)
 
     async def _adetect(
         self, image: np.ndarray, settings: _Settings, key: Key, priority: Priority, deadline: float | None
@@ -1096,9 +1094,7 @@ class Pipeline:
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
         if planned.target is Target.TEXT and not _reads_again(lines, first):
             return VariantRead(planned.name, lines, None)
-        lines = self._repaired(lines, settings)
-        found = self._dates_in(lines, settings)
-        return VariantRead(planned.name, lines, found.best, found.candidates)
+        return self._variant_read(planned, lines, settings)
 
     def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, DecodedImage, float]:
         started = time.perf_counter()
@@ -1133,6 +1129,12 @@ class Pipeline:
         """The parser's best date in ``text`` (one line's), as printed; ``None``: none."""
         best = self._parse_text(text, settings).best
         return None if best is None else best.text
+
+    def _variant_read(self, planned: Planned, lines: tuple[OcrLine, ...], settings: _Settings) -> VariantRead:
+        """A variant's read: its lines :meth:`_repaired` and the parser's dates in them."""
+        lines = self._repaired(lines, settings)
+        found = self._dates_in(lines, settings)
+        return VariantRead(planned.name, lines, found.best, found.candidates)
 
     def _repaired(self, lines: tuple[OcrLine, ...], settings: _Settings) -> tuple[OcrLine, ...]:
         """``lines`` with their impossible whole dates read with the recogniser's close second for a
