@@ -13,8 +13,10 @@ day-month-year or year-month-day and no date are touched, only inside that date,
 model's own close second: a line the parser reads as it stands is never changed, so a date read
 right cannot be swapped for another (``MF6t 06.10.2026``'s alternative ``06.10.2028`` is not
 taken). Unlike the digit swap of a dateless photo (``pipeline.second_chance.DIGIT_SWAP``), this
-runs on every first read: an impossible date is evidence of a misread on its own, wherever the
-photo's other dates stand.
+runs on every first read, and on every second-chance variant's read: an impossible date is
+evidence of a misread on its own, wherever the photo's other dates stand. A variant's repaired
+date votes as a date read so would, but its read holds no coder's block
+(``pipeline.second_chance.VariantRead.repaired``).
 """
 
 from __future__ import annotations

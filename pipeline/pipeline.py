@@ -643,7 +643,7 @@ class Pipeline:
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
         if planned.target is Target.TEXT and not _reads_again(lines, first):
             return VariantRead(planned.name, lines, None)
-        return await run(key, self._variant_read, planned, lines, settings)
+        return await run(key, self._parsed_variant, planned, lines, settings)
 
     async def _adetect(
         self, image: np.ndarray, settings: _Settings, key: Key, priority: Priority, deadline: float | None
@@ -1094,7 +1094,7 @@ class Pipeline:
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
         if planned.target is Target.TEXT and not _reads_again(lines, first):
             return VariantRead(planned.name, lines, None)
-        return self._variant_read(planned, lines, settings)
+        return self._parsed_variant(planned, lines, settings)
 
     def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, DecodedImage, float]:
         started = time.perf_counter()
@@ -1130,17 +1130,20 @@ class Pipeline:
         best = self._parse_text(text, settings).best
         return None if best is None else best.text
 
-    def _variant_read(self, planned: Planned, lines: tuple[OcrLine, ...], settings: _Settings) -> VariantRead:
+    def _parsed_variant(
+        self, planned: Planned, lines: tuple[OcrLine, ...], settings: _Settings
+    ) -> VariantRead:
         """A variant's read: its lines :meth:`_repaired` and the parser's dates in them."""
-        lines = self._repaired(lines, settings)
-        found = self._dates_in(lines, settings)
-        return VariantRead(planned.name, lines, found.best, found.candidates)
+        repaired = self._repaired(lines, settings)
+        found = self._dates_in(repaired, settings)
+        return VariantRead(planned.name, repaired, found.best, found.candidates, repaired != lines)
 
     def _repaired(self, lines: tuple[OcrLine, ...], settings: _Settings) -> tuple[OcrLine, ...]:
         """``lines`` with their impossible whole dates read with the recogniser's close second for a
-        digit (:func:`pipeline.impossible_dates.repaired`): the first read's, and each variant's,
-        whose dot-matrix reads misread a digit as often (hard set v4 980261: ``08/68/25`` read on
-        four variants, the 0 of the month ranked close behind the 6). A parse of each line that
+        digit (:func:`pipeline.impossible_dates.repaired`). For the first read and for each
+        second-chance variant alike: a variant of dot-matrix print misreads digits as the first read
+        does (hard set v4 980261: four variants read ``08/68/25``, each ranking the month's 0 close
+        behind the 6). Costs up to 1 + ``pipeline.ctc.MAX_ALTERNATIVES`` parses of each line that
         holds a whole numeric date and has alternatives; nothing for others."""
         return repaired(lines, lambda text: self._parse_text(text, settings).best is not None)
 

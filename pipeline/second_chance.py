@@ -211,6 +211,9 @@ class VariantRead:
     best: ParsedDate | None
     # Every date the parser found in the lines (``best`` among them).
     dates: tuple[ParsedDate, ...] = ()
+    # Whether a line's impossible date was read with the recogniser's second choice for a digit
+    # (pipeline.impossible_dates): such a read votes, but holds no coder's block (_code_block).
+    repaired: bool = False
 
 
 def plan(
@@ -388,7 +391,12 @@ def _completing(voters: Sequence[VariantRead], doubted: ParsedDate) -> bool:
 
 
 def _code_block(read: VariantRead) -> bool:
-    """Whether the read holds ``CODE_BLOCK_DATES`` different dates to the day, each printed whole."""
+    """Whether the read holds ``CODE_BLOCK_DATES`` different dates to the day, each printed whole.
+    Not a read whose dates include one repaired from the recogniser's second choices
+    (``VariantRead.repaired``): an impossible date is noise's mark, and the block's rule is that
+    noise does not read two whole dates."""
+    if read.repaired:
+        return False
     whole = {
         found.date
         for found in read.dates

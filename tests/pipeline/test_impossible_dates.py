@@ -96,7 +96,7 @@ def test_a_variant_s_read_is_repaired_too(real_pipeline: Pipeline, monkeypatch: 
 
     found = real_pipeline._read_variant(image, [], None, Planned(Target.PHOTO, (Step.CONTRAST,)), settings)
 
-    assert found is not None and _texts(found.lines) == ["BB: 08/08/25"]
+    assert found is not None and _texts(found.lines) == ["BB: 08/08/25"] and found.repaired
     assert found.best is not None and found.best.date == dt.date(2025, 8, 8)
 
 
@@ -115,5 +115,5 @@ def test_a_variant_s_read_through_the_batchers_is_repaired_too(real_pipeline: Pi
 
     found = asyncio.run(real_pipeline._aread_variant(Read(), image, [], None, planned, settings, context))
 
-    assert found is not None and _texts(found.lines) == ["BB: 08/08/25"]
+    assert found is not None and _texts(found.lines) == ["BB: 08/08/25"] and found.repaired
     assert found.best is not None and found.best.date == dt.date(2025, 8, 8)

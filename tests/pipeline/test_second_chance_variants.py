@@ -354,6 +354,11 @@ def test_a_coders_block_read_once_stands() -> None:
     beside = VariantRead("photo:dots", (), month, (made, expiry, month))
     for read in (alone, unseparated, with_month, same_twice, beside):
         assert winner([read]) is None, read.dates
+    # A block one of whose dates was repaired from an impossible one (31.10.2050 read 31.10.2030
+    # from the recogniser's second choice) is noise's mark, not a code: it stands by votes alone.
+    repaired = VariantRead("photo:dots", (), expiry, (made, expiry), repaired=True)
+    assert winner([repaired]) is None
+    assert winner([repaired, VariantRead("photo:contrast", (), expiry)]) == (repaired, 2)
 
 
 def test_a_block_of_dates_with_their_months_spelt_stands() -> None:
