@@ -119,8 +119,8 @@ def _provider_options(short_name: str, config: RuntimeConfig, cache_prefix: str)
         # again: exhaustive search on the first call of every shape, and on ONNX Runtime 1.31 with
         # cuDNN 9 even the heuristic query costs more than it saves. On an H200 the whole pipeline
         # took 1.25 s per UK photo with HEURISTIC and 0.59 s with DEFAULT (cuDNN's fixed implicit
-        # GEMM), warm, same run; kNextPowerOfTwo arenas were slower (bench/RESULTS.md,
-        # "twenty-fifth session").
+        # GEMM), warm, same run; kNextPowerOfTwo arenas were slower (bench/RESULTS.md, "GPU: the
+        # first run on a device machine"; bench/cuda_options.py measures it again).
         return {
             "device_id": "0",
             "cudnn_conv_algo_search": "DEFAULT",
