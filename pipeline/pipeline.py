@@ -641,9 +641,8 @@ class Pipeline:
             if not made:
                 return None
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
-        if planned.target is Target.TEXT and not _reads_again(lines, first):
-            return VariantRead(planned.name, lines, None)
-        return await run(key, self._parsed_variant, planned, lines, settings)
+        parsed = await run(key, self._parsed_variant, planned, lines, settings)
+        return _kept_if_read_again(planned, parsed, first)
 
     async def _adetect(
         self, image: np.ndarray, settings: _Settings, key: Key, priority: Priority, deadline: float | None
@@ -1024,9 +1023,6 @@ class Pipeline:
         without a year; whether it is :func:`pipeline.variants.blank` only when nothing was read:
         a blank photo asks nothing."""
 
-        def dated(text: str) -> bool:
-            return self._parse_text(text, settings).best is not None
-
         lines = self._repaired(lines, settings)
         if not self.config.second_chance or windows_dated:
             return lines, Need.NONE, None
@@ -1039,7 +1035,7 @@ class Pipeline:
             best,
             lambda: dot_grid(image) is not None,
             lines,
-            lambda: any(expiry_unreadable(line.text, dated) for line in lines),
+            lambda: any(expiry_unreadable(line.text, self._dated(settings)) for line in lines),
             _plausible(settings),
         )
         return lines, wanted, best if wanted is Need.DOUBTFUL else None
@@ -1092,9 +1088,7 @@ class Pipeline:
             if not made:
                 return None
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
-        if planned.target is Target.TEXT and not _reads_again(lines, first):
-            return VariantRead(planned.name, lines, None)
-        return self._parsed_variant(planned, lines, settings)
+        return _kept_if_read_again(planned, self._parsed_variant(planned, lines, settings), first)
 
     def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, DecodedImage, float]:
         started = time.perf_counter()
@@ -1145,7 +1139,11 @@ class Pipeline:
         does (hard set v4 980261: four variants read ``08/68/25``, each ranking the month's 0 close
         behind the 6). Costs up to 1 + ``pipeline.ctc.MAX_ALTERNATIVES`` parses of each line that
         holds a whole numeric date and has alternatives; nothing for others."""
-        return repaired(lines, lambda text: self._parse_text(text, settings).best is not None)
+        return repaired(lines, self._dated(settings))
+
+    def _dated(self, settings: _Settings) -> Callable[[str], bool]:
+        """Whether one line's text holds a date to the parser (see :meth:`_date_in`)."""
+        return lambda text: self._date_in(text, settings) is not None
 
     def _dates_in(self, lines: tuple[OcrLine, ...], settings: _Settings) -> DateParseResult:
         """The parser's dates in ``lines`` read as printed (see :func:`assemble_lines`), as
@@ -1407,6 +1405,16 @@ def _levelled(lines: list[OcrLine], planned: Planned) -> list[OcrLine]:
     the next line's, and its words no longer sit on one row (realworld2 013: "BEST IF" and "Used
     By" apart, JAN1323 after the lot code). Other reads as they are."""
     return list(assemble_lines(lines)) if planned.target is Target.TEXT else lines
+
+
+def _kept_if_read_again(planned: Planned, read: VariantRead, first: tuple[OcrLine, ...]) -> VariantRead:
+    """``read`` (of ``planned``) as it is, unless it is of text windows and does not
+    :func:`_reads_again` the first read's ``first`` lines: then its lines count for no date. Both
+    sides are compared after their impossible dates are repaired (:meth:`Pipeline._repaired`), so
+    a line the first read repaired counts as read again when a text window misreads it alike."""
+    if planned.target is not Target.TEXT or _reads_again(read.lines, first):
+        return read
+    return dataclasses.replace(read, best=None, dates=())
 
 
 def _reads_again(lines: tuple[OcrLine, ...], first: tuple[OcrLine, ...]) -> bool:

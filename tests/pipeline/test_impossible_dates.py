@@ -13,6 +13,7 @@ from pipeline.batching import Priority
 from pipeline.dates import parse_dates
 from pipeline.impossible_dates import repaired
 from pipeline.pipeline import _ReadContext, _resolve
+from pipeline.regions import Window
 from pipeline.second_chance import Planned, Target
 from pipeline.types import BoundingBox, OcrLine
 from pipeline.variants import Step
@@ -117,3 +118,36 @@ def test_a_variant_s_read_through_the_batchers_is_repaired_too(real_pipeline: Pi
 
     assert found is not None and _texts(found.lines) == ["BB: 08/08/25"] and found.repaired
     assert found.best is not None and found.best.date == dt.date(2025, 8, 8)
+
+
+@pytest.mark.parametrize("way", ["process", "aprocess"])
+@pytest.mark.parametrize(("first", "dated"), [("BB: 08/08/25", True), ("LOT 0868", False)])
+def test_a_text_window_s_read_is_compared_with_the_first_read_after_its_repair(
+    real_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, way: str, first: str, dated: bool
+) -> None:
+    # A text window's read counts only where it reads a numbered line of the first read again
+    # (_reads_again). The first read repaired 08/68/25 to 08/08/25; the window misreads it alike,
+    # and its read, repaired in turn, is the same line read again. A line it does not read again
+    # (the lot) still leaves it no date.
+    settings = _resolve(ProcessOptions(reference_date=REFERENCE), real_pipeline.config)
+    read = [_line("BB: 08/68/25", "BB: 08/08/25")]
+    image = np.random.default_rng(7).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    windows = [Window(0, 0, 64, 64, -1)]
+    planned = Planned(Target.TEXT, (Step.CONTRAST,))
+    if way == "process":
+        monkeypatch.setattr(real_pipeline._ocr, "read", lambda image, **kwargs: list(read))
+        found = real_pipeline._read_variant(image, windows, None, planned, settings, (_line(first),))
+    else:
+
+        class Read:
+            async def read(self, image: np.ndarray, **kwargs: object) -> list[OcrLine]:
+                return list(read)
+
+        context = _ReadContext((float(Priority.INTERACTIVE), 0.0), Priority.INTERACTIVE, None, {})
+        reading = real_pipeline._aread_variant(
+            Read(), image, windows, None, planned, settings, context, (_line(first),)
+        )
+        found = asyncio.run(reading)
+
+    assert found is not None and _texts(found.lines) == ["BB: 08/08/25"]
+    assert (found.best is not None and found.best.date == dt.date(2025, 8, 8)) is dated
