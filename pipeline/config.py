@@ -214,11 +214,11 @@ class PipelineConfig:
     # several windows counts once; one with nothing to undo, such as dots on a photo without a dot
     # grid, counts but is not read). A read costs a text-detector pass and recognition of what it
     # finds. The default tries every variant of the default lists.
-    second_chance_max_variants: int = 15
+    second_chance_max_variants: int = 16
     # The variants read, in order: comma-separated, each steps joined with "+" (pipeline/variants.py
-    # names them: coder, dots, contrast, invert, upscale, turn90, turn180, turn270, deskew, flat). The
-    # defaults are the measured ones (pipeline/second_chance.py, bench/RESULTS.md "Second-chance
-    # reads"). coder comes first in both: it reads the pixels as they are, with the detector
+    # names them: coder, dots, contrast, invert, upscale, turn90, turn180, turn270, deskew, flat,
+    # neutral). The defaults are the measured ones (pipeline/second_chance.py, bench/RESULTS.md
+    # "Second-chance reads"). coder comes first in both: it reads the pixels as they are, with the detector
     # fine-tuned for coder print, and its date stands on one read (realworld2 001 and 016, hard set
     # v3 960009; bench/RESULTS.md, "ninth session"). Without a coder detector it is not read.
     second_chance_window_variants: str = "coder,dots,contrast,upscale"
@@ -231,8 +231,11 @@ class PipelineConfig:
     # "seventh session", "eighth session"). Last, the print lifted off its ground and levelled: dots
     # on streaked film turned 80 degrees, which every other variant read as "PKD:" alone (hard set
     # v3 960092; "twenty-second session"); it costs a read only where all the others read no date.
+    # After it, the print in neutral ink with the label's coloured artwork made flat grey: a code
+    # printed across coloured text, which the text detector takes in with it (hard set v2 940199;
+    # "twenty-sixth session").
     second_chance_photo_variants: str = (
-        "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270,flat+deskew"
+        "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270,flat+deskew,neutral"
     )
     # Then, on a photo the text detector reads shrunk (most over 2,000 px a side), windows around the
     # lines of its read that hold digits, read up close at their own scale

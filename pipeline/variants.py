@@ -13,6 +13,10 @@ A first read that finds no date is retried on variants of the same pixels (see
   ``_MIN_SKEW_DEG``;
 - ``flat``: dark print lifted off its ground (a black-hat), for dots on streaked, brushed or
   shaded film whose texture the text detector takes for the print or the print for texture;
+- ``neutral``: the print in neutral ink (black, white, grey: inkjet, laser, thermal transfer)
+  kept and coloured artwork under and around it made one flat grey, for a code printed over a
+  label's coloured text (:func:`_neutral`); an image with little colour, or nothing but colour
+  (a colour cast), gets no variant;
 - ``coder``: the pixels unchanged, their text found by the second text detector, fine-tuned for
   coder print (``OcrEngine.coder_detector``; ``Variant.coder``); with another step, that step's
   pixels are read so.
@@ -94,6 +98,15 @@ _BLANK_INK_PX = 64
 _BLANK_SIDE_PX = 1280
 # The share of an image (percent) that the flat step makes black: the darkest of its print.
 _FLAT_INK_SHARE = 0.5
+# The neutral step: a pixel is coloured when its chroma (the distance from grey in OpenCV's 8-bit
+# CIELAB, a and b offset by 128) is above _NEUTRAL_CHROMA. Measured: the white ground of the first 60
+# UK label photos has a median chroma of 3 (5 on the photo at the 90th percentile); the purple
+# ground and green text of hard set v2 940199 are 29 to 79 (its quartiles). Fewer coloured pixels than
+# _NEUTRAL_MIN_SHARE leave nothing to take away; more than _NEUTRAL_MAX_SHARE is a colour cast
+# over everything, the print included.
+_NEUTRAL_CHROMA = 20.0
+_NEUTRAL_MIN_SHARE = 0.05
+_NEUTRAL_MAX_SHARE = 0.99
 # A dot is at most this many pixels across at the working size: larger blobs are strokes or glyphs.
 _MAX_DOT_PX = 40
 # Dots are looked for in tiles of this side (a code of 2 to 3 lines of 5x7 dots 3 to 12 px apart
@@ -121,6 +134,7 @@ class Step(enum.StrEnum):
     TURN270 = "turn270"
     DESKEW = "deskew"
     FLAT = "flat"
+    NEUTRAL = "neutral"
     # The same pixels, read with the text detector fine-tuned for coder print (OcrEngine's
     # coder_detector) instead of the first read's: it finds dotted lines as lines where the
     # wheel's lights a dot here and there (models/ocr_det_coder/MODEL_CARD.md).
@@ -388,6 +402,25 @@ def _flat(image: np.ndarray) -> _Changed:
     return cv2.cvtColor(cv2.bitwise_not(lifted), cv2.COLOR_GRAY2BGR), _IDENTITY
 
 
+def _neutral(image: np.ndarray) -> _Changed | None:
+    """Neutral print kept, colour taken away: each coloured pixel (see ``_NEUTRAL_CHROMA``) becomes
+    the median lightness of all of them, each other pixel its own lightness. Coloured text that a
+    code was printed over (hard set v2 940199: ``ED: 27.08.30`` in white across a green line,
+    which the text detector takes in with it) goes flat, as does a coloured ground, leaving the
+    code's black or white strokes on one grey. ``None`` when the image has too little colour or
+    nothing but colour (``_NEUTRAL_MIN_SHARE``, ``_NEUTRAL_MAX_SHARE``). Grey out, as BGR."""
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    lightness = lab[..., 0]
+    chroma = np.hypot(lab[..., 1].astype(np.float32) - 128.0, lab[..., 2].astype(np.float32) - 128.0)
+    coloured = chroma > _NEUTRAL_CHROMA
+    share = float(coloured.mean())
+    if not _NEUTRAL_MIN_SHARE <= share <= _NEUTRAL_MAX_SHARE:
+        return None
+    grey = lightness.copy()
+    grey[coloured] = np.uint8(np.median(lightness[coloured]))
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), _IDENTITY
+
+
 def _flat_kernel_px(shape: tuple[int, int]) -> int:
     """The black-hat's kernel for an image of ``shape``: a sixtieth of its short side (11 px on a
     640 px photo, where a code's dots are 3 to 6 px and 8 to 10 px apart), odd, at least 7.
@@ -406,6 +439,7 @@ _STEPS: dict[Step, Callable[[np.ndarray], _Changed | None]] = {
     Step.TURN270: _turn(cv2.ROTATE_90_COUNTERCLOCKWISE, 3),
     Step.DESKEW: _deskew,
     Step.FLAT: _flat,
+    Step.NEUTRAL: _neutral,
     Step.CODER: lambda image: (image, _IDENTITY),
 }
 

@@ -15,6 +15,8 @@ it on, a variant reads the whole line and its date, beyond doubt, replaces the f
 
 A digit misread into an impossible date is read again from the recogniser's second choice, with
 no model run: 940269's dot-matrix ``04 Aug 2029`` under ``EXP``, read ``84 Aug 2029``.
+
+A code printed across the label's coloured text is read with the colour taken away (940199).
 """
 
 from __future__ import annotations
@@ -127,3 +129,26 @@ def test_a_dotted_line_the_first_read_never_finds_is_found_by_the_coder_detector
     assert result.best_date is not None and result.best_date.date == dt.date(2030, 5, 31)
     report = result.second_chance
     assert report is not None and report.winner.endswith(":coder")
+
+
+@pytest.mark.parametrize("way", ["process", "aprocess"])
+def test_a_code_printed_across_coloured_text_is_read_with_the_colour_taken_away(
+    pipelines: tuple[Pipeline, Pipeline], way: str
+) -> None:
+    # Hard set v2 940199: white laser print "ED: 27.08.30" over "Packed on 18.04.28", turned 45
+    # degrees, the ED line printed across a line of the label's green text. The text detector
+    # takes the two in one box ("Wb27.ougar Crispy Distributed oil", levelled), and only the
+    # production date is read, which is no expiry. With the colour taken away (the neutral step)
+    # the green text is gone and the line reads whole.
+    data, _ = encoded(render(Slot("turned", "laser"), 940199).image)
+    on, _ = pipelines
+    shipped = on.config.second_chance_photo_variants
+    assert shipped.endswith(",neutral")
+    plain = dataclasses.replace(on.config, second_chance_photo_variants=shipped.removesuffix(",neutral"))
+    with Pipeline(plain, on._ocr, on._detector) as without:
+        before = _read(without, data, way)
+    result = _read(on, data, way)
+
+    assert before.best_date is None and any("18.04.28" in line.text for line in before.ocr_lines)
+    assert result.best_date is not None and result.best_date.date == dt.date(2030, 8, 27)
+    assert result.second_chance is not None and result.second_chance.winner == "photo:neutral"

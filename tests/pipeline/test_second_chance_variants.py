@@ -201,6 +201,47 @@ def test_flat_lifts_dots_off_a_streaked_ground() -> None:
     assert np.count_nonzero(ink(variant.image) & ~dots) < 0.01 * dots.size
 
 
+def _label_over_artwork() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """White strokes across green ones on a purple ground (hard set v2 940199's colours, BGR: white
+    print across a line of green text), and the masks of the white and of the green. Bars, not
+    glyphs: every pixel is one of the three colours, as anti-aliased text's edges are not."""
+    image = np.zeros((120, 400, 3), np.uint8)
+    image[:] = (160, 31, 75)
+    image[40:60, 10:390:12] = (80, 230, 90)
+    image[40:60, 11:390:12] = (80, 230, 90)
+    image[30:80:3, 20:300] = (235, 235, 235)
+    white = np.all(image == (235, 235, 235), axis=2)
+    green = np.all(image == (80, 230, 90), axis=2)
+    return image, white, green
+
+
+def test_neutral_print_is_kept_and_coloured_artwork_goes_flat() -> None:
+    image, white, green = _label_over_artwork()
+    variant = make_variant(image, (Step.NEUTRAL,))
+
+    assert variant is not None and variant.image.shape == image.shape
+    gray = cv2.cvtColor(variant.image, cv2.COLOR_BGR2GRAY).astype(int)
+    ground = ~white & ~green
+    # The white print stays white; the green text and the purple ground become one grey.
+    assert gray[white].min() >= 225
+    assert np.ptp(gray[green | ground]) == 0 and gray[ground].max() < 200
+    assert variant.source_box(BoundingBox(10.0, 20.0, 30.0, 40.0)) == BoundingBox(10.0, 20.0, 30.0, 40.0)
+
+
+@pytest.mark.parametrize(
+    "colour",
+    [(255, 255, 255), (128, 128, 128), (20, 200, 240)],
+    ids=["white label, black print", "grey ground", "a yellow cast over all"],
+)
+def test_an_image_of_little_or_only_colour_has_no_neutral_variant(colour: tuple[int, int, int]) -> None:
+    # Black print on white or grey: nothing coloured to take away. Everything yellow (print
+    # included, as under a lamp's cast): taking the colour away would take the print too.
+    image = np.full((120, 400, 3), colour, np.uint8)
+    ink = (0, 0, 0) if colour != (20, 200, 240) else (10, 120, 150)
+    cv2.putText(image, "ED: 27.08.30", (20, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.2, ink, 2)
+    assert make_variant(image, (Step.NEUTRAL,)) is None
+
+
 def test_skew_is_measured_and_levelled() -> None:
     label = np.full((400, 900, 3), 235, np.uint8)
     for row in range(3):
