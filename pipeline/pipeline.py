@@ -642,7 +642,7 @@ class Pipeline:
                 return None
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
         parsed = await run(key, self._parsed_variant, planned, lines, settings)
-        return _kept_if_read_again(planned, parsed, first)
+        return _kept_if_read_again(planned, lines, parsed, first)
 
     async def _adetect(
         self, image: np.ndarray, settings: _Settings, key: Key, priority: Priority, deadline: float | None
@@ -1088,7 +1088,7 @@ class Pipeline:
             if not made:
                 return None
             lines = _placed(window_reads, windows, ordered=planned.target is not Target.TEXT)
-        return _kept_if_read_again(planned, self._parsed_variant(planned, lines, settings), first)
+        return _kept_if_read_again(planned, lines, self._parsed_variant(planned, lines, settings), first)
 
     def _prepare(self, data: bytes, options: ProcessOptions) -> tuple[float, _Settings, DecodedImage, float]:
         started = time.perf_counter()
@@ -1407,12 +1407,15 @@ def _levelled(lines: list[OcrLine], planned: Planned) -> list[OcrLine]:
     return list(assemble_lines(lines)) if planned.target is Target.TEXT else lines
 
 
-def _kept_if_read_again(planned: Planned, read: VariantRead, first: tuple[OcrLine, ...]) -> VariantRead:
-    """``read`` (of ``planned``) as it is, unless it is of text windows and does not
-    :func:`_reads_again` the first read's ``first`` lines: then its lines count for no date. Both
-    sides are compared after their impossible dates are repaired (:meth:`Pipeline._repaired`), so
-    a line the first read repaired counts as read again when a text window misreads it alike."""
-    if planned.target is not Target.TEXT or _reads_again(read.lines, first):
+def _kept_if_read_again(
+    planned: Planned, lines: tuple[OcrLine, ...], read: VariantRead, first: tuple[OcrLine, ...]
+) -> VariantRead:
+    """``read`` (of ``planned``: its ``lines`` as read, repaired in it) as it is, unless it is of text
+    windows and :func:`_reads_again` holds of neither ``lines`` nor its repaired lines against the
+    first read's ``first`` (repaired already): then its lines count for no date. A line the first
+    read repaired counts as read again when a text window misreads it alike (and is repaired
+    alike), and one the first read could not repair when the window reads it the same."""
+    if planned.target is not Target.TEXT or _reads_again(read.lines, first) or _reads_again(lines, first):
         return read
     return dataclasses.replace(read, best=None, dates=())
 

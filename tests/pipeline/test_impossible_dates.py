@@ -121,14 +121,17 @@ def test_a_variant_s_read_through_the_batchers_is_repaired_too(real_pipeline: Pi
 
 
 @pytest.mark.parametrize("way", ["process", "aprocess"])
-@pytest.mark.parametrize(("first", "dated"), [("BB: 08/08/25", True), ("LOT 0868", False)])
+@pytest.mark.parametrize(
+    ("first", "dated"), [("BB: 08/08/25", True), ("BB: 08/68/25", True), ("LOT 0868", False)]
+)
 def test_a_text_window_s_read_is_compared_with_the_first_read_after_its_repair(
     real_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, way: str, first: str, dated: bool
 ) -> None:
     # A text window's read counts only where it reads a numbered line of the first read again
     # (_reads_again). The first read repaired 08/68/25 to 08/08/25; the window misreads it alike,
-    # and its read, repaired in turn, is the same line read again. A line it does not read again
-    # (the lot) still leaves it no date.
+    # and its read, repaired in turn, is the same line read again. Or the first read kept 08/68/25
+    # (no alternative made it a date) and the window reads it the same, then repairs it. A line it
+    # does not read again (the lot) still leaves it no date.
     settings = _resolve(ProcessOptions(reference_date=REFERENCE), real_pipeline.config)
     read = [_line("BB: 08/68/25", "BB: 08/08/25")]
     image = np.random.default_rng(7).integers(0, 256, (64, 64, 3), dtype=np.uint8)
