@@ -228,12 +228,12 @@ class PipelineConfig:
     # photo whose text leans 4 degrees or more (up to 90 either way): a dotted line at 20 degrees
     # that the first read cut in two ("06-11" and "19-07-") reads whole levelled, and dots levelled
     # read a code turned 60 degrees, or 90 (as dots+turn90 did before; bench/RESULTS.md,
-    # "seventh session", "eighth session"). Last, the print lifted off its ground and levelled: dots
+    # "seventh session", "eighth session"). Then the print lifted off its ground and levelled: dots
     # on streaked film turned 80 degrees, which every other variant read as "PKD:" alone (hard set
-    # v3 960092; "twenty-second session"); it costs a read only where all the others read no date.
-    # After it, the print in neutral ink with the label's coloured artwork made flat grey: a code
-    # printed across coloured text, which the text detector takes in with it (hard set v2 940199;
-    # "twenty-sixth session").
+    # v3 960092; "twenty-second session"). Last, the colour of coloured text and marks taken away,
+    # neutral print kept: a code printed across a line of the label's coloured text, which the text
+    # detector takes in with it (hard set v2 940199; "twenty-sixth session"). These two are read
+    # together, and cost a read each only where all the others read no date.
     second_chance_photo_variants: str = (
         "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270,flat+deskew,neutral"
     )

@@ -559,8 +559,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "second_chance_window_variants",
         str,
-        "the windows' variants, in order: comma-separated, steps joined by + (dots, contrast, "
-        "invert, upscale, turn90, turn180, turn270, deskew)",
+        "the windows' variants, in order: comma-separated, steps joined by + (coder, dots, contrast, "
+        "invert, upscale, turn90, turn180, turn270, deskew, flat, neutral)",
         "pipeline",
     ),
     Option(

@@ -111,9 +111,11 @@ def test_lines_keep_their_text_and_move_to_source_pixels() -> None:
 @pytest.mark.parametrize("steps", [*EVERY_STEP, (Step.DOTS, Step.UPSCALE), (Step.DESKEW, Step.UPSCALE)])
 @pytest.mark.parametrize("shape", [(16, 16), (1, 600), (600, 1), (3000, 4000), (900, 44_700), (6324, 6324)])
 def test_every_variant_is_within_the_caps(steps: tuple[Step, ...], shape: tuple[int, int]) -> None:
-    # A photo of the largest accepted sizes (40 MP, and the 1:50 aspect cap), text-like stripes on it.
+    # A photo of the largest accepted sizes (40 MP, and the 1:50 aspect cap), text-like stripes on
+    # it, grey and red (the neutral step has colour to take away).
     image = np.full((*shape, 3), 200, np.uint8)
     image[::7] = 30
+    image[3::7] = (40, 40, 200)
     variant = make_variant(image, steps)
 
     if variant is not None:
@@ -222,24 +224,60 @@ def test_neutral_print_is_kept_and_coloured_artwork_goes_flat() -> None:
     assert variant is not None and variant.image.shape == image.shape
     gray = cv2.cvtColor(variant.image, cv2.COLOR_BGR2GRAY).astype(int)
     ground = ~white & ~green
-    # The white print stays white; the green text and the purple ground become one grey.
+    # The white print stays white; the green text takes the purple ground's grey.
     assert gray[white].min() >= 225
     assert np.ptp(gray[green | ground]) == 0 and gray[ground].max() < 200
     assert variant.source_box(BoundingBox(10.0, 20.0, 30.0, 40.0)) == BoundingBox(10.0, 20.0, 30.0, 40.0)
 
 
-@pytest.mark.parametrize(
-    "colour",
-    [(255, 255, 255), (128, 128, 128), (20, 200, 240)],
-    ids=["white label, black print", "grey ground", "a yellow cast over all"],
-)
-def test_an_image_of_little_or_only_colour_has_no_neutral_variant(colour: tuple[int, int, int]) -> None:
-    # Black print on white or grey: nothing coloured to take away. Everything yellow (print
-    # included, as under a lamp's cast): taking the colour away would take the print too.
-    image = np.full((120, 400, 3), colour, np.uint8)
-    ink = (0, 0, 0) if colour != (20, 200, 240) else (10, 120, 150)
-    cv2.putText(image, "ED: 27.08.30", (20, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.2, ink, 2)
-    assert make_variant(image, (Step.NEUTRAL,)) is None
+@pytest.mark.parametrize("ink", [(20, 20, 20), (240, 240, 240)], ids=["black", "white"])
+def test_thin_neutral_print_keeps_its_lightness_through_jpeg(ink: tuple[int, int, int]) -> None:
+    # JPEG keeps colour at half resolution, so a 1 px stroke across coloured text takes on the
+    # colours round it: against its ground's colour that is not its own, and it is kept. The
+    # green text's strokes (3 px) are narrow beside the ground's square (24 px on 480 px).
+    purple = (160, 31, 75)
+    image = np.full((480, 800, 3), purple, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(image, "wheat sugar Crispy Distributed", (20, 240), font, 1.2, (80, 230, 90), 3, cv2.LINE_AA)
+    green = np.abs(image.astype(int) - purple).sum(axis=2) > 150
+    cv2.putText(image, "ED: 27.08.30", (60, 250), font, 0.9, ink, 1, cv2.LINE_AA)
+    stroke = np.abs(image.astype(int) - ink).sum(axis=2) < 30
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    variant = make_variant(cv2.imdecode(encoded, cv2.IMREAD_COLOR), (Step.NEUTRAL,))
+
+    assert variant is not None
+    gray = cv2.cvtColor(variant.image, cv2.COLOR_BGR2GRAY).astype(float)
+    ground = float(np.median(gray[~green & ~stroke]))
+    kept = np.abs(gray[stroke & ~green] - ground) > 25
+    assert kept.mean() >= 0.8, kept.mean()
+    # The green text, off the print, takes its ground's grey.
+    assert np.abs(np.median(gray[green & ~stroke]) - ground) < 10
+
+
+def test_an_image_without_colour_has_no_neutral_variant() -> None:
+    # Black print on white or grey: nothing to take away, no read to pay for.
+    for ground in (255, 128):
+        image = np.full((120, 400, 3), ground, np.uint8)
+        cv2.putText(image, "ED: 27.08.30", (20, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 2)
+        assert make_variant(image, (Step.NEUTRAL,)) is None
+
+
+@pytest.mark.parametrize("ground", [(20, 200, 240), (60, 160, 60)], ids=["yellow", "green"])
+def test_print_on_a_coloured_ground_keeps_its_lightness(ground: tuple[int, int, int]) -> None:
+    # Black print on one colour, JPEG-coded: the ground's colour is nobody's own; whether or not
+    # JPEG's fringes make a variant, the print is in it as dark as it was.
+    image = np.full((120, 400, 3), ground, np.uint8)
+    cv2.putText(image, "ED: 27.08.30", (20, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 2)
+    ink = image.sum(axis=2) == 0
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    variant = make_variant(decoded, (Step.NEUTRAL,))
+    if variant is not None:
+        before = cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY).astype(int)
+        after = cv2.cvtColor(variant.image, cv2.COLOR_BGR2GRAY).astype(int)
+        assert np.median(np.abs(after[ink] - before[ink])) <= 3
 
 
 def test_skew_is_measured_and_levelled() -> None:
