@@ -14,9 +14,9 @@ A first read that finds no date is retried on variants of the same pixels (see
 - ``flat``: dark print lifted off its ground (a black-hat), for dots on streaked, brushed or
   shaded film whose texture the text detector takes for the print or the print for texture;
 - ``neutral``: the print in neutral ink (black, white, grey: inkjet, laser, thermal transfer)
-  kept and coloured artwork under and around it made one flat grey, for a code printed over a
-  label's coloured text (:func:`_neutral`); an image with little colour, or nothing but colour
-  (a colour cast), gets no variant;
+  kept and coloured text and marks made the grey of their ground, for a code printed across a
+  line of the label's coloured text (:func:`_neutral`); an image with no colour that is not its
+  ground's (print on white, on grey, on one colour) gets no variant;
 - ``coder``: the pixels unchanged, their text found by the second text detector, fine-tuned for
   coder print (``OcrEngine.coder_detector``; ``Variant.coder``); with another step, that step's
   pixels are read so.
