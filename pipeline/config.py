@@ -233,7 +233,7 @@ class PipelineConfig:
     # v3 960092; "twenty-second session"). Last, the colour of coloured text and marks taken away,
     # neutral print kept: a code printed across a line of the label's coloured text, which the text
     # detector takes in with it (hard set v2 940199; "twenty-sixth session"). These two are read
-    # together, and cost a read each only where all the others read no date.
+    # together, and cost a read each only where no date stood after all the others.
     second_chance_photo_variants: str = (
         "coder,dots,contrast,upscale,deskew,dots+deskew,turn90,turn270,flat+deskew,neutral"
     )

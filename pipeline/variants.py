@@ -15,8 +15,9 @@ A first read that finds no date is retried on variants of the same pixels (see
   shaded film whose texture the text detector takes for the print or the print for texture;
 - ``neutral``: the print in neutral ink (black, white, grey: inkjet, laser, thermal transfer)
   kept and coloured text and marks made the grey of their ground, for a code printed across a
-  line of the label's coloured text (:func:`_neutral`); an image with no colour that is not its
-  ground's (print on white, on grey, on one colour) gets no variant;
+  line of the label's coloured text (:func:`_neutral`); print on white or grey gets no variant,
+  print on one colour one only from the fringes anti-aliasing and JPEG give it (the print keeps
+  its lightness);
 - ``coder``: the pixels unchanged, their text found by the second text detector, fine-tuned for
   coder print (``OcrEngine.coder_detector``; ``Variant.coder``); with another step, that step's
   pixels are read so.

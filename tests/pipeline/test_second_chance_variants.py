@@ -234,7 +234,7 @@ def test_neutral_print_is_kept_and_coloured_artwork_goes_flat() -> None:
 def test_thin_neutral_print_keeps_its_lightness_through_jpeg(ink: tuple[int, int, int]) -> None:
     # JPEG keeps colour at half resolution, so a 1 px stroke across coloured text takes on the
     # colours round it: against its ground's colour that is not its own, and it is kept. The
-    # green text's strokes (3 px) are narrow beside the ground's square (24 px on 480 px).
+    # green text's strokes (3 px) are narrow beside the ground's square (25 px on 480 px).
     purple = (160, 31, 75)
     image = np.full((480, 800, 3), purple, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
